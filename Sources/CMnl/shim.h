@@ -1,0 +1,12 @@
+#pragma once
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/pkt_sched.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
+#include <linux/tc_act/tc_bpf.h>
+#include <linux/veth.h>
+#include <linux/if_addr.h>
+#include <net/if.h>

@@ -1,0 +1,83 @@
+// C helpers for the parts of libbpf 1.1 and bpf(2) that Swift cannot call directly:
+// the varargs print callback, LIBBPF_OPTS-initialised option structs, and raw bpf(2) commands
+// that libbpf 1.1 has no wrapper for (tcx ordering).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+struct perf_buffer;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Receives every libbpf log line, already formatted. level: 0 warn, 1 info, 2 debug.
+typedef void (*nb_print_fn)(int level, const char *line);
+/// Routes libbpf's output (libbpf_set_print) to `fn`; NULL silences libbpf.
+void nb_set_print(nb_print_fn fn);
+
+/// BPF_PROG_TEST_RUN through bpf_prog_test_run_opts (libbpf 0.7+). Sizes are in/out.
+int nb_prog_test_run(int prog_fd, const void *data_in, uint32_t data_size_in,
+                     void *data_out, uint32_t *data_size_out,
+                     const void *ctx_in, uint32_t ctx_size_in,
+                     void *ctx_out, uint32_t *ctx_size_out,
+                     int repeat, uint32_t flags, uint32_t *retval, uint32_t *duration_ns);
+
+/// BPF_MAP_LOOKUP_BATCH (kernel 5.6, libbpf 0.0.7). `in_batch` NULL starts at the beginning.
+/// Returns 0 or -errno; *count is updated with the number of elements copied (also on -ENOENT).
+int nb_map_lookup_batch(int map_fd, void *in_batch, void *out_batch,
+                        void *keys, void *values, uint32_t *count, uint64_t elem_flags);
+/// BPF_MAP_UPDATE_BATCH. Returns 0 or -errno; *count is the number of elements applied.
+int nb_map_update_batch(int map_fd, const void *keys, const void *values,
+                        uint32_t *count, uint64_t elem_flags, uint64_t flags);
+
+/// Callbacks for the perf buffer consumer: one per sample, one per PERF_RECORD_LOST.
+typedef void (*nb_perf_sample_fn)(void *ctx, int cpu, void *data, uint32_t size);
+typedef void (*nb_perf_lost_fn)(void *ctx, int cpu, uint64_t lost);
+/// perf_buffer__new_raw with PERF_COUNT_SW_BPF_OUTPUT and a wakeup watermark of `wakeup_events`
+/// samples (1 = libbpf's default). Returns NULL and sets errno on failure.
+struct perf_buffer *nb_perf_buffer_new(int map_fd, size_t page_cnt, uint32_t wakeup_events,
+                                       nb_perf_sample_fn on_sample, nb_perf_lost_fn on_lost,
+                                       void *ctx, void **owned);
+/// Frees a buffer from nb_perf_buffer_new together with its callback table.
+void nb_perf_buffer_free(struct perf_buffer *pb, void *owned);
+
+/// BPF_LINK_CREATE for tcx (kernel 6.6; attach types 46/47) with ordering, through raw bpf(2),
+/// since libbpf 1.1 passes only `flags` for attach types it does not know.
+/// relative_fd/relative_id: 0 for none; flags: BPF_F_BEFORE (1<<3) / BPF_F_AFTER (1<<4) / BPF_F_ID (1<<5).
+int nb_tcx_link_create(int prog_fd, int ifindex, uint32_t attach_type, uint32_t flags,
+                       uint32_t relative_fd_or_id, uint64_t expected_revision);
+
+/// BPF_PROG_QUERY for tcx (kernel 6.6): fills prog_ids/link_ids (up to *count) and the revision.
+int nb_tcx_query(int ifindex, uint32_t attach_type, uint32_t *prog_ids, uint32_t *link_ids,
+                 uint32_t *count, uint64_t *revision);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Loads a 2-instruction program of `prog_type` with `expected_attach_type` and the optional
+/// `attach_btf_id`, returning its fd or -errno (probes that libbpf_probe_* do not cover).
+int nb_load_trivial_prog(uint32_t prog_type, uint32_t expected_attach_type, uint32_t attach_btf_id);
+/// BPF_LINK_CREATE with no options (probe helper). Returns fd or -errno.
+int nb_link_create_plain(int prog_fd, int target, uint32_t attach_type);
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// statfs(2) f_type of `path`, or -errno (Swift's Glibc module does not export statfs).
+long nb_statfs_magic(const char *path);
+/// unshare(CLONE_NEWNET) for the calling thread; 0 or -errno.
+int nb_unshare_netns(void);
+/// setns(fd, CLONE_NEWNET) for the calling thread; 0 or -errno.
+int nb_setns_net(int fd);
+#ifdef __cplusplus
+}
+#endif

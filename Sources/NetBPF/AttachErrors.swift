@@ -1,0 +1,33 @@
+import Glibc
+
+/// Explains attach failures in terms of what the kernel lacks, decided from probes.
+enum AttachErrors {
+    static func error(operation: String, subject: String, section: String, errno err: Int32, log: String) -> BPFError {
+        let e = abs(err)
+        var hint: String?
+        var code = BPFError.Code.system
+        if section.hasPrefix("kprobe") || section.hasPrefix("kretprobe") || section.hasPrefix("ksyscall") {
+            if !Features.shared.kprobes.available {
+                code = .unsupported
+                return BPFError(code, operation: operation, subject: subject, errno: e,
+                                message: "this kernel has no kprobes (built without CONFIG_KPROBES: no kprobe PMU, no kprobe_events)",
+                                hint: "use a tracepoint (`netbpf tplist`) or a raw_tracepoint instead")
+            }
+        }
+        if section.hasPrefix("fentry") || section.hasPrefix("fexit") || section.hasPrefix("fmod_ret") {
+            if !Features.shared.fentry.available {
+                return BPFError(.unsupported, operation: operation, subject: subject, errno: e,
+                                message: "fentry/fexit is not usable on this kernel (\(Features.shared.fentry.detail))",
+                                hint: "use a tracepoint or raw_tracepoint instead")
+            }
+        }
+        if e == ENOENT && section.hasPrefix("tracepoint") {
+            hint = "no such tracepoint; list them with `netbpf tplist`"
+            code = .notFound
+        }
+        if e == EPERM || e == EACCES { code = .permission }
+        let detail = LibbpfOutput.lastLine(log)
+        return BPFError(code, operation: operation, subject: subject, errno: e,
+                        message: Errno.describe(e) + (detail.map { ": \($0)" } ?? ""), hint: hint)
+    }
+}

@@ -1,0 +1,35 @@
+import Glibc
+
+/// Owns one kernel file descriptor (a BPF program, map, link or a socket) and closes it exactly
+/// once, when the last reference goes. Never closes 0 and never retries close on EINTR.
+public final class FileDescriptor: @unchecked Sendable {
+    /// The raw descriptor; valid while this object is alive.
+    public let rawValue: Int32
+
+    /// Takes ownership of `fd`.
+    public init(owning fd: Int32) {
+        precondition(fd > 0, "netbpf never owns fd \(fd)")
+        rawValue = fd
+    }
+
+    /// Duplicates `fd` (F_DUPFD_CLOEXEC, above 2) and owns the copy.
+    public static func duplicate(_ fd: Int32, operation: String = "dup") throws -> FileDescriptor {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0 else { throw BPFError.system(operation, errno: errno) }
+        return FileDescriptor(owning: copy)
+    }
+
+    deinit { close(rawValue) }
+}
+
+/// Counts this process's open file descriptors (from /proc/self/fd), for leak checks.
+public func openFileDescriptorCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var n = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." { n += 1 }
+    }
+    return n - 1 // the directory stream's own fd
+}

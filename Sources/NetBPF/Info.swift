@@ -1,0 +1,186 @@
+import CLibBPF
+import Glibc
+
+/// What the kernel reports about a loaded program (BPF_OBJ_GET_INFO_BY_FD, bpf_prog_info).
+public struct ProgramInfo: Sendable, Encodable, Equatable {
+    public var id: UInt32
+    public var type: ProgramType
+    public var name: String
+    /// The 8-byte program tag (hash of the instructions) in hex, as bpftool prints it.
+    public var tag: String
+    public var translatedBytes: UInt32
+    public var jitedBytes: UInt32
+    /// Wall-clock load time (seconds since the epoch).
+    public var loadTime: Double
+    public var createdByUID: UInt32
+    public var mapIDs: [UInt32]
+    public var btfID: UInt32
+    public var gplCompatible: Bool
+    /// Bytes charged to memlock, from /proc/self/fdinfo (as bpftool shows it).
+    public var memlockBytes: UInt64?
+    /// Run count and total run time; non-zero only with kernel.bpf_stats_enabled=1.
+    public var runCount: UInt64
+    public var runTimeNanoseconds: UInt64
+    public var verifiedInstructions: UInt32
+
+    init(fd: Int32) throws {
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        if bpf_obj_get_info_by_fd(fd, &info, &len) != 0 {
+            throw BPFError.system("BPF_OBJ_GET_INFO_BY_FD", subject: "program", errno: errno)
+        }
+        guard info.type != 0 || info.id != 0 else {
+            throw BPFError(.invalidArgument, operation: "open program", message: "the fd is not a BPF program")
+        }
+        var mapIDs: [UInt32] = []
+        if info.nr_map_ids > 0 {
+            let count = info.nr_map_ids
+            mapIDs = [UInt32](repeating: 0, count: Int(count))
+            var again = bpf_prog_info()
+            again.nr_map_ids = count
+            mapIDs.withUnsafeMutableBufferPointer { again.map_ids = UInt64(UInt(bitPattern: $0.baseAddress)) ; _ = bpf_obj_get_info_by_fd(fd, &again, &len) }
+        }
+        id = info.id
+        type = ProgramType(rawValue: info.type)
+        name = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        tag = withUnsafeBytes(of: info.tag) { $0.map { String(format2: $0) }.joined() }
+        translatedBytes = info.xlated_prog_len
+        jitedBytes = info.jited_prog_len
+        loadTime = BootClock.wallTime(sinceBootNanoseconds: info.load_time)
+        createdByUID = info.created_by_uid
+        self.mapIDs = mapIDs
+        btfID = info.btf_id
+        gplCompatible = info.gpl_compatible != 0
+        memlockBytes = FDInfo.memlock(fd: fd)
+        runCount = info.run_cnt
+        runTimeNanoseconds = info.run_time_ns
+        verifiedInstructions = info.verified_insns
+    }
+}
+
+/// What the kernel reports about a map (bpf_map_info).
+public struct MapInfo: Sendable, Encodable, Equatable {
+    public var id: UInt32
+    public var type: MapType
+    public var name: String
+    public var keySize: UInt32
+    public var valueSize: UInt32
+    public var maxEntries: UInt32
+    public var flags: UInt32
+    public var btfID: UInt32
+    public var btfKeyTypeID: UInt32
+    public var btfValueTypeID: UInt32
+    public var memlockBytes: UInt64?
+
+    init(fd: Int32) throws {
+        var info = bpf_map_info()
+        var len = UInt32(MemoryLayout<bpf_map_info>.size)
+        if bpf_obj_get_info_by_fd(fd, &info, &len) != 0 {
+            throw BPFError.system("BPF_OBJ_GET_INFO_BY_FD", subject: "map", errno: errno)
+        }
+        id = info.id
+        type = MapType(rawValue: info.type)
+        name = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        keySize = info.key_size
+        valueSize = info.value_size
+        maxEntries = info.max_entries
+        flags = info.map_flags
+        btfID = info.btf_id
+        btfKeyTypeID = info.btf_key_type_id
+        btfValueTypeID = info.btf_value_type_id
+        memlockBytes = FDInfo.memlock(fd: fd)
+    }
+}
+
+/// What the kernel reports about a link (bpf_link_info), with the attach point decoded where known.
+public struct LinkInfo: Sendable, Encodable, Equatable {
+    public var id: UInt32
+    public var type: LinkType
+    public var programID: UInt32
+    /// Interface index for XDP, tcx and netkit links.
+    public var ifindex: UInt32?
+    public var attachType: AttachType?
+    /// Tracepoint name for raw_tracepoint links.
+    public var tracepoint: String?
+
+    init(fd: Int32) throws {
+        var info = bpf_link_info()
+        var len = UInt32(MemoryLayout<bpf_link_info>.size)
+        var nameBuffer = [CChar](repeating: 0, count: 256)
+        let isRawTP: Bool = {
+            var probe = bpf_link_info()
+            var plen = len
+            return bpf_obj_get_info_by_fd(fd, &probe, &plen) == 0 && probe.type == BPF_LINK_TYPE_RAW_TRACEPOINT.rawValue
+        }()
+        let rc: Int32 = nameBuffer.withUnsafeMutableBufferPointer { buf in
+            if isRawTP {
+                info.raw_tracepoint.tp_name = UInt64(UInt(bitPattern: buf.baseAddress))
+                info.raw_tracepoint.tp_name_len = UInt32(buf.count)
+            }
+            return bpf_obj_get_info_by_fd(fd, &info, &len)
+        }
+        if rc != 0 { throw BPFError.system("BPF_OBJ_GET_INFO_BY_FD", subject: "link", errno: errno) }
+        id = info.id
+        type = LinkType(rawValue: info.type)
+        programID = info.prog_id
+        switch type {
+        case .xdp:
+            ifindex = info.xdp.ifindex
+            attachType = .xdp
+        case .tcx, .netkit:
+            // Kernel 6.6+ union member { __u32 ifindex; __u32 attach_type; }: the same two words as
+            // the netns member the 1.1-era headers know.
+            ifindex = info.netns.netns_ino
+            attachType = AttachType(rawValue: info.netns.attach_type)
+        default:
+            if isRawTP { tracepoint = String(cString: nameBuffer) }
+        }
+    }
+}
+
+/// CLOCK_BOOTTIME to wall clock, for load times the kernel reports since boot.
+enum BootClock {
+    static func wallTime(sinceBootNanoseconds ns: UInt64) -> Double {
+        var real = timespec(), boot = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        let nowReal = Double(real.tv_sec) + Double(real.tv_nsec) / 1e9
+        let nowBoot = Double(boot.tv_sec) + Double(boot.tv_nsec) / 1e9
+        return nowReal - nowBoot + Double(ns) / 1e9
+    }
+}
+
+/// Reads fields of /proc/self/fdinfo/FD the kernel exposes for BPF objects.
+enum FDInfo {
+    static func memlock(fd: Int32) -> UInt64? {
+        guard let text = try? readSmallFile("/proc/self/fdinfo/\(fd)") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("memlock:") {
+            return UInt64(line.dropFirst("memlock:".count).trimmed)
+        }
+        return nil
+    }
+}
+
+extension String {
+    /// Two lowercase hex digits.
+    init(format2 byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+}
+
+/// Reads a small text file (proc, sys, tracefs) in one go.
+package func readSmallFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw BPFError.system("open", subject: path, errno: errno) }
+    defer { close(fd) }
+    var out = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; throw BPFError.system("read", subject: path, errno: errno) }
+        if n == 0 { break }
+        out.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: out, as: UTF8.self)
+}

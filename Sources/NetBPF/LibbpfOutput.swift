@@ -1,0 +1,44 @@
+import Foundation
+
+/// Turns what libbpf printed during a failed open or load into one `BPFError`.
+enum LibbpfOutput {
+    /// The last line libbpf printed, without its "libbpf: " prefix.
+    static func lastLine(_ log: String) -> String? {
+        log.split(separator: "\n").last(where: { !$0.contains("END PROG LOAD LOG") }).map {
+            var s = String($0)
+            if s.hasPrefix("libbpf: ") { s.removeFirst("libbpf: ".count) }
+            return s
+        }
+    }
+
+    /// The verifier log libbpf printed for `program`, between its BEGIN/END markers.
+    static func verifierLog(in log: String, program: String) -> String? {
+        let begin = "prog '\(program)': -- BEGIN PROG LOAD LOG --\n"
+        guard let start = log.range(of: begin, options: .backwards) else { return nil }
+        let rest = log[start.upperBound...]
+        let end = rest.range(of: "-- END PROG LOAD LOG --")?.lowerBound ?? rest.endIndex
+        return String(rest[..<end])
+    }
+
+    static func loadError(errno err: Int32, log: String, object: String) -> BPFError {
+        let e = abs(err)
+        // libbpf: "prog 'NAME': BPF program load failed: Permission denied"
+        if let r = log.range(of: #"prog '([^']+)': BPF program load failed"#, options: .regularExpression) {
+            let match = log[r]
+            let name = String(match.dropFirst("prog '".count).prefix(while: { $0 != "'" }))
+            let vlog = verifierLog(in: log, program: name) ?? ""
+            let diagnosis = VerifierDiagnosis(log: vlog.isEmpty ? log : vlog)
+            var message = "verifier rejected (\(Errno.name(e))): \(diagnosis.summary)"
+            if diagnosis.omittedLines > 0 { message += " (\(diagnosis.omittedLines) lines omitted)" }
+            return BPFError(.verifier, operation: "load program", subject: name, errno: e, message: message,
+                            hint: diagnosis.hint, verifierLog: vlog.isEmpty ? log : vlog)
+        }
+        let detail = lastLine(log)
+        let diagnosis = VerifierDiagnosis(log: log)
+        var hint = diagnosis.hint
+        if hint == nil && (e == EPERM) { hint = "loading BPF needs root or CAP_BPF (plus CAP_NET_ADMIN / CAP_PERFMON)" }
+        return BPFError(e == EPERM ? .permission : .system, operation: "load object", subject: object, errno: e,
+                        message: detail.map { "\(Errno.describe(e)): \($0)" } ?? Errno.describe(e),
+                        hint: hint, verifierLog: log.isEmpty ? nil : log)
+    }
+}

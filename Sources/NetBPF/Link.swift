@@ -1,0 +1,80 @@
+import CLibBPF
+import Glibc
+
+/// An attachment of a program to a hook, as a kernel BPF link (or a libbpf link over a perf event).
+/// It detaches when the last reference goes unless it was pinned; `detach()` is idempotent.
+public final class BPFLink: @unchecked Sendable {
+    private var libbpfLink: OpaquePointer?
+    private var ownedFD: FileDescriptor?
+    /// The program stays loaded while the link lives.
+    public let program: BPFProgram?
+    /// Where it is attached, in words ("tracepoint/syscalls/sys_enter_getpgid", "tcx ingress veth0").
+    public let attachPoint: String
+    private var pinnedPath: String?
+
+    init(libbpfLink: OpaquePointer, program: BPFProgram?, description: String) {
+        self.libbpfLink = libbpfLink
+        self.program = program
+        self.attachPoint = description
+    }
+
+    /// Takes ownership of a link fd made with BPF_LINK_CREATE.
+    package init(fd: FileDescriptor, program: BPFProgram?, description: String) {
+        self.ownedFD = fd
+        self.program = program
+        self.attachPoint = description
+    }
+
+    /// The link's fd, or -1 once detached.
+    public var fd: Int32 {
+        if let libbpfLink { return bpf_link__fd(libbpfLink) }
+        return ownedFD?.rawValue ?? -1
+    }
+
+    public var isAttached: Bool { libbpfLink != nil || ownedFD != nil }
+
+    /// The kernel's view of the link (id, type, program id, interface).
+    public func info() throws -> LinkInfo {
+        guard fd >= 0 else { throw BPFError(.state, operation: "link info", subject: attachPoint, message: "link is detached") }
+        return try LinkInfo(fd: fd)
+    }
+
+    /// Pins the link so the attachment outlives this process (BPF_OBJ_PIN on the link fd, 5.7).
+    public func pin(at path: String) throws {
+        try Pinning.prepareParent(of: path)
+        guard fd >= 0 else { throw BPFError(.state, operation: "pin link", subject: path, message: "link is detached") }
+        if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin link", subject: path, errno: errno) }
+        pinnedPath = path
+    }
+
+    /// Removes the pin made by `pin(at:)` (the link then ends with this object).
+    public func unpin() throws {
+        guard let path = pinnedPath else { return }
+        try Pinning.unpin(path)
+        pinnedPath = nil
+    }
+
+    /// Opens a pinned link (bpf_obj_get); releasing it does not detach while the pin exists.
+    public static func open(pinned path: String) throws -> BPFLink {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { throw BPFError.system("open pinned link", subject: path, errno: errno) }
+        let owned = FileDescriptor(owning: fd)
+        let link = BPFLink(fd: owned, program: nil, description: path)
+        _ = try link.info()
+        link.pinnedPath = path
+        return link
+    }
+
+    /// Detaches now, even if pinned (BPF_LINK_DETACH, 5.9), then releases the fd. Idempotent.
+    public func detach() {
+        if fd >= 0 { _ = bpf_link_detach(fd) }
+        release()
+    }
+
+    private func release() {
+        if let l = libbpfLink { bpf_link__destroy(l); libbpfLink = nil }
+        ownedFD = nil
+    }
+
+    deinit { release() }
+}

@@ -1,0 +1,51 @@
+import CLibBPF
+
+/// A loaded BPF object: its maps exist in the kernel and its programs are verified.
+/// Programs and maps taken from it keep it alive; when the last reference goes, libbpf closes it
+/// (maps and programs that are pinned or attached through a link stay in the kernel).
+public final class BPFObject: @unchecked Sendable {
+    let handle: ObjectHandle
+    /// Everything libbpf printed during load (verifier logs of programs with a log level set).
+    public var loadLog: String { handle.loadLog }
+
+    init(handle: ObjectHandle) {
+        self.handle = handle
+    }
+
+    /// Opens, configures (optionally) and loads an object file in one step.
+    public static func load(path: String, configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> BPFObject {
+        let spec = try BPFObjectSpec.open(path: path)
+        try configure(spec)
+        return try spec.load()
+    }
+
+    public var name: String { handle.name }
+
+    /// Loaded programs, in ELF order (programs with autoload off are left out).
+    public var programs: [BPFProgram] {
+        handle.programPointers.filter { bpf_program__fd($0) >= 0 }.map { BPFProgram(object: handle, pointer: $0) }
+    }
+
+    /// Maps, including internal ones (.rodata, .bss, ...).
+    public var maps: [BPFMap] {
+        handle.mapPointers.compactMap { try? BPFMap(object: handle, pointer: $0) }
+    }
+
+    public func program(named name: String) throws -> BPFProgram {
+        guard let p = bpf_object__find_program_by_name(handle.pointer, name), bpf_program__fd(p) >= 0 else {
+            throw BPFError(.notFound, operation: "find program", subject: name,
+                           message: "no loaded program of that name in object '\(self.name)'",
+                           hint: "programs here: " + programs.map(\.name).joined(separator: ", "))
+        }
+        return BPFProgram(object: handle, pointer: p)
+    }
+
+    public func map(named name: String) throws -> BPFMap {
+        guard let m = bpf_object__find_map_by_name(handle.pointer, name) else {
+            throw BPFError(.notFound, operation: "find map", subject: name,
+                           message: "no map of that name in object '\(self.name)'",
+                           hint: "maps here: " + maps.map(\.name).joined(separator: ", "))
+        }
+        return try BPFMap(object: handle, pointer: m)
+    }
+}

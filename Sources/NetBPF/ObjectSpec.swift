@@ -1,0 +1,250 @@
+import CLibBPF
+import Glibc
+
+/// Owns one libbpf `struct bpf_object` (and the ELF bytes it was opened from). Every program and
+/// map handed out keeps this alive, so a map never outlives the object behind its fd.
+final class ObjectHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let name: String
+    private let bytes: UnsafeMutableRawBufferPointer?
+    var loaded = false
+    /// What libbpf printed during load (verifier logs of programs with a log level set).
+    var loadLog = ""
+
+    init(pointer: OpaquePointer, name: String, bytes: UnsafeMutableRawBufferPointer?) {
+        self.pointer = pointer
+        self.name = name
+        self.bytes = bytes
+    }
+
+    deinit {
+        bpf_object__close(pointer)
+        bytes?.deallocate()
+    }
+
+    var programPointers: [OpaquePointer] {
+        var out: [OpaquePointer] = []
+        var p = bpf_object__next_program(pointer, nil)
+        while let prog = p { out.append(prog); p = bpf_object__next_program(pointer, prog) }
+        return out
+    }
+
+    var mapPointers: [OpaquePointer] {
+        var out: [OpaquePointer] = []
+        var m = bpf_object__next_map(pointer, nil)
+        while let map = m { out.append(map); m = bpf_object__next_map(pointer, map) }
+        return out
+    }
+}
+
+/// A program as described by an opened (not yet loaded) object.
+public struct ProgramSpec: Sendable, Hashable {
+    public var name: String
+    /// The ELF section, e.g. "tc", "xdp", "tracepoint/syscalls/sys_enter_openat".
+    public var section: String
+    public var type: ProgramType
+    public var expectedAttachType: AttachType
+    /// Instructions before relocation.
+    public var instructionCount: Int
+    public var autoload: Bool
+}
+
+/// A map as described by an opened object (sizes may still be changed before load).
+public struct MapSpec: Sendable, Hashable {
+    public var name: String
+    public var type: MapType
+    public var keySize: UInt32
+    public var valueSize: UInt32
+    public var maxEntries: UInt32
+    public var flags: UInt32
+    /// .rodata, .data, .bss, .kconfig: maps libbpf makes for global variables.
+    public var isInternal: Bool
+    public var pinPath: String?
+}
+
+/// An opened, not yet loaded BPF object: the place to set map sizes, pin paths, global variables
+/// and log levels. `load()` creates the maps and loads the programs; it never attaches anything.
+///
+/// libbpf: bpf_object__open_file / bpf_object__open_mem, then bpf_map__set_*, bpf_program__set_*.
+public final class BPFObjectSpec: @unchecked Sendable {
+    let handle: ObjectHandle
+
+    /// The object's name (the file name without .o, or what was passed with the bytes).
+    public var name: String { handle.name }
+
+    private init(handle: ObjectHandle) throws {
+        self.handle = handle
+        if handle.programPointers.isEmpty {
+            throw BPFError(.invalidObject, operation: "open object", subject: handle.name,
+                           message: "object has no programs",
+                           hint: "BPF programs are functions placed in a section, e.g. SEC(\"tc\") or SEC(\"xdp\")")
+        }
+    }
+
+    /// Opens a BPF ELF object file.
+    public static func open(path: String) throws -> BPFObjectSpec {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BPFError.system("open object", subject: path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw BPFError.system("open object", subject: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw BPFError(.invalidObject, operation: "open object", subject: path, message: "not a regular file")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 { if errno == EINTR { continue }; throw BPFError.system("read object", subject: path, errno: errno) }
+            if n == 0 { break }
+            done += n
+        }
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var name = base
+        for suffix in [".bpf.o", ".o"] where name.hasSuffix(suffix) { name.removeLast(suffix.count); break }
+        return try open(bytes: bytes[..<done], name: name, displayPath: path)
+    }
+
+    /// Opens a BPF ELF object from memory (for example the output of the in-process compiler).
+    public static func open(bytes: some Collection<UInt8>, name: String) throws -> BPFObjectSpec {
+        try open(bytes: bytes, name: name, displayPath: name)
+    }
+
+    private static func open(bytes: some Collection<UInt8>, name: String, displayPath: String) throws -> BPFObjectSpec {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        do {
+            try ELFHeaderCheck.validate(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), name: displayPath)
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+        let (pointer, log): (OpaquePointer?, String) = LibbpfLog.capture {
+            name.withCString { cname in
+                var opts = bpf_object_open_opts()
+                opts.sz = MemoryLayout<bpf_object_open_opts>.size
+                opts.object_name = cname
+                return bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
+            }
+        }
+        guard let pointer else {
+            let err = errno
+            buffer.deallocate()
+            let detail = LibbpfOutput.lastLine(log)
+            throw BPFError(.invalidObject, operation: "open object", subject: displayPath, errno: err,
+                           message: detail.map { "\(Errno.describe(err)): \($0)" } ?? Errno.describe(err))
+        }
+        return try BPFObjectSpec(handle: ObjectHandle(pointer: pointer, name: name, bytes: buffer))
+    }
+
+    /// The programs in the object, in ELF order.
+    public var programs: [ProgramSpec] {
+        handle.programPointers.map { p in
+            ProgramSpec(name: String(cString: bpf_program__name(p)),
+                        section: String(cString: bpf_program__section_name(p)),
+                        type: ProgramType(rawValue: bpf_program__type(p).rawValue),
+                        expectedAttachType: AttachType(rawValue: bpf_program__expected_attach_type(p).rawValue),
+                        instructionCount: Int(bpf_program__insn_cnt(p)),
+                        autoload: bpf_program__autoload(p))
+        }
+    }
+
+    /// The maps in the object, including libbpf's internal maps for global variables.
+    public var maps: [MapSpec] {
+        handle.mapPointers.map { m in
+            MapSpec(name: String(cString: bpf_map__name(m)),
+                    type: MapType(rawValue: bpf_map__type(m).rawValue),
+                    keySize: bpf_map__key_size(m), valueSize: bpf_map__value_size(m),
+                    maxEntries: bpf_map__max_entries(m), flags: bpf_map__map_flags(m),
+                    isInternal: bpf_map__is_internal(m),
+                    pinPath: bpf_map__pin_path(m).map { String(cString: $0) })
+        }
+    }
+
+    private func mapPointer(_ name: String) throws -> OpaquePointer {
+        try checkNotLoaded()
+        guard let m = bpf_object__find_map_by_name(handle.pointer, name) else {
+            throw BPFError(.notFound, operation: "find map", subject: name,
+                           message: "no map of that name in object '\(self.name)'",
+                           hint: "maps here: " + maps.map(\.name).joined(separator: ", "))
+        }
+        return m
+    }
+
+    private func programPointer(_ name: String) throws -> OpaquePointer {
+        try checkNotLoaded()
+        guard let p = bpf_object__find_program_by_name(handle.pointer, name) else {
+            throw BPFError(.notFound, operation: "find program", subject: name,
+                           message: "no program of that name in object '\(self.name)'",
+                           hint: "programs here: " + programs.map(\.name).joined(separator: ", "))
+        }
+        return p
+    }
+
+    private func checkNotLoaded() throws {
+        if handle.loaded {
+            throw BPFError(.state, operation: "configure object", subject: name,
+                           message: "the object is already loaded; configure it before load()")
+        }
+    }
+
+    /// Changes a map's capacity (bpf_map__set_max_entries).
+    public func setMaxEntries(_ count: UInt32, forMap name: String) throws {
+        let err = bpf_map__set_max_entries(try mapPointer(name), count)
+        if err != 0 { throw BPFError.system("bpf_map__set_max_entries", subject: name, errno: err) }
+    }
+
+    /// Pins a map at `path` on load, or reuses the map already pinned there (bpf_map__set_pin_path).
+    public func setPinPath(_ path: String?, forMap name: String) throws {
+        let err = bpf_map__set_pin_path(try mapPointer(name), path)
+        if err != 0 { throw BPFError.system("bpf_map__set_pin_path", subject: name, errno: err) }
+    }
+
+    /// Turns loading of one program on or off (bpf_program__set_autoload).
+    public func setAutoload(_ enabled: Bool, forProgram name: String) throws {
+        let err = bpf_program__set_autoload(try programPointer(name), enabled)
+        if err != 0 { throw BPFError.system("bpf_program__set_autoload", subject: name, errno: err) }
+    }
+
+    /// Overrides the program type libbpf derived from the section name.
+    public func setType(_ type: ProgramType, forProgram name: String) throws {
+        let err = bpf_program__set_type(try programPointer(name), bpf_prog_type(type.rawValue))
+        if err != 0 { throw BPFError.system("bpf_program__set_type", subject: name, errno: err) }
+    }
+
+    /// Asks the verifier for its log even when the program loads (1 = verbose, 2 = per-instruction,
+    /// 4 = statistics); read it back from `BPFProgram.verifierLog`.
+    public func setLogLevel(_ level: UInt32, forProgram name: String) throws {
+        let err = bpf_program__set_log_level(try programPointer(name), level)
+        if err != 0 { throw BPFError.system("bpf_program__set_log_level", subject: name, errno: err) }
+    }
+
+    /// Sets a global variable (`const volatile` in .rodata, or .data/.bss) before load.
+    /// The Swift value's size must match the C variable's size.
+    public func setGlobal<T: BitwiseCopyable>(_ variable: String, to value: T) throws {
+        try checkNotLoaded()
+        let location = try GlobalVariables.locate(variable, in: handle.pointer)
+        guard location.size == MemoryLayout<T>.size else {
+            throw BPFError(.sizeMismatch, operation: "set global", subject: variable,
+                           message: "C variable is \(location.size) bytes, Swift value is \(MemoryLayout<T>.size)")
+        }
+        var size = 0
+        guard let base = bpf_map__initial_value(location.map, &size).map(UnsafeMutableRawPointer.init(mutating:)), location.offset + location.size <= size else {
+            throw BPFError(.state, operation: "set global", subject: variable, message: "section has no initial value")
+        }
+        withUnsafeBytes(of: value) { src in
+            base.advanced(by: location.offset).copyMemory(from: src.baseAddress!, byteCount: src.count)
+        }
+    }
+
+    /// Creates the maps and loads every program (bpf_object__load). On a verifier rejection the error
+    /// names the program, the errno and the log's last meaningful line, with the whole log attached.
+    public func load() throws -> BPFObject {
+        try checkNotLoaded()
+        let (err, log) = LibbpfLog.capture { bpf_object__load(handle.pointer) }
+        guard err == 0 else { throw LibbpfOutput.loadError(errno: err, log: log, object: name) }
+        handle.loaded = true
+        handle.loadLog = log
+        return BPFObject(handle: handle)
+    }
+}

@@ -1,0 +1,147 @@
+import CLibBPF
+import CNetBPFShims
+import Glibc
+
+/// A program loaded into the kernel. Keeps its object alive.
+public final class BPFProgram: @unchecked Sendable {
+    let object: ObjectHandle?
+    let pointer: OpaquePointer?
+    private let ownedFD: FileDescriptor?
+
+    init(object: ObjectHandle, pointer: OpaquePointer) {
+        self.object = object
+        self.pointer = pointer
+        self.ownedFD = nil
+    }
+
+    /// Wraps a program fd obtained by id or from a pin.
+    init(fd: FileDescriptor) {
+        self.object = nil
+        self.pointer = nil
+        self.ownedFD = fd
+    }
+
+    /// The program's fd; valid while this object lives.
+    public var fd: Int32 { ownedFD?.rawValue ?? bpf_program__fd(pointer) }
+
+    public var name: String {
+        if let pointer { return String(cString: bpf_program__name(pointer)) }
+        return (try? info().name) ?? "?"
+    }
+
+    /// The ELF section it came from ("" for programs opened by id or pin).
+    public var section: String { pointer.map { String(cString: bpf_program__section_name($0)) } ?? "" }
+
+    public var type: ProgramType {
+        if let pointer { return ProgramType(rawValue: bpf_program__type(pointer).rawValue) }
+        return (try? info().type) ?? ProgramType(rawValue: 0)
+    }
+
+    public var expectedAttachType: AttachType {
+        pointer.map { AttachType(rawValue: bpf_program__expected_attach_type($0).rawValue) } ?? AttachType(rawValue: 0)
+    }
+
+    /// The kernel's view: id, tag, sizes, map ids (bpf_obj_get_info_by_fd).
+    public func info() throws -> ProgramInfo { try ProgramInfo(fd: fd) }
+
+    /// The verifier log of a successful load, when a log level was set on the spec.
+    public var verifierLog: String? {
+        guard let object else { return nil }
+        return LibbpfOutput.verifierLog(in: object.loadLog, program: name)
+    }
+
+    /// Opens a program pinned in bpffs (bpf_obj_get).
+    public static func open(pinned path: String) throws -> BPFProgram {
+        let fd = bpf_obj_get(path)
+        guard fd >= 0 else { throw BPFError.system("open pinned program", subject: path, errno: errno) }
+        let program = BPFProgram(fd: FileDescriptor(owning: fd))
+        _ = try program.info() // rejects a pinned map or link with a clear error
+        return program
+    }
+
+    /// Opens a loaded program by its id (bpf_prog_get_fd_by_id).
+    public static func open(id: UInt32) throws -> BPFProgram {
+        let fd = bpf_prog_get_fd_by_id(id)
+        guard fd >= 0 else { throw BPFError.system("open program", subject: "id \(id)", errno: errno) }
+        return BPFProgram(fd: FileDescriptor(owning: fd))
+    }
+
+    /// Pins the program in bpffs so it outlives this process (BPF_OBJ_PIN).
+    public func pin(at path: String) throws {
+        try Pinning.prepareParent(of: path)
+        if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin program", subject: path, errno: errno) }
+    }
+
+    /// Attaches by section name (bpf_program__attach): tracepoint/, raw_tracepoint/, tp_btf/, kprobe/, ...
+    public func attach() throws -> BPFLink {
+        guard let pointer else {
+            throw BPFError(.state, operation: "attach", subject: name, message: "program opened by id or pin has no section to attach by")
+        }
+        let (link, log) = LibbpfLog.capture { bpf_program__attach(pointer) }
+        guard let link else {
+            let err = errno
+            throw AttachErrors.error(operation: "attach", subject: name, section: section, errno: err, log: log)
+        }
+        return BPFLink(libbpfLink: link, program: self, description: section)
+    }
+
+    /// Attaches to a tracepoint (kernel 4.7; libbpf bpf_program__attach_tracepoint).
+    public func attachTracepoint(category: String, name event: String) throws -> BPFLink {
+        guard let pointer else {
+            throw BPFError(.state, operation: "attach tracepoint", subject: name, message: "program has no libbpf object")
+        }
+        let (link, log) = LibbpfLog.capture { bpf_program__attach_tracepoint(pointer, category, event) }
+        guard let link else {
+            throw AttachErrors.error(operation: "attach tracepoint", subject: "\(category):\(event)", section: section, errno: errno, log: log)
+        }
+        return BPFLink(libbpfLink: link, program: self, description: "tracepoint/\(category)/\(event)")
+    }
+
+    /// Runs the program once (or `repeat` times) on `data` in the kernel (BPF_PROG_TEST_RUN, 4.12).
+    public func testRun(data: [UInt8], context: [UInt8]? = nil, repeat count: Int = 1,
+                        dataOutCapacity: Int? = nil, contextOutCapacity: Int = 0) throws -> TestRunResult {
+        var outCapacity = UInt32(dataOutCapacity ?? max(data.count + 256, 64))
+        var dataOut = [UInt8](repeating: 0, count: Int(outCapacity))
+        let ctxOutSize = UInt32(contextOutCapacity)
+        var ctxOut = [UInt8](repeating: 0, count: max(contextOutCapacity, 1))
+        var retval: UInt32 = 0, duration: UInt32 = 0
+        let ctxOutSizePointer = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        defer { ctxOutSizePointer.deallocate() }
+        ctxOutSizePointer.pointee = ctxOutSize
+        let err: Int32 = data.withUnsafeBytes { din in
+            dataOut.withUnsafeMutableBytes { dout in
+                ctxOut.withUnsafeMutableBytes { cout in
+                    let ctxIn = context ?? []
+                    return ctxIn.withUnsafeBytes { cin in
+                        nb_prog_test_run(fd, din.baseAddress, UInt32(din.count), dout.baseAddress, &outCapacity,
+                                         context == nil ? nil : cin.baseAddress, UInt32(cin.count),
+                                         contextOutCapacity > 0 ? cout.baseAddress : nil,
+                                         contextOutCapacity > 0 ? ctxOutSizePointer : nil,
+                                         Int32(count), 0, &retval, &duration)
+                    }
+                }
+            }
+        }
+        if err != 0 {
+            var hint: String?
+            if -err == ENOTSUP || -err == 524 || -err == EINVAL {
+                hint = "test-run supports socket, tc, XDP, raw_tracepoint and a few other program types; \(type) may not be one"
+            }
+            throw BPFError.system("BPF_PROG_TEST_RUN", subject: name, errno: err, hint: hint)
+        }
+        return TestRunResult(returnValue: retval, durationNanoseconds: duration,
+                             dataOut: Array(dataOut.prefix(Int(outCapacity))),
+                             contextOut: contextOutCapacity > 0 ? Array(ctxOut.prefix(Int(ctxOutSizePointer.pointee))) : [])
+    }
+}
+
+/// The outcome of BPF_PROG_TEST_RUN.
+public struct TestRunResult: Sendable, Equatable {
+    /// The program's return value (for tc: TC_ACT_*, for XDP: XDP_*, for sockets: bytes kept).
+    public var returnValue: UInt32
+    /// Mean run time per repetition as measured by the kernel.
+    public var durationNanoseconds: UInt32
+    /// The packet as the program left it.
+    public var dataOut: [UInt8]
+    public var contextOut: [UInt8]
+}

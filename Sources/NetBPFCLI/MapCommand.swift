@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import NetBPF
+
+/// Opens the map a command names: a numeric id or a path in bpffs.
+func openMap(_ target: String) throws -> BPFMap {
+    if let id = UInt32(target) { return try BPFMap.open(id: id) }
+    return try BPFMap.open(pinned: target)
+}
+
+/// Prints map entries with their BTF types when the map has them, raw hex otherwise.
+struct EntryPrinter {
+    let map: BPFMap
+    let btf: BTFFormatter?
+
+    init(_ map: BPFMap) {
+        self.map = map
+        btf = BTFFormatter(btfID: map.info.btfID)
+    }
+
+    func key(_ bytes: [UInt8]) -> BTFValue {
+        guard let btf, map.info.btfKeyTypeID != 0 else { return .bytes(bytes) }
+        return bytes.withUnsafeBytes { btf.decode($0, typeID: map.info.btfKeyTypeID) }
+    }
+
+    func value(_ bytes: [UInt8]) -> BTFValue {
+        guard let btf, map.info.btfValueTypeID != 0 else { return .bytes(bytes) }
+        if map.type.isPerCPU {
+            let stride = (map.valueSize + 7) / 8 * 8
+            return .array((0..<map.possibleCPUs).map { cpu in
+                Array(bytes[(cpu * stride)..<(cpu * stride + map.valueSize)]).withUnsafeBytes { btf.decode($0, typeID: map.info.btfValueTypeID) }
+            })
+        }
+        return bytes.withUnsafeBytes { btf.decode($0, typeID: map.info.btfValueTypeID) }
+    }
+
+    struct JSONEntry: Encodable { let key: BTFValue; let value: BTFValue }
+
+    func line(_ e: MapEntry) -> String { "key: \(key(e.key))  value: \(value(e.value))" }
+    func json(_ e: MapEntry) -> JSONEntry { JSONEntry(key: key(e.key), value: value(e.value)) }
+}
+
+/// `netbpf map list|dump|get|update|delete`.
+struct MapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "map", abstract: "List, dump and edit BPF maps.",
+                                                    subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every BPF map on the system (like `bpftool map show`).")
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            try reportingErrors(verbose: output.verbose) {
+                let maps = try Inventory.maps()
+                if output.json { try printJSON(maps); return }
+                print(table(["id", "type", "name", "key", "value", "max entries", "flags", "memlock", "btf"],
+                            maps.map { [String($0.id), $0.type.description, $0.name, "\($0.keySize)B", "\($0.valueSize)B",
+                                        String($0.maxEntries), String(format: "0x%x", $0.flags), formatBytes($0.memlockBytes),
+                                        $0.btfID == 0 ? "-" : String($0.btfID)] }))
+            }
+        }
+    }
+
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every entry of a map (batched where the kernel allows).")
+        @Argument(help: "Map id or pinned path.") var target: String
+        @Flag(help: "Walk key by key instead of in batches (slower; for comparison).") var perKey = false
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            try reportingErrors(verbose: output.verbose) {
+                let map = try openMap(target)
+                let printer = EntryPrinter(map)
+                let entries = try map.dump(method: perKey ? .perKey : .batch)
+                if output.json { try printJSON(entries.map(printer.json)); return }
+                var out = ""
+                out.reserveCapacity(entries.count * 40)
+                for e in entries { out += printer.line(e); out += "\n" }
+                out += "\(entries.count) entries\n"
+                FileHandle.standardOutput.write(Data(out.utf8))
+            }
+        }
+    }
+
+    struct Get: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Look one key up.")
+        @Argument(help: "Map id or pinned path.") var target: String
+        @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            try reportingErrors(verbose: output.verbose) {
+                let map = try openMap(target)
+                let k = try parseBytes(key, expectedSize: map.keySize, what: "key")
+                let printer = EntryPrinter(map)
+                guard let v = try map.lookup(key: k) else {
+                    throw BPFError(.notFound, operation: "map get", subject: map.name, message: "no entry for key \(printer.key(k))")
+                }
+                let e = MapEntry(key: k, value: v)
+                if output.json { try printJSON(printer.json(e)) } else { print(printer.line(e)) }
+            }
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or replace one entry.")
+        @Argument(help: "Map id or pinned path.") var target: String
+        @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
+        @Option(help: "The value, in the same forms (per-CPU maps: all CPUs' slots).") var value: String
+        @Option(help: "any, noexist or exist.") var flags: String = "any"
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            try reportingErrors(verbose: output.verbose) {
+                let map = try openMap(target)
+                let f: UpdateFlags
+                switch flags {
+                case "any": f = .any
+                case "noexist": f = .noExist
+                case "exist": f = .exist
+                default: throw BPFError(.invalidArgument, operation: "map update", message: "unknown --flags '\(flags)'", hint: "any, noexist or exist")
+                }
+                let k = try parseBytes(key, expectedSize: map.keySize, what: "key")
+                let v = try parseBytes(value, expectedSize: map.valueBufferSize, what: "value")
+                try map.update(key: k, value: v, flags: f)
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete one key.")
+        @Argument(help: "Map id or pinned path.") var target: String
+        @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            try reportingErrors(verbose: output.verbose) {
+                let map = try openMap(target)
+                let k = try parseBytes(key, expectedSize: map.keySize, what: "key")
+                if try !map.delete(key: k) {
+                    throw BPFError(.notFound, operation: "map delete", subject: map.name, message: "no entry for that key")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import NetBPF
+
+/// `netbpf`: the command-line front of the toolkit.
+public struct NetBPFCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "netbpf",
+        abstract: "BPF networking on Linux: load, attach and inspect BPF programs and maps.",
+        subcommands: [FeaturesCommand.self, ProgCommand.self, MapCommand.self, ObjectCommand.self, DemoCommand.self])
+
+    public init() {}
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import NetBPF
+
+/// Options every data-printing command takes.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print JSON instead of tables.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print whole verifier logs and libbpf's messages.")
+    var verbose = false
+}
+
+/// Runs a command body: a `BPFError` becomes one line on stderr and exit status 1
+/// (with the whole verifier log after it when --verbose is given).
+func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as BPFError {
+        var line = "netbpf: \(error.description)\n"
+        if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
+        FileHandle.standardError.write(Data(line.utf8))
+        throw ExitCode(1)
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// Left-aligned text columns, the way bpftool and ip print tables.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    return ([line(header)] + rows.map(line)).joined(separator: "\n")
+}
+
+/// Parses bytes given on the command line: hex ("0a 00 00 00", "0a000000", "0x0a000000") or
+/// typed little-endian values ("u32:10", "u64:7", "i32:-1", "ipv4:10.0.0.1").
+func parseBytes(_ text: String, expectedSize: Int, what: String) throws -> [UInt8] {
+    func fail(_ m: String) -> BPFError {
+        BPFError(.invalidArgument, operation: what, message: m,
+                 hint: "give \(expectedSize) bytes as hex (e.g. \(String(repeating: "00 ", count: min(expectedSize, 4)).trimmingCharacters(in: .whitespaces))), or u32:N / u64:N / ipv4:A.B.C.D")
+    }
+    var bytes: [UInt8]
+    if let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isLetter || $0.isNumber }) {
+        let kind = String(text[..<colon]), val = String(text[text.index(after: colon)...])
+        switch kind {
+        case "u8", "u16", "u32", "u64":
+            guard let v = UInt64(val) else { throw fail("'\(val)' is not an unsigned number") }
+            let n = Int(kind.dropFirst())! / 8
+            guard n == 8 || v < (UInt64(1) << UInt64(n * 8)) else { throw fail("\(v) does not fit in \(kind)") }
+            bytes = (0..<n).map { UInt8(truncatingIfNeeded: v >> UInt64($0 * 8)) }
+        case "i8", "i16", "i32", "i64":
+            guard let v = Int64(val) else { throw fail("'\(val)' is not a number") }
+            let n = Int(kind.dropFirst())! / 8
+            bytes = (0..<n).map { UInt8(truncatingIfNeeded: v >> Int64($0 * 8)) }
+        case "ipv4":
+            let parts = val.split(separator: ".").compactMap { UInt8($0) }
+            guard parts.count == 4 else { throw fail("'\(val)' is not an IPv4 address") }
+            bytes = parts
+        default:
+            throw fail("unknown value kind '\(kind)'")
+        }
+    } else {
+        var hex = text.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: ",", with: "")
+        if hex.hasPrefix("0x") { hex.removeFirst(2) }
+        guard hex.count % 2 == 0, hex.allSatisfy(\.isHexDigit) else { throw fail("'\(text)' is not hex bytes") }
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            out.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        bytes = out
+    }
+    guard bytes.count == expectedSize else {
+        throw fail("\(what) is \(bytes.count) bytes, the map takes \(expectedSize)")
+    }
+    return bytes
+}
+
+extension String {
+    func padded(_ width: Int) -> String { padding(toLength: max(width, count), withPad: " ", startingAt: 0) }
+}
+
+func formatBytes(_ n: UInt64?) -> String {
+    guard let n else { return "-" }
+    if n >= 1 << 20 { return String(format: "%.1fM", Double(n) / 1048576) }
+    if n >= 1 << 10 { return String(format: "%.0fK", Double(n) / 1024) }
+    return "\(n)B"
+}
+
+func formatTime(_ t: Double) -> String {
+    let f = DateFormatter()
+    f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+    return f.string(from: Date(timeIntervalSince1970: t))
+}

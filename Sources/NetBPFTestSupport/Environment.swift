@@ -1,0 +1,38 @@
+import Foundation
+import Glibc
+import NetBPF
+
+/// Facts about the machine that decide whether a test can run, each with the reason to print.
+public enum TestEnvironment {
+    /// Kernel tests need root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON).
+    public static let isRoot = geteuid() == 0
+
+    /// A private directory in bpffs for one test, removed (with anything pinned in it) afterwards.
+    public static func withBPFFSDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        let dir = "/sys/fs/bpf/netbpf-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(dir, 0o700) == 0 else { throw BPFError.system("mkdir", subject: dir, errno: errno) }
+        defer { removeTree(dir) }
+        return try body(dir)
+    }
+
+    static func removeTree(_ path: String) {
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for e in entries { removeTree(path + "/" + e) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// Runs `body` and fails (throws) if it leaves file descriptors open.
+    public static func expectNoFDLeak<T>(_ body: () throws -> T, sourceLocation: String = #function) throws -> T {
+        let before = openFileDescriptorCount()
+        let result = try body()
+        let after = openFileDescriptorCount()
+        if after != before {
+            throw BPFError(.state, operation: "fd leak check", subject: sourceLocation,
+                           message: "\(after - before) file descriptors leaked (\(before) before, \(after) after)")
+        }
+        return result
+    }
+}

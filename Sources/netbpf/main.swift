@@ -1,0 +1,3 @@
+import NetBPFCLI
+
+NetBPFCommand.main()

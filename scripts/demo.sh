@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The demo: set-up, build, then load a tracepoint program and watch its map fill.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+scripts/build-programs.sh
+swift build --product netbpf
+exec .build/debug/netbpf demo --object .build-programs/demo_syscalls.bpf.o "$@"

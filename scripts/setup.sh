@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine for netbpf, as root, idempotently: installs the Debian packages
+# that are missing (one apt-get update, only when something is missing), mounts bpffs and
+# tracefs when they are not mounted, and checks for the Swift toolchain.
+set -euo pipefail
+
+packages=(
+  libbpf-dev libmnl-dev libpcap-dev linux-libc-dev pkg-config   # libraries netbpf links
+  clang-14 llvm-14-dev libclang-14-dev                            # BPF C compiler
+  bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (apt-get, mount and BPF need it)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH=/opt/swift/usr/bin:$PATH
+  else
+    echo "setup: no Swift toolchain found (expected swift on PATH or /opt/swift/usr/bin/swift)" >&2
+    exit 1
+  fi
+fi
