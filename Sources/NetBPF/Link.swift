@@ -59,6 +59,7 @@ public final class BPFLink: @unchecked Sendable {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { throw BPFError.system("open pinned link", subject: path, errno: errno) }
         let owned = FileDescriptor(owning: fd)
+        try FDKind.require(.link, fd: fd, path: path)
         let link = BPFLink(fd: owned, program: nil, description: path)
         _ = try link.info()
         link.pinnedPath = path

@@ -69,11 +69,7 @@ public final class BPFMap: @unchecked Sendable {
                                   hint: e == ENOENT ? "nothing is pinned there; `netbpf map list` shows loaded maps" : nil)
         }
         let owned = FileDescriptor(owning: fd)
-        var probe = bpf_map_info()
-        var len = UInt32(MemoryLayout<bpf_map_info>.size)
-        if bpf_obj_get_info_by_fd(fd, &probe, &len) != 0 || probe.key_size == 0 && probe.value_size == 0 && probe.type == 0 {
-            throw BPFError(.invalidArgument, operation: "open pinned map", subject: path, message: "the pinned object is not a map")
-        }
+        try FDKind.require(.map, fd: fd, path: path)
         return try BPFMap(fd: owned)
     }
 
@@ -268,6 +264,23 @@ public final class BPFMap: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// Stores `count` packed keys and values in one system call (BPF_MAP_UPDATE_BATCH, 5.6),
+    /// falling back to one update per entry where the kernel has no batch update for the map type.
+    public func update(batchOf count: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer, flags: UpdateFlags = .any) throws {
+        var done = 0
+        while done < count {
+            var n = UInt32(count - done)
+            let err = nb_map_update_batch(fd, keys + done * keySize, values + done * valueBufferSize, &n, 0, flags.rawValue)
+            if err == 0 { done += Int(n); continue }
+            if done == 0 && [EINVAL, ENOTSUP, 524, ENOSYS].contains(-err) && n == 0 {
+                for i in 0..<count { try update(key: keys + i * keySize, value: values + i * valueBufferSize, flags: flags) }
+                return
+            }
+            throw BPFError.system("BPF_MAP_UPDATE_BATCH", subject: name, errno: err,
+                                  hint: -err == E2BIG ? "the map is full (max_entries \(maxEntries))" : nil)
+        }
     }
 
     /// Pins the map in bpffs (BPF_OBJ_PIN).

@@ -54,9 +54,9 @@ public final class BPFProgram: @unchecked Sendable {
     public static func open(pinned path: String) throws -> BPFProgram {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { throw BPFError.system("open pinned program", subject: path, errno: errno) }
-        let program = BPFProgram(fd: FileDescriptor(owning: fd))
-        _ = try program.info() // rejects a pinned map or link with a clear error
-        return program
+        let owned = FileDescriptor(owning: fd)
+        try FDKind.require(.program, fd: fd, path: path)
+        return BPFProgram(fd: owned)
     }
 
     /// Opens a loaded program by its id (bpf_prog_get_fd_by_id).

@@ -60,6 +60,20 @@ public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked 
     }
 
     public func keys() throws -> [Key] { try entries().map(\.key) }
+
+    /// Stores many entries with BPF_MAP_UPDATE_BATCH (5.6).
+    public func update(_ entries: [(Key, Value)], flags: UpdateFlags = .any) throws {
+        let keys = entries.map(\.0), values = entries.map(\.1)
+        try keys.withUnsafeBytes { k in
+            try values.withUnsafeBytes { v in
+                guard MemoryLayout<Key>.stride == map.keySize, MemoryLayout<Value>.stride == map.valueBufferSize else {
+                    for (key, value) in entries { try update(key, value, flags: flags) }
+                    return
+                }
+                try map.update(batchOf: entries.count, keys: k.baseAddress!, values: v.baseAddress!, flags: flags)
+            }
+        }
+    }
 }
 
 /// An LRU hash has the same interface as a hash.

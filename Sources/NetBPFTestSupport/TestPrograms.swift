@@ -57,6 +57,8 @@ public enum TestPrograms {
         errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
+        try? out.fileHandleForReading.close()
+        try? err.fileHandleForReading.close()
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
