@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
+        .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
+        // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
+        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF"]),
         // Helpers shared by the test targets: BPF C builds, fd-leak checks, capability traits.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF"]),
         // Pure-logic tests: no root, no kernel state.

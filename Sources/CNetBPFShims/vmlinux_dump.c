@@ -1,6 +1,8 @@
 // vmlinux.h from kernel BTF with libbpf's btf_dump (what `bpftool btf dump ... format c` does),
 // plus a content hash of the BTF so compile caches can tell kernels apart.
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE // mkostemp
+#endif
 #include "netbpf_vmlinux.h"
 #include "sha256.h"
 
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
     if (err && errlen) {
@@ -89,7 +92,13 @@ int nb_write_vmlinux_h(const char *btf_path, const char *out_path, char *err, si
     int rc = nb_btf_checksum(path, sum, sizeof sum);
     if (rc < 0) return fail(err, errlen, rc, "%s: %s", path, strerror(-rc));
     struct btf *btf = btf__parse(path, NULL);
-    if (!btf) return fail(err, errlen, -errno, "%s: cannot parse BTF: %s", path, strerror(errno));
+    if (!btf) {
+        // libbpf reports format problems with its own codes (LIBBPF_ERRNO__*, >= 4000).
+        int e = errno;
+        char why[128];
+        libbpf_strerror(e, why, sizeof why);
+        return fail(err, errlen, e >= 4000 ? -EINVAL : -e, "%s: cannot parse BTF: %s", path, why);
+    }
 
     size_t tlen = strlen(out_path) + sizeof ".tmp.XXXXXX";
     char *tmp = malloc(tlen);

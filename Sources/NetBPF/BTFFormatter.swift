@@ -30,6 +30,29 @@ public indirect enum BTFValue: Sendable, Equatable, Encodable, CustomStringConve
         }
     }
 
+    /// Appends this value as JSON to `out` (hand-written: dumps of a million entries go through here).
+    public func appendJSON(to out: inout String) {
+        switch self {
+        case .integer(let v): out += String(v)
+        case .unsigned(let v): out += String(v)
+        case .bool(let v): out += v ? "true" : "false"
+        case .float(let v): out += v.isFinite ? "\(v)" : "null"
+        case .string(let v), .enumCase(let v): appendJSONString(v, to: &out)
+        case .bytes(let v): out += "\""; out += hexString(v); out += "\""
+        case .array(let v):
+            out += "["
+            for (i, e) in v.enumerated() { if i > 0 { out += "," }; e.appendJSON(to: &out) }
+            out += "]"
+        case .record(let fields):
+            out += "{"
+            for (i, (name, value)) in fields.enumerated() {
+                if i > 0 { out += "," }
+                appendJSONString(name, to: &out); out += ":"; value.appendJSON(to: &out)
+            }
+            out += "}"
+        }
+    }
+
     public var description: String {
         switch self {
         case .integer(let v): return "\(v)"
@@ -55,7 +78,30 @@ struct DynamicKey: CodingKey {
 
 /// Bytes as space-separated hex pairs, the way bpftool prints keys and values.
 public func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    bytes.map { String(format2: $0) }.joined(separator: " ")
+    let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for b in bytes {
+        if !out.isEmpty { out.append(0x20) }
+        out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// A JSON string literal with the escapes JSON requires.
+public func appendJSONString(_ s: String, to out: inout String) {
+    out += "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if u.value < 0x20 { out += "\\u00" + String(format2: UInt8(u.value)) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    out += "\""
 }
 
 /// Decodes map keys and values through the map's BTF (the types the C program declared).

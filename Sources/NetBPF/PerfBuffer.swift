@@ -37,9 +37,10 @@ public final class PerfBuffer: @unchecked Sendable {
         sink = Sink(handler)
         unmanaged = Unmanaged.passRetained(sink)
         let onSample: nb_perf_sample_fn = { ctx, cpu, data, size in
-            let sink = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
-            sink.records &+= 1
-            sink.handler(Int(cpu), UnsafeRawBufferPointer(start: data, count: Int(size)))
+            Unmanaged<Sink>.fromOpaque(ctx!)._withUnsafeGuaranteedRef {
+                $0.records &+= 1
+                $0.handler(Int(cpu), UnsafeRawBufferPointer(start: data, count: Int(size)))
+            }
         }
         let onLost: nb_perf_lost_fn = { ctx, _, lost in
             Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue().lost &+= lost

@@ -27,10 +27,12 @@ public final class RingBuffer: @unchecked Sendable {
         self.map = map
         sink = Sink(handler)
         unmanaged = Unmanaged.passRetained(sink)
+        // Per record: no retain/release of the sink (the consumer holds it) and no counter
+        // update here; poll/consume return how many records they delivered.
         let callback: ring_buffer_sample_fn = { ctx, data, size in
-            let sink = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
-            sink.records &+= 1
-            sink.handler(UnsafeRawBufferPointer(start: data, count: size))
+            Unmanaged<Sink>.fromOpaque(ctx!)._withUnsafeGuaranteedRef {
+                $0.handler(UnsafeRawBufferPointer(start: data, count: size))
+            }
             return 0
         }
         let (rb, log) = LibbpfLog.capture { ring_buffer__new(map.fd, callback, unmanaged.toOpaque(), nil) }
@@ -54,6 +56,7 @@ public final class RingBuffer: @unchecked Sendable {
             if -n == EINTR { return 0 }
             throw BPFError.system("ring_buffer__poll", subject: map.name, errno: n)
         }
+        sink.records &+= UInt64(n)
         return Int(n)
     }
 
@@ -62,6 +65,7 @@ public final class RingBuffer: @unchecked Sendable {
     public func consume() throws -> Int {
         let n = ring_buffer__consume(pointer)
         if n < 0 { throw BPFError.system("ring_buffer__consume", subject: map.name, errno: n) }
+        sink.records &+= UInt64(n)
         return Int(n)
     }
 

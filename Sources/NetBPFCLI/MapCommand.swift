@@ -69,13 +69,29 @@ struct MapCommand: ParsableCommand {
             try reportingErrors(verbose: output.verbose) {
                 let map = try openMap(target)
                 let printer = EntryPrinter(map)
-                let entries = try map.dump(method: perKey ? .perKey : .batch)
-                if output.json { try printJSON(entries.map(printer.json)); return }
-                var out = ""
-                out.reserveCapacity(entries.count * 40)
-                for e in entries { out += printer.line(e); out += "\n" }
-                out += "\(entries.count) entries\n"
-                FileHandle.standardOutput.write(Data(out.utf8))
+                // Streams chunk by chunk: a million entries never sit in memory twice.
+                let stdout = FileHandle.standardOutput
+                var out = output.json ? "[" : ""
+                var count = 0
+                let ks = map.keySize, vs = map.valueBufferSize
+                try map.forEachChunk(method: perKey ? .perKey : .batch) { keys, values, n in
+                    for i in 0..<n {
+                        let k = Array(keys[(i * ks)..<((i + 1) * ks)]), v = Array(values[(i * vs)..<((i + 1) * vs)])
+                        if output.json {
+                            out += count == 0 ? "\n{\"key\":" : ",\n{\"key\":"
+                            printer.key(k).appendJSON(to: &out)
+                            out += ",\"value\":"
+                            printer.value(v).appendJSON(to: &out)
+                            out += "}"
+                        } else {
+                            out += printer.line(MapEntry(key: k, value: v)); out += "\n"
+                        }
+                        count += 1
+                    }
+                    if out.utf8.count > 1 << 20 { stdout.write(Data(out.utf8)); out = "" }
+                }
+                out += output.json ? "\n]\n" : "\(count) entries\n"
+                stdout.write(Data(out.utf8))
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import NetBPF
 
 /// Options every data-printing command takes.
@@ -100,8 +101,12 @@ func formatBytes(_ n: UInt64?) -> String {
     return "\(n)B"
 }
 
+/// Local time as 2026-11-21T23:35:54 (strftime: a DateFormatter per row costs milliseconds).
 func formatTime(_ t: Double) -> String {
-    let f = DateFormatter()
-    f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
-    return f.string(from: Date(timeIntervalSince1970: t))
+    var seconds = time_t(t)
+    var parts = tm()
+    localtime_r(&seconds, &parts)
+    var buf = [CChar](repeating: 0, count: 32)
+    strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &parts)
+    return String(cString: buf)
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: builds netbpf (release), the C peers, and prints markdown tables
+# for docs/benchmarks.md. Usage: bash benchmarks/run.sh [map-dump|ringbuf|prog-list ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+scripts/build-programs.sh
+swift build -c release --product netbpf >/dev/null
+swift build -c release --product netbpf-bench >/dev/null
+mkdir -p .build-peers
+for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do
+  gcc -O2 -o ".build-peers/$peer" "benchmarks/peers/$peer.c" -lbpf
+done
+cp benchmarks/peers/bcc_table_items.py .build-peers/
+which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list)
+echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
+for b in "${which[@]}"; do
+  echo; echo "### $b"; echo
+  .build/release/netbpf-bench "$b" --programs .build-programs --peers .build-peers --netbpf .build/release/netbpf --runs "${RUNS:-5}"
+done
