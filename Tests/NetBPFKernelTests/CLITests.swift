@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import NetBPF
+import NetBPFTestSupport
+
+/// The `netbpf` binary as a user runs it: output, JSON, exit codes and one-line errors.
+@Suite(.enabled(if: TestEnvironment.isRoot, "requires root: the CLI loads and pins BPF objects"))
+struct CLITests {
+    @Test func objectInspectJSON() throws {
+        let r = try CLI.run(["object", "inspect", try TestPrograms.object("count_packets"), "--json"])
+        #expect(r.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let programs = json?["programs"] as? [[String: Any]]
+        #expect(programs?.map { $0["name"] as? String } == ["count_tc", "drop_all", "xdp_count", "xdp_drop", "sock_icmp_only"])
+        #expect(programs?.first?["type"] as? String == "sched_cls")
+        #expect((json?["maps"] as? [[String: Any]])?.contains { $0["name"] as? String == "counters" } == true)
+    }
+
+    @Test func mapCommandsOnAPinnedMapUseBTF() throws {
+        try TestEnvironment.withBPFFSDirectory { dir in
+            let obj = try BPFObject.load(path: try TestPrograms.object("maps_all"))
+            let pin = dir + "/hash"
+            try obj.map(named: "hash_map").pin(at: pin)
+            #expect(try CLI.run(["map", "update", pin, "--key", "u32:5", "--value", "u64:500"]).status == 0)
+            #expect(try CLI.run(["map", "update", pin, "--key", "06 00 00 00", "--value", "u64:600", "--flags", "noexist"]).status == 0)
+            let get = try CLI.run(["map", "get", pin, "--key", "u32:5"])
+            #expect(get.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "key: 5  value: 500")
+            let dump = try CLI.run(["map", "dump", pin, "--json"])
+            let entries = try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [[String: Any]]
+            #expect(Set(entries?.compactMap { $0["key"] as? Int } ?? []) == [5, 6])
+            #expect(try CLI.run(["map", "delete", pin, "--key", "u32:5"]).status == 0)
+            let missing = try CLI.run(["map", "get", pin, "--key", "u32:5"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("no entry for key 5"))
+            let lpm = dir + "/lpm"
+            try obj.map(named: "lpm_trie").pin(at: lpm)
+            #expect(try CLI.run(["map", "update", lpm, "--key", "18 00 00 00 0a 01 02 00", "--value", "u32:7"]).status == 0)
+            #expect(try CLI.run(["map", "dump", lpm]).stdout.contains("key: {prefixlen: 24, addr: [10, 1, 2, 0]}  value: 7"))
+        }
+    }
+
+    @Test func progRunReportsReturnValue() throws {
+        let packet = String(repeating: "00", count: 12) + "0800" + "4500005400000000400100000a0000010a000002" + String(repeating: "00", count: 64)
+        let r = try CLI.run(["prog", "run", try TestPrograms.object("count_packets"), "--program", "drop_all", "--data", packet, "--json"])
+        #expect(r.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(json?["retval"] as? Int == 2)
+    }
+
+    @Test func progListAndShowSeeALoadedProgram() throws {
+        let obj = try BPFObject.load(path: try TestPrograms.object("count_packets"))
+        let id = try obj.program(named: "count_tc").info().id
+        let list = try CLI.run(["prog", "list", "--json"])
+        let progs = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
+        #expect(progs?.contains { ($0["info"] as? [String: Any])?["id"] as? Int == Int(id) } == true)
+        let show = try CLI.run(["prog", "show", String(id)])
+        #expect(show.stdout.hasPrefix("\(id): sched_cls  name count_tc"))
+        withExtendedLifetime(obj) {}
+    }
+
+    @Test func featuresJSONNamesKprobesTruthfully() throws {
+        let r = try CLI.run(["features", "--json", "--no-helpers"])
+        #expect(r.status == 0)
+        let groups = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        let system = groups?.first { $0["group"] as? String == "system" }?["features"] as? [[String: Any]]
+        let kprobes = system?.first { $0["name"] as? String == "kprobes" }
+        #expect(kprobes?["available"] as? Bool == Features.shared.kprobes.available)
+    }
+
+    @Test(arguments: [
+        (["object", "inspect", "/nonexistent.o"], "no such file"),
+        (["object", "inspect", "/proc/self/exe"], "not BPF"),
+        (["map", "dump", "/sys/fs/bpf/netbpf-no-such-pin"], "nothing is pinned there"),
+        (["map", "get", "4294967295", "--key", "u32:1"], "open map 'id 4294967295'"),
+        (["prog", "run", "/etc/hostname", "--data", "00"], "too short"),
+    ])
+    func badInputIsOneLineAndNonZero(arguments: [String], says: String) throws {
+        let r = try CLI.run(arguments)
+        #expect(r.status == 1)
+        #expect(r.stderr.hasPrefix("netbpf: "))
+        #expect(r.stderr.contains(says), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func badObjectsGiveOneLine() throws {
+        let truncated = FileManager.default.temporaryDirectory.appendingPathComponent("netbpf-trunc-\(getpid()).o").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: try TestPrograms.object("count_packets")))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        defer { try? FileManager.default.removeItem(atPath: truncated) }
+        let r = try CLI.run(["object", "inspect", truncated])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("truncated"))
+        let noProgs = try CLI.run(["object", "inspect", try TestPrograms.object("maps_only")])
+        #expect(noProgs.stderr.contains("object has no programs"))
+        let verifier = try CLI.run(["prog", "run", try TestPrograms.object("bad_unchecked_lookup"), "--data", "00"])
+        #expect(verifier.stderr.contains("verifier rejected (EACCES)"))
+        #expect(verifier.stderr.split(separator: "\n").count == 1)
+        let verbose = try CLI.run(["prog", "run", try TestPrograms.object("bad_unchecked_lookup"), "--data", "00", "--verbose"])
+        #expect(verbose.stderr.contains("--- verifier log ---"))
+    }
+
+    @Test func nonRootGetsAClearLine() throws {
+        let r = try CLI.run(["prog", "list"], asUser: 65534)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("CAP_SYS_ADMIN") || r.stderr.contains("root"), "\(r.stderr)")
+        let load = try CLI.run(["prog", "run", try TestPrograms.object("count_packets"), "--data", "00"], asUser: 65534)
+        #expect(load.status == 1)
+        #expect(load.stderr.contains("EPERM") && load.stderr.contains("hint:"), "\(load.stderr)")
+    }
+}
