@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -207,3 +208,17 @@ long nb_statfs_magic(const char *path) {
 int nb_unshare_netns(void) { return unshare(CLONE_NEWNET) ? -errno : 0; }
 
 int nb_setns_net(int fd) { return setns(fd, CLONE_NEWNET) ? -errno : 0; }
+
+int nb_epoll_watch(int fd) {
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return -errno;
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) { int e = errno; close(epfd); return -e; }
+    return epfd;
+}
+
+int nb_epoll_wait1(int epfd, int timeout_ms) {
+    struct epoll_event ev;
+    int n = epoll_wait(epfd, &ev, 1, timeout_ms);
+    return n < 0 ? -errno : n;
+}

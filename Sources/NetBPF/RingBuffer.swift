@@ -1,79 +1,113 @@
-import CLibBPF
+import CNetBPFShims
 import Glibc
 
-/// Consumes a BPF ring buffer (BPF_MAP_TYPE_RINGBUF, kernel 5.8) through libbpf's ring_buffer.
+/// Consumes a BPF ring buffer (BPF_MAP_TYPE_RINGBUF, kernel 5.8), natively: the consumer page is
+/// mapped read-write, the producer page and the data area (mapped twice by the kernel, so a
+/// record that wraps is contiguous) read-only, and records are walked in Swift with the same
+/// memory ordering as libbpf's ring_buffer (acquire loads of producer_pos and of each record
+/// header, a release store of consumer_pos after each record). Waiting uses epoll on the map fd
+/// in level-triggered mode, for which the release store is enough (the EPOLLET variant needs a
+/// SEQ_CST store; see docs/loader.md).
 ///
 /// Records are handed to `handler` as raw bytes valid only during the call. Ring buffers do not
 /// count drops: a producer sees bpf_ringbuf_reserve() return NULL when the buffer is full, so the
 /// documented way is to count those failures in a map next to the ring buffer (see
 /// programs/ringbuf_tp.bpf.c, map `drops`), and read it with `ArrayMap`.
 public final class RingBuffer: @unchecked Sendable {
-    private final class Sink {
-        let handler: (UnsafeRawBufferPointer) -> Void
-        var records: UInt64 = 0
-        init(_ handler: @escaping (UnsafeRawBufferPointer) -> Void) { self.handler = handler }
-    }
+    private static let busyBit: UInt32 = 1 << 31
+    private static let discardBit: UInt32 = 1 << 30
+    private static let headerSize = 8
 
-    private var pointer: OpaquePointer?
-    private let sink: Sink
-    private let unmanaged: Unmanaged<Sink>
+    private let handler: (UnsafeRawBufferPointer) -> Void
+    private let consumerPage: UnsafeMutableRawPointer
+    private let producerArea: UnsafeMutableRawPointer
+    private let data: UnsafeRawPointer
+    private let mask: UInt64
+    private let pageSize: Int
+    private let dataSize: Int
+    private let epoll: FileDescriptor
     /// The map stays open while the consumer lives.
     public let map: BPFMap
+    /// Records delivered so far.
+    public private(set) var recordCount: UInt64 = 0
 
     public init(map: BPFMap, handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
         guard map.type == .ringbuf else {
             throw BPFError(.wrongMapType, operation: "RingBuffer", subject: map.name, message: "map is \(map.type), not ringbuf")
         }
         self.map = map
-        sink = Sink(handler)
-        unmanaged = Unmanaged.passRetained(sink)
-        // Per record: no retain/release of the sink (the consumer holds it) and no counter
-        // update here; poll/consume return how many records they delivered.
-        let callback: ring_buffer_sample_fn = { ctx, data, size in
-            Unmanaged<Sink>.fromOpaque(ctx!)._withUnsafeGuaranteedRef {
-                $0.handler(UnsafeRawBufferPointer(start: data, count: size))
-            }
-            return 0
+        self.handler = handler
+        pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        dataSize = map.maxEntries
+        mask = UInt64(dataSize - 1)
+        guard let consumer = mmap(nil, pageSize, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0), consumer != MAP_FAILED else {
+            throw BPFError.system("mmap ring buffer consumer page", subject: map.name, errno: errno)
         }
-        let (rb, log) = LibbpfLog.capture { ring_buffer__new(map.fd, callback, unmanaged.toOpaque(), nil) }
-        guard let rb else {
+        guard let producer = mmap(nil, pageSize + 2 * dataSize, PROT_READ, MAP_SHARED, map.fd, off_t(pageSize)), producer != MAP_FAILED else {
             let e = errno
-            unmanaged.release()
-            throw BPFError.system("ring_buffer__new", subject: map.name, errno: e, hint: LibbpfOutput.lastLine(log))
+            munmap(consumer, pageSize)
+            throw BPFError.system("mmap ring buffer data", subject: map.name, errno: e)
         }
-        pointer = rb
+        consumerPage = consumer
+        producerArea = producer
+        data = UnsafeRawPointer(producer + pageSize)
+        let efd = nb_epoll_watch(map.fd)
+        guard efd >= 0 else {
+            munmap(consumer, pageSize); munmap(producer, pageSize + 2 * dataSize)
+            throw BPFError.system("epoll", subject: map.name, errno: efd)
+        }
+        epoll = FileDescriptor(owning: efd)
     }
 
-    /// Records delivered so far.
-    public var recordCount: UInt64 { sink.records }
-
-    /// Waits up to `timeoutMilliseconds` (-1 forever) for records and consumes them. Returns the
-    /// number consumed; 0 on timeout or when interrupted by a signal.
-    @discardableResult
-    public func poll(timeoutMilliseconds: Int32) throws -> Int {
-        let n = ring_buffer__poll(pointer, timeoutMilliseconds)
-        if n < 0 {
-            if -n == EINTR { return 0 }
-            throw BPFError.system("ring_buffer__poll", subject: map.name, errno: n)
-        }
-        sink.records &+= UInt64(n)
-        return Int(n)
-    }
-
-    /// Consumes what is there without waiting.
+    /// Consumes every committed record without waiting; returns how many were delivered.
     @discardableResult
     public func consume() throws -> Int {
-        let n = ring_buffer__consume(pointer)
-        if n < 0 { throw BPFError.system("ring_buffer__consume", subject: map.name, errno: n) }
-        sink.records &+= UInt64(n)
-        return Int(n)
+        var delivered = 0
+        var consumerPos = nb_load_acquire_u64(consumerPage)
+        while true {
+            let producerPos = nb_load_acquire_u64(producerArea)
+            if consumerPos >= producerPos { break }
+            while consumerPos < producerPos {
+                let header = data + Int(consumerPos & mask)
+                let len = nb_load_acquire_u32(header)
+                if len & Self.busyBit != 0 { break } // reserved, not yet submitted
+                let size = Int(len & ~(Self.busyBit | Self.discardBit))
+                let recordStart = header + Self.headerSize
+                consumerPos += UInt64((size + Self.headerSize + 7) & ~7)
+                if len & Self.discardBit == 0 {
+                    handler(UnsafeRawBufferPointer(start: recordStart, count: size))
+                    delivered += 1
+                }
+                nb_store_release_u64(consumerPage, consumerPos)
+            }
+            if nb_load_acquire_u64(producerArea) == producerPos { break }
+        }
+        recordCount &+= UInt64(delivered)
+        return delivered
+    }
+
+    /// Waits up to `timeoutMilliseconds` (-1 forever) for records and consumes them. Returns the
+    /// number consumed; 0 on timeout or when a signal interrupted the wait.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32) throws -> Int {
+        let n = nb_epoll_wait1(epoll.rawValue, timeoutMilliseconds)
+        if n < 0 {
+            if -n == EINTR { return 0 }
+            throw BPFError.system("epoll_wait", subject: map.name, errno: n)
+        }
+        return try consume()
     }
 
     /// An epoll fd that becomes readable when records arrive, for outside event loops.
-    public var epollFD: Int32 { ring_buffer__epoll_fd(pointer) }
+    public var epollFD: Int32 { epoll.rawValue }
+
+    /// Bytes written by producers and not yet consumed.
+    public var pendingBytes: Int {
+        Int(nb_load_acquire_u64(producerArea) &- nb_load_acquire_u64(consumerPage))
+    }
 
     deinit {
-        if let p = pointer { ring_buffer__free(p) }
-        unmanaged.release()
+        munmap(consumerPage, pageSize)
+        munmap(producerArea, pageSize + 2 * dataSize)
     }
 }

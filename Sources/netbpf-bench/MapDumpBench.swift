@@ -75,7 +75,7 @@ struct MapDumpBench {
         add("`bpftool -j map dump pinned PIN` (process, JSON)") { processWall(["bpftool", "-j", "map", "dump", "pinned", pin]).0 }
         add("`netbpf map dump PIN` (process, text)") { processWall([netbpf, "map", "dump", pin]).0 }
         if FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/bcc/__init__.py") {
-            let r = Measure.run(["python3", peersDir + "/bcc_table_items.py", pin, "\(entries)"])
+            let r = Measure.run(["/usr/bin/python3", peersDir + "/bcc_table_items.py", pin, "\(entries)"])
             for line in r.stdout.split(separator: "\n") {
                 let f = Measure.fields(String(line))
                 if let ms = f["ms"].flatMap(Double.init), let api = f["api"] {

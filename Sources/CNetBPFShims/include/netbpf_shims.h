@@ -81,3 +81,26 @@ int nb_setns_net(int fd);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// Acquire/release accesses for the ring buffer positions shared with the kernel producer
+/// (inline, so Swift's optimiser sees plain loads and stores on x86).
+static inline uint64_t nb_load_acquire_u64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+static inline uint32_t nb_load_acquire_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+static inline void nb_store_release_u64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// An epoll fd (close-on-exec) watching `fd` for EPOLLIN, level-triggered; or -errno.
+int nb_epoll_watch(int fd);
+/// epoll_wait for one event; returns the count, 0 on timeout, or -errno.
+int nb_epoll_wait1(int epfd, int timeout_ms);
+#ifdef __cplusplus
+}
+#endif
