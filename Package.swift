@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "NetBPF", targets: ["NetBPF"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
+        // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
+        .library(name: "NetBPFClang", type: .dynamic, targets: ["CNetBPFClang"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,11 +22,30 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // C helpers for what Swift cannot call directly (varargs print callback, LIBBPF_OPTS, raw bpf(2)).
         .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
+        // The in-process compiler's C interface (types only; the code is dlopen'd).
+        .target(name: "CNetBPFClangABI"),
+        // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
+        .target(
+            name: "CNetBPFClang",
+            dependencies: ["CNetBPFClangABI"],
+            exclude: ["devtest"],
+            publicHeadersPath: ".",
+            cxxSettings: [
+                .unsafeFlags(["-I/usr/lib/llvm-14/include"]),
+                .define("_GNU_SOURCE"), .define("__STDC_CONSTANT_MACROS"),
+                .define("__STDC_FORMAT_MACROS"), .define("__STDC_LIMIT_MACROS"),
+            ],
+            linkerSettings: [
+                .unsafeFlags(["-L/usr/lib/llvm-14/lib"]),
+                .linkedLibrary("clang-cpp"), .linkedLibrary("LLVM-14"),
+            ]),
+        // BPF C -> ELF in memory, vmlinux.h from BTF, the compile cache, diagnostics.
+        .target(name: "NetBPFCompiler", dependencies: ["NetBPF", "CNetBPFClangABI", "CNetBPFShims"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF",
+            "NetBPF", "NetBPFCompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
@@ -33,9 +54,10 @@ let package = Package(
         // Helpers shared by the test targets: BPF C builds, fd-leak checks, capability traits.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCLI", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v5],
+    cxxLanguageStandard: .cxx17
 )

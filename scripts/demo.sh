@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 scripts/build-programs.sh
 swift build --product netbpf
-exec .build/debug/netbpf demo --object .build-programs/demo_syscalls.bpf.o "$@"
+exec .build/debug/netbpf demo --program programs/demo_syscalls.bpf.c "$@"

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE // mkostemp
 #endif
 #include "netbpf_vmlinux.h"
-#include "sha256.h"
+#include "netbpf_sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>

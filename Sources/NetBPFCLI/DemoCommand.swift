@@ -8,14 +8,15 @@ import NetBPF
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo", abstract: "Count system calls per command for a few seconds.")
 
-    @Option(help: "The compiled demo object.") var object: String = "programs/demo_syscalls.bpf.o"
+    @Option(help: "The demo program: BPF C (compiled in-process) or an object.") var program: String = "programs/demo_syscalls.bpf.c"
+    @OptionGroup var compile: CompileArguments
     @Option(help: "Seconds to run.") var seconds: Int = 3
     @Option(help: "Rows to show each second.") var top: Int = 5
 
     func run() throws {
         try reportingErrors {
-            print("loading \(object)")
-            let loaded = try BPFObject.load(path: object)
+            print("compiling and loading \(program)")
+            let loaded = try ProgramInput.open(program, compile: compile).load()
             let program = try loaded.program(named: "count_syscalls")
             let link = try program.attach()
             let info = try program.info()

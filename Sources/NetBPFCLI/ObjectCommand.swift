@@ -1,6 +1,11 @@
 import ArgumentParser
 import NetBPF
 
+/// Expected attach type 0 is also "none": show it only for program types where 0 means something.
+func attachTypeText(_ p: ProgramSpec) -> String {
+    p.expectedAttachType.rawValue == 0 && p.type.description != "cgroup_skb" ? "-" : p.expectedAttachType.description
+}
+
 /// `netbpf object inspect FILE`: the programs and maps of an object file, without loading it.
 struct ObjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "object", abstract: "Inspect BPF object files.",
@@ -8,12 +13,13 @@ struct ObjectCommand: ParsableCommand {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List an object's programs and maps (nothing is loaded).")
-        @Argument(help: "A BPF ELF object (.o).") var file: String
+        @Argument(help: "A BPF object (.o) or BPF C source (.c, compiled in-process).") var file: String
+        @OptionGroup var compile: CompileArguments
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             try reportingErrors(verbose: output.verbose) {
-                let spec = try BPFObjectSpec.open(path: file)
+                let spec = try ProgramInput.open(file, compile: compile)
                 if output.json {
                     struct Prog: Encodable { let name, section: String; let type: ProgramType; let attachType: AttachType; let instructions: Int }
                     struct MapOut: Encodable { let name: String; let type: MapType; let keySize, valueSize, maxEntries, flags: UInt32; let isInternal: Bool }
@@ -26,7 +32,7 @@ struct ObjectCommand: ParsableCommand {
                 print("object \(spec.name)")
                 print("programs:")
                 print(table(["name", "section", "type", "attach type", "insns"],
-                            spec.programs.map { [$0.name, $0.section, $0.type.description, $0.expectedAttachType.description, "\($0.instructionCount)"] })
+                            spec.programs.map { [$0.name, $0.section, $0.type.description, attachTypeText($0), "\($0.instructionCount)"] })
                         .split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
                 print("maps:")
                 print(table(["name", "type", "key", "value", "max entries", "flags"],

@@ -48,7 +48,8 @@ struct ProgCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Test-run a program of an object on a packet (BPF_PROG_TEST_RUN).",
             discussion: "The object is loaded, the program runs in the kernel on the given bytes, nothing is attached.")
-        @Argument(help: "A BPF object (.o).") var object: String
+        @Argument(help: "A BPF object (.o) or BPF C source (.c).") var object: String
+        @OptionGroup var compile: CompileArguments
         @Option(name: .long, help: "Program name (default: the object's first program).") var program: String?
         @Option(name: .long, help: "Packet bytes as hex.") var data: String?
         @Option(name: .long, help: "Read the packet from this file (raw bytes).") var dataFile: String?
@@ -68,7 +69,7 @@ struct ProgCommand: ParsableCommand {
                 default:
                     throw BPFError(.invalidArgument, operation: "prog run", message: "give exactly one of --data HEX or --data-file PATH")
                 }
-                let spec = try BPFObjectSpec.open(path: object)
+                let spec = try ProgramInput.open(object, compile: compile)
                 let name = program ?? spec.programs[0].name
                 for p in spec.programs where p.name != name { try spec.setAutoload(false, forProgram: p.name) }
                 let loaded = try spec.load()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import NetBPF
+import NetBPFCompiler
 
 /// Options every data-printing command takes.
 struct OutputOptions: ParsableArguments {
@@ -21,6 +22,10 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
         var line = "netbpf: \(error.description)\n"
         if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
         FileHandle.standardError.write(Data(line.utf8))
+        throw ExitCode(1)
+    } catch let error as CompileError {
+        // Diagnostics were printed as they came; this is the one-line verdict.
+        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
         throw ExitCode(1)
     }
 }

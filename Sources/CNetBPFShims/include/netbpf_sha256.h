@@ -1,4 +1,4 @@
-// Minimal SHA-256 (FIPS 180-4) for content identities; not exported from the module.
+// Minimal SHA-256 (FIPS 180-4) for content identities (compile-cache keys, BTF checksums).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,143 @@
+#include "isolate.h"
+
+#include <llvm/Support/ErrorHandling.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <new>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace netbpf {
+
+// Child -> parent framing: one tag byte, then the payload (for 'R') or a message (for 'F').
+static constexpr char kResult = 'R';
+static constexpr char kFatal = 'F';
+
+static int childPipe = -1; // write end, only set in the child
+
+static bool writeAll(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= size_t(w);
+    }
+    return true;
+}
+
+[[noreturn]] static void childFatal(const std::string &message) {
+    std::string frame = kFatal + message;
+    writeAll(childPipe, frame.data(), frame.size());
+    _exit(70);
+}
+
+// LLVM's default handler prints to stderr and calls exit(), which would run the host's atexit
+// handlers in the child.
+static void onFatalError(void *, const char *reason, bool) {
+    childFatal(std::string("LLVM fatal error: ") + reason);
+}
+
+struct ThreadArgs {
+    const std::function<std::string()> *work;
+    std::string result;
+};
+
+static void *threadMain(void *p) {
+    auto *args = static_cast<ThreadArgs *>(p);
+    try {
+        args->result = (*args->work)();
+    } catch (const std::bad_alloc &) {
+        childFatal("out of memory");
+    }
+    return nullptr;
+}
+
+[[noreturn]] static void childMain(int wfd, const std::function<std::string()> &work) {
+    childPipe = wfd;
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+    }
+    // A crash should just end the child: the host's handlers (e.g. Swift's backtracer) would
+    // run here otherwise.
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP}) signal(sig, SIG_DFL);
+    llvm::install_fatal_error_handler(onFatalError, nullptr);
+
+    // clang recurses deeply on some inputs; the caller may be on a small-stack worker thread.
+    ThreadArgs args{&work, {}};
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 8u << 20);
+    if (pthread_create(&thread, &attr, threadMain, &args) == 0)
+        pthread_join(thread, nullptr);
+    else
+        threadMain(&args);
+
+    std::string frame;
+    frame.reserve(args.result.size() + 1);
+    frame += kResult;
+    frame += args.result;
+    _exit(writeAll(wfd, frame.data(), frame.size()) ? 0 : 71);
+}
+
+bool runIsolated(const std::function<std::string()> &work, std::string &payload, std::string &failure) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        failure = std::string("pipe: ") + strerror(errno);
+        return false;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        failure = std::string("fork: ") + strerror(errno);
+        close(fds[0]);
+        close(fds[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        childMain(fds[1], work);
+    }
+    close(fds[1]);
+
+    std::string bytes;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        bytes.append(buf, size_t(n));
+    }
+    close(fds[0]);
+
+    int status = 0;
+    pid_t w;
+    do w = waitpid(pid, &status, 0);
+    while (w < 0 && errno == EINTR);
+    // ECHILD: the host ignores SIGCHLD, so the status is gone; trust the framing alone.
+    bool exitedOk = (w < 0 && errno == ECHILD) || (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    if (exitedOk && !bytes.empty() && bytes[0] == kResult) {
+        payload = bytes.substr(1);
+        return true;
+    }
+    if (!bytes.empty() && bytes[0] == kFatal) {
+        failure = bytes.substr(1);
+    } else if (w == pid && WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        failure = "clang crashed (signal " + std::to_string(sig) + ", " + strsignal(sig) + ")";
+    } else if (w == pid && WIFEXITED(status)) {
+        failure = "compiler process exited with status " + std::to_string(WEXITSTATUS(status));
+    } else {
+        failure = "compiler process ended without a result";
+    }
+    return false;
+}
+
+} // namespace netbpf

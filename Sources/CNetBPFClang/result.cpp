@@ -1,0 +1,68 @@
+#include "result.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace netbpf {
+
+static char *dup(const std::string &s) {
+    char *p = static_cast<char *>(std::malloc(s.size() + 1));
+    if (p) std::memcpy(p, s.c_str(), s.size() + 1);
+    return p;
+}
+
+bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
+                llvm::ArrayRef<char> object, const std::string &error, int pchStatus) {
+    *out = nb_compile_result{};
+    out->pch_status = pchStatus;
+    bool ok = true;
+    if (!object.empty()) {
+        out->object = static_cast<unsigned char *>(std::malloc(object.size()));
+        if (out->object) {
+            std::memcpy(out->object, object.data(), object.size());
+            out->object_size = object.size();
+        } else {
+            ok = false;
+        }
+    }
+    if (!diags.empty()) {
+        out->diags = static_cast<nb_diag *>(std::calloc(diags.size(), sizeof(nb_diag)));
+        if (out->diags) {
+            out->ndiags = diags.size();
+            for (size_t i = 0; i < diags.size(); i++) {
+                const DiagRecord &d = diags[i];
+                nb_diag &c = out->diags[i];
+                c.severity = d.severity;
+                c.message = dup(d.message);
+                if (d.hasLocation) {
+                    c.file = dup(d.file);
+                    c.line = d.line;
+                    c.column = d.column;
+                }
+                if (d.hasSourceLine) c.source_line = dup(d.sourceLine);
+                if (!d.flag.empty()) c.flag = dup(d.flag);
+            }
+        } else {
+            ok = false;
+        }
+    }
+    if (!error.empty()) out->error = dup(error);
+    return ok;
+}
+
+void freeResult(nb_compile_result *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->ndiags; i++) {
+        nb_diag &d = r->diags[i];
+        std::free(const_cast<char *>(d.file));
+        std::free(const_cast<char *>(d.message));
+        std::free(const_cast<char *>(d.source_line));
+        std::free(const_cast<char *>(d.flag));
+    }
+    std::free(r->diags);
+    std::free(r->object);
+    std::free(r->error);
+    *r = nb_compile_result{};
+}
+
+} // namespace netbpf

@@ -1,0 +1,106 @@
+#include "toolchain.h"
+
+#include <clang/Basic/Version.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <mutex>
+#include <stdlib.h>
+
+// The BPF target's registration hooks (libLLVM exports them as C symbols). Only BPF is
+// registered: the driver never needs the host backend for -target bpf.
+extern "C" {
+void LLVMInitializeBPFTargetInfo();
+void LLVMInitializeBPFTarget();
+void LLVMInitializeBPFTargetMC();
+void LLVMInitializeBPFAsmPrinter();
+void LLVMInitializeBPFAsmParser(); // inline asm in BPF C (e.g. barrier_var) needs it
+}
+
+#define NB_STR2(x) #x
+#define NB_STR(x) NB_STR2(x)
+#define LLVM_VERSION_MAJOR_STR NB_STR(LLVM_VERSION_MAJOR)
+
+namespace netbpf {
+
+void initializeBPFBackend() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        LLVMInitializeBPFTargetInfo();
+        LLVMInitializeBPFTarget();
+        LLVMInitializeBPFTargetMC();
+        LLVMInitializeBPFAsmPrinter();
+        LLVMInitializeBPFAsmParser();
+    });
+}
+
+// Directory holding the libclang-cpp this library was linked against, symlinks resolved
+// (Debian: /usr/lib/x86_64-linux-gnu/libclang-cpp.so.14 -> /usr/lib/llvm-14/lib/...).
+static std::string clangLibraryDir() {
+    Dl_info info{};
+    auto anchor = reinterpret_cast<void *>(&clang::getClangFullVersion);
+    if (!dladdr(anchor, &info) || !info.dli_fname) return {};
+    char resolved[PATH_MAX];
+    if (!realpath(info.dli_fname, resolved)) return {};
+    return llvm::sys::path::parent_path(resolved).str();
+}
+
+static bool hasBuiltinHeaders(const std::string &dir) {
+    return !dir.empty() && llvm::sys::fs::exists(dir + "/include/stddef.h");
+}
+
+const std::string &resourceDir() {
+    static const std::string dir = [] {
+        std::string libDir = clangLibraryDir();
+        if (!libDir.empty()) {
+            std::string candidate = libDir + "/clang/" CLANG_VERSION_STRING;
+            if (hasBuiltinHeaders(candidate)) return candidate;
+        }
+        return std::string("/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR "/lib/clang/" CLANG_VERSION_STRING);
+    }();
+    return dir;
+}
+
+const std::string &clangExecutablePath() {
+    static const std::string path = [] {
+        std::string libDir = clangLibraryDir();
+        if (libDir.empty()) libDir = "/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR "/lib";
+        return llvm::sys::path::parent_path(libDir).str() + "/bin/clang";
+    }();
+    return path;
+}
+
+const std::string &versionString() {
+    static const std::string v = clang::getClangFullVersion() + " (LLVM " LLVM_VERSION_STRING ")";
+    return v;
+}
+
+// Host-specific bits: the arch define bpf_tracing.h wants and the multiarch dir holding asm/.
+#if defined(__x86_64__)
+#define NB_TARGET_ARCH "x86"
+#define NB_MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define NB_TARGET_ARCH "arm64"
+#define NB_MULTIARCH "aarch64-linux-gnu"
+#else
+#error "unsupported host architecture"
+#endif
+
+std::vector<std::string> defaultDriverArgs() {
+    return {
+        clangExecutablePath(),
+        "-target", "bpf",
+        "-O2", "-g",
+        "-D__TARGET_ARCH_" NB_TARGET_ARCH,
+        "-resource-dir", resourceDir(),
+        // The driver already searches /usr/include for -target bpf, but not the multiarch dir
+        // with <asm/types.h>; after the caller's -I so user headers win.
+        "-idirafter", "/usr/include/" NB_MULTIARCH,
+        "-fno-color-diagnostics",
+    };
+}
+
+} // namespace netbpf

@@ -1,0 +1,24 @@
+// Where clang's pieces are and what every BPF compile gets by default.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace netbpf {
+
+/// Registers the BPF backend with LLVM; runs once per process, later calls are no-ops.
+void initializeBPFBackend();
+
+/// clang's resource dir (builtin headers in <dir>/include), found next to the loaded
+/// libclang-cpp, falling back to Debian's /usr/lib/llvm-14/lib/clang/<version>.
+const std::string &resourceDir();
+
+/// Path the driver treats as "the clang binary" (only used to derive install-relative paths).
+const std::string &clangExecutablePath();
+
+/// "Debian clang version 14.0.6 (LLVM 14.0.6)".
+const std::string &versionString();
+
+/// Driver arguments that come before the caller's: target, -O2 -g, arch define, include dirs.
+std::vector<std::string> defaultDriverArgs();
+
+} // namespace netbpf

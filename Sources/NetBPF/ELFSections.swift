@@ -1,0 +1,21 @@
+/// Section names of a 64-bit little-endian ELF object (already checked by ELFHeaderCheck).
+public enum ELFSections {
+    public static func names(_ bytes: [UInt8]) -> [String] {
+        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
+        guard bytes.count >= 64 else { return [] }
+        let shoff = u64(40), shentsize = u16(58), shnum = u16(60), shstrndx = u16(62)
+        guard shentsize >= 64, shoff + shnum * shentsize <= bytes.count, shstrndx < shnum else { return [] }
+        let strtab = shoff + shstrndx * shentsize
+        let strOffset = u64(strtab + 24), strSize = u64(strtab + 32)
+        guard strOffset + strSize <= bytes.count else { return [] }
+        return (0..<shnum).compactMap { i in
+            let nameOffset = u32(shoff + i * shentsize)
+            guard nameOffset < strSize else { return nil }
+            let start = strOffset + nameOffset
+            let end = bytes[start..<(strOffset + strSize)].firstIndex(of: 0) ?? (strOffset + strSize)
+            return String(decoding: bytes[start..<end], as: UTF8.self)
+        }
+    }
+}

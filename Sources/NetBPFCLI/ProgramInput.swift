@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import NetBPF
+import NetBPFCompiler
+
+/// Compile options every command that takes a program accepts.
+struct CompileArguments: ParsableArguments {
+    @Option(name: .customShort("D"), help: ArgumentHelp("Define a macro for .c programs (NAME or NAME=VALUE).", valueName: "NAME[=VALUE]"))
+    var defines: [String] = []
+    @Option(name: .customShort("I"), help: ArgumentHelp("Add an include directory for .c programs.", valueName: "DIR"))
+    var includes: [String] = []
+    @Flag(help: "Compile .c programs again even if the cache has them.")
+    var noCache = false
+
+    var options: CompileOptions {
+        var o = CompileOptions()
+        o.defines = defines
+        o.includeDirectories = includes.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        o.useCache = !noCache
+        return o
+    }
+}
+
+/// A program given on the command line: a .c file (compiled in-process, through the cache) or
+/// a compiled .o. Compiler warnings go to stderr; errors print like clang's and end the command.
+enum ProgramInput {
+    static func open(_ path: String, compile: CompileArguments) throws -> BPFObjectSpec {
+        guard path.hasSuffix(".c") else { return try BPFObjectSpec.open(path: path) }
+        let compiled = try compileFile(path, compile: compile)
+        return try compiled.open()
+    }
+
+    static func compileFile(_ path: String, compile: CompileArguments) throws -> CompiledObject {
+        do {
+            let compiled = try BPFCompiler().compile(file: path, options: compile.options)
+            printDiagnostics(compiled.diagnostics)
+            return compiled
+        } catch let error as CompileError {
+            printDiagnostics(error.diagnostics)
+            throw error
+        }
+    }
+
+    static func printDiagnostics(_ diagnostics: [Diagnostic]) {
+        guard !diagnostics.isEmpty else { return }
+        let text = diagnostics.map(\.description).joined(separator: "\n") + "\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}

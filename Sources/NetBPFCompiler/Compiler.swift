@@ -1,0 +1,228 @@
+import CNetBPFClangABI
+import Foundation
+import Glibc
+import NetBPF
+
+/// How to compile.
+public struct CompileOptions: Sendable {
+    /// `NAME` or `NAME=VALUE`, as -D.
+    public var defines: [String] = []
+    /// Extra include directories, as -I (searched before the defaults).
+    public var includeDirectories: [String] = []
+    /// Any other clang driver arguments (-Wall, -O1, -mcpu=v3 ...).
+    public var extraArguments: [String] = []
+    /// Reuse and store objects in the compile cache.
+    public var useCache = true
+    /// Use a precompiled vmlinux.h for programs that include it.
+    public var usePrecompiledHeader = true
+    public init() {}
+}
+
+/// A compiled BPF object in memory.
+public struct CompiledObject: Sendable {
+    public let name: String
+    public let bytes: [UInt8]
+    /// Warnings and notes (errors end in a thrown CompileError instead).
+    public let diagnostics: [Diagnostic]
+    public let cacheHit: Bool
+    public let usedPrecompiledHeader: Bool
+    /// Functions that got a section from BCC's naming convention (kprobe__X -> "kprobe/X").
+    public let autoAttached: [AutoAttachedFunction]
+
+    /// Opens the object for configuration and loading.
+    public func open() throws -> BPFObjectSpec { try BPFObjectSpec.open(bytes: bytes, name: name) }
+}
+
+public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
+    public let function: String
+    public let section: String
+    public init(function: String, section: String) { self.function = function; self.section = section }
+}
+
+/// Compiles BPF C to an ELF object in memory with clang 14 in-process (libNetBPFClang.so,
+/// loaded on the first real compile; a cache hit never loads it), with kernel types from BTF
+/// (vmlinux.h generated once per kernel), netbpf.h, and a content-addressed cache.
+public final class BPFCompiler: @unchecked Sendable {
+    /// Sources larger than this are refused before clang sees them.
+    public static let maximumSourceBytes = 8 << 20
+    public let cache: CacheDirectory
+
+    public init(cache: CacheDirectory? = nil) throws {
+        self.cache = try cache ?? CacheDirectory()
+    }
+
+    /// True once LLVM has been mapped into this process.
+    public static var compilerLoaded: Bool { ClangLibrary.isLoaded }
+
+    /// Compiles a .c file.
+    public func compile(file path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var st = stat()
+        guard stat(absolute, &st) == 0 else {
+            throw CompileError(kind: .input, message: "cannot read \(path): \(String(cString: strerror(errno)).lowercased())")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CompileError(kind: .input, message: "\(path) is not a regular file") }
+        guard Int(st.st_size) <= Self.maximumSourceBytes else {
+            throw CompileError(kind: .input, message: String(format: "%@ is %.1f MB; netbpf compiles sources of at most %d MB", path, Double(st.st_size) / 1e6, Self.maximumSourceBytes >> 20),
+                               hint: "BPF programs are small: generated tables belong in maps, filled from user space")
+        }
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            throw CompileError(kind: .input, message: "cannot read \(path)")
+        }
+        var name = (absolute as NSString).lastPathComponent
+        for suffix in [".bpf.c", ".c"] where name.hasSuffix(suffix) { name.removeLast(suffix.count); break }
+        return try compile(bytes: Array(data), path: absolute, name: name, options: options)
+    }
+
+    /// Compiles source held in memory; `path` names it in diagnostics and anchors `#include "..."`.
+    public func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
+        guard source.utf8.count <= Self.maximumSourceBytes else {
+            throw CompileError(kind: .input, message: "source is larger than \(Self.maximumSourceBytes >> 20) MB")
+        }
+        var name = (path as NSString).lastPathComponent
+        for suffix in [".bpf.c", ".c"] where name.hasSuffix(suffix) { name.removeLast(suffix.count); break }
+        return try compile(bytes: Array(source.utf8), path: path, name: name, options: options)
+    }
+
+    private func compile(bytes original: [UInt8], path: String, name: String, options: CompileOptions) throws -> CompiledObject {
+        // BCC naming -> sections (text sources only: bytes that are not UTF-8 are passed as they are).
+        var bytes = original
+        var autoAttached: [AutoAttachedFunction] = []
+        var text = String(validating: original, as: UTF8.self)
+        if let t = text {
+            let (rewritten, added) = AutoAttach.rewrite(t)
+            if !added.isEmpty {
+                bytes = Array(rewritten.utf8)
+                text = rewritten
+                autoAttached = added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
+            }
+        }
+        let sourceText = text ?? String(decoding: original, as: Unicode.ASCII.self)
+
+        let includeDir = try netbpfIncludeDirectory()
+        // A folder `include/` beside the source is searched too (programs/include/ here).
+        var userIncludes = options.includeDirectories
+        let besides = (path as NSString).deletingLastPathComponent + "/include"
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: besides, isDirectory: &isDir), isDir.boolValue { userIncludes.append(besides) }
+        var args: [String] = []
+        for d in userIncludes { args += ["-I", d] }
+        args += ["-I", includeDir]
+        let scanner0 = IncludeScanner(searchPath: userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"], skip: [])
+        let usesVmlinux = IncludeScanner.includes(in: sourceText).contains { $0.0.hasSuffix("vmlinux.h") }
+            || scanner0.dependencies(ofSource: sourceText, at: path).contains { $0.hasSuffix("/vmlinux.h") }
+        var btf: String?
+        if usesVmlinux {
+            let sum = try KernelTypes.btfChecksum(cache: cache)
+            btf = sum
+            args += ["-I", try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)]
+        }
+        for d in options.defines { args.append("-D" + d) }
+        args += options.extraArguments
+
+        // The cache key: everything that can change the object.
+        let scanner = IncludeScanner(searchPath: userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"], skip: ["vmlinux.h"])
+        var h = Hasher256()
+        h.add("netbpf-compile-v1")
+        h.add(libraryIdentity())
+        h.add(path)
+        h.add(args.joined(separator: "\u{1}"))
+        bytes.withUnsafeBytes { h.add($0) }
+        if let btf { h.add(btf) }
+        for dep in scanner.dependencies(ofSource: sourceText, at: path) {
+            h.add(dep)
+            h.add(fileIdentity(dep))
+        }
+        let key = h.finish()
+        let store = CompileCache(directory: cache)
+        if options.useCache, case .hit(let object) = store.lookup(key) {
+            return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+        }
+
+        let clang = try ClangLibrary.shared()
+        var pch: String?
+        if usesVmlinux && options.usePrecompiledHeader {
+            pch = try ensurePrecompiledHeader(clang: clang, args: args)
+        }
+        var result = nb_compile_result()
+        let rc = withCStrings(args) { argv in
+            bytes.withUnsafeBufferPointer { src in
+                src.withMemoryRebound(to: CChar.self) { csrc in
+                    clang.compile(csrc.baseAddress, csrc.count, path, argv, args.count, pch, &result)
+                }
+            }
+        }
+        defer { clang.freeResult(&result) }
+        var diagnostics = (0..<result.ndiags).map { Diagnostic(result.diags[$0]) }
+        if result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch { unlink(pch) }
+        guard rc == 0, let objectPointer = result.object else {
+            let errors = diagnostics.filter { $0.severity >= .error }
+            let first = errors.first?.summary ?? (result.error.map { String(cString: $0) } ?? "compiler failed")
+            let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
+            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, diagnostics: diagnostics)
+        }
+        let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
+        diagnostics += try ObjectChecks.check(object, name: name, path: path)
+        if options.useCache { store.store(key, object: object) }
+        return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
+                              usedPrecompiledHeader: result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
+    }
+
+    /// <cache>/include with netbpf.h written (once per content).
+    private func netbpfIncludeDirectory() throws -> String {
+        let dir = cache.path + "/include"
+        let header = dir + "/netbpf.h"
+        if let existing = FileManager.default.contents(atPath: header), existing == Data(NetBPFHeader.text.utf8) { return dir }
+        try cache.makeDirectory(dir)
+        try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
+        return dir
+    }
+
+    /// vmlinux.h and the libbpf headers, precompiled with the compile's own arguments.
+    private func ensurePrecompiledHeader(clang: ClangLibrary, args: [String]) throws -> String? {
+        var h = Hasher256()
+        h.add(clang.version)
+        h.add(args.joined(separator: "\u{1}"))
+        let kernelDir = args.indices.first { args[$0] == "-I" && args[$0 + 1].contains("/kernel-") }.map { args[$0 + 1] } ?? cache.path
+        let prelude = kernelDir + "/prelude.h"
+        if !FileManager.default.fileExists(atPath: prelude) {
+            try cache.writeAtomically(Data("""
+            /* Precompiled by netbpf: kernel types and the libbpf headers BPF C programs use. */
+            #include "vmlinux.h"
+            #include <bpf/bpf_helpers.h>
+            #include <bpf/bpf_tracing.h>
+            #include <bpf/bpf_core_read.h>
+            #include <bpf/bpf_endian.h>
+
+            """.utf8), to: prelude)
+        }
+        let pch = kernelDir + "/prelude-\(h.finish().prefix(16)).pch"
+        if FileManager.default.fileExists(atPath: pch) { return pch }
+        var result = nb_compile_result()
+        let rc = withCStrings(args) { clang.buildPCH(prelude, $0, args.count, pch, &result) }
+        clang.freeResult(&result)
+        return rc == 0 ? pch : nil // without a PCH the compile is slower, not wrong
+    }
+
+    /// Identity of the compiler library (path, size, mtime): cheap, and needs no dlopen.
+    private func libraryIdentity() -> String {
+        for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
+            return path + ":" + fileIdentity(path)
+        }
+        return "no-compiler-library"
+    }
+
+    private func fileIdentity(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "missing" }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
+    }
+}
+
+/// Calls `body` with a C array of C strings that lives for the call.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { UnsafePointer<CChar>($0) }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+import NetBPF
+import NetBPFCompiler
+import NetBPFTestSupport
+
+/// The in-process compiler against real programs, real clang and the real kernel.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: loads what it compiles"))
+struct CompilerTests {
+    /// A private cache per test, so hits and misses are the test's own.
+    func withCompiler<T>(_ body: (BPFCompiler, String) throws -> T) throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netbpf-cache-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        return try body(try BPFCompiler(cache: CacheDirectory(path: dir)), dir)
+    }
+
+    static let programs: [String] = (try? FileManager.default.contentsOfDirectory(
+        atPath: TestPrograms.repositoryRoot.appendingPathComponent("programs").path))?.filter { $0.hasSuffix(".bpf.c") }.sorted() ?? []
+
+    @Test(arguments: programs)
+    func everyProgramCompiles(file: String) throws {
+        try withCompiler { compiler, _ in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/" + file).path
+            if file == "maps_only.bpf.c" {
+                let e = #expect(throws: CompileError.self) { try compiler.compile(file: path) }
+                #expect(e?.kind == .object)
+                #expect(e?.message.contains("no programs") == true)
+                return
+            }
+            let compiled = try compiler.compile(file: path)
+            #expect(compiled.bytes.count > 64)
+            #expect(ELFSections.names(compiled.bytes).contains(".BTF"))
+            let spec = try compiled.open()
+            #expect(!spec.programs.isEmpty)
+            #expect(compiled.diagnostics.contains { $0.message.contains("no license") } == (file == "no_license.bpf.c"))
+        }
+    }
+
+    @Test func objectMatchesWhatClangCLIBuildsAndLoads() throws {
+        try withCompiler { compiler, _ in
+            let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path)
+            let obj = try compiled.open().load()
+            let r = try obj.program(named: "count_tc").testRun(data: [UInt8](repeating: 0, count: 64))
+            #expect(r.returnValue == 0)
+            #expect(try ArrayMap<UInt64>(obj.map(named: "counters")).get(0) == 1)
+        }
+    }
+
+    @Test func cacheHitMissAndCorruption() throws {
+        try withCompiler { compiler, dir in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+            let first = try compiler.compile(file: path)
+            #expect(!first.cacheHit)
+            let second = try compiler.compile(file: path)
+            #expect(second.cacheHit)
+            #expect(second.bytes == first.bytes)
+            var noCache = CompileOptions(); noCache.useCache = false
+            #expect(try !compiler.compile(file: path, options: noCache).cacheHit)
+            var defined = CompileOptions(); defined.defines = ["SOMETHING=1"]
+            #expect(try !compiler.compile(file: path, options: defined).cacheHit)
+
+            // Truncate every cached object: the next compile must notice and rebuild.
+            let objects = dir + "/objects"
+            for f in try FileManager.default.contentsOfDirectory(atPath: objects) {
+                let p = objects + "/" + f
+                let d = try Data(contentsOf: URL(fileURLWithPath: p))
+                try d.prefix(d.count / 2).write(to: URL(fileURLWithPath: p))
+            }
+            let rebuilt = try compiler.compile(file: path)
+            #expect(!rebuilt.cacheHit)
+            #expect(rebuilt.bytes == first.bytes)
+            #expect(try compiler.compile(file: path).cacheHit)
+        }
+    }
+
+    @Test func changedHeaderInvalidatesTheCache() throws {
+        try withCompiler { compiler, dir in
+            let src = dir + "/src"
+            try FileManager.default.createDirectory(atPath: src + "/include", withIntermediateDirectories: true)
+            try "#define RET 1\n".write(toFile: src + "/include/ret.h", atomically: true, encoding: .utf8)
+            try """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            #include "ret.h"
+            SEC("socket") int f(struct __sk_buff *skb) { return RET; }
+            char LICENSE[] SEC("license") = "GPL";
+            """.write(toFile: src + "/p.bpf.c", atomically: true, encoding: .utf8)
+            let a = try compiler.compile(file: src + "/p.bpf.c")
+            #expect(try a.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue == 1)
+            usleep(10_000)
+            try "#define RET 7\n".write(toFile: src + "/include/ret.h", atomically: true, encoding: .utf8)
+            let b = try compiler.compile(file: src + "/p.bpf.c")
+            #expect(!b.cacheHit)
+            #expect(try b.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue == 7)
+        }
+    }
+
+    @Test func vmlinuxAndCORE() throws {
+        try withCompiler { compiler, _ in
+            let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path)
+            #expect(compiled.usedPrecompiledHeader)
+            let spec = try compiled.open()
+            try spec.setGlobal("target_tgid", to: UInt32(getpid()))
+            let obj = try spec.load()
+            let link = try obj.program(named: "on_sys_enter").attach()
+            _ = getppid()
+            link.detach()
+            let seen = try ArrayMap<UInt64>(obj.map(named: "seen"))
+            #expect(try seen.get(1) == UInt64(getpid()))
+            #expect(try seen.get(0) > 0)
+        }
+    }
+
+    @Test func netbpfHeaderMacrosAndNaming() throws {
+        try withCompiler { compiler, _ in
+            let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/netbpf_h_demo.bpf.c").path)
+            #expect(compiled.autoAttached == [AutoAttachedFunction(function: "tracepoint__syscalls__sys_enter_getpgid", section: "tracepoint/syscalls/sys_enter_getpgid")])
+            let spec = try compiled.open()
+            try spec.setGlobal("target_tgid", to: UInt32(getpid()))
+            let obj = try spec.load()
+            let link = try obj.program(named: "tracepoint__syscalls__sys_enter_getpgid").attach()
+            for _ in 0..<5 { _ = getpgid(0) }
+            link.detach()
+            #expect(try HashMap<UInt32, UInt64>(obj.map(named: "calls")).lookup(UInt32(getpid())) == 5)
+            #expect(try ArrayMap<UInt64>(obj.map(named: "totals")).get(0) == 5)
+            let hist = try HashMap<Int32, UInt64>(obj.map(named: "pid_log2")).entries()
+            #expect(hist.count == 1)
+            #expect(hist.first?.key == Int32(Int(getpid()).bitWidth - Int(getpid()).leadingZeroBitCount - 1))
+        }
+    }
+
+    @Test func kprobeNamingLoadsButAttachSaysNoKprobes() throws {
+        try withCompiler { compiler, _ in
+            let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/kprobe_naming.bpf.c").path)
+            let obj = try compiled.open().load()
+            let prog = try obj.program(named: "kprobe__tcp_v4_connect")
+            #expect(prog.section == "kprobe/tcp_v4_connect")
+            if Features.shared.kprobes.available {
+                let link = try prog.attach()
+                link.detach()
+            } else {
+                let e = #expect(throws: BPFError.self) { try prog.attach() }
+                #expect(e?.code == .unsupported)
+                #expect(e?.description.contains("this kernel has no kprobes") == true)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("int f( { return 0; }", "expected"),
+        ("#include \"no_such_header.h\"\nint x;", "'no_such_header.h' file not found"),
+        ("struct nothing *p; int f(void) { return p->x; }", "incomplete definition"),
+    ])
+    func sourceErrorsAreStructured(source: String, says: String) throws {
+        try withCompiler { compiler, dir in
+            let e = #expect(throws: CompileError.self) { try compiler.compile(source: source, path: dir + "/bad.bpf.c") }
+            #expect(e?.kind == .source)
+            let first = e?.diagnostics.first { $0.severity >= .error }
+            #expect(first?.file == dir + "/bad.bpf.c")
+            #expect((first?.line ?? 0) >= 1)
+            #expect((first?.column ?? 0) >= 1)
+            #expect(first?.message.contains(says) == true, "\(first?.message ?? "none")")
+            #expect(first?.sourceLine != nil)
+            #expect(e?.description.contains("\n") == false)
+        }
+    }
+
+    @Test func unknownSectionAndHugeAndBinaryInput() throws {
+        try withCompiler { compiler, dir in
+            let unknown = #expect(throws: CompileError.self) {
+                try compiler.compile(source: "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC(\"bogus/thing\") int f(void *c) { return 0; }\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n", path: dir + "/u.bpf.c")
+            }
+            #expect(unknown?.kind == .object)
+            #expect(unknown?.message.contains("'bogus/thing'") == true)
+
+            let huge = dir + "/huge.bpf.c"
+            try Data(repeating: 0x20, count: 10 << 20).write(to: URL(fileURLWithPath: huge))
+            let tooBig = #expect(throws: CompileError.self) { try compiler.compile(file: huge) }
+            #expect(tooBig?.kind == .input)
+            #expect(tooBig?.message.contains("10.5 MB") == true)
+
+            let binary = dir + "/bin.bpf.c"
+            try Data([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x0a, 0x7f, 0x45]).write(to: URL(fileURLWithPath: binary))
+            let notC = #expect(throws: CompileError.self) { try compiler.compile(file: binary) }
+            #expect(notC?.kind == .source)
+            #expect(notC?.diagnostics.isEmpty == false)
+        }
+    }
+
+    @Test func commandsThatDoNotCompileNeverMapLLVM() throws {
+        let r = try TestPrograms.run(CLI.binary, ["features", "--no-helpers"], environment: ["LD_DEBUG": "libs", "PATH": "/usr/bin:/bin"])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("libbpf"), "LD_DEBUG output missing")
+        #expect(!r.stderr.contains("libLLVM"))
+        #expect(!r.stderr.contains("libclang"))
+        let c = try TestPrograms.run(CLI.binary, ["compile", "--no-cache", TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path, "-o", "/dev/null"],
+                                     environment: ["LD_DEBUG": "libs", "PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": "/tmp/netbpf-ldtest-\(getpid())"])
+        defer { try? FileManager.default.removeItem(atPath: "/tmp/netbpf-ldtest-\(getpid())") }
+        #expect(c.status == 0)
+        #expect(c.stderr.contains("libLLVM"))
+    }
+}

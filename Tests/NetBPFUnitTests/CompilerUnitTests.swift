@@ -1,0 +1,48 @@
+import Testing
+@testable import NetBPFCompiler
+
+/// Pure logic of the compiler front: include scanning, BCC naming, diagnostics rendering.
+struct CompilerUnitTests {
+    @Test func includeLinesAreFound() {
+        let found = IncludeScanner.includes(in: """
+        #include "vmlinux.h"
+          #  include <bpf/bpf_helpers.h>
+        // #include "commented.h" is not a directive
+        #define X 1
+        #include <linux/bpf.h> // trailing
+        """)
+        #expect(found.map(\.0) == ["vmlinux.h", "bpf/bpf_helpers.h", "linux/bpf.h"])
+        #expect(found.map(\.1) == [true, false, false])
+    }
+
+    @Test func bccNamesBecomeSections() {
+        let (out, added) = AutoAttach.rewrite("""
+        int kprobe__tcp_v4_connect(struct pt_regs *ctx) { return 0; }
+        int kretprobe__tcp_v4_connect(struct pt_regs *ctx) { return 0; }
+        int tracepoint__syscalls__sys_enter_openat(void *ctx) { return 0; }
+        int raw_tracepoint__sched_switch(void *ctx) { return 0; }
+        SEC("kprobe/other") int kprobe__explicit(void *ctx) { return 0; }
+        static int helper(void) { return 0; }
+        """)
+        #expect(added.map(\.section) == ["kprobe/tcp_v4_connect", "kretprobe/tcp_v4_connect",
+                                         "tracepoint/syscalls/sys_enter_openat", "raw_tracepoint/sched_switch"])
+        #expect(out.contains("__attribute__((section(\"kprobe/tcp_v4_connect\"), used)) int kprobe__tcp_v4_connect("))
+        #expect(!out.contains("section(\"kprobe/explicit\")"))
+        // Line numbers are kept: the attribute goes on the same line.
+        #expect(out.split(separator: "\n").count == 6)
+    }
+
+    @Test func malformedTracepointNameIsLeftAlone() {
+        #expect(AutoAttach.rewrite("int tracepoint__nocategory(void *c) { return 0; }").1.isEmpty)
+    }
+
+    @Test func diagnosticPrintsLikeClang() {
+        // Column 9 is the 'x' after a tab and "return ": the caret keeps the tab.
+        let d = Diagnostic(severity: .error, file: "prog.c", line: 5, column: 9, message: "use of undeclared identifier 'x'",
+                           sourceLine: "\treturn x;", flag: nil)
+        #expect(d.description == "prog.c:5:9: error: use of undeclared identifier 'x'\n\treturn x;\n\t       ^")
+        #expect(d.summary == "prog.c:5:9: error: use of undeclared identifier 'x'")
+        let w = Diagnostic(severity: .warning, file: "p.c", line: 1, column: 1, message: "unused", sourceLine: nil, flag: "-Wunused-variable")
+        #expect(w.description == "p.c:1:1: warning: unused [-Wunused-variable]")
+    }
+}
