@@ -50,9 +50,9 @@ let package = Package(
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
-        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF"]),
-        // Helpers shared by the test targets: BPF C builds, fd-leak checks, capability traits.
-        .target(name: "NetBPFTestSupport", dependencies: ["NetBPF"]),
+        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler"]),
+        // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
+        .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
         .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.

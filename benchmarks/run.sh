@@ -4,15 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-scripts/build-programs.sh
 swift build -c release --product netbpf >/dev/null
 swift build -c release --product netbpf-bench >/dev/null
+swift build -c release --product NetBPFClang >/dev/null
+scripts/build-programs.sh .build/release/netbpf
 mkdir -p .build-peers
 for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do
   gcc -O2 -o ".build-peers/$peer" "benchmarks/peers/$peer.c" -lbpf
 done
 cp benchmarks/peers/bcc_table_items.py .build-peers/
-which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list)
+which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list compile)
 echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 for b in "${which[@]}"; do
   echo; echo "### $b"; echo

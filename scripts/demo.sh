@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-scripts/build-programs.sh
 swift build --product netbpf
+swift build --product NetBPFClang
 exec .build/debug/netbpf demo --program programs/demo_syscalls.bpf.c "$@"

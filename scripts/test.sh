@@ -4,6 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-scripts/build-programs.sh
 swift build --build-tests
 swift test --skip-build --no-parallel "$@"

@@ -15,6 +15,8 @@ public struct CompileOptions: Sendable {
     public var useCache = true
     /// Use a precompiled vmlinux.h for programs that include it.
     public var usePrecompiledHeader = true
+    /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
+    public var checkObject = true
     public init() {}
 }
 
@@ -127,6 +129,7 @@ public final class BPFCompiler: @unchecked Sendable {
         h.add(libraryIdentity())
         h.add(path)
         h.add(args.joined(separator: "\u{1}"))
+        h.add(options.checkObject ? "checked" : "unchecked")
         bytes.withUnsafeBytes { h.add($0) }
         if let btf { h.add(btf) }
         for dep in scanner.dependencies(ofSource: sourceText, at: path) {
@@ -162,7 +165,7 @@ public final class BPFCompiler: @unchecked Sendable {
             throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, diagnostics: diagnostics)
         }
         let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
-        diagnostics += try ObjectChecks.check(object, name: name, path: path)
+        if options.checkObject { diagnostics += try ObjectChecks.check(object, name: name, path: path) }
         if options.useCache { store.store(key, object: object) }
         return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
                               usedPrecompiledHeader: result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)

@@ -1,5 +1,6 @@
 import Foundation
 import NetBPF
+import NetBPFCompiler
 
 /// Where the repository is, and the BPF programs of programs/ compiled for tests.
 public enum TestPrograms {
@@ -7,24 +8,19 @@ public enum TestPrograms {
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Path of programs/NAME.bpf.c compiled to .build-programs/NAME.bpf.o, compiling it with
-    /// clang-14 when the object is missing or older than its source.
+    /// Path of programs/NAME.bpf.c compiled to .build-programs/NAME.bpf.o through netbpf's own
+    /// in-process compiler (its cache in /tmp/netbpf-test-cache keeps repeated runs fast).
     public static func object(_ name: String) throws -> String {
         let source = repositoryRoot.appendingPathComponent("programs/\(name).bpf.c").path
         let dir = repositoryRoot.appendingPathComponent(".build-programs")
         let object = dir.appendingPathComponent("\(name).bpf.o").path
-        let fm = FileManager.default
-        let srcDate = (try? fm.attributesOfItem(atPath: source)[.modificationDate] as? Date) ?? .distantFuture
-        let objDate = (try? fm.attributesOfItem(atPath: object)[.modificationDate] as? Date) ?? .distantPast
-        if objDate < srcDate {
-            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            let result = try run("/usr/bin/clang-14", ["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86",
-                                                       "-I/usr/include/x86_64-linux-gnu",
-                                                       "-I" + repositoryRoot.appendingPathComponent("programs/include").path,
-                                                       "-c", source, "-o", object])
-            guard result.status == 0 else {
-                throw BPFError(.invalidObject, operation: "clang-14", subject: source, message: result.stderr)
-            }
+        let compiler = try BPFCompiler(cache: CacheDirectory(path: "/tmp/netbpf-test-cache"))
+        var options = CompileOptions()
+        options.checkObject = false // maps_only.bpf.c exists to be refused by the loader
+        let compiled = try compiler.compile(file: source, options: options)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if FileManager.default.contents(atPath: object) != Data(compiled.bytes) {
+            try Data(compiled.bytes).write(to: URL(fileURLWithPath: object), options: .atomic)
         }
         return object
     }

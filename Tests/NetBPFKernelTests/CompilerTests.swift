@@ -36,6 +36,17 @@ struct CompilerTests {
         }
     }
 
+    @Test func repeatedCompilesLeaveNoFileDescriptors() throws {
+        try withCompiler { compiler, _ in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+            var options = CompileOptions(); options.useCache = false
+            _ = try compiler.compile(file: path, options: options)
+            let before = openFileDescriptorCount()
+            for _ in 0..<5 { _ = try compiler.compile(file: path, options: options) }
+            #expect(openFileDescriptorCount() == before)
+        }
+    }
+
     @Test func objectMatchesWhatClangCLIBuildsAndLoads() throws {
         try withCompiler { compiler, _ in
             let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path)
