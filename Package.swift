@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // C helpers for what Swift cannot call directly (varargs print callback, LIBBPF_OPTS, raw bpf(2)).
         .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
+        // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's).
+        .target(name: "CNetBPFPcap", dependencies: ["CPcap"]),
         // The in-process compiler's C interface (types only; the code is dlopen'd).
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
@@ -42,7 +44,7 @@ let package = Package(
         // BPF C -> ELF in memory, vmlinux.h from BTF, the compile cache, diagnostics.
         .target(name: "NetBPFCompiler", dependencies: ["NetBPF", "CNetBPFClangABI", "CNetBPFShims"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.
-        .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims"]),
+        .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
             "NetBPF", "NetBPFCompiler",

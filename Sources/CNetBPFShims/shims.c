@@ -10,6 +10,12 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/filter.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -221,4 +227,47 @@ int nb_epoll_wait1(int epfd, int timeout_ms) {
     struct epoll_event ev;
     int n = epoll_wait(epfd, &ev, 1, timeout_ms);
     return n < 0 ? -errno : n;
+}
+
+int nb_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags) {
+    LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = xdp_flags);
+    int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+    return fd < 0 ? -errno : fd;
+}
+
+int nb_packet_socket(void) {
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    return s < 0 ? -errno : s;
+}
+
+int nb_attach_bpf_socket(int sock, int prog_fd) {
+    return setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof prog_fd) ? -errno : 0;
+}
+
+int nb_attach_classic_filter(int sock, const void *insns, uint16_t len) {
+    struct sock_fprog prog = { .len = len, .filter = (struct sock_filter *)insns };
+    return setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? -errno : 0;
+}
+
+int nb_packet_bind(int sock, int ifindex) {
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = ifindex;
+    return bind(sock, (struct sockaddr *)&sll, sizeof sll) ? -errno : 0;
+}
+
+long nb_packet_recv(int sock, void *buf, size_t cap, int timeout_ms, int *ifindex, int *pkttype) {
+    struct pollfd pfd = { .fd = sock, .events = POLLIN };
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r < 0) return -errno;
+    if (r == 0) return 0;
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    ssize_t n = recvfrom(sock, buf, cap, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+    if (n < 0) return -errno;
+    if (ifindex) *ifindex = from.sll_ifindex;
+    if (pkttype) *pkttype = from.sll_pkttype;
+    return (long)n;
 }

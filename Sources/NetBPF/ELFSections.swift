@@ -6,10 +6,12 @@ public enum ELFSections {
         func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
         guard bytes.count >= 64 else { return [] }
         let shoff = u64(40), shentsize = u16(58), shnum = u16(60), shstrndx = u16(62)
-        guard shentsize >= 64, shoff + shnum * shentsize <= bytes.count, shstrndx < shnum else { return [] }
+        // Offsets come from the file: bound each before any arithmetic can overflow.
+        guard shoff >= 0, shoff <= bytes.count, shentsize >= 64, shnum <= bytes.count / shentsize,
+              shoff + shnum * shentsize <= bytes.count, shstrndx < shnum else { return [] }
         let strtab = shoff + shstrndx * shentsize
         let strOffset = u64(strtab + 24), strSize = u64(strtab + 32)
-        guard strOffset + strSize <= bytes.count else { return [] }
+        guard strOffset >= 0, strSize >= 0, strOffset <= bytes.count, strSize <= bytes.count - strOffset else { return [] }
         return (0..<shnum).compactMap { i in
             let nameOffset = u32(shoff + i * shentsize)
             guard nameOffset < strSize else { return nil }

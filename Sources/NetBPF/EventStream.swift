@@ -13,6 +13,7 @@ public enum EventStream {
                 do {
                     let rb = try RingBuffer(map: map) { continuation.yield(Array($0)) }
                     while !state.stopped { try rb.poll(timeoutMilliseconds: pollMilliseconds) }
+                    try rb.consume()
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
@@ -34,7 +35,10 @@ public enum EventStream {
                     let pb = try PerfBuffer(map: map, pagesPerCPU: pagesPerCPU, wakeupEvents: wakeupEvents) { cpu, data in
                         continuation.yield((cpu, Array(data)))
                     }
-                    while !state.stopped { try pb.poll(timeoutMilliseconds: pollMilliseconds) }
+                    // With wakeupEvents > 1 a trickle never wakes the poll: read the rings on timeouts too.
+                    while !state.stopped {
+                        if try pb.poll(timeoutMilliseconds: pollMilliseconds) == 0 { try pb.consume() }
+                    }
                     try pb.consume()
                     continuation.finish()
                 } catch {

@@ -41,8 +41,8 @@ public final class BPFLink: @unchecked Sendable {
 
     /// Pins the link so the attachment outlives this process (BPF_OBJ_PIN on the link fd, 5.7).
     public func pin(at path: String) throws {
-        try Pinning.prepareParent(of: path)
         guard fd >= 0 else { throw BPFError(.state, operation: "pin link", subject: path, message: "link is detached") }
+        try Pinning.prepareParent(of: path)
         if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin link", subject: path, errno: errno) }
         pinnedPath = path
     }
@@ -66,9 +66,15 @@ public final class BPFLink: @unchecked Sendable {
         return link
     }
 
-    /// Detaches now, even if pinned (BPF_LINK_DETACH, 5.9), then releases the fd. Idempotent.
+    /// Detaches now (BPF_LINK_DETACH, 5.9), then releases the fd. Idempotent. Links made over perf
+    /// events (tracepoints, kprobes, uprobes), raw tracepoints and fentry have no BPF_LINK_DETACH
+    /// in the kernel: for those the pin this object made is removed and the fd closed, which ends
+    /// the attachment once nothing else (another pin, another process's fd) holds the link.
     public func detach() {
-        if fd >= 0 { _ = bpf_link_detach(fd) }
+        if fd >= 0, bpf_link_detach(fd) != 0, let path = pinnedPath {
+            try? Pinning.unpin(path)
+            pinnedPath = nil
+        }
         release()
     }
 

@@ -114,7 +114,10 @@ public final class BPFMap: @unchecked Sendable {
         if bpf_map_update_elem(fd, key, value, flags.rawValue) != 0 {
             let e = errno
             var hint: String?
-            if e == E2BIG { hint = "the map is full (max_entries \(maxEntries)); use an LRU hash or raise max_entries" }
+            if e == E2BIG {
+                hint = type.isArrayLike || type == .progArray ? "the index is past max_entries (\(maxEntries))"
+                    : "the map is full (max_entries \(maxEntries)); use an LRU hash or raise max_entries"
+            }
             if e == EEXIST && flags.contains(.noExist) { hint = "the key exists and noExist was asked" }
             if e == ENOENT && flags.contains(.exist) { hint = "the key does not exist and exist was asked" }
             throw BPFError.system("BPF_MAP_UPDATE_ELEM", subject: name, errno: e, hint: hint)
@@ -187,6 +190,10 @@ public final class BPFMap: @unchecked Sendable {
     @discardableResult
     public func forEachChunk(batchSize: Int = 4096, method: DumpMethod = .batch,
                              _ body: (_ keys: UnsafeRawBufferPointer, _ values: UnsafeRawBufferPointer, _ count: Int) throws -> Void) throws -> DumpMethod {
+        if type == .ringbuf || type.rawValue == 31 /* user_ringbuf */ {
+            throw BPFError(.unsupported, operation: "dump", subject: name, message: "a \(type) map has no keys: its records are consumed, not looked up",
+                           hint: "read it with RingBuffer (or EventStream.ringBuffer)")
+        }
         if method == .batch && type.supportsBatchLookup {
             if try batchWalk(batchSize: max(batchSize, 1), body) { return .batch }
         }
@@ -268,15 +275,20 @@ public final class BPFMap: @unchecked Sendable {
 
     /// Stores `count` packed keys and values in one system call (BPF_MAP_UPDATE_BATCH, 5.6),
     /// falling back to one update per entry where the kernel has no batch update for the map type.
+    /// The kernel's batch update takes only BPF_F_LOCK per element, so `.noExist` and `.exist`
+    /// are honoured by updating entry by entry.
     public func update(batchOf count: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer, flags: UpdateFlags = .any) throws {
+        func perEntry(from start: Int) throws {
+            for i in start..<count { try update(key: keys + i * keySize, value: values + i * valueBufferSize, flags: flags) }
+        }
+        if flags.contains(.noExist) || flags.contains(.exist) { return try perEntry(from: 0) }
         var done = 0
         while done < count {
             var n = UInt32(count - done)
-            let err = nb_map_update_batch(fd, keys + done * keySize, values + done * valueBufferSize, &n, 0, flags.rawValue)
+            let err = nb_map_update_batch(fd, keys + done * keySize, values + done * valueBufferSize, &n, flags.rawValue & UpdateFlags.lock.rawValue, 0)
             if err == 0 { done += Int(n); continue }
-            if done == 0 && [EINVAL, ENOTSUP, 524, ENOSYS].contains(-err) && n == 0 {
-                for i in 0..<count { try update(key: keys + i * keySize, value: values + i * valueBufferSize, flags: flags) }
-                return
+            if done == 0 && [EINVAL, ENOTSUP, 524, ENOSYS].contains(-err) {
+                return try perEntry(from: 0)
             }
             throw BPFError.system("BPF_MAP_UPDATE_BATCH", subject: name, errno: err,
                                   hint: -err == E2BIG ? "the map is full (max_entries \(maxEntries))" : nil)

@@ -65,7 +65,8 @@ public struct MapSpec: Sendable, Hashable {
 /// An opened, not yet loaded BPF object: the place to set map sizes, pin paths, global variables
 /// and log levels. `load()` creates the maps and loads the programs; it never attaches anything.
 ///
-/// libbpf: bpf_object__open_file / bpf_object__open_mem, then bpf_map__set_*, bpf_program__set_*.
+/// libbpf: bpf_object__open_mem (files are read first, so the ELF header is checked), then
+/// bpf_map__set_*, bpf_program__set_*.
 public final class BPFObjectSpec: @unchecked Sendable {
     let handle: ObjectHandle
 
@@ -119,16 +120,16 @@ public final class BPFObjectSpec: @unchecked Sendable {
             buffer.deallocate()
             throw error
         }
-        let (pointer, log): (OpaquePointer?, String) = LibbpfLog.capture {
+        let ((pointer, err), log): ((OpaquePointer?, Int32), String) = LibbpfLog.capture {
             name.withCString { cname in
                 var opts = bpf_object_open_opts()
                 opts.sz = MemoryLayout<bpf_object_open_opts>.size
                 opts.object_name = cname
-                return bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
+                let p = bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
+                return (p, errno)
             }
         }
         guard let pointer else {
-            let err = errno
             buffer.deallocate()
             let detail = LibbpfOutput.lastLine(log)
             throw BPFError(.invalidObject, operation: "open object", subject: displayPath, errno: err,

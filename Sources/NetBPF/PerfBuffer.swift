@@ -46,11 +46,10 @@ public final class PerfBuffer: @unchecked Sendable {
             Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue().lost &+= lost
         }
         var owned: UnsafeMutableRawPointer?
-        let (pb, log) = LibbpfLog.capture {
-            nb_perf_buffer_new(map.fd, pagesPerCPU, wakeupEvents, onSample, onLost, unmanaged.toOpaque(), &owned)
+        let ((pb, e), log) = LibbpfLog.capture {
+            (nb_perf_buffer_new(map.fd, pagesPerCPU, wakeupEvents, onSample, onLost, unmanaged.toOpaque(), &owned), errno)
         }
         guard let pb else {
-            let e = errno
             unmanaged.release()
             throw BPFError.system("perf_buffer__new", subject: map.name, errno: e, hint: LibbpfOutput.lastLine(log))
         }

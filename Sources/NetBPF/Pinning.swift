@@ -24,11 +24,12 @@ public enum Pinning {
             throw BPFError(.invalidArgument, operation: "pin", subject: path, message: "pin paths must be absolute")
         }
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        try makeDirectories(parent)
+        // Checked before any mkdir: isOnBPFFS looks at the nearest existing ancestor.
         guard isOnBPFFS(parent) else {
             throw BPFError(.invalidArgument, operation: "pin", subject: path, message: "not on a BPF filesystem",
                            hint: "mount it: mount -t bpf bpf /sys/fs/bpf")
         }
+        try makeDirectories(parent)
     }
 
     static func makeDirectories(_ path: String) throws {

@@ -77,9 +77,8 @@ public final class BPFProgram: @unchecked Sendable {
         guard let pointer else {
             throw BPFError(.state, operation: "attach", subject: name, message: "program opened by id or pin has no section to attach by")
         }
-        let (link, log) = LibbpfLog.capture { bpf_program__attach(pointer) }
+        let ((link, err), log) = LibbpfLog.capture { (bpf_program__attach(pointer), errno) }
         guard let link else {
-            let err = errno
             throw AttachErrors.error(operation: "attach", subject: name, section: section, errno: err, log: log)
         }
         return BPFLink(libbpfLink: link, program: self, description: section)
@@ -90,9 +89,9 @@ public final class BPFProgram: @unchecked Sendable {
         guard let pointer else {
             throw BPFError(.state, operation: "attach tracepoint", subject: name, message: "program has no libbpf object")
         }
-        let (link, log) = LibbpfLog.capture { bpf_program__attach_tracepoint(pointer, category, event) }
+        let ((link, err), log) = LibbpfLog.capture { (bpf_program__attach_tracepoint(pointer, category, event), errno) }
         guard let link else {
-            throw AttachErrors.error(operation: "attach tracepoint", subject: "\(category):\(event)", section: section, errno: errno, log: log)
+            throw AttachErrors.error(operation: "attach tracepoint", subject: "\(category):\(event)", section: section, errno: err, log: log)
         }
         return BPFLink(libbpfLink: link, program: self, description: "tracepoint/\(category)/\(event)")
     }

@@ -64,13 +64,14 @@ public final class RingBuffer: @unchecked Sendable {
     public func consume() throws -> Int {
         var delivered = 0
         var consumerPos = nb_load_acquire_u64(consumerPage)
-        while true {
+        drain: while true {
             let producerPos = nb_load_acquire_u64(producerArea)
             if consumerPos >= producerPos { break }
             while consumerPos < producerPos {
                 let header = data + Int(consumerPos & mask)
                 let len = nb_load_acquire_u32(header)
-                if len & Self.busyBit != 0 { break } // reserved, not yet submitted
+                // Reserved, not yet submitted: later records wait behind it (as in libbpf).
+                if len & Self.busyBit != 0 { break drain }
                 let size = Int(len & ~(Self.busyBit | Self.discardBit))
                 let recordStart = header + Self.headerSize
                 consumerPos += UInt64((size + Self.headerSize + 7) & ~7)

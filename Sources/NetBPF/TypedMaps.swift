@@ -207,6 +207,9 @@ public struct PerCPUArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
     }
 
     public func set(_ index: UInt32, perCPU values: [Value]) throws {
+        guard Int(index) < count else {
+            throw BPFError(.invalidArgument, operation: "PerCPUArrayMap", subject: map.name, message: "index \(index) is out of range 0..<\(count)")
+        }
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: map.valueBufferSize, alignment: 8)
         defer { raw.deallocate() }
         try PerCPU.encode(values, cpus: map.possibleCPUs, into: raw)

@@ -34,7 +34,7 @@ public struct VerifierDiagnosis: Sendable, Equatable {
             return "check the pointer returned by bpf_map_lookup_elem() (or bpf_ringbuf_reserve()) against NULL before using it"
         }
         if all.contains("combined stack size") || all.contains("stack limit")
-            || summary.range(of: #"invalid (write|read) to stack R10 off=-(5[1-9][0-9]|[6-9][0-9][0-9])"#, options: .regularExpression) != nil
+            || summary.range(of: #"invalid (write|read) to stack R10 off=-(51[3-9]|5[2-9][0-9]|[6-9][0-9][0-9]|[0-9]{4,})"#, options: .regularExpression) != nil
             || summary.contains("stack size") {
             return "BPF programs have 512 bytes of stack (shared by the call chain): move large buffers into a per-CPU array map"
         }

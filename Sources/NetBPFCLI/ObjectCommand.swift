@@ -21,11 +21,11 @@ struct ObjectCommand: ParsableCommand {
             try reportingErrors(verbose: output.verbose) {
                 let spec = try ProgramInput.open(file, compile: compile)
                 if output.json {
-                    struct Prog: Encodable { let name, section: String; let type: ProgramType; let attachType: AttachType; let instructions: Int }
+                    struct Prog: Encodable { let name, section: String; let type: ProgramType; let attachType: AttachType?; let instructions: Int }
                     struct MapOut: Encodable { let name: String; let type: MapType; let keySize, valueSize, maxEntries, flags: UInt32; let isInternal: Bool }
                     struct Out: Encodable { let name: String; let programs: [Prog]; let maps: [MapOut] }
                     try printJSON(Out(name: spec.name,
-                                      programs: spec.programs.map { Prog(name: $0.name, section: $0.section, type: $0.type, attachType: $0.expectedAttachType, instructions: $0.instructionCount) },
+                                      programs: spec.programs.map { Prog(name: $0.name, section: $0.section, type: $0.type, attachType: attachTypeText($0) == "-" ? nil : $0.expectedAttachType, instructions: $0.instructionCount) },
                                       maps: spec.maps.map { MapOut(name: $0.name, type: $0.type, keySize: $0.keySize, valueSize: $0.valueSize, maxEntries: $0.maxEntries, flags: $0.flags, isInternal: $0.isInternal) }))
                     return
                 }

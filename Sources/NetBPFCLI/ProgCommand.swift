@@ -71,6 +71,10 @@ struct ProgCommand: ParsableCommand {
                 }
                 let spec = try ProgramInput.open(object, compile: compile)
                 let name = program ?? spec.programs[0].name
+                guard spec.programs.contains(where: { $0.name == name }) else {
+                    throw BPFError(.notFound, operation: "prog run", subject: name, message: "no program of that name in the object",
+                                   hint: "programs here: " + spec.programs.map(\.name).joined(separator: ", "))
+                }
                 for p in spec.programs where p.name != name { try spec.setAutoload(false, forProgram: p.name) }
                 let loaded = try spec.load()
                 let prog = try loaded.program(named: name)

@@ -16,6 +16,7 @@ struct OutputOptions: ParsableArguments {
 /// Runs a command body: a `BPFError` becomes one line on stderr and exit status 1
 /// (with the whole verifier log after it when --verbose is given).
 func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
+    LibbpfLog.verbose = verbose
     do {
         try body()
     } catch let error as BPFError {
@@ -68,11 +69,16 @@ func parseBytes(_ text: String, expectedSize: Int, what: String) throws -> [UInt
         case "i8", "i16", "i32", "i64":
             guard let v = Int64(val) else { throw fail("'\(val)' is not a number") }
             let n = Int(kind.dropFirst())! / 8
+            if n < 8 {
+                let limit = Int64(1) << Int64(n * 8 - 1)
+                guard v >= -limit && v < limit else { throw fail("\(v) does not fit in \(kind)") }
+            }
             bytes = (0..<n).map { UInt8(truncatingIfNeeded: v >> Int64($0 * 8)) }
         case "ipv4":
-            let parts = val.split(separator: ".").compactMap { UInt8($0) }
-            guard parts.count == 4 else { throw fail("'\(val)' is not an IPv4 address") }
-            bytes = parts
+            let parts = val.split(separator: ".", omittingEmptySubsequences: false)
+            let octets = parts.compactMap { UInt8($0) }
+            guard parts.count == 4, octets.count == 4 else { throw fail("'\(val)' is not an IPv4 address") }
+            bytes = octets
         default:
             throw fail("unknown value kind '\(kind)'")
         }

@@ -99,7 +99,6 @@ public final class BPFCompiler: @unchecked Sendable {
                 autoAttached = added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
             }
         }
-        let sourceText = text ?? String(decoding: original, as: Unicode.ASCII.self)
 
         let includeDir = try netbpfIncludeDirectory()
         // A folder `include/` beside the source is searched too (programs/include/ here).
@@ -110,9 +109,10 @@ public final class BPFCompiler: @unchecked Sendable {
         var args: [String] = []
         for d in userIncludes { args += ["-I", d] }
         args += ["-I", includeDir]
-        let scanner0 = IncludeScanner(searchPath: userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"], skip: [])
-        let usesVmlinux = IncludeScanner.includes(in: sourceText).contains { $0.0.hasSuffix("vmlinux.h") }
-            || scanner0.dependencies(ofSource: sourceText, at: path).contains { $0.hasSuffix("/vmlinux.h") }
+        // One scan of the include graph serves both decisions: vmlinux.h or not, and the cache key.
+        let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
+        let dependencies = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"]).dependencies(ofSource: bytes, at: path)
+        let usesVmlinux = dependencies.skippedIncluded.contains("vmlinux.h")
         var btf: String?
         if usesVmlinux {
             let sum = try KernelTypes.btfChecksum(cache: cache)
@@ -123,7 +123,6 @@ public final class BPFCompiler: @unchecked Sendable {
         args += options.extraArguments
 
         // The cache key: everything that can change the object.
-        let scanner = IncludeScanner(searchPath: userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"], skip: ["vmlinux.h"])
         var h = Hasher256()
         h.add("netbpf-compile-v1")
         h.add(libraryIdentity())
@@ -132,7 +131,7 @@ public final class BPFCompiler: @unchecked Sendable {
         h.add(options.checkObject ? "checked" : "unchecked")
         bytes.withUnsafeBytes { h.add($0) }
         if let btf { h.add(btf) }
-        for dep in scanner.dependencies(ofSource: sourceText, at: path) {
+        for dep in dependencies.files {
             h.add(dep)
             h.add(fileIdentity(dep))
         }

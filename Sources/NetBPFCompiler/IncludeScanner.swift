@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Finds the files a source includes, transitively, without running the preprocessor, so the
 /// compile cache can tell when any of them changed. It over-approximates (includes inside #if
@@ -9,50 +10,95 @@ struct IncludeScanner {
     /// Headers that the cache identifies by other means (vmlinux.h: by the kernel's BTF).
     let skip: Set<String>
 
-    struct Dependency: Hashable { let path: String }
+    struct Result {
+        /// Every file included, transitively, resolved to paths, in discovery order.
+        var files: [String] = []
+        /// The skipped names that were included somewhere (e.g. "vmlinux.h").
+        var skippedIncluded: Set<String> = []
+    }
 
-    func dependencies(ofSource text: String, at path: String) -> [String] {
+    func dependencies(ofSource text: [UInt8], at path: String) -> Result {
         var seen = Set<String>()
-        var order: [String] = []
-        var queue: [(text: String, dir: String)] = [(text, (path as NSString).deletingLastPathComponent)]
-        while let (text, dir) = queue.popLast() {
-            for (name, quoted) in Self.includes(in: text) where !skip.contains((name as NSString).lastPathComponent) {
+        var result = Result()
+        var queue: [([UInt8], String)] = [(text, Self.directory(of: path))]
+        while let (body, dir) = queue.popLast() {
+            for (name, quoted) in Self.includes(in: body) {
+                let base = Self.lastComponent(name)
+                if skip.contains(base) { result.skippedIncluded.insert(base); continue }
                 guard let resolved = resolve(name, quoted: quoted, from: dir), seen.insert(resolved).inserted else { continue }
-                order.append(resolved)
-                if let body = try? String(contentsOfFile: resolved, encoding: .isoLatin1) {
-                    queue.append((body, (resolved as NSString).deletingLastPathComponent))
-                }
+                result.files.append(resolved)
+                if let next = Self.read(resolved) { queue.append((next, Self.directory(of: resolved))) }
             }
         }
-        return order
+        return result
     }
 
     func resolve(_ name: String, quoted: Bool, from dir: String) -> String? {
-        let dirs = (quoted ? [dir] : []) + searchPath
-        for d in dirs {
-            let candidate = d + "/" + name
-            if FileManager.default.fileExists(atPath: candidate) { return (candidate as NSString).standardizingPath }
-        }
+        if name.hasPrefix("/") { return access(name, F_OK) == 0 ? name : nil }
+        if quoted, access(dir + "/" + name, F_OK) == 0 { return dir + "/" + name }
+        for d in searchPath where access(d + "/" + name, F_OK) == 0 { return d + "/" + name }
         return nil
     }
 
-    /// `#include "x.h"` and `#include <x.h>` lines: (name, quoted).
-    static func includes(in text: String) -> [(String, Bool)] {
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
+    }
+
+    static func lastComponent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size < 64 << 20 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return n == bytes.count ? bytes : nil
+    }
+
+    /// `#include "x.h"` and `#include <x.h>` directives: (name, quoted). Works on bytes: headers
+    /// such as bpf_helper_defs.h are large, and this runs on every compile, cached or not.
+    static func includes(in text: [UInt8]) -> [(String, Bool)] {
         var out: [(String, Bool)] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            var s = line.drop(while: { $0 == " " || $0 == "\t" })
-            guard s.first == "#" else { continue }
-            s = s.dropFirst().drop(while: { $0 == " " || $0 == "\t" })
-            guard s.hasPrefix("include") else { continue }
-            s = s.dropFirst("include".count).drop(while: { $0 == " " || $0 == "\t" })
-            guard let open = s.first, open == "\"" || open == "<" else { continue }
-            let close: Character = open == "\"" ? "\"" : ">"
-            let rest = s.dropFirst()
-            guard let end = rest.firstIndex(of: close) else { continue }
-            out.append((String(rest[..<end]), open == "\""))
+        let n = text.count
+        var i = 0
+        let include: [UInt8] = Array("include".utf8)
+        text.withUnsafeBufferPointer { b in
+            while i < n {
+                // At a line start: skip blanks, look for '#'.
+                var j = i
+                while j < n && (b[j] == 0x20 || b[j] == 0x09) { j += 1 }
+                if j < n && b[j] == 0x23 {
+                    j += 1
+                    while j < n && (b[j] == 0x20 || b[j] == 0x09) { j += 1 }
+                    if j + include.count <= n && include.indices.allSatisfy({ b[j + $0] == include[$0] }) {
+                        j += include.count
+                        while j < n && (b[j] == 0x20 || b[j] == 0x09) { j += 1 }
+                        if j < n && (b[j] == 0x22 || b[j] == 0x3c) {
+                            let close: UInt8 = b[j] == 0x22 ? 0x22 : 0x3e
+                            let start = j + 1
+                            var k = start
+                            while k < n && b[k] != close && b[k] != 0x0a { k += 1 }
+                            if k < n && b[k] == close {
+                                out.append((String(decoding: UnsafeBufferPointer(rebasing: b[start..<k]), as: UTF8.self), close == 0x22))
+                            }
+                        }
+                    }
+                }
+                // Next line.
+                while j < n && b[j] != 0x0a { j += 1 }
+                i = j + 1
+            }
         }
         return out
     }
+
+    static func includes(in text: String) -> [(String, Bool)] { includes(in: Array(text.utf8)) }
 }
 
 /// BCC's naming convention for auto-attached functions, turned into libbpf sections: a function

@@ -159,6 +159,23 @@ struct MapTests {
         }
     }
 
+    @Test func batchUpdateHonoursNoExistAndExist() throws {
+        let m = try HashMap<UInt32, UInt64>(loadAll().map(named: "hash_map"))
+        try m.update([(1, 10), (2, 20)])
+        #expect(throws: BPFError.self) { try m.update([(3, 30), (1, 99)], flags: .noExist) }
+        #expect(try m.lookup(1) == 10) // not overwritten
+        #expect(throws: BPFError.self) { try m.update([(42, 1)], flags: .exist) }
+        #expect(try m.lookup(42) == nil)
+        try m.update([(1, 11), (2, 22)], flags: .exist)
+        #expect(try m.lookup(2) == 22)
+    }
+
+    @Test func ringBufferMapCannotBeDumped() throws {
+        let e = #expect(throws: BPFError.self) { try loadAll().map(named: "ringbuf").dump() }
+        #expect(e?.code == .unsupported)
+        #expect(e?.hint?.contains("RingBuffer") == true)
+    }
+
     @Test func perKeyAndBatchAgree() throws {
         let m = try HashMap<UInt32, UInt64>(loadAll().map(named: "hash_map"))
         try m.update((0..<UInt32(500)).map { ($0, UInt64($0) + 1) })

@@ -104,3 +104,23 @@ int nb_epoll_wait1(int epfd, int timeout_ms);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// BPF_LINK_CREATE for XDP (kernel 5.9) with XDP_FLAGS_* in link_create.flags; fd or -errno.
+int nb_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
+/// An AF_PACKET/SOCK_RAW socket with protocol 0 (receives nothing until bound), close-on-exec.
+int nb_packet_socket(void);
+/// SO_ATTACH_BPF with an eBPF program fd; 0 or -errno.
+int nb_attach_bpf_socket(int sock, int prog_fd);
+/// SO_ATTACH_FILTER with a classic BPF program (struct sock_filter[len]); 0 or -errno.
+int nb_attach_classic_filter(int sock, const void *insns, uint16_t len);
+/// bind() to ETH_P_ALL on ifindex (0: every interface); 0 or -errno.
+int nb_packet_bind(int sock, int ifindex);
+/// recvfrom with a timeout (ms); fills the interface index and packet type (PACKET_HOST,
+/// PACKET_OUTGOING...). Returns the frame length (may exceed cap: truncated), 0 on timeout, -errno.
+long nb_packet_recv(int sock, void *buf, size_t cap, int timeout_ms, int *ifindex, int *pkttype);
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,77 @@
+import CNetBPFShims
+import Glibc
+
+/// Which side of a device a tc program runs on.
+public enum TCDirection: String, Sendable, CaseIterable, Encodable {
+    case ingress, egress
+
+    /// BPF_TCX_INGRESS (46) / BPF_TCX_EGRESS (47).
+    public var tcxAttachType: AttachType { self == .ingress ? .tcxIngress : .tcxEgress }
+}
+
+/// Where to put a tcx program relative to the ones already there (kernel 6.6 mprog ordering).
+public enum TCXPosition: Sendable, Equatable {
+    /// After every program already attached (the default).
+    case last
+    /// Before every program already attached.
+    case first
+    /// Right before / after the program with this id.
+    case before(programID: UInt32)
+    case after(programID: UInt32)
+}
+
+extension BPFProgram {
+    /// Attaches a sched_cls program to a device's tcx hook (BPF_LINK_CREATE, kernel 6.6), through
+    /// raw bpf(2) since libbpf 1.1 has no tcx wrapper and drops the ordering fields. The link
+    /// detaches when released unless pinned. Call it in the device's network namespace.
+    public func attachTCX(ifindex: Int32, direction: TCDirection, position: TCXPosition = .last) throws -> BPFLink {
+        // BPF_F_BEFORE (1 << 3), BPF_F_AFTER (1 << 4), BPF_F_ID (1 << 5).
+        var flags: UInt32 = 0, relative: UInt32 = 0
+        switch position {
+        case .last: flags = 0
+        case .first: flags = 1 << 3
+        case .before(let id): flags = 1 << 3 | 1 << 5; relative = id
+        case .after(let id): flags = 1 << 4 | 1 << 5; relative = id
+        }
+        let fd = nb_tcx_link_create(self.fd, ifindex, direction.tcxAttachType.rawValue, flags, relative, 0)
+        guard fd >= 0 else {
+            var hint: String?
+            if -fd == EINVAL && !Features.shared.tcx.available { hint = "this kernel has no tcx (6.6+); attach through clsact instead" }
+            if -fd == ENOENT, relative != 0 { hint = "program \(relative) is not attached to this hook" }
+            if -fd == ENODEV { hint = "no interface with index \(ifindex) in this network namespace" }
+            throw BPFError.system("BPF_LINK_CREATE(tcx \(direction.rawValue))", subject: name, errno: fd, hint: hint)
+        }
+        return BPFLink(fd: FileDescriptor(owning: fd), program: self,
+                       description: "tcx \(direction.rawValue) \(InterfaceNames.name(of: UInt32(ifindex)))")
+    }
+
+    /// Attaches an XDP program with a BPF link (BPF_LINK_CREATE with BPF_XDP, kernel 5.9). `flags`
+    /// are XDP_FLAGS_SKB_MODE (2) for generic mode or XDP_FLAGS_DRV_MODE (4) for driver mode.
+    public func attachXDPLink(ifindex: Int32, flags: UInt32) throws -> BPFLink {
+        let fd = nb_xdp_link_create(self.fd, ifindex, flags)
+        guard fd >= 0 else {
+            var hint: String?
+            if -fd == EBUSY { hint = "another XDP program is attached to this interface (netbpf detach xdp IFACE)" }
+            if -fd == EOPNOTSUPP || -fd == ENOTSUP || -fd == 524 { hint = "the driver has no native XDP: use generic mode" }
+            throw BPFError.system("BPF_LINK_CREATE(xdp)", subject: name, errno: fd, hint: hint)
+        }
+        return BPFLink(fd: FileDescriptor(owning: fd), program: self,
+                       description: "xdp \(InterfaceNames.name(of: UInt32(ifindex)))")
+    }
+}
+
+/// Programs attached to a device's tcx hook, in run order (BPF_PROG_QUERY, kernel 6.6).
+public struct TCXAttachments: Sendable, Equatable, Encodable {
+    public var programIDs: [UInt32]
+    public var linkIDs: [UInt32]
+    /// Bumped by the kernel on every change to the hook.
+    public var revision: UInt64
+
+    public static func query(ifindex: Int32, direction: TCDirection) throws -> TCXAttachments {
+        var progs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
+        var count = UInt32(64), revision: UInt64 = 0
+        let err = nb_tcx_query(ifindex, direction.tcxAttachType.rawValue, &progs, &links, &count, &revision)
+        if err != 0 { throw BPFError.system("BPF_PROG_QUERY(tcx \(direction.rawValue))", subject: "ifindex \(ifindex)", errno: err) }
+        return TCXAttachments(programIDs: Array(progs.prefix(Int(count))), linkIDs: Array(links.prefix(Int(count))), revision: revision)
+    }
+}

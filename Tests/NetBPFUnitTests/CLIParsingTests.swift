@@ -1,0 +1,25 @@
+import Testing
+import NetBPF
+@testable import NetBPFCLI
+
+/// Keys and values typed on the command line.
+struct CLIParsingTests {
+    @Test func hexAndTypedValues() throws {
+        #expect(try parseBytes("0a 00 00 00", expectedSize: 4, what: "key") == [10, 0, 0, 0])
+        #expect(try parseBytes("0x0a000000", expectedSize: 4, what: "key") == [10, 0, 0, 0])
+        #expect(try parseBytes("u32:10", expectedSize: 4, what: "key") == [10, 0, 0, 0])
+        #expect(try parseBytes("u64:258", expectedSize: 8, what: "value") == [2, 1, 0, 0, 0, 0, 0, 0])
+        #expect(try parseBytes("i16:-2", expectedSize: 2, what: "key") == [0xfe, 0xff])
+        #expect(try parseBytes("ipv4:10.1.2.3", expectedSize: 4, what: "key") == [10, 1, 2, 3])
+    }
+
+    @Test(arguments: ["ipv4:1.2.3.999.4", "ipv4:1.2.3", "ipv4:1..2.3", "u8:256", "i8:-200", "i8:128", "zz", "0a0", "u32:-1", "float:1"])
+    func badValuesAreRefused(text: String) {
+        #expect(throws: BPFError.self) { try parseBytes(text, expectedSize: text.hasPrefix("u8") || text.hasPrefix("i8") ? 1 : 4, what: "key") }
+    }
+
+    @Test func wrongSizeSaysBoth() {
+        let e = #expect(throws: BPFError.self) { try parseBytes("u64:1", expectedSize: 4, what: "key") }
+        #expect(e?.description.contains("key is 8 bytes, the map takes 4") == true)
+    }
+}
