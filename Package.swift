@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
+        .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims"]),
+        // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
+        .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
             "NetBPF",
@@ -30,9 +33,9 @@ let package = Package(
         // Helpers shared by the test targets: BPF C builds, fd-leak checks, capability traits.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCLI", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFNetlink", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
