@@ -215,7 +215,7 @@ extension NetlinkSocket {
         } else if e.errno == EEXIST {
             e.message = "a filter with this priority and handle exists (EEXIST)"
             e.hint = "choose another priority/handle, or set replace"
-        } else if e.errno == ENOENT && (text.contains("not found") || text.isEmpty) {
+        } else if text.contains("not found") || text.contains("Cannot find") || (e.errno == ENOENT && text.isEmpty) {
             e.code = .notFound
             e.message = "no such filter (ENOENT)"
         }

@@ -21,11 +21,11 @@ extension NetlinkSocket {
 
     /// One interface by name or index (RTM_GETLINK).
     /// - Throws: `.notFound`: "interface 'veth9' not found in network namespace 'ns1' (ENODEV)".
-    public func link(_ interface: Interface) throws -> LinkInfo {
+    public func link(_ interface: Interface) throws -> InterfaceInfo {
         if case .name(let n) = interface { try validateInterfaceName(n, operation: "RTM_GETLINK") }
         do {
             let replies = try execute(Self.getLinkRequest(interface), subject: interface.description)
-            guard let info = replies.lazy.compactMap(LinkInfo.init).first else {
+            guard let info = replies.lazy.compactMap(InterfaceInfo.init).first else {
                 throw NetlinkError(.protocolError, operation: "RTM_GETLINK", subject: interface.description,
                                    message: "the kernel acknowledged but sent no RTM_NEWLINK")
             }
@@ -46,13 +46,13 @@ extension NetlinkSocket {
     }
 
     /// Every interface in this socket's namespace, by index (RTM_GETLINK dump).
-    public func links() throws -> [LinkInfo] {
+    public func links() throws -> [InterfaceInfo] {
         let req = NetlinkRequest(type: UInt16(RTM_GETLINK), flags: 0)
         var ifi = ifinfomsg()
         ifi.ifi_family = UInt8(AF_UNSPEC)
         req.putHeader(ifi)
         req.put(UInt16(IFLA_EXT_MASK), u32: Self.skipStats)
-        return try dump(req, subject: namespaceName).compactMap(LinkInfo.init).sorted { $0.index < $1.index }
+        return try dump(req, subject: namespaceName).compactMap(InterfaceInfo.init).sorted { $0.index < $1.index }
     }
 }
 

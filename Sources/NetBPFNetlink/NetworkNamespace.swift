@@ -186,17 +186,26 @@ public final class NetworkNamespace: @unchecked Sendable {
         var result: Result<T, Error>?
     }
 
-    private final class ValueBox<V>: @unchecked Sendable {
+    /// Holds the work for a fresh thread and drops it as soon as it ran, so nothing but the
+    /// caller references the closure once the caller resumes (`withoutActuallyEscaping` checks).
+    private final class WorkBox<V>: @unchecked Sendable {
+        var work: (() -> V)?
         var value: V?
+        init(_ work: @escaping () -> V) { self.work = work }
+        func run() {
+            let w = work
+            work = nil
+            value = w?()
+        }
     }
 
     /// Runs `work` on a new thread and waits for it: namespace changes die with the thread.
     @discardableResult
     private static func onFreshThread<R>(_ work: @escaping () -> R) -> R {
-        let box = ValueBox<R>()
+        let box = WorkBox<R>(work)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            box.value = work()
+            box.run()
             done.signal()
         }
         thread.stackSize = 1 << 20

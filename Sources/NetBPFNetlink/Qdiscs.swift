@@ -213,7 +213,19 @@ extension NetlinkSocket {
     /// Deletes the clsact qdisc of `interface` and with it every filter on both hooks. Only the
     /// creator should call this (ensureClsact returned true).
     public func deleteClsact(on interface: Interface) throws {
-        try deleteQdisc(on: interface, parent: .clsact, handle: .clsactQdisc, kind: "clsact")
+        // The kernel's answers for an empty slot are confusing ("Invalid handle", or "Invalid
+        // qdisc name: must match existing qdisc" against the noop qdisc): look first.
+        let present = try qdiscs(on: interface).first { $0.parent == .clsact || $0.handle == .clsactQdisc }
+        guard let present else {
+            throw NetlinkError(.notFound, operation: "RTM_DELQDISC", subject: "clsact dev \(interface)", errno: ENOENT,
+                               message: "'\(interface)' has no clsact qdisc")
+        }
+        guard present.kind == "clsact" else {
+            throw NetlinkError(.invalidArgument, operation: "RTM_DELQDISC", subject: "clsact dev \(interface)", errno: EINVAL,
+                               message: "the qdisc at ffff: on '\(interface)' is '\(present.kind)', not clsact")
+        }
+        // No handle, as tc; TCA_KIND keeps an ingress qdisc that appeared meanwhile from being deleted.
+        try deleteQdisc(on: interface, parent: .clsact, kind: "clsact")
     }
 
     static func refuseParentZero(_ parent: TCHandle, operation: String, subject: String) throws {

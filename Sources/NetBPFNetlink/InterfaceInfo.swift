@@ -2,7 +2,7 @@ internal import CMnl
 import Glibc
 
 /// One interface as RTM_NEWLINK describes it (the reply to RTM_GETLINK, kernel 2.6+).
-public struct LinkInfo: Sendable, Equatable {
+public struct InterfaceInfo: Sendable, Equatable {
     public var index: Int32
     public var name: String
     /// IFLA_INFO_KIND: "veth", "bridge", "vxlan", ...; nil for devices without rtnl_link_ops (loopback, NICs).
