@@ -204,7 +204,7 @@ extension NetlinkSocket {
         }
     }
 
-    static func mapFilterError(_ e: inout NetlinkError, interface: Interface, parent: TCHandle) {
+    package static func mapFilterError(_ e: inout NetlinkError, interface: Interface, parent: TCHandle) {
         let text = e.kernelMessage ?? ""
         if text.contains("Parent Qdisc doesn't exist") || (e.errno == EINVAL && text.contains("qdisc")) {
             e.code = .notFound

@@ -154,7 +154,7 @@ extension NetlinkSocket {
     /// Turns the kernel's "no such action" into a statement of what the kernel lacks: without
     /// the action's module the kernel answers ENOENT ("Failed to load TC action module", no
     /// CONFIG_MODULES or module missing) or EOPNOTSUPP/EINVAL ("Unknown action ...").
-    static func mapMissingAction(_ e: inout NetlinkError, kinds: [String]) {
+    package static func mapMissingAction(_ e: inout NetlinkError, kinds: [String]) {
         guard !kinds.isEmpty, e.errno == ENOENT || e.errno == EOPNOTSUPP || e.errno == EINVAL else { return }
         let text = (e.kernelMessage ?? "").lowercased()
         let actionText = text.contains("action module") || text.contains("unknown action") || text.contains("tc action")

@@ -410,6 +410,15 @@ struct NetlinkKernelTests {
             #expect(try right.xdp(on: "b") == XDPStatus())
             #expect(try NetlinkLab.ping(from: ns[0], "10.99.0.2", count: 2))
             #expect(try right.detachXDP(from: "b") == false)
+
+            // Native (driver) mode on veth: attached, reported as such, and detached by mode.
+            let native = try right.attachXDP(count, to: "b", mode: .native)
+            let countID = try count.info().id
+            #expect(native.attached == .native && native.nativeProgramID == countID)
+            #expect(native.modes == [.native])
+            #expect(try NetlinkLab.exec(ns[1], ["ip", "link", "show", "dev", "b"]).stdout.contains("xdp"))
+            #expect(try right.detachXDP(from: "b", mode: .native))
+            #expect(try right.xdp(on: "b").attached == .none)
         }
     }
 }
