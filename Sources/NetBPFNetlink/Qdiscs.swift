@@ -228,6 +228,17 @@ extension NetlinkSocket {
         try deleteQdisc(on: interface, parent: .clsact, kind: "clsact")
     }
 
+    /// Deletes the clsact qdisc of `interface` only if neither hook has a filter left, and says
+    /// whether it did. For detach paths: the creator (ensureClsact returned true) removes its
+    /// qdisc without taking filters that others attached meanwhile with it.
+    @discardableResult
+    public func deleteClsactIfUnused(on interface: Interface) throws -> Bool {
+        guard try filters(on: interface, hook: .ingress).isEmpty,
+              try filters(on: interface, hook: .egress).isEmpty else { return false }
+        try deleteClsact(on: interface)
+        return true
+    }
+
     static func refuseParentZero(_ parent: TCHandle, operation: String, subject: String) throws {
         if parent == .unspecified {
             throw NetlinkError(.invalidArgument, operation: operation, subject: subject, errno: EINVAL,

@@ -257,7 +257,14 @@ struct NetlinkKernelTests {
                 try right.deleteBPFFilter(on: "b", hook: .ingress, priority: 1, handle: 1, expectedProgramID: info.id)
             }
             #expect(again?.code == .notFound)
-            try right.deleteClsact(on: "b")
+            // The creator removes its clsact only when no one else's filter hangs on it.
+            #expect(try NetlinkLab.exec(ns[1], ["tc", "filter", "add", "dev", "b", "egress", "prio", "9", "handle", "9",
+                                                "bpf", "da", "obj", try TestPrograms.object("count_packets"), "sec", "tc"]).status == 0)
+            #expect(try right.deleteClsactIfUnused(on: "b") == false)
+            #expect(try right.qdiscs(on: "b").contains { $0.kind == "clsact" })
+            try right.deleteFilter(on: "b", parent: .egressHook, priority: 9, handle: 9)
+            #expect(try right.deleteClsactIfUnused(on: "b") == true)
+            #expect(try !right.qdiscs(on: "b").contains { $0.kind == "clsact" })
         }
     }
 
