@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
+        .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
         // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
@@ -45,6 +46,8 @@ let package = Package(
         .target(name: "NetBPFCompiler", dependencies: ["NetBPF", "CNetBPFClangABI", "CNetBPFShims"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
+        // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
+        .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
             "NetBPF", "NetBPFCompiler",
@@ -56,9 +59,9 @@ let package = Package(
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17
