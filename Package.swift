@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
         // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's).
         .target(name: "CNetBPFPcap", dependencies: ["CPcap"]),
+        // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
+        .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // The in-process compiler's C interface (types only; the code is dlopen'd).
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
@@ -61,7 +63,7 @@ let package = Package(
         // Pure-logic tests: no root, no kernel state.
         .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17

@@ -3,6 +3,8 @@ import Foundation
 import Glibc
 import NetBPF
 import NetBPFCompiler
+import NetBPFAttach
+import NetBPFNetlink
 
 /// Options every data-printing command takes.
 struct OutputOptions: ParsableArguments {
@@ -23,6 +25,12 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
         var line = "netbpf: \(error.description)\n"
         if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
         FileHandle.standardError.write(Data(line.utf8))
+        throw ExitCode(1)
+    } catch let error as AttachError {
+        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as NetlinkError {
+        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
         throw ExitCode(1)
     } catch let error as CompileError {
         // Diagnostics were printed as they came; this is the one-line verdict.
