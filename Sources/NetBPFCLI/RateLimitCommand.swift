@@ -42,7 +42,7 @@ struct RateLimitCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         func run() throws {
             try reportingErrors(verbose: output.verbose) {
-                let prefix = try IPPrefix(address)
+                let prefix = try AddressPrefix(address)
                 let bits = try RateParsing.bitsPerSecond(rate)
                 let b = try burst.map { try RateParsing.bytes($0) }
                 try which.limiter().add(prefix, rateBitsPerSecond: bits, burstBytes: b)
@@ -56,7 +56,7 @@ struct RateLimitCommand: ParsableCommand {
         @OptionGroup var which: Which
         @OptionGroup var output: OutputOptions
         func run() throws {
-            try reportingErrors(verbose: output.verbose) { try which.limiter().remove(try IPPrefix(address)) }
+            try reportingErrors(verbose: output.verbose) { try which.limiter().remove(try AddressPrefix(address)) }
         }
     }
 

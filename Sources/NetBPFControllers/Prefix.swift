@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 
 /// An IPv4 or IPv6 address with a prefix length ("10.0.0.2", "10.0.0.0/24", "fd00::/64").
-public struct IPPrefix: Sendable, Hashable, CustomStringConvertible, Codable {
+public struct AddressPrefix: Sendable, Hashable, CustomStringConvertible, Codable {
     public var address: [UInt8] // 4 or 16 bytes, host bits cleared
     public var length: Int
 

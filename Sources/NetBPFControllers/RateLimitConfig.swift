@@ -18,7 +18,7 @@ import Yams
 ///   - {address: 10.1.0.0/16, rate: 1mbit}
 /// ```
 public struct RateLimitConfig: Sendable {
-    public struct Limit: Sendable { public var prefix: IPPrefix; public var rate: UInt64; public var burst: UInt64? }
+    public struct Limit: Sendable { public var prefix: AddressPrefix; public var rate: UInt64; public var burst: UInt64? }
     public var interface: String
     public var namespace: String?
     public var direction: TCDirection = .egress
@@ -77,8 +77,8 @@ public struct RateLimitConfig: Sendable {
                 let where_ = "limits[\(i)]"
                 for key in item.keys where !["address", "rate", "burst"].contains(key) { throw fail("\(where_).\(key)", "unknown key") }
                 guard let a = item["address"] else { throw fail("\(where_).address", "required") }
-                let prefix: IPPrefix
-                do { prefix = try IPPrefix("\(a)") } catch let e as RateLimitError { throw fail("\(where_).address", e.message, hint: e.hint) }
+                let prefix: AddressPrefix
+                do { prefix = try AddressPrefix("\(a)") } catch let e as RateLimitError { throw fail("\(where_).address", e.message, hint: e.hint) }
                 guard let r = try rate("\(where_).rate", item["rate"]) else { throw fail("\(where_).rate", "required") }
                 var burst: UInt64?
                 if let b = item["burst"] {

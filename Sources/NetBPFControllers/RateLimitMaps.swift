@@ -25,23 +25,23 @@ enum RLIDs {
 }
 
 extension RLKey4 {
-    init(_ p: IPPrefix) {
+    init(_ p: AddressPrefix) {
         prefixLength = UInt32(p.length)
         address = (p.address[0], p.address[1], p.address[2], p.address[3])
     }
-    var prefix: IPPrefix {
-        IPPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
+    var prefix: AddressPrefix {
+        AddressPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
     }
 }
 
 extension RLKey6 {
-    init(_ p: IPPrefix) {
+    init(_ p: AddressPrefix) {
         prefixLength = UInt32(p.length)
         var a = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
         withUnsafeMutableBytes(of: &a) { raw in for i in 0..<16 { raw[i] = p.address[i] } }
         address = a
     }
-    var prefix: IPPrefix {
-        IPPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
+    var prefix: AddressPrefix {
+        AddressPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
     }
 }

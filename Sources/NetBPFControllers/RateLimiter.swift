@@ -88,13 +88,15 @@ public final class RateLimiter: @unchecked Sendable {
 
     var isShaping: Bool { ((try? config.get(0).shape) ?? 0) == 1 }
 
-    /// Sets (or replaces) the limit of an address or prefix; its bucket starts full. Live.
-    public func add(_ prefix: IPPrefix, rateBitsPerSecond rate: UInt64, burstBytes: UInt64? = nil) throws {
+    /// Sets (or changes) the limit of an address or prefix, live.
+    public func add(_ prefix: AddressPrefix, rateBitsPerSecond rate: UInt64, burstBytes: UInt64? = nil) throws {
         let existing = try limit(for: prefix)
         let id = try existing?.id ?? freeID()
         let burst = burstBytes ?? Self.defaultBurst(rateBitsPerSecond: rate)
         let limit = RLLimit(rateBytesPerSecond: rate / 8, burstBytes: burst, classID: 1 << 16 | id, id: id)
-        try buckets.set(id, RLBucket())
+        // A new limit starts with a full bucket; a changed one keeps its state, so a lower rate
+        // bites at once instead of after a fresh burst.
+        if existing == nil { try buckets.set(id, RLBucket()) }
         if isShaping { try shapeClass(id: id, rate: rate, burst: burst) }
         if prefix.isIPv6 {
             let key = RLKey6(prefix)
@@ -105,7 +107,7 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     /// Removes the limit of exactly this address or prefix.
-    public func remove(_ prefix: IPPrefix) throws {
+    public func remove(_ prefix: AddressPrefix) throws {
         guard let existing = try limit(for: prefix) else { throw RateLimitError("no limit is set for \(prefix)", hint: "netbpf ratelimit list") }
         if prefix.isIPv6 {
             var key = RLKey6(prefix)
@@ -152,12 +154,12 @@ public final class RateLimiter: @unchecked Sendable {
         try record.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()
     }
 
-    private func limit(for prefix: IPPrefix) throws -> RLLimit? {
+    private func limit(for prefix: AddressPrefix) throws -> RLLimit? {
         try allLimits().first { $0.0 == prefix }?.1
     }
 
-    private func allLimits() throws -> [(IPPrefix, RLLimit)] {
-        var out = try limits4.entries().map { e in (IPPrefix(address: withUnsafeBytes(of: e.address) { Array($0) }, length: Int(e.prefixLength)), e.value) }
+    private func allLimits() throws -> [(AddressPrefix, RLLimit)] {
+        var out = try limits4.entries().map { e in (AddressPrefix(address: withUnsafeBytes(of: e.address) { Array($0) }, length: Int(e.prefixLength)), e.value) }
         for e in try limits6.dump(method: .perKey) {
             let key = e.key.withUnsafeBytes { $0.loadUnaligned(as: RLKey6.self) }
             out.append((key.prefix, e.value.withUnsafeBytes { $0.loadUnaligned(as: RLLimit.self) }))
