@@ -28,7 +28,8 @@ struct DoctorTests {
         #expect(FileManager.default.fileExists(atPath: orphanDir + "/prog")) // looking changes nothing
 
         let fixed = Doctor(store: store).examine(fix: true)
-        #expect(fixed.filter { $0.kind != "attached" }.allSatisfy(\.fixed))
+        let allFixed = fixed.filter { $0.kind != "attached" }.allSatisfy { $0.fixed }
+        #expect(allFixed)
         #expect(!FileManager.default.fileExists(atPath: orphanDir))
         #expect(store.all().isEmpty)
         #expect(Doctor(store: store).examine(fix: false).filter { $0.kind != "attached" }.isEmpty)
