@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries (Debian: libbpf-dev, libmnl-dev, libpcap-dev), nothing else.
@@ -48,9 +49,14 @@ let package = Package(
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
         // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
+        // Topology file -> namespaces, veths, bridges, VXLAN, VLAN access ports, processes; guaranteed teardown.
+        .target(name: "NetBPFSim", dependencies: [
+            "NetBPF", "NetBPFNetlink", "NetBPFCompiler",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler",
+            "NetBPF", "NetBPFCompiler", "NetBPFSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
@@ -59,9 +65,9 @@ let package = Package(
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFSim", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFSim", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17
