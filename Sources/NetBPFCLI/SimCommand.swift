@@ -52,7 +52,7 @@ func simTable(_ r: SimulationReport) -> String {
         rows.append([i == 0 ? "(root)" : "", "", ifc.name, ifc.kind, ifc.mac ?? "-", "\(ifc.mtu)",
                      ifc.addresses.isEmpty ? "-" : ifc.addresses.joined(separator: " "), ifc.up ? "" : "DOWN"])
     }
-    var text = table(["HOST", "NAMESPACE", "INTERFACE", "KIND", "MAC", "MTU", "ADDRESSES", "NOTES"], rows)
+    var text = trimmed(table(["HOST", "NAMESPACE", "INTERFACE", "KIND", "MAC", "MTU", "ADDRESSES", "NOTES"], rows))
     let processes = r.nodes.flatMap { n in n.processes.map { (n.name, $0) } }
     if !processes.isEmpty {
         text += "\n\n" + table(["HOST", "PROCESS", "PID", "STATE", "COMMAND", "LOG"], processes.map { host, p in
@@ -60,6 +60,13 @@ func simTable(_ r: SimulationReport) -> String {
         })
     }
     return text
+}
+
+/// Table lines without trailing blanks (the last column is often empty).
+func trimmed(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { line in String(line.reversed().drop(while: { $0 == " " }).reversed()) }
+        .joined(separator: "\n")
 }
 
 /// One line saying what a report holds.

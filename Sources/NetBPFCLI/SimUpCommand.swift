@@ -34,7 +34,8 @@ struct SimUpCommand: ParsableCommand {
             let topology = try Topology.parse(text, file: file, nameOverride: name)
             var options = UpOptions(recreate: recreate)
             if output.verbose {
-                options.progress = { line in FileHandle.standardError.write(Data("  \(line)\n".utf8)) }
+                // write(2), not FileHandle: a closed pipe must not end the build half-way.
+                options.progress = { line in _ = "  \(line)\n".withCString { write(2, $0, strlen($0)) } }
             }
             SimSignals.install()
             options.cancelled = { SimSignals.received }

@@ -15,6 +15,8 @@ final class Builder {
     var journal: Journal
     private(set) var steps = 0
     let failAfter: Int?
+    /// NETBPF_SIM_STEP_DELAY_MS: a pause before each step, so tests can signal `up` mid-build.
+    let stepDelay: UInt32
 
     private var namespaces: [String: NetworkNamespace] = [:]
     private var sockets: [String: NetlinkSocket] = [:]
@@ -28,7 +30,9 @@ final class Builder {
         self.options = options
         self.prepared = prepared
         journal = Journal(name: topology.name, file: topology.absolutePath, topologyHash: topology.contentHash)
-        failAfter = ProcessInfo.processInfo.environment["NETBPF_SIM_FAIL_AFTER"].flatMap { Int($0) }
+        let env = ProcessInfo.processInfo.environment
+        failAfter = env["NETBPF_SIM_FAIL_AFTER"].flatMap { Int($0) }
+        stepDelay = env["NETBPF_SIM_STEP_DELAY_MS"].flatMap { UInt32($0) }.map { min($0, 10_000) * 1000 } ?? 0
     }
 
     /// Drops every namespace handle and socket, so deleted namespaces really go away.
@@ -47,6 +51,7 @@ final class Builder {
 
     /// Called before every kernel change: honours SIGINT/SIGTERM and the failure point.
     func step(_ what: @autoclosure () -> String) throws {
+        if stepDelay > 0 { usleep(stepDelay) }
         if let signal = options.cancelled() {
             throw SimError(.interrupted, operation: "sim up", subject: topology.name,
                            message: "interrupted by signal \(signal) (\(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal")) after \(steps) steps")
@@ -96,6 +101,7 @@ final class Builder {
     func run() throws {
         journal.state = .building
         journal.hosts = Dictionary(uniqueKeysWithValues: topology.nodes.map { ($0.name, topology.namespace(of: $0.name)) })
+        try dir.create()
         try save()
 
         try createNamespaces()
@@ -257,9 +263,26 @@ final class Builder {
         }
         for link in topology.links {
             let (a, b) = topology.resolve(link)
-            for e in [a, b] where e.node == nil {
-                try step("root: \(e.interface) up")
-                try rootSocket().setLinkUp(.name(e.interface))
+            for (end, e) in [(link.a, a), (link.b, b)] where e.node == nil {
+                guard case .root(let written) = end else { continue }
+                let s = topology.rootInterfaces.first { $0.name == written }?.settings ?? InterfaceSettings()
+                let nl = try rootSocket()
+                if let mtu = s.mtu {
+                    try step("root: \(e.interface) mtu \(mtu)")
+                    try nl.setMTU(.name(e.interface), mtu)
+                }
+                if let mac = s.mac {
+                    try step("root: \(e.interface) mac \(mac)")
+                    try nl.setMACAddress(.name(e.interface), mac)
+                }
+                for address in s.addresses {
+                    try step("root: address \(address) on \(e.interface)")
+                    try nl.addAddress(address, to: .name(e.interface))
+                }
+                if s.up {
+                    try step("root: \(e.interface) up")
+                    try nl.setLinkUp(.name(e.interface))
+                }
             }
         }
     }

@@ -83,7 +83,6 @@ public enum Simulation {
             guard t.leftovers.isEmpty else { throw incomplete(t) }
             outcome = .recreated(reason)
         }
-        try dir.create()
         do {
             try checkConflicts(topology)
             let prepared = try BPFPreparation(topology)
@@ -274,19 +273,26 @@ public enum SimSignals {
     }()
     static let handled = [SIGINT, SIGTERM, SIGHUP]
 
-    /// Installs the handlers (children started later get default dispositions back).
+    /// Installs the handlers, and ignores SIGPIPE so a closed output pipe cannot kill a build
+    /// half-way (children started later get default dispositions back).
     public static func install() {
         _ = slot
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
         for s in handled {
             signal(s) { received in SimSignals.record(received) }
+            sigaddset(&unblock, s)
         }
+        // A parent may have started us with these blocked (the mask survives exec).
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        signal(SIGPIPE, SIG_IGN)
     }
 
     private static func record(_ signal: Int32) { slot.pointee = signal }
 
     /// Restores the default dispositions.
     public static func restore() {
-        for s in handled { signal(s, SIG_DFL) }
+        for s in handled + [SIGPIPE] { signal(s, SIG_DFL) }
     }
 
     /// The signal received since `install`, if any.

@@ -29,10 +29,10 @@ enum Teardown {
 
         // 1. Processes: journaled ones (whole process group), then anything else in our namespaces.
         let nsNames = journal.namespaces.map(\.name)
-        let before = journal.processes.filter { $0.pid.map { SimProcesses.isAlive($0, startTime: nil) } ?? false }.count
-            + SimProcesses.processes(inNamespaces: nsNames).count
+        var running = Set(journal.processes.compactMap { e in e.pid.flatMap { SimProcesses.isAlive($0, startTime: e.startTime) ? $0 : nil } })
+        running.formUnion(SimProcesses.processes(inNamespaces: nsNames))
         let survivors = SimProcesses.terminate(journal.processes, namespaces: nsNames)
-        result.processesStopped = max(0, before - survivors.count)
+        result.processesStopped = max(0, running.count - survivors.count)
         for pid in survivors { result.leftovers.append("process \(pid)") }
 
         // 2. Pins, then their directories (deepest first).

@@ -18,6 +18,9 @@ public struct Topology: Sendable {
     public var bridges: [Bridge]
     /// veth pairs.
     public var links: [Link]
+    /// Settings of link ends in the machine's own namespace (`root:NAME` endpoints), by the
+    /// name written in the file (without the simulation's root prefix).
+    public var rootInterfaces: [InterfaceConfig] = []
     /// FNV-1a 64 of the file's bytes (hex): `up` compares it to tell whether a running
     /// simulation came from this version of the file.
     public var contentHash: String
@@ -40,10 +43,11 @@ public struct Topology: Sendable {
     public static func parse(_ text: String, file: String, nameOverride: String? = nil) throws -> Topology {
         let log = IssueLog(file: file)
         let parsed = TopologyParser(log: log, file: file).parse(text)
-        guard var topology = parsed, log.isEmpty else { throw SimError.invalid(log.issues, file: file) }
+        guard var topology = parsed else { throw SimError.invalid(log.issues, file: file) }
         if let nameOverride { topology.name = nameOverride }
+        // Cross-checks run even after type errors, on what did parse, so one run shows every problem.
         TopologyValidator(log: log, topology: topology, nameOverridden: nameOverride != nil).validate()
-        guard log.isEmpty else { throw SimError.invalid(log.issues, file: file) }
+        guard log.isEmpty else { throw SimError.invalid(log.sortedIssues, file: file) }
         return topology
     }
 

@@ -9,7 +9,8 @@ struct TopologyParser {
     let file: String
     var reader: YAMLReader { YAMLReader(log: log) }
 
-    static let topKeys = ["name", "description", "hosts", "bridges", "links"]
+    static let topKeys = ["name", "description", "hosts", "bridges", "links", "root"]
+    static let rootSettingsKeys = ["addresses", "mtu", "mac", "up"]
     static let hostKeys = ["interfaces", "vxlans", "routes", "sysctls", "processes"]
     static let settingsKeys = ["addresses", "mtu", "mac", "up", "bpf", "vlan-access"]
     static let vxlanKeys = ["vni", "group", "remote", "port", "underlay", "local", "ttl", "learning"] + settingsKeys
@@ -51,13 +52,23 @@ struct TopologyParser {
             if let m = reader.mapping(h, "hosts", what: "hosts") {
                 for e in m.entries { hosts.append(parseHost(e.key, e.value, keyNode: e.keyNode)) }
             }
-        } else {
-            log.add(top.location.line == nil ? SourceLocation(line: 1, column: 1, path: "hosts") : SourceLocation(top.node, "hosts"),
-                    "missing 'hosts:'", hint: "a topology needs at least one host")
-        }
+        } // no hosts at all is reported by the validator
         var bridges: [Bridge] = []
         if let b = top.value("bridges"), let m = reader.mapping(b, "bridges", what: "bridges") {
             for e in m.entries { bridges.append(parseBridge(e.key, e.value, keyNode: e.keyNode)) }
+        }
+        var rootInterfaces: [InterfaceConfig] = []
+        if let r = top.value("root"), let rm = reader.mapping(r, "root", allowed: ["interfaces"], what: "the root namespace") {
+            if let n = rm.value("interfaces"), let im = reader.mapping(n, rm.childPath("interfaces"), what: "interfaces") {
+                for e in im.entries {
+                    let p = YAMLReader.path(im.path, e.key)
+                    if let sm = reader.mapping(e.value, p, allowed: Self.rootSettingsKeys, what: "interface settings") {
+                        var s = parseSettings(sm)
+                        s.location = SourceLocation(e.keyNode, p)
+                        rootInterfaces.append(InterfaceConfig(name: e.key, settings: s))
+                    }
+                }
+            }
         }
         let bridgeNames = Set(bridges.map(\.name))
         var links: [Link] = []
@@ -67,7 +78,7 @@ struct TopologyParser {
             }
         }
         return Topology(name: name, file: file, absolutePath: absolute, description: description, hosts: hosts,
-                        bridges: bridges, links: links,
+                        bridges: bridges, links: links, rootInterfaces: rootInterfaces,
                         contentHash: String(format: "%016llx", Topology.fnv1a(Array(text.utf8))))
     }
 

@@ -18,6 +18,23 @@ struct TopologyValidator {
         for host in topology.hosts { checkHost(host, interfaces: table[host.name] ?? []) }
         for bridge in topology.bridges { checkBridge(bridge, interfaces: table[topology.node(of: bridge)] ?? []) }
         checkBridgeLoops(table)
+        checkRootInterfaces()
+    }
+
+    func checkRootInterfaces() {
+        let ends = Set(topology.links.flatMap { [$0.a, $0.b] }.compactMap { e -> String? in
+            if case .root(let n) = e { return n } else { return nil }
+        })
+        var seen: Set<IPAddress> = []
+        for cfg in topology.rootInterfaces {
+            if !ends.contains(cfg.name) {
+                log.add(cfg.settings.location, "no link has the end root:\(cfg.name)",
+                        hint: "settings under root.interfaces are for link ends written root:NAME")
+            }
+            for a in cfg.settings.addresses where !seen.insert(a.address).inserted {
+                log.add(cfg.settings.location, "address \(a.address) is given twice in the root namespace")
+            }
+        }
     }
 
     // MARK: Names

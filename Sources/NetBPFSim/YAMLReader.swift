@@ -41,6 +41,17 @@ final class IssueLog {
     }
 
     var isEmpty: Bool { issues.isEmpty }
+
+    /// In file order (problems without a line last), each reported once.
+    var sortedIssues: [TopologyIssue] {
+        var seen: Set<String> = []
+        return issues.enumerated().sorted { a, b in
+            let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
+            if la != lb { return la < lb }
+            if (a.element.column ?? 0) != (b.element.column ?? 0) { return (a.element.column ?? 0) < (b.element.column ?? 0) }
+            return a.offset < b.offset
+        }.map(\.element).filter { seen.insert($0.description).inserted }
+    }
 }
 
 /// Typed, strict access to Yams' node tree: every read records a located issue on a type
