@@ -169,6 +169,11 @@ struct BPFPreparation {
         }
         let loaded = LoadedObject(node: node, file: file, name: Self.objectName(file), object: object,
                                   pinMaps: uses.contains { $0.1.pinMaps })
+        if loaded.pinMaps, let other = objects.first(where: { $0.node == node && $0.name == loaded.name && $0.pinMaps }) {
+            log.add(first.location, "'\(first.fileAsWritten)' and \(other.file) would pin their maps in the same directory (\(node)/\(loaded.name))",
+                    hint: "rename one file, or set pin-maps: false on one of them")
+            return
+        }
         objects.append(loaded)
         // tc priorities: explicit ones as given, the rest 1, 2, ... skipping those.
         for (iface, a, p) in chosen {
