@@ -1,4 +1,5 @@
 import Foundation
+import NetBPFNetlink
 
 /// One problem found in a topology file, located by file, line, column and the path of the key:
 /// `topologies/bad.yaml:12:9: hosts.h1.interfaces.eth0.addresses[0]: '10.0.0.300/24' is not an
@@ -90,11 +91,11 @@ public struct SimError: Error, Sendable, CustomStringConvertible {
     }
 
     static func system(_ operation: String, subject: String?, errno e: Int32, hint: String? = nil) -> SimError {
-        let text = String(cString: strerror(e)).lowercased()
+        let text = NetlinkErrno.describe(e)
         let code: Code = (e == EPERM || e == EACCES) ? .permission : .system
         var h = hint
         if code == .permission && h == nil && geteuid() != 0 { h = "run as root" }
-        return SimError(code, operation: operation, subject: subject, message: "\(text) (errno \(e))", hint: h)
+        return SimError(code, operation: operation, subject: subject, message: text, hint: h)
     }
 
     /// One line per issue when the topology is invalid, else a single line.

@@ -243,7 +243,13 @@ public enum Simulation {
         }
         let path = NetworkNamespace.runDirectory + "/" + namespace
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SimError.system("open", subject: path, errno: errno) }
+        guard fd >= 0 else {
+            if errno == ENOENT {
+                throw SimError(.notFound, operation: "sim exec", subject: namespace, message: "network namespace '\(namespace)' is missing",
+                               hint: "the simulation is damaged: `netbpf sim up FILE` rebuilds it")
+            }
+            throw SimError.system("open", subject: path, errno: errno)
+        }
         let rc = Syscalls.setns(fd, Syscalls.CLONE_NEWNET)
         close(fd)
         guard rc == 0 else { throw SimError.system("setns", subject: namespace, errno: -rc) }
