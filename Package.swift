@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
         .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
+        .library(name: "NetBPFSim", targets: ["NetBPFSim"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
         // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
