@@ -186,9 +186,17 @@ struct TopologyValidator {
             }
             allSettings.append((cfg.name, cfg.settings))
         }
+        var vxlanKeys: [String: String] = [:]
         for v in host.vxlans {
             checkVXLAN(v, host: host, names: names)
             allSettings.append((v.name, v.settings))
+            // The kernel allows one device per VNI and UDP port in a namespace.
+            let key = "\(v.vni)/\(v.port)"
+            if let other = vxlanKeys[key] {
+                log.add(v.settings.location, "VXLAN devices '\(other)' and '\(v.name)' of host '\(host.name)' both use VNI \(v.vni) on port \(v.port)",
+                        hint: "the kernel allows one device per VNI and port in a namespace")
+            }
+            vxlanKeys[key] = v.name
         }
         for b in topology.bridges where b.host == host.name { allSettings.append((b.name, b.settings)) }
 

@@ -208,6 +208,21 @@ struct SimTopologyTests {
         #expect(p.contains { $0.contains("hosts.h.interfaces.p3.vlan-access.vlan: 4095 is out of range for a VLAN id (1...4094)") })
     }
 
+    @Test func oneVXLANDevicePerVNIAndPort() {
+        let p = problems("""
+        hosts:
+          h:
+            interfaces: {eth0: {addresses: [10.0.0.1/24]}}
+            vxlans:
+              a: {vni: 5, remote: 10.0.0.2}
+              b: {vni: 5, remote: 10.0.0.3}
+              c: {vni: 5, remote: 10.0.0.3, port: 8472}
+          o: {}
+        links: [[h:eth0, o:eth0]]
+        """)
+        #expect(p == ["t.yaml:6:7: hosts.h.vxlans.b: VXLAN devices 'a' and 'b' of host 'h' both use VNI 5 on port 4789; hint: the kernel allows one device per VNI and port in a namespace"])
+    }
+
     @Test func yamlSyntaxErrorIsLocated() {
         let p = problems("hosts:\n  h1: {interfaces: [\n  h2: {}\n")
         #expect(p.count == 1)
