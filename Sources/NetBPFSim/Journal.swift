@@ -161,37 +161,52 @@ public struct StateDirectory: Sendable {
 
 /// An exclusive flock on a simulation's lock file, so two netbpf processes never build or tear
 /// down the same simulation at once. Released on deinit, or by the kernel when the process dies.
+/// `down` removes the lock file while holding it; a waiter that then gets the lock on the removed
+/// file notices (its inode is no longer the path's) and starts over, so no two holders overlap.
 final class SimulationLock {
-    private let fd: Int32
+    private var fd: Int32 = -1
+    private let path: String
 
     /// Takes the lock, waiting up to `timeout` seconds for another holder.
     init(_ dir: StateDirectory, timeout: Double = 30) throws {
         for d in ["/run/netbpf", StateDirectory.root] where mkdir(d, 0o755) != 0 && errno != EEXIST {
             throw SimError.system("mkdir", subject: d, errno: errno)
         }
-        fd = open(dir.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SimError.system("open", subject: dir.lockPath, errno: errno) }
+        path = dir.lockPath
         let deadline = Date().addingTimeInterval(timeout)
         var told = false
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            guard e == EWOULDBLOCK || e == EINTR else {
-                close(fd)
-                throw SimError.system("flock", subject: dir.lockPath, errno: e)
+        while true {
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw SimError.system("open", subject: path, errno: errno) }
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let e = errno
+                guard e == EWOULDBLOCK || e == EINTR else {
+                    close(fd)
+                    throw SimError.system("flock", subject: path, errno: e)
+                }
+                if Date() > deadline {
+                    close(fd)
+                    throw SimError(.busy, operation: "lock", subject: dir.name,
+                                   message: "another netbpf process is working on simulation '\(dir.name)'",
+                                   hint: "wait for it, or find it with: fuser \(path)")
+                }
+                if !told {
+                    FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8))
+                    told = true
+                }
+                usleep(50_000)
             }
-            if Date() > deadline {
-                close(fd)
-                throw SimError(.busy, operation: "lock", subject: dir.name,
-                               message: "another netbpf process is working on simulation '\(dir.name)'",
-                               hint: "wait for it, or find it with: fuser \(dir.lockPath)")
+            // Still the file at `path`? (The previous holder may have removed it.)
+            var held = stat(), current = stat()
+            if fstat(fd, &held) == 0 && stat(path, &current) == 0 && held.st_ino == current.st_ino && held.st_dev == current.st_dev {
+                return
             }
-            if !told {
-                FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8))
-                told = true
-            }
-            usleep(50_000)
+            close(fd)
         }
     }
+
+    /// Removes the lock file (the simulation is gone); the lock itself is released on deinit.
+    func removeFile() { unlink(path) }
 
     deinit { close(fd) }
 }

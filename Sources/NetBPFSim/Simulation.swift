@@ -110,7 +110,10 @@ public enum Simulation {
             return UpResult(outcome: outcome, seconds: Date().timeIntervalSince(started), steps: steps,
                             report: SimulationReport.make(journal, dir: dir, nodeOrder: topology.nodes.map(\.name)))
         } catch {
-            if (try? dir.readJournal()) == nil { dir.remove() }
+            if (try? dir.readJournal()) == nil {
+                dir.remove()
+                lock.removeFile()
+            }
             throw error
         }
     }
@@ -187,6 +190,7 @@ public enum Simulation {
         }
         let t = Teardown.run(journal, dir: dir)
         guard t.leftovers.isEmpty else { throw incomplete(t) }
+        lock.removeFile()
         return t
     }
 

@@ -116,6 +116,7 @@ enum SimLab {
         }
         if access("/sys/fs/bpf/netbpf/sim/\(name)", F_OK) == 0 { out.append("pin directory /sys/fs/bpf/netbpf/sim/\(name)") }
         if access(StateDirectory.root + "/" + name, F_OK) == 0 { out.append("state directory") }
+        if access(StateDirectory(name: name).lockPath, F_OK) == 0 { out.append("lock file") }
         for pid in pids where SimProcesses.isAlive(pid, startTime: nil) { out.append("process \(pid)") }
         return out
     }
