@@ -203,10 +203,14 @@ public struct Attacher: Sendable {
                 } catch let e as NetlinkError where e.code == .notFound {
                     // Already gone (interface deleted, or removed by hand): nothing to undo.
                 }
-                if record.createdClsact {
-                    let remaining = (try? netlink.filters(on: .index(record.ifindex), hook: .ingress).count ?? 0) ?? 0
-                        + ((try? netlink.filters(on: .index(record.ifindex), hook: .egress).count) ?? 0)
-                    if remaining == 0 { try? netlink.deleteClsact(on: .index(record.ifindex)) }
+                // The creator removes its clsact only when no filter is left on either hook (others'
+                // filters stay). If netbpf filters remain, the next one inherits the duty, so the
+                // last netbpf detach removes the qdisc netbpf created.
+                if record.createdClsact, (try? netlink.deleteClsactIfUnused(on: .index(record.ifindex))) != true,
+                   var heir = store.all().first(where: { $0.kind == .clsact && $0.namespace == record.namespace
+                       && $0.ifindex == record.ifindex && $0 != record }) {
+                    heir.createdClsact = true
+                    try? store.save(heir)
                 }
             case .xdpNetlink:
                 let netlink = try socket(in: record.namespace)

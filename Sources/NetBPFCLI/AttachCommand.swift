@@ -51,7 +51,7 @@ struct AttachCommand: ParsableCommand {
                 if let after { options.position = .after(programID: after) }
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
-                                                          hook: "tc", accepts: [.schedCls, .schedAct])
+                                                          hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
                 try report(record, json: output.json)
             }
