@@ -190,6 +190,15 @@ public struct Attacher: Sendable {
 
     /// Removes one attachment exactly as recorded, its pins and its record.
     public func undo(_ record: AttachmentRecord) throws {
+        // A deleted namespace took its interfaces, and with them the filters, links and XDP
+        // programs attached there: only the pins and the record are left to remove.
+        let namespaceGone = record.namespace.map { !NetworkNamespace.exists($0) } ?? false
+        if !namespaceGone { try undoInKernel(record) }
+        PinSet.remove(record.pinDirectory)
+        store.remove(record)
+    }
+
+    private func undoInKernel(_ record: AttachmentRecord) throws {
         try inNamespace(record.namespace) {
             switch record.kind {
             case .tcx, .xdpLink:
@@ -217,8 +226,6 @@ public struct Attacher: Sendable {
                 _ = try? netlink.detachXDP(from: .index(record.ifindex), mode: record.hook == "driver" ? .native : .generic, expectedProgramID: record.programID)
             }
         }
-        PinSet.remove(record.pinDirectory)
-        store.remove(record)
     }
 }
 

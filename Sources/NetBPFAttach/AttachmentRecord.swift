@@ -78,7 +78,7 @@ public struct AttachmentStore: Sendable {
             }
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let path = directory + "/" + record.fileName
         let tmp = path + ".tmp"

@@ -121,13 +121,15 @@ struct AttachCommand: ParsableCommand {
                     if !output.json { FileHandle.standardError.write(Data("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n".utf8)) }
                     let deadline = seconds.map { Date().addingTimeInterval($0) }
                     var seen = 0
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
                     while !stop.isSet, count.map({ seen < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
                         guard let frame = try socket.receive(timeoutMilliseconds: 100) else { continue }
                         seen += 1
                         let direction = frame.isOutgoing ? "out" : "in "
                         if output.json {
                             struct Out: Encodable { let direction: String; let length: Int; let summary: String; let hex: String? }
-                            let line = try JSONEncoder().encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
+                            let line = try encoder.encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
                                                                     summary: PacketSummary.describe(frame.data), hex: hex ? hexString(frame.data) : nil))
                             FileHandle.standardOutput.write(line + Data("\n".utf8))
                         } else if hex {

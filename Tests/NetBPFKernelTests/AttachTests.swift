@@ -268,4 +268,40 @@ struct AttachTests {
             try lab.expectNothingLeft()
         }
     }
+
+    /// The namespace was deleted under netbpf (`ip netns del`): its interfaces and what was
+    /// attached to them are gone, and detach removes what is left of netbpf's, the pins and the
+    /// records, instead of failing on the missing namespace forever.
+    @Test func detachAfterTheNamespaceIsGoneRemovesPinsAndRecords() throws {
+        try AttachLab.with { lab in
+            let gone = "nbt-gone-\(getpid())-\(UInt32.random(in: 0...0xFFFF))"
+            try NetworkNamespace.create(gone)
+            var deleted = false
+            defer {
+                if !deleted { try? NetworkNamespace.delete(gone) }
+                if access("\(Pinning.root)/\(gone)", F_OK) == 0 {
+                    Issue.record("pins left under \(Pinning.root)/\(gone)")
+                    lab.removeTree("\(Pinning.root)/\(gone)")
+                }
+                for r in lab.store.all() where r.namespace == gone { lab.store.remove(r) }
+            }
+            let add = try NetlinkLab.spawn(["/usr/sbin/ip", "-n", gone, "link", "add", "vb", "type", "veth", "peer", "name", "vc"])
+            try #require(add.status == 0, "ip link add: \(add.stderr)")
+            for args in [["tc", "vb", AttachLab.source("count_icmp")],
+                         ["tc", "vb", AttachLab.source("count_packets"), "--program-name", "count_tc", "--clsact", "--egress"],
+                         ["xdp", "vb", AttachLab.source("count_packets"), "--program-name", "xdp_count", "--netlink"]] {
+                try lab.netbpfOK(["attach"] + args + ["--netns", gone])
+            }
+            #expect(lab.store.all().count == 3)
+            try NetworkNamespace.delete(gone)
+            deleted = true
+
+            let tc = try lab.netbpfOK(["detach", "tc", "vb", "--netns", gone, "--all"])
+            #expect(tc.split(separator: "\n").count == 2)
+            try lab.netbpfOK(["detach", "xdp", "vb", "--netns", gone])
+            #expect(lab.store.all().isEmpty)
+            #expect(access("\(Pinning.root)/\(gone)", F_OK) != 0, "pins left under \(Pinning.root)/\(gone)")
+            try lab.expectNothingLeft()
+        }
+    }
 }
