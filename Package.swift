@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries (Debian: libbpf-dev, libmnl-dev, libpcap-dev), nothing else.
@@ -27,6 +28,8 @@ let package = Package(
         .target(name: "CNetBPFPcap", dependencies: ["CPcap"]),
         // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
+        // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
+        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "Yams"]),
         // The in-process compiler's C interface (types only; the code is dlopen'd).
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
@@ -52,18 +55,18 @@ let package = Package(
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
-        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler"]),
+        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFAttach", "NetBPFControllers"]),
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17

@@ -13,7 +13,7 @@ for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do
   gcc -O2 -o ".build-peers/$peer" "benchmarks/peers/$peer.c" -lbpf
 done
 cp benchmarks/peers/bcc_table_items.py benchmarks/peers/bcc_pyroute2_tc.py .build-peers/
-which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list compile attach)
+which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list compile ratelimit attach)
 echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 for b in "${which[@]}"; do
   echo; echo "### $b"; echo

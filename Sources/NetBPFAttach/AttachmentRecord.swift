@@ -33,6 +33,24 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     public var createdClsact: Bool
     public var attachedAt: Date
 
+    public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,
+                programName: String, programTag: String, pinDirectory: String, priority: UInt16?, handle: UInt32?,
+                createdClsact: Bool, attachedAt: Date) {
+        self.kind = kind
+        self.namespace = namespace
+        self.interface = interface
+        self.ifindex = ifindex
+        self.hook = hook
+        self.programID = programID
+        self.programName = programName
+        self.programTag = programTag
+        self.pinDirectory = pinDirectory
+        self.priority = priority
+        self.handle = handle
+        self.createdClsact = createdClsact
+        self.attachedAt = attachedAt
+    }
+
     /// File name of the record: one per interface, hook and program.
     var fileName: String {
         "\(namespace ?? "-")__\(interface)__\(kind.rawValue)-\(hook)__\(programName).json"

@@ -23,6 +23,7 @@ do {
     case "map-dump": lines = try MapDumpBench(object: programs + "/hash_1m.bpf.o", peersDir: peers, netbpf: netbpf, runs: runs).run()
     case "ringbuf": lines = try RingBufferBench(object: programs + "/ringbuf_tp.bpf.o", peersDir: peers, runs: runs).run()
     case "compile": lines = try CompileBench(netbpf: netbpf, repo: FileManager.default.currentDirectoryPath, runs: runs).run()
+    case "ratelimit": lines = try RateLimitBench(repo: FileManager.default.currentDirectoryPath, runs: runs).run()
     case "prog-list": lines = try ProgListBench(netbpf: netbpf, programsDir: programs, runs: runs).run()
     case "attach": lines = try AttachBench(netbpf: netbpf, repo: FileManager.default.currentDirectoryPath, peersDir: peers, runs: runs).run()
     default: FileHandle.standardError.write(Data("unknown benchmark \(which)\n".utf8)); exit(2)

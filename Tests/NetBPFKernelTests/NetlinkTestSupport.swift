@@ -2,12 +2,12 @@ import Foundation
 import Glibc
 import Testing
 import NetBPF
+import NetBPFAttach
 import NetBPFNetlink
 import NetBPFTestSupport
 
-// NetBPF's programs carry what netlink needs (fd, name): NetBPFAttach makes BPFProgram an
-// AttachableProgram (declaring it here too would be a redundant conformance).
-import NetBPFAttach
+// NetBPF's programs carry what netlink needs (fd, name): let them be attached directly.
+// BPFProgram is AttachableProgram through NetBPFAttach.
 
 /// Test scaffolding for the netlink kernel tests: temporary namespaces that are always deleted,
 /// commands run inside them, and the IPv6 switch that keeps counted links quiet.
