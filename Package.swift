@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
         .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
+        .library(name: "NetBPFSim", targets: ["NetBPFSim"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
         // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
@@ -53,20 +54,25 @@ let package = Package(
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
         // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
+        // Topology file -> namespaces, veths, bridges, VXLAN, VLAN access ports, processes; guaranteed teardown.
+        .target(name: "NetBPFSim", dependencies: [
+            "NetBPF", "NetBPFNetlink", "NetBPFCompiler",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
+        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI", "NetBPF"]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
         .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFAttach", "NetBPFControllers"]),
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17

@@ -118,7 +118,7 @@ struct AttachCommand: ParsableCommand {
                 try inNamespaceCLI(target.netns) {
                     let ifindex = try NetlinkSocket().interfaceIndex(.name(target.interface))
                     let socket = try program.map { try PacketSocket(program: $0, ifindex: ifindex) } ?? PacketSocket(classic: classic!, ifindex: ifindex)
-                    if !output.json { FileHandle.standardError.write(Data("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n".utf8)) }
+                    if !output.json { StandardStreams.err("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n") }
                     let deadline = seconds.map { Date().addingTimeInterval($0) }
                     var seen = 0
                     let encoder = JSONEncoder()
@@ -131,7 +131,7 @@ struct AttachCommand: ParsableCommand {
                             struct Out: Encodable { let direction: String; let length: Int; let summary: String; let hex: String? }
                             let line = try encoder.encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
                                                                     summary: PacketSummary.describe(frame.data), hex: hex ? hexString(frame.data) : nil))
-                            FileHandle.standardOutput.write(line + Data("\n".utf8))
+                            StandardStreams.out(bytes: Array(line) + [0x0a])
                         } else if hex {
                             print("\(direction) \(frame.length) bytes: \(hexString(frame.data))")
                         } else {

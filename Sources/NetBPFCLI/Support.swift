@@ -24,17 +24,17 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
     } catch let error as BPFError {
         var line = "netbpf: \(error.description)\n"
         if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardStreams.err(line)
         throw ExitCode(1)
     } catch let error as AttachError {
-        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+        StandardStreams.err("netbpf: \(error.description)\n")
         throw ExitCode(1)
     } catch let error as NetlinkError {
-        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+        StandardStreams.err("netbpf: \(error.description)\n")
         throw ExitCode(1)
     } catch let error as CompileError {
         // Diagnostics were printed as they came; this is the one-line verdict.
-        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+        StandardStreams.err("netbpf: \(error.description)\n")
         throw ExitCode(1)
     }
 }
@@ -45,8 +45,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
     // ISO 8601, as the records on disk: Foundation's default is seconds since 2001.
     encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    StandardStreams.out(bytes: Array(data) + [0x0a])
 }
 
 /// Left-aligned text columns, the way bpftool and ip print tables.
