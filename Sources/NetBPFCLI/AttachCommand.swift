@@ -51,7 +51,7 @@ struct AttachCommand: ParsableCommand {
                 if let after { options.position = .after(programID: after) }
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
-                                                          hook: "tc", accepts: [.schedCls, .schedAct])
+                                                          hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
                 try report(record, json: output.json)
             }
@@ -121,13 +121,15 @@ struct AttachCommand: ParsableCommand {
                     if !output.json { StandardStreams.err("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n") }
                     let deadline = seconds.map { Date().addingTimeInterval($0) }
                     var seen = 0
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
                     while !stop.isSet, count.map({ seen < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
                         guard let frame = try socket.receive(timeoutMilliseconds: 100) else { continue }
                         seen += 1
                         let direction = frame.isOutgoing ? "out" : "in "
                         if output.json {
                             struct Out: Encodable { let direction: String; let length: Int; let summary: String; let hex: String? }
-                            let line = try JSONEncoder().encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
+                            let line = try encoder.encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
                                                                     summary: PacketSummary.describe(frame.data), hex: hex ? hexString(frame.data) : nil))
                             StandardStreams.out(bytes: Array(line) + [0x0a])
                         } else if hex {

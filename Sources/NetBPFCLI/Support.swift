@@ -42,6 +42,8 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // ISO 8601, as the records on disk: Foundation's default is seconds since 2001.
+    encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     StandardStreams.out(bytes: Array(data) + [0x0a])
 }
