@@ -50,9 +50,11 @@ let package = Package(
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
         // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
+        // Controllers built on the rest: the HTTP filter (socket filter + reassembler + tc blocker).
+        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
@@ -61,9 +63,9 @@ let package = Package(
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport", "NetBPFControllers"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFTestSupport", "NetBPFControllers"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17
