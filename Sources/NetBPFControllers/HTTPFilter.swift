@@ -50,6 +50,8 @@ public struct HTTPFilterStats: Sendable, Equatable, Codable {
     public var blockDroppedHost: UInt64?
     public var blockNoHost: UInt64?
 
+    public init() {}
+
     enum CodingKeys: String, CodingKey {
         case requestSegments = "request_segments", responseSegments = "response_segments"
         case continuationSegments = "continuation_segments", sessionsOpened = "sessions_opened"
@@ -85,8 +87,9 @@ public final class HTTPFilter: @unchecked Sendable {
         public var reassembler = HTTPReassemblerConfiguration()
         /// Where programs/ is (nil: HTTPPrograms.locate's search).
         public var programsDirectory: String?
-        /// The attacher (its store records what was attached; tests give a private one).
-        public var attacher = Attacher()
+        /// Where the attachment record of the blocking program goes (nil: Attacher's default,
+        /// /run/netbpf/attach or $NETBPF_STATE_DIR/attach, where `netbpf list/detach` look).
+        public var recordDirectory: String?
         /// Sessions in the BPF LRU map.
         public var maxSessions: UInt32 = 4096
         public init() {}
@@ -94,6 +97,7 @@ public final class HTTPFilter: @unchecked Sendable {
 
     public let options: Options
     public let reassembler: HTTPReassembler
+    let attacher: Attacher
     let filterObject: BPFObject
     let filterProgram: BPFProgram
     let sessions: BPFMap
@@ -110,6 +114,7 @@ public final class HTTPFilter: @unchecked Sendable {
     public init(_ options: Options) throws {
         self.options = options
         reassembler = HTTPReassembler(configuration: options.reassembler)
+        attacher = options.recordDirectory.map { Attacher(store: AttachmentStore(directory: $0)) } ?? Attacher()
         let compiler = try BPFCompiler()
         let spec = try HTTPPrograms.open("http_filter", directory: options.programsDirectory, compiler: compiler)
         if let vlan = options.vlan {
@@ -132,7 +137,7 @@ public final class HTTPFilter: @unchecked Sendable {
             for entry in options.blockEntries { try list.add(entry) }
             var tc = TCAttachOptions()
             tc.direction = .ingress
-            blockRecord = try options.attacher.attachTC(object.program(named: "http_block"), of: object, to: interface,
+            blockRecord = try attacher.attachTC(object.program(named: "http_block"), of: object, to: interface,
                                                         namespace: options.namespace, options: tc)
             blockObject = object
             blockList = list
@@ -150,7 +155,7 @@ public final class HTTPFilter: @unchecked Sendable {
         let record = blockRecord
         blockRecord = nil
         lock.unlock()
-        if let record { try? options.attacher.undo(record) }
+        if let record { try? attacher.undo(record) }
     }
 
     /// Opens the packet socket in the namespace and processes frames until `until()` is true
