@@ -59,7 +59,7 @@ let package = Package(
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
-        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler"]),
+        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFControllers"]),
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.

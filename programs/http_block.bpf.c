@@ -37,11 +37,30 @@ struct {
 	__type(value, __u64);
 } block_stats SEC(".maps");
 
-/* The start of the request's payload, and the key being built (too big for the stack together). */
+/* The start of the request's payload (read a word at a time when looking for the Host
+ * header), and the key being built: too big for the stack together. Packed so that the key's
+ * data starts 8-aligned (at 1032) and is read and written a word at a time. */
 struct block_scratch {
 	__u8 data[HTTP_BLOCK_WINDOW];
+	__u8 align[3];
 	struct http_block_key key;
-};
+} __attribute__((packed));
+
+static __always_inline __u64 *key_words(struct block_scratch *sc)
+{
+	return __builtin_assume_aligned(sc->key.data, 8);
+}
+
+static __always_inline void key_reset(struct block_scratch *sc, __u8 kind)
+{
+	__u64 *words = key_words(sc);
+
+#pragma unroll
+	for (int k = 0; k < HTTP_BLOCK_BYTES / 8; k++)
+		words[k] = 0;
+	sc->key.kind = kind;
+	sc->key.pad[0] = sc->key.pad[1] = sc->key.pad[2] = 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -58,7 +77,7 @@ static __always_inline void stat(__u32 index)
 		*v += 1;
 }
 
-static __always_inline int listed(struct http_block_key *key)
+static __always_inline int listed(void *key) /* a struct http_block_key, maybe unaligned */
 {
 	struct http_block_value *v = bpf_map_lookup_elem(&block_list, key);
 
@@ -69,10 +88,36 @@ static __always_inline int listed(struct http_block_key *key)
 	return 1;
 }
 
-/* The loops run under bpf_loop: each callback is verified once, not once per iteration and
- * per path through the loops before it. */
+/* Word-at-a-time helpers (SWAR): a byte equal to c; upper-case ASCII letters; the index of the
+ * lowest flagged byte (8 when none), without branches. */
+#define REP(c) (0x0101010101010101ULL * (__u8)(c))
+#define HIGH 0x8080808080808080ULL
 
-/* Finding "\nHost:" (any case) in the window. */
+static __always_inline __u64 bytes_equal(__u64 w, __u8 c)
+{
+	__u64 x = w ^ REP(c);
+
+	return (x - REP(1)) & ~x & HIGH; /* exact for the lowest match, which is all we use */
+}
+
+static __always_inline __u64 to_lower(__u64 w)
+{
+	__u64 low7 = w & ~HIGH;
+	__u64 above_z = low7 + REP(0x7f - 'Z');
+	__u64 from_a = low7 + REP(0x80 - 'A');
+	__u64 upper = (from_a ^ above_z) & ~w & HIGH;
+
+	return w | (upper >> 2);
+}
+
+static __always_inline __u64 first_flagged(__u64 m)
+{
+	__u64 lowest = m & (~m + 1);
+
+	return ((((lowest >> 7) - 1) & REP(1)) * REP(1)) >> 56;
+}
+
+/* Finding "\nHost:" (any case) in the window, 8 bytes a step. */
 struct host_find {
 	struct block_scratch *sc;
 	__u32 len; /* bytes of the window filled */
@@ -84,66 +129,23 @@ static long host_find_step(__u32 i, void *data)
 	struct host_find *h = data;
 	__u8 *b = h->sc->data;
 	const __u32 m = HTTP_BLOCK_WINDOW - 1;
+	__u32 base = i * 8;
+	__u64 w;
 
-	if (i + 6 > h->len)
+	if (base >= h->len)
 		return 1;
-	if (b[i & m] != '\n')
+	w = *(__u64 *)(b + (base & (m & ~7U)));
+	if (!bytes_equal(w, '\n'))
 		return 0;
-	if ((b[(i + 1) & m] | 0x20) == 'h' && (b[(i + 2) & m] | 0x20) == 'o' && (b[(i + 3) & m] | 0x20) == 's' &&
-	    (b[(i + 4) & m] | 0x20) == 't' && b[(i + 5) & m] == ':') {
-		h->at = i + 6;
-		return 1;
-	}
-	return 0;
-}
+#pragma unroll
+	for (int j = 0; j < 8; j++) {
+		__u32 p = base + j;
 
-/* Copying the path or the host name from the window into the key. */
-struct key_copy {
-	struct block_scratch *sc;
-	__u32 pos;     /* next byte of the window */
-	__u32 n;       /* bytes of the window filled */
-	__u32 len;     /* bytes written to key.data */
-	__u8 host;     /* copying a host name (lower-case, stop at the port) */
-	__u8 started;  /* past the white space before a host name */
-	__u8 bracket;  /* an IPv6 literal: [..] */
-	__u8 ended;    /* the name ended inside the window */
-};
-
-static long key_copy_step(__u32 i, void *data)
-{
-	struct key_copy *k = data;
-	const __u32 m = HTTP_BLOCK_WINDOW - 1;
-	__u8 c;
-
-	if (k->pos >= k->n)
-		return 1;
-	c = k->sc->data[k->pos & m];
-	if (!k->host) {
-		if (c == ' ' || c == '\r' || c == '\n' || k->len >= HTTP_BLOCK_BYTES)
-			return 1;
-	} else {
-		if (!k->started && (c == ' ' || c == '\t')) {
-			k->pos++;
-			return 0;
-		}
-		k->started = 1;
-		if (c == '\r' || c == '\n' || c == ' ' || c == '\t' || (c == ':' && !k->bracket)) {
-			k->ended = 1;
+		if (b[p & m] == '\n' && p + 6 <= h->len && (b[(p + 1) & m] | 0x20) == 'h' && (b[(p + 2) & m] | 0x20) == 'o' &&
+		    (b[(p + 3) & m] | 0x20) == 's' && (b[(p + 4) & m] | 0x20) == 't' && b[(p + 5) & m] == ':') {
+			h->at = p + 6;
 			return 1;
 		}
-		if (k->len >= HTTP_BLOCK_BYTES - 1) /* room for the NUL */
-			return 1;
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (c == '[' && k->len == 0)
-			k->bracket = 1;
-	}
-	k->sc->key.data[k->len & (HTTP_BLOCK_BYTES - 1)] = c;
-	k->len++;
-	k->pos++;
-	if (k->host && c == ']' && k->bracket) {
-		k->ended = 1;
-		return 1;
 	}
 	return 0;
 }
@@ -155,18 +157,38 @@ int http_block(struct __sk_buff *skb)
 	struct http_pkt p = {};
 	struct block_scratch *sc;
 	struct host_find hf = {};
-	struct key_copy kc = {};
-	__u32 zero = 0, method_len = 0, n;
+	__u32 zero = 0, method_len = 0, n, at, len, done, bracket;
+	__u64 *words;
 
 	if (!http_parse(skb, &p))
 		return TC_ACT_UNSPEC;
 	if (http_classify(skb, p.payload_off, p.payload_len, &method_len) != HTTP_REQUEST)
 		return TC_ACT_UNSPEC;
 	stat(BLOCK_STAT_REQUESTS);
-
 	sc = bpf_map_lookup_elem(&block_scratch, &zero);
 	if (!sc)
 		return TC_ACT_UNSPEC;
+
+	/* The path: up to 64 bytes of the line after the method, straight into the key. Entries
+	 * hold no spaces or line ends, so an entry that is a prefix of these bytes is a prefix of
+	 * the target: the line's rest need not be cut off. */
+	key_reset(sc, HTTP_BLOCK_KIND_PATH);
+	if (p.payload_len > method_len) {
+		n = p.payload_len - method_len;
+		if (n > HTTP_BLOCK_BYTES)
+			n = HTTP_BLOCK_BYTES;
+		asm volatile("" : "+r"(n));
+		n = ((n - 1) & (HTTP_BLOCK_BYTES - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, p.payload_off + method_len, sc->key.data, n) == 0) {
+			sc->key.prefixlen = 8 * (1 + n);
+			if (listed((__u8 *)sc + offsetof(struct block_scratch, key))) {
+				stat(BLOCK_STAT_DROP_PATH);
+				return TC_ACT_SHOT;
+			}
+		}
+	}
+
+	/* The Host header, when it is in the window. */
 	n = p.payload_len;
 	if (n > HTTP_BLOCK_WINDOW)
 		n = HTTP_BLOCK_WINDOW;
@@ -174,46 +196,70 @@ int http_block(struct __sk_buff *skb)
 	n = ((n - 1) & m) + 1; /* 1..WINDOW, in a form the verifier tracks */
 	if (bpf_skb_load_bytes(skb, p.payload_off, sc->data, n) < 0)
 		return TC_ACT_UNSPEC;
-
-	/* The path: the request target's first bytes, up to a space or the line's end. */
-	__builtin_memset(&sc->key, 0, sizeof(sc->key));
-	sc->key.kind = HTTP_BLOCK_KIND_PATH;
-	kc.sc = sc;
-	kc.pos = method_len;
-	kc.n = n;
-	bpf_loop(HTTP_BLOCK_BYTES, key_copy_step, &kc, 0);
-	if (kc.len > 0) {
-		sc->key.prefixlen = 8 * (1 + kc.len);
-		if (listed(&sc->key)) {
-			stat(BLOCK_STAT_DROP_PATH);
-			return TC_ACT_SHOT;
-		}
-	}
-
-	/* The Host header, when it is in the window. */
 	hf.sc = sc;
 	hf.len = n;
-	bpf_loop(HTTP_BLOCK_WINDOW, host_find_step, &hf, 0);
-	if (!hf.at) {
+	bpf_loop(HTTP_BLOCK_WINDOW / 8, host_find_step, &hf, 0);
+	at = hf.at;
+	if (!at) {
 		stat(BLOCK_STAT_NO_HOST);
 		return TC_ACT_UNSPEC;
 	}
-	__builtin_memset(&sc->key, 0, sizeof(sc->key));
-	sc->key.kind = HTTP_BLOCK_KIND_HOST;
-	__builtin_memset(&kc, 0, sizeof(kc));
-	kc.sc = sc;
-	kc.pos = hf.at;
-	kc.n = n;
-	kc.host = 1;
-	bpf_loop(HTTP_BLOCK_BYTES + 8, key_copy_step, &kc, 0);
-	/* A name that ran past the window or past 63 bytes is not compared. */
-	if (!kc.ended || kc.len == 0) {
+	/* Optional white space (up to two bytes). */
+	if (at < n && (sc->data[at & m] == ' ' || sc->data[at & m] == '\t'))
+		at++;
+	if (at < n && (sc->data[at & m] == ' ' || sc->data[at & m] == '\t'))
+		at++;
+	if (at >= n) {
 		stat(BLOCK_STAT_NO_HOST);
 		return TC_ACT_UNSPEC;
 	}
-	/* The NUL after the name (already zero) is part of the prefix: exact match. */
-	sc->key.prefixlen = 8 * (1 + kc.len + 1);
-	if (listed(&sc->key)) {
+	bracket = sc->data[at & m] == '[';
+
+	/* Up to 64 bytes of the value into the key, lower-cased; the name ends at ':' (or after
+	 * ']' for an IPv6 literal), white space or the line's end. */
+	key_reset(sc, HTTP_BLOCK_KIND_HOST);
+	len = p.payload_len - at;
+	if (len > HTTP_BLOCK_BYTES)
+		len = HTTP_BLOCK_BYTES;
+	asm volatile("" : "+r"(len));
+	len = ((len - 1) & (HTTP_BLOCK_BYTES - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, p.payload_off + at, sc->key.data, len) < 0)
+		return TC_ACT_UNSPEC;
+	words = key_words(sc);
+	len = 0;
+	done = 0;
+#pragma unroll
+	for (int k = 0; k < HTTP_BLOCK_BYTES / 8; k++) {
+		__u64 w = to_lower(words[k]), stop, first;
+
+		words[k] = w;
+		/* Zero bytes (past the segment's end) do not end the name: a name cut by the end of
+		 * the segment is not compared. */
+		stop = bytes_equal(w, bracket ? ']' : ':') | bytes_equal(w, '\r') | bytes_equal(w, '\n') |
+		       bytes_equal(w, ' ') | bytes_equal(w, '\t');
+		first = first_flagged(stop);
+		len += (__u32)first * (1 - done);
+		done |= (__u32)((first >> 3) ^ 1);
+	}
+	if (!done || len == 0) {
+		stat(BLOCK_STAT_NO_HOST); /* ran past 64 bytes or the segment, or empty */
+		return TC_ACT_UNSPEC;
+	}
+	if (bracket) {
+		if (sc->key.data[len & (HTTP_BLOCK_BYTES - 1)] != ']') {
+			stat(BLOCK_STAT_NO_HOST);
+			return TC_ACT_UNSPEC;
+		}
+		len++; /* keep the ']' */
+	}
+	if (len > HTTP_BLOCK_BYTES - 1) {
+		stat(BLOCK_STAT_NO_HOST);
+		return TC_ACT_UNSPEC;
+	}
+	/* The NUL after the name is part of the prefix: exact match. */
+	sc->key.data[len & (HTTP_BLOCK_BYTES - 1)] = 0;
+	sc->key.prefixlen = 8 * (1 + len + 1);
+	if (listed((__u8 *)sc + offsetof(struct block_scratch, key))) {
 		stat(BLOCK_STAT_DROP_HOST);
 		return TC_ACT_SHOT;
 	}

@@ -37,19 +37,76 @@ struct http_pkt {
 	__u8 pad;
 };
 
+/* The TCP header's part of the parse: ports, sequence number, where the payload is. */
+static __always_inline int http_tcp(struct http_pkt *p, const struct tcphdr *tcp, __u32 l4, __u32 l4_len)
+{
+	__u32 doff = tcp->doff * 4;
+
+	if (doff < sizeof(*tcp) || doff > l4_len)
+		return 0;
+	p->flow.sport = tcp->source;
+	p->flow.dport = tcp->dest;
+	p->seq = bpf_ntohl(tcp->seq);
+	p->payload_off = l4 + doff;
+	p->payload_len = l4_len - doff;
+	return p->payload_len > 0;
+}
+
+/* IPv4 checks shared by both paths: TCP, not a later fragment, lengths that fit the skb.
+ * Returns the IP total length, or 0 to give up. */
+static __always_inline __u32 http_ipv4(struct __sk_buff *skb, struct http_pkt *p, const struct iphdr *ip, __u32 off)
+{
+	__u32 ihl = ip->ihl * 4, tot;
+
+	if (ip->version != 4 || ip->protocol != IPPROTO_TCP)
+		return 0;
+	if (ip->frag_off & bpf_htons(0x1fff)) {
+		p->fragment = 1;
+		return 0;
+	}
+	if (ihl < sizeof(*ip))
+		return 0;
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot == 0) /* BIG TCP: the length is the skb's */
+		tot = skb->len - off;
+	if (tot < ihl || tot > skb->len - off)
+		return 0;
+	__builtin_memcpy(p->flow.saddr, &ip->saddr, 4);
+	__builtin_memcpy(p->flow.daddr, &ip->daddr, 4);
+	p->flow.family = 4;
+	return tot;
+}
+
 /* Parses Ethernet (up to two 802.1Q/802.1ad tags), IPv4 (options via IHL; non-first fragments
  * refused) or IPv6 (extension headers), and TCP. Returns 1 for a TCP segment that carries
- * payload, 0 for anything else. */
+ * payload, 0 for anything else. The common case (untagged IPv4 without options) takes one
+ * read for all three headers. */
 static __always_inline int http_parse(struct __sk_buff *skb, struct http_pkt *p)
 {
+	struct {
+		__u16 pad; /* aligns the IP header */
+		__be16 proto;
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} fast;
 	__u32 off = 12, l4, l4_len;
 	__u16 proto;
 
-	if (bpf_skb_load_bytes(skb, off, &proto, sizeof(proto)) < 0)
-		return 0;
 	/* Received frames have their tag moved to skb metadata before taps and tc see them. */
 	if (skb->vlan_present)
 		p->vlan = skb->vlan_tci & 0x0fff;
+
+	if (bpf_skb_load_bytes(skb, 12, &fast.proto, 2 + sizeof(fast.ip) + sizeof(fast.tcp)) == 0 &&
+	    fast.proto == bpf_htons(ETH_P_IP) && fast.ip.ihl == 5) {
+		__u32 tot = http_ipv4(skb, p, &fast.ip, 14);
+
+		if (!tot)
+			return 0;
+		return http_tcp(p, &fast.tcp, 14 + 20, tot - 20);
+	}
+
+	if (bpf_skb_load_bytes(skb, off, &proto, sizeof(proto)) < 0)
+		return 0;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
 		__u16 tci;
@@ -68,29 +125,15 @@ static __always_inline int http_parse(struct __sk_buff *skb, struct http_pkt *p)
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
-		__u32 ihl, tot;
+		__u32 tot;
 
 		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
 			return 0;
-		if (ip.version != 4 || ip.protocol != IPPROTO_TCP)
+		tot = http_ipv4(skb, p, &ip, off);
+		if (!tot)
 			return 0;
-		if (ip.frag_off & bpf_htons(0x1fff)) {
-			p->fragment = 1;
-			return 0;
-		}
-		ihl = ip.ihl * 4;
-		if (ihl < sizeof(ip))
-			return 0;
-		tot = bpf_ntohs(ip.tot_len);
-		if (tot == 0) /* BIG TCP: the length is the skb's */
-			tot = skb->len - off;
-		if (tot < ihl || tot > skb->len - off)
-			return 0;
-		__builtin_memcpy(p->flow.saddr, &ip.saddr, 4);
-		__builtin_memcpy(p->flow.daddr, &ip.daddr, 4);
-		p->flow.family = 4;
-		l4 = off + ihl;
-		l4_len = tot - ihl;
+		l4 = off + ip.ihl * 4;
+		l4_len = tot - ip.ihl * 4;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 		__u32 end;
@@ -143,20 +186,11 @@ static __always_inline int http_parse(struct __sk_buff *skb, struct http_pkt *p)
 
 	{
 		struct tcphdr tcp;
-		__u32 doff;
 
 		if (l4_len < sizeof(tcp) || bpf_skb_load_bytes(skb, l4, &tcp, sizeof(tcp)) < 0)
 			return 0;
-		doff = tcp.doff * 4;
-		if (doff < sizeof(tcp) || doff > l4_len)
-			return 0;
-		p->flow.sport = tcp.source;
-		p->flow.dport = tcp.dest;
-		p->seq = bpf_ntohl(tcp.seq);
-		p->payload_off = l4 + doff;
-		p->payload_len = l4_len - doff;
+		return http_tcp(p, &tcp, l4, l4_len);
 	}
-	return p->payload_len > 0;
 }
 
 /* Little-endian words of up to 8 characters, and masks of their first n bytes. */
