@@ -6,10 +6,22 @@ import NetBPFControllers
 
 /// `netbpf http-filter`: print HTTP/1.x requests and responses seen on an interface, select
 /// some, and block others with a tc program whose list can be changed while it runs.
+/// `netbpf http-filter [OPTIONS]` runs `watch` (the default subcommand); `block add|del|list`
+/// change the list of a running one. (A group without options of its own: options of a parent
+/// command would capture the subcommands' -i/--netns/--host.)
 struct HTTPFilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http-filter",
         abstract: "Show HTTP/1.x requests and responses on an interface; optionally block by host or path prefix.",
+        subcommands: [Watch.self, Block.self],
+        defaultSubcommand: Watch.self)
+}
+
+extension HTTPFilterCommand {
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Show HTTP/1.x requests and responses (the default: `netbpf http-filter -i IFACE ...`).",
         discussion: """
             A socket filter (programs/http_filter.bpf.c) keeps only TCP segments that start an HTTP/1.x request or \
             response, plus the continuation segments of long request lines, over IPv4/IPv6 with or without VLAN tags; \
@@ -17,8 +29,7 @@ struct HTTPFilterCommand: ParsableCommand {
             for each. With --block-host/--block-path (or --block) a tc program (programs/http_block.bpf.c) on the \
             interface's ingress drops matching requests; `netbpf http-filter block add|del|list` changes its list while \
             this runs. SIGINT/SIGTERM stop it, detach the blocking program and print the counters.
-            """,
-        subcommands: [Block.self])
+            """)
 
     @Option(name: [.customShort("i"), .customLong("interface")], help: "The interface to watch (default: all of the namespace); with blocking, the server-side interface.")
     var interface: String?
@@ -97,6 +108,8 @@ struct HTTPFilterCommand: ParsableCommand {
         note(line)
     }
 
+}
+
     // MARK: block add|del|list
 
     struct Block: ParsableCommand {
@@ -145,8 +158,9 @@ struct HTTPFilterCommand: ParsableCommand {
 
         func run() throws {
             try reportingHTTPErrors(verbose: output.verbose) {
+                let wanted = try entries.entries()
                 let (list, path) = try target.open()
-                for entry in try entries.entries() {
+                for entry in wanted {
                     try list.add(entry)
                     if !output.json { print("blocked \(entry) (\(path))") }
                 }
@@ -163,8 +177,9 @@ struct HTTPFilterCommand: ParsableCommand {
 
         func run() throws {
             try reportingHTTPErrors(verbose: output.verbose) {
+                let wanted = try entries.entries()
                 let (list, _) = try target.open()
-                for entry in try entries.entries() {
+                for entry in wanted {
                     guard try list.remove(entry) else {
                         throw HTTPFilterError(.notFound, "\(entry) is not in the block list", hint: "netbpf http-filter block list")
                     }
@@ -197,6 +212,7 @@ struct HTTPFilterCommand: ParsableCommand {
         }
     }
 }
+
 
 private func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

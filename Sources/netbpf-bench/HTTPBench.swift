@@ -91,7 +91,7 @@ struct HTTPBench {
         out += ["", "- socket filter over the empty one: +\(fmt(s.1.ns - e.1.ns, 0)) ns (GET), +\(fmt(s.2.ns - e.2.ns, 0)) ns (non-HTTP); "
                 + "tc blocker over the empty one: +\(fmt(tb.1.ns - te.1.ns, 0)) ns (GET), +\(fmt(tb.2.ns - te.2.ns, 0)) ns (non-HTTP)"]
         if let b = bccRow {
-            out.append("- netbpf http_filter / BCC: GET **\(fmt(s.1.ns / b.get, 2))x**, non-HTTP **\(fmt(s.2.ns / b.other, 2))x** "
+            out.append("- netbpf http_filter time / BCC time (lower is faster for netbpf): GET **\(fmt(s.1.ns / b.get, 2))x**, non-HTTP **\(fmt(s.2.ns / b.other, 2))x** "
                        + "(netbpf also parses VLAN tags, IPv6 and extension headers, checks fragments and scans the request line for its end)")
         }
         out.append("")

@@ -114,6 +114,8 @@ struct HTTPFilterKernelTests {
             let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
             #expect(rows.map { "\($0["kind"]!) \($0["value"]!)" } == ["host blocked.example", "path /a"])
             #expect(rows.allSatisfy { ($0["hits"] as? Int ?? 0) >= 1 })
+            let elsewhere = try netbpf(["http-filter", "block", "list", "-i", "cli", "--netns", lab.serverNS])
+            #expect(elsewhere.status == 1 && elsewhere.stderr.contains("no HTTP blocking program is attached on cli in netns \(lab.serverNS)"))
             let missing = try netbpf(["http-filter", "block", "del", "--path", "/nope"] + target)
             #expect(missing.status == 1 && missing.stderr.contains("path /nope is not in the block list"))
 
