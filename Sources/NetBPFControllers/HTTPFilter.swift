@@ -168,6 +168,7 @@ public final class HTTPFilter: @unchecked Sendable {
             let socket = try PacketSocket(program: self.filterProgram, ifindex: ifindex)
             ready()
             var lastExpiry = Self.now()
+            var ticks = 0
             while !shouldStop() {
                 if let frame = try socket.receive(timeoutMilliseconds: pollMilliseconds) {
                     for event in self.reassembler.process(frame: frame.data, time: Self.now()) { handler(self.annotate(event)) }
@@ -175,8 +176,10 @@ public final class HTTPFilter: @unchecked Sendable {
                 let now = Self.now()
                 if now - lastExpiry >= 1 {
                     lastExpiry = now
+                    ticks += 1
                     self.reassembler.expire(now: now)
                     self.closeSessions()
+                    if ticks % 10 == 0 { _ = try? self.sweepStaleSessions() }
                 }
             }
             self.closeSessions()
@@ -203,6 +206,28 @@ public final class HTTPFilter: @unchecked Sendable {
     func closeSessions() {
         for key in reassembler.takeSessionsToClose() { _ = try? sessions.delete(key: Self.sessionKey(key)) }
     }
+
+    /// Deletes BPF sessions idle for longer than the idle timeout that user space never heard
+    /// of (their first segment was lost to a full socket buffer, or came before netbpf started);
+    /// the LRU would push them out only when full. Returns how many went.
+    @discardableResult
+    public func sweepStaleSessions() throws -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let limit = UInt64(max(options.reassembler.idleTimeout, 0) * 1e9)
+        var removed = 0
+        for key in try sessions.keys() {
+            guard let value = try sessions.lookup(key: key), value.count >= 8 else { continue }
+            let last = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+            if last < now, now - last > limit, try sessions.delete(key: key) { removed += 1 }
+        }
+        sessionsSwept += removed
+        return removed
+    }
+
+    /// BPF sessions removed by `sweepStaleSessions`.
+    public private(set) var sessionsSwept = 0
 
     /// struct http_flow: saddr[16], daddr[16], sport, dport (network order), family, pad[3].
     public static func sessionKey(_ flow: HTTPFlowKey) -> [UInt8] {

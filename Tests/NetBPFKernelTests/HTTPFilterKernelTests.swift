@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import NetBPF
-import NetBPFControllers
+@testable import NetBPFControllers
 import NetBPFNetlink
 import NetBPFTestSupport
 
@@ -63,6 +63,43 @@ struct HTTPFilterKernelTests {
             #expect(k.sessionsOpened == 1 && k.sessionsEnded == 1 && k.continuationSegments >= 5)
             #expect(try run.filter.openSessions() == 0)
             #expect(run.filter.reassembler.counters.requests == 1)
+        }
+    }
+
+    @Test func overlongRequestLineIsReportedOnceAndItsResponseMatched() throws {
+        try HTTPLab.with { lab in
+            try lab.server.setMTU("srv", 576)
+            try lab.client.setMTU("cli", 576)
+            try lab.segmentationOff("cli", in: lab.clientNS)
+            var options = lab.serverOptions()
+            options.reassembler.idleTimeout = 0.5
+            let run = try RunningFilter(options)
+            let path = "/" + String(repeating: "z", count: 9000)
+            _ = try lab.curl("http://10.0.0.1:8000" + path)
+            let events = run.wait(for: 2)
+            // A line that never ends: user space gives up on it once idle and deletes its BPF session.
+            try NetlinkLab.exec(lab.clientNS, ["sh", "-c", "(printf 'GET /never-ends'; sleep 2) | nc -w 3 10.0.0.1 8000"])
+            usleep(1_200_000)
+            #expect(try run.filter.openSessions() == 0)
+            #expect(run.filter.reassembler.counters.expired >= 1)
+            // A session user space never heard of is swept by its age.
+            var value = [UInt8](repeating: 0, count: 16)
+            value[0] = 1 // last_ns: long ago
+            try run.filter.sessions.update(key: HTTPFilter.sessionKey(HTTPFlowKey(source: HTTPEndpoint(address: [10, 9, 9, 9], port: 1),
+                                                                                  destination: HTTPEndpoint(address: [10, 0, 0, 1], port: 8000))), value: value)
+            #expect(try run.filter.sweepStaleSessions() == 1)
+            #expect(try run.filter.openSessions() == 0)
+            try run.stop()
+            // Reported once, when it passed 8192 bytes; the 404 answers it.
+            let prefix = "/" + String(repeating: "z", count: 63)
+            #expect(events.count == 2)
+            guard case .tooLong(let t)? = events.first else { Issue.record("no too-long event: \(events.map(shape))"); return }
+            #expect(shape(.tooLong(t)) == "too-long 10.0.0.2:* -> 10.0.0.1:8000 GET - \(prefix)... (line over 8192 bytes, \(t.bytesSeen) seen)")
+            #expect(t.bytesSeen > 8192 && t.bytesSeen < 9000)
+            #expect(events.dropFirst().map(shape) == ["response 10.0.0.2:* -> 10.0.0.1:8000 GET - \(prefix)... 404 File not found"])
+            let k = try run.filter.kernelStats()
+            #expect(k.sessionsCapped == 1)
+            #expect(run.filter.reassembler.counters.tooLong == 1 && run.filter.reassembler.counters.requests == 0)
         }
     }
 
