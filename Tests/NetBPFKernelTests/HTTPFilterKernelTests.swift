@@ -14,7 +14,7 @@ struct HTTPFilterKernelTests {
 
     @Test func knownRequestsGiveExactLines() throws {
         try HTTPLab.with { lab in
-            let run = try RunningFilter(lab.serverOptions())
+            let run = try lab.filter(lab.serverOptions())
             #expect(try lab.curl("http://10.0.0.1:8000/").code == "200")
             #expect(try lab.curl("http://10.0.0.1:8000/a/b?q=1").code == "200")
             #expect(try lab.curl("http://10.0.0.1:8000/", ["-I"]).code == "200")
@@ -47,7 +47,7 @@ struct HTTPFilterKernelTests {
             try lab.server.setMTU("srv", 576)
             try lab.client.setMTU("cli", 576)
             try lab.segmentationOff("cli", in: lab.clientNS)
-            let run = try RunningFilter(lab.serverOptions())
+            let run = try lab.filter(lab.serverOptions())
             let path = "/" + String(repeating: "0123456789", count: 300) // 3001 bytes
             #expect(try lab.curl("http://10.0.0.1:8000" + path).code == "404")
             let events = run.wait(for: 2)
@@ -73,7 +73,7 @@ struct HTTPFilterKernelTests {
             try lab.segmentationOff("cli", in: lab.clientNS)
             var options = lab.serverOptions()
             options.reassembler.idleTimeout = 0.5
-            let run = try RunningFilter(options)
+            let run = try lab.filter(options)
             let path = "/" + String(repeating: "z", count: 9000)
             _ = try lab.curl("http://10.0.0.1:8000" + path)
             let events = run.wait(for: 2)
@@ -107,7 +107,7 @@ struct HTTPFilterKernelTests {
         try HTTPLab.with(serve: false) { lab in
             let listener = try lab.spawnBackground(["/usr/sbin/ip", "netns", "exec", lab.serverNS, "nc", "-l", "10.0.0.1", "8443"])
             lab.children.append(listener)
-            let run = try RunningFilter(lab.serverOptions())
+            let run = try lab.filter(lab.serverOptions())
             #expect(try NetlinkLab.ping(from: lab.clientNS, "10.0.0.1", count: 3))
             // UDP datagrams whose payload is an HTTP request line.
             try NetlinkLab.exec(lab.clientNS, ["sh", "-c", "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' | nc -u -w 1 10.0.0.1 8000"])
@@ -128,7 +128,7 @@ struct HTTPFilterKernelTests {
 
     @Test func blockedRequestsGetNoResponseAndTheListChangesLive() throws {
         try HTTPLab.with { lab in
-            let run = try RunningFilter(lab.serverOptions(blocking: [try .path("/secret"), try .host("blocked.example")]))
+            let run = try lab.filter(lab.serverOptions(blocking: [try .path("/secret"), try .host("blocked.example")]))
             let pin = try #require(run.filter.blockListPin)
             #expect(pin == "\(Pinning.root)/\(lab.serverNS)/srv/ingress/http_block/maps/block_list")
             let attached = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name("srv")), direction: .ingress) }
@@ -209,7 +209,7 @@ struct HTTPFilterKernelTests {
         try HTTPLab.with { lab in
             var options = lab.serverOptions()
             options.interface = "lo"
-            let run = try RunningFilter(options)
+            let run = try lab.filter(options)
             let r = try NetlinkLab.exec(lab.serverNS, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8000/a/b"])
             #expect(r.stdout == "200")
             let events = run.wait(for: 2)
@@ -236,9 +236,9 @@ struct HTTPFilterKernelTests {
             clientSide.namespace = lab.clientNS
             clientSide.interface = "cli"
             clientSide.vlan = 200
-            let received100 = try RunningFilter(vlan100)   // receive side: the tag is in skb metadata
-            let receivedAny = try RunningFilter(any)
-            let sent200 = try RunningFilter(clientSide)     // send side: the tag is in the frame
+            let received100 = try lab.filter(vlan100)   // receive side: the tag is in skb metadata
+            let receivedAny = try lab.filter(any)
+            let sent200 = try lab.filter(clientSide)     // send side: the tag is in the frame
             var frames: [[UInt8]] = []
             for (tag, port) in [(UInt16(100), UInt16(41000)), (200, 41001)] {
                 var b = HTTPFrameBuilder.ipv4(sourcePort: port)

@@ -19,6 +19,8 @@ final class HTTPLab: @unchecked Sendable {
     let webRoot: String
     let stateDirectory: String
     var children: [pid_t] = []
+    /// Filters started through `filter(_:)`, stopped on teardown if a test failed before it did.
+    var filters: [RunningFilter] = []
 
     var serverNS: String { ns[0] }
     var clientNS: String { ns[1] }
@@ -191,7 +193,16 @@ final class HTTPLab: @unchecked Sendable {
         #expect(records.isEmpty, "attachment records left: \(records)")
     }
 
+    /// Starts an HTTPFilter on its own thread; teardown stops it if the test does not.
+    func filter(_ options: HTTPFilter.Options) throws -> RunningFilter {
+        let f = try RunningFilter(options)
+        filters.append(f)
+        return f
+    }
+
     func teardown() {
+        for f in filters { try? f.stop() }
+        filters.removeAll()
         for pid in children { stop(pid) }
         // Whatever a failed test left attached in the namespaces goes with them; pins do not.
         for n in ns { removeTree(Pinning.root + "/" + n) }
@@ -256,11 +267,16 @@ final class RunningFilter: @unchecked Sendable {
         return events
     }
 
-    /// Stops the loop, detaches the blocking program, returns the events.
+    private var stopped = false
+
+    /// Stops the loop, detaches the blocking program, returns the events (idempotent).
     @discardableResult
     func stop() throws -> [HTTPEvent] {
-        lock.withLock { stopping = true }
-        done.wait()
+        let first = lock.withLock { () -> Bool in
+            defer { stopping = true; stopped = true }
+            return !stopped
+        }
+        if first { done.wait() }
         filter.close()
         if let failure = lock.withLock({ self.failure }) { throw failure }
         return events
