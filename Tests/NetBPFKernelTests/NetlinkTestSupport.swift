@@ -2,12 +2,9 @@ import Foundation
 import Glibc
 import Testing
 import NetBPF
-import NetBPFAttach
+import NetBPFAttach // declares BPFProgram: AttachableProgram (programs are attached directly)
 import NetBPFNetlink
 import NetBPFTestSupport
-
-// NetBPF's programs carry what netlink needs (fd, name): let them be attached directly.
-// BPFProgram is AttachableProgram through NetBPFAttach.
 
 /// Test scaffolding for the netlink kernel tests: temporary namespaces that are always deleted,
 /// commands run inside them, and the IPv6 switch that keeps counted links quiet.
