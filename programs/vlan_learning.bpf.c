@@ -112,15 +112,23 @@ static __always_inline __u32 header_length(struct __sk_buff *skb)
 }
 
 /* A GSO packet (64 KiB from a local TCP socket over veth) is counted as the frames it becomes:
- * gso_segs of them, each carrying its own copy of the headers. */
+ * gso_segs of them, each carrying its own copy of the headers. gso_segs is 0 on GSO packets
+ * from untrusted sources (tap, virtio) until the stack validates them: then the count comes
+ * from gso_size. */
 static __always_inline struct wire wire_size(struct __sk_buff *skb)
 {
 	struct wire w = { .packets = 1, .bytes = skb->len };
-	__u32 segs = skb->gso_segs;
+	__u32 segs = skb->gso_segs, size = skb->gso_size, hdr;
 
-	if (segs > 1) {
+	if (segs > 1 || (segs == 0 && size > 0)) {
+		hdr = header_length(skb);
+		if (segs == 0) {
+			if (!hdr || skb->len <= hdr)
+				return w;
+			segs = (skb->len - hdr + size - 1) / size;
+		}
 		w.packets = segs;
-		w.bytes += (__u64)(segs - 1) * header_length(skb);
+		w.bytes += (__u64)(segs - 1) * hdr;
 	}
 	return w;
 }

@@ -12,6 +12,10 @@ import NetBPFNetlink
 /// `start` checks everything (namespace, interfaces) before it changes anything, compiles and
 /// loads the object, fills the maps, attaches the worker programs and then the trunk program;
 /// a failure part-way undoes what was done. `stop()` detaches everything (idempotent).
+///
+/// Kernel: 5.7 (bpf_skb_vlan_push/pop and bpf_redirect 4.3, bounded loops 5.3, `__sk_buff`
+/// gso_segs 5.1 and gso_size 5.7); tcx links on 6.6+, clsact cls_bpf filters before
+/// (`Attacher.attachTC`, BPF_LINK_CREATE or RTM_NEWTFILTER). See docs/vlan-learning.md.
 public final class VLANLearner: @unchecked Sendable {
     /// The interfaces of a config, resolved in its namespace.
     public struct Interfaces: Sendable, Equatable {
@@ -63,7 +67,11 @@ public final class VLANLearner: @unchecked Sendable {
         return Interfaces(trunk: trunk, workers: workers, names: Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }))
     }
 
-    /// Compiles, loads, configures and attaches; returns the running learner.
+    /// Compiles programs/vlan_learning.bpf.c, loads it (bpf_object__load), fills vl_clients,
+    /// vl_workers and vl_stats, attaches vl_worker_ingress to each worker interface and then
+    /// vl_trunk_ingress to the trunk (tc ingress), and returns the running learner.
+    /// - Throws: `VLANLearningError` for a missing namespace or interface (nothing created);
+    ///   compiler, loader and attach errors (everything attached so far is detached again).
     public static func start(_ config: VLANLearningConfig, store: AttachmentStore = AttachmentStore()) throws -> VLANLearner {
         let interfaces = try resolve(config)
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path(VLANLearningProgram.file))
@@ -117,7 +125,8 @@ public final class VLANLearner: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// What the programs counted and learned so far.
+    /// What the programs counted and learned so far (map dumps with batch operations; the
+    /// per-CPU counters summed over possible CPUs).
     public func report(at time: Date = Date()) throws -> VLANLearningReport {
         try VLANLearningReport.make(config: config, interfaces: interfaces, snapshot: maps.snapshot(),
                                     monotonicNow: Self.monotonicNanoseconds(), time: time)
