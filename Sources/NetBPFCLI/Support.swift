@@ -15,8 +15,9 @@ struct OutputOptions: ParsableArguments {
     var verbose = false
 }
 
-/// Runs a command body: a `BPFError` becomes one line on stderr and exit status 1
-/// (with the whole verifier log after it when --verbose is given).
+/// Runs a command body: any netbpf error (loader, compiler, netlink, attach, controllers,
+/// simulation) becomes one line on stderr and exit status 1, with the whole verifier log after
+/// it when --verbose is given. Argument errors and clean exits pass through to ArgumentParser.
 func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
     LibbpfLog.verbose = verbose
     do {
@@ -26,15 +27,16 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
         if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
         StandardStreams.err(line)
         throw ExitCode(1)
-    } catch let error as AttachError {
-        StandardStreams.err("netbpf: \(error.description)\n")
-        throw ExitCode(1)
-    } catch let error as NetlinkError {
-        StandardStreams.err("netbpf: \(error.description)\n")
-        throw ExitCode(1)
-    } catch let error as CompileError {
-        // Diagnostics were printed as they came; this is the one-line verdict.
-        StandardStreams.err("netbpf: \(error.description)\n")
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as CustomStringConvertible & Error {
+        // CompileError's diagnostics were printed as they came; this is the one-line verdict.
+        let text = error.description.split(separator: "\n").first.map(String.init) ?? "\(error)"
+        StandardStreams.err("netbpf: \(text)\n")
         throw ExitCode(1)
     }
 }
