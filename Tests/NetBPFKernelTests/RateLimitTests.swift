@@ -115,7 +115,7 @@ struct RateLimitTests {
             let intervals = (json?["intervals"] as? [[String: Any]])?.compactMap { ($0["sum"] as? [String: Any])?["bits_per_second"] as? Double } ?? []
             #expect(intervals.count >= 6)
             // Second 2 ran at 50 Mbit/s; the change to 5 Mbit/s came at second 3.
-            #expect(intervals[1] / 1e6 > 40, "before: \(intervals.map { $0 / 1e6 })")
+            #expect(intervals[1] / 1e6 > 25, "before: \(intervals.map { $0 / 1e6 })") // well above the new 5 Mbit/s
             // A policed TCP flow at 5 Mbit/s moves in bursts (0, 9, 8 ... per second), so the mean over
             // the seconds from one after the change is what must sit near the new rate.
             let after = (intervals[4] + intervals[5]) / 2 / 1e6
