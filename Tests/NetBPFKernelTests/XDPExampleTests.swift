@@ -91,4 +91,24 @@ struct XDPExampleTests {
             #expect(out.contains("Removing filter from device; total drops: proto 17: 100"), "\(out)")
         }
     }
+
+    /// BCC's simple_tc as the docs/examples.md recipe: a classifier on ingress and egress of a
+    /// veth through the CLI, traffic passes, everything is removed.
+    @Test func simpleTCRecipe() throws {
+        try withPair { p in
+            let env = ["NETBPF_STATE_DIR": p.stateDir]
+            let program = SimLab.root + "/programs/empty_tc.bpf.c"
+            for dir in ["--ingress", "--egress"] {
+                let r = try SimLab.netbpf(["attach", "tc", "va", program, "--section", "tc", dir, "--netns", p.a], environment: env)
+                #expect(r.status == 0 && r.stdout.contains("attached empty_tc"), "\(r.stderr)")
+            }
+            let list = try SimLab.netbpf(["list", "--netns", p.a], environment: env)
+            #expect(list.stdout.contains("tcx/ingress") && list.stdout.contains("tcx/egress"), "\(list.stdout)")
+            #expect(try p.run(p.a, ["ping", "-n", "-q", "-c", "3", "-i", "0.1", "-W", "2", "10.9.0.2"]).stdout.contains(" 0% packet loss"))
+            let d = try SimLab.netbpf(["detach", "tc", "va", "--all", "--netns", p.a], environment: env)
+            #expect(d.status == 0 && d.stdout.components(separatedBy: "detached empty_tc").count == 3, "\(d.stdout) \(d.stderr)")
+            let after = try SimLab.netbpf(["list", "--netns", p.a], environment: env)
+            #expect(!after.stdout.contains("empty_tc"), "\(after.stdout)")
+        }
+    }
 }
