@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import NetBPF
 import NetBPFCompiler
+import NetBPFSim
 import NetBPFAttach
 import NetBPFNetlink
 
@@ -33,10 +34,11 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
         throw error
     } catch let error as CleanExit {
         throw error
+    } catch let error as SimError {
+        throw error // SimCommand prints every located problem and maps signals to 128+N
     } catch let error as CustomStringConvertible & Error {
         // CompileError's diagnostics were printed as they came; this is the one-line verdict.
-        let text = error.description.split(separator: "\n").first.map(String.init) ?? "\(error)"
-        StandardStreams.err("netbpf: \(text)\n")
+        StandardStreams.err("netbpf: \(error.description)\n")
         throw ExitCode(1)
     }
 }
