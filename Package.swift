@@ -48,9 +48,12 @@ let package = Package(
         .target(name: "NetBPF", dependencies: ["CLibBPF", "CNetBPFShims", "CNetBPFPcap"]),
         // rtnetlink over libmnl: namespaces, links, addresses, routes, qdiscs/classes/filters, XDP, extack errors.
         .target(name: "NetBPFNetlink", dependencies: ["CMnl", "CNetBPFShims"]),
+        // Tracing: probes (tracepoints, raw tracepoints, uprobes, kprobes, fentry, perf events),
+        // symbols, stacks, histograms, and the tools of Tools/.
+        .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "CLibBPF", "CNetBPFShims"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler",
+            "NetBPF", "NetBPFCompiler", "NetBPFTracing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
@@ -62,6 +65,8 @@ let package = Package(
         .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
         .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTestSupport"]),
+        // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
+        .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17

@@ -1,0 +1,69 @@
+// trace: copies each hit of one tracepoint (its raw record) to user space, which decodes the
+// fields with the tracefs format and applies the filter. Up to two `char *` arguments are read
+// as user-space strings here, while the pointers are still valid.
+#include "vmlinux.h"
+#include <netbpf.h>
+
+#define RECORD_MAX 512
+#define STRING_MAX 128
+
+/* Layout mirrored by Sources/NetBPFTracing/Tools/Trace.swift. */
+struct tp_hit {
+	u64 ts_ns;
+	u32 pid;
+	u32 tid;
+	u32 cpu;
+	u32 size;
+	char comm[16];
+	char strings[2][STRING_MAX];
+	u8 record[RECORD_MAX];
+};
+
+const volatile u32 target_pid = 0;
+const volatile u32 record_size = 64;
+const volatile s32 string_offset0 = -1;
+const volatile s32 string_offset1 = -1;
+
+BPF_RINGBUF_OUTPUT(events, 256);
+
+static __always_inline void read_string(char *dst, const u8 *record, s32 offset)
+{
+	const char *p = NULL;
+
+	dst[0] = 0;
+	if (offset < 0 || offset > RECORD_MAX - 8)
+		return;
+	__builtin_memcpy(&p, record + offset, sizeof(p));
+	if (p)
+		bpf_probe_read_user_str(dst, STRING_MAX, p);
+}
+
+SEC("tracepoint")
+int trace_tracepoint(void *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct tp_hit *e;
+	u32 size = record_size;
+
+	if (target_pid && (id >> 32) != target_pid)
+		return 0;
+	if (size > RECORD_MAX)
+		size = RECORD_MAX;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = id >> 32;
+	e->tid = (u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->size = size;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (bpf_probe_read_kernel(e->record, size, ctx))
+		e->size = 0;
+	read_string(e->strings[0], e->record, string_offset0);
+	read_string(e->strings[1], e->record, string_offset1);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+NETBPF_LICENSE("GPL");
