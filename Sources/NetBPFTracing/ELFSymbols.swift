@@ -177,8 +177,9 @@ public enum BinaryLocator {
             }
         }
         for dir in libraryDirectories {
-            for file in listDirectory(dir).sorted() where matches(file) && file.contains(".so") {
-                return realPath(dir + "/" + file)
+            // Versioned names first (libc.so.6 before the libc.so linker script).
+            for file in listDirectory(dir).sorted(by: { $0.count > $1.count }) where matches(file) && file.contains(".so") {
+                if isELF(dir + "/" + file) { return realPath(dir + "/" + file) }
             }
         }
         for dir in (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":") {
@@ -187,6 +188,14 @@ public enum BinaryLocator {
         }
         throw BPFError(.notFound, operation: "uprobe target", subject: name,
                        message: "no executable or library named '\(name)' (searched \(pid.map { "pid \($0)'s mappings, " } ?? "")library directories and PATH)")
+    }
+
+    static func isELF(_ p: String) -> Bool {
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        return read(fd, &magic, 4) == 4 && magic == [0x7f, 0x45, 0x4c, 0x46]
     }
 
     static func realPath(_ p: String) -> String {

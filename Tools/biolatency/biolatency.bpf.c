@@ -44,33 +44,50 @@ static __always_inline int start(u32 dev, u64 sector, u32 bytes)
 	return 0;
 }
 
+/* Records are copied out first: field loads through a CO-RE-adjusted ctx pointer are refused. */
 SEC("tracepoint/block/block_rq_insert")
 int biolatency_insert(struct trace_event_raw_block_rq *ctx)
 {
-	return from_insert ? start(ctx->dev, ctx->sector, ctx->bytes) : 0;
+	struct trace_event_raw_block_rq rq;
+
+	if (!from_insert || bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	return start(rq.dev, rq.sector, rq.bytes);
 }
 
 SEC("tracepoint/block/block_rq_issue")
 int biolatency_issue(struct trace_event_raw_block_rq *ctx)
 {
-	struct rq_key k = { .dev = ctx->dev, .sector = ctx->sector };
+	struct trace_event_raw_block_rq rq;
+	struct rq_key k = {};
+
+	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	k.dev = rq.dev;
+	k.sector = rq.sector;
 
 	/* With -Q the insert already started the clock (requests can skip the insert). */
 	if (from_insert && bpf_map_lookup_elem(&started, &k))
 		return 0;
-	return start(ctx->dev, ctx->sector, ctx->bytes);
+	return start(rq.dev, rq.sector, rq.bytes);
 }
 
 SEC("tracepoint/block/block_rq_complete")
 int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 {
-	struct rq_key k = { .dev = ctx->dev, .sector = ctx->sector };
+	struct trace_event_raw_block_rq_completion rq;
+	struct rq_key k = {};
 	static const struct bio_hist blank;
-	struct rq_start *s = bpf_map_lookup_elem(&started, &k);
+	struct rq_start *s;
 	struct bio_hist *h;
 	u64 value;
 	u32 key, slot;
 
+	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	k.dev = rq.dev;
+	k.sector = rq.sector;
+	s = bpf_map_lookup_elem(&started, &k);
 	if (!s)
 		return 0;
 	if (sizes) {
@@ -80,7 +97,7 @@ int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 		value /= in_millis ? 1000000 : 1000;
 	}
 	bpf_map_delete_elem(&started, &k);
-	key = per_disk ? ctx->dev : 0;
+	key = per_disk ? rq.dev : 0;
 	h = netbpf_lookup_or_init(&hists, &key, &blank);
 	if (!h)
 		return 0;

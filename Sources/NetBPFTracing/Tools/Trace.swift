@@ -72,7 +72,7 @@ public enum Trace {
                            hint: "list them with `netbpf trace tplist`")
         }
         let format = try Tracefs.format(category: String(parts[0]), event: String(parts[1]))
-        let filter = try o.filter.map { try Filter(parsing: $0, fields: format.arguments.map(\.name) + ["pid", "tid", "cpu", "comm"]) }
+        let filter = try o.filter.map { try Filter(parsing: $0, fields: Array(Set(format.arguments.map(\.name) + ["pid", "tid", "cpu", "comm"])).sorted()) }
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         let strings = format.arguments.filter { $0.isPointer && $0.type.contains("char") && $0.size == 8 }.prefix(2)
         let session = try ToolSession.start("trace", skipAttach: ["trace_tracepoint"]) { spec in
