@@ -113,7 +113,13 @@ public final class BPFObjectSpec: @unchecked Sendable {
 
     private static func open(bytes: some Collection<UInt8>, name: String, displayPath: String) throws -> BPFObjectSpec {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        // A memcpy for contiguous input (arrays, Data); the generic element-wise copy took ~30 ms
+        // for a 650 KB object in release builds.
+        let copied = bytes.withContiguousStorageIfAvailable { source -> Bool in
+            if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+            return true
+        } ?? false
+        if !copied { _ = buffer.initializeMemory(as: UInt8.self, from: bytes) }
         do {
             try ELFHeaderCheck.validate(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), name: displayPath)
         } catch {

@@ -19,7 +19,7 @@ public final class KernelSymbols: @unchecked Sendable {
         out.reserveCapacity(200_000)
         for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
             // "ffffffff81000000 T _stext [module]"
-            let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 3)
+            let parts = line.split(maxSplits: 3, whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
             guard parts.count >= 3, let type = parts[1].first else { continue }
             // Text symbols only: what stack frames and probes point at.
             guard type == UInt8(ascii: "t") || type == UInt8(ascii: "T") || type == UInt8(ascii: "w") || type == UInt8(ascii: "W") else { continue }

@@ -174,7 +174,13 @@ public struct TracepointFormat: Sendable, Encodable, Equatable {
         case 8: raw = record.loadUnaligned(fromByteOffset: field.offset, as: UInt64.self)
         default: return .bytes(Array(record[field.offset..<field.offset + field.size]))
         }
-        if field.isSigned && !field.isPointer {
+        // syscalls:* formats say signed:0 for every argument; trust the declared C type too.
+        let signedType = ["int", "long", "long long", "pid_t", "s8", "s16", "s32", "s64", "ssize_t", "off_t", "loff_t", "time_t", "clockid_t"].contains(field.type)
+        // A 32-bit C type in an 8-byte syscall slot: the upper half is not a sign extension.
+        if signedType && ["int", "pid_t", "s32", "clockid_t"].contains(field.type) {
+            return .signed(Int64(Int32(truncatingIfNeeded: raw)))
+        }
+        if (field.isSigned || signedType) && !field.isPointer {
             let shift = UInt64(64 - field.size * 8)
             return .signed(Int64(bitPattern: raw << shift) >> Int64(shift))
         }

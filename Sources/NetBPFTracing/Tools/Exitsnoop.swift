@@ -1,3 +1,4 @@
+import Glibc
 import NetBPF
 
 /// exitsnoop: process exits with age and status (libbpf-tools exitsnoop columns).
@@ -50,9 +51,9 @@ public enum Exitsnoop {
         s += pad(e.comm, 16) + " " + pad(String(e.pid), 7) + " " + pad(String(e.ppid), 7) + " " + pad(String(e.tid), 7) + " "
         s += pad(fixed(e.ageSeconds, 2), 7) + " "
         if e.signal != 0 {
-            s += "signal \(e.signal) (\(SignalNames.name(e.signal).dropFirst(3)))" + (e.coreDumped ? ", core dumped" : "")
+            s += "signal \(e.signal) (\(String(cString: strsignal(e.signal))))" + (e.coreDumped ? ", core dumped" : "")
         } else {
-            s += String(e.exitCode)
+            s += e.exitCode == 0 ? "0" : "code \(e.exitCode)"
         }
         return s
     }
