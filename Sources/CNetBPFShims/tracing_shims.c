@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -82,6 +83,28 @@ struct bpf_link *nb_attach_kprobe_multi(struct bpf_program *prog, const char *pa
 		    .cookies = pattern ? NULL : cookies, .cnt = pattern ? 0 : count,
 		    .retprobe = retprobe != 0);
 	return bpf_program__attach_kprobe_multi_opts(prog, pattern, &opts);
+}
+
+int nb_memfd_with(const char *name, const void *data, size_t size)
+{
+	const char *p = data;
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (size > 0) {
+		ssize_t n = write(fd, p, size);
+		if (n < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			close(fd);
+			return -e;
+		}
+		p += n;
+		size -= (size_t)n;
+	}
+	return fd;
 }
 
 static volatile sig_atomic_t stop_flag;

@@ -41,13 +41,58 @@ public enum ToolSources {
     }
 
     /// Compiles (or takes from the cache) a tool's program and opens it for configuration.
-    public static func open(_ tool: String, defines: [String] = []) throws -> BPFObjectSpec {
+    ///
+    /// CO-RE relocations are resolved against the object's own BTF: the tools compile against
+    /// this kernel's vmlinux.h (the compile cache is keyed by the kernel BTF's checksum), so the
+    /// types they carry are the kernel's. libbpf then skips parsing /sys/kernel/btf/vmlinux,
+    /// which is most of a tool's start-up memory (about 10 MB at peak). The object reaches
+    /// libbpf through a memfd that `BTFSource` keeps open until load.
+    /// NETBPF_KERNEL_BTF=1 makes libbpf use the kernel's BTF instead.
+    public static func open(_ tool: String, defines: [String] = []) throws -> (BPFObjectSpec, BTFSource?) {
         var options = CompileOptions()
         options.defines = defines
         let compiled = try BPFCompiler().compile(file: try source(tool), options: options)
-        return try compiled.open()
+        if getenv("NETBPF_KERNEL_BTF") == nil, let btf = ELFSections.section(".BTF", in: compiled.bytes) {
+            // Only the raw .BTF section (tens of KB): libbpf's btf__parse reads raw BTF first.
+            let fd = compiled.bytes.withUnsafeBytes { nb_memfd_with(tool, $0.baseAddress! + btf.lowerBound, btf.count) }
+            if fd > 0 {
+                let source = BTFSource(fd: FileDescriptor(owning: fd))
+                return (try BPFObjectSpec.open(bytes: compiled.bytes, name: compiled.name, coreBTFPath: source.path), source)
+            }
+        }
+        return (try compiled.open(), nil)
     }
 }
+
+/// Finds a section of a 64-bit little-endian ELF object by name.
+enum ELFSections {
+    static func section(_ name: String, in bytes: [UInt8]) -> Range<Int>? {
+        bytes.withUnsafeBytes { b -> Range<Int>? in
+            guard b.count >= 64, b[0] == 0x7f, b[4] == 2, b[5] == 1 else { return nil }
+            let shoff = Int(b.u64(40)), shentsize = Int(b.u16(58)), shnum = Int(b.u16(60)), shstrndx = Int(b.u16(62))
+            guard shoff > 0, shentsize >= 64, shoff + shnum * shentsize <= b.count, shstrndx < shnum else { return nil }
+            let strOff = Int(b.u64(shoff + shstrndx * shentsize + 24))
+            for i in 0..<shnum {
+                let h = shoff + i * shentsize
+                let nameOff = strOff + Int(b.u32(h))
+                guard nameOff < b.count, b.cString(nameOff, max: 64) == name else { continue }
+                let off = Int(b.u64(h + 24)), size = Int(b.u64(h + 32))
+                guard off + size <= b.count else { return nil }
+                return off..<(off + size)
+            }
+            return nil
+        }
+    }
+}
+
+/// Keeps the memfd holding an object's BTF open until libbpf has loaded the object.
+public final class BTFSource: @unchecked Sendable {
+    let fd: FileDescriptor
+    init(fd: FileDescriptor) { self.fd = fd }
+    /// The path libbpf opens.
+    public var path: String { "/proc/self/fd/\(fd.rawValue)" }
+}
+
 
 /// A tool's loaded object and its links; links detach when this goes away.
 public final class ToolSession: @unchecked Sendable {
@@ -60,9 +105,10 @@ public final class ToolSession: @unchecked Sendable {
     /// (tracepoint/, raw_tracepoint/, tp_btf/ ...), skipping those in `skipAttach`.
     public static func start(_ tool: String, defines: [String] = [], skipAttach: Set<String> = [],
                              configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> ToolSession {
-        let spec = try ToolSources.open(tool, defines: defines)
+        let (spec, btf) = try ToolSources.open(tool, defines: defines)
         try configure(spec)
         let session = ToolSession(object: try spec.load())
+        withExtendedLifetime(btf) {}
         for p in session.object.programs where !skipAttach.contains(p.name) {
             session.links.append(try session.attach(p))
         }

@@ -39,7 +39,7 @@ struct {
 	__type(value, struct exec_event);
 } pending SEC(".maps");
 
-BPF_RINGBUF_OUTPUT(events, 256);
+BPF_RINGBUF_OUTPUT(events, 64);
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)

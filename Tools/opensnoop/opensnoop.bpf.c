@@ -28,7 +28,7 @@ const volatile u32 target_uid = (u32)-1;
 const volatile bool failed_only = false;
 
 BPF_HASH(inflight, u32, struct open_args, 8192);
-BPF_RINGBUF_OUTPUT(events, 256);
+BPF_RINGBUF_OUTPUT(events, 64);
 
 static __always_inline bool wanted(void)
 {

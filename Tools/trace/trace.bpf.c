@@ -24,7 +24,7 @@ const volatile u32 record_size = 64;
 const volatile s32 string_offset0 = -1;
 const volatile s32 string_offset1 = -1;
 
-BPF_RINGBUF_OUTPUT(events, 256);
+BPF_RINGBUF_OUTPUT(events, 64);
 
 static __always_inline void read_string(char *dst, const u8 *record, s32 offset)
 {

@@ -43,6 +43,9 @@ struct bpf_link *nb_attach_kprobe_multi(struct bpf_program *prog, const char *pa
                                         const char **symbols, const uint64_t *cookies,
                                         size_t count, int retprobe);
 
+/// memfd_create(name, MFD_CLOEXEC) holding `size` bytes of `data`; fd or -errno.
+int nb_memfd_with(const char *name, const void *data, size_t size);
+
 /// SIGINT and SIGTERM set a flag instead of killing the process (tools stop cleanly).
 void nb_install_stop_signals(void);
 /// True once SIGINT/SIGTERM arrived (or nb_request_stop was called).
