@@ -49,7 +49,7 @@ func runBlockTool(_ o: Biolatency.Options, title: String, interval: Int?, count:
             struct Report: Encodable { var time: String; var histograms: [Biolatency.Entry] }
             TraceOutput.jsonLine(Report(time: Clock.wallTime(), histograms: entries))
         } else {
-            TraceOutput.line("")
+            if !o.perDisk { TraceOutput.line("") }
             if o.timestamp { TraceOutput.line(Clock.wallTime()) }
             TraceOutput.write(Biolatency.format(entries, o))
         }

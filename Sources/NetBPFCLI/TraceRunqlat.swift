@@ -27,7 +27,7 @@ struct TraceRunqlat: ParsableCommand {
                     struct Report: Encodable { var time: String; var histograms: [Runqlat.Entry] }
                     TraceOutput.jsonLine(Report(time: Clock.wallTime(), histograms: entries))
                 } else {
-                    TraceOutput.line("")
+                    if !(pids || tids) { TraceOutput.line("") }
                     if timestamp { TraceOutput.line(Clock.wallTime()) }
                     TraceOutput.write(Runqlat.format(entries, o))
                 }

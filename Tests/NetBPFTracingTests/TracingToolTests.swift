@@ -126,6 +126,7 @@ struct TracingToolTests {
     }
 
     @Test func killsnoopSeesKill() throws {
+        let peer = hasPeer("killsnoop") ? try startPeer("killsnoop", ["-p", String(getpid())], header: "TPID") : nil
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/sleep")
         child.arguments = ["30"]
@@ -137,9 +138,16 @@ struct TracingToolTests {
         defer { session.close() }
         #expect(kill(child.processIdentifier, SIGUSR2) == 0)
         #expect(kill(99_999_999 & 0x3fffff, 0) == -1 || true)
-        let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == UInt32(child.processIdentifier) } }
-        let e = try #require(events.first { $0.targetPID == UInt32(child.processIdentifier) })
+        let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
+        let e = try #require(events.first { $0.targetPID == child.processIdentifier })
         #expect(e.signal == SIGUSR2 && e.result == 0 && e.pid == UInt32(getpid()))
+        if let peer {
+            usleep(300_000)
+            peer.interrupt()
+            let theirs = try #require(peer.lines(containing: " \(child.processIdentifier) ").first)
+            // TIME PID COMM SIG TPID RESULT (TIME may tick between the two)
+            #expect(Array(columns(theirs).dropFirst()) == Array(columns(Killsnoop.line(e, Killsnoop.Options())).dropFirst()))
+        }
     }
 
     @Test func syscountCountsThisProcess() throws {

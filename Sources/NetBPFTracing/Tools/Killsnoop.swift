@@ -15,7 +15,8 @@ public enum Killsnoop {
     public struct Event: Sendable, Encodable, Equatable {
         public var timestampNs: UInt64
         public var pid: UInt32
-        public var targetPID: UInt32
+        /// The pid argument of kill(2): negative for a process group, 0 for the caller's group.
+        public var targetPID: Int32
         public var signal: Int32
         /// kill(2)'s return value (0 or -errno), or signal_generate's errno/result.
         public var result: Int32
@@ -34,7 +35,7 @@ public enum Killsnoop {
     }
 
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
-        Event(timestampNs: r.u64(0), pid: r.u32(8), targetPID: r.u32(12), signal: r.i32(16), result: r.i32(20), comm: r.cString(24, max: 16))
+        Event(timestampNs: r.u64(0), pid: r.u32(8), targetPID: r.i32(12), signal: r.i32(16), result: r.i32(20), comm: r.cString(24, max: 16))
     }
 
     public static func header(_ o: Options) -> String {
@@ -43,6 +44,6 @@ public enum Killsnoop {
 
     public static func line(_ e: Event, _ o: Options) -> String {
         pad(Clock.wallTime(), 8) + " " + pad(String(e.pid), 7) + " " + pad(e.comm, 16) + " "
-            + pad(o.names ? SignalNames.name(e.signal) : String(e.signal), 9) + " " + pad(String(e.targetPID), 7) + " " + String(e.result)
+            + pad(o.names && e.signal > 0 ? SignalNames.name(e.signal) : String(e.signal), 9) + " " + pad(String(e.targetPID), 7) + " " + String(e.result)
     }
 }
