@@ -60,22 +60,26 @@ SEC("tracepoint/signal/signal_generate")
 int killsnoop_generate(struct trace_event_raw_signal_generate *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
+	struct trace_event_raw_signal_generate rec;
 	struct kill_event *e;
 
 	if (target_pid && (id >> 32) != target_pid)
 		return 0;
-	if (target_signal && ctx->sig != target_signal)
+	/* Copied out: loads through a CO-RE-adjusted ctx pointer are refused. */
+	if (bpf_probe_read_kernel(&rec, sizeof(rec), ctx))
 		return 0;
-	if (failed_only && ctx->errno == 0 && ctx->result == 0)
+	if (target_signal && rec.sig != target_signal)
+		return 0;
+	if (failed_only && rec.errno == 0 && rec.result == 0)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = id >> 32;
-	e->target = ctx->pid;
-	e->sig = ctx->sig;
-	e->ret = ctx->errno ? ctx->errno : ctx->result;
+	e->target = rec.pid;
+	e->sig = rec.sig;
+	e->ret = rec.errno ? rec.errno : rec.result;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
