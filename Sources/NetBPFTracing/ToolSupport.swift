@@ -135,6 +135,7 @@ public final class ToolSession: @unchecked Sendable {
                         handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
         let ring = try RingBuffer(map: map(mapName), handler: handler)
         let deadline = duration.map { Clock.monotonic() + $0 }
+        var nextLostCheck = Clock.monotonic() + 1
         while !StopSignal.requested && !shouldStop() {
             var wait: Int32 = 100
             if let deadline {
@@ -143,9 +144,31 @@ public final class ToolSession: @unchecked Sendable {
                 wait = Int32(min(100, max(1, left * 1000)))
             }
             if try ring.poll(timeoutMilliseconds: wait) > 0 { fflush(stdout) }
+            if Clock.monotonic() >= nextLostCheck {
+                reportLost()
+                nextLostCheck = Clock.monotonic() + 1
+            }
         }
         try ring.consume()
         fflush(stdout)
+        reportLost()
+    }
+
+    /// Events the programs could not put in the ring buffer (it was full), from their `lost`
+    /// counter; 0 for tools without one.
+    public func lostEvents() -> UInt64 {
+        guard let m = try? object.map(named: "lost"), let counter = try? ArrayMap<UInt64>(m) else { return 0 }
+        return (try? counter.get(0)) ?? 0
+    }
+
+    private var reportedLost: UInt64 = 0
+
+    /// Prints "Lost N events" on stderr when the count grew, as libbpf-tools does.
+    func reportLost() {
+        let total = lostEvents()
+        guard total > reportedLost else { return }
+        fputs("Lost \(total - reportedLost) events (ring buffer full)\n", stderr)
+        reportedLost = total
     }
 
     /// Detaches everything now.

@@ -41,6 +41,17 @@ struct {
 
 BPF_RINGBUF_OUTPUT(events, 64);
 
+/* Records the ring buffer could not take (it was full): user space reports them. */
+BPF_ARRAY(lost, u64, 1);
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 SEC("tracepoint/syscalls/sys_enter_execve")
 int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 {
@@ -113,7 +124,8 @@ int execsnoop_exit(struct trace_event_raw_sys_exit *ctx)
 		size = e->args_size;
 		if (size > ARGS_AREA)
 			size = ARGS_AREA;
-		bpf_ringbuf_output(&events, e, 56 + size, 0);
+		if (bpf_ringbuf_output(&events, e, 56 + size, 0))
+			count_lost();
 	}
 	bpf_map_delete_elem(&pending, &pid);
 	return 0;

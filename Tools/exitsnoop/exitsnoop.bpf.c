@@ -21,6 +21,17 @@ const volatile bool failed_only = false;
 
 BPF_RINGBUF_OUTPUT(events, 64);
 
+/* Records the ring buffer could not take (it was full): user space reports them. */
+BPF_ARRAY(lost, u64, 1);
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 SEC("tracepoint/sched/sched_process_exit")
 int exitsnoop_exit(void *ctx)
 {
@@ -38,8 +49,10 @@ int exitsnoop_exit(void *ctx)
 	if (failed_only && code == 0)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		count_lost();
 		return 0;
+	}
 	e->start_ns = BPF_CORE_READ(task, start_time);
 	e->exit_ns = bpf_ktime_get_ns();
 	e->pid = pid;

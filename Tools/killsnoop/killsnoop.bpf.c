@@ -21,6 +21,17 @@ const volatile bool failed_only = false;
 BPF_HASH(inflight, u32, struct kill_event, 4096);
 BPF_RINGBUF_OUTPUT(events, 64);
 
+/* Records the ring buffer could not take (it was full): user space reports them. */
+BPF_ARRAY(lost, u64, 1);
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 SEC("tracepoint/syscalls/sys_enter_kill")
 int killsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 {
@@ -51,7 +62,8 @@ int killsnoop_exit(struct trace_event_raw_sys_exit *ctx)
 	e->ret = (s32)ctx->ret;
 	e->ts_ns = bpf_ktime_get_ns();
 	if (!failed_only || e->ret < 0)
-		bpf_ringbuf_output(&events, e, sizeof(*e), 0);
+		if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+			count_lost();
 	bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
@@ -73,8 +85,10 @@ int killsnoop_generate(struct trace_event_raw_signal_generate *ctx)
 	if (failed_only && rec.errno == 0 && rec.result == 0)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		count_lost();
 		return 0;
+	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = id >> 32;
 	e->target = rec.pid;

@@ -40,6 +40,17 @@ BPF_HASH(born, u64, u64, 16384);
 BPF_HASH(owners, u64, struct owner, 16384);
 BPF_RINGBUF_OUTPUT(events, 64);
 
+/* Records the ring buffer could not take (it was full): user space reports them. */
+BPF_ARRAY(lost, u64, 1);
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 SEC("tracepoint/sock/inet_sock_set_state")
 int tcplife_change(struct trace_event_raw_inet_sock_set_state *ctx)
 {
@@ -87,8 +98,10 @@ int tcplife_change(struct trace_event_raw_inet_sock_set_state *ctx)
 		goto forget;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		count_lost();
 		goto forget;
+	}
 	e->span_ns = bpf_ktime_get_ns() - *start;
 	e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
 	e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);

@@ -26,6 +26,17 @@ const volatile s32 string_offset1 = -1;
 
 BPF_RINGBUF_OUTPUT(events, 64);
 
+/* Records the ring buffer could not take (it was full): user space reports them. */
+BPF_ARRAY(lost, u64, 1);
+static __always_inline void count_lost(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 static __always_inline void read_string(char *dst, const u8 *record, s32 offset)
 {
 	const char *p = NULL;
@@ -50,8 +61,10 @@ int trace_tracepoint(void *ctx)
 	if (size > RECORD_MAX)
 		size = RECORD_MAX;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		count_lost();
 		return 0;
+	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = id >> 32;
 	e->tid = (u32)id;

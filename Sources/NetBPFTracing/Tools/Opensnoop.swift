@@ -41,11 +41,11 @@ public enum Opensnoop {
 
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         Event(timestampNs: r.u64(0), pid: r.u32(8), tid: r.u32(12), uid: r.u32(16), ret: r.i32(20), flags: r.i32(24),
-              comm: r.cString(32, max: 16), path: r.cString(48, max: 256))
+              comm: r.cString(32, max: 16), path: r.cString(48, max: min(256, r.count - 48)))
     }
 
     public static func matches(_ e: Event, _ o: Options) -> Bool {
-        if let n = o.name, !e.comm.contains(n) { return false }
+        if let n = o.name, !e.comm.hasSubstring(n) { return false }
         return true
     }
 

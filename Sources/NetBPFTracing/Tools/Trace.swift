@@ -153,7 +153,7 @@ public enum Trace {
                 switch op {
                 case "==": return s == text
                 case "!=": return s != text
-                case "~": return s.contains(text)
+                case "~": return s.hasSubstring(text)
                 case "<": return s < text
                 case ">": return s > text
                 case "<=": return s <= text
