@@ -167,6 +167,27 @@ struct TracingToolTests {
         }
     }
 
+    @Test func killsnoopAllSignalsSeesSignalGenerate() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
+        var o = Killsnoop.Options()
+        o.allSignals = true
+        o.signal = SIGUSR2
+        o.pid = UInt32(getpid())
+        let session = try Killsnoop.start(o)
+        defer { session.close() }
+        #expect(kill(child.processIdentifier, SIGUSR2) == 0)
+        let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
+        let e = try #require(events.first { $0.targetPID == child.processIdentifier })
+        // signal_generate's result: 0 TRACE_SIGNAL_DELIVERED; 1 IGNORED (sleep blocks SIGUSR2 here).
+        #expect(e.signal == SIGUSR2 && e.pid == UInt32(getpid()) && e.result >= 0)
+        o.names = true
+        #expect(Killsnoop.line(e, o).contains("SIGUSR2"))
+    }
+
     @Test func syscountCountsThisProcess() throws {
         var o = Syscount.Options()
         o.pid = UInt32(getpid())
