@@ -67,6 +67,14 @@ struct TracingProbeTests {
         return 0;
     }
 
+    SEC("tp_btf/sys_enter")
+    int BPF_PROG(on_btf, struct pt_regs *regs, long id)
+    {
+        if ((bpf_get_current_pid_tgid() >> 32) == target_pid && id == 110 /* getppid */)
+            hit(7);
+        return 0;
+    }
+
     NETBPF_LICENSE("GPL");
     """
 
@@ -218,6 +226,14 @@ struct TracingProbeTests {
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(6) == 100)
         let e = try #require(throws: BPFError.self) { try object.program(named: "on_raw").attachRawTracepoint("no_such_tracepoint_netbpf") }
         #expect(e.code == .notFound)
+    }
+
+    @Test func tpBTFAttachesBySection() throws {
+        let object = try load(pid: UInt32(getpid()))
+        let link = try object.program(named: "on_btf").attach()
+        for _ in 0..<100 { _ = getppid() }
+        link.detach()
+        #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(7) == 100)
     }
 
     @Test func tracepointFormatsComeFromTracefs() throws {
