@@ -11,6 +11,8 @@ struct TraceTrace: ParsableCommand {
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Flag(name: .customShort("T"), help: "Include a time column.") var time = false
     @Option(name: .customShort("M"), help: "Exit after this many events.") var maxEvents: Int?
+    @Flag(name: .customShort("K"), help: "Print the kernel stack of each event.") var kernelStack = false
+    @Flag(name: .customShort("U"), help: "Print the user stack of each event.") var userStack = false
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?
     @OptionGroup var output: TraceOutputOptions
 
@@ -18,6 +20,7 @@ struct TraceTrace: ParsableCommand {
         try runTool(verbose: output.verbose) {
             var o = Trace.Options()
             o.tracepoint = tracepoint; o.filter = filter; o.pid = pid; o.time = time; o.maxEvents = maxEvents
+            o.kernelStacks = kernelStack; o.userStacks = userStack
             let tracing = try Trace.start(o)
             defer { tracing.session.close() }
             if !output.json { TraceOutput.line(Trace.header(o)); TraceOutput.flush() }

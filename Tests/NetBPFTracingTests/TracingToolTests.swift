@@ -336,6 +336,24 @@ struct TracingToolTests {
         #expect(Trace.line(e, o).contains("filename=\(path)"))
     }
 
+    @Test func traceSymbolizesKernelAndUserStacks() throws {
+        var o = Trace.Options()
+        o.tracepoint = "syscalls:sys_enter_getppid"
+        o.pid = UInt32(getpid())
+        o.kernelStacks = true
+        o.userStacks = true
+        let tracing = try Trace.start(o)
+        defer { tracing.session.close() }
+        _ = getppid()
+        let events = try collectEvents(tracing.session, decode: tracing.decode) { !$0.isEmpty }
+        let e = try #require(events.first)
+        let kernel = e.kernelStack ?? []
+        #expect(kernel.contains { $0.hasPrefix("do_syscall_64+") }, "\(kernel)")
+        let user = e.userStack ?? []
+        #expect(user.first?.hasPrefix("getppid") == true, "\(user)")
+        #expect(Trace.line(e, o).contains("\n        -\n        getppid"))
+    }
+
     @Test func badInputGivesClearErrors() throws {
         var t = Trace.Options()
         t.tracepoint = "nosuch:event"
@@ -349,6 +367,24 @@ struct TracingToolTests {
         t.filter = "signal == 9"
         let e3 = try #require(throws: BPFError.self) { try Trace.start(t) }
         #expect(e3.code == .invalidArgument && e3.description.contains("no field 'signal'"))
+    }
+
+    @Test func toolsLeaveNoFileDescriptorsBehind() throws {
+        _ = try Execsnoop.start(Execsnoop.Options())   // compile once outside the count
+        try TestEnvironment.expectNoFDLeak {
+            for start in [{ try Execsnoop.start(Execsnoop.Options()) }, { try Runqlat.start(Runqlat.Options()) },
+                          { try Tcplife.start(Tcplife.Options()) }, { try Biolatency.start(Biolatency.Options()) }] {
+                let session = try start()
+                if (try? session.map("events")) != nil {
+                    _ = try collectEvents(session, timeout: 0.05, decode: { $0.count }, until: { _ in false })
+                }
+                session.close()
+            }
+            var o = Funccount.Options()
+            o.pattern = "u:c:getppid"
+            let counting = try Funccount.start(o)
+            counting.session.close()
+        }
     }
 
     @Test func tplistListsFormats() throws {

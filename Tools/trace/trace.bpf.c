@@ -16,6 +16,8 @@ struct tp_hit {
 	u32 size;
 	char comm[16];
 	char strings[2][STRING_MAX];
+	s32 kernel_stack;  /* stack ids in `stacks`, -1 when not asked for or not available */
+	s32 user_stack;
 	u8 record[RECORD_MAX];
 };
 
@@ -23,6 +25,15 @@ const volatile u32 target_pid = 0;
 const volatile u32 record_size = 64;
 const volatile s32 string_offset0 = -1;
 const volatile s32 string_offset1 = -1;
+const volatile bool kernel_stacks = false;
+const volatile bool user_stacks = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, 127 * sizeof(u64));
+} stacks SEC(".maps");
 
 BPF_RINGBUF_OUTPUT(events, 64);
 
@@ -73,6 +84,8 @@ int trace_tracepoint(void *ctx)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_probe_read_kernel(e->record, size, ctx))
 		e->size = 0;
+	e->kernel_stack = kernel_stacks ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	e->user_stack = user_stacks ? bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK) : -1;
 	read_string(e->strings[0], e->record, string_offset0);
 	read_string(e->strings[1], e->record, string_offset1);
 	bpf_ringbuf_submit(e, 0);

@@ -10,6 +10,9 @@ public enum Trace {
         public var time = false
         /// Stop after this many printed events.
         public var maxEvents: Int?
+        /// -K / -U: kernel and user stacks for each event.
+        public var kernelStacks = false
+        public var userStacks = false
         public init() {}
     }
 
@@ -22,6 +25,9 @@ public enum Trace {
         public var tracepoint: String
         /// The tracepoint's own arguments, in format order.
         public var fields: [Field]
+        /// Symbolized frames, innermost first, when -K / -U asked for them.
+        public var kernelStack: [String]?
+        public var userStack: [String]?
         public struct Field: Sendable, Encodable, Equatable { public var name: String; public var value: TraceValue }
 
         public func value(_ name: String) -> TraceValue? {
@@ -43,13 +49,29 @@ public enum Trace {
         /// Pointer fields read as user strings in the kernel, by name.
         let stringFields: [String]
 
-        init(session: ToolSession, format: TracepointFormat, filter: Filter?, stringFields: [String]) {
+        let options: Options
+        private lazy var kernelSymbols: KernelSymbols? = try? KernelSymbols()
+        private var processSymbols: [UInt32: ProcessSymbols] = [:]
+        private lazy var stacks: StackTraceMap? = try? StackTraceMap(session.map("stacks"))
+
+        init(session: ToolSession, format: TracepointFormat, filter: Filter?, stringFields: [String], options: Options) {
             self.session = session; self.format = format; self.filter = filter; self.stringFields = stringFields
+            self.options = options
+        }
+
+        /// Frames of a stack id, symbolized (kernel from kallsyms, user from the process's maps).
+        func frames(_ id: Int32, user: UInt32?) -> [String]? {
+            guard id >= 0, let addresses = try? stacks?.addresses(id) else { return id == -1 ? nil : ["[stack unavailable: \(Errno.name(-id))]"] }
+            if let pid = user {
+                if processSymbols[pid] == nil, let s = try? ProcessSymbols(pid: Int32(bitPattern: pid)) { processSymbols[pid] = s }
+                return addresses.map { processSymbols[pid]?.describe($0) ?? "[unknown]" }
+            }
+            return addresses.map { kernelSymbols?.describe($0) ?? "[unknown]" }
         }
 
         public func decode(_ r: UnsafeRawBufferPointer) -> Event {
             let size = Int(r.u32(20))
-            let record = UnsafeRawBufferPointer(rebasing: r[(296)..<(296 + min(size, 512))])
+            let record = UnsafeRawBufferPointer(rebasing: r[(304)..<(304 + min(size, 512))])
             var fields: [Event.Field] = []
             for f in format.arguments {
                 if let i = stringFields.firstIndex(of: f.name) {
@@ -58,8 +80,11 @@ public enum Trace {
                     fields.append(.init(name: f.name, value: format.value(of: f, in: record)))
                 }
             }
-            return Event(timestampNs: r.u64(0), pid: r.u32(8), tid: r.u32(12), cpu: r.u32(16), comm: r.cString(24, max: 16),
-                         tracepoint: "\(format.category):\(format.name)", fields: fields)
+            let pid = r.u32(8)
+            return Event(timestampNs: r.u64(0), pid: pid, tid: r.u32(12), cpu: r.u32(16), comm: r.cString(24, max: 16),
+                         tracepoint: "\(format.category):\(format.name)", fields: fields,
+                         kernelStack: options.kernelStacks ? frames(r.i32(296), user: nil) : nil,
+                         userStack: options.userStacks ? frames(r.i32(300), user: pid) : nil)
         }
     }
 
@@ -81,10 +106,12 @@ public enum Trace {
             let offs = strings.map { Int32($0.offset) }
             try spec.setGlobal("string_offset0", to: offs.count > 0 ? offs[0] : -1)
             try spec.setGlobal("string_offset1", to: offs.count > 1 ? offs[1] : -1)
+            try spec.setGlobal("kernel_stacks", to: o.kernelStacks)
+            try spec.setGlobal("user_stacks", to: o.userStacks)
         }
         let program = try session.object.program(named: "trace_tracepoint")
         session.add(try program.attachTracepoint(category: format.category, name: format.name, cookie: 0))
-        return Tracing(session: session, format: format, filter: filter, stringFields: strings.map(\.name))
+        return Tracing(session: session, format: format, filter: filter, stringFields: strings.map(\.name), options: o)
     }
 
     public static func header(_ o: Options) -> String {
@@ -96,6 +123,8 @@ public enum Trace {
         return (o.time ? pad(Clock.wallTime(), 8) + " " : "") + pad(String(e.pid), 7) + " " + pad(String(e.tid), 7) + " "
             + pad(String(e.comm.prefix(15)), 15) + " " + pad(fn, 16) + " "
             + e.fields.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+            + (e.kernelStack ?? []).map { "\n        " + $0 }.joined()
+            + (e.userStack.map { ($0.isEmpty ? [] : e.kernelStack == nil ? [] : ["-"]) + $0 } ?? []).map { "\n        " + $0 }.joined()
     }
 
     /// `FIELD OP VALUE` terms joined by && and || (&& binds tighter). OP: == != < <= > >= and
