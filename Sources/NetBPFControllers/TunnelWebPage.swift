@@ -212,16 +212,16 @@ function chord(g, color) {
 }
 
 function matrix(g) {
-  const n = g.nodes.length, cell = 22, L = 190, T = 110;
-  const W = L + n * cell + 4, H = T + n * cell + 4;
+  const n = g.nodes.length, cell = 24, L = 200, T = 100;
+  const W = L + n * cell + 90, H = T + n * cell + 4;
   const svg = el("svg", {viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "matrix"});
   const idx = new Map(g.nodes.map((nd, i) => [nd.id, i]));
   let max = 1;
   for (const f of g.flows) max = Math.max(max, f.bytes);
   g.nodes.forEach((nd, i) => {
     svg.appendChild(el("text", {x: L - 6, y: T + i * cell + 15, "text-anchor": "end", "font-size": 10}, nd.id));
-    const tx = L + i * cell + 15, ty = T - 6;
-    svg.appendChild(el("text", {x: tx, y: ty, "font-size": 10, transform: "rotate(-55 " + tx + " " + ty + ")"}, nd.inner === "-" ? "@" + nd.outer : nd.inner));
+    const tx = L + i * cell + 14, ty = T - 6;
+    svg.appendChild(el("text", {x: tx, y: ty, "font-size": 10, transform: "rotate(-50 " + tx + " " + ty + ")"}, nd.inner === "-" ? "@" + nd.outer : nd.inner));
     for (let j = 0; j < n; j++) svg.appendChild(el("rect", {x: L + j * cell, y: T + i * cell, width: cell - 2, height: cell - 2, fill: "#f1f5f9"}));
   });
   for (const f of g.flows) {
