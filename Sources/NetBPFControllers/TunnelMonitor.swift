@@ -59,6 +59,8 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
     let floodsMap: BPFMap
     let statsMap: BPFMap
     private let store: AttachmentStore
+    /// Conversations in the previous read (to size the next one's dictionary).
+    private var lastCount = 0
 
     private init(interface: String, namespace: String?, ports: [UInt16], records: [AttachmentRecord], object: BPFObject, store: AttachmentStore) throws {
         self.interface = interface
@@ -72,6 +74,12 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
         statsMap = try object.map(named: "stats")
         capacity = conversationsMap.maxEntries
         try Self.checkLayouts(conversations: conversationsMap, floods: floodsMap, stats: statsMap)
+    }
+
+    /// A monitor over a loaded object that is not attached anywhere (benchmarks and tests
+    /// read its maps; `detach()` has nothing to undo).
+    public convenience init(loaded object: BPFObject, ports: [UInt16] = [TMLimits.defaultPort]) throws {
+        try self.init(interface: "-", namespace: nil, ports: ports, records: [], object: object, store: AttachmentStore())
     }
 
     static func checkLayouts(conversations: BPFMap, floods: BPFMap, stats: BPFMap) throws {
@@ -133,7 +141,8 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
     public func read() throws -> TunnelReading {
         let t0 = monotonicSeconds()
         var reading = TunnelReading(time: t0)
-        reading.conversations = try Self.sumPerCPU(conversationsMap, key: TMKey.self, value: TMCounters.self) { $0.add($1) }
+        reading.conversations = try Self.sumPerCPU(conversationsMap, key: TMKey.self, value: TMCounters.self, expected: lastCount) { $0.add($1) }
+        lastCount = reading.conversations.count
         reading.floods = try Self.sumPerCPU(floodsMap, key: TMFloodKey.self, value: TMFloodCounters.self) { $0.add($1) }
         let perCPU = try PerCPUArrayMap<TMStats>(statsMap).get(0)
         for s in perCPU { reading.stats.add(s) }
@@ -142,10 +151,10 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
     }
 
     /// A per-CPU hash dumped in batches, each key's values added over the possible CPUs.
-    static func sumPerCPU<K: BitwiseCopyable & Hashable, V: BitwiseCopyable>(_ map: BPFMap, key: K.Type, value: V.Type,
+    static func sumPerCPU<K: BitwiseCopyable & Hashable, V: BitwiseCopyable>(_ map: BPFMap, key: K.Type, value: V.Type, expected: Int = 0,
                                                                             add: (inout V, V) -> Void) throws -> [K: V] {
         var out: [K: V] = [:]
-        out.reserveCapacity(1024)
+        out.reserveCapacity(max(64, expected + expected / 8))
         let ks = map.keySize, vs = map.valueBufferSize, cpus = map.possibleCPUs
         let slot = (MemoryLayout<V>.size + 7) / 8 * 8
         try map.forEachChunk { keys, values, count in

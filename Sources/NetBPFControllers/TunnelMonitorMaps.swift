@@ -14,6 +14,24 @@ public struct TMKey: BitwiseCopyable, Hashable, Sendable {
 
     public init() {}
 
+    /// The nine words folded with a per-process random seed, then one Hasher round: a
+    /// 100,000-entry reading builds its dictionary much faster than with nine rounds. Each fold
+    /// step is a bijection of the running value, and the seed is secret, so crafted inner
+    /// addresses cannot aim at collisions.
+    public func hash(into hasher: inout Hasher) {
+        @inline(__always) func step(_ h: UInt64, _ w: UInt64) -> UInt64 {
+            var x = (h ^ w ^ TMKey.seed) &* 0xBF58_476D_1CE4_E5B9
+            x ^= x >> 31
+            return x
+        }
+        var h = step(0x9E37_79B9_7F4A_7C15, w0)
+        h = step(h, w1); h = step(h, w2); h = step(h, w3); h = step(h, w4)
+        h = step(h, w5); h = step(h, w6); h = step(h, w7); h = step(h, w8)
+        hasher.combine(h)
+    }
+
+    static let seed = UInt64.random(in: 0...UInt64.max)
+
     /// A key from its parts (addresses as 4 or 16 bytes; IPv4 is stored mapped).
     public init(outerA: [UInt8], outerB: [UInt8], innerA: [UInt8], innerB: [UInt8], vni: UInt32, innerProto: UInt16) {
         withUnsafeMutableBytes(of: &self) { raw in

@@ -42,7 +42,9 @@ public enum TunnelPrometheus {
         line("netbpf_tunnel_monitor_info", [("interface", s.interface), ("netns", s.namespace ?? ""),
                                             ("ports", s.ports.map(String.init).joined(separator: ","))], 1 as UInt64)
 
-        // Conversations: one series per flow direction (a->b, b->a) and hook (tx, rx) seen.
+        // Conversations: one series per flow direction (a->b, b->a) and hook (tx, rx) seen, in
+        // key order (VNI, then the key's bytes) and cell order: deterministic without sorting
+        // 200,000 label strings. Written as bytes: this is most of a big exposition.
         var keys = Array(s.reading.conversations.keys)
         var unexported = 0
         if keys.count > maxConversations {
@@ -50,26 +52,37 @@ public enum TunnelPrometheus {
             unexported = keys.count - maxConversations
             keys.removeLast(unexported)
         }
-        struct Series { var labels: String; var packets: UInt64; var bytes: UInt64 }
-        var series: [Series] = []
-        series.reserveCapacity(keys.count * 2)
+        keys.sort { a, b in
+            if a.vni != b.vni { return a.vni < b.vni }
+            return withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in x.lexicographicallyPrecedes(y) } }
+        }
+        var packets = [UInt8](), bytes = [UInt8]()
+        packets.reserveCapacity(keys.count * 400)
+        bytes.reserveCapacity(keys.count * 400)
         for k in keys {
             let c = s.reading.conversations[k]!
             let n = s.names(k)
+            let vni = "\(k.vni)", proto = escape(n.innerProto)
+            let ab = "{vni=\"\(vni)\",outer_src=\"\(escape(n.outerA))\",outer_dst=\"\(escape(n.outerB))\",inner_src=\"\(escape(n.innerA))\",inner_dst=\"\(escape(n.innerB))\",inner_proto=\"\(proto)\",direction=\""
+            let ba = "{vni=\"\(vni)\",outer_src=\"\(escape(n.outerB))\",outer_dst=\"\(escape(n.outerA))\",inner_src=\"\(escape(n.innerB))\",inner_dst=\"\(escape(n.innerA))\",inner_proto=\"\(proto)\",direction=\""
             for cell in TMCell.allCases where c[packets: cell] > 0 || c[bytes: cell] > 0 {
-                let (os, od, isrc, idst) = cell.fromA ? (n.outerA, n.outerB, n.innerA, n.innerB) : (n.outerB, n.outerA, n.innerB, n.innerA)
-                series.append(Series(labels: labels([("vni", "\(k.vni)"), ("outer_src", os), ("outer_dst", od), ("inner_src", isrc),
-                                                     ("inner_dst", idst), ("inner_proto", n.innerProto), ("direction", cell.isIngress ? "rx" : "tx")]),
-                                     packets: c[packets: cell], bytes: c[bytes: cell]))
+                let l = (cell.fromA ? ab : ba) + (cell.isIngress ? "rx\"} " : "tx\"} ")
+                packets.append(contentsOf: "netbpf_tunnel_conversation_packets_total".utf8)
+                packets.append(contentsOf: l.utf8)
+                FastJSON.number(c[packets: cell], into: &packets)
+                packets.append(10)
+                bytes.append(contentsOf: "netbpf_tunnel_conversation_bytes_total".utf8)
+                bytes.append(contentsOf: l.utf8)
+                FastJSON.number(c[bytes: cell], into: &bytes)
+                bytes.append(10)
             }
         }
-        series.sort { $0.labels < $1.labels }
         family("netbpf_tunnel_conversation_packets_total", "counter",
                "VXLAN frames of a conversation from outer_src/inner_src to outer_dst/inner_dst; direction tx = sent out of the interface (egress), rx = received (ingress).")
-        for x in series { out += "netbpf_tunnel_conversation_packets_total" + x.labels + " \(x.packets)\n" }
+        out += String(decoding: packets, as: UTF8.self)
         family("netbpf_tunnel_conversation_bytes_total", "counter",
                "Bytes of those frames from the outer Ethernet header on (skb->len at tc).")
-        for x in series { out += "netbpf_tunnel_conversation_bytes_total" + x.labels + " \(x.bytes)\n" }
+        out += String(decoding: bytes, as: UTF8.self)
 
         family("netbpf_tunnel_vni_packets_total", "counter", "VXLAN frames of all conversations of a VNI.")
         for v in s.vnis {

@@ -386,3 +386,20 @@ struct TunnelUnitTests {
         }
     }
 }
+
+extension TunnelUnitTests {
+    /// The hand-written conversation JSON is byte for byte what JSONEncoder writes.
+    @Test func fastJSONMatchesJSONEncoder() throws {
+        let src = InMemoryTunnelSource()
+        for i in 0..<50 {
+            let k = TMKey(outerA: [10, 0, 0, UInt8(i)], outerB: [0xfd] + Array(repeating: 0, count: 14) + [UInt8(i)], innerA: i % 5 == 0 ? [] : [192, 168, 0, 1],
+                          innerB: [192, 168, 0, 2], vni: UInt32(i * 1000), innerProto: i % 5 == 0 ? 0x88cc : 0x0800)
+            src.add(k, TMCell(rawValue: i % 4)!, packets: UInt64(i * 3 + 1), bytes: UInt64(i) * 1_000_003 + 7)
+        }
+        let sampler = TunnelSampler(interface: "e\"th\\0\n", namespace: "ns", ports: [4789], capacity: 64, started: 999.7)
+        src.now = 1000.0
+        let snap = sampler.sample(try src.read(), wallTime: 1_700_000_000.123).snapshot()
+        #expect(try snap.json() == TunnelSnapshot.encoder.encode(snap))
+        #expect(try TunnelSnapshot.decoder.decode(TunnelSnapshot.self, from: snap.json()).conversations == snap.conversations)
+    }
+}
