@@ -24,7 +24,7 @@ public final class TunnelHTTPServer: @unchecked Sendable {
     /// What a streaming handler writes with.
     public final class StreamWriter: @unchecked Sendable {
         let fd: Int32
-        unowned let server: TunnelHTTPServer
+        let server: TunnelHTTPServer
         init(fd: Int32, server: TunnelHTTPServer) { self.fd = fd; self.server = server }
         /// false once the client is gone or the server stops: the handler must return.
         public func write(_ data: Data) -> Bool { !server.isStopping && TunnelHTTPServer.sendAll(fd, data) }

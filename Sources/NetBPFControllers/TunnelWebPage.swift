@@ -59,7 +59,8 @@ public enum TunnelWebPage {
   th, td { text-align:left; padding:4px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
   th { color:var(--muted); font-weight:500; }
   td.n, th.n { text-align:right; font-variant-numeric:tabular-nums; }
-  .vnis { display:grid; grid-template-columns:repeat(auto-fill, minmax(560px, 1fr)); gap:16px; }
+  .vnis { display:grid; grid-template-columns:repeat(auto-fill, minmax(600px, 1fr)); gap:16px; }
+  .vni { border-top:1px solid var(--line); padding-top:8px; }
   .vni h3 { margin:0 0 6px; font-size:14px; }
   .vni .sub { color:var(--muted); font-size:12px; margin-bottom:6px; }
   .views { display:flex; gap:10px; flex-wrap:wrap; align-items:flex-start; }
@@ -171,8 +172,8 @@ function vniGraph(s, vni) {
 }
 
 function chord(g, color) {
-  const S = 300, C = S / 2, R = 100;
-  const svg = el("svg", {viewBox: "0 0 " + S + " " + S, width: S, height: S, class: "chord"});
+  const S = 300, C = S / 2, R = 86;
+  const svg = el("svg", {viewBox: "0 0 " + S + " " + S, width: S, height: S, class: "chord", style: "overflow:visible"});
   const n = g.nodes.length;
   const pos = new Map();
   g.nodes.forEach((nd, i) => {
@@ -212,8 +213,8 @@ function chord(g, color) {
 }
 
 function matrix(g) {
-  const n = g.nodes.length, cell = 24, L = 200, T = 100;
-  const W = L + n * cell + 90, H = T + n * cell + 4;
+  const n = g.nodes.length, cell = 24, L = 180, T = 90;
+  const W = L + n * cell + 70, H = T + n * cell + 4;
   const svg = el("svg", {viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "matrix"});
   const idx = new Map(g.nodes.map((nd, i) => [nd.id, i]));
   let max = 1;
