@@ -181,10 +181,12 @@ public struct TunnelSnapshot: Codable, Sendable {
     }
 
     static func describe(_ error: Error) -> String {
+        func at(_ p: [CodingKey]) -> String { p.isEmpty ? "" : " at " + path(p) }
         switch error {
-        case DecodingError.keyNotFound(let key, let c): return "missing '\(key.stringValue)' at \(path(c.codingPath))"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): return "\(c.debugDescription) at \(path(c.codingPath))"
-        case DecodingError.dataCorrupted(let c): return c.debugDescription + (c.codingPath.isEmpty ? "" : " at \(path(c.codingPath))")
+        case DecodingError.keyNotFound(let key, let c): return "missing '\(key.stringValue)'" + at(c.codingPath)
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return (c.codingPath.isEmpty ? "" : path(c.codingPath) + ": ") + c.debugDescription.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        case DecodingError.dataCorrupted(let c): return c.debugDescription + at(c.codingPath)
         default: return "\(error)"
         }
     }

@@ -83,7 +83,12 @@ struct TunnelMonitorCLITests {
     func withCLI<T>(extra: [String] = [], _ body: (TunnelLab, Running) throws -> T) throws -> T {
         try TunnelLab.with(hosts: 3, vnis: 2) { lab in
             let run = try Running(namespace: lab.hosts[0], extra: extra)
-            defer { run.cleanup() }
+            defer {
+                run.cleanup()
+                // After a failure (a SIGKILLed monitor) its pins would keep the links alive:
+                // they are this test's own (the namespace name is unique), remove them.
+                try? FileManager.default.removeItem(atPath: Pinning.root + "/" + lab.hosts[0])
+            }
             let result = try body(lab, run)
             let status = run.terminate()
             #expect(status == 0, "exit status \(status): \(run.log)")
