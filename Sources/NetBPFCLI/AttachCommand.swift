@@ -167,6 +167,13 @@ final class StopFlag: @unchecked Sendable {
     static func installed() -> StopFlag {
         signal(SIGINT) { _ in StopFlag.flag = 1 }
         signal(SIGTERM) { _ in StopFlag.flag = 1 }
+        // A parent may have started us with these blocked (Foundation's Process on Linux
+        // passes its thread's mask on): unblock them, or SIGTERM would never arrive.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         return StopFlag()
     }
 }

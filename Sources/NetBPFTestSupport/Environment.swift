@@ -39,3 +39,35 @@ public enum TestEnvironment {
         return result
     }
 }
+
+/// Programs from Debian that some tests drive (chromium, prometheus): found on PATH, or
+/// installed once with apt-get when missing. Tests gate on `ensure` with the reason to print.
+public enum ExternalTool {
+    nonisolated(unsafe) private static var cache: [String: String?] = [:]
+    private static let lock = NSLock()
+
+    /// The path of `binary`, installing `package` (apt-get install -y) if it is missing; nil if
+    /// it still is not there.
+    public static func path(_ binary: String, package: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = cache[binary] { return known }
+        func find() -> String? {
+            for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin"] where access(dir + "/" + binary, X_OK) == 0 { return dir + "/" + binary }
+            return nil
+        }
+        var found = find()
+        if found == nil && TestEnvironment.isRoot {
+            let env = ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            _ = try? TestPrograms.run("/usr/bin/apt-get", ["install", "-y", "-qq", package], environment: env)
+            found = find()
+            if found == nil {
+                _ = try? TestPrograms.run("/usr/bin/apt-get", ["update", "-qq"], environment: env)
+                _ = try? TestPrograms.run("/usr/bin/apt-get", ["install", "-y", "-qq", package], environment: env)
+                found = find()
+            }
+        }
+        cache[binary] = found
+        return found
+    }
+}
