@@ -4,7 +4,9 @@
  * rate it drops (policing) or, in shaping mode, sets skb->priority to the limit's HTB class.
  * Unknown addresses use limit 0 (the default); with learning on, addresses seen by
  * learn_neighbor (on neighbor ports, as BCC's neighbor_sharing) use limit 1. Every map is
- * changed live by the controller: no re-attach. */
+ * changed live by the controller: no re-attach. Packets that pass get TC_ACT_UNSPEC, not
+ * TC_ACT_OK: on tcx and on a clsact hook with several filters that hands them on to the next
+ * program (an HTTP blocker, a monitor) instead of ending the chain. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -137,29 +139,29 @@ int ratelimit(struct __sk_buff *skb)
 	int by_dst = cfg && cfg->key_on_destination;
 
 	if ((void *)(eth + 1) > data_end)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
 
 		if ((void *)(ip + 1) > data_end)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		l = limit_v4(by_dst ? ip->daddr : ip->saddr, cfg);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
 		if ((void *)(ip6 + 1) > data_end)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		l = limit_v6(by_dst ? ip6->daddr.in6_u.u6_addr8 : ip6->saddr.in6_u.u6_addr8, cfg);
 	} else {
-		return TC_ACT_OK; /* ARP and others are never limited */
+		return TC_ACT_UNSPEC; /* ARP and others are never limited */
 	}
 	if (!l || l->rate_bytes_per_sec == 0)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (cfg && cfg->shape) {
 		skb->priority = l->classid;
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
-	return take(l, skb->len) ? TC_ACT_OK : TC_ACT_SHOT;
+	return take(l, skb->len) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 /* On a neighbor port's ingress: remember the IPv4 source addresses seen there. */
@@ -172,10 +174,10 @@ int learn_neighbor(struct __sk_buff *skb)
 	__u64 now;
 
 	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&neighbors, &ip->saddr, &now, BPF_ANY);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,8 +1,8 @@
 import Glibc
 
 /// Explains attach failures in terms of what the kernel lacks, decided from probes.
-enum AttachErrors {
-    static func error(operation: String, subject: String, section: String, errno err: Int32, log: String) -> BPFError {
+package enum AttachErrors {
+    package static func error(operation: String, subject: String, section: String, errno err: Int32, log: String) -> BPFError {
         let e = abs(err)
         var hint: String?
         var code = BPFError.Code.system

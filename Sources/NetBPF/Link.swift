@@ -12,7 +12,7 @@ public final class BPFLink: @unchecked Sendable {
     public let attachPoint: String
     private var pinnedPath: String?
 
-    init(libbpfLink: OpaquePointer, program: BPFProgram?, description: String) {
+    package init(libbpfLink: OpaquePointer, program: BPFProgram?, description: String) {
         self.libbpfLink = libbpfLink
         self.program = program
         self.attachPoint = description

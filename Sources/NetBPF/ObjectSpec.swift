@@ -111,9 +111,24 @@ public final class BPFObjectSpec: @unchecked Sendable {
         try open(bytes: bytes, name: name, displayPath: name)
     }
 
-    private static func open(bytes: some Collection<UInt8>, name: String, displayPath: String) throws -> BPFObjectSpec {
+    /// Opens a BPF ELF object from memory and resolves its CO-RE relocations against the BTF in
+    /// `coreBTFPath` (an ELF file with a .BTF section, or raw BTF) instead of the running
+    /// kernel's /sys/kernel/btf/vmlinux (libbpf bpf_object_open_opts.btf_custom_path, 1.0).
+    /// Programs compiled against this kernel's own vmlinux.h carry the kernel's types in their
+    /// BTF, so their own object can serve: libbpf then never parses the 5 MB kernel BTF.
+    public static func open(bytes: some Collection<UInt8>, name: String, coreBTFPath: String) throws -> BPFObjectSpec {
+        try open(bytes: bytes, name: name, displayPath: name, coreBTFPath: coreBTFPath)
+    }
+
+    private static func open(bytes: some Collection<UInt8>, name: String, displayPath: String, coreBTFPath: String? = nil) throws -> BPFObjectSpec {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        // A memcpy for contiguous input (arrays, Data); the generic element-wise copy took ~30 ms
+        // for a 650 KB object in release builds.
+        let copied = bytes.withContiguousStorageIfAvailable { source -> Bool in
+            if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+            return true
+        } ?? false
+        if !copied { _ = buffer.initializeMemory(as: UInt8.self, from: bytes) }
         do {
             try ELFHeaderCheck.validate(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), name: displayPath)
         } catch {
@@ -125,8 +140,15 @@ public final class BPFObjectSpec: @unchecked Sendable {
                 var opts = bpf_object_open_opts()
                 opts.sz = MemoryLayout<bpf_object_open_opts>.size
                 opts.object_name = cname
-                let p = bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
-                return (p, errno)
+                guard let coreBTFPath else {
+                    let p = bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
+                    return (p, errno)
+                }
+                return coreBTFPath.withCString { path in
+                    opts.btf_custom_path = path
+                    let p = bpf_object__open_mem(buffer.baseAddress, bytes.count, &opts)
+                    return (p, errno)
+                }
             }
         }
         guard let pointer else {
@@ -135,7 +157,11 @@ public final class BPFObjectSpec: @unchecked Sendable {
             throw BPFError(.invalidObject, operation: "open object", subject: displayPath, errno: err,
                            message: detail.map { "\(Errno.describe(err)): \($0)" } ?? Errno.describe(err))
         }
-        return try BPFObjectSpec(handle: ObjectHandle(pointer: pointer, name: name, bytes: buffer))
+        // libbpf copies what it keeps (instructions, BTF, initial map values) and ends its ELF
+        // view of the buffer at the end of bpf_object__open_mem (bpf_object__elf_finish), so the
+        // bytes are not held for the object's lifetime.
+        buffer.deallocate()
+        return try BPFObjectSpec(handle: ObjectHandle(pointer: pointer, name: name, bytes: nil))
     }
 
     /// The programs in the object, in ELF order.

@@ -5,7 +5,7 @@ import Glibc
 /// A program loaded into the kernel. Keeps its object alive.
 public final class BPFProgram: @unchecked Sendable {
     let object: ObjectHandle?
-    let pointer: OpaquePointer?
+    package let pointer: OpaquePointer?
     private let ownedFD: FileDescriptor?
 
     init(object: ObjectHandle, pointer: OpaquePointer) {

@@ -190,6 +190,15 @@ public struct Attacher: Sendable {
 
     /// Removes one attachment exactly as recorded, its pins and its record.
     public func undo(_ record: AttachmentRecord) throws {
+        // A deleted namespace took its interfaces, and with them the filters, links and XDP
+        // programs attached there: only the pins and the record are left to remove.
+        let namespaceGone = record.namespace.map { !NetworkNamespace.exists($0) } ?? false
+        if !namespaceGone { try undoInKernel(record) }
+        PinSet.remove(record.pinDirectory)
+        store.remove(record)
+    }
+
+    private func undoInKernel(_ record: AttachmentRecord) throws {
         try inNamespace(record.namespace) {
             switch record.kind {
             case .tcx, .xdpLink:
@@ -203,18 +212,20 @@ public struct Attacher: Sendable {
                 } catch let e as NetlinkError where e.code == .notFound {
                     // Already gone (interface deleted, or removed by hand): nothing to undo.
                 }
-                if record.createdClsact {
-                    let remaining = (try? netlink.filters(on: .index(record.ifindex), hook: .ingress).count ?? 0) ?? 0
-                        + ((try? netlink.filters(on: .index(record.ifindex), hook: .egress).count) ?? 0)
-                    if remaining == 0 { try? netlink.deleteClsact(on: .index(record.ifindex)) }
+                // The creator removes its clsact only when no filter is left on either hook (others'
+                // filters stay). If netbpf filters remain, the next one inherits the duty, so the
+                // last netbpf detach removes the qdisc netbpf created.
+                if record.createdClsact, (try? netlink.deleteClsactIfUnused(on: .index(record.ifindex))) != true,
+                   var heir = store.all().first(where: { $0.kind == .clsact && $0.namespace == record.namespace
+                       && $0.ifindex == record.ifindex && $0 != record }) {
+                    heir.createdClsact = true
+                    try? store.save(heir)
                 }
             case .xdpNetlink:
                 let netlink = try socket(in: record.namespace)
                 _ = try? netlink.detachXDP(from: .index(record.ifindex), mode: record.hook == "driver" ? .native : .generic, expectedProgramID: record.programID)
             }
         }
-        PinSet.remove(record.pinDirectory)
-        store.remove(record)
     }
 }
 

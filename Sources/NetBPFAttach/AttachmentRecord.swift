@@ -86,9 +86,17 @@ public struct AttachmentStore: Sendable {
     }
 
     public func save(_ record: AttachmentRecord) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // mkdir -p by hand: FileManager's error does not print as one line.
+        var made = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            made += "/" + part
+            if mkdir(made, 0o700) != 0 && errno != EEXIST {
+                throw AttachError(.system, "cannot create the attachment record directory \(directory): \(String(cString: strerror(errno)))",
+                                  hint: "NETBPF_STATE_DIR chooses where records go (default /run/netbpf)")
+            }
+        }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let path = directory + "/" + record.fileName
         let tmp = path + ".tmp"

@@ -13,7 +13,13 @@ public struct Doctor: Sendable {
     }
 
     public let store: AttachmentStore
-    public init(store: AttachmentStore = AttachmentStore()) { self.store = store }
+    /// Where attachments are pinned. Simulations pin under <root>/sim and keep their own
+    /// journal (`netbpf sim down` cleans them), so that subtree is not examined here.
+    public let pinRoot: String
+    public init(store: AttachmentStore = AttachmentStore(), pinRoot: String = Pinning.root) {
+        self.store = store
+        self.pinRoot = pinRoot
+    }
 
     /// Examines (and with `fix`, cleans) netbpf's state.
     public func examine(fix: Bool) -> [Finding] {
@@ -42,7 +48,7 @@ public struct Doctor: Sendable {
             findings.append(Finding(kind: "stale-record", what: "\(record.programName) on \(record.place): " + why.joined(separator: ", "), fixed: fixed))
         }
         let owned = Set(store.all().map(\.pinDirectory))
-        for dir in Self.programDirectories(under: Pinning.root) where !owned.contains(dir) {
+        for dir in Self.programDirectories(under: pinRoot, skipping: pinRoot + "/sim") where !owned.contains(dir) {
             if fix { PinSet.remove(dir) }
             findings.append(Finding(kind: "orphan-pin", what: dir, fixed: fix))
         }
@@ -50,14 +56,14 @@ public struct Doctor: Sendable {
     }
 
     /// Directories holding a pinned program (`prog`), at any depth below `root`.
-    static func programDirectories(under root: String) -> [String] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+    static func programDirectories(under root: String, skipping skipped: String) -> [String] {
+        guard root != skipped, let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
         if entries.contains("prog") { return [root] }
         return entries.sorted().flatMap { entry -> [String] in
             var isDir: ObjCBool = false
             let path = root + "/" + entry
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { return [] }
-            return programDirectories(under: path)
+            return programDirectories(under: path, skipping: skipped)
         }
     }
 }

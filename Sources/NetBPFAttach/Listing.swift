@@ -46,10 +46,15 @@ extension Attacher {
                     let hook: TCHook = direction == .ingress ? .ingress : .egress
                     for filter in (try? netlink.filters(on: .index(link.index), hook: hook)) ?? [] {
                         guard filter.kind == "bpf", let bpf = filter.bpf, let id = bpf.programID else { continue }
+                        // The program's own name, as `tc filter show` prints it after "name"; the
+                        // filter's name (tc's "file.o:[sec]", bpftool net's name) goes in detail.
+                        let (progName, progTag) = describe(id)
+                        let name = progName != "?" ? progName : bpf.name ?? "?"
+                        let filterName = bpf.name.flatMap { $0 != name ? ", filter \($0)" : nil } ?? ""
                         out.append(AttachedProgram(namespace: namespace, interface: link.name, ifindex: link.index, hook: "tc/\(direction.rawValue)",
-                                                   programID: id, programName: bpf.name ?? describe(id).0, programTag: bpf.tag ?? describe(id).1,
+                                                   programID: id, programName: name, programTag: bpf.tag ?? progTag,
                                                    owner: owner(id, link.index),
-                                                   detail: "prio \(filter.priority) handle \(filter.handle)\(bpf.directAction ? " direct-action" : "")"))
+                                                   detail: "prio \(filter.priority) handle \(filter.handle)\(bpf.directAction ? " direct-action" : "")\(filterName)"))
                     }
                 }
                 for mode in link.xdp.modes {

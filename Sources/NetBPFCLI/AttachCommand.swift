@@ -51,7 +51,7 @@ struct AttachCommand: ParsableCommand {
                 if let after { options.position = .after(programID: after) }
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
-                                                          hook: "tc", accepts: [.schedCls, .schedAct])
+                                                          hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
                 try report(record, json: output.json)
             }
@@ -118,18 +118,20 @@ struct AttachCommand: ParsableCommand {
                 try inNamespaceCLI(target.netns) {
                     let ifindex = try NetlinkSocket().interfaceIndex(.name(target.interface))
                     let socket = try program.map { try PacketSocket(program: $0, ifindex: ifindex) } ?? PacketSocket(classic: classic!, ifindex: ifindex)
-                    if !output.json { FileHandle.standardError.write(Data("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n".utf8)) }
+                    if !output.json { StandardStreams.err("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n") }
                     let deadline = seconds.map { Date().addingTimeInterval($0) }
                     var seen = 0
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
                     while !stop.isSet, count.map({ seen < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
                         guard let frame = try socket.receive(timeoutMilliseconds: 100) else { continue }
                         seen += 1
                         let direction = frame.isOutgoing ? "out" : "in "
                         if output.json {
                             struct Out: Encodable { let direction: String; let length: Int; let summary: String; let hex: String? }
-                            let line = try JSONEncoder().encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
+                            let line = try encoder.encode(Out(direction: direction.trimmingCharacters(in: .whitespaces), length: frame.length,
                                                                     summary: PacketSummary.describe(frame.data), hex: hex ? hexString(frame.data) : nil))
-                            FileHandle.standardOutput.write(line + Data("\n".utf8))
+                            StandardStreams.out(bytes: Array(line) + [0x0a])
                         } else if hex {
                             print("\(direction) \(frame.length) bytes: \(hexString(frame.data))")
                         } else {

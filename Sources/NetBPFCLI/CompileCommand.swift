@@ -44,7 +44,7 @@ struct CompileCommand: ParsableCommand {
                 for f in compiled.autoAttached { print("  \(f.function) -> SEC(\"\(f.section)\")") }
             }
         } catch let error as CompileError {
-            FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+            StandardStreams.err("netbpf: \(error.description)\n")
             throw ExitCode(1)
         }
     }

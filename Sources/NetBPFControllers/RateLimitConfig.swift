@@ -12,7 +12,8 @@ import Yams
 /// shape: false              # true: HTB classes instead of drops (egress only)
 /// default: 100mbit          # limit for unknown addresses (omit: unlimited)
 /// neighbors: 10mbit         # limit for addresses learned on learn_on ports
-/// learn_on: [port1, port2]  # interfaces whose ingress source addresses are "neighbors"
+/// learn_on: [port1, ns2/port2]  # interfaces (NETNS/IFACE for another namespace) whose ingress
+///                           # source addresses are "neighbors"
 /// limits:
 ///   - {address: 10.0.0.2, rate: 10mbit, burst: 64k}
 ///   - {address: 10.1.0.0/16, rate: 1mbit}

@@ -30,9 +30,12 @@ public final class RateLimitSession: @unchecked Sendable {
                 let object = try spec.load()
                 let program = try object.program(named: "learn_neighbor")
                 for port in config.learnOn {
+                    // "NAMESPACE/IFACE" names a port in another namespace (a bridge's, say).
+                    let parts = port.split(separator: "/", maxSplits: 1).map(String.init)
+                    let (namespace, interface) = parts.count == 2 ? (parts[0], parts[1]) : (config.namespace, port)
                     var options = TCAttachOptions()
                     options.direction = .ingress
-                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: port, namespace: config.namespace, options: options))
+                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options))
                 }
             }
         } catch {

@@ -207,4 +207,28 @@ struct TunnelTrafficTests {
             #expect(store.all().isEmpty)
         }
     }
+
+    /// The monitor passes frames with TC_ACT_UNSPEC, so a program attached after it on the same
+    /// hook still runs (with TC_ACT_OK it would end the tcx chain and the counter would stay 0).
+    @Test(.timeLimit(.minutes(2)))
+    func programsAfterTheMonitorStillRun() throws {
+        try TunnelLab.with(hosts: 2, vnis: 1) { lab in
+            try withMonitor(lab) { monitor in
+                let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("nbtm-chain-\(getpid())").path
+                defer { try? FileManager.default.removeItem(atPath: stateDir) }
+                let store = AttachmentStore(directory: stateDir + "/attach")
+                let counter = try BPFObject.load(path: try TestPrograms.object("count_packets"))
+                var options = TCAttachOptions()
+                options.direction = .egress
+                let record = try Attacher(store: store).attachTC(try counter.program(named: "count_tc"), of: counter, to: "eth0",
+                                                                 namespace: lab.hosts[0], options: options)
+                defer { try? Attacher(store: store).undo(record) }
+                try lab.ping(from: 0, "192.168.0.2", count: 3, size: 100)
+                let counted = try ArrayMap<UInt64>(counter.map(named: "counters")).get(0)
+                #expect(counted >= 3, "the program after the monitor saw \(counted) frames")
+                let k = Self.key("172.16.1.100", "172.16.1.101", "192.168.0.1", "192.168.0.2", vni: 10000)
+                #expect(try monitor.read().conversations[k]?.txPackets == 3)
+            }
+        }
+    }
 }

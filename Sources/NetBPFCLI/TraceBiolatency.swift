@@ -1,0 +1,58 @@
+import ArgumentParser
+import NetBPF
+import NetBPFTracing
+
+struct TraceBiolatency: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "biolatency", abstract: "Summarize block device I/O latency as a histogram.")
+    @Flag(name: .customShort("T"), help: "Include a timestamp on output.") var timestamp = false
+    @Flag(name: .customShort("m"), help: "Millisecond histogram.") var milliseconds = false
+    @Flag(name: .customShort("Q"), help: "Include OS queued time (from block_rq_insert).") var queued = false
+    @Flag(name: .customShort("D"), help: "A histogram per disk device.") var disks = false
+    @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
+    @Argument(help: "Seconds between reports.") var interval: Int?
+    @Argument(help: "Number of reports.") var count: Int?
+    @OptionGroup var output: TraceOutputOptions
+
+    func run() throws {
+        try runTool(verbose: output.verbose) {
+            var o = Biolatency.Options()
+            o.perDisk = disks; o.milliseconds = milliseconds; o.queued = queued; o.timestamp = timestamp; o.disk = disk
+            try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
+        }
+    }
+}
+
+struct TraceBitesize: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bitesize", abstract: "Summarize block device I/O size as a histogram.")
+    @Flag(name: .customShort("T"), help: "Include a timestamp on output.") var timestamp = false
+    @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
+    @Argument(help: "Seconds between reports.") var interval: Int?
+    @Argument(help: "Number of reports.") var count: Int?
+    @OptionGroup var output: TraceOutputOptions
+
+    func run() throws {
+        try runTool(verbose: output.verbose) {
+            var o = Biolatency.Options()
+            o.sizes = true; o.timestamp = timestamp; o.disk = disk
+            try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
+        }
+    }
+}
+
+func runBlockTool(_ o: Biolatency.Options, title: String, interval: Int?, count: Int?, output: TraceOutputOptions) throws {
+    let session = try Biolatency.start(o)
+    defer { session.close() }
+    if !output.json { TraceOutput.line(title); TraceOutput.flush() }
+    try runIntervals(interval: interval, count: count) {
+        let entries = try Biolatency.collect(session, o)
+        if output.json {
+            struct Report: Encodable { var time: String; var histograms: [Biolatency.Entry] }
+            TraceOutput.jsonLine(Report(time: Clock.wallTime(), histograms: entries))
+        } else {
+            if !o.perDisk { TraceOutput.line("") }
+            if o.timestamp { TraceOutput.line(Clock.wallTime()) }
+            TraceOutput.write(Biolatency.format(entries, o))
+        }
+        TraceOutput.flush()
+    }
+}

@@ -1,0 +1,261 @@
+import CNetBPFShims
+import Glibc
+import NetBPF
+import NetBPFCompiler
+
+/// Finds, compiles (through the in-process compiler and its cache) and loads the BPF C of the
+/// tools in Tools/NAME/NAME.bpf.c.
+public enum ToolSources {
+    /// Tools/ of the source tree: $NETBPF_TOOLS_DIR, else the first `Tools` folder found walking
+    /// up from the executable (.build/<triple>/debug/netbpf lives four levels below the
+    /// repository), else /usr/share/netbpf/Tools.
+    public static func directory() throws -> String {
+        if let env = getenv("NETBPF_TOOLS_DIR") { return String(cString: env) }
+        if let cached = cachedDirectory { return cached }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        if n > 0 {
+            var dir = String(cString: buf)
+            for _ in 0..<6 {
+                guard let slash = dir.lastIndex(of: "/"), slash != dir.startIndex else { break }
+                dir = String(dir[..<slash])
+                if access(dir + "/Tools/execsnoop/execsnoop.bpf.c", R_OK) == 0 {
+                    cachedDirectory = dir + "/Tools"
+                    return dir + "/Tools"
+                }
+            }
+        }
+        if access("/usr/share/netbpf/Tools", R_OK) == 0 { return "/usr/share/netbpf/Tools" }
+        throw BPFError(.notFound, operation: "find tool sources", message: "no Tools/ directory beside the netbpf executable",
+                       hint: "set NETBPF_TOOLS_DIR to the repository's Tools folder")
+    }
+    nonisolated(unsafe) private static var cachedDirectory: String?
+
+    /// The path of a tool's BPF C.
+    public static func source(_ tool: String) throws -> String {
+        let path = try directory() + "/\(tool)/\(tool).bpf.c"
+        guard access(path, R_OK) == 0 else {
+            throw BPFError(.notFound, operation: "find tool source", subject: tool, message: "\(path) does not exist")
+        }
+        return path
+    }
+
+    /// Compiles (or takes from the cache) a tool's program and opens it for configuration.
+    ///
+    /// CO-RE relocations are resolved against the object's own BTF: the tools compile against
+    /// this kernel's vmlinux.h (the compile cache is keyed by the kernel BTF's checksum), so the
+    /// types they carry are the kernel's. libbpf then skips parsing /sys/kernel/btf/vmlinux,
+    /// which is most of a tool's start-up memory (about 10 MB at peak). The object reaches
+    /// libbpf through a memfd that `BTFSource` keeps open until load.
+    /// NETBPF_KERNEL_BTF=1 makes libbpf use the kernel's BTF instead.
+    public static func open(_ tool: String, defines: [String] = []) throws -> (BPFObjectSpec, BTFSource?) {
+        var options = CompileOptions()
+        options.defines = defines
+        let compiled = try BPFCompiler().compile(file: try source(tool), options: options)
+        if getenv("NETBPF_KERNEL_BTF") == nil, let btf = ELFSections.section(".BTF", in: compiled.bytes) {
+            // Only the raw .BTF section (tens of KB): libbpf's btf__parse reads raw BTF first.
+            let fd = compiled.bytes.withUnsafeBytes { nb_memfd_with(tool, $0.baseAddress! + btf.lowerBound, btf.count) }
+            if fd > 0 {
+                let source = BTFSource(fd: FileDescriptor(owning: fd))
+                return (try BPFObjectSpec.open(bytes: compiled.bytes, name: compiled.name, coreBTFPath: source.path), source)
+            }
+        }
+        return (try compiled.open(), nil)
+    }
+}
+
+/// Finds a section of a 64-bit little-endian ELF object by name.
+enum ELFSections {
+    static func section(_ name: String, in bytes: [UInt8]) -> Range<Int>? {
+        bytes.withUnsafeBytes { b -> Range<Int>? in
+            guard b.count >= 64, b[0] == 0x7f, b[4] == 2, b[5] == 1 else { return nil }
+            let shoff = Int(b.u64(40)), shentsize = Int(b.u16(58)), shnum = Int(b.u16(60)), shstrndx = Int(b.u16(62))
+            guard shoff > 0, shentsize >= 64, shoff + shnum * shentsize <= b.count, shstrndx < shnum else { return nil }
+            let strOff = Int(b.u64(shoff + shstrndx * shentsize + 24))
+            for i in 0..<shnum {
+                let h = shoff + i * shentsize
+                let nameOff = strOff + Int(b.u32(h))
+                guard nameOff < b.count, b.cString(nameOff, max: 64) == name else { continue }
+                let off = Int(b.u64(h + 24)), size = Int(b.u64(h + 32))
+                guard off + size <= b.count else { return nil }
+                return off..<(off + size)
+            }
+            return nil
+        }
+    }
+}
+
+/// Keeps the memfd holding an object's BTF open until libbpf has loaded the object.
+public final class BTFSource: @unchecked Sendable {
+    let fd: FileDescriptor
+    init(fd: FileDescriptor) { self.fd = fd }
+    /// The path libbpf opens.
+    public var path: String { "/proc/self/fd/\(fd.rawValue)" }
+}
+
+
+/// A tool's loaded object and its links; links detach when this goes away.
+public final class ToolSession: @unchecked Sendable {
+    public let object: BPFObject
+    public private(set) var links: [BPFLink] = []
+
+    public init(object: BPFObject) { self.object = object }
+
+    /// Opens, configures and loads a tool's object, then attaches every program by its section
+    /// (tracepoint/, raw_tracepoint/, tp_btf/ ...), skipping those in `skipAttach`.
+    public static func start(_ tool: String, defines: [String] = [], skipAttach: Set<String> = [],
+                             configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> ToolSession {
+        let (spec, btf) = try ToolSources.open(tool, defines: defines)
+        try configure(spec)
+        let session = ToolSession(object: try spec.load())
+        withExtendedLifetime(btf) {}
+        for p in session.object.programs where !skipAttach.contains(p.name) {
+            session.links.append(try session.attach(p))
+        }
+        return session
+    }
+
+    /// Attaches by section, checking tracepoints against tracefs first for a precise error.
+    func attach(_ p: BPFProgram) throws -> BPFLink {
+        let s = p.section
+        if s.hasPrefix("tracepoint/") || s.hasPrefix("tp/") {
+            let parts = s.split(separator: "/")
+            if parts.count == 3 { return try p.attachTracepoint(category: String(parts[1]), name: String(parts[2]), cookie: 0) }
+        }
+        return try p.attach()
+    }
+
+    public func add(_ link: BPFLink) { links.append(link) }
+
+    public func map(_ name: String) throws -> BPFMap { try object.map(named: name) }
+
+    /// Polls a ring buffer until a stop signal, the duration, or `shouldStop` says so.
+    /// `handler` gets each record; stdout is flushed after every batch so pipes see lines promptly.
+    public func runRing(_ mapName: String, duration: Double? = nil, shouldStop: () -> Bool = { false },
+                        handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
+        let ring = try RingBuffer(map: map(mapName), handler: handler)
+        let deadline = duration.map { Clock.monotonic() + $0 }
+        var nextLostCheck = Clock.monotonic() + 1
+        while !StopSignal.requested && !shouldStop() {
+            var wait: Int32 = 100
+            if let deadline {
+                let left = deadline - Clock.monotonic()
+                if left <= 0 { break }
+                wait = Int32(min(100, max(1, left * 1000)))
+            }
+            if try ring.poll(timeoutMilliseconds: wait) > 0 { fflush(stdout) }
+            if Clock.monotonic() >= nextLostCheck {
+                reportLost()
+                nextLostCheck = Clock.monotonic() + 1
+            }
+        }
+        try ring.consume()
+        fflush(stdout)
+        reportLost()
+    }
+
+    /// Events the programs could not put in the ring buffer (it was full), from their `lost`
+    /// counter; 0 for tools without one.
+    public func lostEvents() -> UInt64 {
+        guard let m = try? object.map(named: "lost"), let counter = try? ArrayMap<UInt64>(m) else { return 0 }
+        return (try? counter.get(0)) ?? 0
+    }
+
+    private var reportedLost: UInt64 = 0
+
+    /// Prints "Lost N events" on stderr when the count grew, as libbpf-tools does.
+    func reportLost() {
+        let total = lostEvents()
+        guard total > reportedLost else { return }
+        fputs("Lost \(total - reportedLost) events (ring buffer full)\n", stderr)
+        reportedLost = total
+    }
+
+    /// Detaches everything now.
+    public func close() {
+        for l in links { l.detach() }
+        links.removeAll()
+        KprobeEvents.removeAll()
+    }
+}
+
+/// SIGINT/SIGTERM as a flag the tools poll.
+public enum StopSignal {
+    public static func install() { nb_install_stop_signals() }
+    public static var requested: Bool { nb_stop_requested() != 0 }
+    public static func request() { nb_request_stop() }
+    public static func reset() { nb_reset_stop() }
+
+    /// Sleeps up to `seconds`, waking early on a stop signal; false if stopped.
+    public static func sleep(_ seconds: Double) -> Bool {
+        let end = Clock.monotonic() + seconds
+        while !requested {
+            let left = end - Clock.monotonic()
+            if left <= 0 { return true }
+            usleep(UInt32(min(left, 0.05) * 1_000_000))
+        }
+        return false
+    }
+}
+
+public enum Clock {
+    public static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Nanoseconds since boot, the clock of bpf_ktime_get_ns().
+    public static func bootNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Local wall-clock time as HH:MM:SS (the -T column of the tools).
+    public static func wallTime() -> String {
+        var t = time(nil)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        var buf = [CChar](repeating: 0, count: 16)
+        strftime(&buf, buf.count, "%H:%M:%S", &parts)
+        return String(cString: buf)
+    }
+}
+
+/// Helpers to read fixed-layout event records.
+public extension UnsafeRawBufferPointer {
+    func u8(_ o: Int) -> UInt8 { self[o] }
+    func u16(_ o: Int) -> UInt16 { loadUnaligned(fromByteOffset: o, as: UInt16.self) }
+    func u32(_ o: Int) -> UInt32 { loadUnaligned(fromByteOffset: o, as: UInt32.self) }
+    func i32(_ o: Int) -> Int32 { loadUnaligned(fromByteOffset: o, as: Int32.self) }
+    func u64(_ o: Int) -> UInt64 { loadUnaligned(fromByteOffset: o, as: UInt64.self) }
+    func i64(_ o: Int) -> Int64 { loadUnaligned(fromByteOffset: o, as: Int64.self) }
+    /// A NUL-terminated string in [o, o+max).
+    func cString(_ o: Int, max: Int) -> String {
+        let end = Swift.min(count, o + max)
+        var e = o
+        while e < end, self[e] != 0 { e += 1 }
+        return String(decoding: self[o..<e], as: UTF8.self)
+    }
+}
+
+/// Signal numbers to names (killsnoop -n, exitsnoop).
+public enum SignalNames {
+    static let names = ["", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
+                        "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",
+                        "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
+                        "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"]
+    public static func name(_ n: Int32) -> String {
+        if n >= 0 && Int(n) < names.count && n > 0 { return names[Int(n)] }
+        if n >= 34 && n <= 64 { return "SIGRTMIN+\(n - 34)" }
+        return "SIG\(n)"
+    }
+    /// "9", "KILL" or "SIGKILL" to 9.
+    public static func number(_ text: String) -> Int32? {
+        if let n = Int32(text), n >= 0, n <= 64 { return n }
+        let up = text.uppercased()
+        let full = up.hasPrefix("SIG") ? up : "SIG" + up
+        return names.firstIndex(of: full).map { Int32($0) }
+    }
+}

@@ -1,0 +1,137 @@
+import NetBPF
+
+/// execsnoop: exec() calls with arguments (libbpf-tools/BCC execsnoop columns and options).
+public enum Execsnoop {
+    public struct Options: Sendable {
+        public var uid: UInt32?
+        public var maxArgs: Int = 20
+        public var includeFailed = false
+        /// -n: only commands whose name contains this.
+        public var name: String?
+        /// -l: only commands with an argument containing this.
+        public var line: String?
+        public var quote = false
+        public var time = false
+        public var timestamp = false
+        public var printUID = false
+        public init() {}
+    }
+
+    public struct Event: Sendable, Encodable, Equatable {
+        public var timestampNs: UInt64
+        public var pid: UInt32
+        public var tid: UInt32
+        public var ppid: UInt32
+        public var uid: UInt32
+        public var ret: Int32
+        public var comm: String
+        public var args: [String]
+        /// More arguments than --max-args were passed.
+        public var truncated: Bool
+    }
+
+    public static func start(_ options: Options) throws -> ToolSession {
+        guard (1...60).contains(options.maxArgs) else {
+            throw BPFError(.invalidArgument, operation: "execsnoop", subject: "--max-args", message: "must be 1 to 60")
+        }
+        return try ToolSession.start("execsnoop") { spec in
+            if let uid = options.uid { try spec.setGlobal("target_uid", to: uid) }
+            try spec.setGlobal("max_args", to: UInt32(options.maxArgs))
+            try spec.setGlobal("include_failed", to: options.includeFailed)
+        }
+    }
+
+    public static func decode(_ r: UnsafeRawBufferPointer, maxArgs: Int) -> Event {
+        let count = Int(r.u32(28)), size = min(Int(r.u32(32)), r.count - 56)
+        var args: [String] = []
+        var start = 56
+        let end = 56 + max(0, size)
+        while start < end && args.count < count {
+            var e = start
+            while e < end && r[e] != 0 { e += 1 }
+            args.append(String(decoding: r[start..<e], as: UTF8.self))
+            start = e + 1
+        }
+        return Event(timestampNs: r.u64(0), pid: r.u32(8), tid: r.u32(12), ppid: r.u32(16), uid: r.u32(20), ret: r.i32(24),
+                     comm: r.cString(40, max: 16), args: args, truncated: count > maxArgs)
+    }
+
+    public static func matches(_ e: Event, _ o: Options) -> Bool {
+        if let n = o.name, !e.comm.hasSubstring(n) { return false }
+        if let l = o.line, !e.args.contains(where: { $0.hasSubstring(l) }) { return false }
+        return true
+    }
+
+    public static func header(_ o: Options) -> String {
+        var h = ""
+        if o.time { h += pad("TIME", 9) }
+        if o.timestamp { h += pad("TIME(s)", 9) }
+        if o.printUID { h += pad("UID", 6) }
+        return h + pad("PCOMM", 16) + " " + pad("PID", 6) + " " + pad("PPID", 6) + " " + leftPad("RET", 3) + " ARGS"
+    }
+
+    public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
+        var s = ""
+        if o.time { s += pad(Clock.wallTime(), 8) + " " }
+        if o.timestamp { s += pad(formatSeconds(e.timestampNs &- startNs), 8) + " " }
+        if o.printUID { s += pad(String(e.uid), 6) }
+        s += pad(e.comm, 16) + " " + pad(String(e.pid), 6) + " " + pad(String(e.ppid), 6) + " " + leftPad(String(e.ret), 3) + " "
+        s += e.args.map { o.quote ? "\"" + $0.replacingAll("\"", with: "\\\"") + "\"" : $0 }.joined(separator: " ")
+        if e.truncated { s += " ..." }
+        return s
+    }
+}
+
+func formatSeconds(_ ns: UInt64) -> String {
+    let ms = ns / 1_000_000
+    let frac = ms % 1000
+    return "\(ms / 1000)." + leftPad(String(frac), 3).replacingAll(" ", with: "0")
+}
+
+extension String {
+    /// Substring test on UTF-8 bytes (Foundation's `contains` goes through NSString: about
+    /// 10x slower, which showed in event storms).
+    func hasSubstring(_ needle: String) -> Bool {
+        if needle.isEmpty { return true }
+        var hay = self, pin = needle
+        return hay.withUTF8 { h in
+            pin.withUTF8 { n in
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var i = 0
+                while i <= h.count - n.count {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count && h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.range(of: target) {
+            out += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
+
+extension Substring {
+    func range(of target: String) -> Range<Substring.Index>? {
+        guard !target.isEmpty, count >= target.count else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(target) { return i..<index(i, offsetBy: target.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,72 @@
+import Glibc
+import NetBPF
+
+/// exitsnoop: process exits with age and status (libbpf-tools exitsnoop columns).
+public enum Exitsnoop {
+    public struct Options: Sendable {
+        public var pid: UInt32?
+        public var threads = false
+        public var failedOnly = false
+        public var timestamp = false
+        public init() {}
+    }
+
+    public struct Event: Sendable, Encodable, Equatable {
+        public var pid: UInt32
+        public var tid: UInt32
+        public var ppid: UInt32
+        public var comm: String
+        public var ageSeconds: Double
+        /// The exit(2) status, when not killed by a signal.
+        public var exitCode: Int32
+        /// The signal that ended it, 0 if none.
+        public var signal: Int32
+        public var coreDumped: Bool
+    }
+
+    public static func start(_ o: Options) throws -> ToolSession {
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        return try ToolSession.start("exitsnoop") { spec in
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+            try spec.setGlobal("by_thread", to: o.threads)
+            try spec.setGlobal("failed_only", to: o.failedOnly)
+        }
+    }
+
+    public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
+        let raw = r.i32(28)
+        let start = r.u64(0), end = r.u64(8)
+        return Event(pid: r.u32(16), tid: r.u32(20), ppid: r.u32(24), comm: r.cString(32, max: 16),
+                     ageSeconds: end > start ? Double(end - start) / 1e9 : 0,
+                     exitCode: (raw >> 8) & 0xff, signal: raw & 0x7f, coreDumped: raw & 0x80 != 0)
+    }
+
+    public static func header(_ o: Options) -> String {
+        (o.timestamp ? pad("TIME", 8) + " " : "") + pad("PCOMM", 16) + " " + pad("PID", 7) + " " + pad("PPID", 7) + " "
+            + pad("TID", 7) + " " + pad("AGE(s)", 7) + " EXIT_CODE"
+    }
+
+    public static func line(_ e: Event, _ o: Options) -> String {
+        var s = o.timestamp ? pad(Clock.wallTime(), 8) + " " : ""
+        s += pad(e.comm, 16) + " " + pad(String(e.pid), 7) + " " + pad(String(e.ppid), 7) + " " + pad(String(e.tid), 7) + " "
+        s += pad(fixed(e.ageSeconds, 2), 7) + " "
+        if e.signal != 0 {
+            s += "signal \(e.signal) (\(String(cString: strsignal(e.signal))))" + (e.coreDumped ? ", core dumped" : "")
+        } else {
+            s += e.exitCode == 0 ? "0" : "code \(e.exitCode)"
+        }
+        return s
+    }
+}
+
+/// printf("%.Nf") without Foundation.
+func fixed(_ v: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let n = (abs(v) * scale).rounded()
+    let whole = Int64(n / scale)
+    let frac = Int64(n) - whole * Int64(scale)
+    var f = String(frac)
+    while f.count < digits { f = "0" + f }
+    return (v < 0 && n > 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + f : "")
+}

@@ -1,0 +1,133 @@
+import NetBPF
+
+/// funccount: counts hits of tracepoints, user functions or kernel functions matching a pattern
+/// (BCC funccount's `t:cat:event`, `u:lib:func`, `k:func` / `func`; globs allowed).
+public enum Funccount {
+    public enum Kind: String, Sendable, Encodable { case tracepoint, uprobe, kprobe }
+
+    public struct Pattern: Sendable, Equatable {
+        public var kind: Kind
+        /// The library or executable for uprobes.
+        public var library: String?
+        /// "syscalls:sys_enter_open*", "malloc", "tcp_*".
+        public var name: String
+
+        /// Parses BCC's probe syntax.
+        public init(parsing text: String) throws {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            func bad(_ m: String) -> BPFError {
+                BPFError(.invalidArgument, operation: "funccount", subject: text, message: m,
+                         hint: "patterns: t:CATEGORY:EVENT, u:LIBRARY:FUNCTION, k:FUNCTION or FUNCTION (globs allowed)")
+            }
+            switch parts.first {
+            case "t", "tracepoint":
+                guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty else { throw bad("a tracepoint pattern is t:CATEGORY:EVENT") }
+                kind = .tracepoint; library = nil; name = parts[1] + ":" + parts[2]
+            case "u", "uprobe":
+                guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty else { throw bad("a uprobe pattern is u:LIBRARY:FUNCTION") }
+                kind = .uprobe; library = parts[1]; name = parts[2]
+            case "k", "kprobe", "p":
+                guard parts.count == 2, !parts[1].isEmpty else { throw bad("a kprobe pattern is k:FUNCTION") }
+                kind = .kprobe; library = nil; name = parts[1]
+            default:
+                guard parts.count == 1, !text.isEmpty else { throw bad("unknown probe type '\(parts[0])'") }
+                kind = .kprobe; library = nil; name = text
+            }
+        }
+    }
+
+    public struct Options: Sendable {
+        public var pattern: String = ""
+        public var pid: UInt32?
+        public init() {}
+    }
+
+    public struct Count: Sendable, Encodable, Equatable {
+        public var function: String
+        public var count: UInt64
+    }
+
+    /// The attached session and the probe names, in cookie order.
+    public final class Counting: @unchecked Sendable {
+        public let session: ToolSession
+        public let probes: [String]
+        init(session: ToolSession, probes: [String]) { self.session = session; self.probes = probes }
+
+        /// Reads (and with `clear`, zeroes) the counters; functions with no calls are left out.
+        public func counts(clear: Bool = false) throws -> [Count] {
+            let map = try ArrayMap<UInt64>(session.map("counts"))
+            var out: [Count] = []
+            for (i, probe) in probes.enumerated() {
+                let n = try map.get(UInt32(i))
+                if n > 0 { out.append(Count(function: probe, count: n)) }
+                if clear && n > 0 { try map.set(UInt32(i), 0) }
+            }
+            return out.sorted { ($0.count, $0.function) < ($1.count, $1.function) }
+        }
+    }
+
+    static let maxProbes = 4096
+
+    public static func start(_ o: Options) throws -> Counting {
+        let pattern = try Pattern(parsing: o.pattern)
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        var targets: [String] = []
+        var uprobeOffsets: [(String, String)] = [] // (path, symbol)
+        switch pattern.kind {
+        case .kprobe:
+            try BPFProgram.requireKprobes("kprobe:\(pattern.name)")
+            targets = try KernelSymbols().names(matching: pattern.name)
+        case .tracepoint:
+            targets = try Tracefs.tracepoints(matching: pattern.name)
+        case .uprobe:
+            let path = try BinaryLocator.locate(pattern.library!, pid: o.pid.map { Int32(bitPattern: $0) })
+            let elf = try ELFFile(path: path)
+            for s in elf.functions(matching: pattern.name) {
+                let base = s.name.split(separator: "@").first.map(String.init) ?? s.name
+                uprobeOffsets.append((path, base))
+                targets.append(base)
+            }
+        }
+        guard !targets.isEmpty else {
+            throw BPFError(.notFound, operation: "funccount", subject: o.pattern, message: "no \(pattern.kind.rawValue) matches the pattern")
+        }
+        guard targets.count <= maxProbes else {
+            throw BPFError(.invalidArgument, operation: "funccount", subject: o.pattern,
+                           message: "\(targets.count) probes match; at most \(maxProbes)", hint: "narrow the pattern")
+        }
+        let keep: String = switch pattern.kind {
+        case .tracepoint: "funccount_tracepoint"
+        case .uprobe: "funccount_probe"
+        case .kprobe: targets.count > 1 ? "funccount_kprobe_multi" : "funccount_probe"
+        }
+        let session = try ToolSession.start("funccount", skipAttach: ["funccount_tracepoint", "funccount_probe", "funccount_kprobe_multi"]) { spec in
+            for p in spec.programs where p.name != keep { try spec.setAutoload(false, forProgram: p.name) }
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+        }
+        let program = try session.object.program(named: keep)
+        switch pattern.kind {
+        case .tracepoint:
+            for (i, t) in targets.enumerated() {
+                let parts = t.split(separator: ":")
+                session.add(try program.attachTracepoint(category: String(parts[0]), name: String(parts[1]), cookie: UInt64(i)))
+            }
+        case .uprobe:
+            for (i, (path, symbol)) in uprobeOffsets.enumerated() {
+                session.add(try program.attachUprobe(binary: path, symbol: symbol, pid: o.pid.map { Int32(bitPattern: $0) }, cookie: UInt64(i)))
+            }
+        case .kprobe:
+            if targets.count > 1 {
+                session.add(try program.attachKprobeMulti(pattern: pattern.name))
+            } else {
+                session.add(try program.attachKprobe(function: targets[0]))
+            }
+        }
+        return Counting(session: session, probes: targets)
+    }
+
+    public static func format(_ counts: [Count]) -> String {
+        var out = pad("FUNC", 36) + " " + leftPad("COUNT", 8) + "\n"
+        for c in counts { out += pad(c.function, 36) + " " + leftPad(String(c.count), 8) + "\n" }
+        return out
+    }
+}

@@ -1,0 +1,49 @@
+import NetBPF
+
+/// killsnoop: signals sent with kill(2), or every signal generated (--all, like sigsnoop).
+public enum Killsnoop {
+    public struct Options: Sendable {
+        public var pid: UInt32?
+        public var signal: Int32?
+        public var failedOnly = false
+        /// Every generated signal (signal:signal_generate), not only kill(2).
+        public var allSignals = false
+        public var names = false
+        public init() {}
+    }
+
+    public struct Event: Sendable, Encodable, Equatable {
+        public var timestampNs: UInt64
+        public var pid: UInt32
+        /// The pid argument of kill(2): negative for a process group, 0 for the caller's group.
+        public var targetPID: Int32
+        public var signal: Int32
+        /// kill(2)'s return value (0 or -errno), or signal_generate's errno/result.
+        public var result: Int32
+        public var comm: String
+    }
+
+    public static func start(_ o: Options) throws -> ToolSession {
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        let skip: Set<String> = o.allSignals ? ["killsnoop_enter", "killsnoop_exit"] : ["killsnoop_generate"]
+        return try ToolSession.start("killsnoop", skipAttach: skip) { spec in
+            for name in skip { try spec.setAutoload(false, forProgram: name) }
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+            if let s = o.signal { try spec.setGlobal("target_signal", to: s) }
+            try spec.setGlobal("failed_only", to: o.failedOnly)
+        }
+    }
+
+    public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
+        Event(timestampNs: r.u64(0), pid: r.u32(8), targetPID: r.i32(12), signal: r.i32(16), result: r.i32(20), comm: r.cString(24, max: 16))
+    }
+
+    public static func header(_ o: Options) -> String {
+        pad("TIME", 8) + " " + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("SIG", 9) + " " + pad("TPID", 7) + " RESULT"
+    }
+
+    public static func line(_ e: Event, _ o: Options) -> String {
+        pad(Clock.wallTime(), 8) + " " + pad(String(e.pid), 7) + " " + pad(e.comm, 16) + " "
+            + pad(o.names && e.signal > 0 ? SignalNames.name(e.signal) : String(e.signal), 9) + " " + pad(String(e.targetPID), 7) + " " + String(e.result)
+    }
+}

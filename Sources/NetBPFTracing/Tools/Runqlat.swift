@@ -1,0 +1,56 @@
+import NetBPF
+
+/// runqlat: run queue latency histograms (libbpf-tools/BCC runqlat options).
+public enum Runqlat {
+    public struct Options: Sendable {
+        public var pid: UInt32?
+        public var byProcess = false
+        public var byThread = false
+        public var milliseconds = false
+        public var timestamp = false
+        public init() {}
+    }
+
+    /// One histogram: for everything (key nil), a process (-P) or a thread (-L).
+    public struct Entry: Sendable, Encodable, Equatable {
+        public var id: UInt32?
+        public var comm: String?
+        public var histogram: Log2Histogram
+    }
+
+    static let slots = 26
+
+    public static func start(_ o: Options) throws -> ToolSession {
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        return try ToolSession.start("runqlat") { spec in
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+            try spec.setGlobal("by_process", to: o.byProcess)
+            try spec.setGlobal("by_thread", to: o.byThread)
+            try spec.setGlobal("in_millis", to: o.milliseconds)
+        }
+    }
+
+    /// Reads and clears the histograms.
+    public static func collect(_ session: ToolSession, _ o: Options) throws -> [Entry] {
+        let map = try session.map("hists")
+        var out: [Entry] = []
+        for entry in try map.dump() {
+            let key = entry.key.withUnsafeBytes { $0.u32(0) }
+            let (slots, comm) = entry.value.withUnsafeBytes { r in ((0..<Self.slots).map { UInt64(r.u32($0 * 4)) }, r.cString(Self.slots * 4, max: 16)) }
+            let split = o.byProcess || o.byThread
+            out.append(Entry(id: split ? key : nil, comm: split ? comm : nil,
+                             histogram: Log2Histogram(unit: o.milliseconds ? "msecs" : "usecs", slots: slots)))
+            _ = try map.delete(key: entry.key)
+        }
+        return out.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+    }
+
+    public static func format(_ entries: [Entry], _ o: Options) -> String {
+        var out = ""
+        for e in entries {
+            if let id = e.id { out += "\n\(o.byProcess ? "pid" : "tid") = \(id) \(e.comm ?? "")\n" }
+            out += e.histogram.formatted()
+        }
+        return out
+    }
+}

@@ -1,0 +1,77 @@
+import Glibc
+import NetBPF
+
+/// syscount: system call counts (and total time with -L) per syscall or per process.
+public enum Syscount {
+    public struct Options: Sendable {
+        public var pid: UInt32?
+        public var failedOnly = false
+        public var errno: Int32?
+        public var latency = false
+        public var milliseconds = false
+        public var byProcess = false
+        public var top = 10
+        public init() {}
+    }
+
+    public struct Row: Sendable, Encodable, Equatable {
+        /// Syscall number, or PID with -P.
+        public var key: UInt32
+        public var name: String
+        public var count: UInt64
+        public var totalNs: UInt64
+    }
+
+    public static func start(_ o: Options) throws -> ToolSession {
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        return try ToolSession.start("syscount") { spec in
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+            try spec.setGlobal("failed_only", to: o.failedOnly)
+            if let e = o.errno { try spec.setGlobal("only_errno", to: e) }
+            try spec.setGlobal("with_latency", to: o.latency)
+            try spec.setGlobal("by_process", to: o.byProcess)
+        }
+    }
+
+    public static func name(ofSyscall n: UInt32) -> String { SyscallTable.x86_64[Int(n)] ?? "[unknown: \(n)]" }
+
+    /// Every syscall name known (syscount -l).
+    public static var syscallNames: [(Int, String)] { SyscallTable.x86_64.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+    public static func number(ofSyscall name: String) -> Int? { SyscallTable.x86_64.first { $0.value == name }?.key }
+
+    /// Reads and clears the counters; rows sorted by count (or time with -L), top N.
+    public static func collect(_ session: ToolSession, _ o: Options) throws -> [Row] {
+        let map = try session.map("stats")
+        var rows: [Row] = []
+        for entry in try map.dump() {
+            let key = entry.key.withUnsafeBytes { $0.u32(0) }
+            let (count, total, comm) = entry.value.withUnsafeBytes { ($0.u64(0), $0.u64(8), $0.cString(16, max: 16)) }
+            rows.append(Row(key: key, name: o.byProcess ? comm : name(ofSyscall: key), count: count, totalNs: total))
+            _ = try map.delete(key: entry.key)
+        }
+        rows.sort { o.latency ? ($0.totalNs, $0.count) > ($1.totalNs, $1.count) : ($0.count, $0.totalNs) > ($1.count, $1.totalNs) }
+        return Array(rows.prefix(o.top))
+    }
+
+    public static func format(_ rows: [Row], _ o: Options) -> String {
+        let unit = o.milliseconds ? "TIME (ms)" : "TIME (us)"
+        var out = o.byProcess ? pad("PID", 6) + " " + pad("COMM", 15) + " " + leftPad("COUNT", 8) : pad("SYSCALL", 22) + " " + leftPad("COUNT", 8)
+        if o.latency { out += " " + leftPad(unit, 16) }
+        out += "\n"
+        for r in rows {
+            out += o.byProcess ? pad(String(r.key), 6) + " " + pad(r.name, 15) + " " + leftPad(String(r.count), 8)
+                               : pad(r.name, 22) + " " + leftPad(String(r.count), 8)
+            if o.latency { out += " " + leftPad(fixed(Double(r.totalNs) / (o.milliseconds ? 1e6 : 1e3), 3), 16) }
+            out += "\n"
+        }
+        return out
+    }
+
+    /// Errno names for -e ("ENOENT" or a number).
+    public static func errnoValue(_ text: String) -> Int32? {
+        if let n = Int32(text), n > 0 { return n }
+        for n in Int32(1)..<134 where Errno.name(n) == text.uppercased() { return n }
+        return nil
+    }
+}

@@ -1,0 +1,263 @@
+import CNetBPFShims
+import Glibc
+import NetBPF
+
+/// tracefs: where it is mounted, the tracepoints it lists, and their argument layouts.
+public enum Tracefs {
+    /// The tracefs mount (/sys/kernel/tracing, or debugfs's tracing/), mounting tracefs at
+    /// /sys/kernel/tracing when neither is there (needs root).
+    public static func root() throws -> String {
+        if let cached = rootCache { return cached }
+        for candidate in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] where access(candidate + "/events", F_OK) == 0 {
+            rootCache = candidate
+            return candidate
+        }
+        if mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nil) == 0 {
+            rootCache = "/sys/kernel/tracing"
+            return "/sys/kernel/tracing"
+        }
+        throw BPFError.system("mount tracefs", subject: "/sys/kernel/tracing", errno: errno,
+                              hint: "mount it: mount -t tracefs tracefs /sys/kernel/tracing")
+    }
+    nonisolated(unsafe) private static var rootCache: String?
+
+    /// Every tracepoint as "category:event", sorted, optionally filtered by a glob on that name
+    /// (`sched:*`, `*:sys_enter_open*`).
+    public static func tracepoints(matching glob: String? = nil) throws -> [String] {
+        let events = try root() + "/events"
+        var out: [String] = []
+        for category in listDirectory(events) {
+            let dir = events + "/" + category
+            guard isDirectory(dir) else { continue }
+            for event in listDirectory(dir) where isDirectory(dir + "/" + event) {
+                let name = category + ":" + event
+                if let glob, fnmatch(glob, name, 0) != 0 { continue }
+                out.append(name)
+            }
+        }
+        return out.sorted()
+    }
+
+    /// The format of one tracepoint, read from events/CATEGORY/EVENT/format.
+    public static func format(category: String, event: String) throws -> TracepointFormat {
+        guard !category.contains("/"), !event.contains("/"), !category.isEmpty, !event.isEmpty else {
+            throw BPFError(.invalidArgument, operation: "tracepoint format", subject: "\(category):\(event)",
+                           message: "a tracepoint is CATEGORY:EVENT", hint: "list them with `netbpf trace tplist`")
+        }
+        let path = try root() + "/events/\(category)/\(event)/format"
+        guard let text = readTextFile(path) else {
+            let e = errno
+            if e == ENOENT {
+                throw BPFError(.notFound, operation: "tracepoint", subject: "\(category):\(event)", errno: e,
+                               message: "no such tracepoint (\(path) does not exist)",
+                               hint: "list them with `netbpf trace tplist '\(category):*'`")
+            }
+            throw BPFError.system("read tracepoint format", subject: path, errno: e)
+        }
+        return try TracepointFormat(parsing: text, category: category)
+    }
+}
+
+/// The layout of a tracepoint's record, as tracefs describes it:
+/// `field:const char * filename;	offset:24;	size:8;	signed:0;`
+public struct TracepointFormat: Sendable, Encodable, Equatable {
+    public struct Field: Sendable, Encodable, Equatable {
+        /// The C declaration as written ("const char * filename", "char comm[16]").
+        public var declaration: String
+        public var name: String
+        /// The C type without the name and array suffix ("const char *", "char").
+        public var type: String
+        public var offset: Int
+        public var size: Int
+        public var isSigned: Bool
+        /// Array length for `type name[N]`, nil otherwise.
+        public var arrayLength: Int?
+        /// `__data_loc` fields hold (length << 16 | offset) of data later in the record.
+        public var isDataLoc: Bool
+        /// Fields before the first blank line: common_type, common_flags, common_pid ...
+        public var isCommon: Bool
+
+        /// How to show the value: a string for char arrays and __data_loc char[], a user-space
+        /// pointer for `char *`, else an integer.
+        public var isCharArray: Bool { (type.hasSuffix("char") && arrayLength != nil) || (isDataLoc && type.contains("char")) }
+        public var isPointer: Bool { type.hasSuffix("*") }
+    }
+
+    public var category: String
+    public var name: String
+    public var id: UInt32
+    public var fields: [Field]
+    /// The kernel's print format line.
+    public var printFormat: String
+
+    /// Fields after the common ones: the tracepoint's own arguments.
+    public var arguments: [Field] { fields.filter { !$0.isCommon } }
+    /// Bytes of the record covered by the fields.
+    public var recordSize: Int { fields.map { $0.offset + $0.size }.max() ?? 0 }
+
+    public func field(named name: String) -> Field? { fields.first { $0.name == name } }
+
+    public init(parsing text: String, category: String) throws {
+        self.category = category
+        name = ""; id = 0; fields = []; printFormat = ""
+        var common = true
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = rawLine.trimmingPrefixWhitespace()
+            if line.isEmpty { if !fields.isEmpty { common = false }; continue }
+            if line.hasPrefix("name: ") { name = String(line.dropFirst(6)) }
+            else if line.hasPrefix("ID: ") { id = UInt32(line.dropFirst(4)) ?? 0 }
+            else if line.hasPrefix("print fmt: ") { printFormat = String(line.dropFirst(11)) }
+            else if line.hasPrefix("field:") {
+                var declaration = "", offset = -1, size = -1, signed = false
+                for part in line.split(separator: ";") {
+                    let p = part.trimmingPrefixWhitespace()
+                    if p.hasPrefix("field:") { declaration = String(p.dropFirst(6)) }
+                    else if p.hasPrefix("offset:") { offset = Int(p.dropFirst(7)) ?? -1 }
+                    else if p.hasPrefix("size:") { size = Int(p.dropFirst(5)) ?? -1 }
+                    else if p.hasPrefix("signed:") { signed = p.dropFirst(7) == "1" }
+                }
+                guard offset >= 0, size >= 0, !declaration.isEmpty else {
+                    throw BPFError(.invalidArgument, operation: "parse tracepoint format", subject: "\(category):\(name)",
+                                   message: "cannot read field line '\(line)'")
+                }
+                fields.append(Self.field(declaration, offset: offset, size: size, signed: signed, common: common))
+            }
+        }
+        guard !name.isEmpty else {
+            throw BPFError(.invalidArgument, operation: "parse tracepoint format", subject: category, message: "no name: line")
+        }
+    }
+
+    static func field(_ declaration: String, offset: Int, size: Int, signed: Bool, common: Bool) -> Field {
+        var decl = declaration
+        var dataLoc = false
+        if decl.hasPrefix("__data_loc ") { dataLoc = true; decl.removeFirst(11) }
+        var arrayLength: Int?
+        var body = Substring(decl)
+        if let open = body.lastIndex(of: "["), body.hasSuffix("]") {
+            let inside = body[body.index(after: open)..<body.index(before: body.endIndex)]
+            arrayLength = Int(inside) ?? (dataLoc ? nil : 0)
+            body = body[..<open]
+        }
+        // The name is the last identifier.
+        var end = body.endIndex
+        while end > body.startIndex, body[body.index(before: end)] == " " { end = body.index(before: end) }
+        var start = end
+        while start > body.startIndex {
+            let c = body[body.index(before: start)]
+            if c.isLetter || c.isNumber || c == "_" { start = body.index(before: start) } else { break }
+        }
+        let name = String(body[start..<end])
+        var type = String(body[..<start])
+        while type.hasSuffix(" ") { type.removeLast() }
+        if dataLoc && type.isEmpty { type = "char" }
+        return Field(declaration: declaration, name: name, type: type, offset: offset, size: size, isSigned: signed,
+                     arrayLength: arrayLength, isDataLoc: dataLoc, isCommon: common)
+    }
+
+    /// Reads one field from a record into a printable value.
+    public func value(of field: Field, in record: UnsafeRawBufferPointer) -> TraceValue {
+        guard field.offset + field.size <= record.count else { return .missing }
+        if field.isDataLoc {
+            let loc = record.loadUnaligned(fromByteOffset: field.offset, as: UInt32.self)
+            let off = Int(loc & 0xffff), len = Int(loc >> 16)
+            guard off + len <= record.count else { return .missing }
+            return field.isCharArray ? .string(cString(record, off, len)) : .bytes(Array(record[off..<off + len]))
+        }
+        if field.isCharArray { return .string(cString(record, field.offset, field.size)) }
+        if field.arrayLength != nil { return .bytes(Array(record[field.offset..<field.offset + field.size])) }
+        var raw: UInt64 = 0
+        switch field.size {
+        case 1: raw = UInt64(record[field.offset])
+        case 2: raw = UInt64(record.loadUnaligned(fromByteOffset: field.offset, as: UInt16.self))
+        case 4: raw = UInt64(record.loadUnaligned(fromByteOffset: field.offset, as: UInt32.self))
+        case 8: raw = record.loadUnaligned(fromByteOffset: field.offset, as: UInt64.self)
+        default: return .bytes(Array(record[field.offset..<field.offset + field.size]))
+        }
+        // syscalls:* formats say signed:0 for every argument; trust the declared C type too.
+        let signedType = ["int", "long", "long long", "pid_t", "s8", "s16", "s32", "s64", "ssize_t", "off_t", "loff_t", "time_t", "clockid_t"].contains(field.type)
+        // A 32-bit C type in an 8-byte syscall slot: the upper half is not a sign extension.
+        if signedType && ["int", "pid_t", "s32", "clockid_t"].contains(field.type) {
+            return .signed(Int64(Int32(truncatingIfNeeded: raw)))
+        }
+        if (field.isSigned || signedType) && !field.isPointer {
+            let shift = UInt64(64 - field.size * 8)
+            return .signed(Int64(bitPattern: raw << shift) >> Int64(shift))
+        }
+        return field.isPointer ? .pointer(raw) : .unsigned(raw)
+    }
+
+    private func cString(_ r: UnsafeRawBufferPointer, _ off: Int, _ len: Int) -> String {
+        var end = off
+        while end < off + len, r[end] != 0 { end += 1 }
+        return String(decoding: r[off..<end], as: UTF8.self)
+    }
+}
+
+/// One decoded tracepoint field.
+public enum TraceValue: Sendable, Equatable, CustomStringConvertible, Encodable {
+    case signed(Int64), unsigned(UInt64), pointer(UInt64), string(String), bytes([UInt8]), missing
+
+    public var description: String {
+        switch self {
+        case .signed(let v): return String(v)
+        case .unsigned(let v): return String(v)
+        case .pointer(let v): return "0x" + String(v, radix: 16)
+        case .string(let s): return s
+        case .bytes(let b): return b.map { String($0) }.joined(separator: ",")
+        case .missing: return "?"
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .signed(let v): try c.encode(v)
+        case .unsigned(let v), .pointer(let v): try c.encode(v)
+        case .string(let s): try c.encode(s)
+        case .bytes(let b): try c.encode(b)
+        case .missing: try c.encodeNil()
+        }
+    }
+}
+
+extension Substring {
+    func trimmingPrefixWhitespace() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return s
+    }
+}
+
+/// Reads a whole (small, procfs/sysfs/tracefs) file; nil with errno set on failure.
+func readTextFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { break }
+        out.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func listDirectory(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}

@@ -1,0 +1,111 @@
+// biolatency: block I/O latency (issue to completion, or insert to completion with -Q) as
+// log2 histograms, from the block:block_rq_* tracepoints. bitesize's sizes come along:
+// the same requests, bucketed by kilobytes.
+#include "vmlinux.h"
+#include <netbpf.h>
+
+#define SLOTS 27
+
+struct rq_key {
+	u32 dev;
+	u32 _pad;
+	u64 sector;
+};
+
+struct rq_start {
+	u64 ts_ns;
+	u32 bytes;
+	u32 _pad;
+};
+
+/* Layout mirrored by Sources/NetBPFTracing/Tools/Biolatency.swift. */
+struct bio_hist {
+	u32 slots[SLOTS];
+	u32 _pad;
+};
+
+const volatile bool per_disk = false;
+const volatile bool in_millis = false;
+const volatile bool from_insert = false;
+const volatile bool sizes = false;     /* bitesize: histogram of request sizes in KB */
+const volatile u32 target_dev = 0;
+
+BPF_HASH(started, struct rq_key, struct rq_start, 16384);
+BPF_HASH(hists, u32, struct bio_hist, 256);
+
+static __always_inline int start(u32 dev, u64 sector, u32 bytes)
+{
+	struct rq_key k = { .dev = dev, .sector = sector };
+	struct rq_start s = { .ts_ns = bpf_ktime_get_ns(), .bytes = bytes };
+
+	if (target_dev && dev != target_dev)
+		return 0;
+	bpf_map_update_elem(&started, &k, &s, BPF_ANY);
+	return 0;
+}
+
+/* Records are copied out first: field loads through a CO-RE-adjusted ctx pointer are refused. */
+SEC("tracepoint/block/block_rq_insert")
+int biolatency_insert(struct trace_event_raw_block_rq *ctx)
+{
+	struct trace_event_raw_block_rq rq;
+
+	if (!from_insert || bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	return start(rq.dev, rq.sector, rq.bytes);
+}
+
+SEC("tracepoint/block/block_rq_issue")
+int biolatency_issue(struct trace_event_raw_block_rq *ctx)
+{
+	struct trace_event_raw_block_rq rq;
+	struct rq_key k = {};
+
+	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	k.dev = rq.dev;
+	k.sector = rq.sector;
+
+	/* With -Q the insert already started the clock (requests can skip the insert). */
+	if (from_insert && bpf_map_lookup_elem(&started, &k))
+		return 0;
+	return start(rq.dev, rq.sector, rq.bytes);
+}
+
+SEC("tracepoint/block/block_rq_complete")
+int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
+{
+	struct trace_event_raw_block_rq_completion rq;
+	struct rq_key k = {};
+	static const struct bio_hist blank;
+	struct rq_start *s;
+	struct bio_hist *h;
+	u64 value;
+	u32 key, slot;
+
+	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
+		return 0;
+	k.dev = rq.dev;
+	k.sector = rq.sector;
+	s = bpf_map_lookup_elem(&started, &k);
+	if (!s)
+		return 0;
+	if (sizes) {
+		value = s->bytes / 1024;
+	} else {
+		value = bpf_ktime_get_ns() - s->ts_ns;
+		value /= in_millis ? 1000000 : 1000;
+	}
+	bpf_map_delete_elem(&started, &k);
+	key = per_disk ? rq.dev : 0;
+	h = netbpf_lookup_or_init(&hists, &key, &blank);
+	if (!h)
+		return 0;
+	slot = netbpf_log2l(value);
+	if (slot >= SLOTS)
+		slot = SLOTS - 1;
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	return 0;
+}
+
+NETBPF_LICENSE("GPL");
