@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: builds netbpf (release), the C peers, and prints markdown tables
-# for docs/benchmarks.md. Usage: bash benchmarks/run.sh [map-dump|ringbuf|prog-list|compile|ratelimit|attach|http ...]
+# for docs/benchmarks.md. Usage: bash benchmarks/run.sh [map-dump|ringbuf|prog-list|compile|ratelimit|attach|http|tunnel ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -5,7 +5,10 @@
  * Unicast frames are counted per conversation (programs/include/tunnel_monitor.h): packets and
  * bytes per hook and direction in a per-CPU hash; frames to a multicast or broadcast outer
  * destination are counted per VNI and group in `floods` and never as a conversation;
- * malformed frames are counted by reason in `stats`. Every frame passes (TC_ACT_OK).
+ * malformed frames are counted by reason in `stats`. Every frame passes untouched with
+ * TC_ACT_UNSPEC, not TC_ACT_OK: on tcx (and on a clsact hook with several filters) TC_ACT_OK
+ * would end the chain, and a monitor must not keep the programs after it (a rate limiter, an
+ * HTTP blocker) from running; as the last program, UNSPEC passes the frame like OK.
  *
  * Headers are read in place when they are in the linear part of the skb and copied with
  * bpf_skb_load_bytes when they are not (a non-linear skb), so no frame is misread. */
@@ -173,7 +176,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 	b = hdr(&p, 0, ETH_HLEN, buf);
 	if (!b) {
 		bump(st, TM_ERR_OUTER_TRUNCATED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	group = b[0] & 1; /* group (multicast/broadcast) destination MAC */
 	proto = ((struct ethhdr *)b)->h_proto;
@@ -181,7 +184,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 	proto = skip_vlans(&p, &off, proto, buf);
 	if (!proto) {
 		bump(st, TM_ERR_OUTER_TRUNCATED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 
 	/* Outer IP. */
@@ -191,20 +194,20 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 
 		if (!ip) {
 			bump(st, TM_ERR_OUTER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		if (ip->protocol != IPPROTO_UDP) {
 			bump(st, TM_STAT_NOT_VXLAN);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		ihl = ip->ihl * 4;
 		if (ihl < sizeof(*ip)) {
 			bump(st, TM_ERR_OUTER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		if (ip->frag_off & bpf_htons(0x3fff)) { /* MF or an offset */
 			bump(st, TM_STAT_OUTER_FRAGMENT);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		map_v4(key.outer_a, &ip->saddr);
 		map_v4(key.outer_b, &ip->daddr);
@@ -218,7 +221,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 
 		if (!ip6) {
 			bump(st, TM_ERR_OUTER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		next = ip6->nexthdr;
 		__builtin_memcpy(key.outer_a, &ip6->saddr, 16);
@@ -236,7 +239,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 			ext = hdr(&p, off, 8, buf);
 			if (!ext) {
 				bump(st, TM_ERR_OUTER_TRUNCATED);
-				return TC_ACT_OK;
+				return TC_ACT_UNSPEC;
 			}
 			if (next == 44) {
 				if ((ext[2] << 8 | ext[3]) & 0xfff9) { /* offset or M flag */
@@ -244,7 +247,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 						bump(st, TM_STAT_OUTER_FRAGMENT);
 					else
 						bump(st, TM_STAT_NOT_VXLAN);
-					return TC_ACT_OK;
+					return TC_ACT_UNSPEC;
 				}
 				next = ext[0];
 				off += 8;
@@ -258,11 +261,11 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 		}
 		if (next != IPPROTO_UDP) {
 			bump(st, TM_STAT_NOT_VXLAN);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 	} else {
 		bump(st, TM_STAT_NOT_VXLAN);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 
 	/* UDP to a VXLAN port. */
@@ -271,11 +274,11 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 
 		if (!udp) {
 			bump(st, TM_ERR_OUTER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		if (!is_vxlan_port(udp->dest)) {
 			bump(st, TM_STAT_NOT_VXLAN);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		off += sizeof(*udp);
 	}
@@ -284,11 +287,11 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 	b = hdr(&p, off, 8, buf);
 	if (!b) {
 		bump(st, TM_ERR_VXLAN_TRUNCATED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	if (!(b[0] & 0x08)) {
 		bump(st, TM_ERR_VXLAN_FLAGS);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	key.vni = (__u32)b[4] << 16 | (__u32)b[5] << 8 | b[6];
 	off += 8;
@@ -312,21 +315,21 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 			bpf_map_update_elem(&floods, &fk, &init, BPF_NOEXIST);
 		}
 		bump(st, TM_STAT_FLOODED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 
 	/* Inner Ethernet. */
 	b = hdr(&p, off, ETH_HLEN, buf);
 	if (!b) {
 		bump(st, TM_ERR_INNER_TRUNCATED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	proto = ((struct ethhdr *)b)->h_proto;
 	off += ETH_HLEN;
 	proto = skip_vlans(&p, &off, proto, buf);
 	if (!proto) {
 		bump(st, TM_ERR_INNER_TRUNCATED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	key.inner_proto = bpf_ntohs(proto);
 
@@ -337,7 +340,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 
 		if (!ip || (ihl = ip->ihl * 4) < sizeof(*ip)) {
 			bump(st, TM_ERR_INNER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		map_v4(key.inner_a, &ip->saddr);
 		map_v4(key.inner_b, &ip->daddr);
@@ -348,7 +351,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 
 		if (!ip6) {
 			bump(st, TM_ERR_INNER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		__builtin_memcpy(key.inner_a, &ip6->saddr, 16);
 		__builtin_memcpy(key.inner_b, &ip6->daddr, 16);
@@ -360,7 +363,7 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 		b = hdr(&p, off, 28, buf);
 		if (!b) {
 			bump(st, TM_ERR_INNER_TRUNCATED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		if (b[0] == 0 && b[1] == 1 && b[2] == 0x08 && b[3] == 0 && b[4] == 6 && b[5] == 4) {
 			map_v4(key.inner_a, b + 14);
@@ -401,19 +404,19 @@ static __always_inline int monitor(struct __sk_buff *skb, int ingress)
 		err = bpf_map_update_elem(&conversations, &key, &init, BPF_NOEXIST);
 		if (err == 0) {
 			bump(st, TM_STAT_COUNTED);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		/* -EEXIST: another CPU created it just now; anything else: the map is full. */
 		v = bpf_map_lookup_elem(&conversations, &key);
 		if (!v) {
 			bump(st, TM_ERR_TABLE_FULL);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 	}
 	v->packets[cell] += segs;
 	v->bytes[cell] += bytes;
 	bump(st, TM_STAT_COUNTED);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

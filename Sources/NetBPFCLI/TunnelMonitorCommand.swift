@@ -36,7 +36,7 @@ struct TunnelMonitorCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try reportingTunnelErrors(verbose: output.verbose) {
+            try reportingErrors(verbose: output.verbose) {
                 var options = TunnelMonitorOptions(interface: interface)
                 options.namespace = netns
                 options.interval = interval
@@ -53,7 +53,7 @@ struct TunnelMonitorCommand: ParsableCommand {
                     var lines = ["tunnel monitor attached to \(place) ingress+egress, UDP \(options.ports.map(String.init).joined(separator: ","))"]
                     if let s = session.server { lines.append("web: \(s.url)/  metrics: \(s.url)/metrics") }
                     if let d = jsonDir { lines.append("json: \(d)/snapshot.json, \(d)/delta.json") }
-                    FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\nCtrl-C to stop\n").utf8))
+                    StandardStreams.err(lines.joined(separator: "\n") + "\nCtrl-C to stop\n")
                 }
                 let started = Date()
                 let tty = isatty(STDOUT_FILENO) == 1 && !output.json
@@ -68,17 +68,16 @@ struct TunnelMonitorCommand: ParsableCommand {
                     let sample = try session.tick()
                     next = next.addingTimeInterval(interval)
                     if next < Date() { next = Date().addingTimeInterval(interval) }
+                    let text: String
                     if output.json {
-                        let data = try sample.snapshot(limit: top).json()
-                        FileHandle.standardOutput.write(data + Data("\n".utf8))
+                        text = String(decoding: try sample.snapshot(limit: top).json(), as: UTF8.self) + "\n"
                     } else {
-                        let view = TunnelTerminalView.render(sample, top: top)
-                        print((tty ? "\u{1B}[H\u{1B}[2J" : "--- \(formatTime(sample.wallTime))\n") + view)
+                        text = (tty ? "\u{1B}[H\u{1B}[2J" : "--- \(formatTime(sample.wallTime))\n") + TunnelTerminalView.render(sample, top: top) + "\n"
                     }
-                    fflush(stdout)
+                    if !writeStdout(text) { break } // the reader has gone: stop and detach
                     if last { break }
                 }
-                if !output.json { FileHandle.standardError.write(Data("detaching from \(place)\n".utf8)) }
+                if !output.json { StandardStreams.err("detaching from \(place)\n") }
             }
         }
     }
@@ -89,7 +88,7 @@ struct TunnelMonitorCommand: ParsableCommand {
         @Option(help: "Where to write the HTML.") var html: String
         @OptionGroup var output: OutputOptions
         func run() throws {
-            try reportingTunnelErrors(verbose: output.verbose) {
+            try reportingErrors(verbose: output.verbose) {
                 let snap = try TunnelSnapshot.load(path: snapshot)
                 let page = TunnelWebPage.report(snapshot: snap, source: (snapshot as NSString).lastPathComponent)
                 do { try TunnelMonitorSession.writeAtomically(Data(page.utf8), to: html) } catch {
@@ -98,24 +97,28 @@ struct TunnelMonitorCommand: ParsableCommand {
                 if output.json {
                     try printJSON(["html": html, "conversations": "\(snap.conversations.count)", "vnis": "\(snap.vnis.count)"])
                 } else {
-                    print("wrote \(html): \(snap.conversations.count) conversations on \(snap.vnis.count) VNIs, snapshot of \(snap.isoTime)")
+                    StandardStreams.out("wrote \(html): \(snap.conversations.count) conversations on \(snap.vnis.count) VNIs, snapshot of \(snap.isoTime)\n")
                 }
             }
         }
     }
 }
 
-/// reportingErrors plus the controllers' own errors, one line each.
-func reportingTunnelErrors(verbose: Bool, _ body: () throws -> Void) throws {
-    try reportingErrors(verbose: verbose) {
-        do { try body() } catch let e as TunnelMonitorError {
-            FileHandle.standardError.write(Data("netbpf: \(e.description)\n".utf8))
-            throw ExitCode(1)
-        } catch let e as RateLimitError {
-            FileHandle.standardError.write(Data("netbpf: \(e.description)\n".utf8))
-            throw ExitCode(1)
+/// Writes to stdout; false once the reader has gone (a closed pipe). The monitor then stops and
+/// detaches instead of exiting on the spot (StandardStreams.out exits, which would leave the
+/// programs attached).
+func writeStdout(_ text: String) -> Bool {
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
         }
+        done += n
     }
+    return true
 }
 
 /// The live terminal view: totals, per-VNI rates, the busiest conversations, floods and errors.

@@ -6,9 +6,13 @@ import NetBPFTestSupport
 
 /// The tunnel monitor's parser on crafted frames (BPF_PROG_TEST_RUN): what is counted, where,
 /// with which key and bytes, and what each malformed frame is counted as. Every run must
-/// return TC_ACT_OK (0) and bump exactly one outcome besides `seen`.
+/// return TC_ACT_UNSPEC (-1: pass, and let the next program run) and bump exactly one outcome
+/// besides `seen`.
 @Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: loads BPF programs (BPF_PROG_TEST_RUN)"))
 struct TunnelParserTests {
+    /// TC_ACT_UNSPEC as the test-run's u32 return value.
+    static let pass = UInt32(bitPattern: -1)
+
     final class Harness {
         let object: BPFObject
         let ingress: BPFProgram
@@ -67,9 +71,9 @@ struct TunnelParserTests {
         let f = VXLANFrame()
         let bytes = f.bytes()
         #expect(bytes.count == VXLANFrame.wireLength(icmpPayload: 56)) // 56 + 8 + 20 + 14 + 8 + 8 + 20 + 14 = 148
-        #expect(try h.run(bytes, ingress: false) == 0)                 // egress a->b (tx)
-        #expect(try h.run(f.reversed().bytes(), ingress: true) == 0)  // ingress b->a (rx)
-        #expect(try h.run(f.reversed().bytes(), ingress: true) == 0)
+        #expect(try h.run(bytes, ingress: false) == Self.pass)         // egress a->b (tx)
+        #expect(try h.run(f.reversed().bytes(), ingress: true) == Self.pass) // ingress b->a (rx)
+        #expect(try h.run(f.reversed().bytes(), ingress: true) == Self.pass)
         let c = try h.conversations()
         #expect(c.count == 1)
         let v = try #require(c[Self.v4Key], "keys: \(c.keys.map { TunnelKeyNames($0) })")
@@ -152,7 +156,7 @@ struct TunnelParserTests {
         #expect(cases.count == Self.badFrames().count - 2)
         for (name, frame, expected) in cases {
             let before = try h.stats()
-            #expect(try h.run(frame) == 0, "\(name): not TC_ACT_OK")
+            #expect(try h.run(frame) == Self.pass, "\(name): not TC_ACT_UNSPEC")
             let after = try h.stats()
             for s in TMStat.allCases where s != .seen {
                 #expect(after[s] - before[s] == (s == expected ? 1 : 0), "\(name): \(s.name) went \(before[s]) -> \(after[s]), expected \(expected.name)")
@@ -281,7 +285,7 @@ struct TunnelParserTests {
         try h.checkAccounting()
     }
 
-    /// Random cuts and byte flips of valid frames: always TC_ACT_OK, every frame accounted once.
+    /// Random cuts and byte flips of valid frames: always passed, every frame accounted once.
     @Test func fuzzedFramesAreAlwaysPassedAndAccounted() throws {
         let h = try Harness()
         var rng = SystemRandomNumberGenerator()
@@ -298,7 +302,7 @@ struct TunnelParserTests {
             }
             // Cuts keep 54 bytes: the kernel's test-run wants a whole IPv4 or IPv6 header.
             if Bool.random(using: &rng) { b = Array(b.prefix(Int.random(in: 54...b.count, using: &rng))) }
-            #expect(try h.run(b, ingress: Bool.random(using: &rng)) == 0)
+            #expect(try h.run(b, ingress: Bool.random(using: &rng)) == Self.pass)
         }
         try h.checkAccounting()
     }

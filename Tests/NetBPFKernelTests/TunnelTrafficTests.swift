@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 @testable import NetBPFControllers
 import NetBPFNetlink
+import NetBPFSim
 import NetBPFTestSupport
 
 /// The tunnel monitor on real VXLAN traffic (TunnelLab: hosts on an underlay bridge, one VXLAN
@@ -17,10 +18,13 @@ struct TunnelTrafficTests {
     /// Attaches the monitor to `host`'s eth0 with a private attachment store, runs `body`,
     /// detaches, and checks nothing is left: no records, no pins, no tc programs on eth0.
     func withMonitor<T>(_ lab: TunnelLab, host: Int = 0, _ body: (TunnelMonitor) throws -> T) throws -> T {
+        try withMonitor(namespace: lab.hosts[host], body)
+    }
+
+    func withMonitor<T>(namespace ns: String, _ body: (TunnelMonitor) throws -> T) throws -> T {
         let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("nbtm-state-\(getpid())-\(UInt16.random(in: 0...0xFFFF))").path
         let store = AttachmentStore(directory: stateDir + "/attach")
         defer { try? FileManager.default.removeItem(atPath: stateDir) }
-        let ns = lab.hosts[host]
         let monitor = try TunnelMonitor.attach(interface: "eth0", namespace: ns, store: store)
         let result: T
         do { result = try body(monitor) } catch {
@@ -205,6 +209,64 @@ struct TunnelTrafficTests {
             #expect(got.conversations.isEmpty && got.floods.isEmpty)
             try monitor.detach()
             #expect(store.all().isEmpty)
+        }
+    }
+
+    /// The monitor passes frames with TC_ACT_UNSPEC, so a program attached after it on the same
+    /// hook still runs (with TC_ACT_OK it would end the tcx chain and the counter would stay 0).
+    @Test(.timeLimit(.minutes(2)))
+    func programsAfterTheMonitorStillRun() throws {
+        try TunnelLab.with(hosts: 2, vnis: 1) { lab in
+            try withMonitor(lab) { monitor in
+                let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("nbtm-chain-\(getpid())").path
+                defer { try? FileManager.default.removeItem(atPath: stateDir) }
+                let store = AttachmentStore(directory: stateDir + "/attach")
+                let counter = try BPFObject.load(path: try TestPrograms.object("count_packets"))
+                var options = TCAttachOptions()
+                options.direction = .egress
+                let record = try Attacher(store: store).attachTC(try counter.program(named: "count_tc"), of: counter, to: "eth0",
+                                                                 namespace: lab.hosts[0], options: options)
+                defer { try? Attacher(store: store).undo(record) }
+                try lab.ping(from: 0, "192.168.0.2", count: 3, size: 100)
+                let counted = try ArrayMap<UInt64>(counter.map(named: "counters")).get(0)
+                #expect(counted >= 3, "the program after the monitor saw \(counted) frames")
+                let k = Self.key("172.16.1.100", "172.16.1.101", "192.168.0.1", "192.168.0.2", vni: 10000)
+                #expect(try monitor.read().conversations[k]?.txPackets == 3)
+            }
+        }
+    }
+
+    /// BCC's own set-up: topologies/tunnel-mesh (9 hosts, VNIs 10000-10003, multicast groups
+    /// 239.1.1.1-4) through `netbpf sim`, the monitor on host0's eth0, and the pings of BCC's
+    /// traffic.sh, three of each: every conversation exact, in packets and in bytes.
+    @Test(.timeLimit(.minutes(3)))
+    func bccTrafficOnTheTunnelMesh() throws {
+        let name = SimLab.name("tmon")
+        try SimLab.withSimulation(SimLab.topology("tunnel-mesh"), name: name) { _ in
+            let host0 = "nb-\(name)-host0"
+            try withMonitor(namespace: host0) { monitor in
+                // (address, ping -s): traffic.sh from host0; 192.168.0.1 is host0 itself.
+                let pings: [(String, Int)] = [("192.168.0.1", 512), ("192.168.0.2", 512), ("192.168.0.3", 1024), ("192.168.0.4", 128),
+                                              ("192.168.0.5", 128), ("192.168.0.6", 128), ("192.168.1.2", 128), ("192.168.1.4", 768),
+                                              ("192.168.2.2", 128), ("192.168.2.7", 1024), ("192.168.3.8", 768), ("192.168.3.9", 768)]
+                for (address, size) in pings {
+                    let r = try NetlinkLab.exec(host0, ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "-s", "\(size)", address])
+                    #expect(r.status == 0, "ping \(address): \(r.stdout)")
+                }
+                let conversations = try monitor.read().conversations
+                for (address, size) in pings.dropFirst() {
+                    let parts = address.split(separator: ".").map { Int($0)! }
+                    let vni = UInt32(10000 + parts[2]), hostIndex = parts[3] - 1
+                    let k = Self.key("172.16.1.100", "172.16.1.\(100 + hostIndex)", "192.168.\(parts[2]).1", address, vni: vni)
+                    let c = conversations[k]
+                    let w = UInt64(size + 92)
+                    #expect(c?.txPackets == 3 && c?.rxPackets == 3, "\(address): \(c.map { "\($0.txPackets)/\($0.rxPackets)" } ?? "no key")")
+                    #expect(c?[bytes: .egressAToB] == 3 * w && c?[bytes: .ingressBToA] == 3 * w, "\(address): bytes per packet \(w)")
+                }
+                // host0's own address never crossed the tunnel; every IPv4 conversation is one of the pings.
+                #expect(!conversations.keys.contains { TunnelKeyNames($0).innerB == "192.168.0.1" || TunnelKeyNames($0).innerA == TunnelKeyNames($0).innerB })
+                #expect(conversations.keys.filter { $0.innerProto == 0x0800 }.count == pings.count - 1)
+            }
         }
     }
 }
