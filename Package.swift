@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "NetBPF", targets: ["NetBPF"]),
         .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
+        .library(name: "NetBPFSim", targets: ["NetBPFSim"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
         // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
@@ -15,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries (Debian: libbpf-dev, libmnl-dev, libpcap-dev), nothing else.
@@ -25,6 +27,10 @@ let package = Package(
         .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
         // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's).
         .target(name: "CNetBPFPcap", dependencies: ["CPcap"]),
+        // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
+        .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
+        // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
+        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "Yams"]),
         // The in-process compiler's C interface (types only; the code is dlopen'd).
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
@@ -51,25 +57,30 @@ let package = Package(
         // Tracing: probes (tracepoints, raw tracepoints, uprobes, kprobes, fentry, perf events),
         // symbols, stacks, histograms, and the tools of Tools/.
         .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "CLibBPF", "CNetBPFShims"]),
+        // Topology file -> namespaces, veths, bridges, VXLAN, VLAN access ports, processes; guaranteed teardown.
+        .target(name: "NetBPFSim", dependencies: [
+            "NetBPF", "NetBPFNetlink", "NetBPFCompiler",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler", "NetBPFTracing",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Release links with lld and packed relative relocations (DT_RELR, glibc 2.36): the
-        // static-stdlib executable's 1.8 MB of RELA relocations, all read by ld.so at start-up,
-        // become 15 KB, and peak RSS of `netbpf trace execsnoop` drops from 21 to 18 MB.
-        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI"],
+        // static-stdlib executable's RELA relocations (1.8 MB), all read by ld.so at start-up,
+        // shrink to about 15 KB, and peak RSS of `netbpf trace execsnoop` drops by 3 MB.
+        .executableTarget(name: "netbpf", dependencies: ["NetBPFCLI", "NetBPF"],
                           linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                                         .when(configuration: .release))]),
         // Side-by-side benchmarks against libbpf C, bpftool and BCC (benchmarks/run.sh).
-        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler"]),
+        .executableTarget(name: "netbpf-bench", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFAttach", "NetBPFControllers"]),
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
         .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
     ],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: builds netbpf (release), the C peers, and prints markdown tables
-# for docs/benchmarks.md. Usage: bash benchmarks/run.sh [map-dump|ringbuf|prog-list ...]
+# for docs/benchmarks.md. Usage: bash benchmarks/run.sh [map-dump|ringbuf|prog-list|compile|ratelimit|attach|http ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -12,8 +12,8 @@ mkdir -p .build-peers
 for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do
   gcc -O2 -o ".build-peers/$peer" "benchmarks/peers/$peer.c" -lbpf
 done
-cp benchmarks/peers/bcc_table_items.py .build-peers/
-which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list compile)
+cp benchmarks/peers/bcc_table_items.py benchmarks/peers/bcc_pyroute2_tc.py benchmarks/peers/bcc_http_filter.py .build-peers/
+which=("$@"); [ ${#which[@]} -gt 0 ] || which=(map-dump ringbuf prog-list compile ratelimit attach http)
 echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 for b in "${which[@]}"; do
   echo; echo "### $b"; echo

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The demo: set-up, build, then load a tracepoint program and watch its map fill.
+# The demo: set-up, build, then a simulated network with the rate limiter and the HTTP filter
+# under real traffic, their reports, and a full teardown (netbpf demo; docs/getting-started.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 swift build --product netbpf
 swift build --product NetBPFClang
-exec .build/debug/netbpf demo --program programs/demo_syscalls.bpf.c "$@"
+exec .build/debug/netbpf demo "$@"

@@ -32,7 +32,7 @@ package enum LibbpfLog {
             box.text += text
         }
         if verbose || (level == 0 && ProcessInfo.processInfo.environment["NETBPF_LIBBPF_WARN"] != nil) {
-            FileHandle.standardError.write(text.data(using: .utf8) ?? Data())
+            StandardStreams.err(text)
         }
     }
 }

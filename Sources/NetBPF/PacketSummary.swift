@@ -27,8 +27,9 @@ public enum PacketSummary {
         guard b.count >= o + 20, b[o] >> 4 == 4 else { return "IPv4, truncated or malformed" }
         let ihl = Int(b[o] & 0x0f) * 4
         guard ihl >= 20, b.count >= o + ihl else { return "IPv4, bad header length" }
-        let src = b[(o + 12)..<(o + 16)].map(String.init).joined(separator: ".")
-        let dst = b[(o + 16)..<(o + 20)].map(String.init).joined(separator: ".")
+        // Not `map(String.init)`: for UInt8 that picks this module's String(format2:), two hex digits.
+        let src = b[(o + 12)..<(o + 16)].map { String($0) }.joined(separator: ".")
+        let dst = b[(o + 16)..<(o + 20)].map { String($0) }.joined(separator: ".")
         let total = Int(be16(b, o + 2))
         return transport(b, o + ihl, protocol: b[o + 9], src: src, dst: dst, length: total)
     }

@@ -40,11 +40,11 @@ struct CompileCommand: ParsableCommand {
                 try printJSON(Out(object: out, bytes: compiled.bytes.count, cacheHit: compiled.cacheHit, precompiledHeader: compiled.usedPrecompiledHeader,
                                   autoAttached: compiled.autoAttached, diagnostics: compiled.diagnostics))
             } else if outputOptions.verbose {
-                print("\(out): \(compiled.bytes.count) bytes\(compiled.cacheHit ? " (cached)" : "")\(compiled.usedPrecompiledHeader ? " (precompiled vmlinux.h)" : "")")
+                print("\(out): \(compiled.bytes.count) bytes\(compiled.cacheHit ? " (cached)" : "")\(compiled.usedPrecompiledHeader ? " (precompiled headers)" : "")")
                 for f in compiled.autoAttached { print("  \(f.function) -> SEC(\"\(f.section)\")") }
             }
         } catch let error as CompileError {
-            FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+            StandardStreams.err("netbpf: \(error.description)\n")
             throw ExitCode(1)
         }
     }

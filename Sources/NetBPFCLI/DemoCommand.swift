@@ -3,10 +3,9 @@ import Foundation
 import Glibc
 import NetBPF
 
-/// `netbpf demo`: load a tracepoint program, watch its map fill, clean up.
-/// The README's first command runs it; later issues grow it into the full networking demo.
-struct DemoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Count system calls per command for a few seconds.")
+/// `netbpf demo syscalls`: load a tracepoint program, watch its map fill, clean up.
+struct SyscallsDemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "syscalls", abstract: "Count system calls per command for a few seconds (a tracepoint program).")
 
     @Option(help: "The demo program: BPF C (compiled in-process) or an object.") var program: String = "programs/demo_syscalls.bpf.c"
     @OptionGroup var compile: CompileArguments

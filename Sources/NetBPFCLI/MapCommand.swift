@@ -70,7 +70,6 @@ struct MapCommand: ParsableCommand {
                 let map = try openMap(target)
                 let printer = EntryPrinter(map)
                 // Streams chunk by chunk: a million entries never sit in memory twice.
-                let stdout = FileHandle.standardOutput
                 var out = output.json ? "[" : ""
                 var count = 0
                 let ks = map.keySize, vs = map.valueBufferSize
@@ -88,10 +87,10 @@ struct MapCommand: ParsableCommand {
                         }
                         count += 1
                     }
-                    if out.utf8.count > 1 << 20 { stdout.write(Data(out.utf8)); out = "" }
+                    if out.utf8.count > 1 << 20 { StandardStreams.out(out); out = "" }
                 }
                 out += output.json ? "\n]\n" : "\(count) entries\n"
-                stdout.write(Data(out.utf8))
+                StandardStreams.out(out)
             }
         }
     }

@@ -3,6 +3,9 @@ import Foundation
 import Glibc
 import NetBPF
 import NetBPFCompiler
+import NetBPFSim
+import NetBPFAttach
+import NetBPFNetlink
 
 /// Options every data-printing command takes.
 struct OutputOptions: ParsableArguments {
@@ -13,8 +16,9 @@ struct OutputOptions: ParsableArguments {
     var verbose = false
 }
 
-/// Runs a command body: a `BPFError` becomes one line on stderr and exit status 1
-/// (with the whole verifier log after it when --verbose is given).
+/// Runs a command body: any netbpf error (loader, compiler, netlink, attach, controllers,
+/// simulation) becomes one line on stderr and exit status 1, with the whole verifier log after
+/// it when --verbose is given. Argument errors and clean exits pass through to ArgumentParser.
 func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
     LibbpfLog.verbose = verbose
     do {
@@ -22,11 +26,19 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
     } catch let error as BPFError {
         var line = "netbpf: \(error.description)\n"
         if verbose, let log = error.verifierLog { line += "--- verifier log ---\n\(log)\n" }
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardStreams.err(line)
         throw ExitCode(1)
-    } catch let error as CompileError {
-        // Diagnostics were printed as they came; this is the one-line verdict.
-        FileHandle.standardError.write(Data("netbpf: \(error.description)\n".utf8))
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as SimError {
+        throw error // SimCommand prints every located problem and maps signals to 128+N
+    } catch let error as CustomStringConvertible & Error {
+        // CompileError's diagnostics were printed as they came; this is the one-line verdict.
+        StandardStreams.err("netbpf: \(error.description)\n")
         throw ExitCode(1)
     }
 }
@@ -34,9 +46,10 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // ISO 8601, as the records on disk: Foundation's default is seconds since 2001.
+    encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    StandardStreams.out(bytes: Array(data) + [0x0a])
 }
 
 /// Left-aligned text columns, the way bpftool and ip print tables.

@@ -39,7 +39,7 @@ final class ClangLibrary: @unchecked Sendable {
     private static func open() throws -> ClangLibrary {
         var errors: [String] = []
         for path in candidates where FileManager.default.fileExists(atPath: path) {
-            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            guard let handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL) else { // lazy: resolving all of LLVM up front costs ~20 ms
                 errors.append(String(cString: dlerror()))
                 continue
             }

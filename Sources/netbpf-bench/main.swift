@@ -2,10 +2,10 @@ import Foundation
 import NetBPF
 
 // netbpf-bench: side-by-side benchmarks. benchmarks/run.sh builds the peers and calls this.
-// Usage: netbpf-bench map-dump|ringbuf|prog-list|compile --programs DIR --peers DIR --netbpf PATH [--runs N]
+// Usage: netbpf-bench map-dump|ringbuf|prog-list|compile|attach|ratelimit|http --programs DIR --peers DIR --netbpf PATH [--runs N]
 var args = Array(CommandLine.arguments.dropFirst())
 guard let which = args.first else {
-    FileHandle.standardError.write(Data("usage: netbpf-bench map-dump|ringbuf|prog-list|compile --programs DIR --peers DIR --netbpf PATH [--runs N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: netbpf-bench map-dump|ringbuf|prog-list|compile|attach|ratelimit|http --programs DIR --peers DIR --netbpf PATH [--runs N]\n".utf8))
     exit(2)
 }
 func option(_ name: String, _ fallback: String) -> String {
@@ -23,7 +23,13 @@ do {
     case "map-dump": lines = try MapDumpBench(object: programs + "/hash_1m.bpf.o", peersDir: peers, netbpf: netbpf, runs: runs).run()
     case "ringbuf": lines = try RingBufferBench(object: programs + "/ringbuf_tp.bpf.o", peersDir: peers, runs: runs).run()
     case "compile": lines = try CompileBench(netbpf: netbpf, repo: FileManager.default.currentDirectoryPath, runs: runs).run()
+    case "ratelimit": lines = try RateLimitBench(repo: FileManager.default.currentDirectoryPath, runs: runs).run()
     case "prog-list": lines = try ProgListBench(netbpf: netbpf, programsDir: programs, runs: runs).run()
+    case "attach": lines = try AttachBench(netbpf: netbpf, repo: FileManager.default.currentDirectoryPath, peersDir: peers, runs: runs).run()
+    case "http":
+        var bench = HTTPBench(programsDir: programs, peersDir: peers, netbpf: netbpf, runs: runs)
+        bench.iperfSeconds = Int(option("--seconds", "5")) ?? 5
+        lines = try bench.run()
     default: FileHandle.standardError.write(Data("unknown benchmark \(which)\n".utf8)); exit(2)
     }
     print(lines.joined(separator: "\n"))

@@ -1,3 +1,6 @@
 import NetBPFCLI
 
+import NetBPF
+
+StandardStreams.ignoreSIGPIPE()
 NetBPFCommand.main()

@@ -2,11 +2,9 @@ import Foundation
 import Glibc
 import Testing
 import NetBPF
+import NetBPFAttach // declares BPFProgram: AttachableProgram (programs are attached directly)
 import NetBPFNetlink
 import NetBPFTestSupport
-
-// NetBPF's programs carry what netlink needs (fd, name): let them be attached directly.
-extension BPFProgram: AttachableProgram {}
 
 /// Test scaffolding for the netlink kernel tests: temporary namespaces that are always deleted,
 /// commands run inside them, and the IPv6 switch that keeps counted links quiet.
@@ -73,8 +71,9 @@ enum NetlinkLab {
 
     /// Runs a command to completion with posix_spawn, reading its output and reaping it before
     /// returning: every descriptor it used is closed on return, so leak checks stay exact
-    /// (Foundation's Process closes its pipes later, on other threads).
-    static func spawn(_ argv: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// (Foundation's Process closes its pipes later, on other threads). `environment` adds to
+    /// (or overrides) this process's environment.
+    static func spawn(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0 else { throw NetlinkError.system("pipe", errno: errno) }
         guard pipe(&errPipe) == 0 else {
@@ -92,7 +91,11 @@ enum NetlinkLab {
         var pid: pid_t = 0
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { cEnv.forEach { free($0) } }
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
         close(outPipe[1]); close(errPipe[1])
         defer { close(outPipe[0]); close(errPipe[0]) }
         guard rc == 0 else { throw NetlinkError.system("posix_spawn", subject: argv[0], errno: rc) }

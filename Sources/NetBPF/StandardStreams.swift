@@ -1,0 +1,30 @@
+import Glibc
+
+/// Writes to stdout/stderr with write(2). FileHandle.write traps when the reader has gone (a
+/// `netbpf ... | head`); here a closed stdout ends the process quietly, as C tools do, and a
+/// closed stderr is ignored.
+public enum StandardStreams {
+    public static func out(_ text: String) { write(1, text, exitOnClosedPipe: true) }
+    public static func err(_ text: String) { write(2, text, exitOnClosedPipe: false) }
+    public static func out(bytes: [UInt8]) { write(1, bytes, exitOnClosedPipe: true) }
+
+    private static func write(_ fd: Int32, _ text: String, exitOnClosedPipe: Bool) {
+        write(fd, Array(text.utf8), exitOnClosedPipe: exitOnClosedPipe)
+    }
+
+    private static func write(_ fd: Int32, _ bytes: [UInt8], exitOnClosedPipe: Bool) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE && exitOnClosedPipe { exit(0) }
+                return
+            }
+            done += n
+        }
+    }
+
+    /// Makes a closed pipe an EPIPE error instead of a fatal signal (call once at start-up).
+    public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFNetlink
+
+extension BPFProgram: AttachableProgram {}
+
+/// How to attach a tc program.
+public struct TCAttachOptions: Sendable {
+    public enum Mechanism: String, Sendable { case auto, tcx, clsact }
+    public var direction: TCDirection = .ingress
+    /// auto: tcx where the kernel has it (6.6) and no clsact-only option is given, else clsact.
+    public var mechanism: Mechanism = .auto
+    /// clsact only: filter priority and handle (default 1 and 1), classic-mode class id.
+    public var priority: UInt16?
+    public var handle: UInt32?
+    public var classID: UInt32?
+    /// tcx only: where in the hook's program list.
+    public var position: TCXPosition = .last
+    public init() {}
+}
+
+/// Attaches, detaches and lists BPF programs on network interfaces across tc (tcx and clsact)
+/// and XDP, in any network namespace, and remembers what netbpf attached (AttachmentStore) so
+/// detach never removes someone else's program and only removes a clsact qdisc it created.
+/// Every attach either completes (attached, pinned, recorded) or leaves nothing behind.
+public struct Attacher: Sendable {
+    public let store: AttachmentStore
+    public init(store: AttachmentStore = AttachmentStore()) { self.store = store }
+
+    static func pinDirectory(namespace: String?, interface: String, hook: String, program: String) -> String {
+        "\(Pinning.root)/\(namespace ?? "root")/\(interface)/\(hook)/\(program)"
+    }
+
+    // MARK: tc
+
+    /// Attaches a sched_cls program to `interface`'s ingress or egress; the program and the
+    /// object's maps are pinned under /sys/fs/bpf/netbpf/NS/IFACE/HOOK/PROGRAM/.
+    public func attachTC(_ program: BPFProgram, of object: BPFObject, to interface: String, namespace: String?,
+                         options: TCAttachOptions = TCAttachOptions()) throws -> AttachmentRecord {
+        let hook = options.direction.rawValue
+        let clsactOnly = options.priority != nil || options.handle != nil || options.classID != nil
+        let useTCX: Bool
+        switch options.mechanism {
+        case .tcx:
+            guard !clsactOnly else { throw AttachError(.invalidArgument, "--priority, --handle and --classid are clsact options; tcx orders programs with --before/--after") }
+            guard Features.shared.tcx.available else { throw AttachError(.unsupported, "this kernel has no tcx (Linux 6.6+)", hint: "use --clsact") }
+            useTCX = true
+        case .clsact: useTCX = false
+        case .auto: useTCX = !clsactOnly && Features.shared.tcx.available
+        }
+        try refuseDuplicate(interface: interface, namespace: namespace, hook: hook, program: program.name)
+        let info = try program.info()
+        let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program.name)
+
+        return try inNamespace(namespace) {
+            let netlink = try socket(in: namespace)
+            let ifindex = try netlink.interfaceIndex(.name(interface))
+            var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: ifindex,
+                                          hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
+                                          pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
+            var undo: [() -> Void] = []
+            do {
+                if useTCX {
+                    let link = try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
+                    undo.append { link.detach() }
+                    try PinSet.pin(program: program, maps: object.maps, link: link, at: pins)
+                } else {
+                    record.createdClsact = try netlink.ensureClsact(on: .index(ifindex))
+                    if record.createdClsact { undo.append { try? netlink.deleteClsact(on: .index(ifindex)) } }
+                    var filterOptions = BPFFilterOptions()
+                    filterOptions.priority = options.priority ?? 1
+                    filterOptions.handle = options.handle ?? 1
+                    if let classID = options.classID {
+                        filterOptions.directAction = false
+                        filterOptions.classID = TCHandle(rawValue: classID)
+                    }
+                    let filter = try netlink.attachBPFFilter(program, to: .index(ifindex), hook: options.direction == .ingress ? .ingress : .egress, filterOptions)
+                    record.priority = filter.priority
+                    record.handle = filter.handle
+                    undo.append {
+                        try? netlink.deleteBPFFilter(on: .index(ifindex), hook: options.direction == .ingress ? .ingress : .egress,
+                                                     priority: filter.priority, handle: filter.handle, expectedProgramID: info.id)
+                    }
+                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                }
+                undo.append { PinSet.remove(pins) }
+                try store.save(record)
+                return record
+            } catch {
+                for step in undo.reversed() { step() }
+                PinSet.remove(pins)
+                throw error
+            }
+        }
+    }
+
+    // MARK: XDP
+
+    /// Attaches an XDP program with a pinned BPF link (default) or over netlink (`netlink: true`).
+    /// `replace` swaps out a program netbpf attached there before.
+    public func attachXDP(_ program: BPFProgram, of object: BPFObject, to interface: String, namespace: String?,
+                          mode: XDPMode = .generic, netlink useNetlink: Bool = false) throws -> AttachmentRecord {
+        let hook = mode == .generic ? "generic" : "driver"
+        try refuseDuplicate(interface: interface, namespace: namespace, hook: "xdp", program: program.name)
+        let info = try program.info()
+        let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: "xdp", program: program.name)
+        return try inNamespace(namespace) {
+            let netlink = try socket(in: namespace)
+            let ifindex = try netlink.interfaceIndex(.name(interface))
+            let current = try netlink.xdp(on: .index(ifindex))
+            if let other = current.programID {
+                let ours = store.all().contains { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
+                throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours ? " (attached by netbpf)" : " (not attached by netbpf)")",
+                                  hint: ours ? "netbpf detach xdp \(interface) first" : "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
+            }
+            let record = AttachmentRecord(kind: useNetlink ? .xdpNetlink : .xdpLink, namespace: namespace, interface: interface, ifindex: ifindex,
+                                          hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
+                                          pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
+            var undo: [() -> Void] = []
+            do {
+                if useNetlink {
+                    try netlink.attachXDP(program, to: .index(ifindex), mode: mode)
+                    undo.append { _ = try? netlink.detachXDP(from: .index(ifindex), mode: mode, expectedProgramID: info.id) }
+                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                } else {
+                    let flags: UInt32 = mode == .generic ? 2 : 4 // XDP_FLAGS_SKB_MODE / XDP_FLAGS_DRV_MODE
+                    let link = try program.attachXDPLink(ifindex: ifindex, flags: flags)
+                    undo.append { link.detach() }
+                    try PinSet.pin(program: program, maps: object.maps, link: link, at: pins)
+                }
+                try store.save(record)
+                return record
+            } catch {
+                for step in undo.reversed() { step() }
+                PinSet.remove(pins)
+                throw error
+            }
+        }
+    }
+
+    private func refuseDuplicate(interface: String, namespace: String?, hook: String, program: String) throws {
+        let existing = store.all().first {
+            $0.interface == interface && $0.namespace == namespace && $0.programName == program
+                && ($0.hook == hook || (hook == "xdp" && ($0.kind == .xdpLink || $0.kind == .xdpNetlink)))
+        }
+        if let existing {
+            throw AttachError(.alreadyAttached, "'\(program)' is already attached by netbpf to \(existing.place), program id \(existing.programID)",
+                              hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
+        }
+    }
+
+    // MARK: detach
+
+    public enum HookFamily: String, Sendable { case tc, xdp }
+
+    /// What to detach: netbpf's attachments on `interface` of `family`, narrowed by direction,
+    /// program id or name. Attachments made by other tools are never touched: naming one is an
+    /// error that says so.
+    public func detach(_ family: HookFamily, interface: String, namespace: String?, direction: TCDirection? = nil,
+                       programID: UInt32? = nil, programName: String? = nil, all: Bool = false) throws -> [AttachmentRecord] {
+        let ours = store.all().filter { r in
+            r.interface == interface && r.namespace == namespace
+                && (family == .tc ? (r.kind == .tcx || r.kind == .clsact) : (r.kind == .xdpLink || r.kind == .xdpNetlink))
+                && (direction == nil || r.hook == direction!.rawValue)
+        }
+        let chosen = ours.filter { r in (programID == nil || r.programID == programID) && (programName == nil || r.programName == programName) }
+        if chosen.isEmpty {
+            // Say whether the thing named exists but is someone else's.
+            let listed = (try? list(interface: interface, namespace: namespace)) ?? []
+            let foreign = listed.first { l in
+                l.owner != "netbpf" && l.hook.hasPrefix(family == .tc ? "tc" : "xdp")
+                    && (programID == nil || l.programID == programID) && (programName == nil || l.programName == programName)
+            }
+            if let foreign, programID != nil || programName != nil || all {
+                throw AttachError(.notOurs, "program \(foreign.programID) '\(foreign.programName)' on \(interface) \(foreign.hook) was not attached by netbpf; not detaching it",
+                                  hint: family == .tc ? "remove it with the tool that attached it (tc filter del dev \(interface) ...)" : "ip link set dev \(interface) xdp off")
+            }
+            throw AttachError(.notFound, "netbpf has nothing attached to \(namespace.map { "\($0)/" } ?? "")\(interface) \(family.rawValue)"
+                              + (programID.map { " with program id \($0)" } ?? "") + (programName.map { " named '\($0)'" } ?? ""),
+                              hint: "netbpf list \(interface)" + (namespace.map { " --netns \($0)" } ?? ""))
+        }
+        if chosen.count > 1 && !all && programID == nil && programName == nil {
+            throw AttachError(.invalidArgument, "\(chosen.count) netbpf programs are attached to \(interface) \(family.rawValue): " + chosen.map { "\($0.programName) (\($0.place))" }.joined(separator: ", "),
+                              hint: "choose with --id, --name or --all")
+        }
+        for record in chosen { try undo(record) }
+        return chosen
+    }
+
+    /// Removes one attachment exactly as recorded, its pins and its record.
+    public func undo(_ record: AttachmentRecord) throws {
+        // A deleted namespace took its interfaces, and with them the filters, links and XDP
+        // programs attached there: only the pins and the record are left to remove.
+        let namespaceGone = record.namespace.map { !NetworkNamespace.exists($0) } ?? false
+        if !namespaceGone { try undoInKernel(record) }
+        PinSet.remove(record.pinDirectory)
+        store.remove(record)
+    }
+
+    private func undoInKernel(_ record: AttachmentRecord) throws {
+        try inNamespace(record.namespace) {
+            switch record.kind {
+            case .tcx, .xdpLink:
+                if let link = try? BPFLink.open(pinned: record.pinDirectory + "/link") { link.detach() }
+            case .clsact:
+                let netlink = try socket(in: record.namespace)
+                let hook: TCHook = record.hook == "egress" ? .egress : .ingress
+                do {
+                    try netlink.deleteBPFFilter(on: .index(record.ifindex), hook: hook, priority: record.priority ?? 1,
+                                                handle: record.handle ?? 1, expectedProgramID: record.programID)
+                } catch let e as NetlinkError where e.code == .notFound {
+                    // Already gone (interface deleted, or removed by hand): nothing to undo.
+                }
+                // The creator removes its clsact only when no filter is left on either hook (others'
+                // filters stay). If netbpf filters remain, the next one inherits the duty, so the
+                // last netbpf detach removes the qdisc netbpf created.
+                if record.createdClsact, (try? netlink.deleteClsactIfUnused(on: .index(record.ifindex))) != true,
+                   var heir = store.all().first(where: { $0.kind == .clsact && $0.namespace == record.namespace
+                       && $0.ifindex == record.ifindex && $0 != record }) {
+                    heir.createdClsact = true
+                    try? store.save(heir)
+                }
+            case .xdpNetlink:
+                let netlink = try socket(in: record.namespace)
+                _ = try? netlink.detachXDP(from: .index(record.ifindex), mode: record.hook == "driver" ? .native : .generic, expectedProgramID: record.programID)
+            }
+        }
+    }
+}
+
+/// Pins an attachment's program, maps and link, and removes them again.
+enum PinSet {
+    static func pin(program: BPFProgram, maps: [BPFMap], link: BPFLink?, at dir: String) throws {
+        remove(dir) // leftovers of an attach that was killed half-way
+        try program.pin(at: dir + "/prog")
+        for map in maps where !map.name.hasSuffix(".rodata") && !map.name.hasSuffix(".bss") && !map.name.hasSuffix(".data")
+            && !map.name.hasSuffix(".kconfig") && !map.name.contains(".rodata.") {
+            try map.pin(at: dir + "/maps/" + map.name)
+        }
+        try link?.pin(at: dir + "/link")
+    }
+
+    /// Removes the pins under `dir` and the now-empty directories up to Pinning.root.
+    static func remove(_ dir: String) {
+        removeTree(dir)
+        var parent = (dir as NSString).deletingLastPathComponent
+        while parent.hasPrefix(Pinning.root + "/") {
+            if rmdir(parent) != 0 { break }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        _ = rmdir(Pinning.root)
+    }
+
+    private static func removeTree(_ path: String) {
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for e in entries { removeTree(path + "/" + e) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}

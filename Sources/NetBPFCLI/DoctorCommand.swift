@@ -1,0 +1,21 @@
+import ArgumentParser
+import NetBPFAttach
+
+/// `netbpf doctor [--fix]`: list (and remove) what netbpf left behind.
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor", abstract: "Find (and with --fix remove) netbpf's leftovers: stale attachment records and orphan pins.")
+    @Flag(help: "Remove what is found (live attachments are only listed).") var fix = false
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors(verbose: output.verbose) {
+            let findings = Doctor().examine(fix: fix)
+            if output.json { try printJSON(findings); return }
+            if findings.isEmpty { print("nothing of netbpf's is left on this machine"); return }
+            print(table(["kind", "what", fix ? "removed" : ""], findings.map { [$0.kind, $0.what, $0.kind == "attached" ? "" : ($0.fixed ? "yes" : "")] }))
+            let leftovers = findings.filter { $0.kind != "attached" && !$0.fixed }.count
+            if leftovers > 0 { print("\(leftovers) leftover(s); run `netbpf doctor --fix` to remove them") }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFAttach
+import NetBPFControllers
+import NetBPFSim
+
+/// `netbpf demo`: the README's first command. Brings up topologies/demo.yaml (a web host and two
+/// clients over VXLAN), attaches the rate limiter and the HTTP filter (with a blocked path) to the
+/// web host, drives real traffic (ping, curl against python3's http.server, iperf3), prints what
+/// each controller saw, and tears everything down, also on SIGINT/SIGTERM.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo", abstract: "The netbpf demo: a simulated network, controllers, real traffic, reports.",
+        subcommands: [NetworkDemoCommand.self, SyscallsDemoCommand.self], defaultSubcommand: NetworkDemoCommand.self)
+}
+
+struct NetworkDemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "network", abstract: "Run the networking demo (the default).")
+    @Option(help: "The demo topology.") var topology: String = "topologies/demo.yaml"
+    @Option(help: "Seconds of iperf3 per client.") var seconds: Int = 4
+
+    func run() throws {
+        try reportingErrors {
+            let demo = NetworkDemo(topologyPath: topology, iperfSeconds: seconds)
+            defer { demo.tearDown() }
+            try demo.run()
+        }
+    }
+}
+
+/// The demo's steps, each announced; `tearDown` undoes whatever was made.
+final class NetworkDemo {
+    let topologyPath: String
+    let iperfSeconds: Int
+    let started = Date()
+    var simulation: String?
+    var limiter: RateLimiter?
+    var http: HTTPFilter?
+    var httpThread: Thread?
+    let httpDone = DispatchSemaphore(value: 0)
+    var httpLines: [String] = []
+    let lock = NSLock()
+    let stop = StopFlag.installed()
+    var stopHTTP = false
+    let store = AttachmentStore()
+
+    init(topologyPath: String, iperfSeconds: Int) {
+        self.topologyPath = topologyPath
+        self.iperfSeconds = iperfSeconds
+    }
+
+    func step(_ n: Int, _ text: String) throws {
+        if stop.isSet { throw ExitCode(130) }
+        print(String(format: "[%4.1fs] %d/7 %@", Date().timeIntervalSince(started), n, text))
+        fflush(stdout)
+    }
+
+    func ns(_ host: String) -> String { "nb-\(simulation ?? "demo")-\(host)" }
+
+    /// Runs a command in a host's namespace and returns its output.
+    @discardableResult
+    func exec(_ host: String, _ args: [String]) -> String {
+        var pipeFDs: [Int32] = [0, 0]
+        pipe(&pipeFDs)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+        let argv = (["ip", "netns", "exec", ns(host)] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawnp(&pid, "ip", &actions, nil, argv, environ) == 0 else { return "" }
+        close(pipeFDs[1])
+        var out = [UInt8](), buf = [UInt8](repeating: 0, count: 4096)
+        while true { let n = read(pipeFDs[0], &buf, buf.count); if n <= 0 { break }; out += buf[0..<n] }
+        close(pipeFDs[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func run() throws {
+        try step(1, "bringing up \(topologyPath): web + client1 + client2 over VXLAN (VNI 100, 200)")
+        let topology = try Topology.load(file: topologyPath)
+        var options = UpOptions()
+        options.recreate = true
+        simulation = topology.name
+        _ = try Simulation.up(topology, options: options)
+
+        try step(2, "attaching the rate limiter to web's vxlan100 ingress: client1 10mbit, client2 30mbit")
+        let rl = try RateLimiter.attach(interface: "vxlan100", namespace: ns("web"), direction: .ingress, keyOn: .source, store: store)
+        limiter = rl
+        try rl.add(try AddressPrefix("192.168.100.11"), rateBitsPerSecond: 10_000_000)
+        try rl.add(try AddressPrefix("192.168.100.12"), rateBitsPerSecond: 30_000_000)
+
+        try step(3, "attaching the HTTP filter to web's vxlan100 (socket filter + a tc blocker for /secret)")
+        var httpOptions = HTTPFilter.Options()
+        httpOptions.interface = "vxlan100"
+        httpOptions.namespace = ns("web")
+        httpOptions.blockEntries = [try .path("/secret")]
+        let filter = try HTTPFilter(httpOptions)
+        http = filter
+        let ready = DispatchSemaphore(value: 0)
+        httpThread = Thread { [self] in
+            defer { httpDone.signal() }
+            try? filter.run(ready: { ready.signal() }, until: { self.lock.withLock { self.stopHTTP } }) { event in
+                let line = HTTPEventFormat.text(event)
+                self.lock.withLock { self.httpLines.append(line) }
+            }
+        }
+        httpThread?.start()
+        _ = ready.wait(timeout: .now() + 5)
+
+        try step(4, "traffic: ping over both VNIs, curl GET / /missing /secret from client1")
+        let ping1 = exec("client1", ["ping", "-c", "3", "-i", "0.2", "-q", "192.168.100.1"]).split(separator: "\n").last(where: { $0.contains("packets") }) ?? ""
+        let ping2 = exec("client2", ["ping", "-c", "3", "-i", "0.2", "-q", "192.168.200.1"]).split(separator: "\n").last(where: { $0.contains("packets") }) ?? ""
+        print("         client1 -> web (VNI 100): \(ping1)")
+        print("         client2 -> web (VNI 200): \(ping2)")
+        for path in ["/", "/missing", "/secret"] {
+            let code = exec("client1", ["curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", "http://192.168.100.1\(path)"])
+            print("         curl http://192.168.100.1\(path) -> \(code == "000" ? "no answer (blocked)" : code)")
+        }
+
+        try step(5, "traffic: iperf3 from client1 and client2 at the same time (\(iperfSeconds) s)")
+        var results: [String: Double] = [:]
+        let group = DispatchGroup()
+        for (client, port) in [("client1", 5201), ("client2", 5202)] {
+            group.enter()
+            Thread { [self] in
+                let json = exec(client, ["iperf3", "-c", "192.168.100.1", "-p", "\(port)", "-t", "\(iperfSeconds)", "-O", "1", "-J"])
+                if let j = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                   let bps = ((j["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double {
+                    lock.withLock { results[client] = bps / 1e6 }
+                }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+
+        try step(6, "what the controllers saw")
+        print("  rate limiter (configured vs achieved by iperf3):")
+        for (client, configured) in [("client1", 10.0), ("client2", 30.0)] {
+            let got = results[client] ?? 0
+            print(String(format: "    %@  configured %5.1f Mbit/s  achieved %5.1f Mbit/s  (%+.0f%%)", client, configured, got, (got / configured - 1) * 100))
+        }
+        for e in try rl.entries() {
+            print("    \(e.prefix): passed \(e.passedPackets) packets / \(e.passedBytes) bytes, dropped \(e.droppedPackets)")
+        }
+        lock.withLock { stopHTTP = true }
+        _ = httpDone.wait(timeout: .now() + 3)
+        print("  HTTP filter:")
+        for line in lock.withLock({ httpLines }) { print("    " + line) }
+        print("  attached on web (netbpf list):")
+        for row in try Attacher(store: store).list(namespace: ns("web")) {
+            print("    \(row.interface) \(row.hook) \(row.programName) (id \(row.programID), by \(row.owner))")
+        }
+    }
+
+    func tearDown() {
+        print(String(format: "[%4.1fs] 7/7 tearing down: controllers, programs, pins, namespaces", Date().timeIntervalSince(started)))
+        lock.withLock { stopHTTP = true }
+        if httpThread != nil { _ = httpDone.wait(timeout: .now() + 3) }
+        http?.close()
+        try? limiter?.detach(store: store)
+        if let simulation { _ = try? Simulation.down(simulation) }
+        print(String(format: "[%4.1fs] done; nothing is left (check: netbpf doctor, ip netns list)", Date().timeIntervalSince(started)))
+    }
+}

@@ -1,0 +1,128 @@
+import NetBPFNetlink
+
+/// What `netbpf bridge` does: which underlay, which tenant port carries which VNI, and where
+/// flooded frames go (a multicast group, or every mesh remote).
+public struct BridgeConfig: Sendable, Equatable {
+    public struct Port: Sendable, Equatable {
+        public var vni: UInt32
+        public var interface: String
+        public init(vni: UInt32, interface: String) { self.vni = vni; self.interface = interface }
+    }
+
+    public enum Flood: Sendable, Equatable {
+        /// Flooded frames go to one multicast group (BCC's default mode); the VXLAN device joins it.
+        case multicast(IPAddress)
+        /// Flooded frames go to each remote VTEP, one copy each (BCC's mesh mode).
+        case mesh([IPAddress])
+    }
+
+    public static let defaultGroup = IPAddress("239.1.1.1")!
+    public static let defaultVXLAN = "vxlan0"
+
+    /// The interface that carries the tunnel (its IPv4 address is the local VTEP).
+    public var underlay: String
+    public var ports: [Port]
+    public var flood: Flood
+    /// The VXLAN device: used if it exists (it must be in external mode), else created (and
+    /// deleted again when the bridge stops).
+    public var vxlan: String
+    public var namespace: String?
+    /// UDP port of a VXLAN device netbpf creates.
+    public var udpPort: UInt16
+    /// Outer TTL of the frames sent.
+    public var ttl: UInt8
+
+    public init(underlay: String, ports: [Port], flood: Flood = .multicast(BridgeConfig.defaultGroup), vxlan: String = BridgeConfig.defaultVXLAN,
+                namespace: String? = nil, udpPort: UInt16 = 4789, ttl: UInt8 = 64) {
+        self.underlay = underlay
+        self.ports = ports
+        self.flood = flood
+        self.vxlan = vxlan
+        self.namespace = namespace
+        self.udpPort = udpPort
+        self.ttl = ttl
+    }
+
+    /// From `--underlay`, `--vni VNI=TENANT_IFACE`, `--mesh REMOTE`, `--group GROUP`; errors name the bad argument.
+    public static func fromArguments(underlay: String?, vnis: [String], mesh: [String], group: String?, vxlan: String?,
+                                     namespace: String?) throws -> BridgeConfig {
+        guard let underlay else { throw BridgeError("--underlay is required", hint: "netbpf bridge --underlay eth0 --vni 10000=ten0 ...") }
+        guard !vnis.isEmpty else { throw BridgeError("give at least one --vni VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
+        var ports: [Port] = []
+        for v in vnis {
+            let parts = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw BridgeError("--vni '\(v)' is not VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
+            guard let vni = UInt32(parts[0]), vni >= 1, vni < 1 << 24 else {
+                throw BridgeError("--vni '\(v)': '\(parts[0])' is not a VNI", hint: "a VXLAN network identifier is 1 to 16777215")
+            }
+            ports.append(Port(vni: vni, interface: String(parts[1])))
+        }
+        let flood: Flood
+        if !mesh.isEmpty {
+            if let group { throw BridgeError("--group \(group) and --mesh: give one or the other", hint: "multicast mode floods to a group, mesh mode to each remote") }
+            var remotes: [IPAddress] = []
+            for m in mesh {
+                guard let a = IPAddress(m), a.family == .v4 else {
+                    throw BridgeError("--mesh '\(m)' is not an IPv4 address", hint: "the underlay address of a remote host, e.g. --mesh 172.16.1.101")
+                }
+                if a.isMulticast { throw BridgeError("--mesh \(m) is a multicast address", hint: "for multicast mode use --group \(m) instead of --mesh") }
+                if a.bytes == [0, 0, 0, 0] || a.bytes == [255, 255, 255, 255] { throw BridgeError("--mesh \(m) is not a host address") }
+                if remotes.contains(a) { throw BridgeError("--mesh \(m) given twice") }
+                remotes.append(a)
+            }
+            flood = .mesh(remotes)
+        } else if let group {
+            guard let g = IPAddress(group), g.family == .v4 else { throw BridgeError("--group '\(group)' is not an IPv4 address", hint: "e.g. --group 239.1.1.1") }
+            guard g.isMulticast else { throw BridgeError("--group \(group) is not a multicast address", hint: "224.0.0.0/4, e.g. 239.1.1.1; for unicast remotes use --mesh") }
+            flood = .multicast(g)
+        } else {
+            flood = .multicast(defaultGroup)
+        }
+        let config = BridgeConfig(underlay: underlay, ports: ports, flood: flood, vxlan: vxlan ?? defaultVXLAN, namespace: namespace)
+        try config.validate()
+        return config
+    }
+
+    /// Checks what can be checked without the kernel.
+    public func validate() throws {
+        try VLANLearningConfig.checkName(underlay, place: "--underlay")
+        try VLANLearningConfig.checkName(vxlan, place: "--vxlan")
+        if ports.isEmpty { throw BridgeError("no VNI: map at least one VNI to a tenant port") }
+        if ports.count > DBLimits.vnis { throw BridgeError("\(ports.count) VNIs; at most \(DBLimits.vnis)") }
+        var vnis: Set<UInt32> = [], names: Set<String> = []
+        for p in ports {
+            try VLANLearningConfig.checkName(p.interface, place: "--vni \(p.vni)=\(p.interface)")
+            if !vnis.insert(p.vni).inserted { throw BridgeError("--vni \(p.vni) given twice", hint: "a VNI has one tenant port") }
+            if !names.insert(p.interface).inserted { throw BridgeError("tenant port '\(p.interface)' is given for two VNIs", hint: "a port carries one VNI") }
+            if p.interface == underlay { throw BridgeError("--vni \(p.vni)=\(p.interface): the tenant port is the underlay") }
+            if p.interface == vxlan { throw BridgeError("--vni \(p.vni)=\(p.interface): the tenant port is the VXLAN device") }
+        }
+        if underlay == vxlan { throw BridgeError("--underlay \(underlay) is the VXLAN device", hint: "the underlay is the interface that carries the UDP packets") }
+        if case .mesh(let remotes) = flood, remotes.count > DBLimits.flood {
+            throw BridgeError("\(remotes.count) mesh remotes; at most \(DBLimits.flood)", hint: "DB_MAX_FLOOD in programs/include/distributed_bridge.h")
+        }
+    }
+
+    /// The flood destinations, IPv4 in host byte order (as struct bpf_tunnel_key holds them).
+    var floodAddresses: [UInt32] {
+        switch flood {
+        case .multicast(let g): return [g.hostOrderIPv4]
+        case .mesh(let r): return r.map(\.hostOrderIPv4)
+        }
+    }
+}
+
+extension IPAddress {
+    var hostOrderIPv4: UInt32 { bytes.count == 4 ? bytes.reduce(0) { $0 << 8 | UInt32($1) } : 0 }
+    static func fromHostOrder(_ v: UInt32) -> IPAddress {
+        IPAddress(bytes: [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)])!
+    }
+}
+
+/// A distributed bridge error in one line, naming the bad value.
+public struct BridgeError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
+    public var description: String { message + (hint.map { "; hint: " + $0 } ?? "") }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+import NetBPFNetlink
+
+/// The distributed bridge (BCC's distributed_bridge): programs/distributed_bridge.bpf.c on the tc
+/// ingress of a VXLAN device in external (collect-metadata) mode and of each tenant port. Frames
+/// from the tunnel teach (MAC, VNI) -> remote VTEP and go to the VNI's tenant port; frames from a
+/// tenant port go to the remote their destination MAC was learned behind, or to every flood
+/// destination (the multicast group, or each mesh remote).
+///
+/// `start` checks everything first (namespace, interfaces, an existing VXLAN device's mode), then
+/// creates what is missing (the VXLAN device, the 224.0.0.0/4 route of multicast mode), compiles
+/// and loads the object, fills the maps and attaches the port programs and then the tunnel
+/// program; a failure part-way undoes what was done. `stop()` undoes everything it did,
+/// including the device and route it created (idempotent).
+///
+/// Kernel: 4.3 (external VXLAN, bpf_skb_get/set_tunnel_key, bpf_clone_redirect 4.2); tcx links on
+/// 6.6+, clsact cls_bpf direct-action filters before (`Attacher.attachTC`). See docs/bridge.md.
+public final class DistributedBridge: @unchecked Sendable {
+    /// What `resolve` found in the namespace.
+    public struct Interfaces: Sendable, Equatable {
+        public var underlay: Int32
+        /// The underlay's IPv4 address: the local VTEP.
+        public var local: IPAddress
+        public var ports: [UInt32: Int32]
+        /// The VXLAN device's index if it exists (nil: netbpf creates it).
+        public var vxlan: Int32?
+        public var names: [Int32: String]
+        /// Whether a 224.0.0.0/4 route exists (multicast mode adds one when it does not).
+        public var hasMulticastRoute: Bool
+    }
+
+    public let config: BridgeConfig
+    public let interfaces: Interfaces
+    public private(set) var records: [AttachmentRecord] = []
+    public private(set) var vxlanIndex: Int32 = 0
+    private var createdVXLAN = false
+    private var addedRoute: RouteSpec?
+    private var object: BPFObject?
+    private var maps: BridgeMaps?
+    private let store: AttachmentStore
+
+    private init(config: BridgeConfig, interfaces: Interfaces, store: AttachmentStore) {
+        self.config = config
+        self.interfaces = interfaces
+        self.store = store
+    }
+
+    static let multicastPrefix = IPPrefix("224.0.0.0/4")!
+
+    private static func socket(_ config: BridgeConfig) throws -> NetlinkSocket {
+        try config.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()
+    }
+
+    /// Looks the config's interfaces up in its namespace (nothing is changed).
+    /// - Throws: `BridgeError` naming the namespace or interface that does not exist, an
+    ///   underlay without an IPv4 address, or an existing `vxlan` device that is not a VXLAN
+    ///   device in external mode.
+    public static func resolve(_ config: BridgeConfig) throws -> Interfaces {
+        try config.validate()
+        if let ns = config.namespace, !NetworkNamespace.exists(ns) {
+            throw BridgeError("network namespace '\(ns)' does not exist", hint: "ip netns list")
+        }
+        let place = config.namespace.map { " in network namespace '\($0)'" } ?? ""
+        let sock: NetlinkSocket
+        let links: [InterfaceInfo]
+        do {
+            sock = try socket(config)
+            links = try sock.links()
+        } catch {
+            throw BridgeError("cannot list the interfaces\(place): \(error)")
+        }
+        let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func find(_ name: String, _ role: String) throws -> InterfaceInfo {
+            guard let i = byName[name] else {
+                throw BridgeError("\(role) '\(name)' does not exist\(place)",
+                                  hint: "interfaces there: " + links.map(\.name).filter { $0 != "lo" }.joined(separator: ", "))
+            }
+            return i
+        }
+        let underlay = try find(config.underlay, "underlay interface")
+        let v4 = try sock.addresses(on: .index(underlay.index), family: .v4).first { $0.scope == 0 }
+        guard let local = v4?.prefix.address else {
+            throw BridgeError("underlay interface '\(config.underlay)' has no IPv4 address\(place)",
+                              hint: "the underlay's address is the local end of the tunnel: ip addr add 172.16.1.100/24 dev \(config.underlay)")
+        }
+        var ports: [UInt32: Int32] = [:]
+        for p in config.ports { ports[p.vni] = try find(p.interface, "tenant port of VNI \(p.vni)").index }
+        var vxlan: Int32?
+        if let dev = byName[config.vxlan] {
+            guard dev.kind == "vxlan", let info = dev.vxlan else {
+                throw BridgeError("'\(config.vxlan)' exists\(place) and is a\(dev.kind.map { " \($0)" } ?? "n unknown kind of") device, not a VXLAN device",
+                                  hint: "name another device with --vxlan, or delete it and netbpf creates an external VXLAN device")
+            }
+            guard info.external else {
+                throw BridgeError("VXLAN device '\(config.vxlan)'\(place) is not in external (collect-metadata) mode\(info.vni.map { ": it has the fixed VNI \($0)" } ?? "")",
+                                  hint: "the bridge sets VNI and remote per packet (bpf_skb_set_tunnel_key): ip link add \(config.vxlan) type vxlan external dstport 4789 dev \(config.underlay), or give --vxlan a name that does not exist and netbpf creates one")
+            }
+            vxlan = dev.index
+        }
+        var hasRoute = false
+        if case .multicast = config.flood {
+            hasRoute = (try? sock.routes(family: .v4))?.contains { r in
+                guard let d = r.destination else { return false }
+                return d.prefixLength <= 4 && d.prefixLength > 0 && d.network == IPPrefix(multicastPrefix.address, prefixLength: d.prefixLength).network
+            } ?? false
+        }
+        return Interfaces(underlay: underlay.index, local: local, ports: ports, vxlan: vxlan,
+                          names: Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }), hasMulticastRoute: hasRoute)
+    }
+
+    /// Creates what is missing, compiles and loads programs/distributed_bridge.bpf.c, fills its
+    /// maps and attaches db_port_ingress to every tenant port, then db_tunnel_ingress to the
+    /// VXLAN device (tc ingress).
+    /// - Throws: `BridgeError` (nothing created), netlink, compiler, loader and attach errors
+    ///   (everything done so far is undone).
+    public static func start(_ config: BridgeConfig, store: AttachmentStore = AttachmentStore()) throws -> DistributedBridge {
+        let interfaces = try resolve(config)
+        let compiled = try BPFCompiler().compile(file: try BundledPrograms.path(DistributedBridgeProgram.file))
+        let bridge = DistributedBridge(config: config, interfaces: interfaces, store: store)
+        do {
+            let object = try compiled.open().load()
+            bridge.object = object
+            let maps = try BridgeMaps(object)
+            bridge.maps = maps
+            try bridge.prepareNetwork()
+            try maps.config.set(0, DBConfig(vxlanIfindex: UInt32(bitPattern: bridge.vxlanIndex), localIPv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl)))
+            let flood = DBFlood(config.floodAddresses)
+            for p in config.ports {
+                let port = interfaces.ports[p.vni]!
+                try maps.vniPort.update(p.vni, DBPort(ifindex: UInt32(bitPattern: port)))
+                try maps.portVNI.update(UInt32(bitPattern: port), p.vni)
+                try maps.flood.update(p.vni, flood)
+                try maps.vniStats.update(p.vni, DBVNIStats())
+            }
+            let attacher = Attacher(store: store)
+            var options = TCAttachOptions()
+            options.direction = .ingress
+            let portProgram = try object.program(named: DistributedBridgeProgram.portProgram)
+            for p in config.ports {
+                bridge.records.append(try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options))
+            }
+            bridge.records.append(try attacher.attachTC(try object.program(named: DistributedBridgeProgram.tunnelProgram), of: object,
+                                                        to: config.vxlan, namespace: config.namespace, options: options))
+        } catch {
+            bridge.stop()
+            throw error
+        }
+        return bridge
+    }
+
+    /// Creates the VXLAN device (external, learning off, joined to the group in multicast mode)
+    /// if it does not exist, and the 224.0.0.0/4 route over the underlay in multicast mode.
+    private func prepareNetwork() throws {
+        let sock = try Self.socket(config)
+        if let existing = interfaces.vxlan {
+            vxlanIndex = existing
+        } else {
+            var options = VXLANOptions(port: config.udpPort, underlay: .index(interfaces.underlay), learning: false, external: true)
+            if case .multicast(let g) = config.flood { options.group = g }
+            vxlanIndex = try sock.createVXLAN(config.vxlan, options)
+            createdVXLAN = true
+            try sock.setLinkUp(.index(vxlanIndex))
+        }
+        if case .multicast = config.flood, !interfaces.hasMulticastRoute {
+            let route = RouteSpec(destination: Self.multicastPrefix, interface: .index(interfaces.underlay))
+            try sock.addRoute(route)
+            addedRoute = route
+        }
+    }
+
+    /// Detaches every program (tunnel first), deletes the route and VXLAN device netbpf created.
+    public func stop() {
+        for r in records.reversed() { try? Attacher(store: store).undo(r) }
+        records = []
+        if addedRoute != nil || createdVXLAN, let sock = try? Self.socket(config) {
+            if let r = addedRoute { try? sock.deleteRoute(r) }
+            if createdVXLAN { try? sock.deleteLink(.index(vxlanIndex)) }
+        }
+        addedRoute = nil
+        createdVXLAN = false
+    }
+
+    deinit { stop() }
+
+    /// What the programs learned and counted so far.
+    public func report(at time: Date = Date()) throws -> BridgeReport {
+        guard let maps else { throw BridgeError("the bridge is not running") }
+        return BridgeReport.make(config: config, interfaces: interfaces, snapshot: try maps.snapshot(),
+                                 monotonicNow: VLANLearner.monotonicNanoseconds(), time: time)
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Glibc
+import NetBPF
+
+/// One entry of the blocking program's list (`block_list` in programs/http_block.bpf.c).
+public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Codable { case host, path }
+    public var kind: Kind
+    /// For a host: lower case, without port. For a path: the prefix as sent on the wire.
+    public var value: String
+
+    /// Longest path prefix compared by the BPF program, and longest host name (one byte is
+    /// taken by the NUL that makes host entries exact).
+    public static let maximumPathBytes = 64
+    public static let maximumHostBytes = 63
+
+    /// A path-prefix entry. The prefix must start with "/" (or be an absolute-form URL), hold
+    /// no spaces or control bytes, and be at most 64 bytes.
+    public static func path(_ prefix: String) throws -> HTTPBlockEntry {
+        let bytes = Array(prefix.utf8)
+        guard !bytes.isEmpty else { throw HTTPFilterError(.invalidArgument, "an empty path prefix would block every request", hint: "give a prefix such as /admin") }
+        guard bytes.count <= maximumPathBytes else {
+            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' is \(bytes.count) bytes; the blocking program compares at most \(maximumPathBytes)",
+                                  hint: "block a shorter prefix of it")
+        }
+        guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' contains spaces, control or non-ASCII bytes",
+                                  hint: "give the path as it is sent on the wire, percent-encoded")
+        }
+        guard bytes[0] == 0x2f || prefix.lowercased().hasPrefix("http://") || bytes == [0x2a] else {
+            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' does not start with '/'", hint: "request targets start with '/', e.g. /admin")
+        }
+        return HTTPBlockEntry(kind: .path, value: prefix)
+    }
+
+    /// A host entry: matches requests whose Host header is this name (case and port ignored).
+    public static func host(_ name: String) throws -> HTTPBlockEntry {
+        let normalized = HTTPSelection.stripPort(name.lowercased())
+        let bytes = Array(normalized.utf8)
+        guard !bytes.isEmpty else { throw HTTPFilterError(.invalidArgument, "empty host name", hint: "give a host such as example.com") }
+        guard bytes.count <= maximumHostBytes else {
+            throw HTTPFilterError(.invalidArgument, "host '\(name)' is \(bytes.count) bytes; the blocking program compares at most \(maximumHostBytes)")
+        }
+        guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != 0x2f }) else {
+            throw HTTPFilterError(.invalidArgument, "host '\(name)' contains spaces, '/', control or non-ASCII bytes",
+                                  hint: "give the name as in the Host header (IDNs in their xn-- form)")
+        }
+        return HTTPBlockEntry(kind: .host, value: normalized)
+    }
+
+    public var description: String { "\(kind.rawValue) \(value)" }
+
+    // MARK: BPF key
+
+    /// sizeof(struct http_block_key): u32 prefixlen, u8 kind, u8 data[64], u8 pad[3].
+    public static let keySize = 72
+    public static let valueSize = 16
+
+    /// The LPM trie key: prefix length in bits (host order, as the kernel reads it), the kind
+    /// byte ('H' or 'P'), the bytes, and for a host the NUL that makes the match exact.
+    public var keyBytes: [UInt8] {
+        var key = [UInt8](repeating: 0, count: Self.keySize)
+        let data = Array(value.utf8)
+        let bits = UInt32(8 * (1 + data.count + (kind == .host ? 1 : 0)))
+        withUnsafeBytes(of: bits.littleEndian) { for i in 0..<4 { key[i] = $0[i] } }
+        key[4] = kind == .host ? 0x48 : 0x50
+        for (i, c) in data.prefix(Self.maximumPathBytes).enumerated() { key[5 + i] = c }
+        return key
+    }
+
+    /// Reads a key back; nil for bytes that no entry of netbpf's makes.
+    public init?(keyBytes key: [UInt8]) {
+        guard key.count == Self.keySize else { return nil }
+        let bits = Int(UInt32(key[0]) | UInt32(key[1]) << 8 | UInt32(key[2]) << 16 | UInt32(key[3]) << 24)
+        guard bits % 8 == 0, bits >= 16 else { return nil }
+        let bytes = bits / 8 - 1
+        switch key[4] {
+        case 0x48:
+            guard bytes >= 2, bytes <= Self.maximumHostBytes + 1, key[5 + bytes - 1] == 0 else { return nil }
+            kind = .host
+            value = String(decoding: key[5..<(5 + bytes - 1)], as: UTF8.self)
+        case 0x50:
+            guard bytes <= Self.maximumPathBytes else { return nil }
+            kind = .path
+            value = String(decoding: key[5..<(5 + bytes)], as: UTF8.self)
+        default:
+            return nil
+        }
+    }
+
+    init(kind: Kind, value: String) {
+        self.kind = kind
+        self.value = value
+    }
+}
+
+/// An entry with what the BPF program counted for it.
+public struct HTTPBlockListing: Sendable, Equatable, Encodable {
+    public var entry: HTTPBlockEntry
+    /// Requests dropped by this entry.
+    public var hits: UInt64
+    /// CLOCK_MONOTONIC nanoseconds of the last drop (0: never).
+    public var lastHitNanoseconds: UInt64
+
+    enum CodingKeys: String, CodingKey { case kind, value, hits, lastHitNanoseconds = "last_hit_ns" }
+
+    /// Flat: {"kind": "path", "value": "/admin", "hits": 3, "last_hit_ns": 123}.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(entry.kind.rawValue, forKey: .kind)
+        try c.encode(entry.value, forKey: .value)
+        try c.encode(hits, forKey: .hits)
+        try c.encode(lastHitNanoseconds, forKey: .lastHitNanoseconds)
+    }
+}
+
+/// Where block entries live: the pinned BPF map, or an in-memory fake for tests.
+public protocol HTTPBlockListStore: AnyObject {
+    /// Adds an entry (already there: its counters are kept).
+    func add(_ entry: HTTPBlockEntry) throws
+    /// Removes an entry; false if it was not there.
+    func remove(_ entry: HTTPBlockEntry) throws -> Bool
+    func listing() throws -> [HTTPBlockListing]
+}
+
+/// The block list in the kernel: the LPM trie `block_list` of http_block.bpf.c, either from a
+/// loaded object or opened from its pin. Changes are seen by the next packet.
+public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
+    public let map: BPFMap
+
+    public init(map: BPFMap) throws {
+        guard map.type == .lpmTrie, map.keySize == HTTPBlockEntry.keySize, map.valueSize == HTTPBlockEntry.valueSize else {
+            throw HTTPFilterError(.invalidArgument, "map '\(map.name)' is not an HTTP block list (\(map.type), key \(map.keySize) bytes, value \(map.valueSize) bytes)",
+                                  hint: "expected the lpm_trie block_list of programs/http_block.bpf.c (key 72, value 16)")
+        }
+        self.map = map
+    }
+
+    /// Opens a pinned block list (`.../http_block/maps/block_list`).
+    public convenience init(pinned path: String) throws {
+        try self.init(map: BPFMap.open(pinned: path))
+    }
+
+    public func add(_ entry: HTTPBlockEntry) throws {
+        do {
+            try map.update(key: entry.keyBytes, value: [UInt8](repeating: 0, count: HTTPBlockEntry.valueSize), flags: .noExist)
+        } catch let error as BPFError where error.errno == EEXIST {
+            // Present already: keep its counters.
+        }
+    }
+
+    public func remove(_ entry: HTTPBlockEntry) throws -> Bool {
+        try map.delete(key: entry.keyBytes)
+    }
+
+    public func listing() throws -> [HTTPBlockListing] {
+        var out: [HTTPBlockListing] = []
+        for key in try map.keys() {
+            guard let entry = HTTPBlockEntry(keyBytes: key), let value = try map.lookup(key: key), value.count >= 16 else { continue }
+            let hits = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+            let last = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
+            out.append(HTTPBlockListing(entry: entry, hits: hits, lastHitNanoseconds: last))
+        }
+        return out.sorted { ($0.entry.kind.rawValue, $0.entry.value) < ($1.entry.kind.rawValue, $1.entry.value) }
+    }
+
+    /// The entry http_block would drop this request for: the target's first 64 bytes against
+    /// path prefixes, then the Host (lower case, no port) exactly. (The program also needs the
+    /// request line and Host in the request's first segment, within its first 1024 bytes.)
+    public func match(path: String, host: String?) -> HTTPBlockEntry? {
+        var key = [UInt8](repeating: 0, count: HTTPBlockEntry.keySize)
+        let target = Array(path.utf8.prefix(HTTPBlockEntry.maximumPathBytes))
+        if !target.isEmpty {
+            let bits = UInt32(8 * (1 + target.count))
+            withUnsafeBytes(of: bits.littleEndian) { for i in 0..<4 { key[i] = $0[i] } }
+            key[4] = 0x50
+            for (i, c) in target.enumerated() { key[5 + i] = c }
+            if let found = try? map.lookup(key: key), !found.isEmpty {
+                // The LPM lookup returns the value only; name the longest listed prefix.
+                let listed = (try? listing().map(\.entry)) ?? []
+                return listed.filter { $0.kind == .path && target.starts(with: Array($0.value.utf8)) }.max { $0.value.utf8.count < $1.value.utf8.count }
+            }
+        }
+        if let host, let entry = try? HTTPBlockEntry.host(host) {
+            if let found = try? map.lookup(key: entry.keyBytes), !found.isEmpty { return entry }
+        }
+        return nil
+    }
+
+    /// Pinned block lists of running `netbpf http-filter` instances, narrowed by interface and
+    /// namespace ("root" for the caller's): (namespace, interface, path).
+    public static func pinned(interface: String? = nil, namespace: String? = nil) -> [(namespace: String?, interface: String, path: String)] {
+        let root = Pinning.root
+        let fm = FileManager.default
+        var found: [(String?, String, String)] = []
+        for ns in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted() where namespace == nil || ns == namespace {
+            for iface in ((try? fm.contentsOfDirectory(atPath: "\(root)/\(ns)")) ?? []).sorted() where interface == nil || iface == interface {
+                let path = "\(root)/\(ns)/\(iface)/ingress/http_block/maps/block_list"
+                if fm.fileExists(atPath: path) { found.append((ns == "root" ? nil : ns, iface, path)) }
+            }
+        }
+        return found
+    }
+}
+
+/// An in-memory block list with the BPF program's matching rules, for tests of code that
+/// manages entries and for checking the rules themselves without a kernel.
+public final class InMemoryHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
+    public private(set) var entries: [HTTPBlockEntry: HTTPBlockListing] = [:]
+    public init() {}
+
+    public func add(_ entry: HTTPBlockEntry) throws {
+        if entries[entry] == nil { entries[entry] = HTTPBlockListing(entry: entry, hits: 0, lastHitNanoseconds: 0) }
+    }
+
+    public func remove(_ entry: HTTPBlockEntry) throws -> Bool { entries.removeValue(forKey: entry) != nil }
+
+    public func listing() throws -> [HTTPBlockListing] {
+        entries.values.sorted { ($0.entry.kind.rawValue, $0.entry.value) < ($1.entry.kind.rawValue, $1.entry.value) }
+    }
+
+    /// Would http_block drop a request with this target and Host? (The first 64 bytes of the
+    /// target against path prefixes; the Host, lower-cased without port, exactly.)
+    public func blocks(path: String, host: String?) -> Bool {
+        let target = String(decoding: Array(path.utf8).prefix(HTTPBlockEntry.maximumPathBytes), as: UTF8.self)
+        for entry in entries.keys {
+            switch entry.kind {
+            case .path where target.utf8.starts(with: entry.value.utf8): return true
+            case .host where host.map { HTTPSelection.stripPort($0.lowercased()) == entry.value } ?? false: return true
+            default: continue
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+import NetBPFNetlink
+
+/// Where the BPF C programs are: NETBPF_PROGRAMS, ./programs, or programs/ beside the build
+/// directory of the running binary (.build/debug/netbpf -> programs/).
+public enum HTTPPrograms {
+    public static func locate(_ name: String, directory: String? = nil) throws -> String {
+        var candidates: [String] = []
+        if let directory { candidates.append(directory) }
+        if let env = ProcessInfo.processInfo.environment["NETBPF_PROGRAMS"] { candidates.append(env) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/programs")
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            let dir = (exe as NSString).deletingLastPathComponent
+            candidates += [dir + "/../../programs", dir + "/../../../programs", dir + "/../share/netbpf/programs"]
+        }
+        for dir in candidates {
+            let path = (dir as NSString).standardizingPath + "/\(name).bpf.c"
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        throw HTTPFilterError(.notFound, "cannot find programs/\(name).bpf.c (looked in \(candidates.map { ($0 as NSString).standardizingPath }.joined(separator: ", ")))",
+                              hint: "run from the netbpf checkout or set NETBPF_PROGRAMS to its programs/ directory")
+    }
+
+    /// Compiles programs/NAME.bpf.c in-process (through the compile cache) and opens it.
+    public static func open(_ name: String, directory: String? = nil, compiler: BPFCompiler? = nil) throws -> BPFObjectSpec {
+        let path = try locate(name, directory: directory)
+        let compiled = try (compiler ?? BPFCompiler()).compile(file: path)
+        return try compiled.open()
+    }
+}
+
+/// Counters of the BPF side (per-CPU arrays summed).
+public struct HTTPFilterStats: Sendable, Equatable, Codable {
+    /// http_filter (socket filter): segments kept, by reason.
+    public var requestSegments: UInt64 = 0
+    public var responseSegments: UInt64 = 0
+    public var continuationSegments: UInt64 = 0
+    public var sessionsOpened: UInt64 = 0
+    public var sessionsEnded: UInt64 = 0
+    public var sessionsCapped: UInt64 = 0
+    public var fragmentsSkipped: UInt64 = 0
+    public var otherVLAN: UInt64 = 0
+    /// http_block (tc), when attached.
+    public var blockInspected: UInt64?
+    public var blockDroppedPath: UInt64?
+    public var blockDroppedHost: UInt64?
+    public var blockNoHost: UInt64?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case requestSegments = "request_segments", responseSegments = "response_segments"
+        case continuationSegments = "continuation_segments", sessionsOpened = "sessions_opened"
+        case sessionsEnded = "sessions_ended", sessionsCapped = "sessions_capped"
+        case fragmentsSkipped = "fragments_skipped", otherVLAN = "other_vlan"
+        case blockInspected = "block_inspected", blockDroppedPath = "block_dropped_path"
+        case blockDroppedHost = "block_dropped_host", blockNoHost = "block_no_host"
+    }
+}
+
+/// The HTTP filter: the socket filter (programs/http_filter.bpf.c) on an AF_PACKET socket, the
+/// reassembler behind it, and optionally the blocking tc program (programs/http_block.bpf.c) on
+/// the interface's ingress with its block list pinned so `netbpf http-filter block` can change
+/// it while this runs.
+///
+///     let filter = try HTTPFilter(options)
+///     defer { filter.close() }
+///     try filter.run(until: { stop.isSet }) { event in print(HTTPEventFormat.text(event)) }
+///
+/// `close()` detaches the blocking program and removes its pins; it is idempotent and also runs
+/// on deinit. Kernel: socket filters (3.19), bpf_loop (5.17), tcx (6.6) or clsact (4.5).
+public final class HTTPFilter: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// The interface to watch (nil: every interface of the namespace).
+        public var interface: String?
+        /// The network namespace (/run/netns/NAME) the interface is in; nil: the caller's.
+        public var namespace: String?
+        /// Keep only frames of this VLAN (tag in the frame or in skb metadata).
+        public var vlan: UInt16?
+        /// Attach the blocking program on the interface's ingress (implied by entries).
+        public var blocking = false
+        public var blockEntries: [HTTPBlockEntry] = []
+        public var reassembler = HTTPReassemblerConfiguration()
+        /// Where programs/ is (nil: HTTPPrograms.locate's search).
+        public var programsDirectory: String?
+        /// Where the attachment record of the blocking program goes (nil: Attacher's default,
+        /// /run/netbpf/attach or $NETBPF_STATE_DIR/attach, where `netbpf list/detach` look).
+        public var recordDirectory: String?
+        /// Sessions in the BPF LRU map.
+        public var maxSessions: UInt32 = 4096
+        public init() {}
+    }
+
+    public let options: Options
+    public let reassembler: HTTPReassembler
+    let attacher: Attacher
+    let filterObject: BPFObject
+    let filterProgram: BPFProgram
+    let sessions: BPFMap
+    let stats: BPFMap
+    var blockObject: BPFObject?
+    /// The blocking program's attachment, while attached.
+    public private(set) var blockRecord: AttachmentRecord?
+    /// The block list of the attached blocking program.
+    public private(set) var blockList: BPFHTTPBlockList?
+    private let lock = NSLock()
+
+    /// Compiles and loads the socket filter; with blocking, compiles, loads, fills and attaches
+    /// the tc program (on failure nothing stays attached).
+    public init(_ options: Options) throws {
+        self.options = options
+        reassembler = HTTPReassembler(configuration: options.reassembler)
+        attacher = options.recordDirectory.map { Attacher(store: AttachmentStore(directory: $0)) } ?? Attacher()
+        let compiler = try BPFCompiler()
+        let spec = try HTTPPrograms.open("http_filter", directory: options.programsDirectory, compiler: compiler)
+        if let vlan = options.vlan {
+            guard (1...4094).contains(vlan) else { throw HTTPFilterError(.invalidArgument, "VLAN id \(vlan) is not in 1...4094") }
+            try spec.setGlobal("want_vlan", to: vlan)
+        }
+        try spec.setMaxEntries(options.maxSessions, forMap: "sessions")
+        filterObject = try spec.load()
+        filterProgram = try filterObject.program(named: "http_filter")
+        sessions = try filterObject.map(named: "sessions")
+        stats = try filterObject.map(named: "http_stats")
+
+        if options.blocking || !options.blockEntries.isEmpty {
+            guard let interface = options.interface else {
+                throw HTTPFilterError(.invalidArgument, "blocking needs the server-side interface", hint: "give -i IFACE (the interface the requests come in on)")
+            }
+            let blockSpec = try HTTPPrograms.open("http_block", directory: options.programsDirectory, compiler: compiler)
+            let object = try blockSpec.load()
+            let list = try BPFHTTPBlockList(map: object.map(named: "block_list"))
+            for entry in options.blockEntries { try list.add(entry) }
+            var tc = TCAttachOptions()
+            tc.direction = .ingress
+            blockRecord = try attacher.attachTC(object.program(named: "http_block"), of: object, to: interface,
+                                                        namespace: options.namespace, options: tc)
+            blockObject = object
+            blockList = list
+        }
+    }
+
+    deinit { close() }
+
+    /// Path of the pinned block list while blocking.
+    public var blockListPin: String? { blockRecord.map { $0.pinDirectory + "/maps/block_list" } }
+
+    /// Detaches the blocking program and removes its pins (idempotent).
+    public func close() {
+        lock.lock()
+        let record = blockRecord
+        blockRecord = nil
+        lock.unlock()
+        if let record { try? attacher.undo(record) }
+    }
+
+    /// Opens the packet socket in the namespace and processes frames until `until()` is true
+    /// (checked at least every `pollMilliseconds`). `ready` runs once the socket is bound.
+    /// Idle flows are expired, and the BPF sessions the reassembler gave up on deleted, once a second.
+    public func run(pollMilliseconds: Int32 = 100, ready: () -> Void = {}, until shouldStop: () -> Bool,
+                    _ handler: (HTTPEvent) -> Void) throws {
+        func body() throws {
+            let ifindex = try self.options.interface.map { try NetlinkSocket().interfaceIndex(.name($0)) } ?? 0
+            let socket = try PacketSocket(program: self.filterProgram, ifindex: ifindex)
+            ready()
+            var lastExpiry = Self.now()
+            var ticks = 0
+            while !shouldStop() {
+                if let frame = try socket.receive(timeoutMilliseconds: pollMilliseconds) {
+                    for event in self.reassembler.process(frame: frame.data, time: Self.now()) { handler(self.annotate(event)) }
+                }
+                let now = Self.now()
+                if now - lastExpiry >= 1 {
+                    lastExpiry = now
+                    ticks += 1
+                    self.reassembler.expire(now: now)
+                    self.closeSessions()
+                    if ticks % 10 == 0 { _ = try? self.sweepStaleSessions() }
+                }
+            }
+            self.closeSessions()
+        }
+        if let namespace = options.namespace {
+            guard NetworkNamespace.exists(namespace) else {
+                throw HTTPFilterError(.notFound, "network namespace '\(namespace)' does not exist", hint: "ip netns list")
+            }
+            try withNamespace(namespace) { try body() }
+        } else {
+            try body()
+        }
+    }
+
+    /// Marks requests the blocking program's list matches (it drops them after the packet
+    /// socket saw them).
+    func annotate(_ event: HTTPEvent) -> HTTPEvent {
+        guard let list = blockList, blockRecord != nil, case .request(var request) = event else { return event }
+        request.blocked = list.match(path: request.path, host: request.host) != nil
+        return .request(request)
+    }
+
+    /// Deletes the BPF sessions of lines the reassembler gave up on (too long, lost, expired).
+    func closeSessions() {
+        for key in reassembler.takeSessionsToClose() { _ = try? sessions.delete(key: Self.sessionKey(key)) }
+    }
+
+    /// Deletes BPF sessions idle for longer than the idle timeout that user space never heard
+    /// of (their first segment was lost to a full socket buffer, or came before netbpf started);
+    /// the LRU would push them out only when full. Returns how many went.
+    @discardableResult
+    public func sweepStaleSessions() throws -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let limit = UInt64(max(options.reassembler.idleTimeout, 0) * 1e9)
+        var removed = 0
+        for key in try sessions.keys() {
+            guard let value = try sessions.lookup(key: key), value.count >= 8 else { continue }
+            let last = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+            if last < now, now - last > limit, try sessions.delete(key: key) { removed += 1 }
+        }
+        sessionsSwept += removed
+        return removed
+    }
+
+    /// BPF sessions removed by `sweepStaleSessions`.
+    public private(set) var sessionsSwept = 0
+
+    /// struct http_flow: saddr[16], daddr[16], sport, dport (network order), family, pad[3].
+    public static func sessionKey(_ flow: HTTPFlowKey) -> [UInt8] {
+        var key = [UInt8](repeating: 0, count: 40)
+        for (i, b) in flow.source.address.prefix(16).enumerated() { key[i] = b }
+        for (i, b) in flow.destination.address.prefix(16).enumerated() { key[16 + i] = b }
+        key[32] = UInt8(flow.source.port >> 8); key[33] = UInt8(flow.source.port & 0xff)
+        key[34] = UInt8(flow.destination.port >> 8); key[35] = UInt8(flow.destination.port & 0xff)
+        key[36] = flow.source.address.count == 16 ? 6 : 4
+        return key
+    }
+
+    /// Open request lines the BPF side is passing continuations for.
+    public func openSessions() throws -> Int { try sessions.keys().count }
+
+    /// The BPF programs' counters.
+    public func kernelStats() throws -> HTTPFilterStats {
+        let s = try PerCPUArrayMap<UInt64>(stats)
+        var out = HTTPFilterStats()
+        out.requestSegments = try s.sum(0)
+        out.responseSegments = try s.sum(1)
+        out.continuationSegments = try s.sum(2)
+        out.sessionsOpened = try s.sum(3)
+        out.sessionsEnded = try s.sum(4)
+        out.sessionsCapped = try s.sum(5)
+        out.fragmentsSkipped = try s.sum(6)
+        out.otherVLAN = try s.sum(7)
+        if let blockObject {
+            let b = try PerCPUArrayMap<UInt64>(blockObject.map(named: "block_stats"))
+            out.blockInspected = try b.sum(0)
+            out.blockDroppedPath = try b.sum(1)
+            out.blockDroppedHost = try b.sum(2)
+            out.blockNoHost = try b.sum(3)
+        }
+        return out
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

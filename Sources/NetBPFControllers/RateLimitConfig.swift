@@ -1,0 +1,95 @@
+import Foundation
+import NetBPF
+import Yams
+
+/// `netbpf ratelimit run --config FILE`: where to attach and which limits, in YAML.
+///
+/// ```yaml
+/// interface: veth0          # required
+/// netns: ns1                # optional
+/// direction: egress         # ingress | egress (default egress)
+/// key: destination          # source | destination (default destination)
+/// shape: false              # true: HTB classes instead of drops (egress only)
+/// default: 100mbit          # limit for unknown addresses (omit: unlimited)
+/// neighbors: 10mbit         # limit for addresses learned on learn_on ports
+/// learn_on: [port1, ns2/port2]  # interfaces (NETNS/IFACE for another namespace) whose ingress
+///                           # source addresses are "neighbors"
+/// limits:
+///   - {address: 10.0.0.2, rate: 10mbit, burst: 64k}
+///   - {address: 10.1.0.0/16, rate: 1mbit}
+/// ```
+public struct RateLimitConfig: Sendable {
+    public struct Limit: Sendable { public var prefix: AddressPrefix; public var rate: UInt64; public var burst: UInt64? }
+    public var interface: String
+    public var namespace: String?
+    public var direction: TCDirection = .egress
+    public var keyOn: RateLimiter.KeyOn = .destination
+    public var shape = false
+    public var defaultRate: UInt64?
+    public var neighborRate: UInt64?
+    public var learnOn: [String] = []
+    public var limits: [Limit] = []
+
+    static let keys: Set<String> = ["interface", "netns", "direction", "key", "shape", "default", "neighbors", "learn_on", "limits"]
+
+    /// Parses and validates the whole file before anything is attached; errors name the file,
+    /// the key and the bad value.
+    public static func load(path: String) throws -> RateLimitConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw RateLimitError("\(path): cannot read the file") }
+        func fail(_ key: String, _ message: String, hint: String? = nil) -> RateLimitError { RateLimitError("\(path): \(key): \(message)", hint: hint) }
+        let node: Any?
+        do { node = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
+            throw RateLimitError("\(path): not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+        }
+        guard let root = node as? [String: Any] else { throw RateLimitError("\(path): the top level must be a mapping") }
+        for key in root.keys where !keys.contains(key) {
+            throw fail(key, "unknown key", hint: "known keys: " + keys.sorted().joined(separator: ", "))
+        }
+        guard let interface = root["interface"] as? String, !interface.isEmpty, interface.utf8.count < 16 else {
+            throw fail("interface", "required: the interface name (at most 15 bytes)")
+        }
+        var config = RateLimitConfig(interface: interface)
+        config.namespace = root["netns"] as? String
+        if let d = root["direction"] {
+            guard let s = d as? String, let dir = TCDirection(rawValue: s) else { throw fail("direction", "'\(d)' is not ingress or egress") }
+            config.direction = dir
+        }
+        if let k = root["key"] {
+            guard let s = k as? String, let key = RateLimiter.KeyOn(rawValue: s) else { throw fail("key", "'\(k)' is not source or destination") }
+            config.keyOn = key
+        }
+        if let s = root["shape"] {
+            guard let b = s as? Bool else { throw fail("shape", "'\(s)' is not true or false") }
+            config.shape = b
+        }
+        func rate(_ key: String, _ value: Any?) throws -> UInt64? {
+            guard let value else { return nil }
+            do { return try RateParsing.bitsPerSecond("\(value)") } catch let e as RateLimitError { throw fail(key, e.message, hint: e.hint) }
+        }
+        config.defaultRate = try rate("default", root["default"])
+        config.neighborRate = try rate("neighbors", root["neighbors"])
+        if let l = root["learn_on"] {
+            guard let list = l as? [String] else { throw fail("learn_on", "must be a list of interface names") }
+            config.learnOn = list
+        }
+        if let l = root["limits"] {
+            guard let list = l as? [[String: Any]] else { throw fail("limits", "must be a list of {address, rate, burst}") }
+            for (i, item) in list.enumerated() {
+                let where_ = "limits[\(i)]"
+                for key in item.keys where !["address", "rate", "burst"].contains(key) { throw fail("\(where_).\(key)", "unknown key") }
+                guard let a = item["address"] else { throw fail("\(where_).address", "required") }
+                let prefix: AddressPrefix
+                do { prefix = try AddressPrefix("\(a)") } catch let e as RateLimitError { throw fail("\(where_).address", e.message, hint: e.hint) }
+                guard let r = try rate("\(where_).rate", item["rate"]) else { throw fail("\(where_).rate", "required") }
+                var burst: UInt64?
+                if let b = item["burst"] {
+                    do { burst = try RateParsing.bytes("\(b)") } catch let e as RateLimitError { throw fail("\(where_).burst", e.message, hint: e.hint) }
+                }
+                config.limits.append(Limit(prefix: prefix, rate: r, burst: burst))
+            }
+        }
+        if config.shape && config.direction != .egress { throw fail("shape", "shaping needs direction: egress") }
+        if !config.learnOn.isEmpty && config.neighborRate == nil { throw fail("learn_on", "given without a neighbors rate") }
+        return config
+    }
+}

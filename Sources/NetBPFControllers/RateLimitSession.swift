@@ -1,0 +1,53 @@
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+
+/// A limiter set up from a config for the life of a command: attach, learning programs on
+/// neighbor ports, limits; `stop()` undoes all of it (also after a partial start).
+public final class RateLimitSession: @unchecked Sendable {
+    public let limiter: RateLimiter
+    private var learners: [AttachmentRecord] = []
+    private let store: AttachmentStore
+
+    private init(limiter: RateLimiter, store: AttachmentStore) {
+        self.limiter = limiter
+        self.store = store
+    }
+
+    public static func start(_ config: RateLimitConfig, store: AttachmentStore = AttachmentStore()) throws -> RateLimitSession {
+        let limiter = try RateLimiter.attach(interface: config.interface, namespace: config.namespace, direction: config.direction,
+                                             keyOn: config.keyOn, shape: config.shape, learnNeighbors: !config.learnOn.isEmpty, store: store)
+        let session = RateLimitSession(limiter: limiter, store: store)
+        do {
+            try limiter.setDefault(rateBitsPerSecond: config.defaultRate)
+            if let n = config.neighborRate { try limiter.setNeighbor(rateBitsPerSecond: n) }
+            for l in config.limits { try limiter.add(l.prefix, rateBitsPerSecond: l.rate, burstBytes: l.burst) }
+            if !config.learnOn.isEmpty {
+                // The learning program shares the limiter's `neighbors` map through its pin.
+                let compiled = try BPFCompiler().compile(file: try BundledPrograms.path("ratelimit.bpf.c"))
+                let spec = try compiled.open()
+                try spec.setPinPath(limiter.record.pinDirectory + "/maps/neighbors", forMap: "neighbors")
+                let object = try spec.load()
+                let program = try object.program(named: "learn_neighbor")
+                for port in config.learnOn {
+                    // "NAMESPACE/IFACE" names a port in another namespace (a bridge's, say).
+                    let parts = port.split(separator: "/", maxSplits: 1).map(String.init)
+                    let (namespace, interface) = parts.count == 2 ? (parts[0], parts[1]) : (config.namespace, port)
+                    var options = TCAttachOptions()
+                    options.direction = .ingress
+                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options))
+                }
+            }
+        } catch {
+            session.stop()
+            throw error
+        }
+        return session
+    }
+
+    public func stop() {
+        for r in learners { try? Attacher(store: store).undo(r) }
+        learners = []
+        try? limiter.detach(store: store)
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+import NetBPFNetlink
+
+/// VLAN learning (BCC's vlan_learning, done right): programs/vlan_learning.bpf.c on the ingress
+/// of a trunk and of each worker interface, client MAC -> worker interface set here, and a
+/// report of what the programs counted and learned.
+///
+/// `start` checks everything (namespace, interfaces) before it changes anything, compiles and
+/// loads the object, fills the maps, attaches the worker programs and then the trunk program;
+/// a failure part-way undoes what was done. `stop()` detaches everything (idempotent).
+///
+/// Kernel: 5.7 (bpf_skb_vlan_push/pop and bpf_redirect 4.3, bounded loops 5.3, `__sk_buff`
+/// gso_segs 5.1 and gso_size 5.7); tcx links on 6.6+, clsact cls_bpf filters before
+/// (`Attacher.attachTC`, BPF_LINK_CREATE or RTM_NEWTFILTER). See docs/vlan-learning.md.
+public final class VLANLearner: @unchecked Sendable {
+    /// The interfaces of a config, resolved in its namespace.
+    public struct Interfaces: Sendable, Equatable {
+        public var trunk: Int32
+        public var workers: [String: Int32]
+        /// Every interface of the namespace by index (names for the report).
+        public var names: [Int32: String]
+    }
+
+    public let config: VLANLearningConfig
+    public let interfaces: Interfaces
+    public private(set) var records: [AttachmentRecord] = []
+    private let object: BPFObject
+    private let store: AttachmentStore
+    let maps: VLANLearningMaps
+
+    private init(config: VLANLearningConfig, interfaces: Interfaces, object: BPFObject, store: AttachmentStore) throws {
+        self.config = config
+        self.interfaces = interfaces
+        self.object = object
+        self.store = store
+        maps = try VLANLearningMaps(object)
+    }
+
+    /// Looks the config's interfaces up in its namespace (nothing is changed).
+    /// - Throws: `VLANLearningError` naming the namespace or interface that does not exist.
+    public static func resolve(_ config: VLANLearningConfig) throws -> Interfaces {
+        if let ns = config.namespace, !NetworkNamespace.exists(ns) {
+            throw VLANLearningError("network namespace '\(ns)' does not exist", hint: "ip netns list")
+        }
+        let links: [InterfaceInfo]
+        do {
+            links = try (config.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).links()
+        } catch {
+            throw VLANLearningError("cannot list the interfaces\(config.namespace.map { " of network namespace '\($0)'" } ?? ""): \(error)")
+        }
+        let byName = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
+        let place = config.namespace.map { " in network namespace '\($0)'" } ?? ""
+        func index(_ name: String, _ role: String) throws -> Int32 {
+            guard let i = byName[name] else {
+                throw VLANLearningError("\(role) interface '\(name)' does not exist\(place)",
+                                        hint: "interfaces there: " + links.map(\.name).filter { $0 != "lo" }.joined(separator: ", "))
+            }
+            return i
+        }
+        let trunk = try index(config.trunk, "trunk")
+        var workers: [String: Int32] = [:]
+        for w in config.workers { workers[w] = try index(w, "worker") }
+        return Interfaces(trunk: trunk, workers: workers, names: Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Compiles programs/vlan_learning.bpf.c, loads it (bpf_object__load), fills vl_clients,
+    /// vl_workers and vl_stats, attaches vl_worker_ingress to each worker interface and then
+    /// vl_trunk_ingress to the trunk (tc ingress), and returns the running learner.
+    /// - Throws: `VLANLearningError` for a missing namespace or interface (nothing created);
+    ///   compiler, loader and attach errors (everything attached so far is detached again).
+    public static func start(_ config: VLANLearningConfig, store: AttachmentStore = AttachmentStore()) throws -> VLANLearner {
+        let interfaces = try resolve(config)
+        let compiled = try BPFCompiler().compile(file: try BundledPrograms.path(VLANLearningProgram.file))
+        let object = try compiled.open().load()
+        let learner = try VLANLearner(config: config, interfaces: interfaces, object: object, store: store)
+        do {
+            try learner.configure()
+            let attacher = Attacher(store: store)
+            var options = TCAttachOptions()
+            options.direction = .ingress
+            // Workers first: by the time a client's frame is forwarded, its worker's replies
+            // have a way back.
+            let workerProgram = try object.program(named: VLANLearningProgram.workerProgram)
+            for w in config.workers {
+                learner.records.append(try attacher.attachTC(workerProgram, of: object, to: w, namespace: config.namespace, options: options))
+            }
+            learner.records.append(try attacher.attachTC(try object.program(named: VLANLearningProgram.trunkProgram), of: object,
+                                                         to: config.trunk, namespace: config.namespace, options: options))
+        } catch {
+            learner.stop()
+            throw error
+        }
+        return learner
+    }
+
+    /// Fills vl_clients, vl_workers and a zeroed vl_stats entry per client.
+    private func configure() throws {
+        var perWorker: [Int32: [VLMAC]] = [:]
+        for c in config.clients {
+            let worker = interfaces.workers[c.worker]!
+            try maps.clients.update(c.mac.vlKey, VLClient(workerIfindex: UInt32(bitPattern: worker)))
+            try maps.stats.update(c.mac.vlKey, perCPU: Array(repeating: VLCounters(), count: maps.stats.map.possibleCPUs))
+            perWorker[worker, default: []].append(c.mac.vlKey)
+        }
+        for (worker, macs) in perWorker {
+            var value = VLWorker(count: UInt32(macs.count), clients: (VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)),
+                                                                       VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)),
+                                                                       VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0))))
+            withUnsafeMutableBytes(of: &value.clients) { raw in
+                for (i, m) in macs.enumerated() { raw.storeBytes(of: m, toByteOffset: i * MemoryLayout<VLMAC>.stride, as: VLMAC.self) }
+            }
+            try maps.workers.update(UInt32(bitPattern: worker), value)
+        }
+    }
+
+    /// Detaches every program this learner attached (trunk first), removing pins and records.
+    public func stop() {
+        for r in records.reversed() { try? Attacher(store: store).undo(r) }
+        records = []
+    }
+
+    deinit { stop() }
+
+    /// What the programs counted and learned so far (map dumps with batch operations; the
+    /// per-CPU counters summed over possible CPUs).
+    public func report(at time: Date = Date()) throws -> VLANLearningReport {
+        try VLANLearningReport.make(config: config, interfaces: interfaces, snapshot: maps.snapshot(),
+                                    monotonicNow: Self.monotonicNanoseconds(), time: time)
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// The object's maps through typed views (sizes checked against the Swift mirrors).
+struct VLANLearningMaps {
+    let clients: HashMap<VLMAC, VLClient>
+    let learned: HashMap<VLMAC, VLLearned>
+    let workers: HashMap<UInt32, VLWorker>
+    let stats: PerCPUHashMap<VLMAC, VLCounters>
+    let totals: PerCPUArrayMap<VLTotal>
+    let unknown: LRUHashMap<VLUnknownKey, VLUnknown>
+
+    init(_ object: BPFObject) throws {
+        clients = try HashMap(object.map(named: VLANLearningProgram.clientsMap))
+        learned = try HashMap(object.map(named: VLANLearningProgram.learnedMap))
+        workers = try HashMap(object.map(named: VLANLearningProgram.workersMap))
+        stats = try PerCPUHashMap(object.map(named: VLANLearningProgram.statsMap))
+        totals = try PerCPUArrayMap(object.map(named: VLANLearningProgram.totalsMap))
+        unknown = try LRUHashMap(object.map(named: VLANLearningProgram.unknownMap))
+    }
+
+    func snapshot() throws -> VLANLearningSnapshot {
+        var s = VLANLearningSnapshot()
+        for e in try learned.entries() { s.learned[EthernetAddress(e.key.addr)] = e.value }
+        for e in try stats.entries() {
+            var sum = VLCounters()
+            for v in e.values {
+                sum.rxPackets &+= v.rxPackets; sum.rxBytes &+= v.rxBytes
+                sum.txPackets &+= v.txPackets; sum.txBytes &+= v.txBytes
+            }
+            s.stats[EthernetAddress(e.key.addr)] = sum
+        }
+        for e in try unknown.entries() { s.unknown.append((e.key, e.value)) }
+        for i in 0..<UInt32(VLANLearningReport.Outcome.allCases.count) {
+            s.totals.append(try totals.get(i).reduce(VLTotal(packets: 0, bytes: 0)) { VLTotal(packets: $0.packets &+ $1.packets, bytes: $0.bytes &+ $1.bytes) })
+        }
+        return s
+    }
+}
+
+/// The raw contents of the maps at one moment (what the report is made of; unit tests build
+/// it by hand).
+struct VLANLearningSnapshot {
+    var learned: [EthernetAddress: VLLearned] = [:]
+    var stats: [EthernetAddress: VLCounters] = [:]
+    var unknown: [(VLUnknownKey, VLUnknown)] = []
+    var totals: [VLTotal] = []
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// What `netbpf vlan-learn` reports each interval: per client MAC its worker, where it was
+/// learned (VLAN, trunk) and its rx/tx packets and bytes; the MACs whose frames were not
+/// forwarded, and why; totals per outcome. Counters are cumulative since the programs started.
+public struct VLANLearningReport: Sendable, Encodable, Equatable {
+    /// What happened to a frame (enum vl_outcome in programs/include/vlan_learning.h).
+    public enum Outcome: String, Sendable, Encodable, CaseIterable {
+        case toWorker = "to-worker"
+        case toTrunk = "to-trunk"
+        case flooded
+        case untagged
+        case unknownSource = "unknown-source"
+        case unknownDestination = "unknown-destination"
+        case otherWorker = "other-worker"
+        case noClient = "no-client-learned"
+        case taggedByWorker = "tagged-by-worker"
+        case error
+
+        public var isDrop: Bool { ![.toWorker, .toTrunk, .flooded].contains(self) }
+
+        /// What a drop means, for people.
+        public var explanation: String {
+            switch self {
+            case .toWorker: return "client frames sent to their worker"
+            case .toTrunk: return "worker frames sent to their client"
+            case .flooded: return "copies of worker broadcasts sent to their clients"
+            case .untagged: return "untagged frame on the trunk"
+            case .unknownSource: return "tagged frame from a MAC that is not mapped to a worker"
+            case .unknownDestination: return "worker frame to a MAC not mapped or not learned yet"
+            case .otherWorker: return "worker frame to a client of another worker"
+            case .noClient: return "worker broadcast while none of its clients is learned"
+            case .taggedByWorker: return "tagged frame from a worker"
+            case .error: return "truncated frame or VLAN helper failure"
+            }
+        }
+    }
+
+    public struct Learned: Sendable, Encodable, Equatable {
+        /// VLAN id (12 bits of the TCI), priority (PCP) and tag protocol ("802.1Q", "802.1ad").
+        public var vlan: UInt16
+        public var priority: UInt8
+        public var proto: String
+        public var trunk: String
+        public var firstSeenSecondsAgo: Double
+        public var lastSeenSecondsAgo: Double
+        /// Times the client showed up on another VLAN or trunk.
+        public var moves: UInt32
+    }
+
+    public struct Client: Sendable, Encodable, Equatable {
+        public var mac: EthernetAddress
+        public var worker: String
+        /// nil until the client's first tagged frame arrived on the trunk.
+        public var learned: Learned?
+        /// Frames from the client (trunk -> worker) and to it (worker -> trunk).
+        public var rxPackets: UInt64
+        public var rxBytes: UInt64
+        public var txPackets: UInt64
+        public var txBytes: UInt64
+    }
+
+    /// Frames not forwarded, per MAC and reason (the source MAC of trunk frames, the
+    /// destination MAC of worker frames).
+    public struct Unknown: Sendable, Encodable, Equatable {
+        public var mac: EthernetAddress
+        public var reason: Outcome
+        public var interface: String
+        /// The VLAN id of the last such frame (nil: untagged).
+        public var vlan: UInt16?
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var lastSeenSecondsAgo: Double
+    }
+
+    public struct Total: Sendable, Encodable, Equatable {
+        public var outcome: Outcome
+        public var packets: UInt64
+        public var bytes: UInt64
+    }
+
+    /// Seconds since the epoch.
+    public var time: Double
+    public var namespace: String?
+    public var trunk: String
+    public var clients: [Client]
+    public var unknown: [Unknown]
+    public var totals: [Total]
+
+    public func client(_ mac: EthernetAddress) -> Client? { clients.first { $0.mac == mac } }
+    public func total(_ outcome: Outcome) -> Total? { totals.first { $0.outcome == outcome } }
+
+    static func make(config: VLANLearningConfig, interfaces: VLANLearner.Interfaces, snapshot s: VLANLearningSnapshot,
+                     monotonicNow now: UInt64, time: Date) -> VLANLearningReport {
+        func ago(_ ns: UInt64) -> Double { ns == 0 || ns > now ? 0 : (Double(now - ns) / 1e9 * 1000).rounded() / 1000 }
+        func name(_ index: UInt32) -> String { interfaces.names[Int32(bitPattern: index)] ?? "ifindex \(index)" }
+        let clients = config.clients.map { c -> Client in
+            let counters = s.stats[c.mac] ?? VLCounters()
+            let learned = s.learned[c.mac].map { l in
+                Learned(vlan: l.vlanTCI & 0x0fff, priority: UInt8(l.vlanTCI >> 13),
+                        proto: { switch UInt16(bigEndian: l.vlanProto) { case 0x8100: return "802.1Q"; case 0x88a8: return "802.1ad"
+                                 case let p: return String(format: "0x%04x", p) } }(),
+                        trunk: name(l.trunkIfindex), firstSeenSecondsAgo: ago(l.firstSeenNanoseconds), lastSeenSecondsAgo: ago(l.lastSeenNanoseconds),
+                        moves: l.moves)
+            }
+            return Client(mac: c.mac, worker: c.worker, learned: learned, rxPackets: counters.rxPackets, rxBytes: counters.rxBytes,
+                          txPackets: counters.txPackets, txBytes: counters.txBytes)
+        }
+        let unknown = s.unknown.compactMap { key, value -> Unknown? in
+            guard let reason = Outcome.allCases.indices.contains(Int(key.reason)) ? Outcome.allCases[Int(key.reason)] : nil else { return nil }
+            return Unknown(mac: EthernetAddress(key.addr), reason: reason, interface: name(value.ifindex),
+                           vlan: reason == .untagged || reason == .unknownDestination || reason == .noClient ? nil : value.vlanTCI & 0x0fff,
+                           packets: value.packets, bytes: value.bytes, lastSeenSecondsAgo: ago(value.lastSeenNanoseconds))
+        }.sorted { ($0.mac, $0.reason.rawValue) < ($1.mac, $1.reason.rawValue) }
+        let totals = Outcome.allCases.enumerated().map { i, o in
+            Total(outcome: o, packets: i < s.totals.count ? s.totals[i].packets : 0, bytes: i < s.totals.count ? s.totals[i].bytes : 0)
+        }
+        return VLANLearningReport(time: time.timeIntervalSince1970, namespace: config.namespace, trunk: config.trunk,
+                                  clients: clients, unknown: unknown, totals: totals)
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Glibc
+
+/// The state of one simulation, kept in /run/netbpf/sim/NAME/journal.json. Every kernel object
+/// whose life is not bound to a simulation namespace (the namespaces themselves, interfaces in
+/// the root namespace, processes, bpffs pins) is written here *before* it is created, so
+/// `sim down` can remove everything even after `up` was killed with SIGKILL half-way. Everything
+/// else (veths, bridges, VXLAN devices, addresses, routes, qdiscs, tc filters, XDP programs)
+/// lives inside a journaled namespace and goes away with it.
+///
+/// The file is replaced atomically (write to a temporary file, rename), so a reader never sees a
+/// half-written journal, even if the writer dies mid-write.
+public struct Journal: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        /// `up` is creating things (or was killed while doing so).
+        case building
+        /// `up` finished.
+        case up
+        /// `down` (or a failed `up`) is removing things.
+        case tearingDown = "tearing-down"
+    }
+
+    public struct NamespaceEntry: Codable, Sendable, Equatable {
+        /// /run/netns/NAME.
+        public var name: String
+        /// The host or bridge it is for.
+        public var node: String
+        public var kind: NodeKind
+    }
+
+    public struct RootLinkEntry: Codable, Sendable, Equatable {
+        /// The interface in the root namespace (a veth end; deleting it deletes the peer).
+        public var name: String
+        /// The namespace holding the peer.
+        public var peerNamespace: String?
+    }
+
+    public struct ProcessEntry: Codable, Sendable, Equatable {
+        public var host: String
+        public var name: String
+        public var command: String
+        /// nil while it is being started (written before the spawn).
+        public var pid: Int32?
+        /// /proc/PID/stat field 22, so a recycled pid is never killed by mistake.
+        public var startTime: UInt64?
+        public var log: String
+    }
+
+    /// A program the simulation attached (informational: it goes away with its namespace).
+    public struct AttachmentEntry: Codable, Sendable, Equatable {
+        public var node: String
+        public var interface: String
+        public var hook: String
+        public var program: String
+        public var object: String
+    }
+
+    public var version = 1
+    public var name: String
+    /// The topology file's absolute path and content hash.
+    public var file: String
+    public var topologyHash: String
+    public var state: State
+    /// The pid of the `up` that wrote it last.
+    public var ownerPID: Int32
+    public var createdAt: Double
+    public var completedAt: Double?
+    /// How many build steps `up` had done (for NETBPF_SIM_FAIL_AFTER and status).
+    public var steps: Int = 0
+    public var namespaces: [NamespaceEntry] = []
+    public var rootLinks: [RootLinkEntry] = []
+    public var processes: [ProcessEntry] = []
+    /// Pinned objects (files in bpffs), and the directory holding them.
+    public var pins: [String] = []
+    public var pinDirectory: String?
+    /// Hosts and switches (for `exec` and status), with their namespace.
+    public var hosts: [String: String] = [:]
+    /// Programs attached, for status.
+    public var attachments: [AttachmentEntry] = []
+
+    public init(name: String, file: String, topologyHash: String) {
+        self.name = name
+        self.file = file
+        self.topologyHash = topologyHash
+        self.state = .building
+        self.ownerPID = getpid()
+        self.createdAt = Date().timeIntervalSince1970
+    }
+}
+
+/// The directory of one simulation's state: journal, lock and process logs.
+public struct StateDirectory: Sendable {
+    /// /run/netbpf/sim, or $NETBPF_SIM_STATE_DIR.
+    public static var root: String {
+        ProcessInfo.processInfo.environment["NETBPF_SIM_STATE_DIR"] ?? "/run/netbpf/sim"
+    }
+
+    public let name: String
+    public var path: String { Self.root + "/" + name }
+    public var journalPath: String { path + "/journal.json" }
+    /// Outside the directory, so removing the directory never races with a waiting locker.
+    public var lockPath: String { Self.root + "/.\(name).lock" }
+    public var logDirectory: String { path + "/logs" }
+
+    public init(name: String) { self.name = name }
+
+    /// Names of every simulation with a state directory.
+    public static func all() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { access(root + "/" + $0 + "/journal.json", F_OK) == 0 }.sorted()
+    }
+
+    public var exists: Bool { access(journalPath, F_OK) == 0 }
+
+    func create() throws {
+        for dir in ["/run/netbpf", Self.root, path, logDirectory] where !dir.isEmpty {
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                throw SimError.system("mkdir", subject: dir, errno: errno)
+            }
+        }
+    }
+
+    public func readJournal() throws -> Journal? {
+        guard let data = FileManager.default.contents(atPath: journalPath) else { return nil }
+        do {
+            return try JSONDecoder().decode(Journal.self, from: data)
+        } catch {
+            throw SimError(.badState, operation: "read journal", subject: journalPath, message: "unreadable: \(error)",
+                           hint: "inspect it; remove \(path) by hand once its namespaces (ip netns list | grep nb-\(name)-) are gone")
+        }
+    }
+
+    /// Replaces the journal atomically: temporary file + rename.
+    func write(_ journal: Journal) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(journal)
+        let tmp = journalPath + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SimError.system("write journal", subject: tmp, errno: errno) }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        let e = errno
+        close(fd)
+        if ok { ok = rename(tmp, journalPath) == 0 }
+        guard ok else { throw SimError.system("write journal", subject: journalPath, errno: e == 0 ? errno : e) }
+    }
+
+    /// Removes the directory and everything in it (journal, lock, logs).
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// An exclusive flock on a simulation's lock file, so two netbpf processes never build or tear
+/// down the same simulation at once. Released on deinit, or by the kernel when the process dies.
+/// `down` removes the lock file while holding it; a waiter that then gets the lock on the removed
+/// file notices (its inode is no longer the path's) and starts over, so no two holders overlap.
+final class SimulationLock {
+    private var fd: Int32 = -1
+    private let path: String
+
+    /// Takes the lock, waiting up to `timeout` seconds for another holder.
+    init(_ dir: StateDirectory, timeout: Double = 30) throws {
+        for d in ["/run/netbpf", StateDirectory.root] where mkdir(d, 0o755) != 0 && errno != EEXIST {
+            throw SimError.system("mkdir", subject: d, errno: errno)
+        }
+        path = dir.lockPath
+        let deadline = Date().addingTimeInterval(timeout)
+        var told = false
+        while true {
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw SimError.system("open", subject: path, errno: errno) }
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let e = errno
+                guard e == EWOULDBLOCK || e == EINTR else {
+                    close(fd)
+                    throw SimError.system("flock", subject: path, errno: e)
+                }
+                if Date() > deadline {
+                    close(fd)
+                    throw SimError(.busy, operation: "lock", subject: dir.name,
+                                   message: "another netbpf process is working on simulation '\(dir.name)'",
+                                   hint: "wait for it, or find it with: fuser \(path)")
+                }
+                if !told {
+                    FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8))
+                    told = true
+                }
+                usleep(50_000)
+            }
+            // Still the file at `path`? (The previous holder may have removed it.)
+            var held = stat(), current = stat()
+            if fstat(fd, &held) == 0 && stat(path, &current) == 0 && held.st_ino == current.st_ino && held.st_dev == current.st_dev {
+                return
+            }
+            close(fd)
+        }
+    }
+
+    /// Removes the lock file (the simulation is gone); the lock itself is released on deinit.
+    func removeFile() { unlink(path) }
+
+    deinit { close(fd) }
+}

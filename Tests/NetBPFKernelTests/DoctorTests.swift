@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import NetBPF
+import NetBPFAttach
+import NetBPFTestSupport
+
+/// `netbpf doctor` finds what a killed attach leaves (pins without a record, records whose
+/// program is gone) and --fix removes exactly that.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: pins BPF objects"))
+struct DoctorTests {
+    @Test func orphanPinsAndStaleRecordsAreFoundAndFixed() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("nbdoc-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let store = AttachmentStore(directory: state + "/attach")
+        // A private pin root: the doctor must not judge (or remove) anything else on the machine.
+        let pinRoot = "/sys/fs/bpf/netbpf-doctor-test-\(getpid())"
+        defer { PinTree.remove(pinRoot) }
+        let orphanDir = pinRoot + "/root/nbdoc\(getpid())/ingress/count_tc"
+        // A program pinned the way attach pins it, as if the CLI was killed before recording it.
+        let object = try BPFObject.load(path: try TestPrograms.object("count_packets"))
+        try object.program(named: "count_tc").pin(at: orphanDir + "/prog")
+        // A record whose program no longer exists.
+        let stale = AttachmentRecord(kind: .clsact, namespace: nil, interface: "nbdoc-gone", ifindex: 9999, hook: "ingress",
+                                     programID: 0xFFFF_FFF0, programName: "gone", programTag: "", pinDirectory: pinRoot + "/root/nbdoc-gone/ingress/gone",
+                                     priority: 1, handle: 1, createdClsact: false, attachedAt: Date())
+        try store.save(stale)
+
+        let found = Doctor(store: store, pinRoot: pinRoot).examine(fix: false)
+        #expect(found.contains { $0.kind == "orphan-pin" && $0.what == orphanDir && !$0.fixed })
+        #expect(found.contains { $0.kind == "stale-record" && $0.what.contains("program 4294967280 is gone") })
+        #expect(FileManager.default.fileExists(atPath: orphanDir + "/prog")) // looking changes nothing
+
+        let fixed = Doctor(store: store, pinRoot: pinRoot).examine(fix: true)
+        let allFixed = fixed.filter { $0.kind != "attached" }.allSatisfy { $0.fixed }
+        #expect(allFixed)
+        #expect(!FileManager.default.fileExists(atPath: orphanDir))
+        #expect(store.all().isEmpty)
+        #expect(Doctor(store: store, pinRoot: pinRoot).examine(fix: false).filter { $0.kind != "attached" }.isEmpty)
+    }
+}
+
+enum PinTree {
+    static func remove(_ path: String) {
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for e in entries { remove(path + "/" + e) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}
