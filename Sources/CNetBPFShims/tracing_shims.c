@@ -6,6 +6,7 @@
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -105,6 +106,38 @@ int nb_memfd_with(const char *name, const void *data, size_t size)
 		size -= (size_t)n;
 	}
 	return fd;
+}
+
+long nb_drop_executable_readonly_pages(void)
+{
+	char exe[512], line[1024];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	long dropped = 0;
+	FILE *maps;
+
+	if (n <= 0)
+		return 0;
+	exe[n] = 0;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return 0;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long start, end;
+		char perms[5];
+		char *path = strchr(line, '/');
+
+		if (!path || sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		/* Text only (r-xp): never written. Read-only data is not safe to drop: the RELRO
+		 * segment is r--p too, but holds relocated (copied-on-write) pages. */
+		if (strcmp(path, exe) != 0 || strcmp(perms, "r-xp") != 0)
+			continue;
+		if (madvise((void *)start, end - start, MADV_DONTNEED) == 0)
+			dropped += (long)(end - start);
+	}
+	fclose(maps);
+	return dropped;
 }
 
 static volatile sig_atomic_t stop_flag;

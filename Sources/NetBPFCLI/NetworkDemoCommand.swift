@@ -7,9 +7,10 @@ import NetBPFControllers
 import NetBPFSim
 
 /// `netbpf demo`: the README's first command. Brings up topologies/demo.yaml (a web host and two
-/// clients over VXLAN), attaches the rate limiter and the HTTP filter (with a blocked path) to the
-/// web host, drives real traffic (ping, curl against python3's http.server, iperf3), prints what
-/// each controller saw, and tears everything down, also on SIGINT/SIGTERM.
+/// clients over VXLAN), attaches the tunnel monitor (web's underlay), the rate limiter and the HTTP
+/// filter (with a blocked path) to the web host, drives real traffic (ping, curl against python3's
+/// http.server, iperf3), prints what each controller saw, writes the tunnel monitor's HTML
+/// report, and tears everything down, also on SIGINT/SIGTERM.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "The netbpf demo: a simulated network, controllers, real traffic, reports.",
@@ -20,10 +21,11 @@ struct NetworkDemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "network", abstract: "Run the networking demo (the default).")
     @Option(help: "The demo topology.") var topology: String = "topologies/demo.yaml"
     @Option(help: "Seconds of iperf3 per client.") var seconds: Int = 4
+    @Option(help: "Where to write the tunnel monitor's HTML report.") var report: String = "netbpf-demo-report.html"
 
     func run() throws {
         try reportingErrors {
-            let demo = NetworkDemo(topologyPath: topology, iperfSeconds: seconds)
+            let demo = NetworkDemo(topologyPath: topology, iperfSeconds: seconds, reportPath: report)
             defer { demo.tearDown() }
             try demo.run()
         }
@@ -34,6 +36,8 @@ struct NetworkDemoCommand: ParsableCommand {
 final class NetworkDemo {
     let topologyPath: String
     let iperfSeconds: Int
+    let reportPath: String
+    var tunnel: TunnelMonitorSession?
     let started = Date()
     var simulation: String?
     var limiter: RateLimiter?
@@ -46,14 +50,15 @@ final class NetworkDemo {
     var stopHTTP = false
     let store = AttachmentStore()
 
-    init(topologyPath: String, iperfSeconds: Int) {
+    init(topologyPath: String, iperfSeconds: Int, reportPath: String) {
         self.topologyPath = topologyPath
         self.iperfSeconds = iperfSeconds
+        self.reportPath = reportPath
     }
 
     func step(_ n: Int, _ text: String) throws {
         if stop.isSet { throw ExitCode(130) }
-        print(String(format: "[%4.1fs] %d/7 %@", Date().timeIntervalSince(started), n, text))
+        print(String(format: "[%4.1fs] %d/7 ", Date().timeIntervalSince(started), n) + text)
         fflush(stdout)
     }
 
@@ -91,7 +96,12 @@ final class NetworkDemo {
         simulation = topology.name
         _ = try Simulation.up(topology, options: options)
 
-        try step(2, "attaching the rate limiter to web's vxlan100 ingress: client1 10mbit, client2 30mbit")
+        try step(2, "attaching the tunnel monitor to web's underlay eth0, and the rate limiter to web's vxlan100 ingress: client1 10mbit, client2 30mbit")
+        var tunnelOptions = TunnelMonitorOptions(interface: "eth0")
+        tunnelOptions.namespace = ns("web")
+        let tunnelSession = try TunnelMonitorSession.start(tunnelOptions, store: store)
+        tunnel = tunnelSession
+        _ = try tunnelSession.tick()
         let rl = try RateLimiter.attach(interface: "vxlan100", namespace: ns("web"), direction: .ingress, keyOn: .source, store: store)
         limiter = rl
         try rl.add(try AddressPrefix("192.168.100.11"), rateBitsPerSecond: 10_000_000)
@@ -152,6 +162,14 @@ final class NetworkDemo {
         }
         lock.withLock { stopHTTP = true }
         _ = httpDone.wait(timeout: .now() + 3)
+        let sample = try tunnelSession.tick()
+        print("  tunnel monitor on web's eth0 (VXLAN conversations since the start):")
+        for v in sample.vnis {
+            print("    VNI \(v.vni.map(String.init) ?? "?"): \(v.conversations) conversations, tx \(v.txPackets) packets / \(v.txBytes) bytes, rx \(v.rxPackets) packets / \(v.rxBytes) bytes")
+        }
+        let snapshot = sample.snapshot()
+        try TunnelMonitorSession.writeAtomically(Data(TunnelWebPage.report(snapshot: snapshot, source: "netbpf demo").utf8), to: reportPath)
+        print("    HTML report: \(reportPath) (\(snapshot.conversations.count) conversations)")
         print("  HTTP filter:")
         for line in lock.withLock({ httpLines }) { print("    " + line) }
         print("  attached on web (netbpf list):")
@@ -166,6 +184,7 @@ final class NetworkDemo {
         if httpThread != nil { _ = httpDone.wait(timeout: .now() + 3) }
         http?.close()
         try? limiter?.detach(store: store)
+        tunnel?.stop()
         if let simulation { _ = try? Simulation.down(simulation) }
         print(String(format: "[%4.1fs] done; nothing is left (check: netbpf doctor, ip netns list)", Date().timeIntervalSince(started)))
     }

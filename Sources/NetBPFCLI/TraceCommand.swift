@@ -75,6 +75,7 @@ func runIntervals(interval: Int?, count: Int?, duration: Int? = nil, report: () 
 /// Runs a tool body with the stop signals installed and errors reported as one line.
 func runTool(verbose: Bool, _ body: () throws -> Void) throws {
     StopSignal.install()
+    StartupPages.drop()
     try reportingErrors(verbose: verbose) {
         try body()
         TraceOutput.flush()

@@ -179,6 +179,19 @@ public final class ToolSession: @unchecked Sendable {
     }
 }
 
+/// Memory hygiene for long-running tools.
+public enum StartupPages {
+    /// Unmaps the executable's text pages touched during start-up (the Swift runtime's
+    /// metadata scans, argument parsing): a tool runs for minutes and needs a small part of
+    /// them; what it needs faults back in from the page cache. Set NETBPF_KEEP_STARTUP_PAGES=1
+    /// to skip. Returns the bytes of mappings dropped.
+    @discardableResult
+    public static func drop() -> Int {
+        guard getenv("NETBPF_KEEP_STARTUP_PAGES") == nil else { return 0 }
+        return nb_drop_executable_readonly_pages()
+    }
+}
+
 /// SIGINT/SIGTERM as a flag the tools poll.
 public enum StopSignal {
     public static func install() { nb_install_stop_signals() }

@@ -80,7 +80,7 @@ struct XDPExampleTests {
     /// The command prints `17: N pkt/s` while UDP flows and the exact totals when it stops.
     @Test func dropCountCommandPrintsRates() throws {
         try withPair { p in
-            let cmd = try SimLab.Spawned([CLI.binary, "xdp-drop-count", "vb", "--netns", p.b, "--seconds", "3"], environment: ["NETBPF_STATE_DIR": p.stateDir])
+            let cmd = try SimLab.Spawned([CLI.binary, "xdp-drop-count", "vb", "--netns", p.b, "--seconds", "8"], environment: ["NETBPF_STATE_DIR": p.stateDir])
             let deadline = Date().addingTimeInterval(20)
             while !cmd.stdout.contains("hit CTRL+C"), Date() < deadline, cmd.wait(timeout: 0.05) == nil {}
             for _ in 0..<4 { try p.udp(25); usleep(300_000) }

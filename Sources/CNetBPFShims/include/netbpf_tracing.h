@@ -46,6 +46,11 @@ struct bpf_link *nb_attach_kprobe_multi(struct bpf_program *prog, const char *pa
 /// memfd_create(name, MFD_CLOEXEC) holding `size` bytes of `data`; fd or -errno.
 int nb_memfd_with(const char *name, const void *data, size_t size);
 
+/// Drops this process's page-table entries for the text mapping (r-xp) of its own executable,
+/// MADV_DONTNEED: the pages stay in the page cache and fault back in (minor faults) when used
+/// again. Data mappings, RELRO included, are left alone. Returns the bytes of mappings dropped.
+long nb_drop_executable_readonly_pages(void);
+
 /// SIGINT and SIGTERM set a flag instead of killing the process (tools stop cleanly).
 void nb_install_stop_signals(void);
 /// True once SIGINT/SIGTERM arrived (or nb_request_stop was called).
