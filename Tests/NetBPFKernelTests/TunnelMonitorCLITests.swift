@@ -123,7 +123,15 @@ struct TunnelMonitorCLITests {
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.jsonDir).filter { $0.hasPrefix(".") }
             #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
 
-            let metrics = try HTTPProbe.get(port: run.port, "/metrics")
+            // The snapshot file is written just before the same sample is published to the web
+            // state: poll /metrics until that sample is served (a few hundred ms at most).
+            let want = "netbpf_tunnel_conversation_packets_total{\(Self.k1),direction=\"tx\"} 4"
+            var metrics = try HTTPProbe.get(port: run.port, "/metrics")
+            let deadline = Date().addingTimeInterval(10)
+            while !metrics.text.contains(want), Date() < deadline {
+                usleep(200_000)
+                metrics = try HTTPProbe.get(port: run.port, "/metrics")
+            }
             #expect(metrics.status == 200)
             #expect(metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
             let lines = Set(metrics.text.split(separator: "\n").map(String.init))
