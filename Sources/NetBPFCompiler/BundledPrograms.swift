@@ -1,6 +1,6 @@
 import Foundation
 
-/// Finds the BPF C sources of programs/ that controllers compile at run time: $NETBPF_PROGRAMS,
+/// Finds the BPF C sources of programs/ that controllers and simulations compile at run time: $NETBPF_PROGRAMS,
 /// else a `programs/` folder next to the executable or above it (a checkout's .build/*/netbpf),
 /// else /usr/share/netbpf/programs.
 public enum BundledPrograms {
@@ -17,6 +17,6 @@ public enum BundledPrograms {
         candidates.append(FileManager.default.currentDirectoryPath + "/programs")
         candidates.append("/usr/share/netbpf/programs")
         for dir in candidates where FileManager.default.fileExists(atPath: dir + "/" + file) { return dir + "/" + file }
-        throw RateLimitError("cannot find programs/\(file)", hint: "set NETBPF_PROGRAMS to the folder holding netbpf's BPF programs")
+        throw CompileError(kind: .input, message: "cannot find programs/\(file)", hint: "set NETBPF_PROGRAMS to the folder holding netbpf's BPF programs")
     }
 }
