@@ -49,7 +49,7 @@ struct Watch: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingHTTPErrors(verbose: output.verbose) {
+        try reportingErrors(verbose: output.verbose) {
             var options = HTTPFilter.Options()
             options.interface = interface
             options.namespace = netns
@@ -157,7 +157,7 @@ struct Watch: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try reportingHTTPErrors(verbose: output.verbose) {
+            try reportingErrors(verbose: output.verbose) {
                 let wanted = try entries.entries()
                 let (list, path) = try target.open()
                 for entry in wanted {
@@ -176,7 +176,7 @@ struct Watch: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try reportingHTTPErrors(verbose: output.verbose) {
+            try reportingErrors(verbose: output.verbose) {
                 let wanted = try entries.entries()
                 let (list, _) = try target.open()
                 for entry in wanted {
@@ -196,7 +196,7 @@ struct Watch: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try reportingHTTPErrors(verbose: output.verbose) {
+            try reportingErrors(verbose: output.verbose) {
                 let (list, _) = try target.open()
                 let rows = try list.listing()
                 if output.json { try printJSON(rows); return }
@@ -218,14 +218,4 @@ private func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// reportingErrors, plus the controller's own errors as one line and exit status 1.
-func reportingHTTPErrors(verbose: Bool, _ body: () throws -> Void) throws {
-    try reportingErrors(verbose: verbose) {
-        do {
-            try body()
-        } catch let error as HTTPFilterError {
-            note("netbpf: \(error.description)")
-            throw ExitCode(1)
-        }
-    }
-}
+
