@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-swift build -c release --product netbpf >/dev/null
-swift build -c release --product netbpf-bench >/dev/null
-swift build -c release --product NetBPFClang >/dev/null
+swift build -c release --static-swift-stdlib --product netbpf >/dev/null
+swift build -c release --static-swift-stdlib --product netbpf-bench >/dev/null
+swift build -c release --static-swift-stdlib --product NetBPFClang >/dev/null
 scripts/build-programs.sh .build/release/netbpf
 mkdir -p .build-peers
 for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do

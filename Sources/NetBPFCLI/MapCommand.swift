@@ -46,7 +46,7 @@ struct MapCommand: ParsableCommand {
                                                     subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every BPF map on the system (like `bpftool map show`).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every BPF map on the system (like `bpftool map show`).")
         @OptionGroup var output: OutputOptions
         func run() throws {
             try reportingErrors(verbose: output.verbose) {
@@ -61,7 +61,7 @@ struct MapCommand: ParsableCommand {
     }
 
     struct Dump: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every entry of a map (batched where the kernel allows).")
+        static let configuration = CommandConfiguration(commandName: "dump", abstract: "Every entry of a map (batched where the kernel allows).")
         @Argument(help: "Map id or pinned path.") var target: String
         @Flag(help: "Walk key by key instead of in batches (slower; for comparison).") var perKey = false
         @OptionGroup var output: OutputOptions
@@ -96,7 +96,7 @@ struct MapCommand: ParsableCommand {
     }
 
     struct Get: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Look one key up.")
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Look one key up.")
         @Argument(help: "Map id or pinned path.") var target: String
         @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
         @OptionGroup var output: OutputOptions
@@ -115,7 +115,7 @@ struct MapCommand: ParsableCommand {
     }
 
     struct Update: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create or replace one entry.")
+        static let configuration = CommandConfiguration(commandName: "update", abstract: "Create or replace one entry.")
         @Argument(help: "Map id or pinned path.") var target: String
         @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
         @Option(help: "The value, in the same forms (per-CPU maps: all CPUs' slots).") var value: String
@@ -139,7 +139,7 @@ struct MapCommand: ParsableCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete one key.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete one key.")
         @Argument(help: "Map id or pinned path.") var target: String
         @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
         @OptionGroup var output: OutputOptions

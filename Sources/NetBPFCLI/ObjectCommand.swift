@@ -12,7 +12,7 @@ struct ObjectCommand: ParsableCommand {
                                                     subcommands: [Inspect.self])
 
     struct Inspect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List an object's programs and maps (nothing is loaded).")
+        static let configuration = CommandConfiguration(commandName: "inspect", abstract: "List an object's programs and maps (nothing is loaded).")
         @Argument(help: "A BPF object (.o) or BPF C source (.c, compiled in-process).") var file: String
         @OptionGroup var compile: CompileArguments
         @OptionGroup var output: OutputOptions

@@ -8,7 +8,7 @@ struct ProgCommand: ParsableCommand {
                                                     subcommands: [List.self, Show.self, Run.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every BPF program loaded on the system (like `bpftool prog show`).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every BPF program loaded on the system (like `bpftool prog show`).")
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -26,7 +26,7 @@ struct ProgCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One program by id or pinned path.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One program by id or pinned path.")
         @Argument(help: "A program id, or a path in bpffs.") var target: String
         @OptionGroup var output: OutputOptions
 
@@ -45,7 +45,7 @@ struct ProgCommand: ParsableCommand {
     }
 
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "run",
             abstract: "Test-run a program of an object on a packet (BPF_PROG_TEST_RUN).",
             discussion: "The object is loaded, the program runs in the kernel on the given bytes, nothing is attached.")
         @Argument(help: "A BPF object (.o) or BPF C source (.c).") var object: String

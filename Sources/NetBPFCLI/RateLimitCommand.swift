@@ -18,7 +18,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Attach: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Attach the limiter to an interface (limits are added afterwards).")
+        static let configuration = CommandConfiguration(commandName: "attach", abstract: "Attach the limiter to an interface (limits are added afterwards).")
         @Argument(help: "The interface.") var interface: String
         @Option(help: "The network namespace.") var netns: String?
         @Flag(help: "Limit on ingress (default egress).") var ingress = false
@@ -34,7 +34,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the limit of an address or prefix (live).")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Set the limit of an address or prefix (live).")
         @Argument(help: "IPv4/IPv6 address or prefix.") var address: String
         @Argument(help: "Rate in tc units: 10mbit, 500kbit, 1gbit.") var rate: String
         @Option(help: "Burst size: 64k, 1m, 1500 (default: 50 ms at the rate, at least 16k).") var burst: String?
@@ -51,7 +51,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Del: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove the limit of an address or prefix (live).")
+        static let configuration = CommandConfiguration(commandName: "del", abstract: "Remove the limit of an address or prefix (live).")
         @Argument(help: "IPv4/IPv6 address or prefix.") var address: String
         @OptionGroup var which: Which
         @OptionGroup var output: OutputOptions
@@ -61,7 +61,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Default: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the limit for addresses without one ('none' removes it).")
+        static let configuration = CommandConfiguration(commandName: "default", abstract: "Set the limit for addresses without one ('none' removes it).")
         @Argument(help: "Rate, or none.") var rate: String
         @Option(help: "Burst size.") var burst: String?
         @OptionGroup var which: Which
@@ -75,7 +75,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Limits with their live rate, passed and dropped counters.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Limits with their live rate, passed and dropped counters.")
         @Option(help: "Seconds between the two samples of the live rate.") var interval: Double = 1
         @OptionGroup var which: Which
         @OptionGroup var output: OutputOptions
@@ -89,7 +89,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Detach: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Detach the limiter and forget its limits.")
+        static let configuration = CommandConfiguration(commandName: "detach", abstract: "Detach the limiter and forget its limits.")
         @OptionGroup var which: Which
         @OptionGroup var output: OutputOptions
         func run() throws {
@@ -102,7 +102,7 @@ struct RateLimitCommand: ParsableCommand {
     }
 
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "run",
             abstract: "Attach from a YAML config, print live rates each interval, detach on exit.",
             discussion: "The config file format is in docs/ratelimit.md. SIGINT or SIGTERM detach everything the command attached.")
         @Option(help: "The YAML config.") var config: String

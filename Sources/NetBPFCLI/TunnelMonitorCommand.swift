@@ -83,7 +83,7 @@ struct TunnelMonitorCommand: ParsableCommand {
     }
 
     struct Report: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a self-contained HTML report of a snapshot (snapshot.json from --json-dir).")
+        static let configuration = CommandConfiguration(commandName: "report", abstract: "Write a self-contained HTML report of a snapshot (snapshot.json from --json-dir).")
         @Argument(help: "The snapshot JSON file.") var snapshot: String
         @Option(help: "Where to write the HTML.") var html: String
         @OptionGroup var output: OutputOptions

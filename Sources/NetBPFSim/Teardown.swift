@@ -40,7 +40,12 @@ enum Teardown {
             if unlink(pin) == 0 { result.pinsRemoved += 1 }
             else if errno != ENOENT { result.leftovers.append("pin \(pin) (\(String(cString: strerror(errno))))") }
         }
-        if let pinDir = journal.pinDirectory { removeEmptyTree(pinDir, leftovers: &result.leftovers) }
+        if let pinDir = journal.pinDirectory {
+            removeEmptyTree(pinDir, leftovers: &result.leftovers)
+            // The shared parent goes too once no other simulation uses it (rmdir fails on a
+            // non-empty directory, which is the check).
+            rmdir(Builder.pinRoot)
+        }
 
         // 3. Root-namespace links (deleting one end of a veth deletes its peer).
         if !journal.rootLinks.isEmpty {

@@ -44,9 +44,9 @@ struct HTTPFilterKernelTests {
 
     @Test func longRequestLineSplitOverSegmentsIsReassembledOnce() throws {
         try HTTPLab.with { lab in
-            try lab.server.setMTU("srv", 576)
-            try lab.client.setMTU("cli", 576)
-            try lab.segmentationOff("cli", in: lab.clientNS)
+            try lab.server.setMTU(.name(lab.serverInterface), 576)
+            try lab.client.setMTU(.name(lab.clientInterface), 576)
+            try lab.segmentationOff(lab.clientInterface, in: lab.clientNS)
             let run = try lab.filter(lab.serverOptions())
             let path = "/" + String(repeating: "0123456789", count: 300) // 3001 bytes
             #expect(try lab.curl("http://10.0.0.1:8000" + path).code == "404")
@@ -68,9 +68,9 @@ struct HTTPFilterKernelTests {
 
     @Test func overlongRequestLineIsReportedOnceAndItsResponseMatched() throws {
         try HTTPLab.with { lab in
-            try lab.server.setMTU("srv", 576)
-            try lab.client.setMTU("cli", 576)
-            try lab.segmentationOff("cli", in: lab.clientNS)
+            try lab.server.setMTU(.name(lab.serverInterface), 576)
+            try lab.client.setMTU(.name(lab.clientInterface), 576)
+            try lab.segmentationOff(lab.clientInterface, in: lab.clientNS)
             var options = lab.serverOptions()
             options.reassembler.idleTimeout = 0.5
             let run = try lab.filter(options)
@@ -130,8 +130,8 @@ struct HTTPFilterKernelTests {
         try HTTPLab.with { lab in
             let run = try lab.filter(lab.serverOptions(blocking: [try .path("/secret"), try .host("blocked.example")]))
             let pin = try #require(run.filter.blockListPin)
-            #expect(pin == "\(Pinning.root)/\(lab.serverNS)/srv/ingress/http_block/maps/block_list")
-            let attached = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name("srv")), direction: .ingress) }
+            #expect(pin == "\(Pinning.root)/\(lab.serverNS)/\(lab.serverInterface)/ingress/http_block/maps/block_list")
+            let attached = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name(lab.serverInterface)), direction: .ingress) }
             #expect(attached.programIDs.count == 1)
 
             #expect(try lab.curl("http://10.0.0.1:8000/secret", timeout: 2).status == 28) // timed out
@@ -140,7 +140,7 @@ struct HTTPFilterKernelTests {
             #expect(try lab.curl("http://10.0.0.1:8000/", timeout: 2, ["-H", "Host: Blocked.EXAMPLE:80"]).status == 28)
 
             // The list changed while running, through the pinned map, by the CLI.
-            let target = ["-i", "srv", "--netns", lab.serverNS]
+            let target = ["-i", lab.serverInterface, "--netns", lab.serverNS]
             let add = try netbpf(["http-filter", "block", "add", "--path", "/a"] + target)
             #expect(add.status == 0, "\(add.stderr)")
             #expect(try lab.curl("http://10.0.0.1:8000/a/b", timeout: 2).status == 28)
@@ -151,8 +151,8 @@ struct HTTPFilterKernelTests {
             let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
             #expect(rows.map { "\($0["kind"]!) \($0["value"]!)" } == ["host blocked.example", "path /a"])
             #expect(rows.allSatisfy { ($0["hits"] as? Int ?? 0) >= 1 })
-            let elsewhere = try netbpf(["http-filter", "block", "list", "-i", "cli", "--netns", lab.serverNS])
-            #expect(elsewhere.status == 1 && elsewhere.stderr.contains("no HTTP blocking program is attached on cli in netns \(lab.serverNS)"))
+            let elsewhere = try netbpf(["http-filter", "block", "list", "-i", "lo", "--netns", lab.serverNS])
+            #expect(elsewhere.status == 1 && elsewhere.stderr.contains("no HTTP blocking program is attached on lo in netns \(lab.serverNS)"))
             let missing = try netbpf(["http-filter", "block", "del", "--path", "/nope"] + target)
             #expect(missing.status == 1 && missing.stderr.contains("path /nope is not in the block list"))
 
@@ -168,7 +168,7 @@ struct HTTPFilterKernelTests {
             #expect((k.blockDroppedPath ?? 0) >= 2 && (k.blockDroppedHost ?? 0) >= 1)
             // Detached and unpinned on stop.
             #expect(!FileManager.default.fileExists(atPath: pin))
-            let after = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name("srv")), direction: .ingress) }
+            let after = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name(lab.serverInterface)), direction: .ingress) }
             #expect(after.programIDs.isEmpty)
             let gone = try netbpf(["http-filter", "block", "list"] + target)
             #expect(gone.status == 1 && gone.stderr.contains("no HTTP blocking program is attached"))
@@ -178,11 +178,11 @@ struct HTTPFilterKernelTests {
     @Test func cliPrintsJSONLinesAndCleansUpOnSIGINT() throws {
         try HTTPLab.with { lab in
             let out = lab.webRoot + "/out.json", err = lab.webRoot + "/err.txt"
-            let pid = try lab.spawnBackground([CLI.binary, "http-filter", "-i", "srv", "--netns", lab.serverNS, "--json", "--block-path", "/secret",
+            let pid = try lab.spawnBackground([CLI.binary, "http-filter", "-i", lab.serverInterface, "--netns", lab.serverNS, "--json", "--block-path", "/secret",
                                                "--method", "GET"], stdout: out, stderr: err,
                                               environment: ["NETBPF_STATE_DIR": lab.stateDirectory, "NETBPF_PROGRAMS": HTTPLab.programs])
             lab.children.append(pid)
-            let pin = "\(Pinning.root)/\(lab.serverNS)/srv/ingress/http_block/maps/block_list"
+            let pin = "\(Pinning.root)/\(lab.serverNS)/\(lab.serverInterface)/ingress/http_block/maps/block_list"
             for _ in 0..<200 where !FileManager.default.fileExists(atPath: pin) { usleep(50_000) }
             #expect(FileManager.default.fileExists(atPath: pin))
             usleep(300_000) // the socket is bound just after the attach
@@ -199,7 +199,7 @@ struct HTTPFilterKernelTests {
             let summary = try #require(objects.last?["counters"] as? [String: Any])
             #expect(summary["requests"] as? Int == 3 && summary["responses"] as? Int == 2)
             #expect(!FileManager.default.fileExists(atPath: pin))
-            let after = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name("srv")), direction: .ingress) }
+            let after = try withNamespace(lab.serverNS) { try TCXAttachments.query(ifindex: NetlinkSocket().interfaceIndex(.name(lab.serverInterface)), direction: .ingress) }
             #expect(after.programIDs.isEmpty)
             #expect((try? String(contentsOfFile: err, encoding: .utf8)) == "")
         }
@@ -231,10 +231,10 @@ struct HTTPFilterKernelTests {
             var vlan100 = lab.serverOptions()
             vlan100.vlan = 100
             var any = lab.serverOptions()
-            any.interface = "srv"
+            any.interface = lab.serverInterface
             var clientSide = lab.serverOptions()
             clientSide.namespace = lab.clientNS
-            clientSide.interface = "cli"
+            clientSide.interface = lab.clientInterface
             clientSide.vlan = 200
             let received100 = try lab.filter(vlan100)   // receive side: the tag is in skb metadata
             let receivedAny = try lab.filter(any)
@@ -245,7 +245,7 @@ struct HTTPFilterKernelTests {
                 b.vlans = [tag]
                 frames.append(b.frame(payload: Array("GET /vlan\(tag) HTTP/1.1\r\nHost: v\r\n\r\n".utf8)))
             }
-            try lab.send(frames: frames, on: "cli", in: lab.clientNS)
+            try lab.send(frames: frames, on: lab.clientInterface, in: lab.clientNS)
             func paths(_ r: RunningFilter, _ n: Int) -> [String] {
                 r.wait(for: n, timeout: 3).compactMap { if case .request(let q) = $0 { return q.path }; return nil }
             }

@@ -6,12 +6,12 @@ import NetBPFControllers
 import NetBPFNetlink
 import NetBPFTestSupport
 
-/// Two namespaces joined by a veth: "srv" in ns[0] (10.0.0.1/24, fd00::1/64) runs python3's
-/// http.server on port 8000 (all addresses) over a directory with /a/b and /secret; "cli" in
-/// ns[1] (10.0.0.2/24, fd00::2/64) runs curl. Everything is removed afterwards, also on failure:
-/// the server process, the namespaces (with the links), the attachment records; HTTPFilter
-/// removes its pins on close, and `finish` checks none are left.
-/// (The lead will later move these tests to the `pair` topology of the simulation module.)
+/// The `pair` topology (topologies/pair.yaml) brought up under a name of this test process:
+/// h1 (eth0: 10.0.0.1/24, fd00::1/64) is the server and runs python3's http.server on port 8000
+/// (all addresses) over a directory with /a/b and /secret; h2 (eth0: 10.0.0.2/24, fd00::2/64)
+/// runs curl. Everything is removed afterwards, also on failure: the server process, the
+/// simulation (`sim down`, checked by SimLab for leftovers), the attachment records; HTTPFilter
+/// removes its pins on close, and `checkNothingLeft` checks none are left.
 final class HTTPLab: @unchecked Sendable {
     let ns: [String]
     let server: NetlinkSocket
@@ -24,6 +24,9 @@ final class HTTPLab: @unchecked Sendable {
 
     var serverNS: String { ns[0] }
     var clientNS: String { ns[1] }
+    /// The veth ends (h1:eth0 and h2:eth0 in the topology).
+    let serverInterface = "eth0"
+    let clientInterface = "eth0"
 
     static let python = "/usr/bin/python3"
 
@@ -32,8 +35,9 @@ final class HTTPLab: @unchecked Sendable {
         // Compile both programs (and map LLVM) before the descriptor count starts.
         _ = try HTTPPrograms.open("http_filter", directory: programs)
         _ = try HTTPPrograms.open("http_block", directory: programs)
-        return try NetlinkLab.withNamespaces(2) { ns in
-            let lab = try HTTPLab(ns: ns)
+        let name = SimLab.name("http")
+        return try SimLab.withSimulation(SimLab.topology("pair"), name: name) { _ in
+            let lab = try HTTPLab(ns: ["nb-\(name)-h1", "nb-\(name)-h2"])
             defer { lab.teardown() }
             try lab.build()
             if serve { try lab.startServer() }
@@ -58,13 +62,16 @@ final class HTTPLab: @unchecked Sendable {
         try Data("top secret\n".utf8).write(to: URL(fileURLWithPath: webRoot + "/secret"))
     }
 
+    /// The topology made the link and addresses; loopback is up too (the server answers on it
+    /// for the loopback test), which the checks below confirm rather than assume.
     func build() throws {
-        try server.createVeth("srv", peer: "cli", peerNamespace: try NetworkNamespace.open(clientNS))
-        try server.addAddress(IPPrefix("10.0.0.1/24")!, to: "srv")
-        try client.addAddress(IPPrefix("10.0.0.2/24")!, to: "cli")
-        try server.addAddress(IPPrefix("fd00::1/64")!, to: "srv")
-        try client.addAddress(IPPrefix("fd00::2/64")!, to: "cli")
-        for (nl, link) in [(server, "srv"), (client, "cli"), (server, "lo"), (client, "lo")] as [(NetlinkSocket, Interface)] { try nl.setLinkUp(link) }
+        for (nl, link) in [(server, serverInterface), (client, clientInterface)] {
+            let addresses = try nl.addresses(on: .name(link)).map(\.prefix.description)
+            guard addresses.contains(where: { $0.hasPrefix("fd00::") }) else {
+                throw HTTPFilterError(.state, "topologies/pair.yaml gave \(link) no IPv6 address: \(addresses)")
+            }
+        }
+        for nl in [server, client] { try nl.setLinkUp("lo") }
     }
 
     /// python3 -m http.server 8000 --bind :: (dual stack) in the server namespace.
@@ -221,7 +228,7 @@ final class HTTPLab: @unchecked Sendable {
     /// Options for a filter on the server side.
     func serverOptions(blocking entries: [HTTPBlockEntry] = []) -> HTTPFilter.Options {
         var o = HTTPFilter.Options()
-        o.interface = "srv"
+        o.interface = serverInterface
         o.namespace = serverNS
         o.blockEntries = entries
         o.programsDirectory = Self.programs

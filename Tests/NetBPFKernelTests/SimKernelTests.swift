@@ -28,7 +28,7 @@ struct SimKernelTests {
             let up = try Simulation.up(topology)
             #expect(up.outcome == .created)
             #expect(up.report.nodes.map(\.namespace) == ["nb-\(name)-h1", "nb-\(name)-h2"])
-            #expect(up.report.nodes.first?.interfaces.first { $0.name == "eth0" }?.addresses == ["10.0.0.1/24"])
+            #expect(up.report.nodes.first?.interfaces.first { $0.name == "eth0" }?.addresses == ["10.0.0.1/24", "fd00::1/64"])
             // Reachable, and `ip netns exec` works on the namespaces.
             #expect(try SimLab.ping("nb-\(name)-h1", "10.0.0.2"))
             #expect(try SimLab.ping("nb-\(name)-h2", "10.0.0.1"))

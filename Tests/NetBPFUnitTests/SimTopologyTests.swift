@@ -35,8 +35,8 @@ struct SimTopologyTests {
         #expect(t.name == "pair")
         #expect(t.hosts.map(\.name) == ["h1", "h2"])
         #expect(t.links.count == 1)
-        #expect(t.host(named: "h1")?.settings(for: "eth0").addresses.map(\.description) == ["10.0.0.1/24"])
-        #expect(t.host(named: "h2")?.settings(for: "eth0").addresses.map(\.description) == ["10.0.0.2/24"])
+        #expect(t.host(named: "h1")?.settings(for: "eth0").addresses.map(\.description) == ["10.0.0.1/24", "fd00::1/64"])
+        #expect(t.host(named: "h2")?.settings(for: "eth0").addresses.map(\.description) == ["10.0.0.2/24", "fd00::2/64"])
         #expect(t.namespace(of: "h1") == "nb-pair-h1")
     }
 
