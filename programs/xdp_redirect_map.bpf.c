@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* BCC's examples/networking/xdp/xdp_redirect_map.py: every frame arriving on the in-interface
- * leaves through the interface in slot 0 of a BPF_MAP_TYPE_DEVMAP (kernel 4.14), written by
- * user space (netbpf xdp-redirect), counted per IP protocol (programs/include/xdp_ip_proto.h).
+/* BCC's examples/networking/xdp/xdp_redirect_map.py (the program is called xdp_redirect: the
+ * kernel keeps 15 characters of a name). Every frame arriving on the in-interface leaves
+ * through the interface in slot 0 of a BPF_MAP_TYPE_DEVMAP (kernel 4.14), written by user
+ * space (netbpf xdp-redirect), counted per IP protocol (programs/include/xdp_ip_proto.h).
  *
  * BCC also swaps the MAC addresses; here frames cross unchanged, like a cable between the two
  * interfaces, so the sender addresses them to the far host's MAC. With slot 0 empty the frame
@@ -19,7 +20,7 @@ struct {
 } tx_port SEC(".maps");
 
 SEC("xdp")
-int xdp_redirect_map(struct xdp_md *ctx)
+int xdp_redirect(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

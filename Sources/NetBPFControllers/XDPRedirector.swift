@@ -40,7 +40,7 @@ public final class XDPRedirector: @unchecked Sendable {
         try run.starting {
             if let peer { try run.attachPass(to: peer) }
             if mode != .generic { try run.attach("xdp_pass", of: try run.load("xdp_pass.bpf.c"), to: output, namespace: namespace, mode: mode) }
-            try run.attach("xdp_redirect_map", of: object, to: input, namespace: namespace, mode: mode)
+            try run.attach("xdp_redirect", of: object, to: input, namespace: namespace, mode: mode)
         }
     }
 
