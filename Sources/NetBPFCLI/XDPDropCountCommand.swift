@@ -25,7 +25,7 @@ struct XDPDropCountCommand: ParsableCommand {
             defer { counter.stop() }
             try XDPExample.printRates(
                 header: "Printing drops per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode), hit CTRL+C to stop",
-                stop: stop, interval: interval, seconds: seconds, totals: counter.totals,
+                stop: stop, json: output.json, interval: interval, seconds: seconds, totals: counter.totals,
                 footer: { "Removing filter from device; total drops: " + XDPExample.list($0) })
         }
     }

@@ -39,10 +39,12 @@ enum XDPExample {
     /// Prints the header, then each `interval` the per-second rate of every protocol whose count
     /// grew, until SIGINT/SIGTERM (`stop`, installed before attaching so a signal during start-up
     /// still ends in a detach), `seconds`, or a closed stdout; then `footer` with the totals.
-    static func printRates(header: String, stop: StopFlag, interval: Double, seconds: Double?, totals: () throws -> [UInt8: UInt64],
-                           footer: ([UInt8: UInt64]) -> String) throws {
-        let out = ReportWriter(json: false)
-        out.write(header + "\n")
+    /// With `json`, stdout gets one object per interval (`{"rates":{"17":1000}}`) and a last
+    /// `{"final":true,"totals":{...}}`; the header and footer lines go to stderr.
+    static func printRates(header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
+                           totals: () throws -> [UInt8: UInt64], footer: ([UInt8: UInt64]) -> String) throws {
+        let out = ReportWriter(json: json)
+        if json { StandardStreams.err(header + "\n") } else { out.write(header + "\n") }
         var last: [UInt8: UInt64] = [:]
         let deadline = seconds.map { Date().addingTimeInterval($0) }
         var next = Date().addingTimeInterval(interval)
@@ -51,8 +53,14 @@ enum XDPExample {
             if let deadline, now >= deadline { break }
             if now >= next {
                 let t = try totals()
+                var rates: [(UInt8, Int)] = []
                 for (p, n) in t.sorted(by: { $0.key < $1.key }) where n > last[p, default: 0] {
-                    out.write("\(p): \(Int((Double(n - last[p, default: 0]) / interval).rounded())) pkt/s\n")
+                    rates.append((p, Int((Double(n - last[p, default: 0]) / interval).rounded())))
+                }
+                if json {
+                    out.write("{\"rates\":{" + rates.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}}\n")
+                } else {
+                    for (p, r) in rates { out.write("\(p): \(r) pkt/s\n") }
                 }
                 last = t
                 next = next.addingTimeInterval(interval)
@@ -60,7 +68,13 @@ enum XDPExample {
             }
             usleep(UInt32(max(1_000, min(100_000, min(next, deadline ?? next).timeIntervalSince(now) * 1e6))))
         }
-        out.write(footer(try totals()) + "\n")
+        let t = try totals()
+        if json {
+            out.write("{\"final\":true,\"totals\":{" + t.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}}\n")
+            StandardStreams.err(footer(t) + "\n")
+        } else {
+            out.write(footer(t) + "\n")
+        }
     }
 
     /// "proto 1: 15, proto 17: 3000", or "none".

@@ -29,7 +29,7 @@ struct XDPMacSwapCommand: ParsableCommand {
             try XDPExample.printRates(
                 header: "Printing frames per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode; UDP is sent back with MACs swapped"
                     + (passPeer.map { ", XDP_PASS on \($0.interface)" } ?? "") + "), hit CTRL+C to stop",
-                stop: stop, interval: interval, seconds: seconds, totals: swapper.totals,
+                stop: stop, json: output.json, interval: interval, seconds: seconds, totals: swapper.totals,
                 footer: { "Removing filter from device; total frames: " + XDPExample.list($0) + "; sent back: \($0[17] ?? 0)" })
         }
     }

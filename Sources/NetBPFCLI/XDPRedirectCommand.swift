@@ -30,7 +30,7 @@ struct XDPRedirectCommand: ParsableCommand {
             try XDPExample.printRates(
                 header: "Redirecting \(input) -> \(output) (\(XDPExample.name(xdpMode)) mode"
                     + (passPeer.map { ", XDP_PASS on \($0.interface)" } ?? "") + "), printing frames per IP protocol-number, hit CTRL+C to stop",
-                stop: stop, interval: interval, seconds: seconds, totals: redirector.totals,
+                stop: stop, json: outputOptions.json, interval: interval, seconds: seconds, totals: redirector.totals,
                 footer: { "Removing filters from devices; total redirected: " + XDPExample.list($0) })
         }
     }

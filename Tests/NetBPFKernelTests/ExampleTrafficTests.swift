@@ -161,6 +161,20 @@ struct ExampleTrafficTests {
         }
     }
 
+    /// --json: one object per interval on stdout and the exact totals last; the header on stderr.
+    @Test func macSwapCommandJSON() throws {
+        try withIPv4Pair { lab in
+            let cmd = try SimLab.Spawned([CLI.binary, "xdp-macswap", "vb", "--netns", lab.ns("b"), "--json", "--seconds", "2.5"], environment: lab.environment)
+            #expect(cmd.waitForStderr("hit CTRL+C", timeout: 30), "\(cmd.stderr)")
+            try lab.udp(from: "a", to: "10.9.0.2", count: 50)
+            #expect(cmd.wait(timeout: 20) == 0, "\(cmd.stderr)")
+            let lines = cmd.stdout.split(separator: "\n")
+            #expect(lines.last == "{\"final\":true,\"totals\":{\"17\":50}}", "\(cmd.stdout)")
+            #expect(lines.dropLast().allSatisfy { $0.hasPrefix("{\"rates\":{") } && lines.contains("{\"rates\":{\"17\":50}}"), "\(cmd.stdout)")
+            #expect(cmd.stderr.contains("sent back: 50"), "\(cmd.stderr)")
+        }
+    }
+
     // MARK: xdp-redirect
 
     /// a:va 10.9.0.1 -- b:vb1 | b:vb2 -- c:vc 10.9.0.3; IPv6 off; a sends to 10.9.0.3 with vc's
