@@ -73,6 +73,12 @@ struct CLITests {
         (["map", "dump", "/sys/fs/bpf/netbpf-no-such-pin"], "nothing is pinned there"),
         (["map", "get", "4294967295", "--key", "u32:1"], "open map 'id 4294967295'"),
         (["prog", "run", "/etc/hostname", "--data", "00"], "too short"),
+        (["xdp-drop-count", "netbpf-nosuch0"], "interface 'netbpf-nosuch0' not found"),
+        (["xdp-macswap", "netbpf-nosuch0"], "interface 'netbpf-nosuch0' not found"),
+        (["xdp-redirect", "lo", "netbpf-nosuch0"], "interface 'netbpf-nosuch0' not found"),
+        (["tc-events", "netbpf-nosuch0"], "interface 'netbpf-nosuch0' not found"),
+        (["tc-events", "lo", "--netns", "netbpf-no-such-ns"], "network namespace 'netbpf-no-such-ns' does not exist"),
+        (["xdp-macswap", "lo", "--mode", "offload"], "is not an XDP mode"),
     ])
     func badInputIsOneLineAndNonZero(arguments: [String], says: String) throws {
         let r = try CLI.run(arguments)

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFControllers
+import NetBPFNetlink
+
+/// What xdp-drop-count, xdp-macswap and xdp-redirect share: the --mode spelling, the --peer
+/// options, and the loop that prints `PROTO: N pkt/s` each interval and the totals at the end.
+enum XDPExample {
+    /// "generic"/"skb" or "driver"/"native"/"drv"; anything else is a one-line error.
+    static func mode(_ text: String) throws -> XDPMode {
+        switch text {
+        case "generic", "skb": return .generic
+        case "driver", "native", "drv": return .native
+        default:
+            StandardStreams.err("netbpf: --mode '\(text)' is not an XDP mode; hint: generic or driver\n")
+            throw ExitCode(1)
+        }
+    }
+
+    static func name(_ mode: XDPMode) -> String { mode == .generic ? "generic" : "driver" }
+
+    static func checkInterval(_ interval: Double) throws {
+        guard interval > 0, interval.isFinite else {
+            StandardStreams.err("netbpf: --interval must be a positive number of seconds\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// In driver mode on a veth without --peer, one line on stderr saying why nothing may arrive.
+    static func warnAboutVethPeer(_ interface: String, namespace: String?, mode: XDPMode, peer: XDPPeerOptions, role: String) {
+        guard mode == .native, peer.peer == nil,
+              let link = try? (namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).link(.name(interface)),
+              link.kind == "veth" else { return }
+        StandardStreams.err("note: \(interface) is a veth: in driver mode the frames it \(role) reach its peer only while the peer has a driver-mode XDP program; give --peer PEER [--peer-netns NS]\n")
+    }
+
+    /// Prints the header, then each `interval` the per-second rate of every protocol whose count
+    /// grew, until SIGINT/SIGTERM (`stop`, installed before attaching so a signal during start-up
+    /// still ends in a detach), `seconds`, or a closed stdout; then `footer` with the totals.
+    /// With `json`, stdout gets one object per interval (`{"rates":{"17":1000}}`) and a last
+    /// `{"final":true,"totals":{...}}`; the header and footer lines go to stderr.
+    static func printRates(header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
+                           totals: () throws -> [UInt8: UInt64], footer: ([UInt8: UInt64]) -> String) throws {
+        let out = ReportWriter(json: json)
+        if json { StandardStreams.err(header + "\n") } else { out.write(header + "\n") }
+        var last: [UInt8: UInt64] = [:]
+        let deadline = seconds.map { Date().addingTimeInterval($0) }
+        var next = Date().addingTimeInterval(interval)
+        while !stop.isSet && !out.closed {
+            let now = Date()
+            if let deadline, now >= deadline { break }
+            if now >= next {
+                let t = try totals()
+                var rates: [(UInt8, Int)] = []
+                for (p, n) in t.sorted(by: { $0.key < $1.key }) where n > last[p, default: 0] {
+                    rates.append((p, Int((Double(n - last[p, default: 0]) / interval).rounded())))
+                }
+                if json {
+                    out.write("{\"rates\":{" + rates.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}}\n")
+                } else {
+                    for (p, r) in rates { out.write("\(p): \(r) pkt/s\n") }
+                }
+                last = t
+                next = next.addingTimeInterval(interval)
+                continue
+            }
+            usleep(UInt32(max(1_000, min(100_000, min(next, deadline ?? next).timeIntervalSince(now) * 1e6))))
+        }
+        let t = try totals()
+        if json {
+            out.write("{\"final\":true,\"totals\":{" + t.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}}\n")
+            StandardStreams.err(footer(t) + "\n")
+        } else {
+            out.write(footer(t) + "\n")
+        }
+    }
+
+    /// "proto 1: 15, proto 17: 3000", or "none".
+    static func list(_ totals: [UInt8: UInt64]) -> String {
+        totals.isEmpty ? "none" : totals.sorted { $0.key < $1.key }.map { "proto \($0.key): \($0.value)" }.joined(separator: ", ")
+    }
+}
+
+/// --peer and --peer-netns: a veth peer that gets an XDP_PASS program in driver mode while the
+/// command runs (see XDPPassPeer).
+struct XDPPeerOptions: ParsableArguments {
+    @Option(help: "Also attach an XDP_PASS program in driver mode to this interface while running (the veth peer that receives the frames; veth needs it in driver mode).")
+    var peer: String?
+    @Option(help: "The network namespace of --peer (default: the interface's).")
+    var peerNetns: String?
+
+    func resolved(defaultNamespace: String?) throws -> XDPPassPeer? {
+        guard let peer else {
+            if peerNetns != nil {
+                StandardStreams.err("netbpf: --peer-netns needs --peer\n")
+                throw ExitCode(1)
+            }
+            return nil
+        }
+        return XDPPassPeer(interface: peer, namespace: peerNetns ?? defaultNamespace)
+    }
+}

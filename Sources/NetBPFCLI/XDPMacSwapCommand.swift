@@ -1,0 +1,36 @@
+import ArgumentParser
+import NetBPFControllers
+
+/// `netbpf xdp-macswap IFACE`: BCC's xdp_macswap_count.py. Sends UDP frames back out of IFACE
+/// with the MACs swapped (XDP_TX), passes the rest, prints `PROTO: N pkt/s` each interval for
+/// all frames; detaches on SIGINT/SIGTERM or after --seconds and prints the totals.
+struct XDPMacSwapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xdp-macswap",
+        abstract: "Send UDP frames back where they came from with XDP_TX (MACs swapped) and print frames per IP protocol each second.")
+
+    @Argument(help: "The interface.") var interface: String
+    @Option(help: "generic (skb) or driver (native).") var mode: String = "generic"
+    @Option(help: "The network namespace of the interface.") var netns: String?
+    @OptionGroup var peer: XDPPeerOptions
+    @Option(help: "Seconds between reports.") var interval: Double = 1
+    @Option(help: "Stop after this many seconds.") var seconds: Double?
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors(verbose: output.verbose) {
+            let xdpMode = try XDPExample.mode(mode)
+            try XDPExample.checkInterval(interval)
+            let passPeer = try peer.resolved(defaultNamespace: netns)
+            let stop = StopFlag.installed()
+            let swapper = try XDPMacSwapper(interface: interface, namespace: netns, mode: xdpMode, peer: passPeer)
+            defer { swapper.stop() }
+            XDPExample.warnAboutVethPeer(interface, namespace: netns, mode: xdpMode, peer: peer, role: "sends back")
+            try XDPExample.printRates(
+                header: "Printing frames per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode; UDP is sent back with MACs swapped"
+                    + (passPeer.map { ", XDP_PASS on \($0.interface)" } ?? "") + "), hit CTRL+C to stop",
+                stop: stop, json: output.json, interval: interval, seconds: seconds, totals: swapper.totals,
+                footer: { "Removing filter from device; total frames: " + XDPExample.list($0) + "; sent back: \($0[17] ?? 0)" })
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import NetBPFNetlink
+
+/// One ICMPv6 echo request seen leaving an interface: struct icmp6_echo_event of
+/// programs/include/tc_icmp6_events.h, decoded field by field (56 bytes, little-endian host
+/// fields, addresses in network order).
+public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
+    public static let size = 56
+    /// bpf_ktime_get_ns() when the packet passed the classifier (CLOCK_MONOTONIC).
+    public var timestampNanoseconds: UInt64
+    public var source: IPAddress
+    public var destination: IPAddress
+    /// The interface the packet leaves by (skb->ifindex).
+    public var ifindex: UInt32
+    /// Frame length, Ethernet header included (skb->len).
+    public var length: UInt32
+    public var id: UInt16
+    public var sequence: UInt16
+    public var hopLimit: UInt8
+
+    /// Decodes a ring buffer record; nil when it is not exactly one event.
+    public init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.size else { return nil }
+        func le<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        timestampNanoseconds = le(0, UInt64.self)
+        source = IPAddress(bytes: Array(bytes[8..<24]))!
+        destination = IPAddress(bytes: Array(bytes[24..<40]))!
+        ifindex = le(40, UInt32.self)
+        length = le(44, UInt32.self)
+        id = le(48, UInt16.self)
+        sequence = le(50, UInt16.self)
+        hopLimit = bytes[52]
+    }
+
+    public init(timestampNanoseconds: UInt64, source: IPAddress, destination: IPAddress, ifindex: UInt32,
+                length: UInt32, id: UInt16, sequence: UInt16, hopLimit: UInt8) {
+        self.timestampNanoseconds = timestampNanoseconds
+        self.source = source
+        self.destination = destination
+        self.ifindex = ifindex
+        self.length = length
+        self.id = id
+        self.sequence = sequence
+        self.hopLimit = hopLimit
+    }
+
+    private enum CodingKeys: String, CodingKey { case timestampNanoseconds, source, destination, ifindex, length, id, sequence, hopLimit }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(timestampNanoseconds, forKey: .timestampNanoseconds)
+        try c.encode(source.description, forKey: .source)
+        try c.encode(destination.description, forKey: .destination)
+        try c.encode(ifindex, forKey: .ifindex)
+        try c.encode(length, forKey: .length)
+        try c.encode(id, forKey: .id)
+        try c.encode(sequence, forKey: .sequence)
+        try c.encode(hopLimit, forKey: .hopLimit)
+    }
+}

@@ -1,0 +1,64 @@
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+import NetBPFNetlink
+
+/// BCC's tc_perf_event with a ring buffer: programs/tc_icmp6_events.bpf.c as a classifier on an
+/// interface's egress (tcx on 6.6+, else a clsact direct-action filter, as Attacher chooses)
+/// reports each ICMPv6 echo request leaving it; traffic is never changed (TC_ACT_UNSPEC).
+/// `poll` hands over the events as they come; `stop()` detaches (idempotent).
+/// Kernel 5.8 (BPF ring buffer).
+public final class ICMPv6EchoMonitor: @unchecked Sendable {
+    public let interface: String
+    public let namespace: String?
+    /// How the classifier is attached (tcx or clsact, the pin directory), for the header line.
+    public let record: AttachmentRecord
+    private let store: AttachmentStore
+    private let object: BPFObject
+    private var ring: RingBuffer!
+    private var pending: [ICMPv6EchoEvent] = []
+    private var attached = true
+
+    /// Compiles, loads and attaches the classifier to `interface`'s egress.
+    /// - Throws: compile, load or attach errors (nothing stays attached).
+    public init(interface: String, namespace: String?, mechanism: TCAttachOptions.Mechanism = .auto,
+                store: AttachmentStore = AttachmentStore()) throws {
+        self.interface = interface
+        self.namespace = namespace
+        self.store = store
+        object = try BPFCompiler().compile(file: try BundledPrograms.path("tc_icmp6_events.bpf.c")).open().load()
+        var options = TCAttachOptions()
+        options.direction = .egress
+        options.mechanism = mechanism
+        record = try Attacher(store: store).attachTC(try object.program(named: "tc_icmp6_events"), of: object, to: interface,
+                                                     namespace: namespace, options: options)
+        do {
+            ring = try RingBuffer(map: object.map(named: "events")) { [unowned self] bytes in
+                if let e = ICMPv6EchoEvent(bytes: bytes) { self.pending.append(e) }
+            }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for events and returns those that came (empty on
+    /// timeout or when a signal interrupted the wait).
+    public func poll(timeoutMilliseconds: Int32) throws -> [ICMPv6EchoEvent] {
+        try ring.poll(timeoutMilliseconds: timeoutMilliseconds)
+        defer { pending.removeAll() }
+        return pending
+    }
+
+    /// Events the program could not put in the ring buffer because it was full.
+    public func lost() throws -> UInt64 { try ArrayMap<UInt64>(object.map(named: "lost")).get(0) }
+
+    /// Detaches the classifier (events already in the ring buffer can still be polled).
+    public func stop() {
+        guard attached else { return }
+        attached = false
+        try? Attacher(store: store).undo(record)
+    }
+
+    deinit { stop() }
+}

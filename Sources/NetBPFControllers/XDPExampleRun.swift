@@ -1,0 +1,46 @@
+import NetBPF
+import NetBPFAttach
+import NetBPFCompiler
+import NetBPFNetlink
+
+/// What one of BCC's XDP examples holds while it runs: the loaded objects and the XDP
+/// attachments it made (through Attacher, so they are pinned and recorded and `netbpf detach`
+/// sees them). `stop()` undoes the attachments in reverse order; it is idempotent. A failure
+/// while starting undoes what was attached before it.
+final class XDPExampleRun: @unchecked Sendable {
+    private let store: AttachmentStore
+    private var records: [AttachmentRecord] = []
+    private var objects: [BPFObject] = []
+
+    init(store: AttachmentStore) { self.store = store }
+
+    /// Compiles programs/`file` (the in-process compiler) and loads it.
+    func load(_ file: String) throws -> BPFObject {
+        let object = try BPFCompiler().compile(file: try BundledPrograms.path(file)).open().load()
+        objects.append(object)
+        return object
+    }
+
+    /// Attaches `program` of `object` to `interface` with a BPF link (BPF_LINK_CREATE, 5.9).
+    func attach(_ program: String, of object: BPFObject, to interface: String, namespace: String?, mode: XDPMode) throws {
+        records.append(try Attacher(store: store).attachXDP(try object.program(named: program), of: object, to: interface,
+                                                            namespace: namespace, mode: mode))
+    }
+
+    /// Attaches programs/xdp_pass.bpf.c in driver mode to `peer`.
+    func attachPass(to peer: XDPPassPeer) throws {
+        try attach("xdp_pass", of: try load("xdp_pass.bpf.c"), to: peer.interface, namespace: peer.namespace, mode: .native)
+    }
+
+    /// Runs `body`; on error undoes everything attached so far and rethrows.
+    func starting(_ body: () throws -> Void) throws {
+        do { try body() } catch { stop(); throw error }
+    }
+
+    func stop() {
+        for r in records.reversed() { try? Attacher(store: store).undo(r) }
+        records.removeAll()
+    }
+
+    deinit { stop() }
+}

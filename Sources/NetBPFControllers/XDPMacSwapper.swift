@@ -1,0 +1,41 @@
+import NetBPF
+import NetBPFAttach
+import NetBPFNetlink
+
+/// BCC's xdp_macswap_count: programs/xdp_macswap.bpf.c sends every UDP frame arriving on an
+/// interface back out of it (XDP_TX) with the MAC addresses swapped, passes everything else,
+/// and counts all frames per IP protocol. `stop()` detaches (idempotent).
+///
+/// In driver mode on a veth, bounced frames arrive at the peer only while the peer has a
+/// native XDP program: give `peer` and an XDP_PASS program is attached there for the duration
+/// (see XDPPassPeer). Kernel 4.8 (XDP_TX); veth native XDP 4.19.
+public final class XDPMacSwapper: @unchecked Sendable {
+    public let interface: String
+    public let namespace: String?
+    public let mode: XDPMode
+    private let run: XDPExampleRun
+    private let counts: XDPProtocolCounts
+
+    /// Compiles and loads the program, attaches XDP_PASS to `peer` if given, then the swapper
+    /// (in that order, so no frame is bounced before the peer can receive it).
+    /// - Throws: an attach error when a device does not support the mode (nothing stays attached).
+    public init(interface: String, namespace: String?, mode: XDPMode, peer: XDPPassPeer? = nil,
+                store: AttachmentStore = AttachmentStore()) throws {
+        self.interface = interface
+        self.namespace = namespace
+        self.mode = mode
+        let run = XDPExampleRun(store: store)
+        self.run = run
+        let object = try run.load("xdp_macswap.bpf.c")
+        counts = try XDPProtocolCounts(object.map(named: "rxcnt"))
+        try run.starting {
+            if let peer { try run.attachPass(to: peer) }
+            try run.attach("xdp_macswap", of: object, to: interface, namespace: namespace, mode: mode)
+        }
+    }
+
+    /// Frames seen so far per protocol number; those under 17 were sent back.
+    public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
+
+    public func stop() { run.stop() }
+}

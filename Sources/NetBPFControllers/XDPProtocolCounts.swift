@@ -1,0 +1,36 @@
+import NetBPF
+
+/// The per-IP-protocol frame counters of BCC's XDP examples (programs/include/xdp_ip_proto.h:
+/// a BPF_MAP_TYPE_PERCPU_ARRAY of 256 u64 indexed by IPv4 protocol / IPv6 next header, 0 for
+/// non-IP), summed over the possible CPUs. Per-CPU arrays: kernel 4.6.
+public struct XDPProtocolCounts: Sendable {
+    private let counts: PerCPUArrayMap<UInt64>
+
+    /// - Throws: when `map` is not a per-CPU array of u64.
+    public init(_ map: BPFMap) throws { counts = try PerCPUArrayMap(map) }
+
+    /// Frames so far per protocol number (only protocols with frames). One lookup per slot
+    /// (256 BPF_MAP_LOOKUP_ELEM calls), cheap at one read a second.
+    public func totals() throws -> [UInt8: UInt64] {
+        var out: [UInt8: UInt64] = [:]
+        for p in 0..<256 {
+            let n = try counts.sum(UInt32(p))
+            if n > 0 { out[UInt8(p)] = n }
+        }
+        return out
+    }
+}
+
+/// An interface (and its namespace) that gets an XDP_PASS program in driver mode for as long as
+/// an example runs: on veth, the peer of the interface that sends with XDP_TX or receives
+/// redirected frames. A veth queues such frames on its peer's NAPI ring, which exists only
+/// while the peer has a native-mode XDP program (or GRO on); without it the frames are dropped
+/// silently. Measured on Linux 6.18: a generic-mode program on the peer is not enough.
+public struct XDPPassPeer: Sendable {
+    public var interface: String
+    public var namespace: String?
+    public init(interface: String, namespace: String?) {
+        self.interface = interface
+        self.namespace = namespace
+    }
+}
