@@ -1,4 +1,5 @@
 import Testing
+import ArgumentParser
 import NetBPF
 @testable import NetBPFCLI
 
@@ -21,5 +22,24 @@ struct CLIParsingTests {
     @Test func wrongSizeSaysBoth() {
         let e = #expect(throws: BPFError.self) { try parseBytes("u64:1", expectedSize: 4, what: "key") }
         #expect(e?.description.contains("key is 8 bytes, the map takes 4") == true)
+    }
+}
+
+/// Start-up: ArgumentParser derives a missing command name from the type's name by reflection
+/// (a protocol-conformance scan over every loaded image, ~0.1-0.3 ms per command, on every run of
+/// netbpf). Every command names itself.
+struct CommandNameTests {
+    @Test func everyCommandHasAnExplicitName() {
+        var missing: [String] = []
+        var seen = 0
+        func walk(_ command: ParsableCommand.Type, path: String) {
+            seen += 1
+            let name = command.configuration.commandName
+            if name == nil { missing.append(path + "/" + String(describing: command)) }
+            for sub in command.configuration.subcommands { walk(sub, path: path + "/" + (name ?? "?")) }
+        }
+        walk(NetBPFCommand.self, path: "")
+        #expect(seen > 40, "walked only \(seen) commands")
+        #expect(missing.isEmpty, "commands without commandName: \(missing)")
     }
 }
