@@ -32,7 +32,7 @@ struct CompileCommand: ParsableCommand {
                 if out.hasSuffix(".c") { out.removeLast(2) }
                 out += ".o"
             }
-            try writeObject(compiled.bytes, to: out)
+            try OutputFile.write(compiled.bytes, to: out)
             if outputOptions.json {
                 struct Out: Encodable { let object: String; let bytes: Int; let cacheHit: Bool; let precompiledHeader: Bool; let autoAttached: [AutoAttachedFunction]; let diagnostics: [Diagnostic] }
                 try printJSON(Out(object: out, bytes: compiled.bytes.count, cacheHit: compiled.cacheHit, precompiledHeader: compiled.usedPrecompiledHeader,
@@ -44,24 +44,6 @@ struct CompileCommand: ParsableCommand {
         } catch let error as CompileError {
             StandardStreams.err("netbpf: \(error.description)\n")
             throw ExitCode(1)
-        }
-    }
-
-    /// Regular files are replaced atomically (no half-written object after a crash); devices and
-    /// pipes (`-o /dev/null`, `-o /dev/stdout`) are written in place, as a temporary file next
-    /// to them could not be renamed over them.
-    private func writeObject(_ bytes: [UInt8], to path: String) throws {
-        var info = stat()
-        let special = stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
-        let written: Bool
-        if special, let handle = FileHandle(forWritingAtPath: path) {
-            written = (try? handle.write(contentsOf: Data(bytes))) != nil
-            try? handle.close()
-        } else {
-            written = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        }
-        guard written else {
-            throw BPFError(.system, operation: "write object", subject: path, message: "cannot write the file")
         }
     }
 }

@@ -91,7 +91,7 @@ struct TunnelMonitorCommand: ParsableCommand {
             try reportingErrors(verbose: output.verbose) {
                 let snap = try TunnelSnapshot.load(path: snapshot)
                 let page = TunnelWebPage.report(snapshot: snap, source: (snapshot as NSString).lastPathComponent)
-                do { try TunnelMonitorSession.writeAtomically(Data(page.utf8), to: html) } catch {
+                do { try OutputFile.write(Array(page.utf8), to: html) } catch {
                     throw TunnelMonitorError("cannot write \(html): \(error)")
                 }
                 if output.json {

@@ -28,6 +28,16 @@ final class ClangLibrary: @unchecked Sendable {
         return out
     }
 
+    /// False under ASan/TSan/MSan (their dlopen interceptor aborts on RTLD_DEEPBIND) or when
+    /// NETBPF_NO_DEEPBIND is set.
+    static var deepBindAllowed: Bool {
+        if ProcessInfo.processInfo.environment["NETBPF_NO_DEEPBIND"] != nil { return false }
+        let process = dlopen(nil, RTLD_LAZY)
+        defer { if let process { dlclose(process) } }
+        let runtimes: [String] = ["__asan_init", "__tsan_init", "__msan_init"]
+        return runtimes.allSatisfy { dlsym(process, $0) == nil }
+    }
+
     static func shared() throws -> ClangLibrary {
         lock.lock(); defer { lock.unlock() }
         if let loaded { return try loaded.get() }
@@ -42,8 +52,10 @@ final class ClangLibrary: @unchecked Sendable {
             // Lazy: resolving all of LLVM's functions up front costs ~20 ms. Deep binding: LLVM's
             // references to its own symbols are looked up in its own dependency scope first,
             // instead of after the ~30 libraries of a Swift process (dlopen 53 -> 48 ms of a
-            // 50-ms compile; measured in docs/benchmarks.md).
-            guard let handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL | RTLD_DEEPBIND) else {
+            // 50-ms compile; docs/benchmarks.md). Not under a sanitizer runtime, which refuses
+            // RTLD_DEEPBIND, nor with NETBPF_NO_DEEPBIND set (e.g. an LD_PRELOADed allocator,
+            // which deep binding would bypass for LLVM's own malloc calls).
+            guard let handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL | (deepBindAllowed ? RTLD_DEEPBIND : 0)) else {
                 errors.append(String(cString: dlerror()))
                 continue
             }

@@ -40,12 +40,9 @@ enum Teardown {
             if unlink(pin) == 0 { result.pinsRemoved += 1 }
             else if errno != ENOENT { result.leftovers.append("pin \(pin) (\(String(cString: strerror(errno))))") }
         }
-        if let pinDir = journal.pinDirectory {
-            removeEmptyTree(pinDir, leftovers: &result.leftovers)
-            // The shared parent goes too once no other simulation uses it (rmdir fails on a
-            // non-empty directory, which is the check).
-            rmdir(Builder.pinRoot)
-        }
+        // The shared parent /sys/fs/bpf/netbpf/sim stays: removing it when empty would race a
+        // concurrent `sim up` between its mkdir of the parent and of its own directory.
+        if let pinDir = journal.pinDirectory { removeEmptyTree(pinDir, leftovers: &result.leftovers) }
 
         // 3. Root-namespace links (deleting one end of a veth deletes its peer).
         if !journal.rootLinks.isEmpty {

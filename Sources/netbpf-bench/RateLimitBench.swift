@@ -61,6 +61,7 @@ struct RateLimitBench {
             try? server.run()
             usleep(300_000)
             let r = Measure.run(["ip", "netns", "exec", c, "iperf3", "-c", "10.98.0.2", "-t", "3", "-J"])
+            if r.status != 0 { server.terminate() } // `-s -1` would wait for a client forever
             server.waitUntilExit()
             guard let j = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
                   let bps = ((j["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double else { return nil }
@@ -69,6 +70,7 @@ struct RateLimitBench {
         // Rounds alternate which case goes first, so drift in the machine's load (it is shared)
         // falls on both cases alike; the limiter is attached and detached in every round.
         let store = AttachmentStore(directory: "/tmp/nbbench-state-\(getpid())")
+        defer { try? FileManager.default.removeItem(atPath: store.directory) }
         var none: [Double] = [], limited: [Double] = [], paired: [Double] = []
         let rounds = max(runs, 5)
         for round in 0..<rounds {
@@ -76,9 +78,9 @@ struct RateLimitBench {
             for withLimiter in round % 2 == 0 ? [false, true] : [true, false] {
                 if withLimiter {
                     let rl = try RateLimiter.attach(interface: "bs", namespace: s, direction: .ingress, keyOn: .source, store: store)
+                    defer { try? rl.detach(store: store) }
                     try rl.add(try AddressPrefix("10.98.0.1"), rateBitsPerSecond: 400_000_000_000)
                     pair[true] = iperf()
-                    try rl.detach(store: store)
                 } else {
                     pair[false] = iperf()
                 }

@@ -210,4 +210,34 @@ struct CompilerTests {
         #expect(c.status == 0)
         #expect(c.stderr.contains("libLLVM"))
     }
+
+    /// `-o` onto something that is not a regular file writes through it: an atomic rename would
+    /// replace /dev/null (as root, for the whole machine) or a symlink with a regular file.
+    @Test func outputsThatAreNotRegularFilesAreWrittenInPlace() throws {
+        let source = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+        let dir = "/tmp/netbpf-out-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = ["NETBPF_CACHE_DIR": dir + "/cache"]
+        func kind(_ path: String) -> mode_t { var st = stat(); return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : 0 }
+
+        #expect(kind("/dev/null") == S_IFCHR)
+        #expect(try TestPrograms.run(CLI.binary, ["compile", source, "-o", "/dev/null"], environment: env).status == 0)
+        #expect(kind("/dev/null") == S_IFCHR, "/dev/null was replaced")
+
+        // A symlink stays a symlink and its target gets the object.
+        symlink(dir + "/target.o", dir + "/link.o")
+        #expect(try TestPrograms.run(CLI.binary, ["compile", source, "-o", dir + "/link.o"], environment: env).status == 0)
+        #expect(kind(dir + "/link.o") == S_IFLNK)
+        #expect(kind(dir + "/target.o") == S_IFREG)
+        #expect(FileManager.default.contents(atPath: dir + "/target.o")?.prefix(4) == Data([0x7f, 0x45, 0x4c, 0x46]))
+
+        // A regular file is replaced whole; an unwritable target is one line and a failure.
+        #expect(try TestPrograms.run(CLI.binary, ["compile", source, "-o", dir + "/plain.o"], environment: env).status == 0)
+        #expect(kind(dir + "/plain.o") == S_IFREG)
+        let bad = try TestPrograms.run(CLI.binary, ["compile", source, "-o", "/proc/version"], environment: env)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.split(separator: "\n").count == 1, "not one line: \(bad.stderr)")
+        #expect(kind("/proc/version") == S_IFREG)
+    }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import Glibc
+
+/// Writing a file the user named on the command line (`-o prog.o`, `--html report.html`).
+///
+/// A regular file, or a path that does not exist yet, is replaced atomically (a temporary file
+/// in the same directory renamed over it), so a crash never leaves half an object. Anything
+/// else (`/dev/null`, `/dev/stdout`, a FIFO, a symlink) is opened and written in place: renaming
+/// a temporary file over it would replace the device node or the link itself, which for root
+/// means breaking /dev/null for the whole machine.
+public enum OutputFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        var info = stat()
+        if lstat(path, &info) != 0 || (info.st_mode & S_IFMT) == S_IFREG {
+            try replaceAtomically(bytes, at: path)
+        } else {
+            try writeInPlace(bytes, at: path)
+        }
+    }
+
+    private static func replaceAtomically(_ bytes: [UInt8], at path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BPFError(.system, operation: "create", subject: tmp, errno: errno, message: "cannot create the output") }
+        do {
+            try writeAll(fd, bytes, path: path)
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw BPFError(.system, operation: "rename", subject: path, errno: e, message: "cannot replace the output")
+        }
+    }
+
+    private static func writeInPlace(_ bytes: [UInt8], at path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) // O_CREAT: a dangling symlink gets its target
+        guard fd >= 0 else { throw BPFError(.system, operation: "open", subject: path, errno: errno, message: "cannot open the output") }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw BPFError(.system, operation: "write", subject: path, errno: errno, message: "cannot write the output") }
+            offset += n
+        }
+    }
+}
