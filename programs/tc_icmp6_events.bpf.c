@@ -3,12 +3,15 @@
  * direct-action classifier for egress that reports every ICMPv6 echo request (type 128) leaving
  * the interface: addresses, interface, length, echo id and sequence, hop limit
  * (programs/include/tc_icmp6_events.h). Only packets whose IPv6 next header is ICMPv6 are
- * seen (no extension headers are walked). It never changes a verdict: TC_ACT_UNSPEC lets the
+ * seen (no extension headers are walked). The headers are read relative to the network header
+ * (bpf_skb_load_bytes_relative with BPF_HDR_START_NET, kernel 4.18), so it works on Ethernet
+ * devices and on L3 devices without a link-layer header (tun, wireguard, ip6tnl) alike. It
+ * never changes a verdict: TC_ACT_UNSPEC lets the
  * next program of a tcx chain, or the rest of tc, decide (for a single cls_bpf filter it means
  * the default action, pass). Records that do not fit in the ring buffer are counted in `lost`.
  * Ring buffer: kernel 5.8. */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
+#include <linux/if_ether.h> /* ETH_P_IPV6 */
 #include <linux/in.h>
 #include <linux/ipv6.h>
 #include <linux/icmpv6.h>
@@ -47,9 +50,10 @@ int tc_icmp6_events(struct __sk_buff *skb)
 
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
 		return TC_ACT_UNSPEC;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)) < 0 || ip6.nexthdr != IPPROTO_ICMPV6)
+	if (bpf_skb_load_bytes_relative(skb, 0, &ip6, sizeof(ip6), BPF_HDR_START_NET) < 0 || ip6.nexthdr != IPPROTO_ICMPV6)
 		return TC_ACT_UNSPEC;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(ip6), &echo, sizeof(echo)) < 0 || echo.type != ICMPV6_ECHO_REQUEST)
+	if (bpf_skb_load_bytes_relative(skb, sizeof(ip6), &echo, sizeof(echo), BPF_HDR_START_NET) < 0
+	    || echo.type != ICMPV6_ECHO_REQUEST)
 		return TC_ACT_UNSPEC;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

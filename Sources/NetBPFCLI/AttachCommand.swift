@@ -160,19 +160,25 @@ func inNamespaceCLI<T>(_ name: String?, _ body: () throws -> T) throws -> T {
     return try withNamespace(name, body)
 }
 
-/// Set by SIGINT/SIGTERM, so streaming commands stop cleanly and release what they hold.
+/// Set by SIGINT, SIGTERM or SIGHUP (a closed terminal), so streaming commands stop cleanly and
+/// release what they hold (detach their programs) instead of dying with them attached. A SIGHUP
+/// that was ignored when we started (`nohup`) stays ignored: whoever ran us asked to survive it.
 final class StopFlag: @unchecked Sendable {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
     var isSet: Bool { Self.flag != 0 }
     static func installed() -> StopFlag {
         signal(SIGINT) { _ in StopFlag.flag = 1 }
         signal(SIGTERM) { _ in StopFlag.flag = 1 }
+        var previous = sigaction()
+        sigaction(SIGHUP, nil, &previous)
+        if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self) {
+            signal(SIGHUP) { _ in StopFlag.flag = 1 }
+        }
         // A parent may have started us with these blocked (Foundation's Process on Linux
         // passes its thread's mask on): unblock them, or SIGTERM would never arrive.
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
         return StopFlag()
     }

@@ -6,7 +6,8 @@ import NetBPFControllers
 
 /// `netbpf tc-events IFACE`: BCC's tc_perf_event.py with a ring buffer. A classifier on IFACE's
 /// egress reports each ICMPv6 echo request leaving it; one line (or one JSON object) per event
-/// as it comes, until SIGINT/SIGTERM or --seconds, then it detaches and prints the count.
+/// as it comes, until SIGINT/SIGTERM/SIGHUP or --seconds, then it detaches and prints the count
+/// (exit 1 with one line on stderr if the detach failed).
 struct TCEventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tc-events",
@@ -20,9 +21,10 @@ struct TCEventsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors(verbose: output.verbose) {
+            try XDPExample.checkSeconds(seconds)
             let stop = StopFlag.installed()
             let monitor = try ICMPv6EchoMonitor(interface: interface, namespace: netns, mechanism: clsact ? .clsact : .auto)
-            defer { monitor.stop() }
+            defer { monitor.stop() } // on errors; a no-op after the stop below
             let out = ReportWriter(json: output.json)
             let how = monitor.record.kind == .tcx ? "tcx" : "clsact"
             let header = "Printing ICMPv6 echo requests leaving \(interface) (\(how) egress), hit CTRL+C to stop\n"
@@ -48,11 +50,12 @@ struct TCEventsCommand: ParsableCommand {
                 }
                 show(try monitor.poll(timeoutMilliseconds: wait))
             }
-            monitor.stop()
+            let failure = monitor.stop()
             show(try monitor.poll(timeoutMilliseconds: 0))
             let lost = try monitor.lost()
-            let summary = "Detached from \(interface) egress; \(seen) echo request\(seen == 1 ? "" : "s")" + (lost > 0 ? ", \(lost) lost (ring buffer full)" : "") + "\n"
+            let summary = (failure == nil ? "Detached from \(interface) egress" : "Stopped") + "; \(seen) echo request\(seen == 1 ? "" : "s")" + (lost > 0 ? ", \(lost) lost (ring buffer full)" : "") + "\n"
             if output.json { StandardStreams.err(summary) } else { out.write(summary) }
+            try XDPExample.finish(failure.map { [$0] } ?? [])
         }
     }
 

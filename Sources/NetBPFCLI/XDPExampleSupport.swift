@@ -28,6 +28,13 @@ enum XDPExample {
         }
     }
 
+    static func checkSeconds(_ seconds: Double?) throws {
+        if let seconds, !(seconds > 0 && seconds.isFinite) {
+            StandardStreams.err("netbpf: --seconds must be a positive number of seconds\n")
+            throw ExitCode(1)
+        }
+    }
+
     /// In driver mode on a veth without --peer, one line on stderr saying why nothing may arrive.
     static func warnAboutVethPeer(_ interface: String, namespace: String?, mode: XDPMode, peer: XDPPeerOptions, role: String) {
         guard mode == .native, peer.peer == nil,
@@ -37,12 +44,15 @@ enum XDPExample {
     }
 
     /// Prints the header, then each `interval` the per-second rate of every protocol whose count
-    /// grew, until SIGINT/SIGTERM (`stop`, installed before attaching so a signal during start-up
-    /// still ends in a detach), `seconds`, or a closed stdout; then `footer` with the totals.
-    /// With `json`, stdout gets one object per interval (`{"rates":{"17":1000}}`) and a last
-    /// `{"final":true,"totals":{...}}`; the header and footer lines go to stderr.
+    /// grew, until SIGINT/SIGTERM/SIGHUP (`stop`, installed before attaching so a signal during
+    /// start-up still ends in a detach), `seconds`, or a closed stdout; then `footer` with the
+    /// totals and `extras` (other counters, e.g. "sentBack"). With `json`, stdout gets one object
+    /// per interval (`{"rates":{"17":1000}}`, `{"rates":{}}` when nothing came) and a last
+    /// `{"final":true,"totals":{...}}` with the extras as further keys; the header and footer
+    /// lines go to stderr.
     static func printRates(header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
-                           totals: () throws -> [UInt8: UInt64], footer: ([UInt8: UInt64]) -> String) throws {
+                           totals: () throws -> [UInt8: UInt64], extras: () throws -> [(String, UInt64)] = { [] },
+                           footer: ([UInt8: UInt64], [String: UInt64]) -> String) throws {
         let out = ReportWriter(json: json)
         if json { StandardStreams.err(header + "\n") } else { out.write(header + "\n") }
         var last: [UInt8: UInt64] = [:]
@@ -69,12 +79,24 @@ enum XDPExample {
             usleep(UInt32(max(1_000, min(100_000, min(next, deadline ?? next).timeIntervalSince(now) * 1e6))))
         }
         let t = try totals()
+        let more = try extras()
+        let extraValues = Dictionary(more, uniquingKeysWith: { a, _ in a })
         if json {
-            out.write("{\"final\":true,\"totals\":{" + t.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}}\n")
-            StandardStreams.err(footer(t) + "\n")
+            out.write("{\"final\":true,\"totals\":{" + t.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+                      + more.map { ",\"\($0.0)\":\($0.1)" }.joined() + "}\n")
+            StandardStreams.err(footer(t, extraValues) + "\n")
         } else {
-            out.write(footer(t) + "\n")
+            out.write(footer(t, extraValues) + "\n")
         }
+    }
+
+    /// After the normal stop: if an attachment could not be detached, one line on stderr (what
+    /// failed and the command that retries it) and exit 1.
+    static func finish(_ failures: [DetachFailure]) throws {
+        guard !failures.isEmpty else { return }
+        StandardStreams.err("netbpf: " + failures.map(\.description).joined(separator: "; ")
+                            + "; hint: " + failures.map(\.retry).joined(separator: "; ") + "\n")
+        throw ExitCode(1)
     }
 
     /// "proto 1: 15, proto 17: 3000", or "none".

@@ -1,8 +1,8 @@
 import NetBPFNetlink
 
 /// One ICMPv6 echo request seen leaving an interface: struct icmp6_echo_event of
-/// programs/include/tc_icmp6_events.h, decoded field by field (56 bytes, little-endian host
-/// fields, addresses in network order).
+/// programs/include/tc_icmp6_events.h, decoded field by field (56 bytes; the program writes the
+/// integers in host order, read here as little-endian: x86 and arm64; addresses in network order).
 public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
     public static let size = 56
     /// bpf_ktime_get_ns() when the packet passed the classifier (CLOCK_MONOTONIC).
@@ -11,7 +11,8 @@ public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
     public var destination: IPAddress
     /// The interface the packet leaves by (skb->ifindex).
     public var ifindex: UInt32
-    /// Frame length, Ethernet header included (skb->len).
+    /// The packet's length as the classifier sees it (skb->len): Ethernet header included on
+    /// Ethernet devices; on L3 devices (tun, wireguard, ip6tnl) it starts at the IPv6 header.
     public var length: UInt32
     public var id: UInt16
     public var sequence: UInt16

@@ -6,7 +6,8 @@ import NetBPFNetlink
 /// BCC's tc_perf_event with a ring buffer: programs/tc_icmp6_events.bpf.c as a classifier on an
 /// interface's egress (tcx on 6.6+, else a clsact direct-action filter, as Attacher chooses)
 /// reports each ICMPv6 echo request leaving it; traffic is never changed (TC_ACT_UNSPEC).
-/// `poll` hands over the events as they come; `stop()` detaches (idempotent).
+/// `poll` hands over the events as they come; `stop()` detaches (idempotent) and says whether
+/// that failed.
 /// Kernel 5.8 (BPF ring buffer).
 public final class ICMPv6EchoMonitor: @unchecked Sendable {
     public let interface: String
@@ -53,11 +54,19 @@ public final class ICMPv6EchoMonitor: @unchecked Sendable {
     /// Events the program could not put in the ring buffer because it was full.
     public func lost() throws -> UInt64 { try ArrayMap<UInt64>(object.map(named: "lost")).get(0) }
 
-    /// Detaches the classifier (events already in the ring buffer can still be polled).
-    public func stop() {
-        guard attached else { return }
+    /// Detaches the classifier (events already in the ring buffer can still be polled). Returns
+    /// the failure when it could not be detached (the record and pins stay; a second call
+    /// returns nil).
+    @discardableResult
+    public func stop() -> DetachFailure? {
+        guard attached else { return nil }
         attached = false
-        try? Attacher(store: store).undo(record)
+        do {
+            try Attacher(store: store).undo(record)
+            return nil
+        } catch {
+            return DetachFailure(record: record, error: error)
+        }
     }
 
     deinit { stop() }

@@ -27,5 +27,7 @@ public final class XDPDropCounter: @unchecked Sendable {
     /// Frames dropped so far per protocol number (only protocols with frames).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
-    public func stop() { run.stop() }
+    /// Detaches; returns the attachments that could not be undone.
+    @discardableResult
+    public func stop() -> [DetachFailure] { run.stop() }
 }

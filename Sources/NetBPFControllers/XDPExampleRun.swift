@@ -5,8 +5,9 @@ import NetBPFNetlink
 
 /// What one of BCC's XDP examples holds while it runs: the loaded objects and the XDP
 /// attachments it made (through Attacher, so they are pinned and recorded and `netbpf detach`
-/// sees them). `stop()` undoes the attachments in reverse order; it is idempotent. A failure
-/// while starting undoes what was attached before it.
+/// sees them). `stop()` undoes the attachments in reverse order and returns those it could not
+/// undo (their records stay); it is idempotent. A failure while starting undoes what was
+/// attached before it.
 final class XDPExampleRun: @unchecked Sendable {
     private let store: AttachmentStore
     private var records: [AttachmentRecord] = []
@@ -37,9 +38,14 @@ final class XDPExampleRun: @unchecked Sendable {
         do { try body() } catch { stop(); throw error }
     }
 
-    func stop() {
-        for r in records.reversed() { try? Attacher(store: store).undo(r) }
+    @discardableResult
+    func stop() -> [DetachFailure] {
+        var failures: [DetachFailure] = []
+        for r in records.reversed() {
+            do { try Attacher(store: store).undo(r) } catch { failures.append(DetachFailure(record: r, error: error)) }
+        }
         records.removeAll()
+        return failures
     }
 
     deinit { stop() }

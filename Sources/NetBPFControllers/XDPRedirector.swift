@@ -4,7 +4,9 @@ import NetBPFNetlink
 
 /// BCC's xdp_redirect_map: programs/xdp_redirect_map.bpf.c on the in-interface sends every
 /// frame out of the out-interface through slot 0 of a BPF_MAP_TYPE_DEVMAP (bpf_redirect_map,
-/// kernel 4.14) and counts frames per IP protocol. `stop()` detaches everything (idempotent).
+/// kernel 4.14) and counts the frames it redirected per IP protocol, and those it could not (slot
+/// 0 empty, e.g. after the out-interface was deleted) on their own. `stop()` detaches everything
+/// (idempotent).
 ///
 /// Both interfaces are in one namespace: the devmap resolves the ifindex written to it in the
 /// namespace of the writer, so the slot is written from a thread inside it. In driver mode an
@@ -18,6 +20,7 @@ public final class XDPRedirector: @unchecked Sendable {
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts
+    private let missed: PerCPUArrayMap<UInt64>
 
     /// Loads the program, points slot 0 at `output`, attaches XDP_PASS to `peer` (if given) and
     /// to `output` (driver mode), and last the redirect program on `input`.
@@ -31,6 +34,7 @@ public final class XDPRedirector: @unchecked Sendable {
         self.run = run
         let object = try run.load("xdp_redirect_map.bpf.c")
         counts = try XDPProtocolCounts(object.map(named: "rxcnt"))
+        missed = try PerCPUArrayMap(object.map(named: "missed"))
         let devmap = try object.map(named: "tx_port")
         try Self.inNamespace(namespace) {
             var slot: UInt32 = 0
@@ -44,10 +48,15 @@ public final class XDPRedirector: @unchecked Sendable {
         }
     }
 
-    /// Frames redirected so far per protocol number.
+    /// Frames redirected so far per protocol number (bpf_redirect_map returned XDP_REDIRECT).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
-    public func stop() { run.stop() }
+    /// Frames that arrived but were not redirected (slot 0 empty: dropped with XDP_ABORTED).
+    public func notRedirected() throws -> UInt64 { try missed.sum(0) }
+
+    /// Detaches; returns the attachments that could not be undone.
+    @discardableResult
+    public func stop() -> [DetachFailure] { run.stop() }
 
     private static func inNamespace(_ name: String?, _ body: () throws -> Void) throws {
         guard let name else { return try body() }

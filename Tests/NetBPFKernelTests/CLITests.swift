@@ -79,6 +79,10 @@ struct CLITests {
         (["tc-events", "netbpf-nosuch0"], "interface 'netbpf-nosuch0' not found"),
         (["tc-events", "lo", "--netns", "netbpf-no-such-ns"], "network namespace 'netbpf-no-such-ns' does not exist"),
         (["xdp-macswap", "lo", "--mode", "offload"], "is not an XDP mode"),
+        (["xdp-drop-count", "lo", "--seconds", "0"], "--seconds must be a positive number of seconds"),
+        (["xdp-macswap", "lo", "--seconds", "nan"], "--seconds must be a positive number of seconds"),
+        (["xdp-redirect", "lo", "lo", "--seconds=-1"], "--seconds must be a positive number of seconds"),
+        (["tc-events", "lo", "--seconds", "inf"], "--seconds must be a positive number of seconds"),
     ])
     func badInputIsOneLineAndNonZero(arguments: [String], says: String) throws {
         let r = try CLI.run(arguments)

@@ -67,9 +67,11 @@ struct ExampleLab {
         try ip(["-n", ns(short), "neigh", "replace", address, "lladdr", mac.description, "dev", dev, "nud", "permanent"])
     }
 
-    /// `count` one-byte UDP datagrams from namespace `short` to `address` port 9.
-    func udp(from short: String, to address: String, count: Int) throws {
-        let r = try run(short, ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(\(count)): s.sendto(b'x', ('\(address)', 9))"])
+    /// `count` one-byte UDP datagrams from namespace `short` to `address` port 9 (with
+    /// `broadcast`, SO_BROADCAST is set: for a broadcast address such as 10.9.0.255).
+    func udp(from short: String, to address: String, count: Int, broadcast: Bool = false) throws {
+        let option = broadcast ? "; s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)" : ""
+        let r = try run(short, ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\(option)\nfor _ in range(\(count)): s.sendto(b'x', ('\(address)', 9))"])
         try #require(r.status == 0, "udp: \(r.stderr)")
     }
 

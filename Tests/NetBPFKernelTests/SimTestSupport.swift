@@ -34,13 +34,24 @@ enum SimLab {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            // Default signal handling and an empty mask, whatever the runner set (a runner under
+            // nohup would otherwise pass an ignored SIGHUP on).
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var none = sigset_t(), all = sigset_t()
+            sigemptyset(&none)
+            sigfillset(&all)
+            posix_spawnattr_setsigmask(&attr, &none)
+            posix_spawnattr_setsigdefault(&attr, &all)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
             var env = ProcessInfo.processInfo.environment
             for (k, v) in environment { env[k] = v }
             let cArgs = argv.map { strdup($0) } + [nil]
             let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
             defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
             var p: pid_t = 0
-            let rc = posix_spawnp(&p, argv[0], &actions, nil, cArgs, cEnv)
+            let rc = posix_spawnp(&p, argv[0], &actions, &attr, cArgs, cEnv)
             guard rc == 0 else { throw SimError(.system, operation: "posix_spawn", subject: argv[0], message: "errno \(rc)") }
             pid = p
         }

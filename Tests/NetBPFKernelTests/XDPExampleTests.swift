@@ -77,18 +77,47 @@ struct XDPExampleTests {
         }
     }
 
-    /// The command prints `17: N pkt/s` while UDP flows and the exact totals when it stops.
+    /// Starts `netbpf xdp-drop-count vb` in b (generic mode, no --seconds) and waits until it is
+    /// attached (its header line and the program on vb).
+    func startDropCount(_ p: Pair) throws -> SimLab.Spawned {
+        let cmd = try SimLab.Spawned([CLI.binary, "xdp-drop-count", "vb", "--netns", p.b], environment: ["NETBPF_STATE_DIR": p.stateDir])
+        let deadline = Date().addingTimeInterval(30)
+        while !cmd.stdout.contains("hit CTRL+C"), Date() < deadline, cmd.wait(timeout: 0.05) == nil {}
+        try #require(cmd.stdout.contains("hit CTRL+C"), "\(cmd.stderr)")
+        try #require(try NetlinkSocket(namespace: p.b).xdp(on: .name("vb")).attached != .none)
+        return cmd
+    }
+
+    /// The command prints `17: N pkt/s` while UDP flows and the exact totals when SIGTERM stops
+    /// it (sent once the traffic is through, so no batch can miss a time window).
     @Test func dropCountCommandPrintsRates() throws {
         try withPair { p in
-            let cmd = try SimLab.Spawned([CLI.binary, "xdp-drop-count", "vb", "--netns", p.b, "--seconds", "8"], environment: ["NETBPF_STATE_DIR": p.stateDir])
-            let deadline = Date().addingTimeInterval(20)
-            while !cmd.stdout.contains("hit CTRL+C"), Date() < deadline, cmd.wait(timeout: 0.05) == nil {}
+            let cmd = try startDropCount(p)
             for _ in 0..<4 { try p.udp(25); usleep(300_000) }
+            usleep(1_200_000) // at least one report after the traffic
+            cmd.signal(SIGTERM)
             #expect(cmd.wait(timeout: 20) == 0, "\(cmd.stderr)")
             let out = cmd.stdout
             #expect(out.contains("Printing drops per IP protocol-number on vb (generic mode), hit CTRL+C to stop"))
             #expect(out.split(separator: "\n").contains { $0.hasPrefix("17: ") && $0.hasSuffix(" pkt/s") }, "\(out)")
             #expect(out.contains("Removing filter from device; total drops: proto 17: 100"), "\(out)")
+            #expect(p.store.all().isEmpty)
+        }
+    }
+
+    /// A closed terminal (SIGHUP) stops the command like Ctrl-C: it prints the totals, exits 0
+    /// and nothing stays attached, so traffic flows again.
+    @Test func dropCountCommandDetachesOnSIGHUP() throws {
+        try withPair { p in
+            let cmd = try startDropCount(p)
+            try p.udp(5)
+            usleep(200_000)
+            cmd.signal(SIGHUP)
+            #expect(cmd.wait(timeout: 20) == 0, "\(cmd.stderr)")
+            #expect(cmd.stdout.contains("Removing filter from device; total drops: proto 17: 5"), "\(cmd.stdout)")
+            #expect(p.store.all().isEmpty)
+            #expect(try NetlinkSocket(namespace: p.b).xdp(on: .name("vb")).attached == .none)
+            #expect(try p.run(p.a, ["ping", "-n", "-q", "-c", "1", "-W", "2", "10.9.0.2"]).status == 0, "traffic still dropped after SIGHUP")
         }
     }
 

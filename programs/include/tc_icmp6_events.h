@@ -1,6 +1,7 @@
 /* The record programs/tc_icmp6_events.bpf.c puts in its ring buffer for every ICMPv6 echo
- * request leaving an interface; Sources/NetBPFControllers/ICMPv6EchoEvents.swift decodes it byte
- * for byte (56 bytes, no implicit padding). */
+ * request leaving an interface; Sources/NetBPFControllers/ICMPv6EchoEvent.swift decodes it byte
+ * for byte (56 bytes, no implicit padding). The integer fields are in host order, which the
+ * Swift side reads as little-endian: x86 and arm64 hosts, the ones netbpf runs on. */
 #ifndef NETBPF_TC_ICMP6_EVENTS_H
 #define NETBPF_TC_ICMP6_EVENTS_H
 
@@ -11,9 +12,11 @@ struct icmp6_echo_event {
 	__u8 src[16];        /* IPv6 source, network order */
 	__u8 dst[16];        /* IPv6 destination, network order */
 	__u32 ifindex;       /* skb->ifindex: the interface the packet leaves by */
-	__u32 len;           /* skb->len: the whole frame, Ethernet header included */
-	__u16 id;            /* echo identifier, host order */
-	__u16 seq;           /* echo sequence number, host order */
+	__u32 len;           /* skb->len: the packet from its link-layer header on (Ethernet
+	                      * devices: Ethernet header included; L3 devices such as tun,
+	                      * wireguard, ip6tnl: from the IPv6 header) */
+	__u16 id;            /* echo identifier, little-endian (x86/arm64 host order) */
+	__u16 seq;           /* echo sequence number, little-endian (x86/arm64 host order) */
 	__u8 hop_limit;
 	__u8 pad[3];
 };
