@@ -182,7 +182,8 @@ struct TunnelMonitorCLITests {
             usleep(300_000)
 
             try lab.ping(from: 0, "192.168.0.2", count: 2, size: 512)
-            _ = try run.waitForSnapshot { Self.conversation($0)?.txPackets == 6 }
+            // Both directions: a sample can fall between the last request and its reply.
+            _ = try run.waitForSnapshot { Self.conversation($0)?.txPackets == 6 && Self.conversation($0)?.rxPackets == 6 }
             let after = try HTTPProbe.get(port: run.port, "/api/snapshot")
             #expect(after.status == 200)
             let web = try TunnelSnapshot.decoder.decode(TunnelSnapshot.self, from: after.body)
