@@ -83,15 +83,21 @@ public struct BridgeConfig: Sendable, Equatable {
         return config
     }
 
+    static func checkName(_ name: String, place: String) throws {
+        guard Interface.isValidName(name) else {
+            throw BridgeError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
+        }
+    }
+
     /// Checks what can be checked without the kernel.
     public func validate() throws {
-        try VLANLearningConfig.checkName(underlay, place: "--underlay")
-        try VLANLearningConfig.checkName(vxlan, place: "--vxlan")
+        try Self.checkName(underlay, place: "--underlay")
+        try Self.checkName(vxlan, place: "--vxlan")
         if ports.isEmpty { throw BridgeError("no VNI: map at least one VNI to a tenant port") }
         if ports.count > DBLimits.vnis { throw BridgeError("\(ports.count) VNIs; at most \(DBLimits.vnis)") }
         var vnis: Set<UInt32> = [], names: Set<String> = []
         for p in ports {
-            try VLANLearningConfig.checkName(p.interface, place: "--vni \(p.vni)=\(p.interface)")
+            try Self.checkName(p.interface, place: "--vni \(p.vni)=\(p.interface)")
             if !vnis.insert(p.vni).inserted { throw BridgeError("--vni \(p.vni) given twice", hint: "a VNI has one tenant port") }
             if !names.insert(p.interface).inserted { throw BridgeError("tenant port '\(p.interface)' is given for two VNIs", hint: "a port carries one VNI") }
             if p.interface == underlay { throw BridgeError("--vni \(p.vni)=\(p.interface): the tenant port is the underlay") }

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import NetBPFNetlink
 
 /// A MAC address: "02:00:00:00:00:01", "02-00-00-00-00-01", "0200.0000.0001" or "020000000001"
 /// (BCC's vlan_learning prints them that way); printed lower-case with colons.
@@ -197,8 +198,8 @@ public struct VLANLearningConfig: Sendable, Equatable {
     }
 
     static func checkName(_ name: String, place: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 15, !name.contains("/"), !name.contains(" "), !name.contains(":") else {
-            throw VLANLearningError("\(place): '\(name)' is not an interface name", hint: "1 to 15 bytes, no '/', ':' or spaces")
+        guard Interface.isValidName(name) else {
+            throw VLANLearningError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
         }
     }
 }

@@ -19,6 +19,16 @@ public enum Interface: Hashable, Sendable, ExpressibleByStringLiteral, Expressib
         case .index(let i): return "ifindex \(i)"
         }
     }
+
+    /// Whether the kernel would take `name` as an interface name: 1 to 15 bytes (IFNAMSIZ 16
+    /// with the NUL), not "." or "..", no '/', ':' or whitespace (dev_valid_name()).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count < Int(IFNAMSIZ) && name != "." && name != ".."
+            && !name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace })
+    }
+
+    /// What a valid name looks like, for error hints.
+    public static let nameRule = "1 to \(IFNAMSIZ - 1) bytes, no '/', ':' or spaces"
 }
 
 extension NetlinkSocket {
@@ -41,11 +51,9 @@ extension NetlinkSocket {
 
     /// Rejects names the kernel would (IFNAMSIZ 16 with the NUL, no '/', ':' or whitespace).
     package func validateInterfaceName(_ name: String, operation: String) throws {
-        let ok = !name.isEmpty && name.utf8.count < Int(IFNAMSIZ) && name != "." && name != ".."
-            && !name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace })
-        guard ok else {
+        guard Interface.isValidName(name) else {
             throw NetlinkError(.invalidArgument, operation: operation, subject: name, errno: EINVAL,
-                               message: "invalid interface name (1 to \(IFNAMSIZ - 1) bytes, no '/', ':' or spaces)")
+                               message: "invalid interface name (\(Interface.nameRule))")
         }
     }
 }
