@@ -58,6 +58,7 @@ struct XDPDropCountCommand: ParsableCommand {
             }
             let t = try counter.totals()
             out.write("Removing filter from device; total drops: " + (t.isEmpty ? "none" : t.sorted { $0.key < $1.key }.map { "proto \($0.key): \($0.value)" }.joined(separator: ", ")) + "\n")
+            try out.finish("xdp-drop-count")
         }
     }
 }
