@@ -91,4 +91,30 @@ struct ClosedStdoutTests {
             try lab.expectNothingLeft("xdp-drop-count with stdout on a \(sink.rawValue)")
         }
     }
+
+    @Test(arguments: Sink.allCases)
+    func tunnelMonitorDetachesAndFails(_ sink: Sink) throws {
+        try AttachLab.with { lab in
+            let r = try Self.run(["tunnel-monitor", "b", "--netns", lab.server, "--interval", "0.2", "--seconds", "15"], stdout: sink,
+                                 environment: ["NETBPF_STATE_DIR": lab.stateDirectory])
+            // Its start-up notes ("tunnel monitor attached to ...", "Ctrl-C to stop") go to
+            // stderr by design; the error is the one line after them.
+            let notes = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("netbpf: ") }.map { $0 + "\n" }.joined()
+            #expect(notes.hasPrefix("tunnel monitor attached to b"), "\(r.stderr)")
+            Self.expectOneLine((r.status, String(r.stderr.dropFirst(notes.count)), r.timedOut), "tunnel-monitor", sink)
+            try lab.expectNothingLeft("tunnel-monitor with stdout on a \(sink.rawValue)")
+        }
+    }
+
+    /// Tracing tools flush after each batch of events: execsnoop sees this test's own execs of
+    /// /bin/true and stops at the first failed flush (its tracepoint links go with the process).
+    @Test(arguments: Sink.allCases)
+    func traceToolStops(_ sink: Sink) throws {
+        let trigger = Thread { for _ in 0..<100 { _ = try? TestPrograms.run("/bin/true", []); usleep(50_000) } }
+        trigger.start()
+        let r = try Self.run(["trace", "execsnoop"], stdout: sink, environment: [:], timeout: 10)
+        #expect(!r.timedOut, "execsnoop kept running with stdout on a \(sink.rawValue)")
+        #expect(r.status == 1)
+        #expect(r.stderr == "netbpf: write events 'stdout': " + (sink == .devFull ? "no space left on device (ENOSPC)" : "broken pipe (EPIPE)") + "\n", "\(r.stderr)")
+    }
 }
