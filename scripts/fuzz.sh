@@ -1,25 +1,93 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets in fuzz/ for SECONDS each (default 15); see fuzz/README.md.
+# `bash scripts/fuzz.sh 60 netlink topology` runs only the targets named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(http packet elf object topology netlink)
 out=.build-fuzz
-mkdir -p "$out/crashes"
-C=Sources/NetBPFControllers N=Sources/NetBPF
-build() { # NAME MODULE FILES...
+mkdir -p "$out/crashes" "$out/obj" "$out/modules"
+C=Sources/NetBPFControllers N=Sources/NetBPF L=Sources/NetBPFNetlink S=Sources/NetBPFSim
+# libFuzzer and AddressSanitizer come with the Swift toolchain; C code is compiled by the
+# toolchain's clang with the same sanitizer so its memory errors are reported too.
+CFLAGS=(-O1 -g -fsanitize=fuzzer-no-link,address -w)
+SWIFTFLAGS=(-O -suppress-warnings -sanitize=fuzzer,address -parse-as-library -package-name netbpf -I Sources/CLibBPF -I Sources/CMnl -I "$out/modules")
+wanted() { [[ " ${targets[*]} " == *" $1 "* ]]; }
+quiet() { grep -v "ld.gold: warning" || true; }
+
+build() { # NAME MODULE FILES...   one module: the fuzz entry point plus the sources it covers
   local name=$1 module=$2; shift 2
-  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name "$module" "$@" -o "$out/fuzz-$name" 2>&1 | grep -v "ld.gold: warning" || true
+  rm -f "$out/fuzz-$name"
+  swiftc "${SWIFTFLAGS[@]}" -module-name "$module" "$@" -o "$out/fuzz-$name" 2>&1 | quiet
   [ -x "$out/fuzz-$name" ] || { echo "fuzz: building $name failed" >&2; exit 1; }
 }
-build http NetBPFControllers fuzz/http_reassembler.swift $C/HTTPFrameDecoder.swift $C/HTTPReassembler.swift \
+library() { # MODULE FILES...   a Swift module the fuzzed module imports: $out/modules/MODULE.swiftmodule + $out/obj/MODULE.o
+  local module=$1; shift
+  rm -f "$out/obj/$module.o"
+  swiftc "${SWIFTFLAGS[@]}" -wmo -c -module-name "$module" -emit-module -emit-module-path "$out/modules/$module.swiftmodule" \
+    "$@" -o "$out/obj/$module.o" 2>&1 | quiet
+  [ -f "$out/obj/$module.o" ] || { echo "fuzz: building module $module failed" >&2; exit 1; }
+}
+cmodule() { # NAME HEADER-DIR   a module map for a C target whose headers SwiftPM would wrap itself
+  mkdir -p "$out/modules/$1"
+  printf 'module %s {\n  umbrella "%s"\n  export *\n}\n' "$1" "$PWD/$2" > "$out/modules/$1/module.modulemap"
+}
+cobjects() { # PREFIX INCLUDE-DIR FILES...   prints the object files
+  local prefix=$1 inc=$2; shift 2
+  for f in "$@"; do
+    local o="$out/obj/$prefix-$(basename "$f" .c).o"
+    clang "${CFLAGS[@]}" -I "$inc" -c "$f" -o "$o" || { echo "fuzz: compiling $f failed" >&2; exit 1; }
+    echo "$o"
+  done
+}
+
+if wanted object || wanted netlink || wanted topology; then
+  cmodule CNetBPFShims Sources/CNetBPFShims/include
+  cmodule CNetBPFPcap Sources/CNetBPFPcap/include
+  mapfile -t shims < <(cobjects shims Sources/CNetBPFShims/include Sources/CNetBPFShims/*.c)
+fi
+
+wanted http && build http NetBPFControllers fuzz/http_reassembler.swift $C/HTTPFrameDecoder.swift $C/HTTPReassembler.swift \
   $C/HTTPMessageParser.swift $C/HTTPTypes.swift $C/HTTPEventFormat.swift $C/HTTPSelection.swift $C/HTTPFilterError.swift
-build packet NetBPF fuzz/packet_summary.swift $N/PacketSummary.swift
-build elf NetBPF fuzz/elf.swift $N/ELFHeader.swift $N/ELFSections.swift $N/BPFError.swift
-for t in http packet elf; do
+wanted packet && build packet NetBPF fuzz/packet_summary.swift $N/PacketSummary.swift
+wanted elf && build elf NetBPF fuzz/elf.swift $N/ELFHeader.swift $N/ELFSections.swift $N/BPFError.swift
+if wanted object; then
+  # The whole NetBPF module, as `swift build` makes it, over the system libbpf (not instrumented).
+  mapfile -t pcap < <(cobjects pcap Sources/CNetBPFPcap/include Sources/CNetBPFPcap/*.c)
+  build object NetBPF fuzz/object.swift $N/*.swift "${shims[@]}" "${pcap[@]}" -lbpf -lelf -lz -lpcap
+fi
+if wanted netlink; then
+  build netlink NetBPFNetlink fuzz/netlink.swift $L/*.swift "${shims[@]}" -lmnl -lbpf -lelf -lz
+fi
+if wanted topology; then
+  # Yams (a package dependency) from its checkout: libyaml's C (CYaml) with the sanitizer, then
+  # the Swift module; NetBPFNetlink for the address and name types; then the parser files.
+  [ -d .build/checkouts/Yams/Sources/CYaml ] || swift package resolve >/dev/null
+  Y=.build/checkouts/Yams/Sources
+  mapfile -t cyaml < <(CFLAGS+=(-DYAML_DECLARE_EXPORT -I $Y/CYaml/src); cobjects cyaml $Y/CYaml/include $Y/CYaml/src/*.c)
+  library Yams -D SWIFT_PACKAGE -I $Y/CYaml/include $Y/Yams/*.swift
+  library NetBPFNetlink $L/*.swift
+  build topology NetBPFSim -I $Y/CYaml/include fuzz/topology.swift $S/Topology.swift $S/TopologyParser.swift \
+    $S/TopologyValidator.swift $S/YAMLReader.swift $S/SimError.swift $S/Plan.swift \
+    "$out/obj/Yams.o" "$out/obj/NetBPFNetlink.o" "${cyaml[@]}" "${shims[@]}" -lmnl -lbpf -lelf -lz
+fi
+
+for t in "${targets[@]}"; do
+  # Inputs that once crashed a target run first, once each (fuzz/regressions/TARGET-*).
+  regressions=(fuzz/regressions/$t-*)
+  if [ -e "${regressions[0]}" ] && ! SWIFT_BACKTRACE=enable=no "$out/fuzz-$t" "${regressions[@]}" > "$out/$t-regressions.log" 2>&1; then
+    tail -30 "$out/$t-regressions.log" >&2
+    echo "fuzz: $t crashes again on an input in fuzz/regressions/" >&2
+    exit 1
+  fi
   corpus=$(mktemp -d)          # new inputs go to a scratch copy; the committed corpus stays small
   cp fuzz/corpus/$t/* "$corpus/"
   echo "fuzz: $t for ${seconds}s"
-  if ! "$out/fuzz-$t" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=0 \
+  # SWIFT_BACKTRACE off: a Swift trap must reach libFuzzer as a deadly signal (the Swift
+  # backtracer otherwise takes the signal and trips over AddressSanitizer).
+  if ! SWIFT_BACKTRACE=enable=no "$out/fuzz-$t" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=0 \
       -artifact_prefix="$out/crashes/$t-" "$corpus" > "$out/$t.log" 2>&1; then
     tail -30 "$out/$t.log" >&2
     echo "fuzz: $t found a crash; input saved under $out/crashes/" >&2

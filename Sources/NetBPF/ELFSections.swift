@@ -1,6 +1,16 @@
 /// Section names of a 64-bit little-endian ELF object (already checked by ELFHeaderCheck).
 public enum ELFSections {
     public static func names(_ bytes: [UInt8]) -> [String] {
+        sections(bytes).map(\.name)
+    }
+
+    /// The bytes of the first section called `name` (SHT_NOBITS sections have none), or nil.
+    public static func contents(of name: String, in bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        sections(bytes).first { $0.name == name }.map { bytes[$0.range] }
+    }
+
+    /// Every section's name and, when it lies inside the file, its byte range (else an empty one).
+    static func sections(_ bytes: [UInt8]) -> [(name: String, range: Range<Int>)] {
         func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
         func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
@@ -13,11 +23,14 @@ public enum ELFSections {
         let strOffset = u64(strtab + 24), strSize = u64(strtab + 32)
         guard strOffset >= 0, strSize >= 0, strOffset <= bytes.count, strSize <= bytes.count - strOffset else { return [] }
         return (0..<shnum).compactMap { i in
-            let nameOffset = u32(shoff + i * shentsize)
+            let header = shoff + i * shentsize
+            let nameOffset = u32(header)
             guard nameOffset < strSize else { return nil }
             let start = strOffset + nameOffset
             let end = bytes[start..<(strOffset + strSize)].firstIndex(of: 0) ?? (strOffset + strSize)
-            return String(decoding: bytes[start..<end], as: UTF8.self)
+            let type = u32(header + 4), offset = u64(header + 24), size = u64(header + 32)
+            let inFile = type != 8 /* SHT_NOBITS */ && offset >= 0 && size >= 0 && offset <= bytes.count && size <= bytes.count - offset
+            return (String(decoding: bytes[start..<end], as: UTF8.self), inFile ? offset..<offset + size : 0..<0)
         }
     }
 }

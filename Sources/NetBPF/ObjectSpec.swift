@@ -130,7 +130,12 @@ public final class BPFObjectSpec: @unchecked Sendable {
         } ?? false
         if !copied { _ = buffer.initializeMemory(as: UInt8.self, from: bytes) }
         do {
-            try ELFHeaderCheck.validate(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), name: displayPath)
+            let view = UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count])
+            try ELFHeaderCheck.validate(view, name: displayPath)
+            if let btf = ELFSections.contents(of: ".BTF", in: Array(view)), let problem = BTFCheck.problem(btf) {
+                throw BPFError(.invalidObject, operation: "open object", subject: displayPath, message: "malformed BTF: " + problem,
+                               hint: "rebuild the object with clang -g -target bpf; the file looks damaged")
+            }
         } catch {
             buffer.deallocate()
             throw error

@@ -66,8 +66,19 @@ public struct Attacher: Sendable {
                     undo.append { link.detach() }
                     try PinSet.pin(program: program, maps: object.maps, link: link, at: pins)
                 } else {
+                    // A filter and a qdisc are kernel state that outlives this process: say what
+                    // is about to be made before making it (a killed attach leaves this record).
+                    record.pending = true
+                    record.priority = options.priority ?? 1
+                    record.handle = options.handle ?? 1
+                    try store.save(record)
+                    undo.append { store.remove(record) }
                     record.createdClsact = try netlink.ensureClsact(on: .index(ifindex))
-                    if record.createdClsact { undo.append { try? netlink.deleteClsact(on: .index(ifindex)) } }
+                    if record.createdClsact {
+                        undo.append { try? netlink.deleteClsact(on: .index(ifindex)) }
+                        try store.save(record)
+                    }
+                    FaultInjection.step("clsact")
                     var filterOptions = BPFFilterOptions()
                     filterOptions.priority = options.priority ?? 1
                     filterOptions.handle = options.handle ?? 1
@@ -82,9 +93,12 @@ public struct Attacher: Sendable {
                         try? netlink.deleteBPFFilter(on: .index(ifindex), hook: options.direction == .ingress ? .ingress : .egress,
                                                      priority: filter.priority, handle: filter.handle, expectedProgramID: info.id)
                     }
+                    FaultInjection.step("filter")
                     try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                    FaultInjection.step("pins")
                 }
                 undo.append { PinSet.remove(pins) }
+                record.pending = nil
                 try store.save(record)
                 return record
             } catch {
@@ -259,5 +273,15 @@ enum PinSet {
         } else {
             unlink(path)
         }
+    }
+}
+
+/// NETBPF_ATTACH_KILL_AT=STEP makes the process SIGKILL itself right after that step of a
+/// clsact attach ("clsact", "filter", "pins"), so tests can check what a kill at each point
+/// leaves and that `netbpf doctor --fix` removes it.
+enum FaultInjection {
+    static let killAt = ProcessInfo.processInfo.environment["NETBPF_ATTACH_KILL_AT"]
+    static func step(_ name: String) {
+        if killAt == name { kill(getpid(), SIGKILL) }
     }
 }

@@ -32,6 +32,11 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// True when this attach created the clsact qdisc: only then may detach remove it.
     public var createdClsact: Bool
     public var attachedAt: Date
+    /// Set while a clsact attach is under way: the record is written before the kernel is
+    /// touched, so a SIGKILL between adding the filter and pinning leaves a record that says
+    /// what to undo (`netbpf doctor --fix`, `netbpf detach`). nil in finished records.
+    public var pending: Bool?
+    public var isPending: Bool { pending == true }
 
     public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,
                 programName: String, programTag: String, pinDirectory: String, priority: UInt16?, handle: UInt32?,

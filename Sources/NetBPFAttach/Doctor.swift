@@ -16,25 +16,30 @@ public struct Doctor: Sendable {
     /// Where attachments are pinned. Simulations pin under <root>/sim and keep their own
     /// journal (`netbpf sim down` cleans them), so that subtree is not examined here.
     public let pinRoot: String
-    public init(store: AttachmentStore = AttachmentStore(), pinRoot: String = Pinning.root) {
+    /// Only this network namespace's records and pins (<pinRoot>/NAMESPACE), so that one user's
+    /// cleanup never judges what another user's run in another namespace is doing; nil: all.
+    public let namespace: String?
+    public init(store: AttachmentStore = AttachmentStore(), pinRoot: String = Pinning.root, namespace: String? = nil) {
         self.store = store
         self.pinRoot = pinRoot
+        self.namespace = namespace
     }
 
     /// Examines (and with `fix`, cleans) netbpf's state.
     public func examine(fix: Bool) -> [Finding] {
         var findings: [Finding] = []
         let attacher = Attacher(store: store)
-        let records = store.all()
+        let records = store.all().filter { namespace == nil || $0.namespace == namespace }
         for record in records {
             let programAlive = (try? BPFProgram.open(id: record.programID)) != nil
             let pinsPresent = FileManager.default.fileExists(atPath: record.pinDirectory + "/prog")
             let nsPresent = record.namespace.map { FileManager.default.fileExists(atPath: "/run/netns/" + $0) } ?? true
-            if programAlive && pinsPresent && nsPresent {
+            if programAlive && pinsPresent && nsPresent && !record.isPending {
                 findings.append(Finding(kind: "attached", what: "\(record.programName) (id \(record.programID)) on \(record.place)", fixed: false))
                 continue
             }
             var why: [String] = []
+            if record.isPending { why.append("the attach was interrupted") }
             if !programAlive { why.append("program \(record.programID) is gone") }
             if !pinsPresent { why.append("pins are gone") }
             if !nsPresent { why.append("namespace is gone") }
@@ -48,7 +53,8 @@ public struct Doctor: Sendable {
             findings.append(Finding(kind: "stale-record", what: "\(record.programName) on \(record.place): " + why.joined(separator: ", "), fixed: fixed))
         }
         let owned = Set(store.all().map(\.pinDirectory))
-        for dir in Self.programDirectories(under: pinRoot, skipping: pinRoot + "/sim") where !owned.contains(dir) {
+        let searched = namespace.map { pinRoot + "/" + $0 } ?? pinRoot
+        for dir in Self.programDirectories(under: searched, skipping: pinRoot + "/sim") where !owned.contains(dir) {
             if fix { PinSet.remove(dir) }
             findings.append(Finding(kind: "orphan-pin", what: dir, fixed: fix))
         }

@@ -84,6 +84,7 @@ struct BridgeCommand: ParsableCommand {
             usleep(UInt32(max(1_000, min(100_000, wake.timeIntervalSince(now) * 1e6))))
         }
         if !out.closed { write(out, try bridge.report(), final: true) }
+        try out.finish("bridge")
     }
 
     func write(_ out: ReportWriter, _ r: BridgeReport, final: Bool = false) {

@@ -6,16 +6,17 @@ struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor", abstract: "Find (and with --fix remove) netbpf's leftovers: stale attachment records and orphan pins.")
     @Flag(help: "Remove what is found (live attachments are only listed).") var fix = false
+    @Option(help: "Only this network namespace's records and pins.") var netns: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reportingErrors(verbose: output.verbose) {
-            let findings = Doctor().examine(fix: fix)
+            let findings = Doctor(namespace: netns).examine(fix: fix)
             if output.json { try printJSON(findings); return }
-            if findings.isEmpty { print("nothing of netbpf's is left on this machine"); return }
+            if findings.isEmpty { print("nothing of netbpf's is left " + (netns.map { "in namespace \($0)" } ?? "on this machine")); return }
             print(table(["kind", "what", fix ? "removed" : ""], findings.map { [$0.kind, $0.what, $0.kind == "attached" ? "" : ($0.fixed ? "yes" : "")] }))
             let leftovers = findings.filter { $0.kind != "attached" && !$0.fixed }.count
-            if leftovers > 0 { print("\(leftovers) leftover(s); run `netbpf doctor --fix` to remove them") }
+            if leftovers > 0 { print("\(leftovers) leftover(s); run `netbpf doctor --fix\(netns.map { " --netns \($0)" } ?? "")` to remove them") }
         }
     }
 }

@@ -71,18 +71,23 @@ struct Watch: ParsableCommand {
             }
             let deadline = seconds.map { Date().addingTimeInterval($0) }
             var printed = 0
+            var writeFailure: Int32 = 0 // EPIPE (reader gone, SIGPIPE is ignored) or ENOSPC
             try filter.run(ready: {
                 if !output.json { note("watching HTTP on \(place); Ctrl-C to stop") }
             }, until: {
-                stop.isSet || (deadline.map { Date() >= $0 } ?? false) || (count.map { printed >= $0 } ?? false)
+                stop.isSet || writeFailure != 0 || (deadline.map { Date() >= $0 } ?? false) || (count.map { printed >= $0 } ?? false)
             }) { event in
-                guard selection.matches(event), count.map({ printed < $0 }) ?? true else { return }
+                guard writeFailure == 0, selection.matches(event), count.map({ printed < $0 }) ?? true else { return }
                 print(output.json ? HTTPEventFormat.json(event) : HTTPEventFormat.text(event))
-                fflush(stdout)
+                if fflush(stdout) != 0 { writeFailure = errno }
                 printed += 1
             }
             let kernel = try? filter.kernelStats()
             filter.close()
+            if writeFailure != 0 {
+                StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(Errno.describe(writeFailure))); stopped and removed what it attached\n")
+                throw ExitCode(1)
+            }
             summarize(filter.reassembler.counters, kernel: kernel)
         }
     }

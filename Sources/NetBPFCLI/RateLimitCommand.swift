@@ -116,11 +116,17 @@ struct RateLimitCommand: ParsableCommand {
                 let session = try RateLimitSession.start(cfg)
                 defer { session.stop() }
                 let deadline = seconds.map { Date().addingTimeInterval($0) }
-                while !stop.isSet, deadline.map({ Date() < $0 }) ?? true {
+                // write(2) per report: a closed stdout stops the loop, so the defer detaches.
+                let out = ReportWriter(json: output.json)
+                while !stop.isSet && !out.closed, deadline.map({ Date() < $0 }) ?? true {
                     let rates = try session.limiter.sample(interval: interval)
-                    if output.json { try printJSON(rates) } else { print("--- \(formatTime(Date().timeIntervalSince1970))"); printRates(rates) }
-                    fflush(stdout)
+                    if output.json {
+                        out.write(try jsonText(rates) + "\n")
+                    } else {
+                        out.write("--- \(formatTime(Date().timeIntervalSince1970))\n" + ratesTable(rates) + "\n")
+                    }
                 }
+                try out.finish("ratelimit run")
             }
         }
     }
@@ -128,11 +134,13 @@ struct RateLimitCommand: ParsableCommand {
 
 extension RateLimiter.KeyOn: ExpressibleByArgument {}
 
-func printRates(_ rates: [RateLimiter.LiveRate]) {
-    print(table(["address", "limit", "burst", "rate now", "passed", "dropped", "drops/s"],
+func printRates(_ rates: [RateLimiter.LiveRate]) { print(ratesTable(rates)) }
+
+func ratesTable(_ rates: [RateLimiter.LiveRate]) -> String {
+    table(["address", "limit", "burst", "rate now", "passed", "dropped", "drops/s"],
                 rates.map { r in
                     [r.entry.prefix, RateParsing.describe(bitsPerSecond: Double(r.entry.rateBitsPerSecond)), "\(r.entry.burstBytes)",
                      RateParsing.describe(bitsPerSecond: r.passedBitsPerSecond),
                      "\(r.entry.passedPackets) pkts / \(r.entry.passedBytes) B", "\(r.entry.droppedPackets) pkts", String(format: "%.0f", r.droppedPacketsPerSecond)]
-                }))
+                })
 }

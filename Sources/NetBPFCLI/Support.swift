@@ -44,12 +44,16 @@ func reportingErrors(verbose: Bool = false, _ body: () throws -> Void) throws {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
+    StandardStreams.out(try jsonText(value) + "\n")
+}
+
+/// The JSON netbpf prints: pretty, sorted keys, ISO 8601 dates (as the records on disk:
+/// Foundation's default is seconds since 2001).
+func jsonText<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    // ISO 8601, as the records on disk: Foundation's default is seconds since 2001.
     encoder.dateEncodingStrategy = .iso8601
-    let data = try encoder.encode(value)
-    StandardStreams.out(bytes: Array(data) + [0x0a])
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
 /// Left-aligned text columns, the way bpftool and ip print tables.

@@ -56,6 +56,7 @@ struct TCEventsCommand: ParsableCommand {
             let summary = (failure == nil ? "Detached from \(interface) egress" : "Stopped") + "; \(seen) echo request\(seen == 1 ? "" : "s")" + (lost > 0 ? ", \(lost) lost (ring buffer full)" : "") + "\n"
             if output.json { StandardStreams.err(summary) } else { out.write(summary) }
             try XDPExample.finish(failure.map { [$0] } ?? [])
+            try out.finish("tc-events")
         }
     }
 

@@ -56,6 +56,7 @@ struct TunnelMonitorCommand: ParsableCommand {
                     StandardStreams.err(lines.joined(separator: "\n") + "\nCtrl-C to stop\n")
                 }
                 let started = Date()
+                let out = ReportWriter(json: output.json)
                 let tty = isatty(STDOUT_FILENO) == 1 && !output.json
                 var next = Date().addingTimeInterval(interval)
                 while !stop.isSet {
@@ -74,9 +75,11 @@ struct TunnelMonitorCommand: ParsableCommand {
                     } else {
                         text = (tty ? "\u{1B}[H\u{1B}[2J" : "--- \(formatTime(sample.wallTime))\n") + TunnelTerminalView.render(sample, top: top) + "\n"
                     }
-                    if !writeStdout(text) { break } // the reader has gone: stop and detach
+                    out.write(text)
+                    if out.closed { break } // the reader has gone: stop, detach, fail
                     if last { break }
                 }
+                try out.finish("tunnel-monitor")
                 if !output.json { StandardStreams.err("detaching from \(place)\n") }
             }
         }
@@ -102,23 +105,6 @@ struct TunnelMonitorCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// Writes to stdout; false once the reader has gone (a closed pipe). The monitor then stops and
-/// detaches instead of exiting on the spot (StandardStreams.out exits, which would leave the
-/// programs attached).
-func writeStdout(_ text: String) -> Bool {
-    let bytes = Array(text.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        done += n
-    }
-    return true
 }
 
 /// The live terminal view: totals, per-VNI rates, the busiest conversations, floods and errors.

@@ -85,6 +85,7 @@ struct VLANLearnCommand: ParsableCommand {
         }
         // The final counters, then the defer detaches everything.
         if !out.closed { out.write(try learner.report(), final: true) }
+        try out.finish("vlan-learn")
     }
 
     nonisolated(unsafe) static var hangup: sig_atomic_t = 0
@@ -97,7 +98,18 @@ private func formatSeconds(_ s: Double) -> String { s == s.rounded() ? String(In
 final class ReportWriter {
     let json: Bool
     private(set) var closed = false
+    /// Why the last write failed (EPIPE: the reader has gone; ENOSPC: /dev/full or a full disk).
+    private(set) var failure: Int32 = 0
     init(json: Bool) { self.json = json }
+
+    /// Call once the command has stopped: a report that could not be written makes the command
+    /// fail like any other error, with one line on stderr and exit status 1, while its defers
+    /// still detach what it attached (the stop itself came from `closed`).
+    func finish(_ command: String) throws {
+        guard closed else { return }
+        StandardStreams.err("netbpf: \(command): writing to stdout failed (\(Errno.describe(failure))); stopped and removed what it attached\n")
+        throw ExitCode(1)
+    }
 
     func write(_ text: String) {
         let bytes = Array(text.utf8)
@@ -106,6 +118,7 @@ final class ReportWriter {
             let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
+                failure = errno
                 closed = true
             } else {
                 done += n

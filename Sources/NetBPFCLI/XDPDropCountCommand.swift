@@ -25,7 +25,7 @@ struct XDPDropCountCommand: ParsableCommand {
             let counter = try XDPDropCounter(interface: interface, namespace: netns, mode: xdpMode)
             defer { counter.stop() } // on errors; a no-op after the stop below
             try XDPExample.printRates(
-                header: "Printing drops per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode), hit CTRL+C to stop",
+                command: "xdp-drop-count", header: "Printing drops per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode), hit CTRL+C to stop",
                 stop: stop, json: output.json, interval: interval, seconds: seconds, totals: counter.totals,
                 footer: { t, _ in "Removing filter from device; total drops: " + XDPExample.list(t) })
             try XDPExample.finish(counter.stop())

@@ -50,7 +50,7 @@ enum XDPExample {
     /// per interval (`{"rates":{"17":1000}}`, `{"rates":{}}` when nothing came) and a last
     /// `{"final":true,"totals":{...}}` with the extras as further keys; the header and footer
     /// lines go to stderr.
-    static func printRates(header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
+    static func printRates(command: String, header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
                            totals: () throws -> [UInt8: UInt64], extras: () throws -> [(String, UInt64)] = { [] },
                            footer: ([UInt8: UInt64], [String: UInt64]) -> String) throws {
         let out = ReportWriter(json: json)
@@ -88,6 +88,7 @@ enum XDPExample {
         } else {
             out.write(footer(t, extraValues) + "\n")
         }
+        try out.finish(command) // a closed stdout: one line on stderr, exit 1 (the caller's defer detaches)
     }
 
     /// After the normal stop: if an attachment could not be detached, one line on stderr (what

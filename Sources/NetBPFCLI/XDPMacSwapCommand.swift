@@ -29,6 +29,7 @@ struct XDPMacSwapCommand: ParsableCommand {
             defer { swapper.stop() } // on errors; a no-op after the stop below
             XDPExample.warnAboutVethPeer(interface, namespace: netns, mode: xdpMode, peer: peer, role: "sends back")
             try XDPExample.printRates(
+                command: "xdp-macswap",
                 header: "Printing frames per IP protocol-number on \(interface) (\(XDPExample.name(xdpMode)) mode; unicast UDP is sent back with MACs swapped"
                     + (passPeer.map { ", XDP_PASS on \($0.interface)" } ?? "") + "), hit CTRL+C to stop",
                 stop: stop, json: output.json, interval: interval, seconds: seconds, totals: swapper.totals,

@@ -30,6 +30,7 @@ struct XDPRedirectCommand: ParsableCommand {
             defer { redirector.stop() } // on errors; a no-op after the stop below
             XDPExample.warnAboutVethPeer(output, namespace: netns, mode: xdpMode, peer: peer, role: "transmits")
             try XDPExample.printRates(
+                command: "xdp-redirect",
                 header: "Redirecting \(input) -> \(output) (\(XDPExample.name(xdpMode)) mode"
                     + (passPeer.map { ", XDP_PASS on \($0.interface)" } ?? "") + "), printing redirected frames per IP protocol-number, hit CTRL+C to stop",
                 stop: stop, json: outputOptions.json, interval: interval, seconds: seconds, totals: redirector.totals,

@@ -46,9 +46,16 @@ public struct TCClassInfo: Sendable, Equatable {
         handle = TCHandle(rawValue: t.tcm_handle)
         parent = TCHandle(rawValue: t.tcm_parent)
         if kind == "htb", let o = a.nested(UInt16(TCA_OPTIONS)), let p = o.raw(UInt16(TCA_HTB_PARMS), as: tc_htb_opt.self) {
-            rateBitsPerSecond = (o.u64(UInt16(TCA_HTB_RATE64)) ?? UInt64(p.rate.rate)) * 8
-            ceilBitsPerSecond = (o.u64(UInt16(TCA_HTB_CEIL64)) ?? UInt64(p.ceil.rate)) * 8
+            rateBitsPerSecond = Self.bits(o.u64(UInt16(TCA_HTB_RATE64)) ?? UInt64(p.rate.rate))
+            ceilBitsPerSecond = Self.bits(o.u64(UInt16(TCA_HTB_CEIL64)) ?? UInt64(p.ceil.rate))
         }
+    }
+
+    /// Bytes per second -> bits per second, saturating: a 64-bit rate attribute above 2^61
+    /// overflowed the multiplication and trapped (found by fuzz/netlink.swift).
+    static func bits(_ bytesPerSecond: UInt64) -> UInt64 {
+        let (bits, overflow) = bytesPerSecond.multipliedReportingOverflow(by: 8)
+        return overflow ? UInt64.max : bits
     }
 }
 

@@ -15,6 +15,16 @@ package struct AttributeTable: Sendable {
     /// follow a family header of `familyHeaderSize` bytes (ifinfomsg 16, tcmsg 20, ...).
     package init(message bytes: [UInt8], familyHeaderSize: Int) {
         let collector = Collector()
+        // libmnl walks up to NLMSG_ALIGN(nlmsg_len) (mnl_nlmsg_get_payload_tail). The last
+        // message of a datagram may come without its padding, and then that walk read up to 3
+        // bytes past the copy (found by fuzz/netlink.swift): parse a zero-padded copy instead.
+        var bytes = bytes
+        if bytes.count >= MemoryLayout<nlmsghdr>.size {
+            let len = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+            if len <= bytes.count, bytes.count < NetlinkMessage.align(len) {
+                bytes += [UInt8](repeating: 0, count: NetlinkMessage.align(len) - bytes.count)
+            }
+        }
         bytes.withUnsafeBytes { raw in
             guard raw.count >= MemoryLayout<nlmsghdr>.size, let base = raw.baseAddress else { return }
             let nlh = base.assumingMemoryBound(to: nlmsghdr.self)

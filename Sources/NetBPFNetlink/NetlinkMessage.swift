@@ -1,4 +1,5 @@
 internal import CMnl
+import Glibc
 
 /// One received netlink message, copied out of the receive buffer: the nlmsghdr fields and the
 /// whole message bytes (header included), from which the family header and attributes are read.
@@ -21,19 +22,21 @@ package struct NetlinkMessage: Sendable {
         portID = h.nlmsg_pid
     }
 
-    /// Splits a datagram from recvmsg into messages (mnl_nlmsg_ok / mnl_nlmsg_next). A truncated
-    /// trailing message is reported as nil, which the socket turns into a protocol error.
+    /// Splits a datagram from recvmsg into messages (the walk of mnl_nlmsg_ok / mnl_nlmsg_next).
+    /// A truncated trailing message is reported as nil, which the socket turns into a protocol error.
+    /// The length check is done here on unsigned values: libmnl's mnl_nlmsg_ok casts nlmsg_len to
+    /// int, so a length above 2 GiB passed it as a negative number and was copied from past the
+    /// end of the buffer (found by fuzz/netlink.swift).
     package static func split(_ raw: UnsafeRawBufferPointer) -> [NetlinkMessage]? {
-        guard let base = raw.baseAddress else { return [] }
         var out: [NetlinkMessage] = []
-        var remaining = Int32(raw.count)
-        var nlh = UnsafePointer(base.assumingMemoryBound(to: nlmsghdr.self))
-        while mnl_nlmsg_ok(nlh, remaining) {
-            let len = Int(nlh.pointee.nlmsg_len)
-            out.append(NetlinkMessage(bytes: Array(UnsafeRawBufferPointer(start: nlh, count: len))))
-            nlh = UnsafePointer(mnl_nlmsg_next(nlh, &remaining)!)
+        var offset = 0
+        while raw.count - offset >= headerSize {
+            let len = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) // nlmsg_len
+            guard len >= headerSize, len <= raw.count - offset else { break }
+            out.append(NetlinkMessage(bytes: Array(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + len]))))
+            offset += align(len)  // the last message may lack its padding
         }
-        return remaining > 0 ? nil : out
+        return offset < raw.count ? nil : out
     }
 
     /// Splits an in-memory byte array (a captured reply) into messages.
@@ -75,7 +78,7 @@ package struct NetlinkAck: Sendable, Equatable {
         guard message.type == UInt16(NLMSG_ERROR),
               message.bytes.count >= NetlinkMessage.headerSize + MemoryLayout<nlmsgerr>.size else { return nil }
         let err = message.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: NetlinkMessage.headerSize, as: nlmsgerr.self) }
-        let code = -err.error
+        let code = Self.errno(fromKernel: err.error)
         var offset = MemoryLayout<nlmsgerr>.size
         if message.flags & UInt16(NLM_F_CAPPED) == 0 {
             offset += NetlinkMessage.align(max(0, Int(err.msg.nlmsg_len) - NetlinkMessage.headerSize))
@@ -96,7 +99,13 @@ package struct NetlinkAck: Sendable, Equatable {
         }
         let tlvs = message.flags & UInt16(NLM_F_ACK_TLVS) != 0
             ? AttributeTable(message: message.bytes, familyHeaderSize: 4) : AttributeTable()
-        self.init(errno: -code, tlvs: tlvs)
+        self.init(errno: Self.errno(fromKernel: code), tlvs: tlvs)
+    }
+
+    /// The kernel sends -errno; Int32.min has no negation (it trapped, found by fuzz/netlink.swift)
+    /// and is no errno anyway, so it reads as a malformed reply.
+    static func errno(fromKernel value: Int32) -> Int32 {
+        value == Int32.min ? EBADMSG : -value
     }
 
     private init(errno: Int32, tlvs: AttributeTable) {

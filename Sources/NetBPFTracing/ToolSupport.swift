@@ -143,15 +143,24 @@ public final class ToolSession: @unchecked Sendable {
                 if left <= 0 { break }
                 wait = Int32(min(100, max(1, left * 1000)))
             }
-            if try ring.poll(timeoutMilliseconds: wait) > 0 { fflush(stdout) }
+            if try ring.poll(timeoutMilliseconds: wait) > 0 { try Self.flushStdout() }
             if Clock.monotonic() >= nextLostCheck {
                 reportLost()
                 nextLostCheck = Clock.monotonic() + 1
             }
         }
         try ring.consume()
-        fflush(stdout)
+        try Self.flushStdout()
         reportLost()
+    }
+
+    /// Flushes what the handlers printed. With SIGPIPE ignored, a reader that went away (EPIPE)
+    /// or a full disk (ENOSPC) only shows here: the tool then stops with that error (one line,
+    /// exit 1) instead of tracing on unseen; its links detach as the object is released.
+    static func flushStdout() throws {
+        if fflush(stdout) != 0 {
+            throw BPFError.system("write events", subject: "stdout", errno: errno)
+        }
     }
 
     /// Events the programs could not put in the ring buffer (it was full), from their `lost`

@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import Testing
+import NetBPF
+import NetBPFAttach
+import NetBPFNetlink
+import NetBPFTestSupport
+
+/// SIGKILL at any moment of `netbpf attach tc` or of a controller: whatever the kill leaves,
+/// `netbpf doctor --netns NS` lists it and `netbpf doctor --fix --netns NS` (then `netbpf
+/// detach --all` for an attach that had finished) leaves the namespace clean: no records, no
+/// pins, no filters, tcx links, XDP programs or clsact qdiscs. (`netbpf sim up` has the same
+/// checks in SimKernelTests: killedHalfWayIsCleanedByDown, sigkillAtAnyMomentIsCleanedByDown.)
+/// Doctor runs are scoped to the lab's own namespace: others test on this machine too.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: namespaces, tc, XDP, pins"))
+struct KillTests {
+    static func object() throws -> String { try TestPrograms.object("count_packets") }
+
+    func attachArgs(_ lab: AttachLab) throws -> [String] {
+        ["attach", "tc", "b", try Self.object(), "--program-name", "count_tc", "--netns", lab.server, "--clsact"]
+    }
+
+    /// NETBPF_ATTACH_KILL_AT kills the attach right after each step of the clsact path: the
+    /// qdisc made, the filter added, the pins made (the record is still marked pending).
+    @Test(arguments: ["clsact", "filter", "pins"])
+    func attachKilledAfterAStepIsListedAndFixedByDoctor(_ step: String) throws {
+        try AttachLab.with { lab in
+            let killed = try lab.netbpf(try attachArgs(lab), environment: ["NETBPF_ATTACH_KILL_AT": step])
+            #expect(killed.status == 128 + SIGKILL, "attach should die of SIGKILL after '\(step)': \(killed.stderr)")
+            #expect(try lab.hasClsact(), "the qdisc was made before the kill")
+            if step != "clsact" { #expect(try lab.right.filters(on: "b", hook: .ingress).count == 1) }
+            let listed = try lab.netbpfOK(["doctor", "--netns", lab.server])
+            #expect(listed.contains("stale-record") && listed.contains("the attach was interrupted"), "\(listed)")
+            #expect(listed.contains("1 leftover(s); run `netbpf doctor --fix --netns \(lab.server)`"), "\(listed)")
+            let fixed = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server])
+            #expect(fixed.contains("yes"), "\(fixed)")
+            #expect(try lab.right.filters(on: "b", hook: .ingress).isEmpty)
+            try lab.expectNothingLeft("after a kill after '\(step)'")
+            #expect(try lab.netbpfOK(["doctor", "--netns", lab.server]).contains("nothing of netbpf's is left in namespace \(lab.server)"))
+        }
+    }
+
+    /// SIGKILL at 5 to 400 ms after posix_spawn: before, during or after the attach (which
+    /// finishes after 60-100 ms here), doctor --fix and detach --all return the namespace to clean.
+    @Test(arguments: [5, 20, 50, 60, 70, 80, 90, 100, 200, 400])
+    func attachKilledAtATimeIsCleanedByDoctorAndDetach(_ milliseconds: Int) throws {
+        _ = try Self.object() // compiled before the clock starts
+        try AttachLab.with { lab in
+            let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
+            let attach = try BackgroundProcess([CLI.binary] + (try attachArgs(lab)), environment: env)
+            usleep(UInt32(milliseconds) * 1000)
+            kill(attach.pid, SIGKILL)
+            let status = attach.finish(timeout: 10).status
+            #expect(status == 128 + SIGKILL || status == 0, "attach ended with \(status)")
+            let found = try lab.netbpfOK(["doctor", "--json", "--netns", lab.server])
+            _ = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server])
+            // An attach that finished is live, not a leftover: detach removes it.
+            let detach = try lab.netbpf(["detach", "tc", "b", "--all", "--netns", lab.server])
+            #expect(detach.status == 0 || detach.stderr.contains("netbpf has nothing attached"), "\(detach.stderr)")
+            let kinds = ((try? JSONSerialization.jsonObject(with: Data(found.utf8))) as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            print("kill: attach killed at \(milliseconds) ms (status \(status)); doctor found \(kinds)")
+            try lab.expectNothingLeft("after a kill at \(milliseconds) ms")
+        }
+    }
+
+    /// A controller killed while running: `netbpf xdp-drop-count` holds an XDP link pinned with
+    /// a record; after SIGKILL doctor reports the attachment (it is live, pinned), and
+    /// `netbpf detach xdp --all` removes it. Killed before it attached, nothing is left.
+    @Test(arguments: [30, 1500])
+    func xdpDropCountKilledIsCleaned(_ milliseconds: Int) throws {
+        try AttachLab.with { lab in
+            let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
+            let run = try BackgroundProcess([CLI.binary, "xdp-drop-count", "b", "--netns", lab.server], environment: env)
+            usleep(UInt32(milliseconds) * 1000)
+            let attached = !lab.records().isEmpty
+            kill(run.pid, SIGKILL)
+            #expect(run.finish(timeout: 10).status == 128 + SIGKILL)
+            if milliseconds >= 1500 { #expect(attached, "xdp-drop-count should have attached within 1.5 s") }
+            let listed = try lab.netbpfOK(["doctor", "--netns", lab.server])
+            if attached { #expect(listed.contains("attached") && listed.contains("xdp_drop_count"), "\(listed)") }
+            _ = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server])
+            let detach = try lab.netbpf(["detach", "xdp", "b", "--all", "--netns", lab.server])
+            #expect(detach.status == 0 || (!attached && detach.stderr.contains("netbpf has nothing attached")), "\(detach.stderr)")
+            try lab.expectNothingLeft("after killing xdp-drop-count at \(milliseconds) ms")
+        }
+    }
+}
