@@ -57,9 +57,10 @@ public struct VXLANFrame: Sendable {
         return f
     }
 
-    /// The whole frame as it is on the wire (no FCS).
-    public func bytes() -> [UInt8] {
-        let inner = innerFrame()
+    /// The whole frame as it is on the wire (no FCS); `inner` replaces the inner Ethernet frame
+    /// (a VXLAN frame inside one, say).
+    public func bytes(inner override: [UInt8]? = nil) -> [UInt8] {
+        let inner = override ?? innerFrame()
         let vxlan: [UInt8] = [vxlanFlags, 0, 0, 0, UInt8((vni >> 16) & 0xff), UInt8((vni >> 8) & 0xff), UInt8(vni & 0xff), 0]
         let udpLength = 8 + vxlan.count + inner.count
         let udp = Self.be16(udpSourcePort) + Self.be16(udpDestinationPort) + Self.be16(UInt16(udpLength)) + [0, 0]
