@@ -13,6 +13,10 @@ C=Sources/NetBPFControllers N=Sources/NetBPF L=Sources/NetBPFNetlink S=Sources/N
 # libFuzzer and AddressSanitizer come with the Swift toolchain; C code is compiled by the
 # toolchain's clang with the same sanitizer so its memory errors are reported too.
 CFLAGS=(-O1 -g -fsanitize=fuzzer-no-link,address -w)
+# The Swift toolchain's own clang (same LLVM as swiftc's libFuzzer and ASan runtimes), not
+# whatever `clang` is first on PATH (Debian's clang-14 installs none by that name).
+CC="$(dirname "$(readlink -f "$(command -v swiftc)")")/clang"
+[ -x "$CC" ] || { echo "fuzz: no clang next to swiftc ($CC)" >&2; exit 1; }
 SWIFTFLAGS=(-O -suppress-warnings -sanitize=fuzzer,address -parse-as-library -package-name netbpf -I Sources/CLibBPF -I Sources/CMnl -I "$out/modules")
 wanted() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 quiet() { grep -v "ld.gold: warning" || true; }
@@ -38,7 +42,7 @@ cobjects() { # PREFIX INCLUDE-DIR FILES...   prints the object files
   local prefix=$1 inc=$2; shift 2
   for f in "$@"; do
     local o="$out/obj/$prefix-$(basename "$f" .c).o"
-    clang "${CFLAGS[@]}" -I "$inc" -c "$f" -o "$o" || { echo "fuzz: compiling $f failed" >&2; exit 1; }
+    "$CC" "${CFLAGS[@]}" -I "$inc" -c "$f" -o "$o" || { echo "fuzz: compiling $f failed" >&2; exit 1; }
     echo "$o"
   done
 }

@@ -69,6 +69,8 @@ public struct Attacher: Sendable {
                     // A filter and a qdisc are kernel state that outlives this process: say what
                     // is about to be made before making it (a killed attach leaves this record).
                     record.pending = true
+                    record.ownerPID = getpid()
+                    record.ownerStartTime = ProcessStartTime.ofThisProcess
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
                     try store.save(record)
@@ -99,6 +101,8 @@ public struct Attacher: Sendable {
                 }
                 undo.append { PinSet.remove(pins) }
                 record.pending = nil
+                record.ownerPID = nil
+                record.ownerStartTime = nil
                 try store.save(record)
                 return record
             } catch {
@@ -225,6 +229,9 @@ public struct Attacher: Sendable {
                                                 handle: record.handle ?? 1, expectedProgramID: record.programID)
                 } catch let e as NetlinkError where e.code == .notFound {
                     // Already gone (interface deleted, or removed by hand): nothing to undo.
+                } catch let e as NetlinkError where e.code == .programMismatch && record.isPending {
+                    // An interrupted attach that never added its filter: the one there is someone
+                    // else's and stays; the qdisc step below still applies.
                 }
                 // The creator removes its clsact only when no filter is left on either hook (others'
                 // filters stay). If netbpf filters remain, the next one inherits the duty, so the
@@ -273,15 +280,5 @@ enum PinSet {
         } else {
             unlink(path)
         }
-    }
-}
-
-/// NETBPF_ATTACH_KILL_AT=STEP makes the process SIGKILL itself right after that step of a
-/// clsact attach ("clsact", "filter", "pins"), so tests can check what a kill at each point
-/// leaves and that `netbpf doctor --fix` removes it.
-enum FaultInjection {
-    static let killAt = ProcessInfo.processInfo.environment["NETBPF_ATTACH_KILL_AT"]
-    static func step(_ name: String) {
-        if killAt == name { kill(getpid(), SIGKILL) }
     }
 }

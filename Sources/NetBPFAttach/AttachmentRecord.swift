@@ -37,6 +37,17 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// what to undo (`netbpf doctor --fix`, `netbpf detach`). nil in finished records.
     public var pending: Bool?
     public var isPending: Bool { pending == true }
+    /// The attaching process of a pending record (pid and its start time in clock ticks, field
+    /// 22 of /proc/PID/stat, so a reused pid is not mistaken for it): while it lives, the attach
+    /// is in progress, not interrupted, and doctor leaves it alone.
+    public var ownerPID: Int32?
+    public var ownerStartTime: UInt64?
+
+    /// True while the process that wrote this pending record is still running.
+    public var ownerIsRunning: Bool {
+        guard let pid = ownerPID, let start = ownerStartTime else { return false }
+        return ProcessStartTime.of(pid) == start
+    }
 
     public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,
                 programName: String, programTag: String, pinDirectory: String, priority: UInt16?, handle: UInt32?,

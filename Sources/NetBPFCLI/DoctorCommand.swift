@@ -1,21 +1,25 @@
 import ArgumentParser
 import NetBPFAttach
+import NetBPFNetlink
 
 /// `netbpf doctor [--fix]`: list (and remove) what netbpf left behind.
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "doctor", abstract: "Find (and with --fix remove) netbpf's leftovers: stale attachment records and orphan pins.")
+        commandName: "doctor", abstract: "Find (and with --fix remove) netbpf's leftovers: interrupted attaches, stale attachment records and orphan pins.")
     @Flag(help: "Remove what is found (live attachments are only listed).") var fix = false
     @Option(help: "Only this network namespace's records and pins.") var netns: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reportingErrors(verbose: output.verbose) {
+            if let netns, !NetworkNamespace.isValidName(netns) {
+                throw ValidationError("--netns '\(netns)' is not a namespace name (one name under /run/netns: no '/', '.' or '..')")
+            }
             let findings = Doctor(namespace: netns).examine(fix: fix)
             if output.json { try printJSON(findings); return }
             if findings.isEmpty { print("nothing of netbpf's is left " + (netns.map { "in namespace \($0)" } ?? "on this machine")); return }
-            print(table(["kind", "what", fix ? "removed" : ""], findings.map { [$0.kind, $0.what, $0.kind == "attached" ? "" : ($0.fixed ? "yes" : "")] }))
-            let leftovers = findings.filter { $0.kind != "attached" && !$0.fixed }.count
+            print(table(["kind", "what", fix ? "removed" : ""], findings.map { [$0.kind, $0.what, ($0.kind == "attached" || $0.kind == "attaching") ? "" : ($0.fixed ? "yes" : "")] }))
+            let leftovers = findings.filter { $0.kind != "attached" && $0.kind != "attaching" && !$0.fixed }.count
             if leftovers > 0 { print("\(leftovers) leftover(s); run `netbpf doctor --fix\(netns.map { " --netns \($0)" } ?? "")` to remove them") }
         }
     }

@@ -79,13 +79,15 @@ struct Watch: ParsableCommand {
             }) { event in
                 guard writeFailure == 0, selection.matches(event), count.map({ printed < $0 }) ?? true else { return }
                 print(output.json ? HTTPEventFormat.json(event) : HTTPEventFormat.text(event))
-                if fflush(stdout) != 0 { writeFailure = errno }
+                errno = 0
+                // ferror too: a failed flush inside print() drops the buffer; the flag remembers.
+                if fflush(stdout) != 0 || ferror(stdout) != 0 { writeFailure = errno != 0 ? errno : EIO }
                 printed += 1
             }
             let kernel = try? filter.kernelStats()
             filter.close()
             if writeFailure != 0 {
-                StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(Errno.describe(writeFailure))); stopped and removed what it attached\n")
+                StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(Errno.describe(writeFailure))); stopping and removing what it attached\n")
                 throw ExitCode(1)
             }
             summarize(filter.reassembler.counters, kernel: kernel)

@@ -153,8 +153,13 @@ public final class NetworkNamespace: @unchecked Sendable {
         return try body(name)
     }
 
+    /// Whether `name` can name a namespace under /run/netns (not empty, ".", ".." or with '/').
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && name.utf8.count < 256
+    }
+
     private static func validate(_ name: String) throws {
-        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), name.utf8.count < 256 else {
+        guard isValidName(name) else {
             throw NetlinkError(.invalidArgument, operation: "namespace", subject: name,
                                message: "invalid namespace name (empty, '.', '..', contains '/' or too long)")
         }

@@ -157,9 +157,12 @@ public final class ToolSession: @unchecked Sendable {
     /// Flushes what the handlers printed. With SIGPIPE ignored, a reader that went away (EPIPE)
     /// or a full disk (ENOSPC) only shows here: the tool then stops with that error (one line,
     /// exit 1) instead of tracing on unseen; its links detach as the object is released.
+    /// `ferror` too: when glibc's own flush inside `print` fails it drops the buffer, and the
+    /// next `fflush` succeeds; the stream's error flag is what remembers.
     static func flushStdout() throws {
-        if fflush(stdout) != 0 {
-            throw BPFError.system("write events", subject: "stdout", errno: errno)
+        errno = 0
+        if fflush(stdout) != 0 || ferror(stdout) != 0 {
+            throw BPFError.system("write events", subject: "stdout", errno: errno != 0 ? errno : EIO)
         }
     }
 

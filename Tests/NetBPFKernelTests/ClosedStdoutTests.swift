@@ -67,7 +67,7 @@ struct ClosedStdoutTests {
         #expect(lines.count == 1, "stderr is not one line: \(r.stderr)", sourceLocation: sourceLocation)
         let errnoName = sink == .devFull ? "ENOSPC" : "EPIPE"
         #expect(r.stderr.hasPrefix("netbpf: \(command): writing to stdout failed ("), "\(r.stderr)", sourceLocation: sourceLocation)
-        #expect(r.stderr.contains("(\(errnoName))); stopped and removed what it attached"), "\(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.contains("(\(errnoName))); stopping and removing what it attached"), "\(r.stderr)", sourceLocation: sourceLocation)
     }
 
     @Test(arguments: Sink.allCases)

@@ -37,6 +37,45 @@ struct DoctorTests {
         #expect(store.all().isEmpty)
         #expect(Doctor(store: store, pinRoot: pinRoot).examine(fix: false).filter { $0.kind != "attached" }.isEmpty)
     }
+
+
+    /// A pending record whose process still runs is an attach in progress: listed, never undone.
+    /// Once that process is gone it is an interrupted attach and --fix removes it. A --netns that
+    /// would lead out of the pin tree finds and touches nothing, and the CLI refuses it.
+    @Test func attachInProgressIsLeftAloneAndBadNamespacesTouchNothing() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("nbdoc2-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let store = AttachmentStore(directory: state + "/attach")
+        let pinRoot = "/sys/fs/bpf/netbpf-doctor-test2-\(getpid())"
+        defer { PinTree.remove(pinRoot) }
+        var record = AttachmentRecord(kind: .clsact, namespace: nil, interface: "nbdoc-busy", ifindex: 9998, hook: "ingress",
+                                      programID: 0xFFFF_FFF1, programName: "busy", programTag: "", pinDirectory: pinRoot + "/root/nbdoc-busy/ingress/busy",
+                                      priority: 1, handle: 1, createdClsact: false, attachedAt: Date())
+        record.pending = true
+        record.ownerPID = getpid()
+        record.ownerStartTime = ProcessStartTime.ofThisProcess
+        try store.save(record)
+        let busy = Doctor(store: store, pinRoot: pinRoot).examine(fix: true)
+        #expect(busy.map(\.kind) == ["attaching"], "\(busy)")
+        #expect(store.all().count == 1, "an attach in progress was removed")
+
+        record.ownerStartTime = (record.ownerStartTime ?? 0) &+ 1 // the same pid, another process
+        try store.save(record)
+        let interrupted = Doctor(store: store, pinRoot: pinRoot).examine(fix: true)
+        #expect(interrupted.contains { $0.kind == "stale-record" && $0.what.contains("the attach was interrupted") && $0.fixed })
+        #expect(store.all().isEmpty)
+
+        // Pins outside <pinRoot>/NS are not looked at through a bad --netns.
+        let object = try BPFObject.load(path: try TestPrograms.object("count_packets"))
+        let elsewhere = pinRoot + "/root/nbdoc-else/ingress/count_tc"
+        try object.program(named: "count_tc").pin(at: elsewhere + "/prog")
+        for bad in ["..", ".", "", "a/../..", "root/"] {
+            #expect(Doctor(store: store, pinRoot: pinRoot + "/root", namespace: bad).examine(fix: true).isEmpty, "--netns '\(bad)'")
+        }
+        #expect(FileManager.default.fileExists(atPath: elsewhere + "/prog"))
+        let cli = try TestPrograms.run(CLI.binary, ["doctor", "--fix", "--netns", ".."])
+        #expect(cli.status != 0 && cli.stderr.contains("is not a namespace name"), "\(cli)")
+    }
 }
 
 enum PinTree {

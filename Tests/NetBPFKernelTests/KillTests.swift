@@ -25,7 +25,7 @@ struct KillTests {
     @Test(arguments: ["clsact", "filter", "pins"])
     func attachKilledAfterAStepIsListedAndFixedByDoctor(_ step: String) throws {
         try AttachLab.with { lab in
-            let killed = try lab.netbpf(try attachArgs(lab), environment: ["NETBPF_ATTACH_KILL_AT": step])
+            let killed = try lab.netbpf(try attachArgs(lab), environment: ["NETBPF_TEST_HOOKS": "1", "NETBPF_ATTACH_KILL_AT": step])
             #expect(killed.status == 128 + SIGKILL, "attach should die of SIGKILL after '\(step)': \(killed.stderr)")
             #expect(try lab.hasClsact(), "the qdisc was made before the kill")
             if step != "clsact" { #expect(try lab.right.filters(on: "b", hook: .ingress).count == 1) }
