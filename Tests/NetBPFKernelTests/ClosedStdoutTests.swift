@@ -13,6 +13,12 @@ import NetBPFTestSupport
 struct ClosedStdoutTests {
     enum Sink: String, CaseIterable { case closedPipe = "closed pipe", devFull = "/dev/full" }
 
+    /// glibc's pipe2(2): Swift's Glibc module leaves out the _GNU_SOURCE declarations.
+    static let pipe2: @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32 = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") else { fatalError("glibc has no pipe2") }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
+    }()
+
     /// Runs netbpf with stdout on `sink` and stderr in a file, waits up to `timeout` seconds.
     static func run(_ args: [String], stdout sink: Sink, environment: [String: String], timeout: Double = 20) throws -> (status: Int32, stderr: String, timedOut: Bool) {
         let errPath = "/tmp/netbpf-closed-stdout-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
@@ -27,7 +33,9 @@ struct ClosedStdoutTests {
         case .devFull:
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/full", O_WRONLY, 0)
         case .closedPipe:
-            guard pipe(&fds) == 0 else { throw BPFError.system("pipe2", errno: errno) }
+            // O_CLOEXEC: children the test runner spawns meanwhile (other suites, the exec
+            // trigger below) inherit neither end; the dup2 below gives this child fd 1 alone.
+            guard Self.pipe2(&fds, O_CLOEXEC) == 0 else { throw BPFError.system("pipe2", errno: errno) }
             close(fds[0]) // the reader is gone before the command writes its first line
             posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         }
@@ -42,8 +50,6 @@ struct ClosedStdoutTests {
         let rc = posix_spawn(&pid, CLI.binary, &actions, nil, cArgs, cEnv)
         guard rc == 0 else { throw BPFError.system("posix_spawn", subject: CLI.binary, errno: rc) }
         if fds[1] >= 0 { close(fds[1]); fds[1] = -1 }
-        // (The test runner's other children could inherit the write end meanwhile; they do not
-        // read, so the pipe still has no reader.)
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
         var timedOut = false
@@ -108,13 +114,29 @@ struct ClosedStdoutTests {
 
     /// Tracing tools flush after each batch of events: execsnoop sees this test's own execs of
     /// /bin/true and stops at the first failed flush (its tracepoint links go with the process).
+    /// The execs go on until execsnoop has exited, however long a loaded machine takes to start it.
     @Test(arguments: Sink.allCases)
     func traceToolStops(_ sink: Sink) throws {
-        let trigger = Thread { for _ in 0..<100 { _ = try? TestPrograms.run("/bin/true", []); usleep(50_000) } }
+        let done = TriggerStop()
+        let trigger = Thread {
+            while !done.isSet { _ = try? TestPrograms.run("/bin/true", []); usleep(50_000) }
+            done.acknowledge()
+        }
         trigger.start()
-        let r = try Self.run(["trace", "execsnoop"], stdout: sink, environment: [:], timeout: 10)
+        defer { done.set(); done.waitForAcknowledgement() }
+        let r = try Self.run(["trace", "execsnoop"], stdout: sink, environment: [:], timeout: 30)
         #expect(!r.timedOut, "execsnoop kept running with stdout on a \(sink.rawValue)")
         #expect(r.status == 1)
         #expect(r.stderr == "netbpf: write events 'stdout': " + (sink == .devFull ? "no space left on device (ENOSPC)" : "broken pipe (EPIPE)") + "\n", "\(r.stderr)")
     }
+}
+
+/// A flag one thread sets and another polls, and the poller's reply that it has stopped.
+final class TriggerStop: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var stop = false, stopped = false
+    var isSet: Bool { condition.lock(); defer { condition.unlock() }; return stop }
+    func set() { condition.lock(); stop = true; condition.unlock() }
+    func acknowledge() { condition.lock(); stopped = true; condition.broadcast(); condition.unlock() }
+    func waitForAcknowledgement() { condition.lock(); while !stopped { condition.wait() }; condition.unlock() }
 }

@@ -148,22 +148,66 @@ struct LeakTests {
         let object = try spec.load()
         let link = try object.program(named: "emit_ringbuf").attach()
         defer { link.detach() }
-        var iterator = EventStream.ringBuffer(try object.map(named: "events"), pollMilliseconds: 20).makeAsyncIterator()
-        var received = 0
-        var rss = 0
-        for trigger in 1...1000 {
-            _ = getpgid(0)
-            for _ in 0..<1000 {
-                guard let record = try await iterator.next() else { Issue.record("stream ended after \(received)"); return }
-                #expect(record.count == 8)
-                received += 1
+        let stream = EventStream.ringBuffer(try object.map(named: "events"), pollMilliseconds: 20)
+        // A lost record would leave next() waiting forever: a watchdog cancels the consumer
+        // (the stream's next() then returns nil) when no record arrives for `stall` seconds.
+        let progress = RecordProgress()
+        let stall: TimeInterval = 60
+        let result: (received: Int, rss: Int)? = await withTaskGroup(of: (received: Int, rss: Int)?.self) { group in
+            group.addTask {
+                var iterator = stream.makeAsyncIterator()
+                var received = 0
+                var rss = 0
+                for trigger in 1...1000 {
+                    _ = getpgid(0)
+                    for _ in 0..<1000 {
+                        let next: [UInt8]?
+                        do { next = try await iterator.next() } catch { Issue.record("stream failed after \(received): \(error)"); return nil }
+                        guard let record = next else {
+                            if !Task.isCancelled { Issue.record("stream ended after \(received)") }
+                            return nil
+                        }
+                        #expect(record.count == 8)
+                        received += 1
+                        progress.set(received)
+                    }
+                    if trigger == 100 { rss = Self.residentKiB() }
+                }
+                return (received, rss)
             }
-            if trigger == 100 { rss = Self.residentKiB() }
+            group.addTask {
+                var last = -1
+                var lastChange = Date()
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 200_000_000)
+                    let now = progress.value
+                    if now != last {
+                        last = now
+                        lastChange = Date()
+                    } else if Date().timeIntervalSince(lastChange) > stall {
+                        Issue.record("timed out: no EventStream record for \(Int(stall)) s after \(now) of 1,000,000 (a record was lost)")
+                        return nil
+                    }
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
+        guard let (received, rss) = result else { return } // the issue is recorded
         let rssAfter = Self.residentKiB()
         print("leak: 1000000 EventStream records; RSS at 100k \(rss) KiB, at 1M \(rssAfter) KiB")
         #expect(received == 1_000_000)
         #expect(try ArrayMap<UInt64>(object.map(named: "drops")).get(0) == 0)
         #expect(rssAfter - rss <= Self.slackKiB, "RSS grew by \(rssAfter - rss) KiB between 100k and 1M records")
     }
+}
+
+/// The count of records a consumer task has taken, read by its watchdog.
+private final class RecordProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func set(_ n: Int) { lock.lock(); count = n; lock.unlock() }
 }
