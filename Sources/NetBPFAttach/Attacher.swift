@@ -73,11 +73,17 @@ public struct Attacher: Sendable {
                     record.ownerStartTime = ProcessStartTime.ofThisProcess
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
+                    // Claim the qdisc before creating it when there is none: a kill right after
+                    // RTM_NEWQDISC must leave a record that says the clsact is ours (doctor then
+                    // removes it, and only while no filter uses it).
+                    let hadClsact = try netlink.qdiscs(on: .index(ifindex)).contains { $0.kind == "clsact" }
+                    record.createdClsact = !hadClsact
                     try store.save(record)
                     undo.append { store.remove(record) }
-                    record.createdClsact = try netlink.ensureClsact(on: .index(ifindex))
-                    if record.createdClsact {
-                        undo.append { try? netlink.deleteClsact(on: .index(ifindex)) }
+                    let created = try netlink.ensureClsact(on: .index(ifindex))
+                    if created { undo.append { try? netlink.deleteClsact(on: .index(ifindex)) } }
+                    if created != record.createdClsact { // someone else made it in between
+                        record.createdClsact = created
                         try store.save(record)
                     }
                     FaultInjection.step("clsact")
