@@ -70,7 +70,7 @@ public struct Attacher: Sendable {
                     // is about to be made before making it (a killed attach leaves this record).
                     record.pending = true
                     record.ownerPID = getpid()
-                    record.ownerStartTime = ProcessStartTime.ofThisProcess
+                    record.ownerStartTime = ProcessIdentity.startTime(of: getpid())
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
                     // Claim the qdisc before creating it when there is none: a kill right after

@@ -1,4 +1,5 @@
 import Foundation
+import NetBPF
 
 /// What netbpf attached, remembered under /run/netbpf/attach/ so that later commands (detach,
 /// list, doctor) know which attachments are netbpf's and how to undo each one exactly.
@@ -46,7 +47,7 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// True while the process that wrote this pending record is still running.
     public var ownerIsRunning: Bool {
         guard let pid = ownerPID, let start = ownerStartTime else { return false }
-        return ProcessStartTime.of(pid) == start
+        return ProcessIdentity.isRunning(pid, startTime: start)
     }
 
     public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NetBPF
 import NetBPFAttach
 
 /// What `netbpf tunnel-monitor IFACE` runs with.
@@ -207,19 +208,10 @@ public final class TunnelMonitorSession: @unchecked Sendable {
         return sample
     }
 
-    /// Writes `data` to a temporary file in the same directory, then renames it over `path`:
-    /// readers see the old file or the new one, never a part.
+    /// Writes `data` through `OutputFile` (a temporary file renamed over a regular file, so readers
+    /// see the old snapshot or the new one, never a part).
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw TunnelMonitorError("cannot write \(tmp): \(String(cString: strerror(errno)))")
-        }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw TunnelMonitorError("cannot rename \(tmp) to \(path): \(String(cString: strerror(e)))")
-        }
+        do { try OutputFile.write(Array(data), to: path) } catch { throw TunnelMonitorError("\(error)") }
     }
 
     /// Stops the web server (ending every stream) and detaches the programs. Idempotent.

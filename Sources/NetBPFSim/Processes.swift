@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NetBPF
 import NetBPFNetlink
 
 /// Processes of a simulation: started inside a host's namespace (posix_spawn from a thread that
@@ -63,23 +64,12 @@ public enum SimProcesses {
         return (result.1, startTime(of: result.1))
     }
 
-    /// Field 22 of /proc/PID/stat (start time in clock ticks since boot), and the state letter.
-    static func procStat(of pid: Int32) -> (state: Character, startTime: UInt64)? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]) else { return nil }
-        return (state, start)
-    }
-
-    static func startTime(of pid: Int32) -> UInt64? { procStat(of: pid)?.startTime }
+    static func startTime(of pid: Int32) -> UInt64? { ProcessIdentity.startTime(of: pid) }
 
     /// Whether `pid` is running (not a zombie) and, when given, still the process that started
     /// at `startTime` (not a recycled pid).
     public static func isAlive(_ pid: Int32, startTime: UInt64?) -> Bool {
-        guard let s = procStat(of: pid), s.state != "Z", s.state != "X" else { return false }
-        if let startTime, s.startTime != startTime { return false }
-        return true
+        ProcessIdentity.isRunning(pid, startTime: startTime)
     }
 
     /// The (device, inode) identity of a named namespace.

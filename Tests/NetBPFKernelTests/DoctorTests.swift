@@ -53,7 +53,7 @@ struct DoctorTests {
                                       priority: 1, handle: 1, createdClsact: false, attachedAt: Date())
         record.pending = true
         record.ownerPID = getpid()
-        record.ownerStartTime = ProcessStartTime.ofThisProcess
+        record.ownerStartTime = ProcessIdentity.startTime(of: getpid())
         try store.save(record)
         let busy = Doctor(store: store, pinRoot: pinRoot).examine(fix: true)
         #expect(busy.map(\.kind) == ["attaching"], "\(busy)")
