@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   libbpf-dev libmnl-dev libpcap-dev linux-libc-dev pkg-config   # libraries netbpf links
   libelf-dev zlib1g-dev  # what libbpf links, named for the fuzz targets that link it by hand (scripts/fuzz.sh)
-  clang-14 llvm-14-dev libclang-14-dev libclang-cpp14-dev libclang-common-14-dev  # BPF C compiler
+  clang-14 llvm-14-dev libclang-14-dev libclang-common-14-dev  # BPF C compiler
   bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
 )

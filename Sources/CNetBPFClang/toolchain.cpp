@@ -2,15 +2,10 @@
 
 #include <clang/Basic/Version.h>
 #include <llvm/Config/llvm-config.h>
-#include <llvm/Support/FileSystem.h>
-#include <llvm/Support/Path.h>
 
-#include <dlfcn.h>
-#include <limits.h>
 #include <mutex>
-#include <stdlib.h>
 
-// The BPF target's registration hooks (libLLVM exports them as C symbols). Only BPF is
+// The BPF target's registration hooks (C symbols of libLLVMBPF*.a). Only BPF is
 // registered: the driver never needs the host backend for -target bpf.
 extern "C" {
 void LLVMInitializeBPFTargetInfo();
@@ -37,39 +32,18 @@ void initializeBPFBackend() {
     });
 }
 
-// Directory holding the libclang-cpp this library was linked against, symlinks resolved
-// (Debian: /usr/lib/x86_64-linux-gnu/libclang-cpp.so.14 -> /usr/lib/llvm-14/lib/...).
-static std::string clangLibraryDir() {
-    Dl_info info{};
-    auto anchor = reinterpret_cast<void *>(&clang::getClangFullVersion);
-    if (!dladdr(anchor, &info) || !info.dli_fname) return {};
-    char resolved[PATH_MAX];
-    if (!realpath(info.dli_fname, resolved)) return {};
-    return llvm::sys::path::parent_path(resolved).str();
-}
-
-static bool hasBuiltinHeaders(const std::string &dir) {
-    return !dir.empty() && llvm::sys::fs::exists(dir + "/include/stddef.h");
-}
+// clang and LLVM are linked into this library from Debian's static archives, so the install
+// they came from is fixed at build time: its builtin headers (stddef.h, ...) are
+// libclang-common-14-dev's, under /usr/lib/llvm-14/lib/clang/<version>.
+static const char *const llvmPrefix = "/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR;
 
 const std::string &resourceDir() {
-    static const std::string dir = [] {
-        std::string libDir = clangLibraryDir();
-        if (!libDir.empty()) {
-            std::string candidate = libDir + "/clang/" CLANG_VERSION_STRING;
-            if (hasBuiltinHeaders(candidate)) return candidate;
-        }
-        return std::string("/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR "/lib/clang/" CLANG_VERSION_STRING);
-    }();
+    static const std::string dir = std::string(llvmPrefix) + "/lib/clang/" CLANG_VERSION_STRING;
     return dir;
 }
 
 const std::string &clangExecutablePath() {
-    static const std::string path = [] {
-        std::string libDir = clangLibraryDir();
-        if (libDir.empty()) libDir = "/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR "/lib";
-        return llvm::sys::path::parent_path(libDir).str() + "/bin/clang";
-    }();
+    static const std::string path = std::string(llvmPrefix) + "/bin/clang";
     return path;
 }
 

@@ -8,8 +8,8 @@ namespace netbpf {
 /// Registers the BPF backend with LLVM; runs once per process, later calls are no-ops.
 void initializeBPFBackend();
 
-/// clang's resource dir (builtin headers in <dir>/include), found next to the loaded
-/// libclang-cpp, falling back to Debian's /usr/lib/llvm-14/lib/clang/<version>.
+/// clang's resource dir (builtin headers in <dir>/include): Debian's
+/// /usr/lib/llvm-14/lib/clang/<version>, from libclang-common-14-dev.
 const std::string &resourceDir();
 
 /// Path the driver treats as "the clang binary" (only used to derive install-relative paths).

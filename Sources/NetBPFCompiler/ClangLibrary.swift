@@ -28,16 +28,6 @@ final class ClangLibrary: @unchecked Sendable {
         return out
     }
 
-    /// False under ASan/TSan/MSan (their dlopen interceptor aborts on RTLD_DEEPBIND) or when
-    /// NETBPF_NO_DEEPBIND is set.
-    static var deepBindAllowed: Bool {
-        if ProcessInfo.processInfo.environment["NETBPF_NO_DEEPBIND"] != nil { return false }
-        let process = dlopen(nil, RTLD_LAZY)
-        defer { if let process { dlclose(process) } }
-        let runtimes: [String] = ["__asan_init", "__tsan_init", "__msan_init"]
-        return runtimes.allSatisfy { dlsym(process, $0) == nil }
-    }
-
     static func shared() throws -> ClangLibrary {
         lock.lock(); defer { lock.unlock() }
         if let loaded { return try loaded.get() }
@@ -49,13 +39,10 @@ final class ClangLibrary: @unchecked Sendable {
     private static func open() throws -> ClangLibrary {
         var errors: [String] = []
         for path in candidates where FileManager.default.fileExists(atPath: path) {
-            // Lazy: resolving all of LLVM's functions up front costs ~20 ms. Deep binding: LLVM's
-            // references to its own symbols are looked up in its own dependency scope first,
-            // instead of after the ~30 libraries of a Swift process (dlopen 53 -> 48 ms of a
-            // 50-ms compile; docs/benchmarks.md). Not under a sanitizer runtime, which refuses
-            // RTLD_DEEPBIND, nor with NETBPF_NO_DEEPBIND set (e.g. an LD_PRELOADed allocator,
-            // which deep binding would bypass for LLVM's own malloc calls).
-            guard let handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL | (deepBindAllowed ? RTLD_DEEPBIND : 0)) else {
+            // clang and LLVM are linked into the library statically with their symbols local
+            // (Package.swift), so opening it resolves little beyond libstdc++ and libc; lazy
+            // binding defers even that to first use.
+            guard let handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL) else {
                 errors.append(String(cString: dlerror()))
                 continue
             }
@@ -79,7 +66,7 @@ final class ClangLibrary: @unchecked Sendable {
         }
         throw CompileError(kind: .toolchain,
                            message: "the in-process compiler (libNetBPFClang.so) was not found" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")),
-                           hint: "build it with `swift build --product NetBPFClang`, or set NETBPF_CLANG_LIBRARY; it needs Debian's libclang-cpp14 and libllvm14")
+                           hint: "build it with `swift build --product NetBPFClang`, or set NETBPF_CLANG_LIBRARY; building it needs Debian's llvm-14-dev and libclang-14-dev; compiling needs libclang-common-14-dev")
     }
 
     private init(compile: @escaping nb_clang_compile_fn, buildPCH: @escaping nb_clang_build_pch_fn,
