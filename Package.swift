@@ -25,7 +25,7 @@ let llvmArchives = [
     "LLVMCore", "LLVMRemarks", "LLVMBitstreamReader", "LLVMBinaryFormat", "LLVMSupport", "LLVMDemangle",
 ]
 let staticClangLinkFlags: [String] =
-    ["-use-ld=lld", "-Xlinker", "--gc-sections", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--as-needed",
+    ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--gc-sections", "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--as-needed",
      "-Xlinker", "--start-group"]
     + (clangArchives + llvmArchives).flatMap { ["-Xlinker", "/usr/lib/llvm-14/lib/lib\($0).a"] }
     + ["-Xlinker", "--end-group", "-lz", "-ltinfo", "-lstdc++", "-lm"]

@@ -200,6 +200,20 @@ int nb_load_trivial_prog(uint32_t prog_type, uint32_t expected_attach_type, uint
     return fd < 0 ? -errno : fd;
 }
 
+int nb_load_sched_cls_returning(int32_t ret, const char *name) {
+    struct bpf_insn insns[] = {
+        { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = ret },
+        { .code = BPF_JMP | BPF_EXIT },
+    };
+    int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, name, "GPL", insns, 2, NULL);
+    return fd < 0 ? -errno : fd;
+}
+
+int nb_link_update_replace(int link_fd, int new_prog_fd, int old_prog_fd) {
+    LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE, .old_prog_fd = (uint32_t)old_prog_fd);
+    return bpf_link_update(link_fd, new_prog_fd, &opts) ? -errno : 0;
+}
+
 int nb_link_create_plain(int prog_fd, int target, uint32_t attach_type) {
     int fd = bpf_link_create(prog_fd, target, (enum bpf_attach_type)attach_type, NULL);
     return fd < 0 ? -errno : fd;

@@ -1,4 +1,5 @@
 import CLibBPF
+import CNetBPFShims
 import Glibc
 
 /// An attachment of a program to a hook, as a kernel BPF link (or a libbpf link over a perf event).
@@ -7,7 +8,7 @@ public final class BPFLink: @unchecked Sendable {
     private var libbpfLink: OpaquePointer?
     private var ownedFD: FileDescriptor?
     /// The program stays loaded while the link lives.
-    public let program: BPFProgram?
+    public private(set) var program: BPFProgram?
     /// Where it is attached, in words ("tracepoint/syscalls/sys_enter_getpgid", "tcx ingress veth0").
     public let attachPoint: String
     private var pinnedPath: String?
@@ -37,6 +38,20 @@ public final class BPFLink: @unchecked Sendable {
     public func info() throws -> LinkInfo {
         guard fd >= 0 else { throw BPFError(.state, operation: "link info", subject: attachPoint, message: "link is detached") }
         return try LinkInfo(fd: fd)
+    }
+
+    /// Swaps the link's program for `program`, provided it is still running `current`
+    /// (BPF_LINK_UPDATE with BPF_F_REPLACE, 5.7; tcx links 6.6). The program keeps its place in
+    /// the hook and, for tcx, the kernel replaces it in the live program array: no RCU grace
+    /// period, unlike BPF_LINK_CREATE.
+    public func update(to program: BPFProgram, replacing current: BPFProgram) throws {
+        guard fd >= 0 else { throw BPFError(.state, operation: "update link", subject: attachPoint, message: "link is detached") }
+        let r = nb_link_update_replace(fd, program.fd, current.fd)
+        guard r == 0 else {
+            throw BPFError.system("BPF_LINK_UPDATE", subject: attachPoint, errno: r,
+                                  hint: -r == EPERM ? "the link runs another program than the one to replace" : nil)
+        }
+        self.program = program
     }
 
     /// Pins the link so the attachment outlives this process (BPF_OBJ_PIN on the link fd, 5.7).

@@ -45,6 +45,15 @@ extension BPFProgram {
                        description: "tcx \(direction.rawValue) \(InterfaceNames.name(of: UInt32(ifindex)))")
     }
 
+    /// A sched_cls program that only returns TCX_NEXT (-1): on a tcx hook every packet goes on
+    /// as if it were not there. It holds a tcx link's place until the real program is loaded
+    /// (see `BPFLink.update(to:replacing:)`).
+    public static func tcxPassThrough(name: String = "netbpf_pending") throws -> BPFProgram {
+        let fd = nb_load_sched_cls_returning(-1, name)
+        guard fd >= 0 else { throw BPFError.system("BPF_PROG_LOAD(sched_cls)", subject: name, errno: fd) }
+        return BPFProgram(fd: FileDescriptor(owning: fd))
+    }
+
     /// Attaches an XDP program with a BPF link (BPF_LINK_CREATE with BPF_XDP, kernel 5.9). `flags`
     /// are XDP_FLAGS_SKB_MODE (2) for generic mode or XDP_FLAGS_DRV_MODE (4) for driver mode.
     public func attachXDPLink(ifindex: Int32, flags: UInt32) throws -> BPFLink {

@@ -36,19 +36,12 @@ public struct Attacher: Sendable {
 
     /// Attaches a sched_cls program to `interface`'s ingress or egress; the program and the
     /// object's maps are pinned under /sys/fs/bpf/netbpf/NS/IFACE/HOOK/PROGRAM/.
+    /// `reservation`: a tcx link made ahead with a placeholder (`reserveTCX`), swapped for
+    /// `program` instead of creating a link here; ignored when it does not match.
     public func attachTC(_ program: BPFProgram, of object: BPFObject, to interface: String, namespace: String?,
-                         options: TCAttachOptions = TCAttachOptions()) throws -> AttachmentRecord {
+                         options: TCAttachOptions = TCAttachOptions(), reservation: TCXReservation? = nil) throws -> AttachmentRecord {
         let hook = options.direction.rawValue
-        let clsactOnly = options.priority != nil || options.handle != nil || options.classID != nil
-        let useTCX: Bool
-        switch options.mechanism {
-        case .tcx:
-            guard !clsactOnly else { throw AttachError(.invalidArgument, "--priority, --handle and --classid are clsact options; tcx orders programs with --before/--after") }
-            guard Features.shared.tcx.available else { throw AttachError(.unsupported, "this kernel has no tcx (Linux 6.6+)", hint: "use --clsact") }
-            useTCX = true
-        case .clsact: useTCX = false
-        case .auto: useTCX = !clsactOnly && Features.shared.tcx.available
-        }
+        let useTCX = try Self.usesTCX(options)
         try refuseDuplicate(interface: interface, namespace: namespace, hook: hook, program: program.name)
         let info = try program.info()
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program.name)
@@ -62,9 +55,13 @@ public struct Attacher: Sendable {
             var undo: [() -> Void] = []
             do {
                 if useTCX {
-                    let link = try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
+                    // The program and maps are pinned while a reserved link may still be in the
+                    // kernel's RCU wait; the link last.
+                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                    let link = try tcxLink(for: program, ifindex: ifindex, interface: interface, namespace: namespace,
+                                           options: options, reservation: reservation)
                     undo.append { link.detach() }
-                    try PinSet.pin(program: program, maps: object.maps, link: link, at: pins)
+                    try link.pin(at: pins + "/link")
                 } else {
                     // A filter and a qdisc are kernel state that outlives this process: say what
                     // is about to be made before making it (a killed attach leaves this record).
@@ -117,6 +114,46 @@ public struct Attacher: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Whether `options` attach through tcx: asked for, or `auto` on a kernel with tcx and no
+    /// clsact-only option.
+    static func usesTCX(_ options: TCAttachOptions) throws -> Bool {
+        let clsactOnly = options.priority != nil || options.handle != nil || options.classID != nil
+        switch options.mechanism {
+        case .tcx:
+            guard !clsactOnly else { throw AttachError(.invalidArgument, "--priority, --handle and --classid are clsact options; tcx orders programs with --before/--after") }
+            guard Features.shared.tcx.available else { throw AttachError(.unsupported, "this kernel has no tcx (Linux 6.6+)", hint: "use --clsact") }
+            return true
+        case .clsact: return false
+        case .auto: return !clsactOnly && Features.shared.tcx.available
+        }
+    }
+
+    /// Starts a tcx link for an attach with these options while the program is still being
+    /// compiled or loaded (see TCXReservation); nil when the attach will not use tcx. Pass it
+    /// to `attachTC` and `cancel()` it afterwards whatever happened.
+    public func reserveTCX(interface: String, namespace: String?, options: TCAttachOptions) -> TCXReservation? {
+        guard (try? Self.usesTCX(options)) == true else { return nil }
+        return TCXReservation(interface: interface, namespace: namespace, direction: options.direction, position: options.position)
+    }
+
+    /// The reserved link with `program` swapped in, or a new link when there is no usable
+    /// reservation.
+    private func tcxLink(for program: BPFProgram, ifindex: Int32, interface: String, namespace: String?,
+                         options: TCAttachOptions, reservation: TCXReservation?) throws -> BPFLink {
+        if let reservation {
+            if let reserved = reservation.take(interface: interface, namespace: namespace, direction: options.direction,
+                                               position: options.position, ifindex: ifindex) {
+                do {
+                    try reserved.link.update(to: program, replacing: reserved.placeholder)
+                    return reserved.link
+                } catch {
+                    reserved.link.detach()
+                }
+            }
+        }
+        return try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
     }
 
     // MARK: XDP

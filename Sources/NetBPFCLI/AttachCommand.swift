@@ -49,10 +49,15 @@ struct AttachCommand: ParsableCommand {
                 if let classid { options.classID = try parseClassID(classid) }
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
+                // The tcx link is made while the program compiles and loads (TCXReservation).
+                let attacher = Attacher()
+                let reservation = attacher.reserveTCX(interface: target.interface, namespace: target.netns, options: options)
+                defer { reservation?.cancel() }
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
                                                           hook: "tc", accepts: [.schedCls])
-                let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
+                let record = try attacher.attachTC(program, of: object, to: target.interface, namespace: target.netns,
+                                                   options: options, reservation: reservation)
                 try report(record, json: output.json)
             }
         }

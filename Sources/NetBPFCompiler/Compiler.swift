@@ -13,7 +13,8 @@ public struct CompileOptions: Sendable {
     public var extraArguments: [String] = []
     /// Reuse and store objects in the compile cache.
     public var useCache = true
-    /// Use a precompiled vmlinux.h for programs that include it.
+    /// Use a precompiled header: vmlinux.h + libbpf's headers for programs that include
+    /// vmlinux.h, the common UAPI headers for networking programs that include only those.
     public var usePrecompiledHeader = true
     /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
     public var checkObject = true
@@ -52,6 +53,10 @@ public final class BPFCompiler: @unchecked Sendable {
     public init(cache: CacheDirectory? = nil) throws {
         self.cache = try cache ?? CacheDirectory()
     }
+
+    /// Waits for the precompiled headers this process is building in the background (a compile
+    /// that finds one missing starts it and goes on without it); call before exiting.
+    public static func waitForBackgroundWork() { PrecompiledHeaders.waitForBackgroundBuilds() }
 
     /// True once LLVM has been mapped into this process.
     public static var compilerLoaded: Bool { ClangLibrary.isLoaded }
@@ -114,10 +119,12 @@ public final class BPFCompiler: @unchecked Sendable {
         let dependencies = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"]).dependencies(ofSource: bytes, at: path)
         let usesVmlinux = dependencies.skippedIncluded.contains("vmlinux.h")
         var btf: String?
+        var kernelDirectory: String?
         if usesVmlinux {
             let sum = try KernelTypes.btfChecksum(cache: cache)
             btf = sum
-            args += ["-I", try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)]
+            kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
+            args += ["-I", kernelDirectory!]
         }
         for d in options.defines { args.append("-D" + d) }
         args += options.extraArguments
@@ -144,11 +151,13 @@ public final class BPFCompiler: @unchecked Sendable {
         let clang = try ClangLibrary.shared()
         var pch: String?
         if options.usePrecompiledHeader {
-            if usesVmlinux {
-                pch = try ensurePrecompiledHeader(clang: clang, args: args, prelude: kernelPrelude(args: args))
-            } else if Self.fitsUAPIPrelude(bytes) {
-                pch = try ensurePrecompiledHeader(clang: clang, args: args, prelude: uapiPrelude())
+            var prelude: Prelude?
+            if let kernelDirectory {
+                prelude = .kernel(directory: kernelDirectory)
+            } else if Prelude.fitsUAPI(bytes) {
+                prelude = .uapi(directory: includeDir)
             }
+            if let prelude { pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache) }
         }
         var result = nb_compile_result()
         let rc = withCStrings(args) { argv in
@@ -182,68 +191,6 @@ public final class BPFCompiler: @unchecked Sendable {
         try cache.makeDirectory(dir)
         try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
         return dir
-    }
-
-    /// A header set precompiled once and included implicitly before the source.
-    struct Prelude {
-        let name: String
-        let directory: String
-        let text: String
-    }
-
-    /// vmlinux.h and the libbpf headers, for programs that include vmlinux.h.
-    func kernelPrelude(args: [String]) -> Prelude {
-        let dir = args.indices.first { args[$0] == "-I" && args[$0 + 1].contains("/kernel-") }.map { args[$0 + 1] } ?? cache.path
-        return Prelude(name: "prelude", directory: dir, text: """
-        /* Precompiled by netbpf: kernel types and the libbpf headers BPF C programs use. */
-        #include "vmlinux.h"
-        #include <bpf/bpf_helpers.h>
-        #include <bpf/bpf_tracing.h>
-        #include <bpf/bpf_core_read.h>
-        #include <bpf/bpf_endian.h>
-
-        """)
-    }
-
-    /// The UAPI headers networking programs include, for programs that include nothing else:
-    /// implicit inclusion of headers the source would include anyway changes nothing.
-    static let uapiHeaders: [String] = ["linux/bpf.h", "linux/pkt_cls.h", "linux/if_ether.h", "linux/ip.h", "linux/ipv6.h",
-                                        "linux/tcp.h", "linux/udp.h", "linux/in.h", "linux/types.h",
-                                        "stddef.h", "bpf/bpf_helpers.h", "bpf/bpf_endian.h"]
-
-    func uapiPrelude() -> Prelude {
-        Prelude(name: "uapi-prelude", directory: cache.path + "/include",
-                text: "/* Precompiled by netbpf: UAPI and libbpf headers of networking programs. */\n"
-                    + Self.uapiHeaders.map { "#include <\($0)>\n" }.joined())
-    }
-
-    /// Whether a source may use the UAPI prelude: every `#include <...>` it makes is in the set,
-    /// and it defines no macro before its last include (which could change what they declare).
-    static func fitsUAPIPrelude(_ source: [UInt8]) -> Bool {
-        let includes = IncludeScanner.includes(in: source).filter { !$0.1 }.map(\.0)
-        guard !includes.isEmpty, includes.allSatisfy({ uapiHeaders.contains($0) }) else { return false }
-        let text = String(decoding: source, as: UTF8.self)
-        guard let lastInclude = text.range(of: "#include", options: .backwards) else { return false }
-        return !text[..<lastInclude.lowerBound].contains("#define") && !text[..<lastInclude.lowerBound].contains("#undef")
-    }
-
-    /// Builds (once per arguments and compiler) the PCH of `prelude`; nil if clang cannot, in which
-    /// case the compile is just slower.
-    private func ensurePrecompiledHeader(clang: ClangLibrary, args: [String], prelude: Prelude) throws -> String? {
-        var h = Hasher256()
-        h.add(clang.version)
-        h.add(args.joined(separator: "\u{1}"))
-        h.add(prelude.text)
-        let header = prelude.directory + "/\(prelude.name).h"
-        if FileManager.default.contents(atPath: header) != Data(prelude.text.utf8) {
-            try cache.writeAtomically(Data(prelude.text.utf8), to: header)
-        }
-        let pch = prelude.directory + "/\(prelude.name)-\(h.finish().prefix(16)).pch"
-        if FileManager.default.fileExists(atPath: pch) { return pch }
-        var result = nb_compile_result()
-        let rc = withCStrings(args) { clang.buildPCH(header, $0, args.count, pch, &result) }
-        clang.freeResult(&result)
-        return rc == 0 ? pch : nil
     }
 
     /// Identity of the compiler library (path, size, mtime): cheap, and needs no dlopen.

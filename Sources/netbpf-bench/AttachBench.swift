@@ -6,13 +6,14 @@ import Glibc
 /// BCC's copy of it in benchmarks/peers/bcc_pyroute2_tc.py):
 /// - `clang-14 -O2 -g -target bpf -c prog.c -o prog.o` then `tc filter add dev VETH ingress bpf
 ///   da obj prog.o sec tc` (two processes, timed separately and added; the clsact qdisc is
-///   added once beforehand, untimed, as a tc user would have it);
+///   added beforehand, untimed, as a tc user would have it);
 /// - BCC: `BPF(text=...)` + `load_func(..., BPF.SCHED_CLS)` + pyroute2 clsact and a
 ///   direct-action cls_bpf filter, run with Debian's /usr/bin/python3.
 /// Every run is a whole process, wall time from spawn to exit and peak RSS from wait4, and
-/// everything is detached (untimed) between runs. Cold cache: NETBPF_CACHE_DIR is a fresh empty
+/// everything is detached (untimed) between runs; the netbpf variants and clang + tc are
+/// interleaved round by round. Cold cache: NETBPF_CACHE_DIR is a fresh empty
 /// directory every run (so the compiler also writes its headers and builds its PCH); warm: the
-/// same directory, filled by one run first; --no-cache: the object compiled again in the warm
+/// same directory, filled by the warm-up round; --no-cache: the object compiled again in the warm
 /// directory (what an edited program costs). The veth pair lives in
 /// the bench's own namespace for the length of the run and is deleted after it.
 struct AttachBench {
@@ -71,54 +72,44 @@ struct AttachBench {
         let attach = [netbpf, "attach", "tc", veth, program]
         let detach = [netbpf, "detach", "tc", veth, "--all"]
 
-        // netbpf, cold: a fresh, empty cache directory every run.
-        var cold = Sample()
-        for i in 0...runs {
-            let dir = work + "/cache-cold-\(i)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            setenv("NETBPF_CACHE_DIR", dir, 1)
-            let r = try timed(attach)
-            if i > 0 { cold.add(r) } // the first run only brings the binaries into the page cache
-            try must(detach)
-            try? FileManager.default.removeItem(atPath: dir)
-        }
-
-        // netbpf, warm: one cache directory, filled by a first run.
-        setenv("NETBPF_CACHE_DIR", work + "/cache-warm", 1)
-        var warm = Sample(), warmClsact = Sample(), recompile = Sample()
-        _ = try timed(attach)
-        try must(detach)
-        for _ in 0..<runs {
-            warm.add(try timed(attach))
-            try must(detach)
-        }
-        for _ in 0..<runs {
-            warmClsact.add(try timed(attach + ["--clsact"]))
-            try must(detach)
-        }
-        // The object compiled again (an edited program), with the cache's headers and PCH ready.
-        for _ in 0..<runs {
-            recompile.add(try timed(attach + ["--no-cache"]))
-            try must(detach)
-        }
-
-        // clang-14 + tc: the clsact qdisc is there already (untimed), as for a tc user.
+        // Rounds: each runs every netbpf variant once and clang-14 + tc once, so drift in the
+        // machine's speed (it is small and shared) falls on all of them alike. Round 0 is a
+        // warm-up: it brings binaries into the page cache and fills the warm cache directory.
+        let warmDir = work + "/cache-warm"
         let object = work + "/count_icmp.bpf.o"
         let clang = ["clang-14", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", program, "-o", object]
         let tc = ["tc", "filter", "add", "dev", veth, "ingress", "bpf", "da", "obj", object, "sec", "tc"]
-        try must(["tc", "qdisc", "add", "dev", veth, "clsact"])
+        var cold = Sample(), warm = Sample(), warmClsact = Sample(), recompile = Sample()
         var clangOnly = Sample(), tcOnly = Sample(), clangTC = Sample()
         for i in 0...runs {
+            func measure(_ sample: inout Sample, _ argv: [String], cache: String) throws {
+                setenv("NETBPF_CACHE_DIR", cache, 1)
+                let r = try timed(argv)
+                try must(detach)
+                if i > 0 { sample.add(r) }
+            }
+            // Cold: a fresh, empty cache directory (the compiler also writes its headers and
+            // builds its PCH there).
+            let coldDir = work + "/cache-cold-\(i)"
+            try FileManager.default.createDirectory(atPath: coldDir, withIntermediateDirectories: true)
+            try measure(&cold, attach, cache: coldDir)
+            try? FileManager.default.removeItem(atPath: coldDir)
+            // Warm: the same directory every round.
+            try measure(&warm, attach, cache: warmDir)
+            try measure(&warmClsact, attach + ["--clsact"], cache: warmDir)
+            // The object compiled again (an edited program), with the cache's headers and PCH ready.
+            try measure(&recompile, attach + ["--no-cache"], cache: warmDir)
+            // clang-14 + tc: the clsact qdisc is there already (untimed), as for a tc user.
+            try must(["tc", "qdisc", "add", "dev", veth, "clsact"])
             let c = try timed(clang)
             let t = try timed(tc)
-            try must(["tc", "filter", "del", "dev", veth, "ingress"])
+            try must(["tc", "qdisc", "del", "dev", veth, "clsact"])
             if i == 0 { continue }
             clangOnly.add(c)
             tcOnly.add(t)
             clangTC.wallMs.append((c.wall + t.wall) * 1000)
             clangTC.rssMB.append(Double(max(c.maxRSSKiB, t.maxRSSKiB)) / 1024)
         }
-        try must(["tc", "qdisc", "del", "dev", veth, "clsact"])
 
         // BCC + pyroute2 (it adds the clsact; removing it removes the filter).
         var bccRun = Sample()
@@ -131,7 +122,7 @@ struct AttachBench {
         func ratio(_ a: Double, _ b: Double) -> String { fmt(a / b, 2) + "x" }
         let base = clangTC.wall
         return [
-            "Program: programs/count_icmp.bpf.c (BCC: the same C in BCC's dialect). Median of \(runs) runs each, whole processes, after one untimed warm-up run; detached between runs.",
+            "Program: programs/count_icmp.bpf.c (BCC: the same C in BCC's dialect). Median of \(runs) rounds, each running every netbpf variant and clang-14 + tc once (interleaved), after one untimed warm-up round; whole processes, detached between runs. BCC: \(runs) runs after them.",
             "",
             "| attach a tc classifier, end to end | median ms | peak RSS MB | vs clang-14 + tc | vs BCC |",
             "|---|---:|---:|---:|---:|",

@@ -3,4 +3,5 @@ import NetBPFCLI
 import NetBPF
 
 StandardStreams.ignoreSIGPIPE()
+ProcessExit.install()
 NetBPFCommand.main()

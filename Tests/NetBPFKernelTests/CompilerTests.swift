@@ -10,7 +10,10 @@ struct CompilerTests {
     /// A private cache per test, so hits and misses are the test's own.
     func withCompiler<T>(_ body: (BPFCompiler, String) throws -> T) throws -> T {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netbpf-cache-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer {
+            BPFCompiler.waitForBackgroundWork() // a PCH still being built there
+            try? FileManager.default.removeItem(atPath: dir)
+        }
         return try body(try BPFCompiler(cache: CacheDirectory(path: dir)), dir)
     }
 
@@ -108,7 +111,15 @@ struct CompilerTests {
 
     @Test func vmlinuxAndCORE() throws {
         try withCompiler { compiler, _ in
-            let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path)
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path
+            let first = try compiler.compile(file: path)
+            // With two or more cores the first compile goes without the PCH while it is built
+            // in the background; once that is done, the next compile uses it.
+            #expect(first.usedPrecompiledHeader == (ProcessInfo.processInfo.activeProcessorCount == 1))
+            BPFCompiler.waitForBackgroundWork()
+            var again = CompileOptions()
+            again.useCache = false
+            let compiled = try compiler.compile(file: path, options: again)
             #expect(compiled.usedPrecompiledHeader)
             let spec = try compiled.open()
             try spec.setGlobal("target_tgid", to: UInt32(getpid()))
@@ -119,6 +130,30 @@ struct CompilerTests {
             let seen = try ArrayMap<UInt64>(obj.map(named: "seen"))
             #expect(try seen.get(1) == UInt64(getpid()))
             #expect(try seen.get(0) > 0)
+        }
+    }
+
+    /// The UAPI prelude's PCH is left out of a cache's first compile that could use it, built
+    /// next to the second, and used from then on; the objects are the same throughout.
+    @Test func uapiPrecompiledHeaderFromTheSecondCompile() throws {
+        try withCompiler { compiler, cache in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_icmp.bpf.c").path
+            var options = CompileOptions()
+            options.useCache = false
+            func pchFiles() -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/include")) ?? []).filter { $0.hasSuffix(".pch") }
+            }
+            let first = try compiler.compile(file: path, options: options)
+            BPFCompiler.waitForBackgroundWork()
+            #expect(!first.usedPrecompiledHeader)
+            #expect(pchFiles().isEmpty)
+            let second = try compiler.compile(file: path, options: options)
+            BPFCompiler.waitForBackgroundWork()
+            #expect(second.usedPrecompiledHeader == (ProcessInfo.processInfo.activeProcessorCount == 1))
+            #expect(pchFiles().count == 1)
+            let third = try compiler.compile(file: path, options: options)
+            #expect(third.usedPrecompiledHeader)
+            #expect(first.bytes == second.bytes && second.bytes == third.bytes)
         }
     }
 

@@ -48,6 +48,13 @@ void nb_perf_buffer_free(struct perf_buffer *pb, void *owned);
 int nb_tcx_link_create(int prog_fd, int ifindex, uint32_t attach_type, uint32_t flags,
                        uint32_t relative_fd_or_id, uint64_t expected_revision);
 
+/// Loads a sched_cls program named `name` that only returns `ret` (e.g. TCX_NEXT, -1). fd or -errno.
+int nb_load_sched_cls_returning(int32_t ret, const char *name);
+
+/// BPF_LINK_UPDATE with BPF_F_REPLACE (kernel 5.7): the link's program becomes new_prog_fd if it
+/// is still old_prog_fd. 0 or -errno.
+int nb_link_update_replace(int link_fd, int new_prog_fd, int old_prog_fd);
+
 /// BPF_PROG_QUERY for tcx (kernel 6.6): fills prog_ids/link_ids (up to *count) and the revision.
 int nb_tcx_query(int ifindex, uint32_t attach_type, uint32_t *prog_ids, uint32_t *link_ids,
                  uint32_t *count, uint64_t *revision);
