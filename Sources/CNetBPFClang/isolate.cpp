@@ -3,19 +3,34 @@
 #include <llvm/Support/ErrorHandling.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <new>
 #include <pthread.h>
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace netbpf {
 
-// Child -> parent framing: one tag byte, then the payload (for 'R') or a message (for 'F').
+// Child -> parent framing: one tag byte, the payload's length (8 bytes, host order), then the
+// payload (for 'R') or a message (for 'F'). With the length known the parent stops reading at
+// the frame's end instead of at EOF, which only comes once the child's address space is torn
+// down (exit_mm runs before exit_files): a few ms after a large compile.
 static constexpr char kResult = 'R';
 static constexpr char kFatal = 'F';
+static constexpr size_t kHeader = 1 + sizeof(uint64_t);
+
+static std::string frame(char tag, const std::string &payload) {
+    std::string out(kHeader, '\0');
+    out[0] = tag;
+    uint64_t n = payload.size();
+    memcpy(&out[1], &n, sizeof n);
+    out += payload;
+    return out;
+}
 
 static int childPipe = -1; // write end, only set in the child
 
@@ -31,8 +46,8 @@ static bool writeAll(int fd, const char *p, size_t n) {
 }
 
 [[noreturn]] static void childFatal(const std::string &message) {
-    std::string frame = kFatal + message;
-    writeAll(childPipe, frame.data(), frame.size());
+    std::string bytes = frame(kFatal, message);
+    writeAll(childPipe, bytes.data(), bytes.size());
     _exit(70);
 }
 
@@ -80,11 +95,8 @@ static void *threadMain(void *p) {
     else
         threadMain(&args);
 
-    std::string frame;
-    frame.reserve(args.result.size() + 1);
-    frame += kResult;
-    frame += args.result;
-    _exit(writeAll(wfd, frame.data(), frame.size()) ? 0 : 71);
+    std::string bytes = frame(kResult, args.result);
+    _exit(writeAll(wfd, bytes.data(), bytes.size()) ? 0 : 71);
 }
 
 bool runIsolated(const std::function<std::string()> &work, std::string &payload, std::string &failure) {
@@ -109,6 +121,11 @@ bool runIsolated(const std::function<std::string()> &work, std::string &payload,
     std::string bytes;
     char buf[1 << 16];
     for (;;) {
+        if (bytes.size() >= kHeader) {
+            uint64_t n;
+            memcpy(&n, &bytes[1], sizeof n);
+            if (bytes.size() - kHeader >= n) break; // the whole frame is here
+        }
         ssize_t n = read(fds[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
@@ -116,19 +133,25 @@ bool runIsolated(const std::function<std::string()> &work, std::string &payload,
     }
     close(fds[0]);
 
+    uint64_t length = 0;
+    if (bytes.size() >= kHeader) memcpy(&length, &bytes[1], sizeof length);
+    bool complete = bytes.size() >= kHeader && bytes.size() - kHeader == length;
+    if (complete && bytes[0] == kResult) {
+        // The child has nothing left to say and only exits; reap it off this thread.
+        std::thread([pid] {
+            int ignored;
+            while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+        }).detach();
+        payload = bytes.substr(kHeader);
+        return true;
+    }
+
     int status = 0;
     pid_t w;
     do w = waitpid(pid, &status, 0);
     while (w < 0 && errno == EINTR);
-    // ECHILD: the host ignores SIGCHLD, so the status is gone; trust the framing alone.
-    bool exitedOk = (w < 0 && errno == ECHILD) || (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-
-    if (exitedOk && !bytes.empty() && bytes[0] == kResult) {
-        payload = bytes.substr(1);
-        return true;
-    }
-    if (!bytes.empty() && bytes[0] == kFatal) {
-        failure = bytes.substr(1);
+    if (complete && bytes[0] == kFatal) {
+        failure = bytes.substr(kHeader);
     } else if (w == pid && WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         failure = "clang crashed (signal " + std::to_string(sig) + ", " + strsignal(sig) + ")";

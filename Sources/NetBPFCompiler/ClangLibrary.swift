@@ -28,6 +28,19 @@ final class ClangLibrary: @unchecked Sendable {
         return out
     }
 
+    nonisolated(unsafe) private static var preloading = false
+
+    /// Starts opening the library on another thread, for a compile that is sure to need it (the
+    /// cache is off): mapping and relocating it (~4 ms) then overlaps the include scan and the
+    /// rest of the compile's preparation. `shared()` waits for it.
+    static func preload() {
+        lock.lock()
+        let started = loaded != nil || preloading
+        preloading = true
+        lock.unlock()
+        if !started { Thread.detachNewThread { _ = try? shared() } }
+    }
+
     static func shared() throws -> ClangLibrary {
         lock.lock(); defer { lock.unlock() }
         if let loaded { return try loaded.get() }

@@ -92,6 +92,7 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     private func compile(bytes original: [UInt8], path: String, name: String, options: CompileOptions) throws -> CompiledObject {
+        if !options.useCache { ClangLibrary.preload() }
         // BCC naming -> sections (text sources only: bytes that are not UTF-8 are passed as they are).
         var bytes = original
         var autoAttached: [AutoAttachedFunction] = []
