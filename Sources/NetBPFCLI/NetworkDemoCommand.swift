@@ -45,6 +45,8 @@ final class NetworkDemo {
     var httpThread: Thread?
     let httpDone = DispatchSemaphore(value: 0)
     var httpLines: [String] = []
+    /// iperf3's received rate per client, Mbit/s (written by the iperf3 threads).
+    var iperfMbps: [String: Double] = [:]
     let lock = NSLock()
     let stop = StopFlag.installed()
     var stopHTTP = false
@@ -136,7 +138,6 @@ final class NetworkDemo {
         }
 
         try step(5, "traffic: iperf3 from client1 and client2 at the same time (\(iperfSeconds) s)")
-        var results: [String: Double] = [:]
         let group = DispatchGroup()
         for (client, port) in [("client1", 5201), ("client2", 5202)] {
             group.enter()
@@ -144,7 +145,7 @@ final class NetworkDemo {
                 let json = exec(client, ["iperf3", "-c", "192.168.100.1", "-p", "\(port)", "-t", "\(iperfSeconds)", "-O", "1", "-J"])
                 if let j = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
                    let bps = ((j["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double {
-                    lock.withLock { results[client] = bps / 1e6 }
+                    self.lock.withLock { self.iperfMbps[client] = bps / 1e6 }
                 }
                 group.leave()
             }.start()
@@ -154,7 +155,7 @@ final class NetworkDemo {
         try step(6, "what the controllers saw")
         print("  rate limiter (configured vs achieved by iperf3):")
         for (client, configured) in [("client1", 10.0), ("client2", 30.0)] {
-            let got = results[client] ?? 0
+            let got = lock.withLock { iperfMbps[client] } ?? 0
             print(String(format: "    %@  configured %5.1f Mbit/s  achieved %5.1f Mbit/s  (%+.0f%%)", client, configured, got, (got / configured - 1) * 100))
         }
         for e in try rl.entries() {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NetBPF
 
 /// `netbpf attach tc VETH prog.c` end to end (compile, load, attach, pin, record, exit) against
 /// the two ways people do it without netbpf, on the same program (programs/count_icmp.bpf.c;
@@ -81,6 +82,11 @@ struct AttachBench {
         let tc = ["tc", "filter", "add", "dev", veth, "ingress", "bpf", "da", "obj", object, "sec", "tc"]
         var cold = Sample(), warm = Sample(), warmClsact = Sample(), recompile = Sample()
         var clangOnly = Sample(), tcOnly = Sample(), clangTC = Sample()
+        // The kernel's share of a tcx attach: BPF_LINK_CREATE alone, in this process, for a
+        // two-instruction program (the RCU grace period it waits for is most of it).
+        let passThrough = try BPFProgram.tcxPassThrough(name: "bench_link")
+        let vethIndex = Int32(if_nametoindex(veth))
+        var linkCreateMs: [Double] = []
         for i in 0...runs {
             func measure(_ sample: inout Sample, _ argv: [String], cache: String) throws {
                 setenv("NETBPF_CACHE_DIR", cache, 1)
@@ -104,7 +110,11 @@ struct AttachBench {
             let c = try timed(clang)
             let t = try timed(tc)
             try must(["tc", "qdisc", "del", "dev", veth, "clsact"])
+            var link: BPFLink?
+            let created = try Measure.time { link = try passThrough.attachTCX(ifindex: vethIndex, direction: .ingress) }
+            link?.detach()
             if i == 0 { continue }
+            linkCreateMs.append(created * 1000)
             clangOnly.add(c)
             tcOnly.add(t)
             clangTC.wallMs.append((c.wall + t.wall) * 1000)
@@ -133,6 +143,7 @@ struct AttachBench {
             "| `clang-14 -O2 -g -target bpf -c` + `tc filter add ... bpf da obj prog.o sec tc` | \(fmt(clangTC.wall)) | \(fmt(clangTC.rss)) | 1.00x | \(ratio(clangTC.wall, bccRun.wall)) |",
             "| &nbsp;&nbsp;of which clang-14 | \(fmt(clangOnly.wall)) | \(fmt(clangOnly.rss)) | | |",
             "| &nbsp;&nbsp;of which tc filter add | \(fmt(tcOnly.wall)) | \(fmt(tcOnly.rss)) | | |",
+            "| kernel alone: `BPF_LINK_CREATE` (tcx) of a 2-instruction program, in-process (min \(fmt(linkCreateMs.min() ?? 0)), max \(fmt(linkCreateMs.max() ?? 0))) | \(fmt(Measure.median(linkCreateMs))) | | \(ratio(Measure.median(linkCreateMs), base)) | |",
             "| BCC 0.26 `BPF(text=...)` + `load_func(SCHED_CLS)` + pyroute2 clsact/filter | \(fmt(bccRun.wall)) | \(fmt(bccRun.rss)) | \(ratio(bccRun.wall, base)) | 1.00x |",
             "",
             "| peak RSS, netbpf / BCC | warm | cold |",
