@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Builds the in-process compiler as a shared library (like the SwiftPM dynamic product, but
-# against the shared libclang-cpp/libLLVM, so it needs libclang-cpp14-dev; Package.swift links
-# the static archives) plus the
-# devtest driver, which dlopen()s it like the Swift side does.
+# Builds the in-process compiler as a shared library, like the SwiftPM dynamic product but
+# against the shared libclang-cpp/libLLVM (so it needs libclang-cpp14-dev; Package.swift links
+# the static archives), plus the devtest driver, which dlopen()s it like the Swift side does.
 # Usage: devtest/build.sh [outdir]   (CXX=/opt/swift/usr/bin/clang++ to use Swift's clang)
 # EXTRA_CXXFLAGS="-fno-rtti" etc. are appended to the library compile flags.
 set -euo pipefail
