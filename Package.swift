@@ -47,14 +47,14 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // System libraries (Debian: libbpf-dev, libmnl-dev, libpcap-dev), nothing else.
+        // System libraries (Debian: libbpf-dev, libmnl-dev), nothing else.
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
-        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // C helpers for what Swift cannot call directly (varargs print callback, LIBBPF_OPTS, raw bpf(2)).
-        .target(name: "CNetBPFShims", dependencies: ["CLibBPF"]),
-        // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's).
-        .target(name: "CNetBPFPcap", dependencies: ["CPcap"]),
+        .target(name: "CNetBPFShims", dependencies: ["CLibBPF"], linkerSettings: [.linkedLibrary("z")]),
+        // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's);
+        // libpcap (Debian: libpcap-dev for the header) is dlopen'd on first use, not linked.
+        .target(name: "CNetBPFPcap"),
         // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).

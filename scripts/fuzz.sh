@@ -60,7 +60,7 @@ wanted elf && build elf NetBPF fuzz/elf.swift $N/ELFHeader.swift $N/ELFSections.
 if wanted object; then
   # The whole NetBPF module, as `swift build` makes it, over the system libbpf (not instrumented).
   mapfile -t pcap < <(cobjects pcap Sources/CNetBPFPcap/include Sources/CNetBPFPcap/*.c)
-  build object NetBPF fuzz/object.swift $N/*.swift "${shims[@]}" "${pcap[@]}" -lbpf -lelf -lz -lpcap
+  build object NetBPF fuzz/object.swift $N/*.swift "${shims[@]}" "${pcap[@]}" -lbpf -lelf -lz
 fi
 if wanted netlink; then
   build netlink NetBPFNetlink fuzz/netlink.swift $L/*.swift "${shims[@]}" -lmnl -lbpf -lelf -lz

@@ -116,10 +116,10 @@ public struct AttachmentStore: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let path = directory + "/" + record.fileName
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: try encoder.encode(record), attributes: [.posixPermissions: 0o600]),
-              rename(tmp, path) == 0 else {
-            throw AttachError(.system, "cannot write the attachment record \(path)")
+        do {
+            try OutputFile.replaceAtomically(Array(try encoder.encode(record)), at: path, mode: 0o600)
+        } catch {
+            throw AttachError(.system, "cannot write the attachment record \(path): \(error)")
         }
     }
 

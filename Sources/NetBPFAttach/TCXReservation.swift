@@ -34,7 +34,9 @@ public final class TCXReservation: @unchecked Sendable {
             let made = try? inNamespace(namespace) { () -> (BPFLink, BPFProgram, Int32) in
                 let ifindex = try socket(in: namespace).interfaceIndex(.name(interface))
                 let placeholder = try BPFProgram.tcxPassThrough()
-                return (try placeholder.attachTCX(ifindex: ifindex, direction: direction, position: position), placeholder, ifindex)
+                let link = try placeholder.attachTCX(ifindex: ifindex, direction: direction, position: position)
+                Features.shared.noteTCXLinkCreated()
+                return (link, placeholder, ifindex)
             }
             lock.lock()
             if let made { (link, placeholder, ifindex) = made }

@@ -49,9 +49,14 @@ struct AttachCommand: ParsableCommand {
                 if let classid { options.classID = try parseClassID(classid) }
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
-                // The tcx link is made while the program compiles and loads (TCXReservation).
+                // The tcx link is made while the program compiles and loads (TCXReservation),
+                // started in main for the plain forms (EarlyTCXReservation), else here.
+                // An early one is used only if it is for the hook attachTC chooses, and is
+                // checked there, after loading: the tcx feature probe takes RTNL, which the
+                // reservation holds through its RCU wait.
                 let attacher = Attacher()
-                let reservation = attacher.reserveTCX(interface: target.interface, namespace: target.netns, options: options)
+                let reservation = EarlyTCXReservation.take()
+                    ?? attacher.reserveTCX(interface: target.interface, namespace: target.netns, options: options)
                 defer { reservation?.cancel() }
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,

@@ -1,6 +1,7 @@
 import CNetBPFShims
 import Foundation
 import Glibc
+import NetBPF
 
 /// Where compiled objects, vmlinux.h and precompiled headers are kept:
 /// $NETBPF_CACHE_DIR, else /var/cache/netbpf for root, else ~/.cache/netbpf. Mode 0700.
@@ -25,15 +26,14 @@ public struct CacheDirectory: Sendable {
         }
     }
 
-    /// Writes through a temporary file and rename, so readers never see half a file.
+    /// Writes through a temporary file and rename (OutputFile.replaceAtomically, no fsync): an
+    /// entry a crash truncated fails its checksum and is rebuilt (CompileCache), and headers are
+    /// compared with what they should hold before use.
     func writeAtomically(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw CompileError(kind: .input, message: "cannot write \(tmp)")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CompileError(kind: .input, message: "cannot rename into \(path): \(String(cString: strerror(errno)))")
+        do {
+            try OutputFile.replaceAtomically(Array(data), at: path, mode: 0o600)
+        } catch {
+            throw CompileError(kind: .input, message: "\(error)")
         }
     }
 }

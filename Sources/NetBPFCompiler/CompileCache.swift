@@ -1,39 +1,39 @@
+import CNetBPFShims
 import Foundation
 import Glibc
 
 /// Compiled objects, content-addressed: `objects/<key>.o`, where the key covers the source, every
 /// file it includes, the arguments, the compiler library and (for vmlinux.h users) the kernel
-/// BTF. Each entry starts with a magic and the SHA-256 of the object, so a corrupted or
-/// truncated entry is detected, removed and rebuilt rather than loaded.
+/// BTF. Each entry starts with a magic, the object's length and its CRC-32, so a corrupted or
+/// truncated entry is detected, removed and rebuilt rather than loaded. (The key, a SHA-256,
+/// says which object; the CRC only whether the bytes survived. Entries of the earlier format,
+/// NBPFOBJ1 with a SHA-256, count as corrupt and are rebuilt once.)
 struct CompileCache {
-    static let magic = Array("NBPFOBJ1".utf8)
+    static let magic = Array("NBPFOBJ2".utf8)
+    /// magic, 16 hex digits of length, 8 of CRC-32.
+    static let headerSize = magic.count + 24
     let directory: CacheDirectory
 
     private func path(_ key: String) -> String { directory.path + "/objects/" + key + ".o" }
 
     enum Lookup { case hit([UInt8]), miss, corrupt }
 
+    static func header(for object: [UInt8]) -> [UInt8] {
+        let crc = object.withUnsafeBytes { nb_crc32($0.baseAddress, $0.count) }
+        return magic + Array(String(format: "%016llx%08x", UInt64(object.count), crc).utf8)
+    }
+
     func lookup(_ key: String) -> Lookup {
         guard let data = FileManager.default.contents(atPath: path(key)) else { return .miss }
-        let header = Self.magic.count + 64
-        guard data.count > header, Array(data.prefix(Self.magic.count)) == Self.magic else {
-            unlink(path(key)); return .corrupt
-        }
-        let stored = String(decoding: data[Self.magic.count..<header], as: UTF8.self)
-        let object = data[header...]
-        var h = Hasher256()
-        object.withUnsafeBytes { h.add($0) }
-        guard h.finish() == stored else { unlink(path(key)); return .corrupt }
-        return .hit(Array(object))
+        let bytes = [UInt8](data)
+        guard bytes.count > Self.headerSize else { unlink(path(key)); return .corrupt }
+        let object = Array(bytes[Self.headerSize...])
+        guard Array(bytes[..<Self.headerSize]) == Self.header(for: object) else { unlink(path(key)); return .corrupt }
+        return .hit(object)
     }
 
     func store(_ key: String, object: [UInt8]) {
         try? directory.makeDirectory(directory.path + "/objects")
-        var h = Hasher256()
-        object.withUnsafeBytes { h.add($0) }
-        var data = Data(Self.magic)
-        data.append(Data(h.finish().utf8))
-        data.append(contentsOf: object)
-        try? directory.writeAtomically(data, to: path(key))
+        try? directory.writeAtomically(Data(Self.header(for: object) + object), to: path(key))
     }
 }

@@ -112,41 +112,72 @@ public final class BPFCompiler: @unchecked Sendable {
         let besides = (path as NSString).deletingLastPathComponent + "/include"
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: besides, isDirectory: &isDir), isDir.boolValue { userIncludes.append(besides) }
-        var args: [String] = []
-        for d in userIncludes { args += ["-I", d] }
-        args += ["-I", includeDir]
-        // One scan of the include graph serves both decisions: vmlinux.h or not, and the cache key.
-        let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
-        let dependencies = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"]).dependencies(ofSource: bytes, at: path)
-        let usesVmlinux = dependencies.skippedIncluded.contains("vmlinux.h")
-        var btf: String?
-        var kernelDirectory: String?
-        if usesVmlinux {
-            let sum = try KernelTypes.btfChecksum(cache: cache)
-            btf = sum
-            kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
-            args += ["-I", kernelDirectory!]
-        }
-        for d in options.defines { args.append("-D" + d) }
-        args += options.extraArguments
+        // Arguments: include directories (then vmlinux.h's when the program uses it, once the
+        // scan says so), defines, the rest.
+        var includeArgs: [String] = []
+        for d in userIncludes { includeArgs += ["-I", d] }
+        includeArgs += ["-I", includeDir]
+        let otherArgs = options.defines.map { "-D" + $0 } + options.extraArguments
 
-        // The cache key: everything that can change the object.
-        var h = Hasher256()
-        h.add("netbpf-compile-v1")
-        h.add(libraryIdentity())
-        h.add(path)
-        h.add(args.joined(separator: "\u{1}"))
-        h.add(options.checkObject ? "checked" : "unchecked")
-        bytes.withUnsafeBytes { h.add($0) }
-        if let btf { h.add(btf) }
-        for dep in dependencies.files {
-            h.add(dep)
-            h.add(fileIdentity(dep))
-        }
-        let key = h.finish()
+        // The include graph decides vmlinux.h or not and is part of the cache key. A manifest
+        // from an earlier scan of the same source and arguments stands in for the scan while
+        // it still resolves the same (IncludeManifest); without one this is a compile in all
+        // likelihood, so the compiler library starts loading beside the scan.
+        let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
+        let scanner = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"])
+        var scanKey = Hasher256()
+        scanKey.add("netbpf-include-scan-v1")
+        let library = libraryIdentity()
+        scanKey.add(library)
+        scanKey.add(path)
+        scanKey.add(searchPath.joined(separator: "\u{1}"))
+        bytes.withUnsafeBytes { scanKey.add($0) }
+        let manifestKey = scanKey.finish()
+        let manifests = IncludeManifests(directory: cache)
         let store = CompileCache(directory: cache)
-        if options.useCache, case .hit(let object) = store.lookup(key) {
-            return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+        var manifest = options.useCache ? manifests.lookup(manifestKey) : nil
+        if manifest == nil { ClangLibrary.preload() }
+
+        var key = ""
+        var args: [String] = []
+        var kernelDirectory: String?
+        for attempt in 0..<2 {
+            let scanned = manifest == nil
+            let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
+            if scanned && options.useCache { manifests.store(manifestKey, IncludeManifest(result: dependencies)) }
+            kernelDirectory = nil
+            var btf: String?
+            if dependencies.skippedIncluded.contains("vmlinux.h") {
+                let sum = try KernelTypes.btfChecksum(cache: cache)
+                btf = sum
+                kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
+            }
+            args = includeArgs + (kernelDirectory.map { ["-I", $0] } ?? []) + otherArgs
+            // The cache key: everything that can change the object.
+            var h = Hasher256()
+            h.add("netbpf-compile-v1")
+            h.add(library)
+            h.add(path)
+            h.add(args.joined(separator: "\u{1}"))
+            h.add(options.checkObject ? "checked" : "unchecked")
+            bytes.withUnsafeBytes { h.add($0) }
+            if let btf { h.add(btf) }
+            for dep in dependencies.files {
+                h.add(dep)
+                h.add(fileIdentity(dep))
+            }
+            key = h.finish()
+            guard options.useCache else { break }
+            if case .hit(let object) = store.lookup(key) {
+                // A library load started for what turned out to be a hit (no manifest yet) is
+                // let finish: a process must not exit while another thread is in dlopen.
+                if scanned { ClangLibrary.waitForPreload() }
+                return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+            }
+            // A miss after a manifest: a header changed, and with it perhaps the graph.
+            guard !scanned, attempt == 0 else { break }
+            manifest = nil
+            ClangLibrary.preload()
         }
 
         let clang = try ClangLibrary.shared()

@@ -15,6 +15,9 @@ struct IncludeScanner {
         var files: [String] = []
         /// The skipped names that were included somewhere (e.g. "vmlinux.h").
         var skippedIncluded: Set<String> = []
+        /// Paths looked at and not found while resolving (earlier search directories): a file
+        /// created at one of them would change what an include resolves to (IncludeManifest).
+        var absent: [String] = []
     }
 
     func dependencies(ofSource text: [UInt8], at path: String) -> Result {
@@ -25,7 +28,7 @@ struct IncludeScanner {
             for (name, quoted) in Self.includes(in: body) {
                 let base = Self.lastComponent(name)
                 if skip.contains(base) { result.skippedIncluded.insert(base); continue }
-                guard let resolved = resolve(name, quoted: quoted, from: dir), seen.insert(resolved).inserted else { continue }
+                guard let resolved = resolve(name, quoted: quoted, from: dir, absent: &result.absent), seen.insert(resolved).inserted else { continue }
                 result.files.append(resolved)
                 if let next = Self.read(resolved) { queue.append((next, Self.directory(of: resolved))) }
             }
@@ -33,10 +36,14 @@ struct IncludeScanner {
         return result
     }
 
-    func resolve(_ name: String, quoted: Bool, from dir: String) -> String? {
-        if name.hasPrefix("/") { return access(name, F_OK) == 0 ? name : nil }
-        if quoted, access(dir + "/" + name, F_OK) == 0 { return dir + "/" + name }
-        for d in searchPath where access(d + "/" + name, F_OK) == 0 { return d + "/" + name }
+    /// Where `#include "name"` (quoted) or `<name>` in a file in `dir` resolves to; each path
+    /// tried and not found is appended to `absent`.
+    func resolve(_ name: String, quoted: Bool, from dir: String, absent: inout [String]) -> String? {
+        let candidates = name.hasPrefix("/") ? [name] : (quoted ? [dir + "/" + name] : []) + searchPath.map { $0 + "/" + name }
+        for candidate in candidates {
+            if access(candidate, F_OK) == 0 { return candidate }
+            absent.append(candidate)
+        }
         return nil
     }
 

@@ -4,4 +4,5 @@ import NetBPF
 
 StandardStreams.ignoreSIGPIPE()
 ProcessExit.install()
+EarlyTCXReservation.begin(arguments: CommandLine.arguments)
 NetBPFCommand.main()

@@ -109,6 +109,77 @@ struct CompilerTests {
         }
     }
 
+    /// A flipped byte inside a cached object (not just a cut-off one) fails its CRC: the entry
+    /// is rebuilt, never loaded.
+    @Test func flippedByteInCachedObjectIsRebuilt() throws {
+        try withCompiler { compiler, dir in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+            let first = try compiler.compile(file: path)
+            let objects = dir + "/objects"
+            let entries = try FileManager.default.contentsOfDirectory(atPath: objects)
+            #expect(entries.count == 1)
+            let p = objects + "/" + entries[0]
+            var d = try Data(contentsOf: URL(fileURLWithPath: p))
+            d[d.count / 2] ^= 0x40
+            try d.write(to: URL(fileURLWithPath: p))
+            let rebuilt = try compiler.compile(file: path)
+            #expect(!rebuilt.cacheHit)
+            #expect(rebuilt.bytes == first.bytes)
+        }
+    }
+
+    /// The include manifest (a cached compile's stand-in for the include scan) must not hide a
+    /// header that appears earlier on the search path and shadows the one the scan found.
+    @Test func headerCreatedEarlierOnTheSearchPathIsSeen() throws {
+        try withCompiler { compiler, dir in
+            let first = dir + "/first", second = dir + "/second"
+            for d in [first, second] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+            try "#define RET 1\n".write(toFile: second + "/ret.h", atomically: true, encoding: .utf8)
+            try """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            #include <ret.h>
+            SEC("socket") int f(struct __sk_buff *skb) { return RET; }
+            char LICENSE[] SEC("license") = "GPL";
+            """.write(toFile: dir + "/p.bpf.c", atomically: true, encoding: .utf8)
+            var options = CompileOptions()
+            options.includeDirectories = [first, second]
+            func run() throws -> (UInt32, Bool) {
+                let c = try compiler.compile(file: dir + "/p.bpf.c", options: options)
+                return (try c.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue, c.cacheHit)
+            }
+            #expect(try run() == (1, false))
+            #expect(try run() == (1, true))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/manifests").count == 1)
+            try "#define RET 9\n".write(toFile: first + "/ret.h", atomically: true, encoding: .utf8)
+            #expect(try run() == (9, false))
+            #expect(try run() == (9, true))
+            try FileManager.default.removeItem(atPath: first + "/ret.h")
+            #expect(try run() == (1, true)) // the first object is still cached under its key
+        }
+    }
+
+    /// A manifest that is garbage is ignored (the scan runs) and written anew.
+    @Test func garbageManifestIsIgnoredAndReplaced() throws {
+        try withCompiler { compiler, dir in
+            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+            let first = try compiler.compile(file: path)
+            let manifests = dir + "/manifests"
+            let names = try FileManager.default.contentsOfDirectory(atPath: manifests)
+            #expect(names.count == 1)
+            let good = try String(contentsOfFile: manifests + "/" + names[0], encoding: .utf8)
+            #expect(good.hasPrefix("netbpf-include-manifest-v1\n"))
+            #expect(good.contains("F /usr/include/linux/bpf.h\n"))
+            for garbage in ["", "netbpf-include-manifest-v1\nX nonsense\n", "\u{ff}\u{fe}", "netbpf-include-manifest-v1\nF /usr/include/linux/bpf.h"] {
+                try garbage.write(toFile: manifests + "/" + names[0], atomically: true, encoding: .utf8)
+                let again = try compiler.compile(file: path)
+                #expect(again.cacheHit)
+                #expect(again.bytes == first.bytes)
+                #expect(try String(contentsOfFile: manifests + "/" + names[0], encoding: .utf8) == good)
+            }
+        }
+    }
+
     @Test func vmlinuxAndCORE() throws {
         try withCompiler { compiler, _ in
             let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path
