@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-source benchmarks/setup-peers.sh
+bash benchmarks/setup-peers.sh
 swift build -c release --static-swift-stdlib --product netbpf >/dev/null
 swift build -c release --static-swift-stdlib --product netbpf-bench >/dev/null
 swift build -c release --static-swift-stdlib --product NetBPFClang >/dev/null

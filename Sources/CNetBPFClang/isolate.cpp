@@ -79,6 +79,11 @@ static void *threadMain(void *p) {
         dup2(devnull, STDOUT_FILENO);
         dup2(devnull, STDERR_FILENO);
     }
+    // Nothing the parent holds is the child's business: a copy of a BPF link fd (the tcx link
+    // `attach tc` reserves while it compiles) would keep that link alive if the parent died.
+    // Everything but stdio and the result pipe is closed (the work opens files by path).
+    if (wfd > 3) close_range(3, unsigned(wfd) - 1, 0);
+    close_range(unsigned(wfd) + 1, ~0u, 0);
     // A crash should just end the child: the host's handlers (e.g. Swift's backtracer) would
     // run here otherwise.
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP}) signal(sig, SIG_DFL);

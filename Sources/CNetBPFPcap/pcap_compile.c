@@ -19,12 +19,15 @@ static struct {
 } lib;
 
 static void open_libpcap(void) {
-    void *h = dlopen("libpcap.so.0.8", RTLD_NOW | RTLD_LOCAL);
-    if (!h) h = dlopen("libpcap.so", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(lib.error, sizeof lib.error, "cannot load libpcap (%s); Debian: apt-get install libpcap0.8", dlerror());
-        return;
+    // Debian's soname, then the upstream one other distributions ship, then the -dev link.
+    static const char *const names[] = {"libpcap.so.0.8", "libpcap.so.1", "libpcap.so"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) {
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h && i == 0) // the first failure says the most; dlerror's buffer is reused
+            snprintf(lib.error, sizeof lib.error, "cannot load libpcap (%s); Debian: apt-get install libpcap0.8", dlerror());
     }
+    if (!h) return;
     lib.open_dead = (pcap_t *(*)(int, int))dlsym(h, "pcap_open_dead");
     lib.compile = (int (*)(pcap_t *, struct bpf_program *, const char *, int, bpf_u_int32))dlsym(h, "pcap_compile");
     lib.geterr = (char *(*)(pcap_t *))dlsym(h, "pcap_geterr");

@@ -24,7 +24,7 @@ public enum OutputFile {
     /// reboot clears anyway) does not need to survive a power cut, and fsync costs 0.5-1 ms.
     public static func replaceAtomically(_ bytes: [UInt8], at path: String, mode: mode_t = 0o644) throws {
         let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + String(format: ".%08x", UInt32.random(in: 0...UInt32.max))
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw BPFError(.system, operation: "create", subject: tmp, errno: errno, message: "cannot create the output") }
         do {

@@ -5,14 +5,17 @@ import NetBPFCompiler
 
 /// Compile options every command that takes a program accepts.
 struct CompileArguments: ParsableArguments {
-    @Option(name: .customShort("D"), help: ArgumentHelp("Define a macro for .c programs (NAME or NAME=VALUE).", valueName: "NAME[=VALUE]"))
+    @Option(name: .customShort("D", allowingJoined: true), help: ArgumentHelp("Define a macro for .c programs (NAME or NAME=VALUE).", valueName: "NAME[=VALUE]"))
     var defines: [String] = []
-    @Option(name: .customShort("I"), help: ArgumentHelp("Add an include directory for .c programs.", valueName: "DIR"))
+    @Option(name: .customShort("I", allowingJoined: true), help: ArgumentHelp("Add an include directory for .c programs.", valueName: "DIR"))
     var includes: [String] = []
     @Flag(help: "Compile .c programs again even if the cache has them.")
     var noCache = false
 
-    var options: CompileOptions {
+    var options: CompileOptions { Self.options(defines: defines, includes: includes, noCache: noCache) }
+
+    /// What these arguments ask of the compiler (also used by EarlyStart, which has the raw values).
+    static func options(defines: [String], includes: [String], noCache: Bool) -> CompileOptions {
         var o = CompileOptions()
         o.defines = defines
         o.includeDirectories = includes.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
@@ -32,7 +35,9 @@ enum ProgramInput {
 
     static func compileFile(_ path: String, compile: CompileArguments) throws -> CompiledObject {
         do {
-            let compiled = try BPFCompiler().compile(file: path, options: compile.options)
+            let options = compile.options
+            let compiled = try EarlyStart.takeCompile(path: path, options: options)?.result()
+                ?? BPFCompiler().compile(file: path, options: options)
             printDiagnostics(compiled.diagnostics)
             return compiled
         } catch let error as CompileError {

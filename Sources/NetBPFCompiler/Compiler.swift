@@ -55,8 +55,12 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Waits for the precompiled headers this process is building in the background (a compile
-    /// that finds one missing starts it and goes on without it); call before exiting.
-    public static func waitForBackgroundWork() { PrecompiledHeaders.waitForBackgroundBuilds() }
+    /// that finds one missing starts it and goes on without it) and for a load of the compiler
+    /// library in progress; call before exiting.
+    public static func waitForBackgroundWork() {
+        PrecompiledHeaders.waitForBackgroundBuilds()
+        ClangLibrary.waitForPreload() // exiting while another thread is in dlopen is not safe
+    }
 
     /// True once LLVM has been mapped into this process.
     public static var compilerLoaded: Bool { ClangLibrary.isLoaded }
@@ -144,7 +148,7 @@ public final class BPFCompiler: @unchecked Sendable {
         for attempt in 0..<2 {
             let scanned = manifest == nil
             let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
-            if scanned && options.useCache { manifests.store(manifestKey, IncludeManifest(result: dependencies)) }
+            if scanned && options.useCache { manifests.store(manifestKey, scanned: dependencies) }
             kernelDirectory = nil
             var btf: String?
             if dependencies.skippedIncluded.contains("vmlinux.h") {
@@ -164,7 +168,7 @@ public final class BPFCompiler: @unchecked Sendable {
             if let btf { h.add(btf) }
             for dep in dependencies.files {
                 h.add(dep)
-                h.add(fileIdentity(dep))
+                h.add(IncludeManifest.identity(of: dep))
             }
             key = h.finish()
             guard options.useCache else { break }
@@ -228,16 +232,11 @@ public final class BPFCompiler: @unchecked Sendable {
     /// Identity of the compiler library (path, size, mtime): cheap, and needs no dlopen.
     private func libraryIdentity() -> String {
         for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
-            return path + ":" + fileIdentity(path)
+            return path + ":" + IncludeManifest.identity(of: path)
         }
         return "no-compiler-library"
     }
 
-    private func fileIdentity(_ path: String) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return "missing" }
-        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
-    }
 }
 
 /// Calls `body` with a C array of C strings that lives for the call.

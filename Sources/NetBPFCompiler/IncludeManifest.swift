@@ -1,62 +1,104 @@
+import CNetBPFShims
 import Foundation
 import Glibc
 
 /// What a source's include scan found, remembered so a cached compile need not scan again
 /// (ccache's "direct mode"): `manifests/<key>`, where the key covers the source bytes, its path,
-/// the arguments and the compiler library, i.e. everything the scan depends on except the files
-/// it reads and the files it did not find.
+/// the include search path and the compiler library, i.e. everything the scan depends on
+/// except the files it reads and the files it did not find.
 ///
-/// A manifest is used only while every path the scan looked for and did not find is still
-/// absent; the files it found are then identified by stat (size, mtime, inode) in the object's
-/// key exactly as after a scan, so a changed header means a different key, a cache miss and a
-/// new scan. A manifest that cannot be read or parsed is ignored and rewritten. On a hit this
-/// replaces reading and scanning every header (26 files for a tc program on UAPI headers) with
-/// one read and a stat per path.
+/// A manifest stands for one state of the headers. It is used only while every file the scan
+/// found has the identity (size, mtime, inode) it had then, and every path the scan looked for
+/// and did not find is still absent; then the scan would find the same files again, and the
+/// object's key is computed from them as after a scan. Anything else (a header edited, renamed
+/// over, shadowed by one created earlier on the search path, a symlinked directory pointed
+/// elsewhere) drops the manifest and the scan runs. A scan that could not read a file it found
+/// is not kept; a manifest that does not parse or fails its CRC is ignored and rewritten. On a
+/// hit this replaces reading and scanning every header (26 files for a tc program on UAPI
+/// headers) with one read and a stat per path.
 struct IncludeManifest: Equatable {
-    static let header = "netbpf-include-manifest-v1"
+    static let header = "netbpf-include-manifest-v2"
     var result: IncludeScanner.Result
+    /// The identity of each of `result.files`, as when the scan read them.
+    var identities: [String]
 
     static func == (a: IncludeManifest, b: IncludeManifest) -> Bool {
-        a.result.files == b.result.files && a.result.skippedIncluded == b.result.skippedIncluded && a.result.absent == b.result.absent
+        a.result.files == b.result.files && a.result.skippedIncluded == b.result.skippedIncluded
+            && a.result.absent == b.result.absent && a.identities == b.identities
     }
 
-    /// The text form: a header line, then `S name` (skipped header included), `F path` (found,
-    /// in discovery order) and `A path` (looked for, not there) lines.
+    /// A file's identity for the cache: size, mtime and inode (what `stat` says now).
+    static func identity(of path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "missing" }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
+    }
+
+    /// After a scan: the files' identities are taken now. Nil for a scan that is not complete,
+    /// or that read a file modified in the last two seconds (as ccache: an editor may still be
+    /// writing it, and a second change within the same mtime tick would go unseen). Files
+    /// under `ownDirectory` (netbpf.h in the cache, which netbpf checks before every use) count
+    /// as settled.
+    init?(scanned result: IncludeScanner.Result, ownDirectory: String) {
+        guard result.complete else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        for path in result.files where !path.hasPrefix(ownDirectory) {
+            var st = stat()
+            guard stat(path, &st) == 0, st.st_mtim.tv_sec < now.tv_sec - 2 else { return nil }
+        }
+        self.result = result
+        identities = result.files.map(Self.identity(of:))
+    }
+
+    /// The text form: a header line; `S name` (skipped header included), `F identity path`
+    /// (found, in order) and `A path` (looked for, not there) lines; `C crc` of all before it.
     var text: String? {
         let paths = result.files + result.absent + Array(result.skippedIncluded)
         guard !paths.contains(where: { $0.contains("\n") }) else { return nil }
         var lines = [Self.header]
         lines += result.skippedIncluded.sorted().map { "S " + $0 }
-        lines += result.files.map { "F " + $0 }
+        lines += zip(identities, result.files).map { "F \($0) \($1)" }
         lines += result.absent.map { "A " + $0 }
-        return lines.joined(separator: "\n") + "\n"
+        let body = lines.joined(separator: "\n") + "\n"
+        return body + "C " + Self.crc(body) + "\n"
     }
 
-    init(result: IncludeScanner.Result) { self.result = result }
+    static func crc(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { String(format: "%08x", nb_crc32($0.baseAddress, $0.count)) }
+    }
 
     init?(text: String) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let crcLine = text.dropLast().lastIndex(of: "\n").map({ text.index(after: $0) }),
+              text.hasSuffix("\n"), text[crcLine...] == "C " + Self.crc(String(text[..<crcLine])) + "\n" else { return nil }
+        var lines = text[..<crcLine].split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.first == Substring(Self.header), lines.last == "" else { return nil }
         lines.removeFirst()
         lines.removeLast()
         var result = IncludeScanner.Result()
+        var identities: [String] = []
         for line in lines {
             guard line.count > 2, line.dropFirst().first == " " else { return nil }
-            let value = String(line.dropFirst(2))
+            let value = line.dropFirst(2)
             switch line.first {
-            case "S": result.skippedIncluded.insert(value)
-            case "F": result.files.append(value)
-            case "A": result.absent.append(value)
+            case "S": result.skippedIncluded.insert(String(value))
+            case "F":
+                guard let space = value.firstIndex(of: " ") else { return nil }
+                identities.append(String(value[..<space]))
+                result.files.append(String(value[value.index(after: space)...]))
+            case "A": result.absent.append(String(value))
             default: return nil
             }
         }
         self.result = result
+        self.identities = identities
     }
 
-    /// Whether the scan would resolve every include the same way now: each path it found
-    /// still exists and none it missed has appeared.
+    /// Whether the scan would find the same files now: each found file unchanged, and none of
+    /// the paths it missed created since.
     var stillResolvesTheSame: Bool {
-        result.files.allSatisfy { access($0, F_OK) == 0 } && result.absent.allSatisfy { access($0, F_OK) != 0 }
+        zip(result.files, identities).allSatisfy { Self.identity(of: $0) == $1 } && result.absent.allSatisfy { access($0, F_OK) != 0 }
     }
 }
 
@@ -74,8 +116,9 @@ struct IncludeManifests {
         return manifest
     }
 
-    func store(_ key: String, _ manifest: IncludeManifest) {
-        guard let text = manifest.text else { return }
+    /// Keeps what a scan found (nothing for an incomplete scan).
+    func store(_ key: String, scanned: IncludeScanner.Result) {
+        guard let manifest = IncludeManifest(scanned: scanned, ownDirectory: directory.path + "/"), let text = manifest.text else { return }
         try? directory.makeDirectory(directory.path + "/manifests")
         try? directory.writeAtomically(Data(text.utf8), to: path(key))
     }

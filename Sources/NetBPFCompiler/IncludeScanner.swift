@@ -18,19 +18,29 @@ struct IncludeScanner {
         /// Paths looked at and not found while resolving (earlier search directories): a file
         /// created at one of them would change what an include resolves to (IncludeManifest).
         var absent: [String] = []
+        /// False if a file that was found could not be read, so its own includes are unknown:
+        /// such a result is not kept as a manifest.
+        var complete = true
     }
 
     func dependencies(ofSource text: [UInt8], at path: String) -> Result {
-        var seen = Set<String>()
+        var seen = Set<String>(), seenAbsent = Set<String>()
         var result = Result()
         var queue: [([UInt8], String)] = [(text, Self.directory(of: path))]
         while let (body, dir) = queue.popLast() {
             for (name, quoted) in Self.includes(in: body) {
                 let base = Self.lastComponent(name)
                 if skip.contains(base) { result.skippedIncluded.insert(base); continue }
-                guard let resolved = resolve(name, quoted: quoted, from: dir, absent: &result.absent), seen.insert(resolved).inserted else { continue }
+                var missed: [String] = []
+                let resolved = resolve(name, quoted: quoted, from: dir, absent: &missed)
+                for path in missed where seenAbsent.insert(path).inserted { result.absent.append(path) }
+                guard let resolved, seen.insert(resolved).inserted else { continue }
                 result.files.append(resolved)
-                if let next = Self.read(resolved) { queue.append((next, Self.directory(of: resolved))) }
+                if let next = Self.read(resolved) {
+                    queue.append((next, Self.directory(of: resolved)))
+                } else {
+                    result.complete = false
+                }
             }
         }
         return result

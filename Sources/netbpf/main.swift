@@ -4,5 +4,13 @@ import NetBPF
 
 StandardStreams.ignoreSIGPIPE()
 ProcessExit.install()
-EarlyTCXReservation.begin(arguments: CommandLine.arguments)
-NetBPFCommand.main()
+EarlyStart.begin(arguments: CommandLine.arguments)
+// NetBPFCommand.main(), with what EarlyStart began settled before any exit.
+do {
+    var command = try NetBPFCommand.parseAsRoot()
+    try command.run()
+    EarlyStart.abandon()
+} catch {
+    EarlyStart.abandon()
+    NetBPFCommand.exit(withError: error)
+}

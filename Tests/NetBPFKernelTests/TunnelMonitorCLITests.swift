@@ -184,10 +184,18 @@ struct TunnelMonitorCLITests {
             try lab.ping(from: 0, "192.168.0.2", count: 2, size: 512)
             // Both directions: a sample can fall between the last request and its reply.
             _ = try run.waitForSnapshot { Self.conversation($0)?.txPackets == 6 && Self.conversation($0)?.rxPackets == 6 }
-            let after = try HTTPProbe.get(port: run.port, "/api/snapshot")
-            #expect(after.status == 200)
-            let web = try TunnelSnapshot.decoder.decode(TunnelSnapshot.self, from: after.body)
-            #expect(Self.conversation(web)?.rxPackets == 6)
+            // The session writes the files, then publishes the sample to the web server: the
+            // API can be a moment behind the file.
+            var web: TunnelSnapshot?
+            let apiDeadline = Date().addingTimeInterval(5)
+            repeat {
+                let after = try HTTPProbe.get(port: run.port, "/api/snapshot")
+                #expect(after.status == 200)
+                web = try TunnelSnapshot.decoder.decode(TunnelSnapshot.self, from: after.body)
+                if web.flatMap { Self.conversation($0) }?.rxPackets == 6 { break }
+                usleep(50_000)
+            } while Date() < apiDeadline
+            #expect(web.flatMap { Self.conversation($0) }?.rxPackets == 6)
             #expect(run.process.isRunning)
             let m2 = try HTTPProbe.get(port: run.port, "/metrics").text
             #expect(m2.contains("netbpf_tunnel_conversation_packets_total{\(Self.k1),direction=\"tx\"} 6\n"))
