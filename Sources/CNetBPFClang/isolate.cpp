@@ -72,18 +72,28 @@ static void *threadMain(void *p) {
     return nullptr;
 }
 
+/// Closes every descriptor from `from` up, with close_range (Linux 5.9) or, where that is
+/// refused (an old seccomp profile), one by one up to the descriptor limit.
+static void closeFrom(int from) {
+    if (close_range(unsigned(from), ~0u, 0) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = from; fd < (max > 0 ? max : 1024); fd++) close(int(fd));
+}
+
 [[noreturn]] static void childMain(int wfd, const std::function<std::string()> &work) {
+    // The pipe goes to 3 first: with the parent's stdio closed it could be 0, 1 or 2.
+    if (wfd != 3) {
+        if (dup2(wfd, 3) == 3) wfd = 3;
+    }
     childPipe = wfd;
+    // stdio to /dev/null, and nothing else the parent held: a copy of, say, the tcx link fd
+    // `attach tc` holds while it compiles would keep that link alive if the parent died. The
+    // work opens what it reads by path.
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull >= 0) {
-        dup2(devnull, STDOUT_FILENO);
-        dup2(devnull, STDERR_FILENO);
+        for (int std : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) if (devnull != std) dup2(devnull, std);
     }
-    // Nothing the parent holds is the child's business: a copy of a BPF link fd (the tcx link
-    // `attach tc` reserves while it compiles) would keep that link alive if the parent died.
-    // Everything but stdio and the result pipe is closed (the work opens files by path).
-    if (wfd > 3) close_range(3, unsigned(wfd) - 1, 0);
-    close_range(unsigned(wfd) + 1, ~0u, 0);
+    closeFrom(4);
     // A crash should just end the child: the host's handlers (e.g. Swift's backtracer) would
     // run here otherwise.
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP}) signal(sig, SIG_DFL);

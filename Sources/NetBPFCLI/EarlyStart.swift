@@ -18,12 +18,16 @@ import NetBPFNetlink
 /// The scan decides nothing. The commands take what was started only if it is for exactly
 /// what the parsed arguments ask (the hook in `Attacher.attachTC`, the path and compile options
 /// in `ProgramInput`), and otherwise do the work themselves as before; an unused reservation is
-/// cancelled, an unused compile's result dropped.
+/// cancelled, an unused compile waited for and dropped (`abandon`, also at exit).
 public enum EarlyStart {
     nonisolated(unsafe) private static var reservation: TCXReservation?
     nonisolated(unsafe) private static var compile: EarlyCompile?
 
-    /// Call once from `main` with `CommandLine.arguments`, before any other thread starts.
+    /// `CommandLine.arguments` as netbpf parses them: `-DNAME=VALUE` and `-IDIR` split in two
+    /// for the commands that take compile options (CompileArguments.splitJoined).
+    public static func normalized(_ arguments: [String]) -> [String] { CompileArguments.splitJoined(arguments) }
+
+    /// Call once from `main` with the normalized arguments, before any other thread starts.
     public static func begin(arguments: [String]) {
         guard let scan = ArgumentScan(arguments) else { return }
         if let hook = scan.hook {
@@ -52,9 +56,10 @@ public enum EarlyStart {
     /// The compile `begin` started, if it was of `path` with exactly `options`; handed over
     /// once. Called on the main thread only.
     static func takeCompile(path: String, options: CompileOptions) -> EarlyCompile? {
-        defer { compile = nil }
-        guard let compile, compile.path == path, compile.options.sameAs(options) else { return nil }
-        return compile
+        // One that does not match stays here for abandon() to wait for.
+        guard let early = compile, early.path == path, early.options == options else { return nil }
+        compile = nil
+        return early
     }
 }
 
@@ -74,18 +79,11 @@ final class EarlyCompile: @unchecked Sendable {
         }
     }
 
-    /// The compiled object, or the error the compile threw. Call once.
+    /// The compiled object, or the error the compile threw; waits for it.
     func result() throws -> CompiledObject {
         done.wait()
+        done.signal() // a latch: later waits pass
         return try outcome!.get()
-    }
-}
-
-extension CompileOptions {
-    /// Equal in every field the command line sets.
-    func sameAs(_ other: CompileOptions) -> Bool {
-        defines == other.defines && includeDirectories == other.includeDirectories && extraArguments == other.extraArguments
-            && useCache == other.useCache && usePrecompiledHeader == other.usePrecompiledHeader && checkObject == other.checkObject
     }
 }
 
@@ -130,8 +128,8 @@ struct ArgumentScan: Equatable {
                 guard i < arguments.count, !arguments[i].hasPrefix("-") else { return nil }
                 if a == "-D" { defines.append(arguments[i]) } else { includes.append(arguments[i]) }
                 i += 1
-            } else if a.hasPrefix("-D") || a.hasPrefix("-I") {
-                let value = String(a.dropFirst(2))
+            } else if (a.hasPrefix("-D") || a.hasPrefix("-I")) && !a.hasPrefix("-D=") && !a.hasPrefix("-I=") {
+                let value = String(a.dropFirst(2)) // not after normalized(), but the scan stands alone
                 if a.hasPrefix("-D") { defines.append(value) } else { includes.append(value) }
             } else if flags.contains(a) {
                 seen.insert(a)

@@ -3,16 +3,38 @@ import Foundation
 import NetBPF
 import NetBPFCompiler
 
-/// Compile options every command that takes a program accepts.
+/// Compile options every command that takes a program accepts. `-DNAME=VALUE` and `-IDIR`, as
+/// compilers take them, are split into two arguments in `main` (`CompileArguments.splitJoined`):
+/// ArgumentParser reads `-DNAME=VALUE` as an unknown option `-DNAME`.
 struct CompileArguments: ParsableArguments {
-    @Option(name: .customShort("D", allowingJoined: true), help: ArgumentHelp("Define a macro for .c programs (NAME or NAME=VALUE).", valueName: "NAME[=VALUE]"))
+    @Option(name: .customShort("D"), help: ArgumentHelp("Define a macro for .c programs (NAME or NAME=VALUE).", valueName: "NAME[=VALUE]"))
     var defines: [String] = []
-    @Option(name: .customShort("I", allowingJoined: true), help: ArgumentHelp("Add an include directory for .c programs.", valueName: "DIR"))
+    @Option(name: .customShort("I"), help: ArgumentHelp("Add an include directory for .c programs.", valueName: "DIR"))
     var includes: [String] = []
     @Flag(help: "Compile .c programs again even if the cache has them.")
     var noCache = false
 
     var options: CompileOptions { Self.options(defines: defines, includes: includes, noCache: noCache) }
+
+    /// The commands whose options include these.
+    static let commands: Set = ["attach", "compile", "object", "prog", "demo"]
+
+    /// `arguments` (a whole argv) with `-DX` and `-IX` split into `-D X` and `-I X`, up to a
+    /// `--`, for the commands that take compile options (trace tools have a `-D` of their own).
+    static func splitJoined(_ arguments: [String]) -> [String] {
+        guard arguments.count > 1, commands.contains(arguments[1]) else { return arguments }
+        var out: [String] = []
+        var rest = arguments[...]
+        while let a = rest.popFirst() {
+            if a == "--" { out.append(a); out += rest; break }
+            if (a.hasPrefix("-D") || a.hasPrefix("-I")) && a.count > 2 && !a.hasPrefix("-D=") && !a.hasPrefix("-I=") {
+                out += [String(a.prefix(2)), String(a.dropFirst(2))]
+            } else {
+                out.append(a)
+            }
+        }
+        return out
+    }
 
     /// What these arguments ask of the compiler (also used by EarlyStart, which has the raw values).
     static func options(defines: [String], includes: [String], noCache: Bool) -> CompileOptions {

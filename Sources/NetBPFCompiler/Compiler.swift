@@ -4,7 +4,7 @@ import Glibc
 import NetBPF
 
 /// How to compile.
-public struct CompileOptions: Sendable {
+public struct CompileOptions: Sendable, Equatable {
     /// `NAME` or `NAME=VALUE`, as -D.
     public var defines: [String] = []
     /// Extra include directories, as -I (searched before the defaults).
@@ -166,9 +166,10 @@ public final class BPFCompiler: @unchecked Sendable {
             h.add(options.checkObject ? "checked" : "unchecked")
             bytes.withUnsafeBytes { h.add($0) }
             if let btf { h.add(btf) }
-            for dep in dependencies.files {
+            // Identities as the scan read the files (or as the manifest, just checked, says).
+            for (dep, identity) in zip(dependencies.files, dependencies.identities) {
                 h.add(dep)
-                h.add(IncludeManifest.identity(of: dep))
+                h.add(identity)
             }
             key = h.finish()
             guard options.useCache else { break }
@@ -232,7 +233,7 @@ public final class BPFCompiler: @unchecked Sendable {
     /// Identity of the compiler library (path, size, mtime): cheap, and needs no dlopen.
     private func libraryIdentity() -> String {
         for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
-            return path + ":" + IncludeManifest.identity(of: path)
+            return path + ":" + FileIdentity.of(path)
         }
         return "no-compiler-library"
     }

@@ -13,6 +13,10 @@ struct IncludeScanner {
     struct Result {
         /// Every file included, transitively, resolved to paths, in discovery order.
         var files: [String] = []
+        /// Each file's identity (FileIdentity) as read, from the descriptor its bytes came from.
+        var identities: [String] = []
+        /// Each file's last modification or status change, in seconds (the later of the two).
+        var changedAt: [Int] = []
         /// The skipped names that were included somewhere (e.g. "vmlinux.h").
         var skippedIncluded: Set<String> = []
         /// Paths looked at and not found while resolving (earlier search directories): a file
@@ -36,9 +40,13 @@ struct IncludeScanner {
                 for path in missed where seenAbsent.insert(path).inserted { result.absent.append(path) }
                 guard let resolved, seen.insert(resolved).inserted else { continue }
                 result.files.append(resolved)
-                if let next = Self.read(resolved) {
+                if let (next, st) = Self.read(resolved) {
+                    result.identities.append(FileIdentity.of(st))
+                    result.changedAt.append(max(st.st_mtim.tv_sec, st.st_ctim.tv_sec))
                     queue.append((next, Self.directory(of: resolved)))
                 } else {
+                    result.identities.append(FileIdentity.of(resolved))
+                    result.changedAt.append(Int.max)
                     result.complete = false
                 }
             }
@@ -67,7 +75,8 @@ struct IncludeScanner {
         return String(path[path.index(after: slash)...])
     }
 
-    static func read(_ path: String) -> [UInt8]? {
+    /// A file's bytes and its stat, from one descriptor.
+    static func read(_ path: String) -> ([UInt8], stat)? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -75,7 +84,7 @@ struct IncludeScanner {
         guard fstat(fd, &st) == 0, st.st_size < 64 << 20 else { return nil }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        return n == bytes.count ? bytes : nil
+        return n == bytes.count ? (bytes, st) : nil
     }
 
     /// `#include "x.h"` and `#include <x.h>` directives: (name, quoted). Works on bytes: headers

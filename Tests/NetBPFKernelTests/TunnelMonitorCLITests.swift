@@ -192,7 +192,7 @@ struct TunnelMonitorCLITests {
                 let after = try HTTPProbe.get(port: run.port, "/api/snapshot")
                 #expect(after.status == 200)
                 web = try TunnelSnapshot.decoder.decode(TunnelSnapshot.self, from: after.body)
-                if web.flatMap { Self.conversation($0) }?.rxPackets == 6 { break }
+                if let w = web, Self.conversation(w)?.rxPackets == 6 { break }
                 usleep(50_000)
             } while Date() < apiDeadline
             #expect(web.flatMap { Self.conversation($0) }?.rxPackets == 6)
