@@ -139,50 +139,41 @@ public final class BPFCompiler: @unchecked Sendable {
         let manifestKey = scanKey.finish()
         let manifests = IncludeManifests(directory: cache)
         let store = CompileCache(directory: cache)
-        var manifest = options.useCache ? manifests.lookup(manifestKey) : nil
+        let manifest = options.useCache ? manifests.lookup(manifestKey) : nil
         if manifest == nil { ClangLibrary.preload() }
+        // A manifest that still resolves the same is what the scan would find, so a miss with
+        // it (other -D, say) goes straight to the compile.
+        let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
+        if manifest == nil && options.useCache { manifests.store(manifestKey, scanned: dependencies) }
 
-        var key = ""
-        var args: [String] = []
+        var btf: String?
         var kernelDirectory: String?
-        for attempt in 0..<2 {
-            let scanned = manifest == nil
-            let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
-            if scanned && options.useCache { manifests.store(manifestKey, scanned: dependencies) }
-            kernelDirectory = nil
-            var btf: String?
-            if dependencies.skippedIncluded.contains("vmlinux.h") {
-                let sum = try KernelTypes.btfChecksum(cache: cache)
-                btf = sum
-                kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
-            }
-            args = includeArgs + (kernelDirectory.map { ["-I", $0] } ?? []) + otherArgs
-            // The cache key: everything that can change the object.
-            var h = Hasher256()
-            h.add("netbpf-compile-v1")
-            h.add(library)
-            h.add(path)
-            h.add(args.joined(separator: "\u{1}"))
-            h.add(options.checkObject ? "checked" : "unchecked")
-            bytes.withUnsafeBytes { h.add($0) }
-            if let btf { h.add(btf) }
-            // Identities as the scan read the files (or as the manifest, just checked, says).
-            for (dep, identity) in zip(dependencies.files, dependencies.identities) {
-                h.add(dep)
-                h.add(identity)
-            }
-            key = h.finish()
-            guard options.useCache else { break }
-            if case .hit(let object) = store.lookup(key) {
-                // A library load started for what turned out to be a hit (no manifest yet) is
-                // let finish: a process must not exit while another thread is in dlopen.
-                if scanned { ClangLibrary.waitForPreload() }
-                return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
-            }
-            // A miss after a manifest: a header changed, and with it perhaps the graph.
-            guard !scanned, attempt == 0 else { break }
-            manifest = nil
-            ClangLibrary.preload()
+        if dependencies.skippedIncluded.contains("vmlinux.h") {
+            let sum = try KernelTypes.btfChecksum(cache: cache)
+            btf = sum
+            kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
+        }
+        let args = includeArgs + (kernelDirectory.map { ["-I", $0] } ?? []) + otherArgs
+        // The cache key: everything that can change the object.
+        var h = Hasher256()
+        h.add("netbpf-compile-v1")
+        h.add(library)
+        h.add(path)
+        h.add(args.joined(separator: "\u{1}"))
+        h.add(options.checkObject ? "checked" : "unchecked")
+        bytes.withUnsafeBytes { h.add($0) }
+        if let btf { h.add(btf) }
+        // Identities as the scan read the files (or as the manifest, just checked, says).
+        for (dep, identity) in zip(dependencies.files, dependencies.identities) {
+            h.add(dep)
+            h.add(identity)
+        }
+        let key = h.finish()
+        if options.useCache, case .hit(let object) = store.lookup(key) {
+            // A library load started for what turned out to be a hit (no manifest yet) is let
+            // finish: a process must not exit while another thread is in dlopen.
+            if manifest == nil { ClangLibrary.waitForPreload() }
+            return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
         let clang = try ClangLibrary.shared()
@@ -230,7 +221,7 @@ public final class BPFCompiler: @unchecked Sendable {
         return dir
     }
 
-    /// Identity of the compiler library (path, size, mtime): cheap, and needs no dlopen.
+    /// Identity of the compiler library (path and FileIdentity): cheap, and needs no dlopen.
     private func libraryIdentity() -> String {
         for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
             return path + ":" + FileIdentity.of(path)
