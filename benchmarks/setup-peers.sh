@@ -6,16 +6,8 @@
 # (../shared/kernel.md). Run by benchmarks/run.sh after scripts/setup.sh.
 set -euo pipefail
 
-peer_packages=(bpfcc-tools python3-bpfcc python3-pyroute2 bpftool)
-missing=()
-for p in "${peer_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup-peers: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/apt.sh"
+install_missing setup-peers bpfcc-tools python3-bpfcc python3-pyroute2 bpftool
 
 modules="/lib/modules/$(uname -r)"
 headers_present() { [ -e "$modules/build/include/generated/autoconf.h" ] && [ -e "$modules/source/include/linux/kconfig.h" ]; }

@@ -1,4 +1,4 @@
-#include "netbpf_sha256.h"
+#include "netbpf_crc32.h"
 
 #include <zlib.h>
 

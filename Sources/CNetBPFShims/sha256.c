@@ -66,4 +66,3 @@ void nb_sha256_final_hex(nb_sha256 *s, char hex[65]) {
     nb_sha256_update(s, pad, padlen + 8);
     for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
 }
-

@@ -50,10 +50,8 @@ struct AttachCommand: ParsableCommand {
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
                 // The tcx link is made while the program compiles and loads (TCXReservation),
-                // started in main for the plain forms (EarlyStart), else here.
-                // An early one is used only if it is for the hook attachTC chooses, and is
-                // checked there, after loading: the tcx feature probe takes RTNL, which the
-                // reservation holds through its RCU wait.
+                // started in main for the plain forms (EarlyStart), else here; attachTC uses
+                // it only if it is for the hook it attaches to.
                 let attacher = Attacher()
                 let reservation = EarlyStart.takeReservation()
                     ?? attacher.reserveTCX(interface: target.interface, namespace: target.netns, options: options)

@@ -39,8 +39,8 @@ public enum EarlyStart {
     }
 
     /// Cancels a reservation no command took and waits for a compile no command took, so the
-    /// process never exits while one of them is inside a system call or dlopen. Called by
-    /// `main` when the command ends, whether it ran or its arguments were refused.
+    /// process never exits while one of them is inside a system call or dlopen. Called at exit
+    /// (ProcessExit), however the command ended.
     public static func abandon() {
         takeReservation()?.cancel()
         if let compile { _ = try? compile.result() }

@@ -25,10 +25,9 @@ struct CompileCache {
 
     func lookup(_ key: String) -> Lookup {
         guard let data = FileManager.default.contents(atPath: path(key)) else { return .miss }
-        let bytes = [UInt8](data)
-        guard bytes.count > Self.headerSize else { unlink(path(key)); return .corrupt }
-        let object = Array(bytes[Self.headerSize...])
-        guard Array(bytes[..<Self.headerSize]) == Self.header(for: object) else { unlink(path(key)); return .corrupt }
+        guard data.count > Self.headerSize else { unlink(path(key)); return .corrupt }
+        let object = [UInt8](data.dropFirst(Self.headerSize))
+        guard [UInt8](data.prefix(Self.headerSize)) == Self.header(for: object) else { unlink(path(key)); return .corrupt }
         return .hit(object)
     }
 

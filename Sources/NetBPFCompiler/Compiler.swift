@@ -116,44 +116,34 @@ public final class BPFCompiler: @unchecked Sendable {
         let besides = (path as NSString).deletingLastPathComponent + "/include"
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: besides, isDirectory: &isDir), isDir.boolValue { userIncludes.append(besides) }
-        // Arguments: include directories (then vmlinux.h's when the program uses it, once the
-        // scan says so), defines, the rest.
-        var includeArgs: [String] = []
-        for d in userIncludes { includeArgs += ["-I", d] }
-        includeArgs += ["-I", includeDir]
-        let otherArgs = options.defines.map { "-D" + $0 } + options.extraArguments
+        var args: [String] = []
+        for d in userIncludes { args += ["-I", d] }
+        args += ["-I", includeDir]
 
-        // The include graph decides vmlinux.h or not and is part of the cache key. A manifest
-        // from an earlier scan of the same source and arguments stands in for the scan while
-        // it still resolves the same (IncludeManifest); without one this is a compile in all
+        // The include graph decides vmlinux.h or not and is part of the cache key. A manifest of
+        // an earlier scan stands in for the scan while it still resolves the same (a miss with
+        // it, other -D say, goes straight to the compile); without one this is a compile in all
         // likelihood, so the compiler library starts loading beside the scan.
         let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
-        let scanner = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"])
-        var scanKey = Hasher256()
-        scanKey.add("netbpf-include-scan-v1")
         let library = libraryIdentity()
-        scanKey.add(library)
-        scanKey.add(path)
-        scanKey.add(searchPath.joined(separator: "\u{1}"))
-        bytes.withUnsafeBytes { scanKey.add($0) }
-        let manifestKey = scanKey.finish()
         let manifests = IncludeManifests(directory: cache)
-        let store = CompileCache(directory: cache)
+        let manifestKey = IncludeManifests.key(library: library, path: path, searchPath: searchPath, source: bytes)
         let manifest = options.useCache ? manifests.lookup(manifestKey) : nil
-        if manifest == nil { ClangLibrary.preload() }
-        // A manifest that still resolves the same is what the scan would find, so a miss with
-        // it (other -D, say) goes straight to the compile.
-        let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
-        if manifest == nil && options.useCache { manifests.store(manifestKey, scanned: dependencies) }
-
+        if options.useCache && manifest == nil { ClangLibrary.preload() }
+        let dependencies = manifest?.result
+            ?? IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"]).dependencies(ofSource: bytes, at: path)
+        if options.useCache && manifest == nil { manifests.store(manifestKey, scanned: dependencies) }
         var btf: String?
         var kernelDirectory: String?
         if dependencies.skippedIncluded.contains("vmlinux.h") {
             let sum = try KernelTypes.btfChecksum(cache: cache)
             btf = sum
             kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
+            args += ["-I", kernelDirectory!]
         }
-        let args = includeArgs + (kernelDirectory.map { ["-I", $0] } ?? []) + otherArgs
+        for d in options.defines { args.append("-D" + d) }
+        args += options.extraArguments
+
         // The cache key: everything that can change the object.
         var h = Hasher256()
         h.add("netbpf-compile-v1")
@@ -169,6 +159,7 @@ public final class BPFCompiler: @unchecked Sendable {
             h.add(identity)
         }
         let key = h.finish()
+        let store = CompileCache(directory: cache)
         if options.useCache, case .hit(let object) = store.lookup(key) {
             // A library load started for what turned out to be a hit (no manifest yet) is let
             // finish: a process must not exit while another thread is in dlopen.

@@ -32,14 +32,9 @@ enum FileIdentity {
 /// file changed in the last two seconds; a manifest that does not parse or fails its CRC is
 /// ignored and rewritten. On a hit this replaces reading and scanning every header (26 files
 /// for a tc program on UAPI headers) with one read and a stat per path.
-struct IncludeManifest: Equatable {
+struct IncludeManifest {
     static let header = "netbpf-include-manifest-v3"
     var result: IncludeScanner.Result
-
-    static func == (a: IncludeManifest, b: IncludeManifest) -> Bool {
-        a.result.files == b.result.files && a.result.identities == b.result.identities
-            && a.result.skippedIncluded == b.result.skippedIncluded && a.result.absent == b.result.absent
-    }
 
     /// After a scan. Nil for a scan that is not complete, or that read a file changed in the
     /// last two seconds (as ccache: an editor may still be writing it, and a second change
@@ -113,6 +108,18 @@ struct IncludeManifests {
     let directory: CacheDirectory
 
     private func path(_ key: String) -> String { directory.path + "/manifests/" + key }
+
+    /// The key of a source's manifest: everything the scan depends on but the files it reads
+    /// and those it does not find.
+    static func key(library: String, path: String, searchPath: [String], source: [UInt8]) -> String {
+        var h = Hasher256()
+        h.add("netbpf-include-scan-v1")
+        h.add(library)
+        h.add(path)
+        h.add(searchPath.joined(separator: "\u{1}"))
+        source.withUnsafeBytes { h.add($0) }
+        return h.finish()
+    }
 
     /// The manifest for `key`, if there is one, it parses, and it still resolves the same.
     func lookup(_ key: String) -> IncludeManifest? {

@@ -17,6 +17,18 @@ struct CompilerTests {
         return try body(try BPFCompiler(cache: CacheDirectory(path: dir)), dir)
     }
 
+    /// The one file in `directory` (a cache's objects/ or manifests/), as a path.
+    static func onlyEntry(in directory: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(names.count == 1, "\(directory): \(names)", sourceLocation: sourceLocation)
+        return directory + "/" + (try #require(names.first, sourceLocation: sourceLocation))
+    }
+
+    /// What program `f` of `compiled` returns for a 64-byte packet.
+    static func returnValue(_ compiled: CompiledObject) throws -> UInt32 {
+        try compiled.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue
+    }
+
     static let programs: [String] = (try? FileManager.default.contentsOfDirectory(
         atPath: TestPrograms.repositoryRoot.appendingPathComponent("programs").path))?.filter { $0.hasSuffix(".bpf.c") }.sorted() ?? []
 
@@ -100,12 +112,12 @@ struct CompilerTests {
             char LICENSE[] SEC("license") = "GPL";
             """.write(toFile: src + "/p.bpf.c", atomically: true, encoding: .utf8)
             let a = try compiler.compile(file: src + "/p.bpf.c")
-            #expect(try a.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue == 1)
+            #expect(try Self.returnValue(a) == 1)
             usleep(10_000)
             try "#define RET 7\n".write(toFile: src + "/include/ret.h", atomically: true, encoding: .utf8)
             let b = try compiler.compile(file: src + "/p.bpf.c")
             #expect(!b.cacheHit)
-            #expect(try b.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue == 7)
+            #expect(try Self.returnValue(b) == 7)
         }
     }
 
@@ -115,10 +127,7 @@ struct CompilerTests {
         try withCompiler { compiler, dir in
             let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
             let first = try compiler.compile(file: path)
-            let objects = dir + "/objects"
-            let entries = try FileManager.default.contentsOfDirectory(atPath: objects)
-            #expect(entries.count == 1)
-            let p = objects + "/" + entries[0]
+            let p = try Self.onlyEntry(in: dir + "/objects")
             var d = try Data(contentsOf: URL(fileURLWithPath: p))
             d[d.count / 2] ^= 0x40
             try d.write(to: URL(fileURLWithPath: p))
@@ -147,11 +156,11 @@ struct CompilerTests {
             options.includeDirectories = [first, second]
             func run() throws -> (UInt32, Bool) {
                 let c = try compiler.compile(file: dir + "/p.bpf.c", options: options)
-                return (try c.open().load().program(named: "f").testRun(data: [UInt8](repeating: 0, count: 64)).returnValue, c.cacheHit)
+                return (try Self.returnValue(c), c.cacheHit)
             }
             #expect(try run() == (1, false))
             #expect(try run() == (1, true))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/manifests").count == 1)
+            _ = try Self.onlyEntry(in: dir + "/manifests")
             try "#define RET 9\n".write(toFile: first + "/ret.h", atomically: true, encoding: .utf8)
             #expect(try run() == (9, false))
             #expect(try run() == (9, true))
@@ -184,12 +193,9 @@ struct CompilerTests {
             var options = CompileOptions()
             options.includeDirectories = [dir + "/cur", dir + "/common"]
             Self.letSettle()
-            func run() throws -> UInt32 {
-                try compiler.compile(file: dir + "/p.bpf.c", options: options).open().load().program(named: "f")
-                    .testRun(data: [UInt8](repeating: 0, count: 64)).returnValue
-            }
+            func run() throws -> UInt32 { try Self.returnValue(compiler.compile(file: dir + "/p.bpf.c", options: options)) }
             #expect(try run() == 1)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/manifests").count == 1)
+            _ = try Self.onlyEntry(in: dir + "/manifests")
             func repoint(_ to: String) throws {
                 try FileManager.default.removeItem(atPath: dir + "/cur")
                 try FileManager.default.createSymbolicLink(atPath: dir + "/cur", withDestinationPath: dir + "/" + to)
@@ -207,10 +213,8 @@ struct CompilerTests {
         try withCompiler { compiler, dir in
             let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
             let first = try compiler.compile(file: path)
-            let manifests = dir + "/manifests"
-            let names = try FileManager.default.contentsOfDirectory(atPath: manifests)
-            #expect(names.count == 1)
-            let good = try String(contentsOfFile: manifests + "/" + names[0], encoding: .utf8)
+            let manifest = try Self.onlyEntry(in: dir + "/manifests")
+            let good = try String(contentsOfFile: manifest, encoding: .utf8)
             #expect(good.hasPrefix("netbpf-include-manifest-v3\n"))
             #expect(good.contains(" /usr/include/linux/bpf.h\n"))
             // Cut at a line boundary (a crash without fsync), a flipped byte, other garbage.
@@ -221,11 +225,11 @@ struct CompilerTests {
             lines.remove(at: firstAbsent)
             let flipped = lines.joined(separator: "\n")
             for garbage in ["", cut, flipped, "netbpf-include-manifest-v2\nX nonsense\nC 00000000\n", "\u{ff}\u{fe}"] {
-                try garbage.write(toFile: manifests + "/" + names[0], atomically: true, encoding: .utf8)
+                try garbage.write(toFile: manifest, atomically: true, encoding: .utf8)
                 let again = try compiler.compile(file: path)
                 #expect(again.cacheHit)
                 #expect(again.bytes == first.bytes)
-                #expect(try String(contentsOfFile: manifests + "/" + names[0], encoding: .utf8) == good)
+                #expect(try String(contentsOfFile: manifest, encoding: .utf8) == good)
             }
         }
     }

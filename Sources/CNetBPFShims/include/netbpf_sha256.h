@@ -14,8 +14,3 @@ void nb_sha256_init(nb_sha256 *s);
 void nb_sha256_update(nb_sha256 *s, const void *data, size_t len);
 /// Writes 64 lowercase hex digits and a NUL to hex.
 void nb_sha256_final_hex(nb_sha256 *s, char hex[65]);
-
-/// CRC-32 (zlib's crc32) of `len` bytes: the integrity check of compile-cache entries, which
-/// must notice truncation and corruption, not resist an attacker, and must be cheap on the
-/// 0.6 MB objects that CO-RE programs on vmlinux.h make (SHA-256 there cost ~3 ms a hit).
-uint32_t nb_crc32(const void *data, size_t len);
