@@ -26,13 +26,6 @@ public final class Features: @unchecked Sendable {
         return f
     }
 
-    /// Records that this process made a tcx link (TCXReservation), which answers the tcx probe:
-    /// probing would only wait for RTNL, held by the kernel through that link's RCU wait.
-    package func noteTCXLinkCreated() {
-        lock.lock(); defer { lock.unlock() }
-        if cache["tcx"] == nil { cache["tcx"] = Feature(name: "tcx links", available: true, detail: "BPF_LINK_CREATE made a tcx link") }
-    }
-
     static let programTypes: [(String, UInt32)] = [
         ("socket_filter", BPF_PROG_TYPE_SOCKET_FILTER.rawValue), ("kprobe", BPF_PROG_TYPE_KPROBE.rawValue),
         ("sched_cls", BPF_PROG_TYPE_SCHED_CLS.rawValue), ("sched_act", BPF_PROG_TYPE_SCHED_ACT.rawValue),

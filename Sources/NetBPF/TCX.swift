@@ -46,9 +46,8 @@ extension BPFProgram {
     }
 
     /// A sched_cls program that only returns TCX_NEXT (-1): on a tcx hook every packet goes on
-    /// as if it were not there. It holds a tcx link's place until the real program is loaded
-    /// (see `BPFLink.update(to:replacing:)`).
-    public static func tcxPassThrough(name: String = "netbpf_pending") throws -> BPFProgram {
+    /// as if it were not there. The benchmark uses it to time BPF_LINK_CREATE alone.
+    public static func tcxPassThrough(name: String = "netbpf_pass") throws -> BPFProgram {
         let fd = nb_load_sched_cls_returning(-1, name)
         guard fd >= 0 else { throw BPFError.system("BPF_PROG_LOAD(sched_cls)", subject: name, errno: fd) }
         return BPFProgram(fd: FileDescriptor(owning: fd))

@@ -1,7 +1,7 @@
 /// A failed attach, detach or listing, in one line, with a hint where one is known.
 public struct AttachError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case notFound, wrongProgram, alreadyAttached, notOurs, unsupported, system, invalidArgument
+        case notFound, wrongProgram, alreadyAttached, notOurs, unsupported, system, invalidArgument, busy
     }
     public var code: Code
     public var message: String

@@ -23,10 +23,18 @@ public struct TCAttachOptions: Sendable {
 /// Attaches, detaches and lists BPF programs on network interfaces across tc (tcx and clsact)
 /// and XDP, in any network namespace, and remembers what netbpf attached (AttachmentStore) so
 /// detach never removes someone else's program and only removes a clsact qdisc it created.
-/// Every attach either completes (attached, pinned, recorded) or leaves nothing behind.
+/// Every attach either completes (attached, pinned, recorded) or leaves nothing behind, and
+/// every change to a hook happens under that hook's lock (`HookLock`).
 public struct Attacher: Sendable {
     public let store: AttachmentStore
-    public init(store: AttachmentStore = AttachmentStore()) { self.store = store }
+    /// Where one-line notices go (a stale record removed on the way): stderr by default.
+    public let notice: @Sendable (String) -> Void
+
+    public init(store: AttachmentStore = AttachmentStore(),
+                notice: @escaping @Sendable (String) -> Void = { StandardStreams.err("netbpf: \($0)\n") }) {
+        self.store = store
+        self.notice = notice
+    }
 
     static func pinDirectory(namespace: String?, interface: String, hook: String, program: String) -> String {
         "\(Pinning.root)/\(namespace ?? "root")/\(interface)/\(hook)/\(program)"
@@ -36,15 +44,24 @@ public struct Attacher: Sendable {
 
     /// Attaches a sched_cls program to `interface`'s ingress or egress; the program and the
     /// object's maps are pinned under /sys/fs/bpf/netbpf/NS/IFACE/HOOK/PROGRAM/.
-    /// `reservation`: a tcx link made ahead with a placeholder (`reserveTCX`), swapped for
-    /// `program` instead of creating a link here; ignored when it does not match.
+    ///
+    /// Holding the hook's lock (`HookLock`), it first refuses a program of the same name already
+    /// attached there (a stale record of one is removed instead, with a notice), then writes a
+    /// pending record that names this process, then changes the kernel, then finishes the
+    /// record. Nothing in the kernel changes before the duplicate check.
+    /// - Parameter lifetime: `.process` for attachments that end with this process (controllers).
+    /// - Throws: `AttachError` (`.alreadyAttached`, `.busy`, `.notFound`, ...), `BPFError`, `NetlinkError`.
+    /// - Kernel: tcx links need 6.6 (BPF_LINK_CREATE, BPF_TCX_INGRESS/EGRESS); clsact + cls_bpf
+    ///   direct-action 4.5 (RTM_NEWQDISC, RTM_NEWTFILTER).
     public func attachTC(_ program: BPFProgram, of object: BPFObject, to interface: String, namespace: String?,
-                         options: TCAttachOptions = TCAttachOptions(), reservation: TCXReservation? = nil) throws -> AttachmentRecord {
+                         options: TCAttachOptions = TCAttachOptions(), lifetime: AttachmentLifetime = .pinned) throws -> AttachmentRecord {
         let hook = options.direction.rawValue
         let useTCX = try Self.usesTCX(options)
-        try refuseDuplicate(interface: interface, namespace: namespace, hook: hook, program: program.name)
         let info = try program.info()
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program.name)
+        let lock = try HookLock(namespace: namespace, interface: interface, hooks: [hook])
+        defer { lock.release() }
+        try refuseDuplicate(interface: interface, namespace: namespace, hook: hook, program: program.name)
 
         return try inNamespace(namespace) {
             let netlink = try socket(in: namespace)
@@ -52,34 +69,31 @@ public struct Attacher: Sendable {
             var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: ifindex,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
                                           pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
+            record.startPending(lifetime: lifetime)
             var undo: [() -> Void] = []
             do {
-                if useTCX {
-                    // The program and maps are pinned while a reserved link may still be in the
-                    // kernel's RCU wait; the link last.
-                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
-                    let link = try tcxLink(for: program, ifindex: ifindex, interface: interface, namespace: namespace,
-                                           options: options, reservation: reservation)
-                    undo.append { link.detach() }
-                    try link.pin(at: pins + "/link")
-                } else {
-                    // A filter and a qdisc are kernel state that outlives this process: say what
-                    // is about to be made before making it (a killed attach leaves this record).
-                    record.pending = true
-                    record.ownerPID = getpid()
-                    record.ownerStartTime = ProcessIdentity.startTime(of: getpid())
+                if !useTCX {
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
                     // Claim the qdisc before creating it when there is none: a kill right after
                     // RTM_NEWQDISC must leave a record that says the clsact is ours (doctor then
                     // removes it, and only while no filter uses it).
-                    let hadClsact = try netlink.qdiscs(on: .index(ifindex)).contains { $0.kind == "clsact" }
-                    record.createdClsact = !hadClsact
-                    try store.save(record)
-                    undo.append { store.remove(record) }
+                    record.createdClsact = try !netlink.qdiscs(on: .index(ifindex)).contains { $0.kind == "clsact" }
+                }
+                // Say what is about to be made before making it: a killed attach leaves this record.
+                try store.save(record)
+                undo.append { [record] in store.remove(record) }
+                if useTCX {
+                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                    FaultInjection.step("pins")
+                    let link = try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
+                    undo.append { link.detach() }
+                    FaultInjection.step("link")
+                    try link.pin(at: pins + "/link")
+                } else {
                     let created = try netlink.ensureClsact(on: .index(ifindex))
                     if created { undo.append { try? netlink.deleteClsact(on: .index(ifindex)) } }
-                    if created != record.createdClsact { // someone else made it in between
+                    if created != record.createdClsact { // someone else (not netbpf) made it in between
                         record.createdClsact = created
                         try store.save(record)
                     }
@@ -91,21 +105,19 @@ public struct Attacher: Sendable {
                         filterOptions.directAction = false
                         filterOptions.classID = TCHandle(rawValue: classID)
                     }
-                    let filter = try netlink.attachBPFFilter(program, to: .index(ifindex), hook: options.direction == .ingress ? .ingress : .egress, filterOptions)
+                    let tcHook: TCHook = options.direction == .ingress ? .ingress : .egress
+                    let filter = try netlink.attachBPFFilter(program, to: .index(ifindex), hook: tcHook, filterOptions)
                     record.priority = filter.priority
                     record.handle = filter.handle
                     undo.append {
-                        try? netlink.deleteBPFFilter(on: .index(ifindex), hook: options.direction == .ingress ? .ingress : .egress,
-                                                     priority: filter.priority, handle: filter.handle, expectedProgramID: info.id)
+                        try? netlink.deleteBPFFilter(on: .index(ifindex), hook: tcHook, priority: filter.priority, handle: filter.handle,
+                                                     expectedProgramID: info.id)
                     }
                     FaultInjection.step("filter")
                     try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
                 }
-                undo.append { PinSet.remove(pins) }
-                record.pending = nil
-                record.ownerPID = nil
-                record.ownerStartTime = nil
+                record.finishPending()
                 try store.save(record)
                 return record
             } catch {
@@ -130,66 +142,50 @@ public struct Attacher: Sendable {
         }
     }
 
-    /// Starts a tcx link for an attach with these options while the program is still being
-    /// compiled or loaded (see TCXReservation); nil when the attach will not use tcx. Pass it
-    /// to `attachTC` and `cancel()` it afterwards whatever happened.
-    public func reserveTCX(interface: String, namespace: String?, options: TCAttachOptions) -> TCXReservation? {
-        guard (try? Self.usesTCX(options)) == true else { return nil }
-        return TCXReservation(interface: interface, namespace: namespace, direction: options.direction, position: options.position)
-    }
-
-    /// The reserved link with `program` swapped in, or a new link when there is no usable
-    /// reservation.
-    private func tcxLink(for program: BPFProgram, ifindex: Int32, interface: String, namespace: String?,
-                         options: TCAttachOptions, reservation: TCXReservation?) throws -> BPFLink {
-        if let reservation {
-            if let reserved = reservation.take(interface: interface, namespace: namespace, direction: options.direction,
-                                               position: options.position, ifindex: ifindex) {
-                do {
-                    try reserved.link.update(to: program, replacing: reserved.placeholder)
-                    return reserved.link
-                } catch {
-                    reserved.link.detach()
-                }
-            }
-        }
-        return try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
-    }
-
     // MARK: XDP
 
-    /// Attaches an XDP program with a pinned BPF link (default) or over netlink (`netlink: true`).
-    /// `replace` swaps out a program netbpf attached there before.
+    /// Attaches an XDP program with a pinned BPF link (default) or over netlink (`netlink: true`),
+    /// under the hook's lock and with a pending record first, as `attachTC`.
+    /// - Throws: `AttachError(.alreadyAttached)` when the interface runs an XDP program already.
+    /// - Kernel: XDP links 5.9 (BPF_LINK_CREATE with BPF_XDP); netlink XDP 4.8 (IFLA_XDP).
     public func attachXDP(_ program: BPFProgram, of object: BPFObject, to interface: String, namespace: String?,
-                          mode: XDPMode = .generic, netlink useNetlink: Bool = false) throws -> AttachmentRecord {
+                          mode: XDPMode = .generic, netlink useNetlink: Bool = false,
+                          lifetime: AttachmentLifetime = .pinned) throws -> AttachmentRecord {
         let hook = mode == .generic ? "generic" : "driver"
-        try refuseDuplicate(interface: interface, namespace: namespace, hook: "xdp", program: program.name)
         let info = try program.info()
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: "xdp", program: program.name)
+        let lock = try HookLock(namespace: namespace, interface: interface, hooks: ["xdp"])
+        defer { lock.release() }
+        try refuseDuplicate(interface: interface, namespace: namespace, hook: "xdp", program: program.name)
         return try inNamespace(namespace) {
             let netlink = try socket(in: namespace)
             let ifindex = try netlink.interfaceIndex(.name(interface))
             let current = try netlink.xdp(on: .index(ifindex))
             if let other = current.programID {
-                let ours = store.all().contains { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
+                let ours = AttachmentStore.known().flatMap { $0.all() }.contains { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
                 throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours ? " (attached by netbpf)" : " (not attached by netbpf)")",
-                                  hint: ours ? "netbpf detach xdp \(interface) first" : "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
+                                  hint: ours ? "netbpf detach xdp \(interface)\(namespace.map { " --netns \($0)" } ?? "") first"
+                                             : "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
             }
-            let record = AttachmentRecord(kind: useNetlink ? .xdpNetlink : .xdpLink, namespace: namespace, interface: interface, ifindex: ifindex,
+            var record = AttachmentRecord(kind: useNetlink ? .xdpNetlink : .xdpLink, namespace: namespace, interface: interface, ifindex: ifindex,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
                                           pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
+            record.startPending(lifetime: lifetime)
             var undo: [() -> Void] = []
             do {
+                try store.save(record)
+                undo.append { [record] in store.remove(record) }
+                try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
                 if useNetlink {
                     try netlink.attachXDP(program, to: .index(ifindex), mode: mode)
                     undo.append { _ = try? netlink.detachXDP(from: .index(ifindex), mode: mode, expectedProgramID: info.id) }
-                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
                 } else {
                     let flags: UInt32 = mode == .generic ? 2 : 4 // XDP_FLAGS_SKB_MODE / XDP_FLAGS_DRV_MODE
                     let link = try program.attachXDPLink(ifindex: ifindex, flags: flags)
                     undo.append { link.detach() }
-                    try PinSet.pin(program: program, maps: object.maps, link: link, at: pins)
+                    try link.pin(at: pins + "/link")
                 }
+                record.finishPending()
                 try store.save(record)
                 return record
             } catch {
@@ -200,14 +196,23 @@ public struct Attacher: Sendable {
         }
     }
 
+    /// Refuses a second attach of `program` to the same hook, looking at every store's records
+    /// (pins are shared). Call it holding the hook's lock. A record that no longer describes
+    /// anything attached (`staleness`) does not block: it is removed, with a notice.
     private func refuseDuplicate(interface: String, namespace: String?, hook: String, program: String) throws {
-        let existing = store.all().first {
-            $0.interface == interface && $0.namespace == namespace && $0.programName == program
-                && ($0.hook == hook || (hook == "xdp" && ($0.kind == .xdpLink || $0.kind == .xdpNetlink)))
-        }
-        if let existing {
-            throw AttachError(.alreadyAttached, "'\(program)' is already attached by netbpf to \(existing.place), program id \(existing.programID)",
-                              hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
+        let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program)
+        for other in AttachmentStore.known() + [store] {
+            for existing in other.all() where existing.pinDirectory == pins
+                || (existing.interface == interface && existing.namespace == namespace && existing.programName == program
+                    && existing.lockedHook == (hook == "xdp" ? "xdp" : hook)) {
+                let stale = staleness(of: existing)
+                if stale.isEmpty {
+                    throw AttachError(.alreadyAttached, "'\(program)' is already attached by netbpf to \(existing.place), program id \(existing.programID)",
+                                      hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
+                }
+                try Attacher(store: other, notice: notice).undoHoldingLock(existing)
+                notice("removed a stale record of \(existing.programName) on \(existing.place): " + stale.joined(separator: ", "))
+            }
         }
     }
 
@@ -220,6 +225,9 @@ public struct Attacher: Sendable {
     /// error that says so.
     public func detach(_ family: HookFamily, interface: String, namespace: String?, direction: TCDirection? = nil,
                        programID: UInt32? = nil, programName: String? = nil, all: Bool = false) throws -> [AttachmentRecord] {
+        let hooks = family == .xdp ? ["xdp"] : direction.map { [$0.rawValue] } ?? TCDirection.allCases.map(\.rawValue)
+        let lock = try HookLock(namespace: namespace, interface: interface, hooks: hooks)
+        defer { lock.release() }
         let ours = store.all().filter { r in
             r.interface == interface && r.namespace == namespace
                 && (family == .tc ? (r.kind == .tcx || r.kind == .clsact) : (r.kind == .xdpLink || r.kind == .xdpNetlink))
@@ -245,12 +253,20 @@ public struct Attacher: Sendable {
             throw AttachError(.invalidArgument, "\(chosen.count) netbpf programs are attached to \(interface) \(family.rawValue): " + chosen.map { "\($0.programName) (\($0.place))" }.joined(separator: ", "),
                               hint: "choose with --id, --name or --all")
         }
-        for record in chosen { try undo(record) }
+        for record in chosen { try undoHoldingLock(record) }
         return chosen
     }
 
-    /// Removes one attachment exactly as recorded, its pins and its record.
+    /// Removes one attachment exactly as recorded, its pins and its record, under its hook's lock.
     public func undo(_ record: AttachmentRecord) throws {
+        let lock = try HookLock(namespace: record.namespace, interface: record.interface, hooks: [record.lockedHook])
+        defer { lock.release() }
+        try undoHoldingLock(record)
+    }
+
+    /// `undo` for a caller that holds the record's hook lock already (a second flock of the same
+    /// file from this process would wait for itself).
+    func undoHoldingLock(_ record: AttachmentRecord) throws {
         // A deleted namespace took its interfaces, and with them the filters, links and XDP
         // programs attached there: only the pins and the record are left to remove.
         let namespaceGone = record.namespace.map { !NetworkNamespace.exists($0) } ?? false

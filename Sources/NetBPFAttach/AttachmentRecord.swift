@@ -1,5 +1,15 @@
 import Foundation
+import Glibc
 import NetBPF
+
+/// How long an attachment lasts.
+public enum AttachmentLifetime: String, Codable, Sendable {
+    /// Until it is detached (`netbpf attach`, `ratelimit attach`): pinned, it outlives the process.
+    case pinned
+    /// As long as the attaching process (controllers such as `ratelimit run`): once that process
+    /// is gone, the next command that meets the record, or `netbpf doctor --fix`, undoes it.
+    case process
+}
 
 /// What netbpf attached, remembered under /run/netbpf/attach/ so that later commands (detach,
 /// list, doctor) know which attachments are netbpf's and how to undo each one exactly.
@@ -33,22 +43,33 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// True when this attach created the clsact qdisc: only then may detach remove it.
     public var createdClsact: Bool
     public var attachedAt: Date
-    /// Set while a clsact attach is under way: the record is written before the kernel is
-    /// touched, so a SIGKILL between adding the filter and pinning leaves a record that says
-    /// what to undo (`netbpf doctor --fix`, `netbpf detach`). nil in finished records.
+    /// Set while an attach is under way: the record is written before the kernel is touched,
+    /// so a SIGKILL at any later step leaves a record that says what to undo (`netbpf doctor
+    /// --fix`, the next attach to the hook, `netbpf detach`). nil in finished records.
     public var pending: Bool?
     public var isPending: Bool { pending == true }
-    /// The attaching process of a pending record (pid and its start time in clock ticks, field
-    /// 22 of /proc/PID/stat, so a reused pid is not mistaken for it): while it lives, the attach
-    /// is in progress, not interrupted, and doctor leaves it alone.
+    /// nil (older records) means `.pinned`.
+    public var lifetime: AttachmentLifetime?
+    /// The process the attachment belongs to (pid and its start time in clock ticks, field 22
+    /// of /proc/PID/stat, so a reused pid is not mistaken for it): the attaching process while
+    /// the record is pending, and for `.process` lifetimes for as long as the attachment lasts.
     public var ownerPID: Int32?
     public var ownerStartTime: UInt64?
 
-    /// True while the process that wrote this pending record is still running.
+    /// True while the owning process is still running.
     public var ownerIsRunning: Bool {
         guard let pid = ownerPID, let start = ownerStartTime else { return false }
         return ProcessIdentity.isRunning(pid, startTime: start)
     }
+
+    /// True when the record belongs to a process (an attach in progress or a controller's
+    /// attachment) and that process is gone: what it attached is left over.
+    public var ownerIsGone: Bool {
+        (isPending || lifetime == .process) && !ownerIsRunning
+    }
+
+    /// The hook lock (`HookLock`) that guards this attachment: the tc direction, or "xdp".
+    public var lockedHook: String { kind == .xdpLink || kind == .xdpNetlink ? "xdp" : hook }
 
     public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,
                 programName: String, programTag: String, pinDirectory: String, priority: UInt16?, handle: UInt32?,
@@ -66,6 +87,23 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
         self.handle = handle
         self.createdClsact = createdClsact
         self.attachedAt = attachedAt
+    }
+
+    /// Marks the record as an attach in progress by this process.
+    mutating func startPending(lifetime: AttachmentLifetime) {
+        pending = true
+        self.lifetime = lifetime == .pinned ? nil : lifetime
+        ownerPID = getpid()
+        ownerStartTime = ProcessIdentity.startTime(of: getpid())
+    }
+
+    /// Marks the attach as done: a pinned attachment no longer belongs to this process.
+    mutating func finishPending() {
+        pending = nil
+        if lifetime != .process {
+            ownerPID = nil
+            ownerStartTime = nil
+        }
     }
 
     /// File name of the record: one per interface, hook and program.
@@ -86,11 +124,43 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
 }
 
 /// The records of what netbpf attached: /run/netbpf/attach/*.json, mode 0600 in a 0700 directory.
+///
+/// Pins live in one tree (/sys/fs/bpf/netbpf) whatever the store, so every store other than the
+/// default one registers itself under /run/netbpf/stores when it first saves: `doctor` then
+/// knows a pin named by another store's record is not an orphan, and an attach knows what the
+/// other stores hold on a hook.
 public struct AttachmentStore: Sendable {
     public let directory: String
+    public static let defaultDirectory = "/run/netbpf/attach"
+    static let registry = "/run/netbpf/stores"
 
-    public init(directory: String = ProcessInfo.processInfo.environment["NETBPF_STATE_DIR"].map { $0 + "/attach" } ?? "/run/netbpf/attach") {
+    public init(directory: String = ProcessInfo.processInfo.environment["NETBPF_STATE_DIR"].map { $0 + "/attach" } ?? AttachmentStore.defaultDirectory) {
         self.directory = directory
+    }
+
+    /// Every store that exists: the default one and the registered ones (each once).
+    public static func known() -> [AttachmentStore] {
+        var directories = [defaultDirectory]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? [] {
+            guard let data = FileManager.default.contents(atPath: registry + "/" + name) else { continue }
+            let dir = String(decoding: data, as: UTF8.self)
+            if FileManager.default.fileExists(atPath: dir) { directories.append(dir) } else { unlink(registry + "/" + name) }
+        }
+        var seen = Set<String>()
+        return directories.filter { seen.insert(($0 as NSString).standardizingPath).inserted }.map { AttachmentStore(directory: $0) }
+    }
+
+    /// Writes this store's path under the registry (once; a file named by a hash of the path).
+    private func register() {
+        let absolute = ((directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory) as NSString).standardizingPath
+        guard absolute != Self.defaultDirectory else { return }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 // FNV-1a
+        for byte in absolute.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let path = Self.registry + "/" + String(hash, radix: 16)
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        _ = mkdir("/run/netbpf", 0o700)
+        _ = mkdir(Self.registry, 0o700)
+        try? OutputFile.replaceAtomically(Array(absolute.utf8), at: path, mode: 0o600)
     }
 
     public func all() -> [AttachmentRecord] {
@@ -115,6 +185,7 @@ public struct AttachmentStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
+        register()
         let path = directory + "/" + record.fileName
         do {
             try OutputFile.replaceAtomically(Array(try encoder.encode(record)), at: path, mode: 0o600)

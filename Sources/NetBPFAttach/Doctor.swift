@@ -4,11 +4,16 @@ import NetBPF
 import NetBPFNetlink
 
 /// Finds what netbpf left behind (after a SIGKILL, a deleted interface or namespace, a crash)
-/// and removes it: attachment records whose program is gone, pins under /sys/fs/bpf/netbpf that
-/// no record owns, and attachments whose records are still valid are reported, not touched.
+/// and removes it: attachment records that no longer describe something attached (including
+/// those of a process that is gone, with what it attached), and pins under /sys/fs/bpf/netbpf
+/// that no store's record names. Live attachments are reported, not touched.
+///
+/// Every record and pin is judged holding its hook's lock, taken without waiting: a hook whose
+/// lock is held is being changed right now, so what is on it is reported as in progress.
 public struct Doctor: Sendable {
     public struct Finding: Sendable, Encodable {
-        public var kind: String     // "stale-record", "orphan-pin", "attached", "attaching"
+        /// "stale-record", "orphan-pin", "attached", "attaching", "sim"
+        public var kind: String
         public var what: String
         public var fixed: Bool
     }
@@ -31,41 +36,60 @@ public struct Doctor: Sendable {
     /// Examines (and with `fix`, cleans) netbpf's state.
     public func examine(fix: Bool) -> [Finding] {
         if let namespace, !NetworkNamespace.isValidName(namespace) { return [] }
-        var findings: [Finding] = []
-        let attacher = Attacher(store: store)
-        let records = store.all().filter { namespace == nil || $0.namespace == namespace }
-        for record in records {
-            if record.isPending && record.ownerIsRunning {
-                findings.append(Finding(kind: "attaching", what: "\(record.programName) on \(record.place): attach in progress (pid \(record.ownerPID ?? 0))", fixed: false))
-                continue
-            }
-            let programAlive = (try? BPFProgram.open(id: record.programID)) != nil
-            let pinsPresent = FileManager.default.fileExists(atPath: record.pinDirectory + "/prog")
-            let nsPresent = record.namespace.map { FileManager.default.fileExists(atPath: "/run/netns/" + $0) } ?? true
-            if programAlive && pinsPresent && nsPresent && !record.isPending {
-                findings.append(Finding(kind: "attached", what: "\(record.programName) (id \(record.programID)) on \(record.place)", fixed: false))
-                continue
-            }
-            var why: [String] = []
-            if record.isPending { why.append("the attach was interrupted") }
-            if !programAlive { why.append("program \(record.programID) is gone") }
-            if !pinsPresent { why.append("pins are gone") }
-            if !nsPresent { why.append("namespace is gone") }
-            var fixed = false
-            if fix {
-                if nsPresent { try? attacher.undo(record) }
-                PinSet.remove(record.pinDirectory)
-                store.remove(record)
-                fixed = true
-            }
-            findings.append(Finding(kind: "stale-record", what: "\(record.programName) on \(record.place): " + why.joined(separator: ", "), fixed: fixed))
+        let attacher = Attacher(store: store, notice: { _ in })
+        var findings = store.all().filter { namespace == nil || $0.namespace == namespace }.map { examine($0, attacher: attacher, fix: fix) }
+        findings += orphanPins(fix: fix)
+        return findings
+    }
+
+    private func examine(_ record: AttachmentRecord, attacher: Attacher, fix: Bool) -> Finding {
+        guard let lock = HookLock.tryLock(namespace: record.namespace, interface: record.interface, hooks: [record.lockedHook]) else {
+            return Finding(kind: "attaching", what: "\(record.programName) on \(record.place): another netbpf process is changing this hook", fixed: false)
         }
-        let owned = Set(store.all().map { Self.standardized($0.pinDirectory) })
+        defer { lock.release() }
+        // Re-read under the lock: the record may have been finished or removed meanwhile.
+        guard let current = store.all().first(where: { $0.fileName == record.fileName }) else {
+            return Finding(kind: "attached", what: "\(record.programName) on \(record.place): detached meanwhile", fixed: false)
+        }
+        if current.isPending && current.ownerIsRunning {
+            return Finding(kind: "attaching", what: "\(current.programName) on \(current.place): attach in progress (pid \(current.ownerPID ?? 0))", fixed: false)
+        }
+        let why = attacher.staleness(of: current)
+        if why.isEmpty {
+            let owner = current.lifetime == .process ? ", held by pid \(current.ownerPID ?? 0)" : ""
+            return Finding(kind: "attached", what: "\(current.programName) (id \(current.programID)) on \(current.place)\(owner)", fixed: false)
+        }
+        if fix {
+            try? attacher.undoHoldingLock(current)
+            PinSet.remove(current.pinDirectory)
+            store.remove(current)
+        }
+        return Finding(kind: "stale-record", what: "\(current.programName) on \(current.place): " + why.joined(separator: ", "), fixed: fix)
+    }
+
+    /// Pin directories no store's record names (every registered store counts: pins are shared).
+    private func orphanPins(fix: Bool) -> [Finding] {
         let searched = namespace.map { pinRoot + "/" + $0 } ?? pinRoot
-        for dir in Self.programDirectories(under: searched, skipping: pinRoot + "/sim") where !owned.contains(Self.standardized(dir)) {
-            // Only netbpf's own tree is ever touched, whatever the records say.
-            if fix && Self.standardized(dir).hasPrefix(Self.standardized(pinRoot) + "/") { PinSet.remove(dir) }
-            findings.append(Finding(kind: "orphan-pin", what: dir, fixed: fix))
+        var findings: [Finding] = []
+        for dir in Self.programDirectories(under: searched, skipping: pinRoot + "/sim") {
+            let path = Self.standardized(dir)
+            guard path.hasPrefix(Self.standardized(pinRoot) + "/") else { continue } // only netbpf's own tree
+            // <root>/NS/IFACE/HOOK/PROGRAM: the hook whose lock guards it.
+            let parts = path.dropFirst(Self.standardized(pinRoot).count + 1).split(separator: "/").map(String.init)
+            var lock: HookLock?
+            if parts.count == 4 {
+                lock = HookLock.tryLock(namespace: parts[0] == "root" ? nil : parts[0], interface: parts[1], hooks: [parts[2]])
+                if lock == nil {
+                    findings.append(Finding(kind: "attaching", what: "\(dir): another netbpf process is changing this hook", fixed: false))
+                    continue
+                }
+            }
+            let owned = (AttachmentStore.known() + [store]).flatMap { $0.all() }.contains { Self.standardized($0.pinDirectory) == path }
+            if !owned {
+                if fix { PinSet.remove(dir) }
+                findings.append(Finding(kind: "orphan-pin", what: dir, fixed: fix))
+            }
+            lock?.release()
         }
         return findings
     }

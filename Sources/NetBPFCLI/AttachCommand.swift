@@ -49,18 +49,11 @@ struct AttachCommand: ParsableCommand {
                 if let classid { options.classID = try parseClassID(classid) }
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
-                // The tcx link is made while the program compiles and loads (TCXReservation),
-                // started in main for the plain forms (EarlyStart), else here; attachTC uses
-                // it only if it is for the hook it attaches to.
-                let attacher = Attacher()
-                let reservation = EarlyStart.takeReservation()
-                    ?? attacher.reserveTCX(interface: target.interface, namespace: target.netns, options: options)
-                defer { reservation?.cancel() }
+                // Compiled, loaded and chosen before the hook is touched: bad input changes nothing.
                 let object = try ProgramInput.open(path, compile: compile).load()
                 let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
                                                           hook: "tc", accepts: [.schedCls])
-                let record = try attacher.attachTC(program, of: object, to: target.interface, namespace: target.netns,
-                                                   options: options, reservation: reservation)
+                let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
                 try report(record, json: output.json)
             }
         }

@@ -9,4 +9,11 @@ public struct NetBPFCommand: ParsableCommand {
         subcommands: [CompileCommand.self, AttachCommand.self, DetachCommand.self, ListCommand.self, RateLimitCommand.self, TunnelMonitorCommand.self, DoctorCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, ObjectCommand.self, DemoCommand.self, SimCommand.self, HTTPFilterCommand.self, VLANLearnCommand.self, BridgeCommand.self, XDPDropCountCommand.self, XDPMacSwapCommand.self, XDPRedirectCommand.self, TCEventsCommand.self, TraceCommand.self])
 
     public init() {}
+
+    /// The arguments (without the program name) as netbpf parses them: `-DNAME=VALUE` and
+    /// `-IDIR` split in two for the commands that take compile options, since ArgumentParser
+    /// reads `-DNAME=VALUE` as an unknown option `-DNAME` (CompileArguments.splitJoined).
+    public static func normalizedArguments(_ arguments: [String]) -> [String] {
+        Array(CompileArguments.splitJoined(["netbpf"] + arguments).dropFirst())
+    }
 }

@@ -36,7 +36,7 @@ struct CompileArguments: ParsableArguments {
         return out
     }
 
-    /// What these arguments ask of the compiler (also used by EarlyStart, which has the raw values).
+    /// What these arguments ask of the compiler.
     static func options(defines: [String], includes: [String], noCache: Bool) -> CompileOptions {
         var o = CompileOptions()
         o.defines = defines
@@ -58,8 +58,7 @@ enum ProgramInput {
     static func compileFile(_ path: String, compile: CompileArguments) throws -> CompiledObject {
         do {
             let options = compile.options
-            let compiled = try EarlyStart.takeCompile(path: path, options: options)?.result()
-                ?? BPFCompiler().compile(file: path, options: options)
+            let compiled = try BPFCompiler().compile(file: path, options: options)
             printDiagnostics(compiled.diagnostics)
             return compiled
         } catch let error as CompileError {

@@ -141,10 +141,11 @@ public final class DistributedBridge: @unchecked Sendable {
             options.direction = .ingress
             let portProgram = try object.program(named: DistributedBridgeProgram.portProgram)
             for p in config.ports {
-                bridge.records.append(try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options))
+                bridge.records.append(try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options,
+                                                                   lifetime: .process))
             }
             bridge.records.append(try attacher.attachTC(try object.program(named: DistributedBridgeProgram.tunnelProgram), of: object,
-                                                        to: config.vxlan, namespace: config.namespace, options: options))
+                                                        to: config.vxlan, namespace: config.namespace, options: options, lifetime: .process))
         } catch {
             bridge.stop()
             throw error

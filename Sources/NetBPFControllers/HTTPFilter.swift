@@ -138,7 +138,7 @@ public final class HTTPFilter: @unchecked Sendable {
             var tc = TCAttachOptions()
             tc.direction = .ingress
             blockRecord = try attacher.attachTC(object.program(named: "http_block"), of: object, to: interface,
-                                                        namespace: options.namespace, options: tc)
+                                                        namespace: options.namespace, options: tc, lifetime: .process)
             blockObject = object
             blockList = list
         }

@@ -32,7 +32,7 @@ public final class ICMPv6EchoMonitor: @unchecked Sendable {
         options.direction = .egress
         options.mechanism = mechanism
         record = try Attacher(store: store).attachTC(try object.program(named: "tc_icmp6_events"), of: object, to: interface,
-                                                     namespace: namespace, options: options)
+                                                     namespace: namespace, options: options, lifetime: .process)
         do {
             ring = try RingBuffer(map: object.map(named: "events")) { [unowned self] bytes in
                 if let e = ICMPv6EchoEvent(bytes: bytes) { self.pending.append(e) }

@@ -16,7 +16,8 @@ public final class RateLimitSession: @unchecked Sendable {
 
     public static func start(_ config: RateLimitConfig, store: AttachmentStore = AttachmentStore()) throws -> RateLimitSession {
         let limiter = try RateLimiter.attach(interface: config.interface, namespace: config.namespace, direction: config.direction,
-                                             keyOn: config.keyOn, shape: config.shape, learnNeighbors: !config.learnOn.isEmpty, store: store)
+                                             keyOn: config.keyOn, shape: config.shape, learnNeighbors: !config.learnOn.isEmpty, store: store,
+                                             lifetime: .process)
         let session = RateLimitSession(limiter: limiter, store: store)
         do {
             try limiter.setDefault(rateBitsPerSecond: config.defaultRate)
@@ -35,7 +36,8 @@ public final class RateLimitSession: @unchecked Sendable {
                     let (namespace, interface) = parts.count == 2 ? (parts[0], parts[1]) : (config.namespace, port)
                     var options = TCAttachOptions()
                     options.direction = .ingress
-                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options))
+                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options,
+                                                                                lifetime: .process))
                 }
             }
         } catch {

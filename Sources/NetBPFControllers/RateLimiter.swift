@@ -56,7 +56,8 @@ public final class RateLimiter: @unchecked Sendable {
     /// source or destination address. Shaping creates an HTB root qdisc 1: on the interface.
     @discardableResult
     public static func attach(interface: String, namespace: String?, direction: TCDirection, keyOn: KeyOn,
-                              shape: Bool = false, learnNeighbors: Bool = false, store: AttachmentStore = AttachmentStore()) throws -> RateLimiter {
+                              shape: Bool = false, learnNeighbors: Bool = false, store: AttachmentStore = AttachmentStore(),
+                              lifetime: AttachmentLifetime = .pinned) throws -> RateLimiter {
         if shape && direction != .egress { throw RateLimitError("shaping works on egress (HTB is an egress qdisc)", hint: "use --egress with --shape") }
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path("ratelimit.bpf.c"))
         let object = try compiled.open().load()
@@ -71,7 +72,8 @@ public final class RateLimiter: @unchecked Sendable {
             }
         }
         do {
-            let record = try Attacher(store: store).attachTC(try object.program(named: "ratelimit"), of: object, to: interface, namespace: namespace, options: options)
+            let record = try Attacher(store: store).attachTC(try object.program(named: "ratelimit"), of: object, to: interface, namespace: namespace, options: options,
+                                                             lifetime: lifetime)
             return try RateLimiter(record: record)
         } catch {
             if shape { try? removeHTB(interface: interface, namespace: namespace) }

@@ -120,7 +120,8 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
             for (name, direction) in [("tunnel_ingress", TCDirection.ingress), ("tunnel_egress", .egress)] {
                 var options = TCAttachOptions()
                 options.direction = direction
-                records.append(try attacher.attachTC(try object.program(named: name), of: object, to: interface, namespace: namespace, options: options))
+                records.append(try attacher.attachTC(try object.program(named: name), of: object, to: interface, namespace: namespace, options: options,
+                                                     lifetime: .process))
             }
             return try TunnelMonitor(interface: interface, namespace: namespace, ports: ports, records: records, object: object, store: store)
         } catch {

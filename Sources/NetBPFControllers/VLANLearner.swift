@@ -86,10 +86,11 @@ public final class VLANLearner: @unchecked Sendable {
             // have a way back.
             let workerProgram = try object.program(named: VLANLearningProgram.workerProgram)
             for w in config.workers {
-                learner.records.append(try attacher.attachTC(workerProgram, of: object, to: w, namespace: config.namespace, options: options))
+                learner.records.append(try attacher.attachTC(workerProgram, of: object, to: w, namespace: config.namespace, options: options,
+                                                                    lifetime: .process))
             }
             learner.records.append(try attacher.attachTC(try object.program(named: VLANLearningProgram.trunkProgram), of: object,
-                                                         to: config.trunk, namespace: config.namespace, options: options))
+                                                         to: config.trunk, namespace: config.namespace, options: options, lifetime: .process))
         } catch {
             learner.stop()
             throw error

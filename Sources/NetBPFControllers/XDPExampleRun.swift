@@ -25,7 +25,7 @@ final class XDPExampleRun: @unchecked Sendable {
     /// Attaches `program` of `object` to `interface` with a BPF link (BPF_LINK_CREATE, 5.9).
     func attach(_ program: String, of object: BPFObject, to interface: String, namespace: String?, mode: XDPMode) throws {
         records.append(try Attacher(store: store).attachXDP(try object.program(named: program), of: object, to: interface,
-                                                            namespace: namespace, mode: mode))
+                                                            namespace: namespace, mode: mode, lifetime: .process))
     }
 
     /// Attaches programs/xdp_pass.bpf.c in driver mode to `peer`.

@@ -43,3 +43,16 @@ struct CommandNameTests {
         #expect(missing.isEmpty, "commands without commandName: \(missing)")
     }
 }
+
+/// `-DNAME=VALUE` and `-IDIR`, as compilers take them, reach ArgumentParser split in two (it
+/// reads `-DNAME=VALUE` as an unknown option); trace tools' own -D is left alone.
+struct CompileArgumentSplittingTests {
+    @Test func joinedDefinesAndIncludesAreSplit() throws {
+        #expect(NetBPFCommand.normalizedArguments(["compile", "p.c", "-DA=1", "-Iinc", "-D", "B", "--", "-DC"])
+                == ["compile", "p.c", "-D", "A=1", "-I", "inc", "-D", "B", "--", "-DC"])
+        #expect(NetBPFCommand.normalizedArguments(["trace", "tcplife", "-D80"]) == ["trace", "tcplife", "-D80"])
+        let parsed = try CompileCommand.parse(Array(NetBPFCommand.normalizedArguments(["compile", "p.c", "-DDEBUG=1", "-Iinc"]).dropFirst()))
+        #expect(parsed.compile.defines == ["DEBUG=1"])
+        #expect(parsed.compile.includes == ["inc"])
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Glibc
+import NetBPF
+
+/// One owner per hook at a time: an exclusive `flock(2)` on /run/netbpf/locks/NS__IFACE__HOOK,
+/// held from the duplicate check through the kernel change to the record write. The kernel
+/// drops the lock when the holder exits, however it exits, so a killed command never leaves a
+/// hook locked. The lock directory is the same for every NETBPF_STATE_DIR: the hook is one.
+///
+/// Hooks are "ingress", "egress" (tc, tcx and clsact alike) and "xdp". Several are taken in
+/// name order, so two commands that need the same two never wait for each other in a circle.
+public final class HookLock {
+    public static let directory = "/run/netbpf/locks"
+    private var fds: [Int32] = []
+
+    /// Waits up to `timeout` seconds for every hook in `hooks` (on `interface` in `namespace`).
+    /// - Throws: `AttachError(.busy)` naming the holder's pid when the wait runs out.
+    public init(namespace: String?, interface: String, hooks: [String], timeout: Double = 30) throws {
+        try Self.makeDirectory()
+        for hook in Set(hooks).sorted() {
+            let path = Self.path(namespace: namespace, interface: interface, hook: hook)
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else {
+                let e = errno
+                release()
+                throw AttachError(.system, "cannot open the hook lock \(path): \(Errno.describe(-e))")
+            }
+            fds.append(fd)
+            let deadline = Date().addingTimeInterval(timeout)
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+                    let holder = Self.holder(fd)
+                    release()
+                    throw AttachError(.busy, "another netbpf process\(holder.map { " (pid \($0))" } ?? "") is changing \(namespace.map { "\($0)/" } ?? "")\(interface) \(hook)",
+                                      hint: "wait for it to finish, then try again")
+                }
+                usleep(5_000)
+            }
+            // Whoever holds the lock says so, for the message above.
+            let pid = Array("\(getpid())\n".utf8)
+            _ = ftruncate(fd, 0)
+            _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        }
+    }
+
+    /// Takes every hook only if none is held now; nil when one is (someone is changing it).
+    public static func tryLock(namespace: String?, interface: String, hooks: [String]) -> HookLock? {
+        try? HookLock(namespace: namespace, interface: interface, hooks: hooks, timeout: 0)
+    }
+
+    deinit { release() }
+
+    /// Releases the hooks (also done on deinit). Idempotent.
+    public func release() {
+        for fd in fds { close(fd) }
+        fds = []
+    }
+
+    /// Runs `body` holding the hooks.
+    public static func with<T>(namespace: String?, interface: String, hooks: [String], _ body: () throws -> T) throws -> T {
+        let lock = try HookLock(namespace: namespace, interface: interface, hooks: hooks)
+        defer { lock.release() }
+        return try body()
+    }
+
+    static func path(namespace: String?, interface: String, hook: String) -> String {
+        "\(directory)/\(namespace ?? "-")__\(interface)__\(hook)"
+    }
+
+    private static func makeDirectory() throws {
+        for dir in ["/run/netbpf", directory] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw AttachError(.system, "cannot create \(dir): \(Errno.describe(-errno))")
+        }
+    }
+
+    private static func holder(_ fd: Int32) -> Int32? {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        return Int32(String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

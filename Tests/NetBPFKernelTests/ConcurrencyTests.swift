@@ -1,0 +1,180 @@
+import Foundation
+import Glibc
+import Testing
+import NetBPF
+import NetBPFAttach
+import NetBPFNetlink
+import NetBPFTestSupport
+
+/// Several netbpf commands on one hook at once, killed ones among them, stale records and a
+/// doctor running beside an attach: the kernel state and netbpf's records must always agree
+/// (docs/hardening.md, "One owner per hook").
+@Suite(.serialized)
+struct ConcurrencyTests {
+    static let rounds = 20
+    static let parallel = 8
+
+    func attachArgs(_ lab: AttachLab) -> [String] {
+        [CLI.binary, "attach", "tc", "b", AttachLab.source("count_icmp"), "--netns", lab.server]
+    }
+
+    /// The records, the kernel's tcx hook and `netbpf doctor` say the same thing: at most one
+    /// count_icmp, recorded, on the hook, with nothing stale or orphaned.
+    func expectConsistent(_ lab: AttachLab, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let records = lab.records()
+        let onHook = try lab.tcxPrograms(.ingress)
+        #expect(records.count <= 1, "\(context): \(records.count) records", sourceLocation: sourceLocation)
+        #expect(onHook == records.map(\.programID), "\(context): hook has \(onHook), records say \(records.map(\.programID))",
+                sourceLocation: sourceLocation)
+        let doctor = try lab.netbpfOK(["doctor", "--netns", lab.server, "--json"])
+        let kinds = ((try? JSONSerialization.jsonObject(with: Data(doctor.utf8))) as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        #expect(kinds.allSatisfy { $0 == "attached" }, "\(context): doctor found \(kinds)", sourceLocation: sourceLocation)
+        for row in try lab.list() where (row["programName"] as? String) == "count_icmp" {
+            #expect(row["owner"] as? String == "netbpf", "\(context): listed as \(row["owner"] ?? "?")", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Eight `attach tc` on one hook at once, twenty rounds: exactly one succeeds, the others say
+    /// in one line that it is attached already; then eight `detach --all` at once: exactly one
+    /// detaches, and nothing is left.
+    @Test func parallelAttachesAndDetachesOnOneHook() throws {
+        try AttachLab.with { lab in
+            let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
+            _ = try lab.attachTC("count_icmp") // compiles into the cache, so rounds race on the hook
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+            for round in 1...Self.rounds {
+                let attaches = try (0..<Self.parallel).map { _ in try BackgroundProcess(attachArgs(lab), environment: env) }.map { $0.finish(timeout: 120) }
+                #expect(attaches.filter { $0.status == 0 }.count == 1, "round \(round): \(attaches.map(\.status))")
+                for r in attaches where r.status != 0 {
+                    AttachLab.expectOneLineError((r.status, r.stdout, r.stderr), "already attached by netbpf")
+                }
+                try expectConsistent(lab, "round \(round) after attaching")
+                let detachArgs = [CLI.binary, "detach", "tc", "b", "--all", "--netns", lab.server]
+                let detaches = try (0..<Self.parallel).map { _ in try BackgroundProcess(detachArgs, environment: env) }.map { $0.finish(timeout: 120) }
+                #expect(detaches.filter { $0.status == 0 }.count == 1, "round \(round): \(detaches.map(\.status))")
+                for r in detaches where r.status != 0 {
+                    AttachLab.expectOneLineError((r.status, r.stdout, r.stderr), "netbpf has nothing attached")
+                }
+                try lab.expectNothingLeft("round \(round)")
+            }
+        }
+    }
+
+    /// The same race with SIGKILLs at random moments (0-250 ms): after `doctor --fix` the
+    /// records and the hook agree, and a clean detach leaves nothing.
+    @Test func parallelAttachesKilledAtRandom() throws {
+        try AttachLab.with { lab in
+            let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
+            for round in 1...Self.rounds {
+                let runs = try (0..<Self.parallel).map { _ in try BackgroundProcess(attachArgs(lab), environment: env) }
+                let delays = runs.map { _ in UInt32.random(in: 0...250_000) }
+                for (run, delay) in zip(runs, delays).sorted(by: { $0.1 < $1.1 }) where Bool.random() {
+                    usleep(delay / UInt32(Self.parallel))
+                    kill(run.pid, SIGKILL)
+                }
+                let results = runs.map { $0.finish(timeout: 120) }
+                #expect(results.filter { $0.status == 0 }.count <= 1, "round \(round): \(results.map(\.status))")
+                _ = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server])
+                try expectConsistent(lab, "round \(round) after kills and doctor --fix (exits \(results.map(\.status)))")
+                if !lab.records().isEmpty { _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server]) }
+                try lab.expectNothingLeft("round \(round)")
+            }
+        }
+    }
+
+    /// A command that fails on its input (a source that does not compile, a duplicate) leaves
+    /// the hook exactly as it was: same programs, same revision.
+    @Test func failedAttachLeavesTheHookRevisionAlone() throws {
+        try AttachLab.with { lab in
+            let broken = lab.stateDirectory + "/broken.bpf.c"
+            try "int f(struct __sk_buff *skb) { return undeclared; }\n".write(toFile: broken, atomically: true, encoding: .utf8)
+            let before = try revision(lab)
+            let r = try lab.netbpf(["attach", "tc", "b", broken, "--netns", lab.server])
+            #expect(r.status != 0)
+            #expect(try revision(lab) == before, "a failed compile changed the hook")
+            _ = try lab.attachTC("count_icmp")
+            let attached = try revision(lab)
+            let again = try lab.netbpf(["attach", "tc", "b", AttachLab.source("count_icmp"), "--netns", lab.server])
+            AttachLab.expectOneLineError(again, "already attached by netbpf")
+            #expect(try revision(lab) == attached, "a refused duplicate changed the hook")
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+        }
+    }
+
+    func revision(_ lab: AttachLab) throws -> UInt64 {
+        try withNamespace(lab.server) {
+            try TCXAttachments.query(ifindex: try NetlinkSocket().interfaceIndex(.name("b")), direction: .ingress).revision
+        }
+    }
+
+    /// `doctor --fix` while a tcx attach is between pinning and linking: doctor reports it as in
+    /// progress and touches nothing; the attach finishes with everything pinned and recorded.
+    @Test func doctorLeavesAnAttachInProgressAlone() throws {
+        try AttachLab.with { lab in
+            _ = try lab.attachTC("count_icmp") // warm the cache
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+            let run = try BackgroundProcess(attachArgs(lab) + ["--tcx"],
+                                            environment: ["NETBPF_STATE_DIR": lab.stateDirectory, "NETBPF_TEST_HOOKS": "1", "NETBPF_ATTACH_PAUSE_AT": "pins"])
+            let start = Date()
+            while !FileManager.default.fileExists(atPath: lab.pinDirectory("ingress", "count_icmp") + "/prog"), Date().timeIntervalSince(start) < 30 {
+                usleep(10_000)
+            }
+            let doctor = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server])
+            #expect(doctor.contains("attaching") && !doctor.contains("orphan-pin") && !doctor.contains("stale-record"), "\(doctor)")
+            let done = run.finish(timeout: 60)
+            #expect(done.status == 0, "\(done.stderr)")
+            #expect(FileManager.default.fileExists(atPath: lab.pinDirectory("ingress", "count_icmp") + "/link"))
+            try expectConsistent(lab, "after the paused attach")
+            #expect(try lab.tcxPrograms(.ingress).count == 1)
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+        }
+    }
+
+    /// A plain `doctor --fix` (the default state directory) leaves alone what an attach recorded
+    /// under another NETBPF_STATE_DIR: its pins are not orphans.
+    @Test func doctorRespectsOtherStateDirectories() throws {
+        try AttachLab.with { lab in
+            let record = try lab.attachTC("count_icmp")
+            let out = try lab.netbpfOK(["doctor", "--fix", "--netns", lab.server], defaultState: true)
+            #expect(!out.contains("orphan-pin"), "\(out)")
+            #expect(try lab.tcxPrograms(.ingress) == [record.programID])
+            #expect(FileManager.default.fileExists(atPath: record.pinDirectory + "/link"))
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+        }
+    }
+
+    /// A record whose namespace was deleted (and made again with the same interface name) does
+    /// not block a new attach: it is removed, with a one-line notice.
+    @Test func staleRecordOfADeletedNamespaceHealsOnTheNextAttach() throws {
+        let ns = "nbt-stale-\(getpid())"
+        let state = "/tmp/netbpf-stale-\(getpid())"
+        func makeNamespace() throws {
+            for argv in [["/usr/sbin/ip", "netns", "add", ns], ["/usr/sbin/ip", "-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                         ["/usr/sbin/ip", "-n", ns, "link", "set", "v0", "up"], ["/usr/sbin/ip", "-n", ns, "link", "set", "v1", "up"]] {
+                let r = try NetlinkLab.spawn(argv)
+                try #require(r.status == 0, "\(argv.joined(separator: " ")): \(r.stderr)")
+            }
+        }
+        defer {
+            _ = try? NetlinkLab.spawn([CLI.binary, "detach", "tc", "v0", "--all", "--netns", ns], environment: ["NETBPF_STATE_DIR": state])
+            _ = try? NetlinkLab.spawn(["/usr/sbin/ip", "netns", "del", ns])
+            _ = try? NetlinkLab.spawn([CLI.binary, "doctor", "--fix", "--netns", ns], environment: ["NETBPF_STATE_DIR": state])
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        try makeNamespace()
+        let attach = [CLI.binary, "attach", "tc", "v0", AttachLab.source("count_icmp"), "--netns", ns]
+        let first = try NetlinkLab.spawn(attach, environment: ["NETBPF_STATE_DIR": state])
+        try #require(first.status == 0, "\(first.stderr)")
+        _ = try NetlinkLab.spawn(["/usr/sbin/ip", "netns", "del", ns])
+        try makeNamespace()
+        let second = try NetlinkLab.spawn(attach, environment: ["NETBPF_STATE_DIR": state])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("removed a stale record of count_icmp"), "\(second.stderr)")
+        let records = AttachmentStore(directory: state + "/attach").all()
+        #expect(records.count == 1)
+        let onHook = try withNamespace(ns) {
+            try TCXAttachments.query(ifindex: try NetlinkSocket().interfaceIndex(.name("v0")), direction: .ingress).programIDs
+        }
+        #expect(onHook == records.map(\.programID))
+    }
+}
