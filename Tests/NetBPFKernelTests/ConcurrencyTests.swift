@@ -9,7 +9,7 @@ import NetBPFTestSupport
 /// Several netbpf commands on one hook at once, killed ones among them, stale records and a
 /// doctor running beside an attach: the kernel state and netbpf's records must always agree
 /// (docs/hardening.md, "One owner per hook").
-@Suite(.serialized)
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: creates namespaces and attaches tc programs"))
 struct ConcurrencyTests {
     static let rounds = 20
     static let parallel = 8
