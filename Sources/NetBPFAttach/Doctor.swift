@@ -16,6 +16,12 @@ public struct Doctor: Sendable {
         public var kind: String
         public var what: String
         public var fixed: Bool
+
+        public init(kind: String, what: String, fixed: Bool) {
+            self.kind = kind
+            self.what = what
+            self.fixed = fixed
+        }
     }
 
     public let store: AttachmentStore

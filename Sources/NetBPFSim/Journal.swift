@@ -167,8 +167,9 @@ final class SimulationLock {
     private var fd: Int32 = -1
     private let path: String
 
-    /// Takes the lock, waiting up to `timeout` seconds for another holder.
-    init(_ dir: StateDirectory, timeout: Double = 30) throws {
+    /// Takes the lock, waiting up to `timeout` seconds for another holder (`quiet`: without
+    /// saying on stderr that it waits).
+    init(_ dir: StateDirectory, timeout: Double = 30, quiet: Bool = false) throws {
         for d in ["/run/netbpf", StateDirectory.root] where mkdir(d, 0o755) != 0 && errno != EEXIST {
             throw SimError.system("mkdir", subject: d, errno: errno)
         }
@@ -190,7 +191,7 @@ final class SimulationLock {
                                    message: "another netbpf process is working on simulation '\(dir.name)'",
                                    hint: "wait for it, or find it with: fuser \(path)")
                 }
-                if !told {
+                if !told && !quiet {
                     FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8))
                     told = true
                 }
@@ -208,5 +209,11 @@ final class SimulationLock {
     /// Removes the lock file (the simulation is gone); the lock itself is released on deinit.
     func removeFile() { unlink(path) }
 
-    deinit { close(fd) }
+    /// Releases the lock before deinit. Idempotent.
+    func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    deinit { release() }
 }

@@ -169,6 +169,24 @@ struct SimKernelTests {
         }
     }
 
+    /// `netbpf doctor` sees a half-built simulation (a killed `sim up`) and `doctor --fix`
+    /// tears it down from its journal; a simulation being built right now is left alone.
+    @Test func doctorFindsAndRemovesAHalfBuiltSimulation() throws {
+        let name = SimLab.name("doc")
+        defer { _ = try? SimLab.netbpf(["sim", "down", name]) }
+        let up = try SimLab.netbpf(["sim", "up", SimLab.topology("vlan-trunk"), "--name", name],
+                                   environment: ["NETBPF_SIM_FAIL_AFTER": "14"])
+        #expect(up.status == 128 + SIGKILL, "\(up.stderr)")
+        let pids = try Simulation.journal(name)?.processes.compactMap(\.pid) ?? []
+        let found = try SimLab.netbpf(["doctor"])
+        #expect(found.status == 0 && found.stdout.contains("simulation \(name)") && found.stdout.contains("did not finish"), "\(found.stdout)")
+        let fixed = try SimLab.netbpf(["doctor", "--fix"])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect(SimLab.leftovers(name, pids: pids).isEmpty, "doctor --fix left: \(SimLab.leftovers(name, pids: pids))")
+        #expect(try Simulation.journal(name) == nil)
+        #expect(!(try SimLab.netbpf(["doctor"])).stdout.contains("simulation \(name)"))
+    }
+
     @Test func sigkillAtAnyMomentIsCleanedByDown() throws {
         let name = SimLab.name("kill9")
         defer { _ = try? SimLab.netbpf(["sim", "down", name]) }
