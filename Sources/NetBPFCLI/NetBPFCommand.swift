@@ -10,6 +10,20 @@ public struct NetBPFCommand: ParsableCommand {
 
     public init() {}
 
+    /// Parses `arguments` (without the program name), checks the chosen command's privileges
+    /// (`Privileges`), runs it and exits, as ArgumentParser's `main` does.
+    public static func run(arguments: [String]) -> Never {
+        do {
+            var command = try parseAsRoot(normalizedArguments(arguments))
+            let asksForHelp = arguments.first == "help" || arguments.contains { $0 == "--help" || $0 == "-h" || $0 == "--version" }
+            if !(command is NetBPFCommand) && !asksForHelp { try Privileges.check(command, name: Privileges.commandPath(arguments)) }
+            try command.run()
+            exit()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     /// The arguments (without the program name) as netbpf parses them: `-DNAME=VALUE` and
     /// `-IDIR` split in two for the commands that take compile options, since ArgumentParser
     /// reads `-DNAME=VALUE` as an unknown option `-DNAME` (CompileArguments.splitJoined).

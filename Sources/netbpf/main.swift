@@ -4,4 +4,4 @@ import NetBPF
 
 StandardStreams.ignoreSIGPIPE()
 ProcessExit.install()
-NetBPFCommand.main(NetBPFCommand.normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+NetBPFCommand.run(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -115,6 +115,35 @@ struct CLITests {
         #expect(r.stderr.contains("CAP_SYS_ADMIN") || r.stderr.contains("root"), "\(r.stderr)")
         let load = try CLI.run(["prog", "run", try TestPrograms.object("count_packets"), "--data", "00"], asUser: 65534)
         #expect(load.status == 1)
-        #expect(load.stderr.contains("EPERM") && load.stderr.contains("hint:"), "\(load.stderr)")
+        #expect(load.stderr.contains("CAP_BPF") && load.stderr.contains("hint:"), "\(load.stderr)")
+    }
+
+    /// Every command that changes or reads kernel state, run by an unprivileged user (setpriv
+    /// to nobody, no capabilities), fails at once with one line naming what it lacks, before
+    /// it looks at its arguments' files or touches anything; help still works.
+    @Test(arguments: [
+        ["attach", "tc", "lo", "x.c"], ["attach", "xdp", "lo", "x.o"], ["attach", "socket", "lo", "--pcap", "tcp"],
+        ["detach", "tc", "lo", "--all"], ["list"], ["doctor"], ["doctor", "--fix"], ["map", "list"],
+        ["ratelimit", "list"], ["ratelimit", "run", "--config", "c.yaml"], ["http-filter", "watch", "-i", "lo"],
+        ["vlan-learn", "--trunk", "lo", "--map", "00:00:00:00:00:01=lo"], ["tunnel-monitor", "run", "lo"],
+        ["bridge", "--underlay", "lo", "--vni", "1=lo"], ["xdp-drop-count", "lo"], ["tc-events", "lo"],
+        ["sim", "up", "pair.yaml"], ["sim", "down", "x"], ["sim", "status"], ["demo"],
+    ])
+    func unprivilegedCommandsNameTheMissingCapability(_ arguments: [String]) throws {
+        let r = try CLI.run(arguments, asUser: 65534)
+        #expect(r.status == 1, "\(arguments): exit \(r.status): \(r.stdout) \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && r.stderr.contains("needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN") && r.stderr.contains("hint: run it as root"),
+                "\(arguments): \(r.stderr)")
+    }
+
+    @Test func unprivilegedTracingNamesPerfmonAndHelpNeedsNothing() throws {
+        let trace = try CLI.run(["trace", "execsnoop"], asUser: 65534)
+        #expect(trace.status == 1 && trace.stderr.contains("netbpf trace execsnoop needs CAP_BPF, CAP_PERFMON"), "\(trace.stderr)")
+        let help = try CLI.run(["attach", "tc", "--help"], asUser: 65534)
+        #expect(help.status == 0 && help.stdout.contains("USAGE"), "\(help.stderr)")
+        let features = try CLI.run(["features"], asUser: 65534)
+        #expect(features.status == 0 && features.stdout.contains("kernel BTF"), "\(features.stderr)")
     }
 }
