@@ -109,6 +109,6 @@ let package = Package(
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
         .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
     ],
-    swiftLanguageModes: [.v5],
+    swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
 )

@@ -8,7 +8,9 @@ import Glibc
 ///
 /// `wakeupEvents` sets how many samples the kernel collects before waking the reader. libbpf's
 /// default is 1; on this project's VMs 500 was measured ~30x faster (docs/benchmarks.md).
-public final class PerfBuffer: @unchecked Sendable {
+///
+/// Not Sendable, as `RingBuffer`: `handler` runs on the thread that polls.
+public final class PerfBuffer {
     private final class Sink {
         let handler: (Int, UnsafeRawBufferPointer) -> Void
         var records: UInt64 = 0

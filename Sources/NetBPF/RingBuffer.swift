@@ -13,7 +13,12 @@ import Glibc
 /// count drops: a producer sees bpf_ringbuf_reserve() return NULL when the buffer is full, so the
 /// documented way is to count those failures in a map next to the ring buffer (see
 /// programs/ringbuf_tp.bpf.c, map `drops`), and read it with `ArrayMap`.
-public final class RingBuffer: @unchecked Sendable {
+///
+/// Not Sendable: `handler` runs on the thread that calls `poll`/`consume`, so a consumer keeps
+/// the buffer where it made it (Swift 6 refuses to move it elsewhere, which is what keeps an
+/// actor-isolated handler from being called off its actor). `EventStream.ringBuffer` polls on a
+/// thread of its own and hands records out as an AsyncSequence.
+public final class RingBuffer {
     private static let busyBit: UInt32 = 1 << 31
     private static let discardBit: UInt32 = 1 << 30
     private static let headerSize = 8

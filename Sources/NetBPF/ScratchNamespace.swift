@@ -8,7 +8,7 @@ import Glibc
 enum ScratchNamespace {
     private final class Box<T>: @unchecked Sendable { var value: Result<T, BPFError>? }
 
-    static func run<T>(_ body: @escaping () -> T) -> Result<T, BPFError> {
+    static func run<T>(_ body: @escaping @Sendable () -> T) -> Result<T, BPFError> {
         let box = Box<T>()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {

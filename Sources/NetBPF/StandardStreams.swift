@@ -1,3 +1,4 @@
+import CNetBPFShims
 import Glibc
 
 /// Writes to stdout/stderr with write(2). FileHandle.write traps when the reader has gone (a
@@ -27,4 +28,10 @@ public enum StandardStreams {
 
     /// Makes a closed pipe an EPIPE error instead of a fatal signal (call once at start-up).
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
+
+    /// C's `stdout` stream (what `print` writes through), for fflush/ferror: the C global is a
+    /// mutable variable Swift 6 does not let code touch directly.
+    public static var cOut: UnsafeMutablePointer<FILE> { nb_stdout() }
+    /// C's `stderr` stream.
+    public static var cErr: UnsafeMutablePointer<FILE> { nb_stderr() }
 }

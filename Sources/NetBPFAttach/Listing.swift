@@ -22,10 +22,10 @@ extension Attacher {
     /// (BPF_PROG_QUERY), cls_bpf filters on clsact hooks (RTM_GETTFILTER) and XDP (IFLA_XDP).
     public func list(interface: String? = nil, namespace: String? = nil) throws -> [AttachedProgram] {
         let records = store.all().filter { $0.namespace == namespace }
-        func owner(_ id: UInt32, _ ifindex: Int32) -> String {
+        @Sendable func owner(_ id: UInt32, _ ifindex: Int32) -> String {
             records.contains { $0.programID == id && $0.ifindex == ifindex } ? "netbpf" : "other"
         }
-        func describe(_ id: UInt32) -> (String, String) {
+        @Sendable func describe(_ id: UInt32) -> (String, String) {
             guard let info = try? BPFProgram.open(id: id).info() else { return ("?", "") }
             return (info.name, info.tag)
         }

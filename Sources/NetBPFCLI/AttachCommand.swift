@@ -116,9 +116,10 @@ struct AttachCommand: ParsableCommand {
                 }
                 let classic = try pcap.map { try ClassicFilter.compile(pcap: $0) }
                 let stop = StopFlag.installed()
+                let chosen = program
                 try inNamespaceCLI(target.netns) {
                     let ifindex = try NetlinkSocket().interfaceIndex(.name(target.interface))
-                    let socket = try program.map { try PacketSocket(program: $0, ifindex: ifindex) } ?? PacketSocket(classic: classic!, ifindex: ifindex)
+                    let socket = try chosen.map { try PacketSocket(program: $0, ifindex: ifindex) } ?? PacketSocket(classic: classic!, ifindex: ifindex)
                     if !output.json { StandardStreams.err("listening on \(target.interface)\(target.netns.map { " (netns \($0))" } ?? ""); Ctrl-C to stop\n") }
                     let deadline = seconds.map { Date().addingTimeInterval($0) }
                     var seen = 0
@@ -138,7 +139,7 @@ struct AttachCommand: ParsableCommand {
                         } else {
                             print("\(direction) \(PacketSummary.describe(frame.data))")
                         }
-                        fflush(stdout)
+                        fflush(StandardStreams.cOut)
                     }
                 }
                 withExtendedLifetime(object) {}
@@ -155,7 +156,7 @@ func report(_ record: AttachmentRecord, json: Bool) throws {
 }
 
 /// Runs `body` inside a namespace for CLI code (errors as AttachError).
-func inNamespaceCLI<T>(_ name: String?, _ body: () throws -> T) throws -> T {
+func inNamespaceCLI<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
     guard let name else { return try body() }
     guard NetworkNamespace.exists(name) else { throw AttachError(.notFound, "network namespace '\(name)' does not exist", hint: "ip netns list") }
     return try withNamespace(name, body)

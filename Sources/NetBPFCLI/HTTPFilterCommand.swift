@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Glibc
 import NetBPF
 import NetBPFControllers
@@ -70,22 +71,28 @@ struct Watch: ParsableCommand {
                 note("blocking on \(record.place): \(options.blockEntries.count) entr\(options.blockEntries.count == 1 ? "y" : "ies"); change with: netbpf http-filter block add|del|list\(target)")
             }
             let deadline = seconds.map { Date().addingTimeInterval($0) }
-            var printed = 0
-            var writeFailure: Int32 = 0 // EPIPE (reader gone, SIGPIPE is ignored) or ENOSPC
+            // Written on the capture thread (the namespace's), read by `until` there and here after.
+            struct Progress { var printed = 0; var writeFailure: Int32 = 0 } // EPIPE (reader gone, SIGPIPE ignored) or ENOSPC
+            let progress = Mutex(Progress())
+            let json = output.json
             try filter.run(ready: {
-                if !output.json { note("watching HTTP on \(place); Ctrl-C to stop") }
+                if !json { note("watching HTTP on \(place); Ctrl-C to stop") }
             }, until: {
-                stop.isSet || writeFailure != 0 || (deadline.map { Date() >= $0 } ?? false) || (count.map { printed >= $0 } ?? false)
+                let p = progress.withLock { $0 }
+                return stop.isSet || p.writeFailure != 0 || (deadline.map { Date() >= $0 } ?? false) || (count.map { p.printed >= $0 } ?? false)
             }) { event in
-                guard writeFailure == 0, selection.matches(event), count.map({ printed < $0 }) ?? true else { return }
-                print(output.json ? HTTPEventFormat.json(event) : HTTPEventFormat.text(event))
-                errno = 0
-                // ferror too: a failed flush inside print() drops the buffer; the flag remembers.
-                if fflush(stdout) != 0 || ferror(stdout) != 0 { writeFailure = errno != 0 ? errno : EIO }
-                printed += 1
+                progress.withLock { p in
+                    guard p.writeFailure == 0, selection.matches(event), count.map({ p.printed < $0 }) ?? true else { return }
+                    print(json ? HTTPEventFormat.json(event) : HTTPEventFormat.text(event))
+                    errno = 0
+                    // ferror too: a failed flush inside print() drops the buffer; the flag remembers.
+                    if fflush(StandardStreams.cOut) != 0 || ferror(StandardStreams.cOut) != 0 { p.writeFailure = errno != 0 ? errno : EIO }
+                    p.printed += 1
+                }
             }
             let kernel = try? filter.kernelStats()
             filter.close()
+            let writeFailure = progress.withLock { $0.writeFailure }
             if writeFailure != 0 {
                 StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(Errno.describe(writeFailure))); stopping and removing what it attached\n")
                 throw ExitCode(1)
@@ -100,7 +107,7 @@ struct Watch: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             if let data = try? encoder.encode(Summary(counters: c, kernel: kernel)) { print(String(decoding: data, as: UTF8.self)) }
-            fflush(stdout)
+            fflush(StandardStreams.cOut)
             return
         }
         var line = "\(c.frames) frames, \(c.requests) requests, \(c.responses) responses, \(c.tooLong) too long, "

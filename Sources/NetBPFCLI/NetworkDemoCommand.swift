@@ -33,7 +33,10 @@ struct NetworkDemoCommand: ParsableCommand {
 }
 
 /// The demo's steps, each announced; `tearDown` undoes whatever was made.
-final class NetworkDemo {
+/// Sendable by hand: what the HTTP and iperf3 threads write (`stopHTTP`, `httpLines`,
+/// `iperfMbps`) is behind `lock`; the other fields are set on the main thread before those
+/// threads start and read after they are joined.
+final class NetworkDemo: @unchecked Sendable {
     let topologyPath: String
     let iperfSeconds: Int
     let reportPath: String
@@ -61,7 +64,7 @@ final class NetworkDemo {
     func step(_ n: Int, _ text: String) throws {
         if stop.isSet { throw ExitCode(130) }
         print(String(format: "[%4.1fs] %d/7 ", Date().timeIntervalSince(started), n) + text)
-        fflush(stdout)
+        fflush(StandardStreams.cOut)
     }
 
     func ns(_ host: String) -> String { "nb-\(simulation ?? "demo")-\(host)" }

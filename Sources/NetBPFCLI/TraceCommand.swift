@@ -34,18 +34,18 @@ enum TraceOutput {
     /// One compact JSON object on its own line.
     static func jsonLine<T: Encodable>(_ value: T) {
         guard let data = try? encoder.encode(value) else { return }
-        data.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, stdout) }
-        fputc(0x0a, stdout)
+        data.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, StandardStreams.cOut) }
+        fputc(0x0a, StandardStreams.cOut)
     }
 
     static func line(_ text: String) {
-        fputs(text, stdout)
-        fputc(0x0a, stdout)
+        fputs(text, StandardStreams.cOut)
+        fputc(0x0a, StandardStreams.cOut)
     }
 
-    static func write(_ text: String) { fputs(text, stdout) }
+    static func write(_ text: String) { fputs(text, StandardStreams.cOut) }
 
-    static func flush() { fflush(stdout) }
+    static func flush() { fflush(StandardStreams.cOut) }
 }
 
 /// The interval/count loop of histogram tools (runqlat, biolatency, syscount, funccount):

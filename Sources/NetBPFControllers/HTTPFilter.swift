@@ -161,9 +161,11 @@ public final class HTTPFilter: @unchecked Sendable {
     /// Opens the packet socket in the namespace and processes frames until `until()` is true
     /// (checked at least every `pollMilliseconds`). `ready` runs once the socket is bound.
     /// Idle flows are expired, and the BPF sessions the reassembler gave up on deleted, once a second.
-    public func run(pollMilliseconds: Int32 = 100, ready: () -> Void = {}, until shouldStop: () -> Bool,
-                    _ handler: (HTTPEvent) -> Void) throws {
-        func body() throws {
+    /// With a namespace, `ready`, `shouldStop` and `handler` run on the namespace's thread (hence
+    /// `@Sendable`); without one, on the caller's.
+    public func run(pollMilliseconds: Int32 = 100, ready: @Sendable () -> Void = {}, until shouldStop: @Sendable () -> Bool,
+                    _ handler: @Sendable (HTTPEvent) -> Void) throws {
+        @Sendable func body() throws {
             let ifindex = try self.options.interface.map { try NetlinkSocket().interfaceIndex(.name($0)) } ?? 0
             let socket = try PacketSocket(program: self.filterProgram, ifindex: ifindex)
             ready()

@@ -221,7 +221,7 @@ public final class RateLimiter: @unchecked Sendable {
     }
 }
 
-func inNamespace<T>(_ name: String?, _ body: () throws -> T) throws -> T {
+func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
     guard let name else { return try body() }
     return try withNamespace(name, body)
 }

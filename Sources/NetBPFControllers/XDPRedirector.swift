@@ -58,7 +58,7 @@ public final class XDPRedirector: @unchecked Sendable {
     @discardableResult
     public func stop() -> [DetachFailure] { run.stop() }
 
-    private static func inNamespace(_ name: String?, _ body: () throws -> Void) throws {
+    private static func inNamespace(_ name: String?, _ body: @Sendable () throws -> Void) throws {
         guard let name else { return try body() }
         try withNamespace(name, body)
     }

@@ -170,7 +170,7 @@ public final class NetworkNamespace: @unchecked Sendable {
     /// Runs `body` on a dedicated thread that entered this namespace (setns CLONE_NEWNET), waits
     /// for it, and returns its result or rethrows its error. The caller's thread never changes
     /// namespace. Blocks the caller (don't call it from a latency-sensitive actor).
-    public func run<T>(_ body: () throws -> T) throws -> T {
+    public func run<T>(_ body: @Sendable () throws -> T) throws -> T {
         try withoutActuallyEscaping(body) { escapable in
             let box = ResultBox<T>()
             let fd = self.fd
@@ -194,9 +194,9 @@ public final class NetworkNamespace: @unchecked Sendable {
     /// Holds the work for a fresh thread and drops it as soon as it ran, so nothing but the
     /// caller references the closure once the caller resumes (`withoutActuallyEscaping` checks).
     private final class WorkBox<V>: @unchecked Sendable {
-        var work: (() -> V)?
+        var work: (@Sendable () -> V)?
         var value: V?
-        init(_ work: @escaping () -> V) { self.work = work }
+        init(_ work: @escaping @Sendable () -> V) { self.work = work }
         func run() {
             let w = work
             work = nil
@@ -206,7 +206,7 @@ public final class NetworkNamespace: @unchecked Sendable {
 
     /// Runs `work` on a new thread and waits for it: namespace changes die with the thread.
     @discardableResult
-    private static func onFreshThread<R>(_ work: @escaping () -> R) -> R {
+    private static func onFreshThread<R>(_ work: @escaping @Sendable () -> R) -> R {
         let box = WorkBox<R>(work)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
@@ -222,6 +222,6 @@ public final class NetworkNamespace: @unchecked Sendable {
 
 /// Runs `body` on a dedicated thread inside the named namespace (/run/netns/NAME).
 /// See `NetworkNamespace.run`.
-public func withNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
+public func withNamespace<T>(_ name: String, _ body: @Sendable () throws -> T) throws -> T {
     try NetworkNamespace.open(name).run(body)
 }

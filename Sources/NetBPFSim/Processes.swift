@@ -32,6 +32,7 @@ public enum SimProcesses {
         for (k, v) in environment { env[k] = v }
         let envStrings = env.map { "\($0.key)=\($0.value)" }
 
+        let command = argv
         let result: (Int32, Int32) = try namespace.run {
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
@@ -51,10 +52,10 @@ public enum SimProcesses {
             posix_spawnattr_setsigmask(&attr, &empty)
             posix_spawnattr_setflags(&attr, spawnSetSID | spawnSetSigDefault | spawnSetSigMask)
             var pid: pid_t = 0
-            let cArgs = argv.map { strdup($0) } + [nil]
+            let cArgs = command.map { strdup($0) } + [nil]
             let cEnv = envStrings.map { strdup($0) } + [nil]
             defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
-            let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, cEnv)
+            let rc = posix_spawnp(&pid, command[0], &actions, &attr, cArgs, cEnv)
             return (rc, pid)
         }
         guard result.0 == 0 else {

@@ -276,7 +276,8 @@ public enum Simulation {
 /// polls it between steps and tears down what it made. (A plain handler, not a dispatch source:
 /// those rely on signalfd and the signal being blocked in every thread.)
 public enum SimSignals {
-    private static let slot: UnsafeMutablePointer<sig_atomic_t> = {
+    /// Written only by the signal handler, read by the builder: a sig_atomic_t, as C requires.
+    nonisolated(unsafe) private static let slot: UnsafeMutablePointer<sig_atomic_t> = {
         let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
         p.pointee = 0
         return p

@@ -10,7 +10,8 @@ enum Syscalls {
     private typealias MountFn = @convention(c) (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt, UnsafeRawPointer?) -> Int32
     private typealias Umount2Fn = @convention(c) (UnsafePointer<CChar>?, Int32) -> Int32
 
-    private static let libc = dlopen(nil, RTLD_NOW)
+    /// The process's own symbol table: an immutable handle, used only with dlsym.
+    nonisolated(unsafe) private static let libc = dlopen(nil, RTLD_NOW)
 
     private static func symbol<T>(_ name: String, as type: T.Type) -> T? {
         guard let p = dlsym(libc, name) else { return nil }

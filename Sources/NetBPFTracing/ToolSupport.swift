@@ -161,7 +161,7 @@ public final class ToolSession: @unchecked Sendable {
     /// next `fflush` succeeds; the stream's error flag is what remembers.
     static func flushStdout() throws {
         errno = 0
-        if fflush(stdout) != 0 || ferror(stdout) != 0 {
+        if fflush(nb_stdout()) != 0 || ferror(nb_stdout()) != 0 {
             throw BPFError.system("write events", subject: "stdout", errno: errno != 0 ? errno : EIO)
         }
     }
@@ -179,7 +179,7 @@ public final class ToolSession: @unchecked Sendable {
     func reportLost() {
         let total = lostEvents()
         guard total > reportedLost else { return }
-        fputs("Lost \(total - reportedLost) events (ring buffer full)\n", stderr)
+        fputs("Lost \(total - reportedLost) events (ring buffer full)\n", nb_stderr())
         reportedLost = total
     }
 

@@ -3,12 +3,12 @@ import NetBPF
 
 // netbpf-bench: side-by-side benchmarks. benchmarks/run.sh builds the peers and calls this.
 // Usage: netbpf-bench map-dump|ringbuf|prog-list|compile|attach|ratelimit|http|tunnel --programs DIR --peers DIR --netbpf PATH [--runs N]
-var args = Array(CommandLine.arguments.dropFirst())
+let args = Array(CommandLine.arguments.dropFirst())
 guard let which = args.first else {
     FileHandle.standardError.write(Data("usage: netbpf-bench map-dump|ringbuf|prog-list|compile|attach|ratelimit|http|tunnel --programs DIR --peers DIR --netbpf PATH [--runs N]\n".utf8))
     exit(2)
 }
-func option(_ name: String, _ fallback: String) -> String {
+func option(_ name: String, _ fallback: String, in args: [String] = args) -> String {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return fallback }
     return args[i + 1]
 }

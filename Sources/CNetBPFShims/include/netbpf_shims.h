@@ -94,6 +94,11 @@ extern "C" {
 #endif
 /// Acquire/release accesses for the ring buffer positions shared with the kernel producer
 /// (inline, so Swift's optimiser sees plain loads and stores on x86).
+/* C's stdout and stderr streams: globals Swift 6 will not touch directly (they are mutable). */
+#include <stdio.h>
+static inline FILE *nb_stdout(void) { return stdout; }
+static inline FILE *nb_stderr(void) { return stderr; }
+
 static inline uint64_t nb_load_acquire_u64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
 static inline uint32_t nb_load_acquire_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
 static inline void nb_store_release_u64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
