@@ -34,8 +34,15 @@ let package = Package(
     name: "netbpf",
     platforms: [.macOS(.v13)],
     products: [
+        // Every layer a tool author needs is a product; `NetBPFKit` re-exports the usual ones
+        // behind the BCC-shaped front door (`BPF`). The CLI uses nothing a consumer cannot.
+        .library(name: "NetBPFKit", targets: ["NetBPFKit"]),
         .library(name: "NetBPF", targets: ["NetBPF"]),
+        .library(name: "NetBPFCompiler", targets: ["NetBPFCompiler"]),
         .library(name: "NetBPFNetlink", targets: ["NetBPFNetlink"]),
+        .library(name: "NetBPFAttach", targets: ["NetBPFAttach"]),
+        .library(name: "NetBPFTracing", targets: ["NetBPFTracing"]),
+        .library(name: "NetBPFControllers", targets: ["NetBPFControllers"]),
         .library(name: "NetBPFSim", targets: ["NetBPFSim"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
@@ -87,6 +94,8 @@ let package = Package(
         // Tracing: probes (tracepoints, raw tracepoints, uprobes, kprobes, fentry, perf events),
         // symbols, stacks, histograms, and the tools of Tools/.
         .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "CLibBPF", "CNetBPFShims"]),
+        // The front door: BCC's BPF(text=...) for Swift, re-exporting the layers under it.
+        .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
             "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing",
@@ -108,6 +117,8 @@ let package = Package(
         .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
         .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
+        // The front door, against the real kernel.
+        .testTarget(name: "NetBPFKitTests", dependencies: ["NetBPFKit", "NetBPFTestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -14,8 +14,12 @@ final class ClangLibrary: @unchecked Sendable {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var loaded: Result<ClangLibrary, CompileError>?
 
-    /// Where to look: $NETBPF_CLANG_LIBRARY, next to the running executable (SwiftPM puts it
-    /// there), then ../lib/netbpf/ for an installed layout.
+    /// Where to look, in order: $NETBPF_CLANG_LIBRARY; next to the running executable (SwiftPM
+    /// puts it there when the NetBPFClang product is built) or one level up; an installed
+    /// layout (../lib/netbpf beside the executable, /usr/local/lib/netbpf, /usr/lib/netbpf); and
+    /// the netbpf checkout this module was built from (`#filePath`), whose .build/release or
+    /// .build/debug holds it once netbpf itself has been built. The last one is what lets a
+    /// binary of a package that depends on netbpf find the compiler with no configuration.
     static var candidates: [String] {
         var out: [String] = []
         if let env = ProcessInfo.processInfo.environment["NETBPF_CLANG_LIBRARY"] { out.append(env) }
@@ -25,8 +29,14 @@ final class ClangLibrary: @unchecked Sendable {
             out.append((dir as NSString).deletingLastPathComponent + "/libNetBPFClang.so")
             out.append(dir + "/../lib/netbpf/libNetBPFClang.so")
         }
+        out += ["/usr/local/lib/netbpf/libNetBPFClang.so", "/usr/lib/netbpf/libNetBPFClang.so"]
+        out += ["release", "debug"].map { sourceCheckout + "/.build/\($0)/libNetBPFClang.so" }
         return out
     }
+
+    /// The root of the netbpf checkout this file was compiled from (ROOT/Sources/NetBPFCompiler/).
+    static let sourceCheckout = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
 
     nonisolated(unsafe) private static var preloading = false
 
@@ -88,7 +98,7 @@ final class ClangLibrary: @unchecked Sendable {
         }
         throw CompileError(kind: .toolchain,
                            message: "the in-process compiler (libNetBPFClang.so) was not found" + (errors.isEmpty ? "" : ": " + errors.joined(separator: "; ")),
-                           hint: "build it with `swift build --product NetBPFClang`, or set NETBPF_CLANG_LIBRARY; building it needs Debian's llvm-14-dev and libclang-14-dev; compiling needs libclang-common-14-dev")
+                           hint: "build it once with `swift build --product NetBPFClang` in \(sourceCheckout) (needs Debian's llvm-14-dev and libclang-14-dev), or set NETBPF_CLANG_LIBRARY")
     }
 
     private init(compile: @escaping nb_clang_compile_fn, buildPCH: @escaping nb_clang_build_pch_fn,

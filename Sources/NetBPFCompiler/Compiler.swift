@@ -212,10 +212,11 @@ public final class BPFCompiler: @unchecked Sendable {
         return dir
     }
 
-    /// Identity of the compiler library (path and FileIdentity): cheap, and needs no dlopen.
+    /// Identity of the compiler library (its FileIdentity, not its path, so every binary that
+    /// finds the same library shares cache entries): cheap, and needs no dlopen.
     private func libraryIdentity() -> String {
         for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
-            return path + ":" + FileIdentity.of(path)
+            return FileIdentity.of(path)
         }
         return "no-compiler-library"
     }

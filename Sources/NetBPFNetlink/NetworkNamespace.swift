@@ -225,3 +225,27 @@ public final class NetworkNamespace: @unchecked Sendable {
 public func withNamespace<T>(_ name: String, _ body: @Sendable () throws -> T) throws -> T {
     try NetworkNamespace.open(name).run(body)
 }
+
+extension NetworkNamespace {
+    /// Two temporary namespaces joined by a veth pair, for tools and tests that need a link to
+    /// send traffic over: "va" in the first (with `addresses.0`) and "vb" in the second (with
+    /// `addresses.1`), both up. `body` gets the two names; both namespaces (and so the pair)
+    /// are deleted afterwards, whether it returned or threw. RTM_NEWLINK (veth), RTM_NEWADDR.
+    public static func withTemporaryPair<T>(prefix: String = "netbpf", addresses: (String, String) = ("10.99.0.1/24", "10.99.0.2/24"),
+                                            _ body: (_ first: String, _ second: String) throws -> T) throws -> T {
+        guard let left = IPPrefix(addresses.0), let right = IPPrefix(addresses.1) else {
+            throw NetlinkError(.invalidArgument, operation: "veth pair", subject: "\(addresses.0) \(addresses.1)", message: "not an address/prefix")
+        }
+        return try withTemporary(prefix: prefix + "a") { a in
+            try withTemporary(prefix: prefix + "b") { b in
+                let first = try NetlinkSocket(namespace: a), second = try NetlinkSocket(namespace: b)
+                _ = try first.createVeth("va", peer: "vb", peerNamespace: try open(b))
+                try first.addAddress(left, to: .name("va"))
+                try second.addAddress(right, to: .name("vb"))
+                try first.setLinkUp(.name("va"))
+                try second.setLinkUp(.name("vb"))
+                return try body(a, b)
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import CLibBPF
+
+/// A C struct as an object's BTF describes it: its size and each member's byte offset and size.
+/// Typed views check a Swift type against it, so a layout that drifted from the C is an error
+/// naming the field when the view is made, not garbage in every record.
+public struct StructLayout: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var name: String
+        /// Byte offset from the start of the struct (bitfields: the byte holding the first bit).
+        public var offset: Int
+        /// Bytes (bitfields: 0).
+        public var size: Int
+    }
+
+    public var name: String
+    public var size: Int
+    public var members: [Member]
+
+    public func member(_ name: String) -> Member? { members.first { $0.name == name } }
+}
+
+extension BPFObject {
+    /// The layout of `struct NAME` (or a typedef of one) in the object's BTF.
+    /// - Throws: `BPFError(.notFound)` when the object has no BTF or no such struct.
+    public func structLayout(named name: String) throws -> StructLayout {
+        guard let btf = bpf_object__btf(handle.pointer) else {
+            throw BPFError(.notFound, operation: "struct layout", subject: name, message: "object has no BTF", hint: "compile with -g")
+        }
+        var id = btf__find_by_name_kind(btf, name, BTFKind.structure)
+        if id <= 0 {
+            let typedef = btf__find_by_name_kind(btf, name, BTFKind.typedef)
+            if typedef > 0 { id = btf__resolve_type(btf, UInt32(typedef)) }
+        }
+        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)), (type.pointee.info >> 24) & 0x1f == BTFKind.structure else {
+            throw BPFError(.notFound, operation: "struct layout", subject: name, message: "no struct '\(name)' in the BTF of object '\(self.name)'",
+                           hint: "a struct only used in a cast or sizeof may be left out of BTF: use it in a map or a variable")
+        }
+        let count = Int(type.pointee.info & 0xffff)
+        let kindFlag = type.pointee.info >> 31 == 1
+        let members = UnsafeRawPointer(type.advanced(by: 1)).assumingMemoryBound(to: btf_member.self)
+        var out: [StructLayout.Member] = []
+        for i in 0..<count {
+            let m = members[i]
+            let bits = kindFlag ? m.offset & 0xffffff : m.offset
+            let bitfield = kindFlag && m.offset >> 24 != 0
+            let memberName = btf__name_by_offset(btf, m.name_off).map { String(cString: $0) } ?? ""
+            let size = bitfield ? 0 : Int(max(0, btf__resolve_size(btf, m.type)))
+            out.append(.init(name: memberName, offset: Int(bits / 8), size: size))
+        }
+        return StructLayout(name: name, size: Int(type.pointee.size), members: out)
+    }
+}

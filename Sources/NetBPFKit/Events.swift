@@ -1,0 +1,57 @@
+import Foundation
+
+/// Events from a ring buffer or perf event array, decoded into `Record`, as an AsyncSequence.
+/// The buffer is polled on a thread of its own (EventStream); records a slow consumer has not
+/// taken wait in a bounded buffer, and what does not fit is dropped and counted (`EventStream`).
+public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Sendable {
+    public typealias Element = Record
+    let raw: AsyncThrowingStream<[UInt8], any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
+
+        /// The next record; a record shorter than `Record` is an error (the C side sent another struct).
+        public mutating func next() async throws -> Record? {
+            guard let bytes = try await base.next() else { return nil }
+            guard bytes.count >= MemoryLayout<Record>.size else {
+                throw BPFError(.sizeMismatch, operation: "decode event", subject: "\(Record.self)",
+                               message: "record is \(bytes.count) bytes, \(Record.self) needs \(MemoryLayout<Record>.size)")
+            }
+            return bytes.withUnsafeBytes { $0.loadUnaligned(as: Record.self) }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: raw.makeAsyncIterator()) }
+}
+
+extension BPF {
+    /// BCC's `b["events"].open_ring_buffer(cb)` / `open_perf_buffer(cb)`, as an AsyncSequence of
+    /// `Record`. For a `BPFRecord` the layout is checked against the C struct first.
+    /// - Throws: `BPFError(.notFound)` for an unknown map, `.wrongMapType` for a map that is
+    ///   neither a ring buffer nor a perf event array, `.sizeMismatch` naming a field.
+    public func events<Record: BitwiseCopyable & Sendable>(_ mapName: String, as type: Record.Type = Record.self) throws -> BPFEvents<Record> {
+        let map = try self.map(mapName)
+        if let record = Record.self as? any BPFRecord.Type {
+            try record.check(against: object.structLayout(named: record.cStruct))
+        }
+        switch map.type {
+        case .ringbuf:
+            return BPFEvents(raw: EventStream.ringBuffer(map))
+        case .perfEventArray:
+            let samples = EventStream.perfBuffer(map)
+            return BPFEvents(raw: AsyncThrowingStream { continuation in
+                let task = Task {
+                    do {
+                        for try await sample in samples { continuation.yield(sample.data) }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            })
+        default:
+            throw BPFError(.wrongMapType, operation: "events", subject: mapName, message: "map is \(map.type), not a ring buffer or perf event array")
+        }
+    }
+}
