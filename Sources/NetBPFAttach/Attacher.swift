@@ -17,6 +17,8 @@ public struct TCAttachOptions: Sendable {
     public var classID: UInt32?
     /// tcx only: where in the hook's program list.
     public var position: TCXPosition = .last
+    /// Kernel state to make with the program (missing ones only), owned by its record.
+    public var creations: [Creation] = []
     public init() {}
 }
 
@@ -48,7 +50,8 @@ public struct Attacher: Sendable {
     /// Holding the hook's lock (`HookLock`), it first refuses a program of the same name already
     /// attached there (a stale record of one is removed instead, with a notice), then writes a
     /// pending record that names this process, then changes the kernel, then finishes the
-    /// record. Nothing in the kernel changes before the duplicate check.
+    /// record. Nothing in the kernel changes before the duplicate check. `options.creations`
+    /// are made first (the hook's device may be among them), once the record names them.
     /// - Parameter lifetime: `.process` for attachments that end with this process (controllers).
     /// - Throws: `AttachError` (`.alreadyAttached`, `.busy`, `.notFound`, ...), `BPFError`, `NetlinkError`.
     /// - Kernel: tcx links need 6.6 (BPF_LINK_CREATE, BPF_TCX_INGRESS/EGRESS); clsact + cls_bpf
@@ -65,13 +68,16 @@ public struct Attacher: Sendable {
 
         return try inNamespace(namespace) {
             let netlink = try socket(in: namespace)
-            let ifindex = try netlink.interfaceIndex(.name(interface))
-            var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: ifindex,
+            // ifindex 0 until the interface exists: a creation may make it.
+            var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: 0,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
                                           pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
             record.startPending(lifetime: lifetime)
             var undo: [() -> Void] = []
             do {
+                try make(options.creations, for: &record, netlink: netlink, undo: &undo)
+                let ifindex = try netlink.interfaceIndex(.name(interface))
+                record.ifindex = ifindex
                 if !useTCX {
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
@@ -82,7 +88,6 @@ public struct Attacher: Sendable {
                 }
                 // Say what is about to be made before making it: a killed attach leaves this record.
                 try store.save(record)
-                undo.append { [record] in store.remove(record) }
                 if useTCX {
                     try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
@@ -123,8 +128,22 @@ public struct Attacher: Sendable {
             } catch {
                 for step in undo.reversed() { step() }
                 PinSet.remove(pins)
+                store.remove(record)
                 throw error
             }
+        }
+    }
+
+    /// Saves `record` naming the `creations` that are missing, then makes them (each undone on
+    /// a later failure). Nothing is saved or made when none is missing.
+    private func make(_ creations: [Creation], for record: inout AttachmentRecord, netlink: NetlinkSocket, undo: inout [() -> Void]) throws {
+        let missing = try Creation.claim(creations, netlink: netlink, interface: record.interface)
+        guard !missing.isEmpty else { return }
+        record.created = missing
+        try store.save(record)
+        for c in creations where missing.contains(c.state) {
+            try c.make(netlink)
+            undo.append { [interface = record.interface] in c.state.remove(netlink, interface: interface) }
         }
     }
 
@@ -211,7 +230,7 @@ public struct Attacher: Sendable {
                                       hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
                 }
                 try Attacher(store: other, notice: notice).undoHoldingLock(existing)
-                notice("removed a stale record of \(existing.programName) on \(existing.place): " + stale.joined(separator: ", "))
+                notice("removed a stale record of \(existing.programName) on \(existing.place)\(existing.madeAlso): " + stale.joined(separator: ", "))
             }
         }
     }
@@ -277,6 +296,10 @@ public struct Attacher: Sendable {
 
     private func undoInKernel(_ record: AttachmentRecord) throws {
         try inNamespace(record.namespace) {
+            // What the attach made besides the program goes after it, whatever happened to it.
+            defer { removeCreated(record) }
+            // ifindex 0: killed before the interface was looked up, so nothing was attached.
+            guard record.ifindex != 0 else { return }
             switch record.kind {
             case .tcx, .xdpLink:
                 if let link = try? BPFLink.open(pinned: record.pinDirectory + "/link") { link.detach() }
@@ -306,6 +329,12 @@ public struct Attacher: Sendable {
                 _ = try? netlink.detachXDP(from: .index(record.ifindex), mode: record.hook == "driver" ? .native : .generic, expectedProgramID: record.programID)
             }
         }
+    }
+
+    /// Removes `record.created`, last made first.
+    private func removeCreated(_ record: AttachmentRecord) {
+        guard let created = record.created, let netlink = try? socket(in: record.namespace) else { return }
+        for state in created.reversed() { state.remove(netlink, interface: record.interface) }
     }
 }
 
