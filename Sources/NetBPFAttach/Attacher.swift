@@ -181,10 +181,9 @@ public struct Attacher: Sendable {
             let ifindex = try netlink.interfaceIndex(.name(interface))
             let current = try netlink.xdp(on: .index(ifindex))
             if let other = current.programID {
-                let ours = AttachmentStore.known().flatMap { $0.all() }.contains { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
-                throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours ? " (attached by netbpf)" : " (not attached by netbpf)")",
-                                  hint: ours ? "netbpf detach xdp \(interface)\(namespace.map { " --netns \($0)" } ?? "") first"
-                                             : "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
+                let ours = (AttachmentStore.known() + [store]).flatMap { $0.all() }.first { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
+                throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours != nil ? " (attached by netbpf)" : " (not attached by netbpf)")",
+                                  hint: ours.map(freeingHint) ?? "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
             }
             var record = AttachmentRecord(kind: useNetlink ? .xdpNetlink : .xdpLink, namespace: namespace, interface: interface, ifindex: ifindex,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
@@ -217,22 +216,40 @@ public struct Attacher: Sendable {
 
     /// Refuses a second attach of `program` to the same hook, looking at every store's records
     /// (pins are shared). Call it holding the hook's lock. A record that no longer describes
-    /// anything attached (`staleness`) does not block: it is removed, with a notice.
+    /// anything attached (`staleness`) does not block: it is removed, with a notice; on the XDP
+    /// hook, which holds one program, that of any program.
     private func refuseDuplicate(interface: String, namespace: String?, hook: String, program: String) throws {
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program)
         for other in AttachmentStore.known() + [store] {
             for existing in other.all() where existing.pinDirectory == pins
-                || (existing.interface == interface && existing.namespace == namespace && existing.programName == program
-                    && existing.lockedHook == (hook == "xdp" ? "xdp" : hook)) {
+                || (existing.interface == interface && existing.namespace == namespace && existing.lockedHook == hook
+                    && (existing.programName == program || hook == "xdp")) {
                 let stale = staleness(of: existing)
                 if stale.isEmpty {
+                    guard existing.programName == program else { continue } // another live XDP program: attachXDP names it
                     throw AttachError(.alreadyAttached, "'\(program)' is already attached by netbpf to \(existing.place), program id \(existing.programID)",
-                                      hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
+                                      hint: freeingHint(existing))
                 }
                 try Attacher(store: other, notice: notice).undoHoldingLock(existing)
                 notice("removed a stale record of \(existing.programName) on \(existing.place)\(existing.madeAlso): " + stale.joined(separator: ", "))
             }
         }
+    }
+
+    /// How to free a hook that `record` holds. A controller's attachments end with its process,
+    /// so the hint names the process and every hook it holds (stopping it frees them all); a
+    /// pinned attachment is detached by name.
+    func freeingHint(_ record: AttachmentRecord) -> String {
+        guard record.lifetime == .process, let pid = record.ownerPID else {
+            let family = record.lockedHook == "xdp" ? "xdp" : "tc"
+            return "netbpf detach \(family) \(record.interface) --name \(record.programName)" + (record.namespace.map { " --netns \($0)" } ?? "")
+        }
+        var places: [String] = []
+        for r in (AttachmentStore.known() + [store]).flatMap({ $0.all() })
+        where r.ownerPID == pid && r.ownerStartTime == record.ownerStartTime && !places.contains(r.place) {
+            places.append(r.place)
+        }
+        return "it belongs to the running netbpf process \(pid): stop it (kill \(pid)) and what it attached goes with it: " + places.joined(separator: ", ")
     }
 
     // MARK: detach
