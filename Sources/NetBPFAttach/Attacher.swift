@@ -17,6 +17,8 @@ public struct TCAttachOptions: Sendable {
     public var classID: UInt32?
     /// tcx only: where in the hook's program list.
     public var position: TCXPosition = .last
+    /// Kernel state to make with the program (missing ones only), owned by its record.
+    public var creations: [Creation] = []
     public init() {}
 }
 
@@ -48,7 +50,8 @@ public struct Attacher: Sendable {
     /// Holding the hook's lock (`HookLock`), it first refuses a program of the same name already
     /// attached there (a stale record of one is removed instead, with a notice), then writes a
     /// pending record that names this process, then changes the kernel, then finishes the
-    /// record. Nothing in the kernel changes before the duplicate check.
+    /// record. Nothing in the kernel changes before the duplicate check. `options.creations`
+    /// are made first (the hook's device may be among them), once the record names them.
     /// - Parameter lifetime: `.process` for attachments that end with this process (controllers).
     /// - Throws: `AttachError` (`.alreadyAttached`, `.busy`, `.notFound`, ...), `BPFError`, `NetlinkError`.
     /// - Kernel: tcx links need 6.6 (BPF_LINK_CREATE, BPF_TCX_INGRESS/EGRESS); clsact + cls_bpf
@@ -65,13 +68,16 @@ public struct Attacher: Sendable {
 
         return try inNamespace(namespace) {
             let netlink = try socket(in: namespace)
-            let ifindex = try netlink.interfaceIndex(.name(interface))
-            var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: ifindex,
+            // ifindex 0 until the interface exists: a creation may make it.
+            var record = AttachmentRecord(kind: useTCX ? .tcx : .clsact, namespace: namespace, interface: interface, ifindex: 0,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
                                           pinDirectory: pins, priority: nil, handle: nil, createdClsact: false, attachedAt: Date())
             record.startPending(lifetime: lifetime)
             var undo: [() -> Void] = []
             do {
+                try make(options.creations, for: &record, netlink: netlink, undo: &undo)
+                let ifindex = try netlink.interfaceIndex(.name(interface))
+                record.ifindex = ifindex
                 if !useTCX {
                     record.priority = options.priority ?? 1
                     record.handle = options.handle ?? 1
@@ -82,7 +88,6 @@ public struct Attacher: Sendable {
                 }
                 // Say what is about to be made before making it: a killed attach leaves this record.
                 try store.save(record)
-                undo.append { [record] in store.remove(record) }
                 if useTCX {
                     try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
@@ -123,8 +128,22 @@ public struct Attacher: Sendable {
             } catch {
                 for step in undo.reversed() { step() }
                 PinSet.remove(pins)
+                store.remove(record)
                 throw error
             }
+        }
+    }
+
+    /// Saves `record` naming the `creations` that are missing, then makes them (each undone on
+    /// a later failure). Nothing is saved or made when none is missing.
+    private func make(_ creations: [Creation], for record: inout AttachmentRecord, netlink: NetlinkSocket, undo: inout [() -> Void]) throws {
+        let missing = try Creation.claim(creations, netlink: netlink, interface: record.interface)
+        guard !missing.isEmpty else { return }
+        record.created = missing
+        try store.save(record)
+        for c in creations where missing.contains(c.state) {
+            try c.make(netlink)
+            undo.append { [interface = record.interface] in c.state.remove(netlink, interface: interface) }
         }
     }
 
@@ -162,10 +181,9 @@ public struct Attacher: Sendable {
             let ifindex = try netlink.interfaceIndex(.name(interface))
             let current = try netlink.xdp(on: .index(ifindex))
             if let other = current.programID {
-                let ours = AttachmentStore.known().flatMap { $0.all() }.contains { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
-                throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours ? " (attached by netbpf)" : " (not attached by netbpf)")",
-                                  hint: ours ? "netbpf detach xdp \(interface)\(namespace.map { " --netns \($0)" } ?? "") first"
-                                             : "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
+                let ours = (AttachmentStore.known() + [store]).flatMap { $0.all() }.first { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
+                throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours != nil ? " (attached by netbpf)" : " (not attached by netbpf)")",
+                                  hint: ours.map(freeingHint) ?? "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
             }
             var record = AttachmentRecord(kind: useNetlink ? .xdpNetlink : .xdpLink, namespace: namespace, interface: interface, ifindex: ifindex,
                                           hook: hook, programID: info.id, programName: program.name, programTag: info.tag,
@@ -198,22 +216,40 @@ public struct Attacher: Sendable {
 
     /// Refuses a second attach of `program` to the same hook, looking at every store's records
     /// (pins are shared). Call it holding the hook's lock. A record that no longer describes
-    /// anything attached (`staleness`) does not block: it is removed, with a notice.
+    /// anything attached (`staleness`) does not block: it is removed, with a notice; on the XDP
+    /// hook, which holds one program, that of any program.
     private func refuseDuplicate(interface: String, namespace: String?, hook: String, program: String) throws {
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program)
         for other in AttachmentStore.known() + [store] {
             for existing in other.all() where existing.pinDirectory == pins
-                || (existing.interface == interface && existing.namespace == namespace && existing.programName == program
-                    && existing.lockedHook == (hook == "xdp" ? "xdp" : hook)) {
+                || (existing.interface == interface && existing.namespace == namespace && existing.lockedHook == hook
+                    && (existing.programName == program || hook == "xdp")) {
                 let stale = staleness(of: existing)
                 if stale.isEmpty {
+                    guard existing.programName == program else { continue } // another live XDP program: attachXDP names it
                     throw AttachError(.alreadyAttached, "'\(program)' is already attached by netbpf to \(existing.place), program id \(existing.programID)",
-                                      hint: "netbpf detach \(hook == "xdp" ? "xdp" : "tc") \(interface) --name \(program)" + (namespace.map { " --netns \($0)" } ?? ""))
+                                      hint: freeingHint(existing))
                 }
                 try Attacher(store: other, notice: notice).undoHoldingLock(existing)
-                notice("removed a stale record of \(existing.programName) on \(existing.place): " + stale.joined(separator: ", "))
+                notice("removed a stale record of \(existing.programName) on \(existing.place)\(existing.madeAlso): " + stale.joined(separator: ", "))
             }
         }
+    }
+
+    /// How to free a hook that `record` holds. A controller's attachments end with its process,
+    /// so the hint names the process and every hook it holds (stopping it frees them all); a
+    /// pinned attachment is detached by name.
+    func freeingHint(_ record: AttachmentRecord) -> String {
+        guard record.lifetime == .process, let pid = record.ownerPID else {
+            let family = record.lockedHook == "xdp" ? "xdp" : "tc"
+            return "netbpf detach \(family) \(record.interface) --name \(record.programName)" + (record.namespace.map { " --netns \($0)" } ?? "")
+        }
+        var places: [String] = []
+        for r in (AttachmentStore.known() + [store]).flatMap({ $0.all() })
+        where r.ownerPID == pid && r.ownerStartTime == record.ownerStartTime && !places.contains(r.place) {
+            places.append(r.place)
+        }
+        return "it belongs to the running netbpf process \(pid): stop it (kill \(pid)) and what it attached goes with it: " + places.joined(separator: ", ")
     }
 
     // MARK: detach
@@ -277,6 +313,10 @@ public struct Attacher: Sendable {
 
     private func undoInKernel(_ record: AttachmentRecord) throws {
         try inNamespace(record.namespace) {
+            // What the attach made besides the program goes after it, whatever happened to it.
+            defer { removeCreated(record) }
+            // ifindex 0: killed before the interface was looked up, so nothing was attached.
+            guard record.ifindex != 0 else { return }
             switch record.kind {
             case .tcx, .xdpLink:
                 if let link = try? BPFLink.open(pinned: record.pinDirectory + "/link") { link.detach() }
@@ -306,6 +346,12 @@ public struct Attacher: Sendable {
                 _ = try? netlink.detachXDP(from: .index(record.ifindex), mode: record.hook == "driver" ? .native : .generic, expectedProgramID: record.programID)
             }
         }
+    }
+
+    /// Removes `record.created`, last made first.
+    private func removeCreated(_ record: AttachmentRecord) {
+        guard let created = record.created, let netlink = try? socket(in: record.namespace) else { return }
+        for state in created.reversed() { state.remove(netlink, interface: record.interface) }
     }
 }
 

@@ -42,6 +42,9 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     public var handle: UInt32?
     /// True when this attach created the clsact qdisc: only then may detach remove it.
     public var createdClsact: Bool
+    /// What else this attach made (an HTB root qdisc, a device, a route), removed with it;
+    /// nil when nothing.
+    public var created: [CreatedState]?
     public var attachedAt: Date
     /// Set while an attach is under way: the record is written before the kernel is touched,
     /// so a SIGKILL at any later step leaves a record that says what to undo (`netbpf doctor
@@ -109,6 +112,12 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// File name of the record: one per interface, hook and program.
     var fileName: String {
         "\(namespace ?? "-")__\(interface)__\(kind.rawValue)-\(hook)__\(programName).json"
+    }
+
+    /// " (and the htb root qdisc 1: it made)", or "" when the attach made nothing else.
+    public var madeAlso: String {
+        guard let created, !created.isEmpty else { return "" }
+        return " (and the " + created.map(\.description).joined(separator: ", ") + " it made)"
     }
 
     /// "veth0 ingress (tcx)" / "ns1/veth0 xdp generic (link)".

@@ -70,7 +70,7 @@ public struct Doctor: Sendable {
             PinSet.remove(current.pinDirectory)
             store.remove(current)
         }
-        return Finding(kind: "stale-record", what: "\(current.programName) on \(current.place): " + why.joined(separator: ", "), fixed: fix)
+        return Finding(kind: "stale-record", what: "\(current.programName) on \(current.place)\(current.madeAlso): " + why.joined(separator: ", "), fixed: fix)
     }
 
     /// Pin directories no store's record names (every registered store counts: pins are shared).

@@ -11,11 +11,12 @@ import NetBPFNetlink
 /// tenant port go to the remote their destination MAC was learned behind, or to every flood
 /// destination (the multicast group, or each mesh remote).
 ///
-/// `start` checks everything first (namespace, interfaces, an existing VXLAN device's mode), then
-/// creates what is missing (the VXLAN device, the 224.0.0.0/4 route of multicast mode), compiles
-/// and loads the object, fills the maps and attaches the port programs and then the tunnel
-/// program; a failure part-way undoes what was done. `stop()` undoes everything it did,
-/// including the device and route it created (idempotent).
+/// `start` checks everything first (namespace, interfaces, an existing VXLAN device's mode),
+/// compiles and loads the object, fills the maps, attaches the tunnel program and then the port
+/// programs; a failure part-way undoes what was done. The tunnel program's attach makes what is
+/// missing (the VXLAN device, the 224.0.0.0/4 route of multicast mode) and its record names
+/// them, so they are undone with it: by `stop()` (idempotent), and after a SIGKILL by
+/// `netbpf doctor --fix` or the next start.
 ///
 /// Kernel: 4.3 (external VXLAN, bpf_skb_get/set_tunnel_key, bpf_clone_redirect 4.2); tcx links on
 /// 6.6+, clsact cls_bpf direct-action filters before (`Attacher.attachTC`). See docs/bridge.md.
@@ -26,19 +27,15 @@ public final class DistributedBridge: @unchecked Sendable {
         /// The underlay's IPv4 address: the local VTEP.
         public var local: IPAddress
         public var ports: [UInt32: Int32]
-        /// The VXLAN device's index if it exists (nil: netbpf creates it).
+        /// The VXLAN device's index if it existed when checked (nil: the attach creates it).
         public var vxlan: Int32?
         public var names: [Int32: String]
-        /// Whether a 224.0.0.0/4 route exists (multicast mode adds one when it does not).
-        public var hasMulticastRoute: Bool
     }
 
     public let config: BridgeConfig
     public let interfaces: Interfaces
     public private(set) var records: [AttachmentRecord] = []
     public private(set) var vxlanIndex: Int32 = 0
-    private var createdVXLAN = false
-    private var addedRoute: RouteSpec?
     private var object: BPFObject?
     private var maps: BridgeMaps?
     private let store: AttachmentStore
@@ -101,20 +98,13 @@ public final class DistributedBridge: @unchecked Sendable {
             }
             vxlan = dev.index
         }
-        var hasRoute = false
-        if case .multicast = config.flood {
-            hasRoute = (try? sock.routes(family: .v4))?.contains { r in
-                guard let d = r.destination else { return false }
-                return d.prefixLength <= 4 && d.prefixLength > 0 && d.network == IPPrefix(multicastPrefix.address, prefixLength: d.prefixLength).network
-            } ?? false
-        }
         return Interfaces(underlay: underlay.index, local: local, ports: ports, vxlan: vxlan,
-                          names: Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }), hasMulticastRoute: hasRoute)
+                          names: Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }))
     }
 
-    /// Creates what is missing, compiles and loads programs/distributed_bridge.bpf.c, fills its
-    /// maps and attaches db_port_ingress to every tenant port, then db_tunnel_ingress to the
-    /// VXLAN device (tc ingress).
+    /// Compiles and loads programs/distributed_bridge.bpf.c, fills its maps, attaches
+    /// db_tunnel_ingress to the VXLAN device (tc ingress; the attach creates the device and the
+    /// multicast route when missing), then db_port_ingress to every tenant port.
     /// - Throws: `BridgeError` (nothing created), netlink, compiler, loader and attach errors
     ///   (everything done so far is undone).
     public static func start(_ config: BridgeConfig, store: AttachmentStore = AttachmentStore()) throws -> DistributedBridge {
@@ -126,8 +116,10 @@ public final class DistributedBridge: @unchecked Sendable {
             bridge.object = object
             let maps = try BridgeMaps(object)
             bridge.maps = maps
-            try bridge.prepareNetwork()
-            try maps.config.set(0, DBConfig(vxlanIfindex: UInt32(bitPattern: bridge.vxlanIndex), localIPv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl)))
+            // The tunnel program reads the local address (loop check); the ports need the
+            // device's index, known once the tunnel program's attach has made the device.
+            var dbConfig = DBConfig(vxlanIfindex: 0, localIPv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl))
+            try maps.config.set(0, dbConfig)
             let flood = DBFlood(config.floodAddresses)
             for p in config.ports {
                 let port = interfaces.ports[p.vni]!
@@ -139,13 +131,20 @@ public final class DistributedBridge: @unchecked Sendable {
             let attacher = Attacher(store: store)
             var options = TCAttachOptions()
             options.direction = .ingress
+            // The tunnel first: its attach makes the device the ports send to.
+            options.creations = bridge.networkCreations()
+            let tunnel = try attacher.attachTC(try object.program(named: DistributedBridgeProgram.tunnelProgram), of: object,
+                                               to: config.vxlan, namespace: config.namespace, options: options, lifetime: .process)
+            bridge.records.append(tunnel)
+            bridge.vxlanIndex = tunnel.ifindex
+            dbConfig.vxlanIfindex = UInt32(bitPattern: tunnel.ifindex)
+            try maps.config.set(0, dbConfig)
+            options.creations = []
             let portProgram = try object.program(named: DistributedBridgeProgram.portProgram)
             for p in config.ports {
                 bridge.records.append(try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options,
-                                                                   lifetime: .process))
+                                                            lifetime: .process))
             }
-            bridge.records.append(try attacher.attachTC(try object.program(named: DistributedBridgeProgram.tunnelProgram), of: object,
-                                                        to: config.vxlan, namespace: config.namespace, options: options, lifetime: .process))
         } catch {
             bridge.stop()
             throw error
@@ -153,36 +152,26 @@ public final class DistributedBridge: @unchecked Sendable {
         return bridge
     }
 
-    /// Creates the VXLAN device (external, learning off, joined to the group in multicast mode)
-    /// if it does not exist, and the 224.0.0.0/4 route over the underlay in multicast mode.
-    private func prepareNetwork() throws {
-        let sock = try Self.socket(config)
-        if let existing = interfaces.vxlan {
-            vxlanIndex = existing
-        } else {
-            var options = VXLANOptions(port: config.udpPort, underlay: .index(interfaces.underlay), learning: false, external: true)
-            if case .multicast(let g) = config.flood { options.group = g }
-            vxlanIndex = try sock.createVXLAN(config.vxlan, options)
-            createdVXLAN = true
-            try sock.setLinkUp(.index(vxlanIndex))
-        }
-        if case .multicast = config.flood, !interfaces.hasMulticastRoute {
+    /// What the tunnel program's attach makes when missing: the VXLAN device (external,
+    /// learning off, joined to the group in multicast mode) and, in multicast mode, the
+    /// 224.0.0.0/4 route over the underlay. An existing device was checked by `resolve`.
+    private func networkCreations() -> [Creation] {
+        var vxlan = VXLANOptions(port: config.udpPort, underlay: .index(interfaces.underlay), learning: false, external: true)
+        if case .multicast(let g) = config.flood { vxlan.group = g }
+        let (name, options) = (config.vxlan, vxlan)
+        var creations = [Creation(.link(name: name)) { netlink in try netlink.setLinkUp(.index(try netlink.createVXLAN(name, options))) }]
+        if case .multicast = config.flood {
             let route = RouteSpec(destination: Self.multicastPrefix, interface: .index(interfaces.underlay))
-            try sock.addRoute(route)
-            addedRoute = route
+            creations.append(Creation(.route(destination: Self.multicastPrefix.description, device: config.underlay)) { netlink in try netlink.addRoute(route) })
         }
+        return creations
     }
 
-    /// Detaches every program (tunnel first), deletes the route and VXLAN device netbpf created.
+    /// Detaches every program (ports first); the tunnel program's record takes the route and
+    /// the VXLAN device it created with it.
     public func stop() {
         for r in records.reversed() { try? Attacher(store: store).undo(r) }
         records = []
-        if addedRoute != nil || createdVXLAN, let sock = try? Self.socket(config) {
-            if let r = addedRoute { try? sock.deleteRoute(r) }
-            if createdVXLAN { try? sock.deleteLink(.index(vxlanIndex)) }
-        }
-        addedRoute = nil
-        createdVXLAN = false
     }
 
     deinit { stop() }

@@ -53,7 +53,10 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     /// Compiles, loads and attaches the limiter to `interface` (tc, `direction`), keyed on the
-    /// source or destination address. Shaping creates an HTB root qdisc 1: on the interface.
+    /// source or destination address. Shaping makes an HTB root qdisc 1: on the interface as
+    /// part of the attach (under the hook's lock, after the duplicate check), and the record
+    /// names it, so whatever undoes the attachment (detach, doctor --fix, the next attach after
+    /// a SIGKILL) removes it with its classes.
     @discardableResult
     public static func attach(interface: String, namespace: String?, direction: TCDirection, keyOn: KeyOn,
                               shape: Bool = false, learnNeighbors: Bool = false, store: AttachmentStore = AttachmentStore(),
@@ -65,26 +68,15 @@ public final class RateLimiter: @unchecked Sendable {
                                                                             learnNeighbors: learnNeighbors ? 1 : 0, pad: 0))
         var options = TCAttachOptions()
         options.direction = direction
-        if shape {
-            try inNamespace(namespace) {
-                let netlink = try namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()
-                try netlink.addQdisc(.htb(HTBOptions(defaultClass: 0)), on: .name(interface), parent: .root, handle: TCHandle(major: 1, minor: 0))
-            }
-        }
+        if shape { options.creations = [.htbRoot(on: interface)] }
+        let attacher = Attacher(store: store)
+        let record = try attacher.attachTC(try object.program(named: "ratelimit"), of: object, to: interface, namespace: namespace, options: options,
+                                           lifetime: lifetime)
         do {
-            let record = try Attacher(store: store).attachTC(try object.program(named: "ratelimit"), of: object, to: interface, namespace: namespace, options: options,
-                                                             lifetime: lifetime)
             return try RateLimiter(record: record)
         } catch {
-            if shape { try? removeHTB(interface: interface, namespace: namespace) }
+            try? attacher.undo(record)
             throw error
-        }
-    }
-
-    static func removeHTB(interface: String, namespace: String?) throws {
-        try inNamespace(namespace) {
-            let netlink = try namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()
-            try netlink.deleteQdisc(on: .name(interface), parent: .root, kind: "htb")
         }
     }
 
@@ -213,11 +205,10 @@ public final class RateLimiter: @unchecked Sendable {
         }
     }
 
-    /// Detaches the limiter (and its HTB qdisc in shaping mode), removing pins and record.
+    /// Detaches the limiter, removing pins and record (and the HTB qdisc in shaping mode: the
+    /// record names it).
     public func detach(store: AttachmentStore = AttachmentStore()) throws {
-        let shaping = isShaping
         try Attacher(store: store).undo(record)
-        if shaping { try? Self.removeHTB(interface: record.interface, namespace: record.namespace) }
     }
 }
 
