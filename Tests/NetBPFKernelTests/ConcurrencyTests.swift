@@ -37,12 +37,25 @@ struct ConcurrencyTests {
     /// Eight `attach tc` on one hook at once, twenty rounds: exactly one succeeds, the others say
     /// in one line that it is attached already; then eight `detach --all` at once: exactly one
     /// detaches, and nothing is left.
+    /// Meanwhile a long-running controller (`xdp-drop-count` on the client's interface) keeps
+    /// running beside the races: its descriptor count stays the same and its RSS flat.
     @Test func parallelAttachesAndDetachesOnOneHook() throws {
         try AttachLab.with { lab in
             let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
             _ = try lab.attachTC("count_icmp") // compiles into the cache, so rounds race on the hook
             _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+            let controller = try BackgroundProcess([CLI.binary, "xdp-drop-count", "a", "--netns", lab.client, "--interval", "0.2"], environment: env)
+            defer {
+                kill(controller.pid, SIGINT)
+                #expect(controller.finish(timeout: 30).status == 0)
+            }
+            let started = Date()
+            while !lab.records().contains(where: { $0.programName == "xdp_drop_count" && !$0.isPending }), Date().timeIntervalSince(started) < 30 {
+                usleep(20_000)
+            }
+            var usage: [(fds: Int, rssKiB: Int)] = []
             for round in 1...Self.rounds {
+                usage.append(Self.usage(of: controller.pid))
                 let attaches = try (0..<Self.parallel).map { _ in try BackgroundProcess(attachArgs(lab), environment: env) }.map { $0.finish(timeout: 120) }
                 #expect(attaches.filter { $0.status == 0 }.count == 1, "round \(round): \(attaches.map(\.status))")
                 for r in attaches where r.status != 0 {
@@ -55,9 +68,21 @@ struct ConcurrencyTests {
                 for r in detaches where r.status != 0 {
                     AttachLab.expectOneLineError((r.status, r.stdout, r.stderr), "netbpf has nothing attached")
                 }
-                try lab.expectNothingLeft("round \(round)")
+                #expect(lab.records().filter { $0.programName == "count_icmp" }.isEmpty, "round \(round)")
+                #expect(try lab.tcxPrograms(.ingress).isEmpty, "round \(round)")
             }
+            usage.append(Self.usage(of: controller.pid))
+            #expect(Set(usage.map(\.fds)).count == 1, "the controller's descriptors changed: \(usage.map(\.fds))")
+            #expect(usage.last!.rssKiB - usage[1].rssKiB < 2048, "the controller's RSS grew: \(usage.map(\.rssKiB)) KiB")
         }
+    }
+
+    /// Open descriptors and resident memory of a process (/proc/PID/fd, VmRSS).
+    static func usage(of pid: pid_t) -> (fds: Int, rssKiB: Int) {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? -1
+        return (fds, rss)
     }
 
     /// The same race with SIGKILLs at random moments (0-250 ms): after `doctor --fix` the
