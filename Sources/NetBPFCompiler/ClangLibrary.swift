@@ -15,7 +15,8 @@ final class ClangLibrary: @unchecked Sendable {
     nonisolated(unsafe) private static var loaded: Result<ClangLibrary, CompileError>?
 
     /// Where to look: $NETBPF_CLANG_LIBRARY, next to the running executable (SwiftPM puts it
-    /// there), then ../lib/netbpf/ for an installed layout.
+    /// there), then ../lib/netbpf/ for an installed layout. The first that exists is loaded if
+    /// TrustedPath accepts it, else refused.
     static var candidates: [String] {
         var out: [String] = []
         if let env = ProcessInfo.processInfo.environment["NETBPF_CLANG_LIBRARY"] { out.append(env) }
@@ -61,6 +62,11 @@ final class ClangLibrary: @unchecked Sendable {
     private static func open() throws -> ClangLibrary {
         var errors: [String] = []
         for path in candidates where FileManager.default.fileExists(atPath: path) {
+            // Code this process runs, often as root: only from where root or this user alone can write.
+            if case .failure(let refusal) = TrustedPath.check(path) {
+                throw CompileError(kind: .toolchain, message: "the in-process compiler: \(refusal.message)",
+                                   hint: "the compiler library must be writable only by root or the user running netbpf")
+            }
             // clang and LLVM are linked into the library statically with their symbols local
             // (Package.swift), so opening it resolves little beyond libstdc++ and libc; lazy
             // binding defers even that to first use.

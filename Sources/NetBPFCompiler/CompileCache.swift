@@ -24,7 +24,7 @@ struct CompileCache {
     }
 
     func lookup(_ key: String) -> Lookup {
-        guard let data = FileManager.default.contents(atPath: path(key)) else { return .miss }
+        guard let data = directory.read(path(key)) else { return .miss }
         guard data.count > Self.headerSize else { unlink(path(key)); return .corrupt }
         let object = [UInt8](data.dropFirst(Self.headerSize))
         guard [UInt8](data.prefix(Self.headerSize)) == Self.header(for: object) else { unlink(path(key)); return .corrupt }

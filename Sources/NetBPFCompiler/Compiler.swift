@@ -206,8 +206,8 @@ public final class BPFCompiler: @unchecked Sendable {
     private func netbpfIncludeDirectory() throws -> String {
         let dir = cache.path + "/include"
         let header = dir + "/netbpf.h"
-        if let existing = FileManager.default.contents(atPath: header), existing == Data(NetBPFHeader.text.utf8) { return dir }
         try cache.makeDirectory(dir)
+        if let existing = cache.read(header), existing == Data(NetBPFHeader.text.utf8) { return dir }
         try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
         return dir
     }

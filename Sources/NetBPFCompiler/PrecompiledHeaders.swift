@@ -74,13 +74,13 @@ enum PrecompiledHeaders {
         h.add(prelude.text)
         let header = prelude.directory + "/\(prelude.name).h"
         let pch = prelude.directory + "/\(prelude.name)-\(h.finish().prefix(16)).pch"
-        if FileManager.default.fileExists(atPath: pch) { return pch }
+        if cache.isTrusted(pch) { return pch }
         lock.lock()
         let alreadyBuilding = building.contains(pch)
         lock.unlock()
         if alreadyBuilding { return nil }
         // The header written out is also the sign that a compile could have used the PCH.
-        if FileManager.default.contents(atPath: header) != Data(prelude.text.utf8) {
+        if cache.read(header) != Data(prelude.text.utf8) {
             try cache.writeAtomically(Data(prelude.text.utf8), to: header)
             if !prelude.buildOnFirstUse { return nil }
         }

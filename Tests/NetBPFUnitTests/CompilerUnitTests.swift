@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetBPFCompiler
 
@@ -44,5 +45,16 @@ struct CompilerUnitTests {
         #expect(d.summary == "prog.c:5:9: error: use of undeclared identifier 'x'")
         let w = Diagnostic(severity: .warning, file: "p.c", line: 1, column: 1, message: "unused", sourceLine: nil, flag: "-Wunused-variable")
         #expect(w.description == "p.c:1:1: warning: unused [-Wunused-variable]")
+    }
+
+    /// netbpf's own programs come from the checkout the executable was built in or from where
+    /// it is installed; the working directory is never among the places.
+    @Test func bundledProgramLocations() {
+        #expect(BundledPrograms.locations(of: "programs", executable: "/home/u/netbpf/.build/x86_64-unknown-linux-gnu/debug/netbpf")
+            == ["/home/u/netbpf/programs", "/usr/share/netbpf/programs"])
+        #expect(BundledPrograms.locations(of: "Tools", executable: "/usr/local/bin/netbpf")
+            == ["/usr/local/share/netbpf/Tools", "/usr/share/netbpf/Tools"])
+        #expect(BundledPrograms.locations(of: "programs", executable: "/usr/bin/netbpf") == ["/usr/share/netbpf/programs"])
+        #expect(!BundledPrograms.locations(of: "programs", executable: nil).contains { $0.hasPrefix(FileManager.default.currentDirectoryPath) || !$0.hasPrefix("/") })
     }
 }
