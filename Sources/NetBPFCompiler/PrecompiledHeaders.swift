@@ -58,8 +58,9 @@ struct Prelude {
 /// would only take turns, it is built first, as before.
 /// `waitForBackgroundBuilds()` lets a process finish them before it exits (the CLI does, in an
 /// atexit handler); a process that exits without waiting leaves the forked builder to finish
-/// alone, and clang writes the PCH to a temporary file and renames it, so a half-built PCH is
-/// never seen.
+/// alone. The builder writes the PCH to a temporary file and renames it once complete, so a
+/// half-built PCH is never seen, and a failed build's temporary file is removed
+/// (nb_clang_build_pch).
 enum PrecompiledHeaders {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var building: Set<String> = []

@@ -282,6 +282,27 @@ struct CompilerTests {
         }
     }
 
+    /// A PCH build that fails (here: the cache's file system is full) leaves no temporary file.
+    @Test func failedPrecompiledHeaderBuildLeavesNoTemporaryFile() throws {
+        try withScratch { scratch in
+            let cache = scratch + "/cache"
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            // vmlinux.h (2.8 MB) and the object fit in 8 MB; its PCH (~15 MB) does not.
+            try #require(mount("tmpfs", cache, "tmpfs", 0, "size=8m,mode=0700") == 0, "mount tmpfs: \(String(cString: strerror(errno)))")
+            defer { umount2(cache, Int32(MNT_DETACH)) }
+            let compiler = try BPFCompiler(cache: CacheDirectory(path: cache))
+            let tp = TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path
+            var noCache = CompileOptions()
+            noCache.useCache = false
+            _ = try compiler.compile(file: tp, options: noCache)
+            BPFCompiler.waitForBackgroundWork()
+            let left = (FileManager.default.subpaths(atPath: cache) ?? []).filter { $0.hasSuffix(".tmp") || $0.hasSuffix(".pch") || $0.contains(".pch.") }
+            #expect(left.isEmpty, "left in the cache: \(left)")
+            #expect(try !compiler.compile(file: tp, options: noCache).usedPrecompiledHeader)
+            BPFCompiler.waitForBackgroundWork()
+        }
+    }
+
     @Test func netbpfHeaderMacrosAndNaming() throws {
         try withCompiler { compiler, _ in
             let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/netbpf_h_demo.bpf.c").path)
