@@ -193,10 +193,17 @@ public final class BPFCompiler: @unchecked Sendable {
             let errors = diagnostics.filter { $0.severity >= .error }
             let first = errors.first?.summary ?? (result.error.map { String(cString: $0) } ?? "compiler failed")
             let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
-            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, diagnostics: diagnostics)
+            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
         }
         let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
-        if options.checkObject { diagnostics += try ObjectChecks.check(object, name: name, path: path) }
+        if options.checkObject {
+            do {
+                diagnostics += try ObjectChecks.check(object, name: name, path: path)
+            } catch var e as CompileError {
+                e.diagnostics = diagnostics + e.diagnostics // clang's warnings often say why
+                throw e
+            }
+        }
         // What the source's compile said, without the note on a rejected PCH (this compile's
         // cache event, not the source's).
         if options.useCache { store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }) }

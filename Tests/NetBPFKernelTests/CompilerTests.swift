@@ -357,6 +357,36 @@ struct CompilerTests {
         }
     }
 
+    /// A call to a function the program never declares (here the helper bpf_trace_printk,
+    /// without <bpf/bpf_helpers.h>) is clang's error at the call, with the header to include,
+    /// not libbpf's bare ENOENT from opening the object.
+    @Test func callToAnUndeclaredHelperIsAClangError() throws {
+        try withCompiler { compiler, dir in
+            let source = """
+            #include <linux/bpf.h>
+            #define SEC(name) __attribute__((section(name), used))
+
+            SEC("socket")
+            int f(struct __sk_buff *skb)
+            {
+            	char fmt[] = "hi\\n";
+            	bpf_trace_printk(fmt, sizeof(fmt));
+            	return 0;
+            }
+            char LICENSE[] SEC("license") = "GPL";
+            """
+            let e = #expect(throws: CompileError.self) { try compiler.compile(source: source, path: dir + "/printk.bpf.c") }
+            #expect(e?.kind == .source)
+            let first = e?.diagnostics.first { $0.severity >= .error }
+            #expect(first?.message.hasPrefix("implicit declaration of function 'bpf_trace_printk'") == true, "\(first?.message ?? "none")")
+            #expect(first?.line == 8)
+            #expect(first?.column == 2)
+            #expect(e?.hint?.contains("<bpf/bpf_helpers.h>") == true, "\(e?.hint ?? "no hint")")
+            #expect(e?.description.contains("ENOENT") == false)
+            #expect(e?.description.contains("\n") == false)
+        }
+    }
+
     @Test func unknownSectionAndHugeAndBinaryInput() throws {
         try withCompiler { compiler, dir in
             let unknown = #expect(throws: CompileError.self) {

@@ -94,4 +94,11 @@ struct CompilerUnitTests {
         #expect(BundledPrograms.locations(of: "programs", executable: "/usr/bin/netbpf") == ["/usr/share/netbpf/programs"])
         #expect(!BundledPrograms.locations(of: "programs", executable: nil).contains { $0.hasPrefix(FileManager.default.currentDirectoryPath) || !$0.hasPrefix("/") })
     }
+
+    @Test func undeclaredNamesGetTheirHeader() {
+        #expect(HeaderHints.hint(forUndeclared: "BPF_CORE_READ").contains("<bpf/bpf_core_read.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "PT_REGS_PARM1_CORE").contains("<bpf/bpf_tracing.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "bpf_htons").contains("<bpf/bpf_endian.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "bpf_trace_printk").contains("<bpf/bpf_helpers.h>"))
+    }
 }
