@@ -18,8 +18,14 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <new>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace netbpf;
 
@@ -181,21 +187,43 @@ extern "C" int nb_clang_build_pch(const char *header_path, const char *const *ar
         if (!header_path || !*header_path || !out_pch_path || !*out_pch_path)
             return failEarly(out, "header_path and out_pch_path are required");
         prepareParent();
-        // CompilerInstance writes the PCH to a temporary next to out_pch_path and renames it.
-        std::vector<std::string> argv =
-            driverCommandLine(args, nargs, {"-x", "c-header", header_path, "-o", out_pch_path});
+        // The child writes a temporary file of this call's own and renames it into place once
+        // the PCH is complete; this process removes it if the child failed in any way (LLVM's
+        // fatal "IO failure on output stream" on a full disk, a crash, SIGKILL), which clang's
+        // own temporary file would outlive.
+        static std::atomic<unsigned> serial{0};
+        std::string tmp = std::string(out_pch_path) + "." + std::to_string(getpid()) + "-" +
+                          std::to_string(serial++) + ".tmp";
+        std::vector<std::string> argv = driverCommandLine(args, nargs, {"-x", "c-header", header_path, "-o", tmp});
         Outcome o = isolated([&] {
-            return runClang(
+            std::string encoded = runClang(
                 argv,
                 [](clang::CompilerInvocation &inv, Outcome &o) {
-                    if (inv.getFrontendOpts().ProgramAction == clang::frontend::GeneratePCH) return true;
-                    o.internalError = "arguments do not describe a PCH build";
-                    return false;
+                    if (inv.getFrontendOpts().ProgramAction != clang::frontend::GeneratePCH) {
+                        o.internalError = "arguments do not describe a PCH build";
+                        return false;
+                    }
+                    // Write the -o file itself (no temporary of clang's own), and free the AST
+                    // consumer at the end (no -disable-free): the destructor of its output
+                    // stream is what reports a failed write.
+                    inv.getFrontendOpts().UseTemporary = false;
+                    inv.getFrontendOpts().DisableFree = false;
+                    return true;
                 },
                 [](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) {
                     return std::make_unique<clang::GeneratePCHAction>();
                 });
+            Outcome built;
+            if (!decode(encoded, built) || !built.ok) return encoded;
+            // 0644 whatever the umask: the cache takes no entry that others can write.
+            if (chmod(tmp.c_str(), 0644) != 0 || rename(tmp.c_str(), out_pch_path) != 0) {
+                built.ok = false;
+                built.internalError = std::string("cannot move the PCH into place: ") + strerror(errno);
+                return encode(built);
+            }
+            return encoded;
         });
+        if (!o.ok) unlink(tmp.c_str());
         return finish(out, o, NB_PCH_NONE);
     } catch (const std::bad_alloc &) {
         freeResult(out);

@@ -74,6 +74,9 @@ std::vector<std::string> defaultDriverArgs() {
         // with <asm/types.h>; after the caller's -I so user headers win.
         "-idirafter", "/usr/include/" NB_MULTIARCH,
         "-fno-color-diagnostics",
+        // A call to an undeclared function can never load (no BTF for it, and BPF links
+        // nothing in): clang 14 only warns, and libbpf then fails with a bare ENOENT.
+        "-Werror=implicit-function-declaration",
     };
 }
 

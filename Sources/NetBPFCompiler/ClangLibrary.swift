@@ -20,6 +20,7 @@ final class ClangLibrary: @unchecked Sendable {
     /// the netbpf checkout this module was built from (`#filePath`), whose .build/release or
     /// .build/debug holds it once netbpf itself has been built. The last one is what lets a
     /// binary of a package that depends on netbpf find the compiler with no configuration.
+    /// The first that exists is loaded if TrustedPath accepts it, else refused.
     static var candidates: [String] {
         var out: [String] = []
         if let env = ProcessInfo.processInfo.environment["NETBPF_CLANG_LIBRARY"] { out.append(env) }
@@ -71,6 +72,11 @@ final class ClangLibrary: @unchecked Sendable {
     private static func open() throws -> ClangLibrary {
         var errors: [String] = []
         for path in candidates where FileManager.default.fileExists(atPath: path) {
+            // Code this process runs, often as root: only from where root or this user alone can write.
+            if case .failure(let refusal) = TrustedPath.check(path) {
+                throw CompileError(kind: .toolchain, message: "the in-process compiler: \(refusal.message)",
+                                   hint: "the compiler library must be writable only by root or the user running netbpf")
+            }
             // clang and LLVM are linked into the library statically with their symbols local
             // (Package.swift), so opening it resolves little beyond libstdc++ and libc; lazy
             // binding defers even that to first use.

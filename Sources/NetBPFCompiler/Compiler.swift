@@ -13,8 +13,9 @@ public struct CompileOptions: Sendable, Equatable {
     public var extraArguments: [String] = []
     /// Reuse and store objects in the compile cache.
     public var useCache = true
-    /// Use a precompiled header: vmlinux.h + libbpf's headers for programs that include
-    /// vmlinux.h, the common UAPI headers for networking programs that include only those.
+    /// Use a precompiled header of the `#include` lines the source starts with (Prelude):
+    /// vmlinux.h for programs that start with it, the common UAPI and libbpf headers for
+    /// networking programs. The object is the same either way; only the time differs.
     public var usePrecompiledHeader = true
     /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
     public var checkObject = true
@@ -130,8 +131,8 @@ public final class BPFCompiler: @unchecked Sendable {
         let manifestKey = IncludeManifests.key(library: library, path: path, searchPath: searchPath, source: bytes)
         let manifest = options.useCache ? manifests.lookup(manifestKey) : nil
         if options.useCache && manifest == nil { ClangLibrary.preload() }
-        let dependencies = manifest?.result
-            ?? IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"]).dependencies(ofSource: bytes, at: path)
+        let scanner = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"])
+        let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
         if options.useCache && manifest == nil { manifests.store(manifestKey, scanned: dependencies) }
         var btf: String?
         var kernelDirectory: String?
@@ -160,23 +161,22 @@ public final class BPFCompiler: @unchecked Sendable {
         }
         let key = h.finish()
         let store = CompileCache(directory: cache)
-        if options.useCache, case .hit(let object) = store.lookup(key) {
+        if options.useCache, case .hit(let object, let warnings) = store.lookup(key) {
             // A library load started for what turned out to be a hit (no manifest yet) is let
             // finish: a process must not exit while another thread is in dlopen.
             if manifest == nil { ClangLibrary.waitForPreload() }
-            return CompiledObject(name: name, bytes: object, diagnostics: [], cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+            return CompiledObject(name: name, bytes: object, diagnostics: warnings, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
         let clang = try ClangLibrary.shared()
         var pch: String?
-        if options.usePrecompiledHeader {
-            var prelude: Prelude?
-            if let kernelDirectory {
-                prelude = .kernel(directory: kernelDirectory)
-            } else if Prelude.fitsUAPI(bytes) {
-                prelude = .uapi(directory: includeDir)
-            }
-            if let prelude { pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache) }
+        if options.usePrecompiledHeader,
+           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, includeDirectory: includeDir,
+                                           firstIncludeIsKernels: { quoted in
+                                               var missed: [String] = []
+                                               return scanner.resolve("vmlinux.h", quoted: quoted, from: IncludeScanner.directory(of: path), absent: &missed) == nil
+                                           }) {
+            pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache)
         }
         var result = nb_compile_result()
         let rc = withCStrings(args) { argv in
@@ -193,11 +193,20 @@ public final class BPFCompiler: @unchecked Sendable {
             let errors = diagnostics.filter { $0.severity >= .error }
             let first = errors.first?.summary ?? (result.error.map { String(cString: $0) } ?? "compiler failed")
             let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
-            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, diagnostics: diagnostics)
+            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
         }
         let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
-        if options.checkObject { diagnostics += try ObjectChecks.check(object, name: name, path: path) }
-        if options.useCache { store.store(key, object: object) }
+        if options.checkObject {
+            do {
+                diagnostics += try ObjectChecks.check(object, name: name, path: path)
+            } catch var e as CompileError {
+                e.diagnostics = diagnostics + e.diagnostics // clang's warnings often say why
+                throw e
+            }
+        }
+        // What the source's compile said, without the note on a rejected PCH (this compile's
+        // cache event, not the source's).
+        if options.useCache { store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }) }
         return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
                               usedPrecompiledHeader: result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
     }
@@ -206,8 +215,8 @@ public final class BPFCompiler: @unchecked Sendable {
     private func netbpfIncludeDirectory() throws -> String {
         let dir = cache.path + "/include"
         let header = dir + "/netbpf.h"
-        if let existing = FileManager.default.contents(atPath: header), existing == Data(NetBPFHeader.text.utf8) { return dir }
         try cache.makeDirectory(dir)
+        if let existing = cache.read(header), existing == Data(NetBPFHeader.text.utf8) { return dir }
         try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
         return dir
     }

@@ -1,8 +1,8 @@
 import CNetBPFClangABI
 
 /// One compiler message, with its place in the source, printed the way clang prints it.
-public struct Diagnostic: Sendable, Equatable, Encodable, CustomStringConvertible {
-    public enum Severity: String, Sendable, Encodable, Comparable {
+public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Codable, Comparable {
         case note, warning, error, fatal
         static let order: [Severity] = [.note, .warning, .error, .fatal]
         public static func < (a: Severity, b: Severity) -> Bool { order.firstIndex(of: a)! < order.firstIndex(of: b)! }

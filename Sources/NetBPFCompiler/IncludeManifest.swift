@@ -123,7 +123,7 @@ struct IncludeManifests {
 
     /// The manifest for `key`, if there is one, it parses, and it still resolves the same.
     func lookup(_ key: String) -> IncludeManifest? {
-        guard let data = FileManager.default.contents(atPath: path(key)),
+        guard let data = directory.read(path(key)),
               let text = String(data: data, encoding: .utf8),
               let manifest = IncludeManifest(text: text), manifest.stillResolvesTheSame else { return nil }
         return manifest

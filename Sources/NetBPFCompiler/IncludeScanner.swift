@@ -7,7 +7,8 @@ import Glibc
 struct IncludeScanner {
     /// Directories searched for `#include <...>` (and for "..." after the including file's dir).
     let searchPath: [String]
-    /// Headers that the cache identifies by other means (vmlinux.h: by the kernel's BTF).
+    /// Headers that the cache identifies by other means (vmlinux.h: by the kernel's BTF) when
+    /// the search path has no file of that name (a program's own vmlinux.h is a file like any).
     let skip: Set<String>
 
     struct Result {
@@ -33,11 +34,11 @@ struct IncludeScanner {
         var queue: [([UInt8], String)] = [(text, Self.directory(of: path))]
         while let (body, dir) = queue.popLast() {
             for (name, quoted) in Self.includes(in: body) {
-                let base = Self.lastComponent(name)
-                if skip.contains(base) { result.skippedIncluded.insert(base); continue }
                 var missed: [String] = []
                 let resolved = resolve(name, quoted: quoted, from: dir, absent: &missed)
                 for path in missed where seenAbsent.insert(path).inserted { result.absent.append(path) }
+                let base = Self.lastComponent(name)
+                if resolved == nil && skip.contains(base) { result.skippedIncluded.insert(base); continue }
                 guard let resolved, seen.insert(resolved).inserted else { continue }
                 result.files.append(resolved)
                 if let (next, st) = Self.read(resolved) {

@@ -11,7 +11,7 @@ public enum KernelTypes {
         let bootID = ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let memo = cache.path + "/btf-\(bootID)"
-        if let text = try? String(contentsOfFile: memo, encoding: .utf8), text.count == 64 { return text }
+        if let data = cache.read(memo), let text = String(data: data, encoding: .utf8), text.count == 64 { return text }
         var hex = [CChar](repeating: 0, count: 65)
         let err = nb_btf_checksum(nil, &hex, hex.count)
         guard err == 0 else {
@@ -27,8 +27,8 @@ public enum KernelTypes {
     public static func includeDirectory(cache: CacheDirectory, btfChecksum: String) throws -> String {
         let dir = cache.path + "/kernel-" + btfChecksum.prefix(16)
         let header = dir + "/vmlinux.h"
-        if FileManager.default.fileExists(atPath: header) { return dir }
         try cache.makeDirectory(dir)
+        if cache.isTrusted(header) { return dir }
         var err = [CChar](repeating: 0, count: 256)
         let rc = nb_write_vmlinux_h(nil, header, &err, err.count)
         guard rc == 0 else {

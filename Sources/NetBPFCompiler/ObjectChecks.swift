@@ -8,7 +8,11 @@ enum ObjectChecks {
         do {
             spec = try BPFObjectSpec.open(bytes: object, name: name)
         } catch let e as BPFError {
-            throw CompileError(kind: .object, message: "\(path): \(e.message)", hint: e.hint)
+            // No BTF for an extern: a function called without any declaration (allowed only
+            // with -Wno-error=implicit-function-declaration).
+            let undeclared = e.message.contains("failed to find BTF for extern")
+            throw CompileError(kind: .object, message: "\(path): \(e.message)",
+                               hint: undeclared ? "a function is called that the program never declares: include its header or declare it" : e.hint)
         }
         for p in spec.programs where p.type.rawValue == 0 {
             throw CompileError(kind: .object, message: "\(path): function '\(p.name)' is in section '\(p.section)', which names no BPF program type",

@@ -2,55 +2,6 @@ import CNetBPFClangABI
 import Foundation
 import Glibc
 
-/// A header set precompiled once and included implicitly before the source.
-struct Prelude {
-    let name: String
-    let directory: String
-    let text: String
-    /// Whether the first compile that can use it builds it. The UAPI prelude waits for the
-    /// second: it saves ~6 ms per compile, but building it next to the first compile slows that
-    /// compile by about as much (both children compete for the two cores), and a cache that
-    /// compiles one program never gets it back. vmlinux.h's saves ~150 ms per compile.
-    var buildOnFirstUse = true
-
-    /// vmlinux.h and the libbpf headers, for programs that include vmlinux.h (`kernelDirectory`
-    /// holds that kernel's vmlinux.h).
-    static func kernel(directory kernelDirectory: String) -> Prelude {
-        Prelude(name: "prelude", directory: kernelDirectory, text: """
-        /* Precompiled by netbpf: kernel types and the libbpf headers BPF C programs use. */
-        #include "vmlinux.h"
-        #include <bpf/bpf_helpers.h>
-        #include <bpf/bpf_tracing.h>
-        #include <bpf/bpf_core_read.h>
-        #include <bpf/bpf_endian.h>
-
-        """)
-    }
-
-    /// The UAPI headers networking programs include, for programs that include nothing else:
-    /// implicit inclusion of headers the source would include anyway changes nothing.
-    static let uapiHeaders: [String] = ["linux/bpf.h", "linux/pkt_cls.h", "linux/if_ether.h", "linux/ip.h", "linux/ipv6.h",
-                                        "linux/tcp.h", "linux/udp.h", "linux/in.h", "linux/types.h",
-                                        "stddef.h", "bpf/bpf_helpers.h", "bpf/bpf_endian.h"]
-
-    static func uapi(directory: String) -> Prelude {
-        Prelude(name: "uapi-prelude", directory: directory,
-                text: "/* Precompiled by netbpf: UAPI and libbpf headers of networking programs. */\n"
-                    + uapiHeaders.map { "#include <\($0)>\n" }.joined(),
-                buildOnFirstUse: false)
-    }
-
-    /// Whether a source may use the UAPI prelude: every `#include <...>` it makes is in the set,
-    /// and it defines no macro before its last include (which could change what they declare).
-    static func fitsUAPI(_ source: [UInt8]) -> Bool {
-        let includes = IncludeScanner.includes(in: source).filter { !$0.1 }.map(\.0)
-        guard !includes.isEmpty, includes.allSatisfy({ uapiHeaders.contains($0) }) else { return false }
-        let text = String(decoding: source, as: UTF8.self)
-        guard let lastInclude = text.range(of: "#include", options: .backwards) else { return false }
-        return !text[..<lastInclude.lowerBound].contains("#define") && !text[..<lastInclude.lowerBound].contains("#undef")
-    }
-}
-
 /// The cache's precompiled headers (`<dir>/<prelude>-<hash>.pch`, one per prelude, compiler and
 /// arguments). A missing one is built in the background while the compile that found it missing
 /// goes on without it: on two cores that compile costs about what it costs alone instead of PCH
@@ -58,8 +9,9 @@ struct Prelude {
 /// would only take turns, it is built first, as before.
 /// `waitForBackgroundBuilds()` lets a process finish them before it exits (the CLI does, in an
 /// atexit handler); a process that exits without waiting leaves the forked builder to finish
-/// alone, and clang writes the PCH to a temporary file and renames it, so a half-built PCH is
-/// never seen.
+/// alone. The builder writes the PCH to a temporary file and renames it once complete, so a
+/// half-built PCH is never seen, and a failed build's temporary file is removed
+/// (nb_clang_build_pch).
 enum PrecompiledHeaders {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var building: Set<String> = []
@@ -74,13 +26,13 @@ enum PrecompiledHeaders {
         h.add(prelude.text)
         let header = prelude.directory + "/\(prelude.name).h"
         let pch = prelude.directory + "/\(prelude.name)-\(h.finish().prefix(16)).pch"
-        if FileManager.default.fileExists(atPath: pch) { return pch }
+        if cache.isTrusted(pch) { return pch }
         lock.lock()
         let alreadyBuilding = building.contains(pch)
         lock.unlock()
         if alreadyBuilding { return nil }
         // The header written out is also the sign that a compile could have used the PCH.
-        if FileManager.default.contents(atPath: header) != Data(prelude.text.utf8) {
+        if cache.read(header) != Data(prelude.text.utf8) {
             try cache.writeAtomically(Data(prelude.text.utf8), to: header)
             if !prelude.buildOnFirstUse { return nil }
         }

@@ -5,24 +5,13 @@ import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
 
-/// Where the BPF C programs are: NETBPF_PROGRAMS, ./programs, or programs/ beside the build
-/// directory of the running binary (.build/debug/netbpf -> programs/).
+/// The HTTP filter's BPF C: programs/NAME.bpf.c in `directory` when given, else where
+/// BundledPrograms finds netbpf's programs (never the working directory); either way only if
+/// it is owned by root (or the user) and not writable by others.
 public enum HTTPPrograms {
     public static func locate(_ name: String, directory: String? = nil) throws -> String {
-        var candidates: [String] = []
-        if let directory { candidates.append(directory) }
-        if let env = ProcessInfo.processInfo.environment["NETBPF_PROGRAMS"] { candidates.append(env) }
-        candidates.append(FileManager.default.currentDirectoryPath + "/programs")
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let dir = (exe as NSString).deletingLastPathComponent
-            candidates += [dir + "/../../programs", dir + "/../../../programs", dir + "/../share/netbpf/programs"]
-        }
-        for dir in candidates {
-            let path = (dir as NSString).standardizingPath + "/\(name).bpf.c"
-            if FileManager.default.fileExists(atPath: path) { return path }
-        }
-        throw HTTPFilterError(.notFound, "cannot find programs/\(name).bpf.c (looked in \(candidates.map { ($0 as NSString).standardizingPath }.joined(separator: ", ")))",
-                              hint: "run from the netbpf checkout or set NETBPF_PROGRAMS to its programs/ directory")
+        if let directory { return try BundledPrograms.path("\(name).bpf.c", inDirectory: directory) }
+        return try BundledPrograms.path("\(name).bpf.c")
     }
 
     /// Compiles programs/NAME.bpf.c in-process (through the compile cache) and opens it.

@@ -6,38 +6,12 @@ import NetBPFCompiler
 /// Finds, compiles (through the in-process compiler and its cache) and loads the BPF C of the
 /// tools in Tools/NAME/NAME.bpf.c.
 public enum ToolSources {
-    /// Tools/ of the source tree: $NETBPF_TOOLS_DIR, else the first `Tools` folder found walking
-    /// up from the executable (.build/<triple>/debug/netbpf lives four levels below the
-    /// repository), else /usr/share/netbpf/Tools.
-    public static func directory() throws -> String {
-        if let env = getenv("NETBPF_TOOLS_DIR") { return String(cString: env) }
-        if let cached = cachedDirectory { return cached }
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        if n > 0 {
-            var dir = String(cString: buf)
-            for _ in 0..<6 {
-                guard let slash = dir.lastIndex(of: "/"), slash != dir.startIndex else { break }
-                dir = String(dir[..<slash])
-                if access(dir + "/Tools/execsnoop/execsnoop.bpf.c", R_OK) == 0 {
-                    cachedDirectory = dir + "/Tools"
-                    return dir + "/Tools"
-                }
-            }
-        }
-        if access("/usr/share/netbpf/Tools", R_OK) == 0 { return "/usr/share/netbpf/Tools" }
-        throw BPFError(.notFound, operation: "find tool sources", message: "no Tools/ directory beside the netbpf executable",
-                       hint: "set NETBPF_TOOLS_DIR to the repository's Tools folder")
-    }
-    nonisolated(unsafe) private static var cachedDirectory: String?
-
-    /// The path of a tool's BPF C.
+    /// The path of a tool's BPF C, Tools/NAME/NAME.bpf.c: `$NETBPF_TOOLS_DIR`, else Tools/ of
+    /// the checkout the executable was built in, else `<prefix>/share/netbpf/Tools` beside an
+    /// installed executable, else /usr/share/netbpf/Tools; never the working directory, and
+    /// only if owned by root (or the user) and not writable by others (BundledPrograms).
     public static func source(_ tool: String) throws -> String {
-        let path = try directory() + "/\(tool)/\(tool).bpf.c"
-        guard access(path, R_OK) == 0 else {
-            throw BPFError(.notFound, operation: "find tool source", subject: tool, message: "\(path) does not exist")
-        }
-        return path
+        try BundledPrograms.path("\(tool)/\(tool).bpf.c", in: "Tools", override: "NETBPF_TOOLS_DIR")
     }
 
     /// Compiles (or takes from the cache) a tool's program and opens it for configuration.

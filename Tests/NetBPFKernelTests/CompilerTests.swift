@@ -282,6 +282,27 @@ struct CompilerTests {
         }
     }
 
+    /// A PCH build that fails (here: the cache's file system is full) leaves no temporary file.
+    @Test func failedPrecompiledHeaderBuildLeavesNoTemporaryFile() throws {
+        try withScratch { scratch in
+            let cache = scratch + "/cache"
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            // vmlinux.h (2.8 MB) and the object fit in 8 MB; its PCH (~15 MB) does not.
+            try #require(mount("tmpfs", cache, "tmpfs", 0, "size=8m,mode=0700") == 0, "mount tmpfs: \(String(cString: strerror(errno)))")
+            defer { umount2(cache, Int32(MNT_DETACH)) }
+            let compiler = try BPFCompiler(cache: CacheDirectory(path: cache))
+            let tp = TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path
+            var noCache = CompileOptions()
+            noCache.useCache = false
+            _ = try compiler.compile(file: tp, options: noCache)
+            BPFCompiler.waitForBackgroundWork()
+            let left = (FileManager.default.subpaths(atPath: cache) ?? []).filter { $0.hasSuffix(".tmp") || $0.hasSuffix(".pch") || $0.contains(".pch.") }
+            #expect(left.isEmpty, "left in the cache: \(left)")
+            #expect(try !compiler.compile(file: tp, options: noCache).usedPrecompiledHeader)
+            BPFCompiler.waitForBackgroundWork()
+        }
+    }
+
     @Test func netbpfHeaderMacrosAndNaming() throws {
         try withCompiler { compiler, _ in
             let compiled = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/netbpf_h_demo.bpf.c").path)
@@ -332,6 +353,36 @@ struct CompilerTests {
             #expect((first?.column ?? 0) >= 1)
             #expect(first?.message.contains(says) == true, "\(first?.message ?? "none")")
             #expect(first?.sourceLine != nil)
+            #expect(e?.description.contains("\n") == false)
+        }
+    }
+
+    /// A call to a function the program never declares (here the helper bpf_trace_printk,
+    /// without <bpf/bpf_helpers.h>) is clang's error at the call, with the header to include,
+    /// not libbpf's bare ENOENT from opening the object.
+    @Test func callToAnUndeclaredHelperIsAClangError() throws {
+        try withCompiler { compiler, dir in
+            let source = """
+            #include <linux/bpf.h>
+            #define SEC(name) __attribute__((section(name), used))
+
+            SEC("socket")
+            int f(struct __sk_buff *skb)
+            {
+            	char fmt[] = "hi\\n";
+            	bpf_trace_printk(fmt, sizeof(fmt));
+            	return 0;
+            }
+            char LICENSE[] SEC("license") = "GPL";
+            """
+            let e = #expect(throws: CompileError.self) { try compiler.compile(source: source, path: dir + "/printk.bpf.c") }
+            #expect(e?.kind == .source)
+            let first = e?.diagnostics.first { $0.severity >= .error }
+            #expect(first?.message.hasPrefix("implicit declaration of function 'bpf_trace_printk'") == true, "\(first?.message ?? "none")")
+            #expect(first?.line == 8)
+            #expect(first?.column == 2)
+            #expect(e?.hint?.contains("<bpf/bpf_helpers.h>") == true, "\(e?.hint ?? "no hint")")
+            #expect(e?.description.contains("ENOENT") == false)
             #expect(e?.description.contains("\n") == false)
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetBPFCompiler
 
@@ -44,5 +45,60 @@ struct CompilerUnitTests {
         #expect(d.summary == "prog.c:5:9: error: use of undeclared identifier 'x'")
         let w = Diagnostic(severity: .warning, file: "p.c", line: 1, column: 1, message: "unused", sourceLine: nil, flag: "-Wunused-variable")
         #expect(w.description == "p.c:1:1: warning: unused [-Wunused-variable]")
+    }
+
+    /// A PCH may hold only the #include lines a source starts with (Prelude).
+    @Test func leadingIncludesStopAtTheFirstOtherLine() {
+        let found = Prelude.leadingIncludes(Array("""
+        /* A comment first,
+           over two lines. */
+        // and a line comment
+        #include "vmlinux.h"
+
+          # include <bpf/bpf_helpers.h> // trailing
+        #include <bpf/bpf_endian.h> /* trailing,
+        going on */
+        #define X 1
+        #include <bpf/bpf_tracing.h>
+        """.utf8))
+        #expect(found.map(\.name) == ["vmlinux.h", "bpf/bpf_helpers.h", "bpf/bpf_endian.h"])
+        #expect(found.map(\.quoted) == [true, false, false])
+        #expect(Prelude.leadingIncludes(Array("int x;\n#include <linux/bpf.h>\n".utf8)).isEmpty)
+        #expect(Prelude.leadingIncludes(Array("#include_next <linux/bpf.h>\n".utf8)).isEmpty)
+        #expect(Prelude.leadingIncludes(Array("#include MACRO\n#include <linux/bpf.h>\n".utf8)).isEmpty)
+    }
+
+    @Test func preludeIsTheSourcesOwnFirstIncludes() {
+        func prelude(_ text: String, kernel: Bool = true) -> Prelude? {
+            Prelude.forSource(Array(text.utf8), kernelDirectory: "/k", includeDirectory: "/i", firstIncludeIsKernels: { _ in kernel })
+        }
+        // vmlinux.h alone, never the libbpf headers after it.
+        #expect(prelude("#include \"vmlinux.h\"\n#include <bpf/bpf_tracing.h>\n")?.text == "#include \"vmlinux.h\"\n")
+        #expect(prelude("#include \"vmlinux.h\"\n", kernel: false) == nil) // a vmlinux.h of its own
+        // UAPI headers: those it starts with, up to the first other include.
+        let uapi = prelude("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"mine.h\"\n#include <linux/ip.h>\n")
+        #expect(uapi?.text == "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n")
+        #expect(uapi?.directory == "/i")
+        #expect(uapi?.name != prelude("#include <linux/bpf.h>\n")?.name) // one PCH per include list
+        #expect(prelude("#define X 1\n#include <linux/bpf.h>\n") == nil)
+        #expect(prelude("#include \"mine.h\"\n#include <linux/bpf.h>\n") == nil)
+    }
+
+    /// netbpf's own programs come from the checkout the executable was built in or from where
+    /// it is installed; the working directory is never among the places.
+    @Test func bundledProgramLocations() {
+        #expect(BundledPrograms.locations(of: "programs", executable: "/home/u/netbpf/.build/x86_64-unknown-linux-gnu/debug/netbpf")
+            == ["/home/u/netbpf/programs", "/usr/share/netbpf/programs"])
+        #expect(BundledPrograms.locations(of: "Tools", executable: "/usr/local/bin/netbpf")
+            == ["/usr/local/share/netbpf/Tools", "/usr/share/netbpf/Tools"])
+        #expect(BundledPrograms.locations(of: "programs", executable: "/usr/bin/netbpf") == ["/usr/share/netbpf/programs"])
+        #expect(!BundledPrograms.locations(of: "programs", executable: nil).contains { $0.hasPrefix(FileManager.default.currentDirectoryPath) || !$0.hasPrefix("/") })
+    }
+
+    @Test func undeclaredNamesGetTheirHeader() {
+        #expect(HeaderHints.hint(forUndeclared: "BPF_CORE_READ").contains("<bpf/bpf_core_read.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "PT_REGS_PARM1_CORE").contains("<bpf/bpf_tracing.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "bpf_htons").contains("<bpf/bpf_endian.h>"))
+        #expect(HeaderHints.hint(forUndeclared: "bpf_trace_printk").contains("<bpf/bpf_helpers.h>"))
     }
 }

@@ -67,9 +67,10 @@ int nb_clang_compile(const char *source, size_t source_len, const char *file_nam
                      const char *const *args, size_t nargs, const char *pch_path,
                      nb_compile_result *out);
 
-/// Precompiles header_path (e.g. one that includes vmlinux.h and the libbpf headers) into
-/// out_pch_path, written through a temporary file and renamed into place. Use the same args
-/// as the compiles that will use it. Same return values as nb_clang_compile.
+/// Precompiles header_path (e.g. one that includes vmlinux.h) into out_pch_path (mode 0644),
+/// written through a temporary file beside it that is renamed into place once complete, or
+/// removed when the build fails. Use the same args as the compiles that will use it. Same
+/// return values as nb_clang_compile.
 int nb_clang_build_pch(const char *header_path, const char *const *args, size_t nargs,
                        const char *out_pch_path, nb_compile_result *out);
 
