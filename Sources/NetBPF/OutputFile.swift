@@ -22,9 +22,11 @@ public enum OutputFile {
     /// see the old file or the new one, never half of one. No fsync: what netbpf keeps this way
     /// (outputs, cache entries that carry their own checksum, records of kernel state that a
     /// reboot clears anyway) does not need to survive a power cut, and fsync costs 0.5-1 ms.
+    /// The temporary file names its writer; temporaries of `path` left by writers that are gone
+    /// (killed mid-write) are removed first (`WriterTemporaryFile`).
     public static func replaceAtomically(_ bytes: [UInt8], at path: String, mode: mode_t = 0o644) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + String(format: ".%08x", UInt32.random(in: 0...UInt32.max))
+        WriterTemporaryFile.removeStale(beside: path)
+        let tmp = WriterTemporaryFile.path(for: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure("create", tmp, errno, "cannot create the output") }
         do {
