@@ -11,18 +11,19 @@ package enum AttachErrors {
                 code = .unsupported
                 return BPFError(code, operation: operation, subject: subject, errno: e,
                                 message: "this kernel has no kprobes (built without CONFIG_KPROBES: no kprobe PMU, no kprobe_events)",
-                                hint: "use a tracepoint (`netbpf tplist`) or a raw_tracepoint instead")
+                                hint: "use a tracepoint (`netbpf trace tplist`) or a raw_tracepoint instead")
             }
         }
-        if section.hasPrefix("fentry") || section.hasPrefix("fexit") || section.hasPrefix("fmod_ret") {
+        if TrampolineRefusal.applies(section: section) {
+            if e == EPERM { return TrampolineRefusal.error(operation: operation, subject: subject) }
             if !Features.shared.fentry.available {
                 return BPFError(.unsupported, operation: operation, subject: subject, errno: e,
                                 message: "fentry/fexit is not usable on this kernel (\(Features.shared.fentry.detail))",
-                                hint: "use a tracepoint or raw_tracepoint instead")
+                                hint: "use a tracepoint or raw_tracepoint instead (`netbpf trace tplist`)")
             }
         }
         if e == ENOENT && section.hasPrefix("tracepoint") {
-            hint = "no such tracepoint; list them with `netbpf tplist`"
+            hint = "no such tracepoint; list them with `netbpf trace tplist`"
             code = .notFound
         }
         if e == EPERM || e == EACCES { code = .permission }

@@ -20,14 +20,27 @@ enum LibbpfOutput {
         return String(rest[..<end])
     }
 
-    static func loadError(errno err: Int32, log: String, object: String) -> BPFError {
+    /// - Parameter programs: the object's programs, so the rejected one's type and section
+    ///   choose the hint and say what an EPERM means.
+    static func loadError(errno err: Int32, log: String, object: String, programs: [ProgramSpec] = []) -> BPFError {
         let e = abs(err)
         // libbpf: "prog 'NAME': BPF program load failed: Permission denied"
         if let r = log.range(of: #"prog '([^']+)': BPF program load failed"#, options: .regularExpression) {
             let match = log[r]
             let name = String(match.dropFirst("prog '".count).prefix(while: { $0 != "'" }))
+            let program = programs.first { $0.name == name }
             let vlog = verifierLog(in: log, program: name) ?? ""
-            let diagnosis = VerifierDiagnosis(log: vlog.isEmpty ? log : vlog)
+            // No verifier log: the kernel refused the program before the verifier ran.
+            if vlog.isEmpty && e == EPERM {
+                if let program, TrampolineRefusal.applies(section: program.section) {
+                    return TrampolineRefusal.error(operation: "load program", subject: name, verifierLog: log)
+                }
+                return BPFError(.permission, operation: "load program", subject: name, errno: e,
+                                message: "the kernel refused to load it (EPERM) before verification",
+                                hint: "loading BPF needs root or CAP_BPF (plus CAP_NET_ADMIN / CAP_PERFMON for its program type)",
+                                verifierLog: log)
+            }
+            let diagnosis = VerifierDiagnosis(log: vlog.isEmpty ? log : vlog, programType: program?.type)
             var message = "verifier rejected (\(Errno.name(e))): \(diagnosis.summary)"
             if diagnosis.omittedLines > 0 { message += " (\(diagnosis.omittedLines) lines omitted)" }
             return BPFError(.verifier, operation: "load program", subject: name, errno: e, message: message,

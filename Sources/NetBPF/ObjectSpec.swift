@@ -274,7 +274,7 @@ public final class BPFObjectSpec: @unchecked Sendable {
     public func load() throws -> BPFObject {
         try checkNotLoaded()
         let (err, log) = LibbpfLog.capture { bpf_object__load(handle.pointer) }
-        guard err == 0 else { throw LibbpfOutput.loadError(errno: err, log: log, object: name) }
+        guard err == 0 else { throw LibbpfOutput.loadError(errno: err, log: log, object: name, programs: programs) }
         handle.loaded = true
         handle.loadLog = log
         return BPFObject(handle: handle)

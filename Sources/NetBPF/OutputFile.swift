@@ -22,31 +22,51 @@ public enum OutputFile {
     /// see the old file or the new one, never half of one. No fsync: what netbpf keeps this way
     /// (outputs, cache entries that carry their own checksum, records of kernel state that a
     /// reboot clears anyway) does not need to survive a power cut, and fsync costs 0.5-1 ms.
+    /// The temporary file names its writer; temporaries of `path` left by writers that are gone
+    /// (killed mid-write) are removed first (`WriterTemporaryFile`).
     public static func replaceAtomically(_ bytes: [UInt8], at path: String, mode: mode_t = 0o644) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + String(format: ".%08x", UInt32.random(in: 0...UInt32.max))
+        WriterTemporaryFile.removeStale(beside: path)
+        let tmp = WriterTemporaryFile.path(for: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw BPFError(.system, operation: "create", subject: tmp, errno: errno, message: "cannot create the output") }
+        guard fd >= 0 else { throw failure("create", tmp, errno, "cannot create the output") }
         do {
             try writeAll(fd, bytes, path: path)
-            close(fd)
         } catch {
             close(fd)
             unlink(tmp)
             throw error
         }
+        // close reports what write did not on some filesystems (NFS, quotas): ENOSPC, EDQUOT.
+        if close(fd) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw failure("close", path, e, "cannot write the output")
+        }
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)
-            throw BPFError(.system, operation: "rename", subject: path, errno: e, message: "cannot replace the output")
+            throw failure("rename", path, e, "cannot replace the output")
         }
     }
 
     private static func writeInPlace(_ bytes: [UInt8], at path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) // O_CREAT: a dangling symlink gets its target
-        guard fd >= 0 else { throw BPFError(.system, operation: "open", subject: path, errno: errno, message: "cannot open the output") }
-        defer { close(fd) }
-        try writeAll(fd, bytes, path: path)
+        guard fd >= 0 else { throw failure("open", path, errno, "cannot open the output") }
+        do {
+            try writeAll(fd, bytes, path: path)
+        } catch {
+            close(fd)
+            throw error
+        }
+        if close(fd) != 0 { throw failure("close", path, errno, "cannot write the output") }
+    }
+
+    /// The error of a failed step, with the errno's name and text ("no space left on device
+    /// (ENOSPC)"): what to do about a full disk differs from a missing directory.
+    static func failure(_ operation: String, _ subject: String, _ err: Int32, _ what: String) -> BPFError {
+        let e = abs(err)
+        return BPFError(e == EACCES || e == EPERM ? .permission : .system, operation: operation, subject: subject, errno: e,
+                        message: "\(what): \(Errno.describe(e))")
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
@@ -54,7 +74,7 @@ public enum OutputFile {
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw BPFError(.system, operation: "write", subject: path, errno: errno, message: "cannot write the output") }
+            guard n > 0 else { throw failure("write", path, n < 0 ? errno : EIO, "cannot write the output") }
             offset += n
         }
     }

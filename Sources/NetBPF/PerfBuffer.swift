@@ -26,7 +26,8 @@ public final class PerfBuffer {
 
     /// - Parameters:
     ///   - pagesPerCPU: ring size per CPU in pages (a power of two).
-    ///   - handler: called with the CPU and the sample's bytes (valid only during the call).
+    ///   - handler: called with the CPU and the sample's bytes (valid only during the call), on
+    ///     the thread that called `poll` or `consume`.
     public init(map: BPFMap, pagesPerCPU: Int = 64, wakeupEvents: UInt32 = 1,
                 handler: @escaping (_ cpu: Int, _ data: UnsafeRawBufferPointer) -> Void) throws {
         guard map.type == .perfEventArray else {

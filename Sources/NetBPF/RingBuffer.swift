@@ -9,7 +9,8 @@ import Glibc
 /// in level-triggered mode, for which the release store is enough (the EPOLLET variant needs a
 /// SEQ_CST store; see docs/loader.md).
 ///
-/// Records are handed to `handler` as raw bytes valid only during the call. Ring buffers do not
+/// Records are handed to `handler` as raw bytes valid only during the call, on the thread that
+/// called `poll` or `consume` (one thread at a time: the consumer position is not shared). Ring buffers do not
 /// count drops: a producer sees bpf_ringbuf_reserve() return NULL when the buffer is full, so the
 /// documented way is to count those failures in a map next to the ring buffer (see
 /// programs/ringbuf_tp.bpf.c, map `drops`), and read it with `ArrayMap`.

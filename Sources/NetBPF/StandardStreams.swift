@@ -2,8 +2,9 @@ import CNetBPFShims
 import Glibc
 
 /// Writes to stdout/stderr with write(2). FileHandle.write traps when the reader has gone (a
-/// `netbpf ... | head`); here a closed stdout ends the process quietly, as C tools do, and a
-/// closed stderr is ignored.
+/// `netbpf ... | head`); here a closed stdout ends the process quietly, as C tools do, any other
+/// stdout failure (ENOSPC: a full disk or /dev/full) ends it with one line naming the errno and
+/// exit status 1 rather than an output silently cut short, and a failing stderr is ignored.
 public enum StandardStreams {
     public static func out(_ text: String) { write(1, text, exitOnClosedPipe: true) }
     public static func err(_ text: String) { write(2, text, exitOnClosedPipe: false) }
@@ -18,8 +19,13 @@ public enum StandardStreams {
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EPIPE && exitOnClosedPipe { exit(0) }
+                let e = errno
+                if e == EINTR { continue }
+                if fd == 1 && exitOnClosedPipe {
+                    if e == EPIPE { exit(0) }
+                    write(2, Array("netbpf: writing to stdout failed: \(Errno.describe(e))\n".utf8), exitOnClosedPipe: false)
+                    exit(1)
+                }
                 return
             }
             done += n

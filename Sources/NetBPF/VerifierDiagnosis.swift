@@ -1,5 +1,7 @@
 /// Reads a verifier log (or libbpf's load output) and picks what a person needs first:
-/// the last meaningful line and, where a known pattern matches, a hint.
+/// the last meaningful line and, where a known pattern matches, a hint. The same words mean
+/// different mistakes in different program types (a socket filter's packet is not a kprobe's
+/// registers), so the program type, when known, picks among hints.
 public struct VerifierDiagnosis: Sendable, Equatable {
     /// The line that says why the program was rejected.
     public var summary: String
@@ -13,7 +15,10 @@ public struct VerifierDiagnosis: Sendable, Equatable {
         "mark_read", "-- END PROG LOAD LOG --", "-- BEGIN PROG LOAD LOG --",
     ]
 
-    public init(log: String) {
+    /// - Parameters:
+    ///   - log: the verifier log, or libbpf's output when there is none.
+    ///   - programType: the rejected program's type, when known; it makes some hints exact.
+    public init(log: String, programType: ProgramType? = nil) {
         let lines = log.split(separator: "\n", omittingEmptySubsequences: true).map {
             $0.trimmed
         }.filter { !$0.isEmpty }
@@ -24,12 +29,13 @@ public struct VerifierDiagnosis: Sendable, Equatable {
         }
         summary = pick
         omittedLines = max(0, lines.count - 1)
-        hint = VerifierDiagnosis.hint(for: lines, summary: pick)
+        hint = VerifierDiagnosis.hint(for: lines, summary: pick, programType: programType)
     }
 
     /// Hints for the rejections people hit most, matched on the verifier's own words.
-    static func hint(for lines: [String], summary: String) -> String? {
+    static func hint(for lines: [String], summary: String, programType: ProgramType? = nil) -> String? {
         let all = lines.joined(separator: "\n")
+        if let hint = ContextHints.hint(summary: summary, programType: programType) { return hint }
         if summary.contains("map_value_or_null") || summary.contains("_or_null'") {
             return "check the pointer returned by bpf_map_lookup_elem() (or bpf_ringbuf_reserve()) against NULL before using it"
         }
@@ -39,6 +45,9 @@ public struct VerifierDiagnosis: Sendable, Equatable {
             return "BPF programs have 512 bytes of stack (shared by the call chain): move large buffers into a per-CPU array map"
         }
         if summary.contains("invalid mem access 'scalar'") || summary.contains("invalid mem access 'inv'") {
+            if programType == .socketFilter {
+                return "a socket filter cannot dereference pointers to the packet or the kernel: copy packet bytes with bpf_skb_load_bytes()"
+            }
             return "kernel memory cannot be dereferenced directly here: read it with bpf_probe_read_kernel() or BPF_CORE_READ()"
         }
         if summary.contains("GPL-restricted") || summary.contains("gpl_only") {
@@ -59,8 +68,11 @@ public struct VerifierDiagnosis: Sendable, Equatable {
         if summary.contains("back-edge") || summary.contains("infinite loop") || summary.contains("unbounded") {
             return "loops must be bounded (kernel 5.3+) or written with bpf_loop() (5.17+)"
         }
-        if summary.contains("invalid indirect read from stack") || summary.contains("!read_ok") {
+        if summary.contains("invalid indirect read from stack") {
             return "a variable is read before it is written: zero-initialise structs passed to helpers (__builtin_memset)"
+        }
+        if summary.hasPrefix("R0 !read_ok") {
+            return "a path returns without a value: every path of a BPF program (and of each subprogram) must return one"
         }
         if summary.contains("too large") && summary.contains("program") {
             return "the verifier stops at 1,000,000 processed instructions: split the program with tail calls or bpf_loop()"

@@ -44,6 +44,9 @@ struct CompileCommand: ParsableCommand {
         } catch let error as CompileError {
             StandardStreams.err("netbpf: \(error.description)\n")
             throw ExitCode(1)
+        } catch let error as BPFError {
+            StandardStreams.err("netbpf: \(error.description)\n") // writing the object failed
+            throw ExitCode(1)
         }
     }
 }

@@ -44,10 +44,11 @@ enum XDPExample {
     }
 
     /// Prints the header, then each `interval` the per-second rate of every protocol whose count
-    /// grew, until SIGINT/SIGTERM/SIGHUP (`stop`, installed before attaching so a signal during
+    /// grew (over the time measured since the previous report, CLOCK_MONOTONIC), until SIGINT/SIGTERM/SIGHUP (`stop`, installed before attaching so a signal during
     /// start-up still ends in a detach), `seconds`, or a closed stdout; then `footer` with the
     /// totals and `extras` (other counters, e.g. "sentBack"). With `json`, stdout gets one object
-    /// per interval (`{"rates":{"17":1000}}`, `{"rates":{}}` when nothing came) and a last
+    /// per interval (`{"rates":{"17":1000},"seconds":1.001}`, `{"rates":{},...}` when nothing
+    /// came; `seconds` is the time the rates were measured over) and a last
     /// `{"final":true,"totals":{...}}` with the extras as further keys; the header and footer
     /// lines go to stderr.
     static func printRates(command: String, header: String, stop: StopFlag, json: Bool, interval: Double, seconds: Double?,
@@ -56,27 +57,28 @@ enum XDPExample {
         let out = ReportWriter(json: json)
         if json { StandardStreams.err(header + "\n") } else { out.write(header + "\n") }
         var last: [UInt8: UInt64] = [:]
-        let deadline = seconds.map { Date().addingTimeInterval($0) }
-        var next = Date().addingTimeInterval(interval)
+        var lastTime = MonotonicClock.seconds()
+        let deadline = seconds.map { lastTime + $0 }
+        var next = lastTime + interval
         while !stop.isSet && !out.closed {
-            let now = Date()
+            let now = MonotonicClock.seconds()
             if let deadline, now >= deadline { break }
             if now >= next {
                 let t = try totals()
-                var rates: [(UInt8, Int)] = []
-                for (p, n) in t.sorted(by: { $0.key < $1.key }) where n > last[p, default: 0] {
-                    rates.append((p, Int((Double(n - last[p, default: 0]) / interval).rounded())))
-                }
+                let readAt = MonotonicClock.seconds()
+                let rates = Self.rates(from: last, to: t, seconds: readAt - lastTime)
                 if json {
-                    out.write("{\"rates\":{" + rates.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}}\n")
+                    out.write("{\"rates\":{" + rates.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+                              + ",\"seconds\":" + String(format: "%.3f", readAt - lastTime) + "}\n")
                 } else {
                     for (p, r) in rates { out.write("\(p): \(r) pkt/s\n") }
                 }
                 last = t
-                next = next.addingTimeInterval(interval)
+                lastTime = readAt
+                next = Self.nextReport(after: next, readAt: readAt, interval: interval)
                 continue
             }
-            usleep(UInt32(max(1_000, min(100_000, min(next, deadline ?? next).timeIntervalSince(now) * 1e6))))
+            usleep(UInt32(max(1_000, min(100_000, (min(next, deadline ?? next) - now) * 1e6))))
         }
         let t = try totals()
         let more = try extras()
@@ -89,6 +91,24 @@ enum XDPExample {
             out.write(footer(t, extraValues) + "\n")
         }
         try out.finish(command) // a closed stdout: one line on stderr, exit 1 (the caller's defer detaches)
+    }
+
+    /// Packets per second of each protocol whose count grew, over the `seconds` measured between
+    /// the two readings (not the nominal interval), rounded, by protocol number.
+    static func rates(from last: [UInt8: UInt64], to now: [UInt8: UInt64], seconds: Double) -> [(UInt8, Int)] {
+        now.sorted { $0.key < $1.key }.compactMap { p, n in
+            let before = last[p, default: 0]
+            guard n > before else { return nil }
+            return (p, Int(CounterRate.perSecond(from: before, to: n, seconds: seconds).rounded()))
+        }
+    }
+
+    /// When the report after the one due at `due` (and made at `readAt`) is due: one interval
+    /// later, keeping the cadence, unless that has passed already (the process was stopped or
+    /// starved): missed reports are not made up back to back, the next is an interval from now.
+    static func nextReport(after due: Double, readAt: Double, interval: Double) -> Double {
+        let next = due + interval
+        return next > readAt ? next : readAt + interval
     }
 
     /// After the normal stop: if an attachment could not be detached, one line on stderr (what

@@ -193,15 +193,25 @@ public final class RateLimiter: @unchecked Sendable {
         public var droppedPacketsPerSecond: Double
     }
 
+    /// Reads the counters twice, `interval` seconds apart, and returns the rates over the time
+    /// that really passed between the reads: a stopped process sleeps longer than asked, and a
+    /// signal (SIGINT, to stop) ends the sleep early.
     public func sample(interval: Double) throws -> [LiveRate] {
         let a = try entries()
-        usleep(UInt32(interval * 1e6))
+        let t0 = MonotonicClock.seconds()
+        usleep(UInt32(min(max(0, interval), 4000) * 1e6))
         let b = try entries()
-        return b.map { now in
-            let before = a.first { $0.id == now.id && $0.prefix == now.prefix }
-            let bytes = Double(now.passedBytes &- (before?.passedBytes ?? now.passedBytes))
-            let drops = Double(now.droppedPackets &- (before?.droppedPackets ?? now.droppedPackets))
-            return LiveRate(entry: now, passedBitsPerSecond: bytes * 8 / interval, droppedPacketsPerSecond: drops / interval)
+        return Self.rates(before: a, after: b, seconds: MonotonicClock.seconds() - t0)
+    }
+
+    /// Rates of each entry of `after` against the same entry in `before` over `seconds`
+    /// (entries new since `before` count from their first reading: rate 0).
+    public static func rates(before: [Entry], after: [Entry], seconds: Double) -> [LiveRate] {
+        after.map { now in
+            let then = before.first { $0.id == now.id && $0.prefix == now.prefix } ?? now
+            return LiveRate(entry: now,
+                            passedBitsPerSecond: CounterRate.perSecond(from: then.passedBytes, to: now.passedBytes, seconds: seconds) * 8,
+                            droppedPacketsPerSecond: CounterRate.perSecond(from: then.droppedPackets, to: now.droppedPackets, seconds: seconds))
         }
     }
 

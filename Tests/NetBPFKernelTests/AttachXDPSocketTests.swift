@@ -40,8 +40,8 @@ extension AttachTests {
         }
     }
 
-    /// veth has native XDP: `--mode driver` works (or, on a kernel without it, fails with one
-    /// clear line and leaves nothing).
+    /// veth has native XDP (since 4.19): `--mode driver` works. A
+    /// failure is one clear line and leaves nothing, and fails the test.
     @Test(arguments: ["link", "netlink"])
     func xdpDriverModeOnVeth(via: String) throws {
         try AttachLab.with { lab in
@@ -49,6 +49,7 @@ extension AttachTests {
             let r = try lab.netbpf(["attach", "xdp", "b", AttachLab.source("count_packets"), "--program-name", "xdp_count",
                                     "--netns", lab.server, "--mode", "driver", "--json"] + extra)
             guard r.status == 0 else {
+                Issue.record("driver-mode XDP on a veth failed: \(r.stderr)")
                 AttachLab.expectOneLineError(r, "xdp")
                 try lab.expectNothingLeft()
                 return

@@ -95,6 +95,56 @@ struct BufferTests {
         #expect(count == 50)
     }
 
+    /// A consumer that does not read while 300,000 records arrive: the stream keeps `limit` of
+    /// them (the oldest), drops and counts the rest, and its memory stays flat. An unbounded
+    /// stream held all of them (23 MB of small arrays and buffer slots). Anonymous memory is
+    /// measured: the ring's pages, mapped twice and touched as records pass, count in VmRSS.
+    @Test func slowConsumerStreamIsBoundedAndCountsDrops() async throws {
+        let obj = try load(records: 1000)
+        let link = try obj.program(named: "emit_ringbuf").attach()
+        defer { link.detach() }
+        let limit = 100
+        let events = EventStream.ringBuffer(try obj.map(named: "events"), bufferLimit: limit, pollMilliseconds: 20)
+        #expect(events.limit == limit)
+        var iterator = events.makeAsyncIterator()
+        let rssBefore = Self.anonymousKiB()
+        for _ in 0..<300 { _ = getpgid(0) }
+        let produced = 300_000 - Int(try ArrayMap<UInt64>(obj.map(named: "drops")).get(0))
+        // The polling thread reads every record; all but `limit` are dropped.
+        let deadline = Date().addingTimeInterval(30)
+        while Int(events.drops.dropped) < produced - limit && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        let rssAfter = Self.anonymousKiB()
+        print("bounded stream: \(produced) records, limit \(limit), dropped \(events.drops.dropped); RssAnon \(rssBefore) -> \(rssAfter) KiB")
+        #expect(Int(events.drops.dropped) == produced - limit)
+        #expect(rssAfter - rssBefore <= LeakTests.slackKiB, "RSS grew by \(rssAfter - rssBefore) KiB")
+
+        // Exactly `limit` records wait, the first ones produced, in order.
+        var seqs: [UInt64] = []
+        for _ in 0..<limit {
+            let record = try #require(try await iterator.next())
+            seqs.append(record.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        }
+        #expect(seqs == Array(0..<UInt64(limit)))
+        // Nothing else was held: after one more trigger (1,000 records, `limit` kept again) the
+        // next record is the first of that trigger.
+        _ = getpgid(0)
+        let total = produced + 1000
+        while Int(events.drops.dropped) < total - 2 * limit && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        let next = try #require(try await iterator.next())
+        #expect(next.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == UInt64(produced))
+        // Dropped = produced - consumed - still waiting.
+        let consumed = limit + 1
+        #expect(Int(events.drops.dropped) == total - consumed - (limit - 1))
+        #expect(events.drops.kernelLost == 0)
+    }
+
+    /// RssAnon of this process: heap and stacks, not the ring buffer's shared pages.
+    static func anonymousKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
     @Test func tracepointThatDoesNotExistIsNotFound() throws {
         let obj = try load(records: 1)
         let e = #expect(throws: BPFError.self) { try obj.program(named: "emit_ringbuf").attachTracepoint(category: "syscalls", name: "sys_enter_nothing") }

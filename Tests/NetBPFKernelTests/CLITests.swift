@@ -16,6 +16,18 @@ struct CLITests {
         #expect((json?["maps"] as? [[String: Any]])?.contains { $0["name"] as? String == "counters" } == true)
     }
 
+    /// `-o x` in the current directory: a one-character name trapped in NSString's
+    /// deletingLastPathComponent (signal 4) before OutputFile split paths itself.
+    @Test func compileToAOneCharacterNameInTheCurrentDirectory() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nb-compile-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = TestPrograms.repositoryRoot.path + "/programs/count_packets.bpf.c"
+        let r = try TestPrograms.run("/bin/sh", ["-c", "cd '\(dir)' && exec '\(CLI.binary)' compile '\(source)' -o x"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["x"]) // no temporary left
+    }
+
     @Test func mapCommandsOnAPinnedMapUseBTF() throws {
         try TestEnvironment.withBPFFSDirectory { dir in
             let obj = try BPFObject.load(path: try TestPrograms.object("maps_all"))

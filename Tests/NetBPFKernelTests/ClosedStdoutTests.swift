@@ -76,6 +76,18 @@ struct ClosedStdoutTests {
         #expect(r.stderr.contains("(\(errnoName))); stopping and removing what it attached"), "\(r.stderr)", sourceLocation: sourceLocation)
     }
 
+    /// Short commands too: JSON on a full stdout, or an object written to a full device, is one
+    /// line naming ENOSPC and exit 1, not a silent exit 0 or an error without its errno.
+    @Test func fullDeviceErrorsNameTheErrno() throws {
+        let json = try Self.run(["features", "--json"], stdout: .devFull, environment: [:])
+        #expect(json.status == 1, "\(json.stderr)")
+        #expect(json.stderr == "netbpf: writing to stdout failed: no space left on device (ENOSPC)\n", "\(json.stderr)")
+        let object = try Self.run(["compile", TestPrograms.repositoryRoot.path + "/programs/count_packets.bpf.c", "-o", "/dev/full"],
+                                  stdout: .devFull, environment: [:])
+        #expect(object.status == 1, "\(object.stderr)")
+        #expect(object.stderr == "netbpf: write '/dev/full': cannot write the output: no space left on device (ENOSPC)\n", "\(object.stderr)")
+    }
+
     @Test(arguments: Sink.allCases)
     func rateLimitRunDetachesAndFails(_ sink: Sink) throws {
         try AttachLab.with { lab in

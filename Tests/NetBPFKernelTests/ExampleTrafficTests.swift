@@ -240,8 +240,9 @@ struct ExampleTrafficTests {
         }
     }
 
-    /// --json: one object per interval on stdout, the rates of all intervals times the interval
-    /// add up to the totals, and the last object holds the exact totals and how many were sent
+    /// --json: one object per interval on stdout, the rates of all intervals times the seconds
+    /// each was measured over add up to the totals (each rate is rounded to a whole pkt/s, so
+    /// within one frame), and the last object holds the exact totals and how many were sent
     /// back; the header on stderr. SIGTERM only after two more intervals were reported, so the
     /// interval with the last frame is among them.
     @Test func macSwapCommandJSON() throws {
@@ -257,11 +258,13 @@ struct ExampleTrafficTests {
             #expect(cmd.wait(timeout: 20) == 0, "\(cmd.stderr)")
             let lines = cmd.stdout.split(separator: "\n")
             #expect(lines.last == "{\"final\":true,\"totals\":{\"17\":50},\"sentBack\":50}", "\(cmd.stdout)")
-            let intervals = lines.dropLast().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: [String: Int]] }
-            #expect(intervals.count == lines.count - 1 && intervals.allSatisfy { $0.keys.sorted() == ["rates"] }, "\(cmd.stdout)")
-            let udp = intervals.reduce(0.0) { $0 + Double($1["rates"]?["17"] ?? 0) * interval }
-            #expect(udp == 50, "\(cmd.stdout)")
-            #expect(intervals.allSatisfy { Set($0["rates"]!.keys).isSubset(of: ["17"]) }, "\(cmd.stdout)")
+            let intervals = lines.dropLast().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(intervals.count == lines.count - 1 && intervals.allSatisfy { $0.keys.sorted() == ["rates", "seconds"] }, "\(cmd.stdout)")
+            let rates = intervals.map { ($0["rates"] as? [String: Int] ?? [:], $0["seconds"] as? Double ?? 0) }
+            #expect(rates.allSatisfy { $0.1 > 0 }, "\(cmd.stdout)")
+            let udp = rates.reduce(0.0) { $0 + Double($1.0["17"] ?? 0) * $1.1 }
+            #expect(abs(udp - 50) < 1, "\(cmd.stdout)")
+            #expect(rates.allSatisfy { Set($0.0.keys).isSubset(of: ["17"]) }, "\(cmd.stdout)")
             #expect(cmd.stderr.contains("sent back: 50"), "\(cmd.stderr)")
         }
     }

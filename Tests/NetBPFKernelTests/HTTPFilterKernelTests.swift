@@ -56,7 +56,7 @@ struct HTTPFilterKernelTests {
                 "request  10.0.0.2:* -> 10.0.0.1:8000 GET 10.0.0.1:8000 \(path) HTTP/1.1",
                 "response 10.0.0.2:* -> 10.0.0.1:8000 GET 10.0.0.1:8000 \(path) 404 File not found",
             ])
-            guard case .request(let q)? = events.first else { return }
+            guard case .request(let q)? = events.first else { Issue.record("no request event: \(events.map(shape))"); return }
             // MSS 536: the 3015-byte line took at least 6 segments, all of them kept.
             #expect(q.segments >= 6, "reassembled from \(q.segments) segments")
             let k = try run.filter.kernelStats()

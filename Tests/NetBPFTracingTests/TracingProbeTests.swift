@@ -180,42 +180,59 @@ struct TracingProbeTests {
         #expect(e3.description.contains("no such process"))
     }
 
-    @Test func kprobeAttachSaysTheKernelHasNoKprobes() throws {
-        let kprobes = Features.shared.kprobes
+    @Test(.disabled(if: Features.shared.kprobes.available, "this kernel has kprobes: kprobeCountsOpens covers it"))
+    func kprobeAttachSaysTheKernelHasNoKprobes() throws {
         let program = try load().program(named: "on_kprobe")
-        if kprobes.available {
-            let link = try program.attachKprobe(function: "do_sys_openat2")
-            link.detach()
-            return
-        }
         for attempt in [{ try program.attachKprobe(function: "do_sys_openat2") },
                         { try program.attachKprobe(function: "do_sys_openat2", retprobe: true) },
                         { try program.attachKprobeMulti(pattern: "tcp_*") }] {
             let e = try #require(throws: BPFError.self) { _ = try attempt() }
             #expect(e.code == .unsupported)
             #expect(e.description.contains("kernel built without CONFIG_KPROBES"))
+            #expect(e.hint?.contains("`netbpf trace tplist`") == true)
         }
     }
 
-    @Test func fentryAttachIsRefusedWithTheReason() throws {
-        let fentry = Features.shared.fentry
-        let compiled = try BPFCompiler().compile(source: Self.fentrySource, path: "/tmp/netbpf-tracing-fentry-test.bpf.c")
-        let object: BPFObject
-        do {
-            object = try compiled.open().load()
-        } catch let e as BPFError {
-            // Loading itself may be refused where trampolines are; then the probe said so too.
-            #expect(!fentry.available, "fentry is available but the program did not load: \(e)")
-            return
-        }
-        let program = try object.program(named: "on_fentry")
-        if fentry.available {
-            try program.attachTrampoline().detach()
+    @Test(.enabled(if: Features.shared.kprobes.available, "requires kprobes: kernel built without CONFIG_KPROBES"))
+    func kprobeCountsOpens() throws {
+        let object = try load()
+        let link = try object.program(named: "on_kprobe").attachKprobe(function: "do_sys_openat2")
+        for _ in 0..<20 { close(open("/dev/null", O_RDONLY)) }
+        link.detach()
+        #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(5) >= 20)
+    }
+
+    func loadFentry() throws -> BPFObject {
+        try BPFCompiler().compile(source: Self.fentrySource, path: "/tmp/netbpf-tracing-fentry-test.bpf.c").open().load()
+    }
+
+    /// Here the kernel refuses fentry programs at load with EPERM (the probe's detail says
+    /// whether at load or at attach): the error says it is a refusal of the trampoline, not the
+    /// verifier, and suggests tracepoints.
+    @Test(.disabled(if: Features.shared.fentry.available, "fentry works on this kernel: fentryAttaches covers it"))
+    func fentryIsRefusedWithTheReason() throws {
+        let refusedAtLoad = Features.shared.fentry.detail.hasPrefix("fentry program load refused")
+        let e: BPFError
+        if refusedAtLoad {
+            e = try #require(throws: BPFError.self) { try loadFentry() }
         } else {
-            let e = try #require(throws: BPFError.self) { try program.attachTrampoline() }
-            #expect(e.code == .unsupported)
-            #expect(e.description.contains("fentry/fexit is not usable on this kernel"))
+            let program = try loadFentry().program(named: "on_fentry")
+            e = try #require(throws: BPFError.self) { try program.attachTrampoline() }
         }
+        #expect(e.code == .unsupported || e.code == .permission, "\(e)")
+        #expect(!e.description.contains("verifier rejected"), "\(e)")
+        #expect(e.description.contains("fentry/fexit"), "\(e)")
+        #expect(e.hint?.contains("`netbpf trace tplist`") == true, "\(e.hint ?? "no hint")")
+        #expect(!e.description.contains("\n"))
+    }
+
+    @Test(.enabled(if: Features.shared.fentry.available, "requires fentry/fexit: the kernel refuses BPF trampolines"))
+    func fentryAttaches() throws {
+        let object = try loadFentry()
+        let link = try object.program(named: "on_fentry").attachTrampoline()
+        let id = try link.info().id
+        #expect(try Inventory.links().contains { $0.id == id })
+        link.detach()
     }
 
     @Test func rawTracepointSeesSyscalls() throws {

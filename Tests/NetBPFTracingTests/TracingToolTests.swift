@@ -186,7 +186,8 @@ struct TracingToolTests {
         let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
         let e = try #require(events.first { $0.targetPID == child.processIdentifier })
         // signal_generate's result: 0 TRACE_SIGNAL_DELIVERED; 1 IGNORED (sleep blocks SIGUSR2 here).
-        #expect(e.signal == SIGUSR2 && e.pid == UInt32(getpid()) && e.result >= 0)
+        #expect(e.signal == SIGUSR2 && e.pid == UInt32(getpid()))
+        #expect(e.result == 0 || e.result == 1, "signal_generate result \(e.result)")
         o.names = true
         #expect(Killsnoop.line(e, o).contains("SIGUSR2"))
     }
@@ -313,8 +314,8 @@ struct TracingToolTests {
         #expect(try counting.counts().isEmpty)
     }
 
-    @Test func funccountKprobePatternsFailClearly() throws {
-        guard !Features.shared.kprobes.available else { return }
+    @Test(.disabled(if: Features.shared.kprobes.available, "this kernel has kprobes: the pattern attaches"))
+    func funccountKprobePatternsFailClearly() throws {
         var o = Funccount.Options()
         o.pattern = "tcp_*"
         let e = try #require(throws: BPFError.self) { try Funccount.start(o) }

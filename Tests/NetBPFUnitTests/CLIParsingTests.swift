@@ -1,6 +1,8 @@
+import Foundation
 import Testing
 import ArgumentParser
 import NetBPF
+import NetBPFTestSupport
 @testable import NetBPFCLI
 
 /// Keys and values typed on the command line.
@@ -54,5 +56,46 @@ struct CompileArgumentSplittingTests {
         let parsed = try CompileCommand.parse(Array(NetBPFCommand.normalizedArguments(["compile", "p.c", "-DDEBUG=1", "-Iinc"]).dropFirst()))
         #expect(parsed.compile.defines == ["DEBUG=1"])
         #expect(parsed.compile.includes == ["inc"])
+    }
+}
+
+/// Hints and docs tell people which command to run (`netbpf trace tplist`): every command they
+/// name must exist (a hint once said `netbpf tplist`).
+struct CommandsNamedInTextTests {
+    static func namedCommands() throws -> [(file: String, words: [String])] {
+        let root = TestPrograms.repositoryRoot.path
+        let regex = try NSRegularExpression(pattern: #"`netbpf ([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9-]*))?"#)
+        var found: [(String, [String])] = []
+        for dir in ["Sources", "docs", "Tools"] {
+            guard let files = FileManager.default.enumerator(atPath: root + "/" + dir) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") || file.hasSuffix(".md") {
+                let text = try String(contentsOfFile: root + "/\(dir)/\(file)", encoding: .utf8)
+                for m in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                    let words = (1...2).compactMap { Range(m.range(at: $0), in: text).map { String(text[$0]) } }
+                    found.append(("\(dir)/\(file)", words))
+                }
+            }
+        }
+        return found
+    }
+
+    @Test func everyCommandNamedInSourcesAndDocsExists() throws {
+        let named = try Self.namedCommands()
+        #expect(named.count > 20, "found only \(named.count) commands named")
+        func sub(_ command: ParsableCommand.Type, _ name: String) -> ParsableCommand.Type? {
+            command.configuration.subcommands.first { $0.configuration.commandName == name }
+        }
+        // `netbpf help` is ArgumentParser's; `netbpf has nothing attached ...` is a quoted error.
+        let notSubcommands: Set<String> = ["help", "has"]
+        var wrong: [String] = []
+        for (file, words) in named where !notSubcommands.contains(words[0]) {
+            guard let first = sub(NetBPFCommand.self, words[0]) else { wrong.append("\(file): netbpf \(words[0])"); continue }
+            // A second word is a subcommand unless the command takes arguments there.
+            let subs = first.configuration.subcommands
+            if words.count == 2, !subs.isEmpty, first.configuration.defaultSubcommand == nil, sub(first, words[1]) == nil {
+                wrong.append("\(file): netbpf \(words.joined(separator: " "))")
+            }
+        }
+        #expect(wrong.isEmpty, "commands that do not exist: \(wrong)")
     }
 }

@@ -327,7 +327,13 @@ struct TunnelUnitTests {
         let t0 = Date()
         session.stop()
         #expect(Date().timeIntervalSince(t0) < 3)
-        #expect(HTTPProbe.readAll(open).count >= 0)
+        // The open stream got its headers and the current sample, then the server closed it:
+        // readAll ended at end-of-file (a later recv reads 0), not at the receive timeout.
+        let streamed = String(decoding: HTTPProbe.readAll(open), as: UTF8.self)
+        #expect(streamed.hasPrefix("HTTP/1.1 200") && streamed.contains("text/event-stream"), "\(streamed.prefix(200))")
+        #expect(streamed.contains("\ndata: {"), "\(streamed.prefix(400))")
+        var byte: UInt8 = 0
+        #expect(recv(open, &byte, 1, Int32(MSG_DONTWAIT)) == 0, "the server did not close the stream")
         close(open); close(silent)
         #expect(throws: (any Error).self) { try HTTPProbe.connect(port: port, timeout: 1) }
     }
