@@ -80,7 +80,7 @@ public enum EventStream {
     }
 
     /// Yields on the polling thread; a full buffer drops the record and counts it.
-    private static func deliver<T>(_ element: T, to continuation: AsyncThrowingStream<T, Error>.Continuation,
+    private static func deliver<T: Sendable>(_ element: T, to continuation: AsyncThrowingStream<T, Error>.Continuation,
                                    drops: EventDrops, state: PollState) {
         switch continuation.yield(element) {
         case .enqueued: break

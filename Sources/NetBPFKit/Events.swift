@@ -2,10 +2,13 @@ import Foundation
 
 /// Events from a ring buffer or perf event array, decoded into `Record`, as an AsyncSequence.
 /// The buffer is polled on a thread of its own (EventStream); records a slow consumer has not
-/// taken wait in a bounded buffer, and what does not fit is dropped and counted (`EventStream`).
+/// taken wait in a bounded buffer (`limit`), and what does not fit is dropped and counted
+/// (`drops.dropped`; for perf buffers `drops.kernelLost` is what the kernel could not write).
 public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Sendable {
     public typealias Element = Record
     let raw: AsyncThrowingStream<[UInt8], any Error>
+    /// What was dropped so far.
+    public let drops: EventDrops
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
@@ -29,16 +32,19 @@ extension BPF {
     /// `Record`. For a `BPFRecord` the layout is checked against the C struct first.
     /// - Throws: `BPFError(.notFound)` for an unknown map, `.wrongMapType` for a map that is
     ///   neither a ring buffer nor a perf event array, `.sizeMismatch` naming a field.
-    public func events<Record: BitwiseCopyable & Sendable>(_ mapName: String, as type: Record.Type = Record.self) throws -> BPFEvents<Record> {
+    /// - Parameter bufferLimit: records held for a slow consumer before new ones are dropped.
+    public func events<Record: BitwiseCopyable & Sendable>(_ mapName: String, as type: Record.Type = Record.self,
+                                                           bufferLimit: Int = EventStream.defaultBufferLimit) throws -> BPFEvents<Record> {
         let map = try self.map(mapName)
         if let record = Record.self as? any BPFRecord.Type {
             try record.check(against: object.structLayout(named: record.cStruct))
         }
         switch map.type {
         case .ringbuf:
-            return BPFEvents(raw: EventStream.ringBuffer(map))
+            let stream = EventStream.ringBuffer(map, bufferLimit: bufferLimit)
+            return BPFEvents(raw: stream.stream, drops: stream.drops)
         case .perfEventArray:
-            let samples = EventStream.perfBuffer(map)
+            let samples = EventStream.perfBuffer(map, bufferLimit: bufferLimit)
             return BPFEvents(raw: AsyncThrowingStream { continuation in
                 let task = Task {
                     do {
@@ -49,7 +55,7 @@ extension BPF {
                     }
                 }
                 continuation.onTermination = { _ in task.cancel() }
-            })
+            }, drops: samples.drops)
         default:
             throw BPFError(.wrongMapType, operation: "events", subject: mapName, message: "map is \(map.type), not a ring buffer or perf event array")
         }
