@@ -1,43 +1,63 @@
 import CLibBPF
 import CNetBPFShims
 import Glibc
+import Synchronization
 
 /// An attachment of a program to a hook, as a kernel BPF link (or a libbpf link over a perf event).
 /// It detaches when the last reference goes unless it was pinned; `detach()` is idempotent.
-public final class BPFLink: @unchecked Sendable {
-    private var libbpfLink: OpaquePointer?
-    private var ownedFD: FileDescriptor?
-    /// The program stays loaded while the link lives.
-    public private(set) var program: BPFProgram?
+/// Sendable: its mutable state (the libbpf link or fd, the program, the pin) is behind `state`'s
+/// mutex, so two threads may detach it, read its fd or pin it at once.
+public final class BPFLink: Sendable {
+    /// libbpf's `struct bpf_link *`, owned by this BPFLink. `@unchecked Sendable`: immutable; it
+    /// is only used (and destroyed) under `state`'s mutex.
+    private struct LibbpfLink: @unchecked Sendable { let pointer: OpaquePointer }
+
+    private struct State {
+        var libbpfLink: LibbpfLink?
+        var ownedFD: FileDescriptor?
+        var program: BPFProgram?
+        var pinnedPath: String?
+
+        var fd: Int32 {
+            if let libbpfLink { return bpf_link__fd(libbpfLink.pointer) }
+            return ownedFD?.rawValue ?? -1
+        }
+
+        mutating func release() {
+            if let l = libbpfLink { bpf_link__destroy(l.pointer); libbpfLink = nil }
+            ownedFD = nil
+        }
+    }
+
+    private let state: Mutex<State>
     /// Where it is attached, in words ("tracepoint/syscalls/sys_enter_getpgid", "tcx ingress veth0").
     public let attachPoint: String
-    private var pinnedPath: String?
 
     package init(libbpfLink: OpaquePointer, program: BPFProgram?, description: String) {
-        self.libbpfLink = libbpfLink
-        self.program = program
-        self.attachPoint = description
+        state = Mutex(State(libbpfLink: LibbpfLink(pointer: libbpfLink), program: program))
+        attachPoint = description
     }
 
     /// Takes ownership of a link fd made with BPF_LINK_CREATE.
     package init(fd: FileDescriptor, program: BPFProgram?, description: String) {
-        self.ownedFD = fd
-        self.program = program
-        self.attachPoint = description
+        state = Mutex(State(ownedFD: fd, program: program))
+        attachPoint = description
     }
+
+    /// The program stays loaded while the link lives.
+    public var program: BPFProgram? { state.withLock { $0.program } }
 
     /// The link's fd, or -1 once detached.
-    public var fd: Int32 {
-        if let libbpfLink { return bpf_link__fd(libbpfLink) }
-        return ownedFD?.rawValue ?? -1
-    }
+    public var fd: Int32 { state.withLock { $0.fd } }
 
-    public var isAttached: Bool { libbpfLink != nil || ownedFD != nil }
+    public var isAttached: Bool { state.withLock { $0.libbpfLink != nil || $0.ownedFD != nil } }
 
     /// The kernel's view of the link (id, type, program id, interface).
     public func info() throws -> LinkInfo {
-        guard fd >= 0 else { throw BPFError(.state, operation: "link info", subject: attachPoint, message: "link is detached") }
-        return try LinkInfo(fd: fd)
+        try state.withLock { s in
+            guard s.fd >= 0 else { throw BPFError(.state, operation: "link info", subject: attachPoint, message: "link is detached") }
+            return try LinkInfo(fd: s.fd)
+        }
     }
 
     /// Swaps the link's program for `program`, provided it is still running `current`
@@ -45,28 +65,34 @@ public final class BPFLink: @unchecked Sendable {
     /// the hook and, for tcx, the kernel replaces it in the live program array: no RCU grace
     /// period, unlike BPF_LINK_CREATE.
     public func update(to program: BPFProgram, replacing current: BPFProgram) throws {
-        guard fd >= 0 else { throw BPFError(.state, operation: "update link", subject: attachPoint, message: "link is detached") }
-        let r = nb_link_update_replace(fd, program.fd, current.fd)
-        guard r == 0 else {
-            throw BPFError.system("BPF_LINK_UPDATE", subject: attachPoint, errno: r,
-                                  hint: -r == EPERM ? "the link runs another program than the one to replace" : nil)
+        try state.withLock { s in
+            guard s.fd >= 0 else { throw BPFError(.state, operation: "update link", subject: attachPoint, message: "link is detached") }
+            let r = nb_link_update_replace(s.fd, program.fd, current.fd)
+            guard r == 0 else {
+                throw BPFError.system("BPF_LINK_UPDATE", subject: attachPoint, errno: r,
+                                      hint: -r == EPERM ? "the link runs another program than the one to replace" : nil)
+            }
+            s.program = program
         }
-        self.program = program
     }
 
     /// Pins the link so the attachment outlives this process (BPF_OBJ_PIN on the link fd, 5.7).
     public func pin(at path: String) throws {
-        guard fd >= 0 else { throw BPFError(.state, operation: "pin link", subject: path, message: "link is detached") }
-        try Pinning.prepareParent(of: path)
-        if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin link", subject: path, errno: errno) }
-        pinnedPath = path
+        try state.withLock { s in
+            guard s.fd >= 0 else { throw BPFError(.state, operation: "pin link", subject: path, message: "link is detached") }
+            try Pinning.prepareParent(of: path)
+            if bpf_obj_pin(s.fd, path) != 0 { throw BPFError.system("pin link", subject: path, errno: errno) }
+            s.pinnedPath = path
+        }
     }
 
     /// Removes the pin made by `pin(at:)` (the link then ends with this object).
     public func unpin() throws {
-        guard let path = pinnedPath else { return }
-        try Pinning.unpin(path)
-        pinnedPath = nil
+        try state.withLock { s in
+            guard let path = s.pinnedPath else { return }
+            try Pinning.unpin(path)
+            s.pinnedPath = nil
+        }
     }
 
     /// Opens a pinned link (bpf_obj_get); releasing it does not detach while the pin exists.
@@ -77,7 +103,7 @@ public final class BPFLink: @unchecked Sendable {
         try FDKind.require(.link, fd: fd, path: path)
         let link = BPFLink(fd: owned, program: nil, description: path)
         _ = try link.info()
-        link.pinnedPath = path
+        link.state.withLock { $0.pinnedPath = path }
         return link
     }
 
@@ -86,17 +112,14 @@ public final class BPFLink: @unchecked Sendable {
     /// in the kernel: for those the pin this object made is removed and the fd closed, which ends
     /// the attachment once nothing else (another pin, another process's fd) holds the link.
     public func detach() {
-        if fd >= 0, bpf_link_detach(fd) != 0, let path = pinnedPath {
-            try? Pinning.unpin(path)
-            pinnedPath = nil
+        state.withLock { s in
+            if s.fd >= 0, bpf_link_detach(s.fd) != 0, let path = s.pinnedPath {
+                try? Pinning.unpin(path)
+                s.pinnedPath = nil
+            }
+            s.release()
         }
-        release()
     }
 
-    private func release() {
-        if let l = libbpfLink { bpf_link__destroy(l); libbpfLink = nil }
-        ownedFD = nil
-    }
-
-    deinit { release() }
+    deinit { state.withLock { $0.release() } }
 }

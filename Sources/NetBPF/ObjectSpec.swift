@@ -3,6 +3,8 @@ import Glibc
 
 /// Owns one libbpf `struct bpf_object` (and the ELF bytes it was opened from). Every program and
 /// map handed out keeps this alive, so a map never outlives the object behind its fd.
+/// `@unchecked Sendable`: `loaded` and `loadLog` are written only by `BPFObjectSpec.load`, before
+/// the loaded object is handed to anyone; after that every field is read-only.
 final class ObjectHandle: @unchecked Sendable {
     let pointer: OpaquePointer
     let name: String
@@ -67,7 +69,10 @@ public struct MapSpec: Sendable, Hashable {
 ///
 /// libbpf: bpf_object__open_mem (files are read first, so the ELF header is checked), then
 /// bpf_map__set_*, bpf_program__set_*.
-public final class BPFObjectSpec: @unchecked Sendable {
+///
+/// Not Sendable: configure and load it on one thread (libbpf's open object is not thread-safe);
+/// the loaded `BPFObject` is.
+public final class BPFObjectSpec {
     let handle: ObjectHandle
 
     /// The object's name (the file name without .o, or what was passed with the bytes).

@@ -12,6 +12,7 @@ import Glibc
 ///
 /// The link, address, route, tc and XDP operations are extensions in their own files.
 /// Thread-safe: one request runs at a time (an internal lock). Closes its socket exactly once, on deinit.
+/// `@unchecked Sendable`: `nextSequence` and `receiveBuffer` are used only under `lock`.
 public final class NetlinkSocket: @unchecked Sendable {
     private let nl: OpaquePointer
     /// The port id the kernel assigned at bind (MNL_SOCKET_AUTOPID).

@@ -21,7 +21,7 @@ struct ConcurrencyTests {
     /// The records, the kernel's tcx hook and `netbpf doctor` say the same thing: at most one
     /// count_icmp, recorded, on the hook, with nothing stale or orphaned.
     func expectConsistent(_ lab: AttachLab, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let records = lab.records()
+        let records = lab.records().filter { $0.interface == "b" }
         let onHook = try lab.tcxPrograms(.ingress)
         #expect(records.count <= 1, "\(context): \(records.count) records", sourceLocation: sourceLocation)
         #expect(onHook == records.map(\.programID), "\(context): hook has \(onHook), records say \(records.map(\.programID))",
@@ -50,9 +50,10 @@ struct ConcurrencyTests {
                 #expect(controller.finish(timeout: 30).status == 0)
             }
             let started = Date()
-            while !lab.records().contains(where: { $0.programName == "xdp_drop_count" && !$0.isPending }), Date().timeIntervalSince(started) < 30 {
+            while !lab.records().contains(where: { $0.programName == "xdp_drop_count" && !$0.isPending }), Date().timeIntervalSince(started) < 60 {
                 usleep(20_000)
             }
+            try #require(lab.records().contains { $0.programName == "xdp_drop_count" }, "xdp-drop-count did not attach within 60 s")
             var usage: [(fds: Int, rssKiB: Int)] = []
             for round in 1...Self.rounds {
                 usage.append(Self.usage(of: controller.pid))
