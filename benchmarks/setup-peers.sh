@@ -11,7 +11,7 @@ install_missing setup-peers bpfcc-tools python3-bpfcc python3-pyroute2 bpftool
 
 modules="/lib/modules/$(uname -r)"
 headers_present() { [ -e "$modules/build/include/generated/autoconf.h" ] && [ -e "$modules/source/include/linux/kconfig.h" ]; }
-newest_installed() { ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sort -V | tail -1; }
+newest_installed() { ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sort -V | tail -1 || true; }
 
 if ! headers_present; then
   headers=$(newest_installed)
