@@ -62,10 +62,14 @@ let package = Package(
         // pcap expressions -> classic BPF, kept apart (libpcap's struct bpf_program clashes with libbpf's);
         // libpcap (Debian: libpcap-dev for the header) is dlopen'd on first use, not linked.
         .target(name: "CNetBPFPcap"),
+        // The structs, enums and limits the BPF programs share with Swift: programs/include/*.h
+        // imported as they are (an umbrella header including them by relative path), so each
+        // key, value and record layout has one definition, in C.
+        .target(name: "CNetBPFProgramTypes"),
         // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
-        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "Yams"]),
+        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "CNetBPFProgramTypes", "Yams"]),
         // The in-process compiler's C interface (types only; the code is dlopen'd).
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
@@ -112,9 +116,9 @@ let package = Package(
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
-        .testTarget(name: "NetBPFKernelTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFKernelTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
         .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
         // The front door, against the real kernel.

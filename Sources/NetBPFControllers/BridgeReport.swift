@@ -1,5 +1,6 @@
 import Foundation
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// What `netbpf bridge` reports each interval: the learned table (MAC, VNI, remote VTEP, rx/tx
 /// packets and bytes), per-VNI counters, VNIs received but not configured, and totals per
@@ -82,18 +83,18 @@ public struct BridgeReport: Sendable, Encodable, Equatable {
         func ago(_ ns: UInt64) -> Double { ns == 0 || ns > now ? 0 : (Double(now - ns) / 1e9 * 1000).rounded() / 1000 }
         let portName = Dictionary(config.ports.map { ($0.vni, $0.interface) }, uniquingKeysWith: { a, _ in a })
         let learned = s.macs.map { k, v in
-            Entry(mac: EthernetAddress(k.addr), vni: k.vni, port: portName[k.vni] ?? "-", remote: IPAddress.fromHostOrder(v.remoteIPv4).description,
-                  rxPackets: v.rxPackets, rxBytes: v.rxBytes, txPackets: v.txPackets, txBytes: v.txBytes, moves: v.moves,
-                  lastSeenSecondsAgo: ago(v.lastSeenNanoseconds))
+            Entry(mac: EthernetAddress(k.addr), vni: k.vni, port: portName[k.vni] ?? "-", remote: IPAddress.fromHostOrder(v.remote_ipv4).description,
+                  rxPackets: v.rx_packets, rxBytes: v.rx_bytes, txPackets: v.tx_packets, txBytes: v.tx_bytes, moves: v.moves,
+                  lastSeenSecondsAgo: ago(v.last_seen_ns))
         }.sorted { ($0.vni, $0.mac) < ($1.vni, $1.mac) }
         let vnis = config.ports.map { p -> VNI in
-            let st = s.vniStats[p.vni] ?? DBVNIStats()
+            let st = s.vniStats[p.vni] ?? db_vni_stats()
             return VNI(vni: p.vni, port: p.interface, learnedMACs: learned.filter { $0.vni == p.vni }.count,
-                       rxPackets: st.rxPackets, rxBytes: st.rxBytes, txPackets: st.txPackets, txBytes: st.txBytes,
-                       floodedPackets: st.floodedPackets, floodCopies: st.floodCopies, droppedPackets: st.droppedPackets)
+                       rxPackets: st.rx_packets, rxBytes: st.rx_bytes, txPackets: st.tx_packets, txBytes: st.tx_bytes,
+                       floodedPackets: st.flooded_packets, floodCopies: st.flood_copies, droppedPackets: st.dropped_packets)
         }
         let unknown = s.unknownVNIs.map { k, v in
-            UnknownVNI(vni: k, packets: v.packets, bytes: v.bytes, lastRemote: IPAddress.fromHostOrder(v.lastRemoteIPv4).description)
+            UnknownVNI(vni: k, packets: v.packets, bytes: v.bytes, lastRemote: IPAddress.fromHostOrder(v.last_remote_ipv4).description)
         }.sorted { $0.vni < $1.vni }
         let totals = Outcome.allCases.enumerated().map { i, o in
             Total(outcome: o, packets: i < s.totals.count ? s.totals[i].packets : 0, bytes: i < s.totals.count ? s.totals[i].bytes : 0)

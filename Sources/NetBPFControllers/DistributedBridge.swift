@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// The distributed bridge (BCC's distributed_bridge): programs/distributed_bridge.bpf.c on the tc
 /// ingress of a VXLAN device in external (collect-metadata) mode and of each tenant port. Frames
@@ -118,15 +119,15 @@ public final class DistributedBridge: @unchecked Sendable {
             bridge.maps = maps
             // The tunnel program reads the local address (loop check); the ports need the
             // device's index, known once the tunnel program's attach has made the device.
-            var dbConfig = DBConfig(vxlanIfindex: 0, localIPv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl))
+            var dbConfig = db_config(vxlan_ifindex: 0, local_ipv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl), pad: 0)
             try maps.config.set(0, dbConfig)
-            let flood = DBFlood(config.floodAddresses)
+            let flood = db_flood(config.floodAddresses)
             for p in config.ports {
                 let port = interfaces.ports[p.vni]!
-                try maps.vniPort.update(p.vni, DBPort(ifindex: UInt32(bitPattern: port)))
+                try maps.vniPort.update(p.vni, db_port(ifindex: UInt32(bitPattern: port), pad: 0))
                 try maps.portVNI.update(UInt32(bitPattern: port), p.vni)
                 try maps.flood.update(p.vni, flood)
-                try maps.vniStats.update(p.vni, DBVNIStats())
+                try maps.vniStats.update(p.vni, db_vni_stats())
             }
             let attacher = Attacher(store: store)
             var options = TCAttachOptions()
@@ -137,7 +138,7 @@ public final class DistributedBridge: @unchecked Sendable {
                                                to: config.vxlan, namespace: config.namespace, options: options, lifetime: .process)
             bridge.records.append(tunnel)
             bridge.vxlanIndex = tunnel.ifindex
-            dbConfig.vxlanIfindex = UInt32(bitPattern: tunnel.ifindex)
+            dbConfig.vxlan_ifindex = UInt32(bitPattern: tunnel.ifindex)
             try maps.config.set(0, dbConfig)
             options.creations = []
             let portProgram = try object.program(named: DistributedBridgeProgram.portProgram)

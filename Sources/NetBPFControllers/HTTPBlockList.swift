@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetBPF
+internal import CNetBPFProgramTypes
 
 /// One entry of the blocking program's list (`block_list` in programs/http_block.bpf.c).
 public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -11,8 +12,8 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
 
     /// Longest path prefix compared by the BPF program, and longest host name (one byte is
     /// taken by the NUL that makes host entries exact).
-    public static let maximumPathBytes = 64
-    public static let maximumHostBytes = 63
+    public static let maximumPathBytes = Int(HTTP_BLOCK_BYTES)
+    public static let maximumHostBytes = Int(HTTP_BLOCK_BYTES) - 1
 
     /// A path-prefix entry. The prefix must start with "/" (or be an absolute-form URL), hold
     /// no spaces or control bytes, and be at most 64 bytes.
@@ -52,37 +53,41 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
 
     // MARK: BPF key
 
-    /// sizeof(struct http_block_key): u32 prefixlen, u8 kind, u8 data[64], u8 pad[3].
-    public static let keySize = 72
-    public static let valueSize = 16
+    /// sizeof(struct http_block_key) and sizeof(struct http_block_value) of
+    /// programs/include/http_filter.h.
+    public static let keySize = MemoryLayout<http_block_key>.size
+    public static let valueSize = MemoryLayout<http_block_value>.size
 
     /// The LPM trie key: prefix length in bits (host order, as the kernel reads it), the kind
     /// byte ('H' or 'P'), the bytes, and for a host the NUL that makes the match exact.
-    public var keyBytes: [UInt8] {
-        var key = [UInt8](repeating: 0, count: Self.keySize)
-        let data = Array(value.utf8)
-        let bits = UInt32(8 * (1 + data.count + (kind == .host ? 1 : 0)))
-        withUnsafeBytes(of: bits.littleEndian) { for i in 0..<4 { key[i] = $0[i] } }
-        key[4] = kind == .host ? 0x48 : 0x50
-        for (i, c) in data.prefix(Self.maximumPathBytes).enumerated() { key[5 + i] = c }
-        return key
+    public var keyBytes: [UInt8] { Self.key(kind, Array(value.utf8)) }
+
+    /// `struct http_block_key` for `data` of a kind, as bytes.
+    static func key(_ kind: Kind, _ data: [UInt8]) -> [UInt8] {
+        var key = http_block_key()
+        key.prefixlen = UInt32(8 * (1 + data.count + (kind == .host ? 1 : 0)))
+        key.kind = UInt8((kind == .host ? HTTP_BLOCK_KIND_HOST : HTTP_BLOCK_KIND_PATH).rawValue)
+        withUnsafeMutableBytes(of: &key.data) { for (i, c) in data.prefix(maximumPathBytes).enumerated() { $0[i] = c } }
+        return withUnsafeBytes(of: key) { Array($0) }
     }
 
     /// Reads a key back; nil for bytes that no entry of netbpf's makes.
-    public init?(keyBytes key: [UInt8]) {
-        guard key.count == Self.keySize else { return nil }
-        let bits = Int(UInt32(key[0]) | UInt32(key[1]) << 8 | UInt32(key[2]) << 16 | UInt32(key[3]) << 24)
+    public init?(keyBytes: [UInt8]) {
+        guard keyBytes.count == Self.keySize else { return nil }
+        let key = keyBytes.withUnsafeBytes { $0.loadUnaligned(as: http_block_key.self) }
+        let data = withUnsafeBytes(of: key.data) { Array($0) }
+        let bits = Int(key.prefixlen)
         guard bits % 8 == 0, bits >= 16 else { return nil }
         let bytes = bits / 8 - 1
-        switch key[4] {
-        case 0x48:
-            guard bytes >= 2, bytes <= Self.maximumHostBytes + 1, key[5 + bytes - 1] == 0 else { return nil }
+        switch http_block_kind(UInt32(key.kind)) {
+        case HTTP_BLOCK_KIND_HOST:
+            guard bytes >= 2, bytes <= Self.maximumHostBytes + 1, data[bytes - 1] == 0 else { return nil }
             kind = .host
-            value = String(decoding: key[5..<(5 + bytes - 1)], as: UTF8.self)
-        case 0x50:
+            value = String(decoding: data[0..<(bytes - 1)], as: UTF8.self)
+        case HTTP_BLOCK_KIND_PATH:
             guard bytes <= Self.maximumPathBytes else { return nil }
             kind = .path
-            value = String(decoding: key[5..<(5 + bytes)], as: UTF8.self)
+            value = String(decoding: data[0..<bytes], as: UTF8.self)
         default:
             return nil
         }
@@ -131,7 +136,7 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
     public init(map: BPFMap) throws {
         guard map.type == .lpmTrie, map.keySize == HTTPBlockEntry.keySize, map.valueSize == HTTPBlockEntry.valueSize else {
             throw HTTPFilterError(.invalidArgument, "map '\(map.name)' is not an HTTP block list (\(map.type), key \(map.keySize) bytes, value \(map.valueSize) bytes)",
-                                  hint: "expected the lpm_trie block_list of programs/http_block.bpf.c (key 72, value 16)")
+                                  hint: "expected the lpm_trie block_list of programs/http_block.bpf.c (key \(HTTPBlockEntry.keySize), value \(HTTPBlockEntry.valueSize))")
         }
         self.map = map
     }
@@ -156,10 +161,9 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
     public func listing() throws -> [HTTPBlockListing] {
         var out: [HTTPBlockListing] = []
         for key in try map.keys() {
-            guard let entry = HTTPBlockEntry(keyBytes: key), let value = try map.lookup(key: key), value.count >= 16 else { continue }
-            let hits = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
-            let last = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
-            out.append(HTTPBlockListing(entry: entry, hits: hits, lastHitNanoseconds: last))
+            guard let entry = HTTPBlockEntry(keyBytes: key), let value = try map.lookup(key: key), value.count >= HTTPBlockEntry.valueSize else { continue }
+            let v = value.withUnsafeBytes { $0.loadUnaligned(as: http_block_value.self) }
+            out.append(HTTPBlockListing(entry: entry, hits: v.hits, lastHitNanoseconds: v.last_ns))
         }
         return out.sorted { ($0.entry.kind.rawValue, $0.entry.value) < ($1.entry.kind.rawValue, $1.entry.value) }
     }
@@ -168,13 +172,9 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
     /// path prefixes, then the Host (lower case, no port) exactly. (The program also needs the
     /// request line and Host in the request's first segment, within its first 1024 bytes.)
     public func match(path: String, host: String?) -> HTTPBlockEntry? {
-        var key = [UInt8](repeating: 0, count: HTTPBlockEntry.keySize)
         let target = Array(path.utf8.prefix(HTTPBlockEntry.maximumPathBytes))
         if !target.isEmpty {
-            let bits = UInt32(8 * (1 + target.count))
-            withUnsafeBytes(of: bits.littleEndian) { for i in 0..<4 { key[i] = $0[i] } }
-            key[4] = 0x50
-            for (i, c) in target.enumerated() { key[5 + i] = c }
+            let key = HTTPBlockEntry.key(.path, target)
             if let found = try? map.lookup(key: key), !found.isEmpty {
                 // The LPM lookup returns the value only; name the longest listed prefix.
                 let listed = (try? listing().map(\.entry)) ?? []

@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// The HTTP filter's BPF C: programs/NAME.bpf.c in `directory` when given, else where
 /// BundledPrograms finds netbpf's programs (never the working directory); either way only if
@@ -209,8 +210,8 @@ public final class HTTPFilter: @unchecked Sendable {
         let limit = UInt64(max(options.reassembler.idleTimeout, 0) * 1e9)
         var removed = 0
         for key in try sessions.keys() {
-            guard let value = try sessions.lookup(key: key), value.count >= 8 else { continue }
-            let last = value.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+            guard let value = try sessions.lookup(key: key), value.count >= MemoryLayout<http_session>.size else { continue }
+            let last = value.withUnsafeBytes { $0.loadUnaligned(as: http_session.self).last_ns }
             if last < now, now - last > limit, try sessions.delete(key: key) { removed += 1 }
         }
         sessionsSwept += removed
@@ -220,15 +221,17 @@ public final class HTTPFilter: @unchecked Sendable {
     /// BPF sessions removed by `sweepStaleSessions`.
     public private(set) var sessionsSwept = 0
 
-    /// struct http_flow: saddr[16], daddr[16], sport, dport (network order), family, pad[3].
+    /// The bytes of the sessions map's key, `struct http_flow` of programs/include/http_filter.h:
+    /// saddr[16], daddr[16] (an IPv4 address in the first 4 bytes), sport, dport (network order),
+    /// family (4 or 6), pad[3].
     public static func sessionKey(_ flow: HTTPFlowKey) -> [UInt8] {
-        var key = [UInt8](repeating: 0, count: 40)
-        for (i, b) in flow.source.address.prefix(16).enumerated() { key[i] = b }
-        for (i, b) in flow.destination.address.prefix(16).enumerated() { key[16 + i] = b }
-        key[32] = UInt8(flow.source.port >> 8); key[33] = UInt8(flow.source.port & 0xff)
-        key[34] = UInt8(flow.destination.port >> 8); key[35] = UInt8(flow.destination.port & 0xff)
-        key[36] = flow.source.address.count == 16 ? 6 : 4
-        return key
+        var key = http_flow()
+        withUnsafeMutableBytes(of: &key.saddr) { for (i, b) in flow.source.address.prefix(16).enumerated() { $0[i] = b } }
+        withUnsafeMutableBytes(of: &key.daddr) { for (i, b) in flow.destination.address.prefix(16).enumerated() { $0[i] = b } }
+        key.sport = flow.source.port.bigEndian
+        key.dport = flow.destination.port.bigEndian
+        key.family = flow.source.address.count == 16 ? 6 : 4
+        return withUnsafeBytes(of: key) { Array($0) }
     }
 
     /// Open request lines the BPF side is passing continuations for.
@@ -238,20 +241,20 @@ public final class HTTPFilter: @unchecked Sendable {
     public func kernelStats() throws -> HTTPFilterStats {
         let s = try PerCPUArrayMap<UInt64>(stats)
         var out = HTTPFilterStats()
-        out.requestSegments = try s.sum(0)
-        out.responseSegments = try s.sum(1)
-        out.continuationSegments = try s.sum(2)
-        out.sessionsOpened = try s.sum(3)
-        out.sessionsEnded = try s.sum(4)
-        out.sessionsCapped = try s.sum(5)
-        out.fragmentsSkipped = try s.sum(6)
-        out.otherVLAN = try s.sum(7)
+        out.requestSegments = try s.sum(HTTP_STAT_REQUEST.rawValue)
+        out.responseSegments = try s.sum(HTTP_STAT_RESPONSE.rawValue)
+        out.continuationSegments = try s.sum(HTTP_STAT_CONTINUATION.rawValue)
+        out.sessionsOpened = try s.sum(HTTP_STAT_SESSION_OPEN.rawValue)
+        out.sessionsEnded = try s.sum(HTTP_STAT_SESSION_END.rawValue)
+        out.sessionsCapped = try s.sum(HTTP_STAT_SESSION_CAP.rawValue)
+        out.fragmentsSkipped = try s.sum(HTTP_STAT_FRAGMENT.rawValue)
+        out.otherVLAN = try s.sum(HTTP_STAT_VLAN_OTHER.rawValue)
         if let blockObject {
             let b = try PerCPUArrayMap<UInt64>(blockObject.map(named: "block_stats"))
-            out.blockInspected = try b.sum(0)
-            out.blockDroppedPath = try b.sum(1)
-            out.blockDroppedHost = try b.sum(2)
-            out.blockNoHost = try b.sum(3)
+            out.blockInspected = try b.sum(BLOCK_STAT_REQUESTS.rawValue)
+            out.blockDroppedPath = try b.sum(BLOCK_STAT_DROP_PATH.rawValue)
+            out.blockDroppedHost = try b.sum(BLOCK_STAT_DROP_HOST.rawValue)
+            out.blockNoHost = try b.sum(BLOCK_STAT_NO_HOST.rawValue)
         }
         return out
     }

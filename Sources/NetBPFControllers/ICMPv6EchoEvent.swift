@@ -1,10 +1,12 @@
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// One ICMPv6 echo request seen leaving an interface: struct icmp6_echo_event of
-/// programs/include/tc_icmp6_events.h, decoded field by field (56 bytes; the program writes the
-/// integers in host order, read here as little-endian: x86 and arm64; addresses in network order).
+/// programs/include/tc_icmp6_events.h (imported through CNetBPFProgramTypes; the program writes
+/// the integers in host order, the addresses in network order).
 public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
-    public static let size = 56
+    /// sizeof(struct icmp6_echo_event): a ring buffer record of any other size is not an event.
+    public static let size = MemoryLayout<icmp6_echo_event>.size
     /// bpf_ktime_get_ns() when the packet passed the classifier (CLOCK_MONOTONIC).
     public var timestampNanoseconds: UInt64
     public var source: IPAddress
@@ -21,15 +23,15 @@ public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
     /// Decodes a ring buffer record; nil when it is not exactly one event.
     public init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count == Self.size else { return nil }
-        func le<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self)) }
-        timestampNanoseconds = le(0, UInt64.self)
-        source = IPAddress(bytes: Array(bytes[8..<24]))!
-        destination = IPAddress(bytes: Array(bytes[24..<40]))!
-        ifindex = le(40, UInt32.self)
-        length = le(44, UInt32.self)
-        id = le(48, UInt16.self)
-        sequence = le(50, UInt16.self)
-        hopLimit = bytes[52]
+        let e = bytes.loadUnaligned(as: icmp6_echo_event.self)
+        timestampNanoseconds = e.timestamp_ns
+        source = IPAddress(bytes: withUnsafeBytes(of: e.src) { Array($0) })!
+        destination = IPAddress(bytes: withUnsafeBytes(of: e.dst) { Array($0) })!
+        ifindex = e.ifindex
+        length = e.len
+        id = e.id
+        sequence = e.seq
+        hopLimit = e.hop_limit
     }
 
     public init(timestampNanoseconds: UInt64, source: IPAddress, destination: IPAddress, ifindex: UInt32,

@@ -1,47 +1,41 @@
-/// Swift mirrors of programs/include/ratelimit.h (same sizes and field order; a test checks the
-/// sizes against the object's BTF through the typed views, which refuse any mismatch).
-struct RLKey4: BitwiseCopyable { var prefixLength: UInt32; var address: (UInt8, UInt8, UInt8, UInt8) }
-struct RLKey6: BitwiseCopyable {
-    var prefixLength: UInt32
-    var address: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
-}
-struct RLLimit: BitwiseCopyable { var rateBytesPerSecond: UInt64; var burstBytes: UInt64; var classID: UInt32; var id: UInt32 }
-struct RLBucket: BitwiseCopyable {
-    var lock: UInt32 = 0
-    var pad: UInt32 = 0
-    var tokens: UInt64 = 0
-    var lastNanoseconds: UInt64 = 0
-    var passedPackets: UInt64 = 0
-    var passedBytes: UInt64 = 0
-    var droppedPackets: UInt64 = 0
-    var droppedBytes: UInt64 = 0
-}
-struct RLConfig: BitwiseCopyable { var keyOnDestination: UInt32; var shape: UInt32; var learnNeighbors: UInt32; var pad: UInt32 }
+internal import CNetBPFProgramTypes
 
+/// The maps of programs/ratelimit.bpf.c hold the structs of programs/include/ratelimit.h, imported
+/// through CNetBPFProgramTypes: `rl_key4`, `rl_key6`, `rl_limit`, `rl_bucket`, `rl_config` (the
+/// typed map views check their sizes against the maps when they are opened).
+
+/// The reserved limit ids and the number of limits (RL_DEFAULT_ID, RL_NEIGHBOR_ID, RL_MAX_LIMITS).
 enum RLIDs {
-    static let defaultLimit: UInt32 = 0
-    static let neighborLimit: UInt32 = 1
-    static let capacity: UInt32 = 4096
+    static let defaultLimit = UInt32(RL_DEFAULT_ID)
+    static let neighborLimit = UInt32(RL_NEIGHBOR_ID)
+    static let capacity = UInt32(RL_MAX_LIMITS)
 }
 
-extension RLKey4 {
+extension rl_key4 {
     init(_ p: AddressPrefix) {
-        prefixLength = UInt32(p.length)
-        address = (p.address[0], p.address[1], p.address[2], p.address[3])
+        self.init()
+        prefixlen = UInt32(p.length)
+        withUnsafeMutableBytes(of: &addr) { raw in for i in 0..<raw.count { raw[i] = p.address[i] } }
     }
     var prefix: AddressPrefix {
-        AddressPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
+        AddressPrefix(address: withUnsafeBytes(of: addr) { Array($0) }, length: Int(prefixlen))
     }
 }
 
-extension RLKey6 {
+extension rl_key6 {
     init(_ p: AddressPrefix) {
-        prefixLength = UInt32(p.length)
-        var a = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
-        withUnsafeMutableBytes(of: &a) { raw in for i in 0..<16 { raw[i] = p.address[i] } }
-        address = a
+        self.init()
+        prefixlen = UInt32(p.length)
+        withUnsafeMutableBytes(of: &addr) { raw in for i in 0..<raw.count { raw[i] = p.address[i] } }
     }
     var prefix: AddressPrefix {
-        AddressPrefix(address: withUnsafeBytes(of: address) { Array($0) }, length: Int(prefixLength))
+        AddressPrefix(address: withUnsafeBytes(of: addr) { Array($0) }, length: Int(prefixlen))
+    }
+}
+
+extension rl_limit {
+    /// A limit of `rate` bytes per second, in HTB class 1:`id` when shaping.
+    init(bytesPerSecond rate: UInt64, burst: UInt64, id: UInt32) {
+        self.init(rate_bytes_per_sec: rate, burst_bytes: burst, classid: 1 << 16 | id, id: id)
     }
 }

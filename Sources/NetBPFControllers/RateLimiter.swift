@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// Per-IP and per-prefix rate limiting done in BPF (programs/ratelimit.bpf.c): a tc classifier
 /// with a token bucket per configured key, kept in maps that this controller changes live.
@@ -24,11 +25,11 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     public let record: AttachmentRecord
-    let limits4: LPMTrieMap<(UInt8, UInt8, UInt8, UInt8), RLLimit>
+    let limits4: LPMTrieMap<(UInt8, UInt8, UInt8, UInt8), rl_limit>
     let limits6: BPFMap
-    let buckets: ArrayMap<RLBucket>
-    let special: ArrayMap<RLLimit>
-    let config: ArrayMap<RLConfig>
+    let buckets: ArrayMap<rl_bucket>
+    let special: ArrayMap<rl_limit>
+    let config: ArrayMap<rl_config>
 
     /// The limiter netbpf attached to `interface` (found through its attachment record).
     public convenience init(interface: String? = nil, namespace: String? = nil, store: AttachmentStore = AttachmentStore()) throws {
@@ -64,8 +65,8 @@ public final class RateLimiter: @unchecked Sendable {
         if shape && direction != .egress { throw RateLimitError("shaping works on egress (HTB is an egress qdisc)", hint: "use --egress with --shape") }
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path("ratelimit.bpf.c"))
         let object = try compiled.open().load()
-        try ArrayMap<RLConfig>(object.map(named: "config")).set(0, RLConfig(keyOnDestination: keyOn == .destination ? 1 : 0, shape: shape ? 1 : 0,
-                                                                            learnNeighbors: learnNeighbors ? 1 : 0, pad: 0))
+        try ArrayMap<rl_config>(object.map(named: "config")).set(0, rl_config(key_on_destination: keyOn == .destination ? 1 : 0, shape: shape ? 1 : 0,
+                                                                              learn_neighbors: learnNeighbors ? 1 : 0, pad: 0))
         var options = TCAttachOptions()
         options.direction = direction
         if shape { options.creations = [.htbRoot(on: interface)] }
@@ -87,16 +88,16 @@ public final class RateLimiter: @unchecked Sendable {
         let existing = try limit(for: prefix)
         let id = try existing?.id ?? freeID()
         let burst = burstBytes ?? Self.defaultBurst(rateBitsPerSecond: rate)
-        let limit = RLLimit(rateBytesPerSecond: rate / 8, burstBytes: burst, classID: 1 << 16 | id, id: id)
+        let limit = rl_limit(bytesPerSecond: rate / 8, burst: burst, id: id)
         // A new limit starts with a full bucket; a changed one keeps its state, so a lower rate
         // bites at once instead of after a fresh burst.
-        if existing == nil { try buckets.set(id, RLBucket()) }
+        if existing == nil { try buckets.set(id, rl_bucket()) }
         if isShaping { try shapeClass(id: id, rate: rate, burst: burst) }
         if prefix.isIPv6 {
-            let key = RLKey6(prefix)
+            let key = rl_key6(prefix)
             try withUnsafeBytes(of: key) { k in try withUnsafeBytes(of: limit) { try limits6.update(key: k.baseAddress!, value: $0.baseAddress!) } }
         } else {
-            try limits4.insert(RLKey4(prefix).address, prefixLength: UInt32(prefix.length), limit)
+            try limits4.insert(rl_key4(prefix).addr, prefixLength: UInt32(prefix.length), limit)
         }
     }
 
@@ -104,10 +105,10 @@ public final class RateLimiter: @unchecked Sendable {
     public func remove(_ prefix: AddressPrefix) throws {
         guard let existing = try limit(for: prefix) else { throw RateLimitError("no limit is set for \(prefix)", hint: "netbpf ratelimit list") }
         if prefix.isIPv6 {
-            var key = RLKey6(prefix)
+            var key = rl_key6(prefix)
             try limits6.delete(key: &key)
         } else {
-            try limits4.remove(RLKey4(prefix).address, prefixLength: UInt32(prefix.length))
+            try limits4.remove(rl_key4(prefix).addr, prefixLength: UInt32(prefix.length))
         }
         if isShaping { try? inNamespace(record.namespace) { try netlink().deleteClass(on: .name(record.interface), classID: TCHandle(major: 1, minor: UInt16(existing.id))) } }
     }
@@ -124,9 +125,9 @@ public final class RateLimiter: @unchecked Sendable {
     private func setSpecial(_ id: UInt32, rate: UInt64?, burst: UInt64?) throws {
         let r = rate ?? 0
         let b = burst ?? Self.defaultBurst(rateBitsPerSecond: r)
-        try buckets.set(id, RLBucket())
+        try buckets.set(id, rl_bucket())
         if isShaping && r > 0 { try shapeClass(id: id, rate: r, burst: b) }
-        try special.set(id, RLLimit(rateBytesPerSecond: r / 8, burstBytes: b, classID: 1 << 16 | id, id: id))
+        try special.set(id, rl_limit(bytesPerSecond: r / 8, burst: b, id: id))
     }
 
     /// 200 ms at the rate, at least 256 KiB. A policer drops whole GSO packets (up to 64 KiB)
@@ -148,15 +149,15 @@ public final class RateLimiter: @unchecked Sendable {
         try record.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()
     }
 
-    private func limit(for prefix: AddressPrefix) throws -> RLLimit? {
+    private func limit(for prefix: AddressPrefix) throws -> rl_limit? {
         try allLimits().first { $0.0 == prefix }?.1
     }
 
-    private func allLimits() throws -> [(AddressPrefix, RLLimit)] {
+    private func allLimits() throws -> [(AddressPrefix, rl_limit)] {
         var out = try limits4.entries().map { e in (AddressPrefix(address: withUnsafeBytes(of: e.address) { Array($0) }, length: Int(e.prefixLength)), e.value) }
         for e in try limits6.dump(method: .perKey) {
-            let key = e.key.withUnsafeBytes { $0.loadUnaligned(as: RLKey6.self) }
-            out.append((key.prefix, e.value.withUnsafeBytes { $0.loadUnaligned(as: RLLimit.self) }))
+            let key = e.key.withUnsafeBytes { $0.loadUnaligned(as: rl_key6.self) }
+            out.append((key.prefix, e.value.withUnsafeBytes { $0.loadUnaligned(as: rl_limit.self) }))
         }
         return out
     }
@@ -175,15 +176,15 @@ public final class RateLimiter: @unchecked Sendable {
         for (prefix, limit) in try allLimits() { out.append(try entry(prefix.description, limit)) }
         for (id, name) in [(RLIDs.defaultLimit, "default"), (RLIDs.neighborLimit, "neighbors")] {
             let l = try special.get(id)
-            if l.rateBytesPerSecond > 0 { out.append(try entry(name, l)) }
+            if l.rate_bytes_per_sec > 0 { out.append(try entry(name, l)) }
         }
         return out
     }
 
-    private func entry(_ name: String, _ l: RLLimit) throws -> Entry {
+    private func entry(_ name: String, _ l: rl_limit) throws -> Entry {
         let b = try buckets.get(l.id)
-        return Entry(prefix: name, rateBitsPerSecond: l.rateBytesPerSecond * 8, burstBytes: l.burstBytes, id: l.id,
-                     passedPackets: b.passedPackets, passedBytes: b.passedBytes, droppedPackets: b.droppedPackets, droppedBytes: b.droppedBytes)
+        return Entry(prefix: name, rateBitsPerSecond: l.rate_bytes_per_sec * 8, burstBytes: l.burst_bytes, id: l.id,
+                     passedPackets: b.passed_packets, passedBytes: b.passed_bytes, droppedPackets: b.dropped_packets, droppedBytes: b.dropped_bytes)
     }
 
     /// Live rates: counters sampled `interval` seconds apart.

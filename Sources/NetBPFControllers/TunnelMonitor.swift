@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// All counters of a tunnel monitor at one moment, summed over CPUs.
 public struct TunnelReading: Sendable {
@@ -104,7 +105,7 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
         let spec = try compiled.open()
         try spec.setMaxEntries(UInt32(maxConversations), forMap: "conversations")
         let object = try spec.load()
-        try ArrayMap<TMConfig>(object.map(named: "config")).set(0, TMConfig(ports: ports))
+        try ArrayMap<tm_config>(object.map(named: "config")).set(0, tm_config(ports: ports))
         return object
     }
 

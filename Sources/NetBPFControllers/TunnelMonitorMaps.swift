@@ -1,21 +1,27 @@
 import Foundation
 import Glibc
+internal import CNetBPFProgramTypes
 
-/// Swift mirrors of programs/include/tunnel_monitor.h (same sizes and byte order; the typed map
-/// views refuse a size mismatch when the maps are opened).
+/// The keys and values of programs/tunnel_monitor.bpf.c are the structs of
+/// programs/include/tunnel_monitor.h, imported through CNetBPFProgramTypes. The public types
+/// below each hold one of them as their only stored property (so they have its layout, and the
+/// typed map views and batch dumps read them directly) and add what Swift needs: Hashable keys,
+/// named counters, arithmetic.
 
-/// `struct tm_key` (72 bytes) as nine words, so it is Hashable and cheap to keep in dictionaries:
-/// outer_a, outer_b, inner_a, inner_b (16 bytes each, network order, IPv4 mapped), vni (u32),
-/// inner_proto (u16), pad.
+/// Keys are equal when every byte is, the pad included (the BPF side zeroes it).
+private func sameBytes<T: BitwiseCopyable>(_ a: T, _ b: T) -> Bool {
+    withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+}
+
+/// `struct tm_key` (72 bytes): outer_a, outer_b, inner_a, inner_b (16 bytes each, network order,
+/// IPv4 mapped), vni (u32), inner_proto (u16), pad.
 public struct TMKey: BitwiseCopyable, Hashable, Sendable {
-    var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
-    var w4: UInt64 = 0, w5: UInt64 = 0, w6: UInt64 = 0, w7: UInt64 = 0
-    var w8: UInt64 = 0
+    var raw = tm_key()
 
     public init() {}
 
-    /// The nine words folded with a per-process random seed, then one Hasher round: a
-    /// 100,000-entry reading builds its dictionary much faster than with nine rounds. Each fold
+    /// The key's nine 8-byte words, folded with a per-process random seed, then one Hasher round:
+    /// a 100,000-entry reading builds its dictionary much faster than with nine rounds. Each fold
     /// step is a bijection of the running value, and the seed is secret, so crafted inner
     /// addresses cannot aim at collisions.
     public func hash(into hasher: inout Hasher) {
@@ -24,53 +30,65 @@ public struct TMKey: BitwiseCopyable, Hashable, Sendable {
             x ^= x >> 31
             return x
         }
-        var h = step(0x9E37_79B9_7F4A_7C15, w0)
-        h = step(h, w1); h = step(h, w2); h = step(h, w3); h = step(h, w4)
-        h = step(h, w5); h = step(h, w6); h = step(h, w7); h = step(h, w8)
+        let h = withUnsafeBytes(of: raw) { b in
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+            for i in 0..<Self.words { h = step(h, b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+            return h
+        }
         hasher.combine(h)
     }
 
+    public static func == (l: TMKey, r: TMKey) -> Bool { sameBytes(l.raw, r.raw) }
+
+    static let words = MemoryLayout<tm_key>.size / 8
     static let seed = UInt64.random(in: 0...UInt64.max)
 
     /// A key from its parts (addresses as 4 or 16 bytes; IPv4 is stored mapped).
     public init(outerA: [UInt8], outerB: [UInt8], innerA: [UInt8], innerB: [UInt8], vni: UInt32, innerProto: UInt16) {
-        withUnsafeMutableBytes(of: &self) { raw in
-            for (i, a) in [outerA, outerB, innerA, innerB].enumerated() {
-                let m = TunnelAddress.mapped(a)
-                for j in 0..<16 { raw[i * 16 + j] = m[j] }
-            }
-            raw.storeBytes(of: vni, toByteOffset: 64, as: UInt32.self)
-            raw.storeBytes(of: innerProto, toByteOffset: 68, as: UInt16.self)
+        func store<T>(_ a: [UInt8], _ field: inout T) {
+            let m = TunnelAddress.mapped(a)
+            withUnsafeMutableBytes(of: &field) { for j in 0..<16 { $0[j] = m[j] } }
         }
+        store(outerA, &raw.outer_a); store(outerB, &raw.outer_b)
+        store(innerA, &raw.inner_a); store(innerB, &raw.inner_b)
+        raw.vni = vni
+        raw.inner_proto = innerProto
     }
 
-    func bytes(at offset: Int) -> [UInt8] { withUnsafeBytes(of: self) { Array($0[offset..<(offset + 16)]) } }
-    public var outerA: [UInt8] { bytes(at: 0) }
-    public var outerB: [UInt8] { bytes(at: 16) }
-    public var innerA: [UInt8] { bytes(at: 32) }
-    public var innerB: [UInt8] { bytes(at: 48) }
-    public var vni: UInt32 { UInt32(truncatingIfNeeded: w8) }
-    public var innerProto: UInt16 { UInt16(truncatingIfNeeded: w8 >> 32) }
+    public var outerA: [UInt8] { withUnsafeBytes(of: raw.outer_a) { Array($0) } }
+    public var outerB: [UInt8] { withUnsafeBytes(of: raw.outer_b) { Array($0) } }
+    public var innerA: [UInt8] { withUnsafeBytes(of: raw.inner_a) { Array($0) } }
+    public var innerB: [UInt8] { withUnsafeBytes(of: raw.inner_b) { Array($0) } }
+    public var vni: UInt32 { raw.vni }
+    public var innerProto: UInt16 { raw.inner_proto }
 }
 
 /// `struct tm_counters`: packets[4], bytes[4], indexed by `TMCell`.
 public struct TMCounters: BitwiseCopyable, Equatable, Sendable {
-    public var packets: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    public var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var raw = tm_counters()
     public init() {}
+
+    public var packets: (UInt64, UInt64, UInt64, UInt64) {
+        get { raw.packets }
+        set { raw.packets = newValue }
+    }
+    public var bytes: (UInt64, UInt64, UInt64, UInt64) {
+        get { raw.bytes }
+        set { raw.bytes = newValue }
+    }
 
     public static func == (l: TMCounters, r: TMCounters) -> Bool {
         l.packets == r.packets && l.bytes == r.bytes
     }
 
     public subscript(packets cell: TMCell) -> UInt64 {
-        get { withUnsafeBytes(of: packets) { $0.load(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
-        set { withUnsafeMutableBytes(of: &packets) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
+        get { withUnsafeBytes(of: raw.packets) { $0.loadUnaligned(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
+        set { withUnsafeMutableBytes(of: &raw.packets) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
     }
 
     public subscript(bytes cell: TMCell) -> UInt64 {
-        get { withUnsafeBytes(of: bytes) { $0.load(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
-        set { withUnsafeMutableBytes(of: &bytes) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
+        get { withUnsafeBytes(of: raw.bytes) { $0.loadUnaligned(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
+        set { withUnsafeMutableBytes(of: &raw.bytes) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
     }
 
     /// Adds another CPU's (or sample's) counters.
@@ -101,41 +119,51 @@ public struct TMCounters: BitwiseCopyable, Equatable, Sendable {
     var isZero: Bool { totalPackets == 0 && totalBytes == 0 }
 }
 
-/// `enum tm_cell`: the hook that saw a frame and its direction between the key's endpoints.
+/// `enum tm_cell`: the hook that saw a frame and its direction between the key's endpoints (a
+/// unit test checks the raw values against the C enum).
 public enum TMCell: Int, CaseIterable, Sendable {
     case egressAToB = 0, egressBToA = 1, ingressAToB = 2, ingressBToA = 3
     public var isIngress: Bool { rawValue >= 2 }
     public var fromA: Bool { rawValue % 2 == 0 }
 }
 
-/// `struct tm_flood_key` (24 bytes).
+/// `struct tm_flood_key` (24 bytes): group[16], vni, pad.
 public struct TMFloodKey: BitwiseCopyable, Hashable, Sendable {
-    var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0
+    var raw = tm_flood_key()
     public init() {}
     public init(group: [UInt8], vni: UInt32) {
-        withUnsafeMutableBytes(of: &self) { raw in
-            let m = TunnelAddress.mapped(group)
-            for j in 0..<16 { raw[j] = m[j] }
-            raw.storeBytes(of: vni, toByteOffset: 16, as: UInt32.self)
-        }
+        let m = TunnelAddress.mapped(group)
+        withUnsafeMutableBytes(of: &raw.group) { for j in 0..<16 { $0[j] = m[j] } }
+        raw.vni = vni
     }
-    public var group: [UInt8] { withUnsafeBytes(of: self) { Array($0[0..<16]) } }
-    public var vni: UInt32 { UInt32(truncatingIfNeeded: w2) }
+    public var group: [UInt8] { withUnsafeBytes(of: raw.group) { Array($0) } }
+    public var vni: UInt32 { raw.vni }
+
+    public static func == (l: TMFloodKey, r: TMFloodKey) -> Bool { sameBytes(l.raw, r.raw) }
+    public func hash(into hasher: inout Hasher) { withUnsafeBytes(of: raw) { hasher.combine(bytes: $0) } }
 }
 
-/// `struct tm_flood_counters`: [0] egress, [1] ingress.
+/// `struct tm_flood_counters`: packets[2], bytes[2]; [0] egress (tx), [1] ingress (rx).
 public struct TMFloodCounters: BitwiseCopyable, Equatable, Sendable {
-    public var txPackets: UInt64 = 0, rxPackets: UInt64 = 0, txBytes: UInt64 = 0, rxBytes: UInt64 = 0
+    var raw = tm_flood_counters()
     public init() {}
     public init(txPackets: UInt64, rxPackets: UInt64, txBytes: UInt64, rxBytes: UInt64) {
-        self.txPackets = txPackets; self.rxPackets = rxPackets; self.txBytes = txBytes; self.rxBytes = rxBytes
+        raw = tm_flood_counters(packets: (txPackets, rxPackets), bytes: (txBytes, rxBytes))
     }
+    public var txPackets: UInt64 { get { raw.packets.0 } set { raw.packets.0 = newValue } }
+    public var rxPackets: UInt64 { get { raw.packets.1 } set { raw.packets.1 = newValue } }
+    public var txBytes: UInt64 { get { raw.bytes.0 } set { raw.bytes.0 = newValue } }
+    public var rxBytes: UInt64 { get { raw.bytes.1 } set { raw.bytes.1 = newValue } }
+
+    public static func == (l: TMFloodCounters, r: TMFloodCounters) -> Bool { l.raw.packets == r.raw.packets && l.raw.bytes == r.raw.bytes }
+
     mutating func add(_ o: TMFloodCounters) {
         txPackets &+= o.txPackets; rxPackets &+= o.rxPackets; txBytes &+= o.txBytes; rxBytes &+= o.rxBytes
     }
 }
 
-/// `enum tm_stat`: the slots of `struct tm_stats`, with the names used in JSON and /metrics.
+/// `enum tm_stat`: the slots of `struct tm_stats`, with the names used in JSON and /metrics (a
+/// unit test checks the raw values against the C enum).
 public enum TMStat: Int, CaseIterable, Sendable {
     case seen = 0, notVXLAN, counted, flooded, outerFragment
     case outerTruncated, vxlanTruncated, vxlanFlags, innerTruncated, tableFull
@@ -159,32 +187,33 @@ public enum TMStat: Int, CaseIterable, Sendable {
     public var isError: Bool { rawValue >= TMStat.outerTruncated.rawValue }
 }
 
-/// `struct tm_stats` (10 x u64).
+/// `struct tm_stats`: one u64 per `TMStat` (TM_STAT_COUNT slots).
 public struct TMStats: BitwiseCopyable, Equatable, Sendable {
-    public var v: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var raw = tm_stats()
     public init() {}
     public static func == (l: TMStats, r: TMStats) -> Bool { TMStat.allCases.allSatisfy { l[$0] == r[$0] } }
     public subscript(_ s: TMStat) -> UInt64 {
-        get { withUnsafeBytes(of: v) { $0.load(fromByteOffset: s.rawValue * 8, as: UInt64.self) } }
-        set { withUnsafeMutableBytes(of: &v) { $0.storeBytes(of: newValue, toByteOffset: s.rawValue * 8, as: UInt64.self) } }
+        get { withUnsafeBytes(of: raw.v) { $0.loadUnaligned(fromByteOffset: s.rawValue * 8, as: UInt64.self) } }
+        set { withUnsafeMutableBytes(of: &raw.v) { $0.storeBytes(of: newValue, toByteOffset: s.rawValue * 8, as: UInt64.self) } }
     }
     mutating func add(_ o: TMStats) { for s in TMStat.allCases { self[s] &+= o[s] } }
 }
 
-/// `struct tm_config`: up to four VXLAN UDP ports, network byte order.
-struct TMConfig: BitwiseCopyable {
-    var ports: (UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0)
+extension tm_config {
+    /// Up to TM_MAX_PORTS VXLAN UDP ports, stored in network byte order.
     init(ports: [UInt16]) {
-        let p = ports.map { $0.bigEndian } + [0, 0, 0, 0]
-        self.ports = (p[0], p[1], p[2], p[3])
+        self.init()
+        withUnsafeMutableBytes(of: &self.ports) { raw in
+            for (i, p) in ports.prefix(Int(TM_MAX_PORTS)).enumerated() { raw.storeBytes(of: p.bigEndian, toByteOffset: i * 2, as: UInt16.self) }
+        }
     }
 }
 
 /// Limits and defaults of programs/include/tunnel_monitor.h.
 public enum TMLimits {
-    public static let maxPorts = 4
-    public static let defaultPort: UInt16 = 4789
-    public static let defaultMaxConversations = 65536
+    public static let maxPorts = Int(TM_MAX_PORTS)
+    public static let defaultPort = UInt16(TM_DEFAULT_PORT)
+    public static let defaultMaxConversations = Int(TM_DEFAULT_MAX_CONVERSATIONS)
 }
 
 /// Address formatting and parsing for the monitor's 16-byte addresses.

@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+internal import CNetBPFProgramTypes
 
 /// VLAN learning (BCC's vlan_learning, done right): programs/vlan_learning.bpf.c on the ingress
 /// of a trunk and of each worker interface, client MAC -> worker interface set here, and a
@@ -100,21 +101,15 @@ public final class VLANLearner: @unchecked Sendable {
 
     /// Fills vl_clients, vl_workers and a zeroed vl_stats entry per client.
     private func configure() throws {
-        var perWorker: [Int32: [VLMAC]] = [:]
+        var perWorker: [Int32: [vl_mac]] = [:]
         for c in config.clients {
             let worker = interfaces.workers[c.worker]!
-            try maps.clients.update(c.mac.vlKey, VLClient(workerIfindex: UInt32(bitPattern: worker)))
-            try maps.stats.update(c.mac.vlKey, perCPU: Array(repeating: VLCounters(), count: maps.stats.map.possibleCPUs))
+            try maps.clients.update(c.mac.vlKey, vl_client(worker_ifindex: UInt32(bitPattern: worker), pad: 0))
+            try maps.stats.update(c.mac.vlKey, perCPU: Array(repeating: vl_counters(), count: maps.stats.map.possibleCPUs))
             perWorker[worker, default: []].append(c.mac.vlKey)
         }
         for (worker, macs) in perWorker {
-            var value = VLWorker(count: UInt32(macs.count), clients: (VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)),
-                                                                       VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0)),
-                                                                       VLMAC(addr: (0, 0, 0, 0, 0, 0)), VLMAC(addr: (0, 0, 0, 0, 0, 0))))
-            withUnsafeMutableBytes(of: &value.clients) { raw in
-                for (i, m) in macs.enumerated() { raw.storeBytes(of: m, toByteOffset: i * MemoryLayout<VLMAC>.stride, as: VLMAC.self) }
-            }
-            try maps.workers.update(UInt32(bitPattern: worker), value)
+            try maps.workers.update(UInt32(bitPattern: worker), vl_worker(macs))
         }
     }
 
@@ -140,14 +135,14 @@ public final class VLANLearner: @unchecked Sendable {
     }
 }
 
-/// The object's maps through typed views (sizes checked against the Swift mirrors).
+/// The object's maps through typed views (sizes checked against the imported C structs).
 struct VLANLearningMaps {
-    let clients: HashMap<VLMAC, VLClient>
-    let learned: HashMap<VLMAC, VLLearned>
-    let workers: HashMap<UInt32, VLWorker>
-    let stats: PerCPUHashMap<VLMAC, VLCounters>
-    let totals: PerCPUArrayMap<VLTotal>
-    let unknown: LRUHashMap<VLUnknownKey, VLUnknown>
+    let clients: HashMap<vl_mac, vl_client>
+    let learned: HashMap<vl_mac, vl_learned>
+    let workers: HashMap<UInt32, vl_worker>
+    let stats: PerCPUHashMap<vl_mac, vl_counters>
+    let totals: PerCPUArrayMap<vl_total>
+    let unknown: LRUHashMap<vl_unknown_key, vl_unknown>
 
     init(_ object: BPFObject) throws {
         clients = try HashMap(object.map(named: VLANLearningProgram.clientsMap))
@@ -162,16 +157,13 @@ struct VLANLearningMaps {
         var s = VLANLearningSnapshot()
         for e in try learned.entries() { s.learned[EthernetAddress(e.key.addr)] = e.value }
         for e in try stats.entries() {
-            var sum = VLCounters()
-            for v in e.values {
-                sum.rxPackets &+= v.rxPackets; sum.rxBytes &+= v.rxBytes
-                sum.txPackets &+= v.txPackets; sum.txBytes &+= v.txBytes
-            }
+            var sum = vl_counters()
+            for v in e.values { sum.add(v) }
             s.stats[EthernetAddress(e.key.addr)] = sum
         }
         for e in try unknown.entries() { s.unknown.append((e.key, e.value)) }
         for i in 0..<UInt32(VLANLearningReport.Outcome.allCases.count) {
-            s.totals.append(try totals.get(i).reduce(VLTotal(packets: 0, bytes: 0)) { VLTotal(packets: $0.packets &+ $1.packets, bytes: $0.bytes &+ $1.bytes) })
+            s.totals.append(try totals.get(i).reduce(vl_total()) { vl_total(packets: $0.packets &+ $1.packets, bytes: $0.bytes &+ $1.bytes) })
         }
         return s
     }
@@ -180,8 +172,8 @@ struct VLANLearningMaps {
 /// The raw contents of the maps at one moment (what the report is made of; unit tests build
 /// it by hand).
 struct VLANLearningSnapshot {
-    var learned: [EthernetAddress: VLLearned] = [:]
-    var stats: [EthernetAddress: VLCounters] = [:]
-    var unknown: [(VLUnknownKey, VLUnknown)] = []
-    var totals: [VLTotal] = []
+    var learned: [EthernetAddress: vl_learned] = [:]
+    var stats: [EthernetAddress: vl_counters] = [:]
+    var unknown: [(vl_unknown_key, vl_unknown)] = []
+    var totals: [vl_total] = []
 }

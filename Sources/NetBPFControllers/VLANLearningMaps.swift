@@ -1,72 +1,37 @@
-/// Swift mirrors of programs/include/vlan_learning.h (same sizes and field order; the typed map
-/// views refuse a size mismatch when the controller opens the maps, and a unit test compares
-/// the sizes with the compiled object's maps).
+internal import CNetBPFProgramTypes
+
+/// The maps of programs/vlan_learning.bpf.c hold the structs of programs/include/vlan_learning.h,
+/// imported through CNetBPFProgramTypes (`vl_mac`, `vl_client`, `vl_learned`, `vl_worker`,
+/// `vl_counters`, `vl_total`, `vl_unknown_key`, `vl_unknown`); the typed map views check their
+/// sizes when the controller opens the maps, and a unit test against the compiled object's maps.
+
+/// A MAC address as the headers hold it: 6 bytes in wire order.
 typealias MACBytes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
-/// `struct vl_mac`: 6 bytes in wire order, 2 bytes of zero.
-struct VLMAC: BitwiseCopyable {
-    var addr: MACBytes
-    var pad: UInt16 = 0
+extension vl_worker {
+    /// The clients of one worker (at most VL_MAX_CLIENTS_PER_WORKER).
+    init(_ macs: [vl_mac]) {
+        self.init()
+        count = UInt32(macs.count)
+        withUnsafeMutableBytes(of: &clients) { raw in
+            for (i, m) in macs.prefix(VLLimits.clientsPerWorker).enumerated() {
+                raw.storeBytes(of: m, toByteOffset: i * MemoryLayout<vl_mac>.stride, as: vl_mac.self)
+            }
+        }
+    }
 }
 
-/// `struct vl_client`.
-struct VLClient: BitwiseCopyable {
-    var workerIfindex: UInt32
-    var pad: UInt32 = 0
-}
-
-/// `struct vl_learned`.
-struct VLLearned: BitwiseCopyable {
-    var trunkIfindex: UInt32
-    var vlanTCI: UInt16
-    var vlanProto: UInt16 // network byte order
-    var firstSeenNanoseconds: UInt64
-    var lastSeenNanoseconds: UInt64
-    var moves: UInt32
-    var pad: UInt32
-}
-
-/// `struct vl_worker` with VL_MAX_CLIENTS_PER_WORKER (8) slots.
-struct VLWorker: BitwiseCopyable {
-    var count: UInt32
-    var pad: UInt32 = 0
-    var clients: (VLMAC, VLMAC, VLMAC, VLMAC, VLMAC, VLMAC, VLMAC, VLMAC)
-}
-
-/// `struct vl_counters` (one per CPU in vl_stats).
-struct VLCounters: BitwiseCopyable {
-    var rxPackets: UInt64 = 0
-    var rxBytes: UInt64 = 0
-    var txPackets: UInt64 = 0
-    var txBytes: UInt64 = 0
-}
-
-/// `struct vl_total` (one per CPU and outcome in vl_totals).
-struct VLTotal: BitwiseCopyable {
-    var packets: UInt64
-    var bytes: UInt64
-}
-
-/// `struct vl_unknown_key`.
-struct VLUnknownKey: BitwiseCopyable {
-    var addr: MACBytes
-    var reason: UInt8
-    var pad: UInt8
-}
-
-/// `struct vl_unknown`.
-struct VLUnknown: BitwiseCopyable {
-    var packets: UInt64
-    var bytes: UInt64
-    var lastSeenNanoseconds: UInt64
-    var ifindex: UInt32
-    var vlanTCI: UInt16
-    var pad: UInt16
+extension vl_counters {
+    /// Adds another CPU's counters.
+    mutating func add(_ o: vl_counters) {
+        rx_packets &+= o.rx_packets; rx_bytes &+= o.rx_bytes
+        tx_packets &+= o.tx_packets; tx_bytes &+= o.tx_bytes
+    }
 }
 
 enum VLLimits {
-    static let clientsPerWorker = 8 // VL_MAX_CLIENTS_PER_WORKER
-    static let clients = 4096 // VL_MAX_CLIENTS
+    static let clientsPerWorker = Int(VL_MAX_CLIENTS_PER_WORKER)
+    static let clients = Int(VL_MAX_CLIENTS)
 }
 
 /// The map and program names of programs/vlan_learning.bpf.c.
@@ -83,6 +48,6 @@ public enum VLANLearningProgram {
 }
 
 extension EthernetAddress {
-    var vlKey: VLMAC { VLMAC(addr: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5])) }
+    var vlKey: vl_mac { vl_mac(addr: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]), pad: 0) }
     init(_ t: MACBytes) { self.init(validBytes: [t.0, t.1, t.2, t.3, t.4, t.5]) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+internal import CNetBPFProgramTypes
 
 /// What `netbpf vlan-learn` reports each interval: per client MAC its worker, where it was
 /// learned (VLAN, trunk) and its rx/tx packets and bytes; the MACs whose frames were not
@@ -95,22 +96,22 @@ public struct VLANLearningReport: Sendable, Encodable, Equatable {
         func ago(_ ns: UInt64) -> Double { ns == 0 || ns > now ? 0 : (Double(now - ns) / 1e9 * 1000).rounded() / 1000 }
         func name(_ index: UInt32) -> String { interfaces.names[Int32(bitPattern: index)] ?? "ifindex \(index)" }
         let clients = config.clients.map { c -> Client in
-            let counters = s.stats[c.mac] ?? VLCounters()
+            let counters = s.stats[c.mac] ?? vl_counters()
             let learned = s.learned[c.mac].map { l in
-                Learned(vlan: l.vlanTCI & 0x0fff, priority: UInt8(l.vlanTCI >> 13),
-                        proto: { switch UInt16(bigEndian: l.vlanProto) { case 0x8100: return "802.1Q"; case 0x88a8: return "802.1ad"
+                Learned(vlan: l.vlan_tci & 0x0fff, priority: UInt8(l.vlan_tci >> 13),
+                        proto: { switch UInt16(bigEndian: l.vlan_proto) { case 0x8100: return "802.1Q"; case 0x88a8: return "802.1ad"
                                  case let p: return String(format: "0x%04x", p) } }(),
-                        trunk: name(l.trunkIfindex), firstSeenSecondsAgo: ago(l.firstSeenNanoseconds), lastSeenSecondsAgo: ago(l.lastSeenNanoseconds),
+                        trunk: name(l.trunk_ifindex), firstSeenSecondsAgo: ago(l.first_seen_ns), lastSeenSecondsAgo: ago(l.last_seen_ns),
                         moves: l.moves)
             }
-            return Client(mac: c.mac, worker: c.worker, learned: learned, rxPackets: counters.rxPackets, rxBytes: counters.rxBytes,
-                          txPackets: counters.txPackets, txBytes: counters.txBytes)
+            return Client(mac: c.mac, worker: c.worker, learned: learned, rxPackets: counters.rx_packets, rxBytes: counters.rx_bytes,
+                          txPackets: counters.tx_packets, txBytes: counters.tx_bytes)
         }
         let unknown = s.unknown.compactMap { key, value -> Unknown? in
             guard let reason = Outcome.allCases.indices.contains(Int(key.reason)) ? Outcome.allCases[Int(key.reason)] : nil else { return nil }
             return Unknown(mac: EthernetAddress(key.addr), reason: reason, interface: name(value.ifindex),
-                           vlan: reason == .untagged || reason == .unknownDestination || reason == .noClient ? nil : value.vlanTCI & 0x0fff,
-                           packets: value.packets, bytes: value.bytes, lastSeenSecondsAgo: ago(value.lastSeenNanoseconds))
+                           vlan: reason == .untagged || reason == .unknownDestination || reason == .noClient ? nil : value.vlan_tci & 0x0fff,
+                           packets: value.packets, bytes: value.bytes, lastSeenSecondsAgo: ago(value.last_seen_ns))
         }.sorted { ($0.mac, $0.reason.rawValue) < ($1.mac, $1.reason.rawValue) }
         let totals = Outcome.allCases.enumerated().map { i, o in
             Total(outcome: o, packets: i < s.totals.count ? s.totals[i].packets : 0, bytes: i < s.totals.count ? s.totals[i].bytes : 0)

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import CNetBPFProgramTypes
 import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
@@ -251,14 +252,13 @@ struct BridgeTests {
         frame[12] = 0x08; frame[13] = 0x06
         let r = try object.program(named: "db_tunnel_ingress").testRun(data: frame)
         #expect(r.returnValue == 2, "TC_ACT_SHOT")
-        struct Total: BitwiseCopyable { var packets: UInt64; var bytes: UInt64 }
-        let totals = try ArrayMap<Total>(object.map(named: "db_totals"))
-        #expect(try totals.get(3).packets == 1, "DB_DROP_NO_TUNNEL_KEY")
-        #expect(try totals.get(0).packets == 0)
+        let totals = try ArrayMap<db_total>(object.map(named: "db_totals"))
+        #expect(try totals.get(DB_DROP_NO_TUNNEL_KEY.rawValue).packets == 1, "DB_DROP_NO_TUNNEL_KEY")
+        #expect(try totals.get(DB_RX_DELIVERED.rawValue).packets == 0)
         // And the port program on an interface no VNI is mapped to.
         let p = try object.program(named: "db_port_ingress").testRun(data: frame)
         #expect(p.returnValue == 2)
-        #expect(try totals.get(6).packets == 1, "DB_DROP_NO_VNI_PORT")
+        #expect(try totals.get(DB_DROP_NO_VNI_PORT.rawValue).packets == 1, "DB_DROP_NO_VNI_PORT")
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import CNetBPFProgramTypes
 @testable import NetBPFControllers
 import NetBPFTestSupport
 
@@ -17,22 +18,29 @@ struct TunnelUnitTests {
 
     @Test func layoutsMatchTheCHeader() {
         // programs/include/tunnel_monitor.h: tm_key 72, tm_counters 64, tm_flood_key 24,
-        // tm_flood_counters 32, tm_stats 80 (10 slots), tm_config 8.
-        #expect(MemoryLayout<TMKey>.size == 72)
-        #expect(MemoryLayout<TMCounters>.size == 64)
-        #expect(MemoryLayout<TMFloodKey>.size == 24)
-        #expect(MemoryLayout<TMFloodCounters>.size == 32)
-        #expect(MemoryLayout<TMStats>.size == 80 && TMStat.allCases.count == 10)
-        #expect(MemoryLayout<TMConfig>.size == 8)
-        let header = try? String(contentsOf: TestPrograms.repositoryRoot.appendingPathComponent("programs/include/tunnel_monitor.h"), encoding: .utf8)
-        // The stat names in the header's enum, in order, match TMStat.
-        let cases = header?.split(separator: "\n").compactMap { l -> String? in
-            let t = l.trimmingCharacters(in: .whitespaces)
-            guard t.hasPrefix("TM_STAT_") || t.hasPrefix("TM_ERR_"), let comma = t.firstIndex(where: { $0 == "," || $0 == " " }) else { return nil }
-            return String(t[..<comma])
-        }
-        #expect(cases == ["TM_STAT_SEEN", "TM_STAT_NOT_VXLAN", "TM_STAT_COUNTED", "TM_STAT_FLOODED", "TM_STAT_OUTER_FRAGMENT", "TM_ERR_OUTER_TRUNCATED",
-                          "TM_ERR_VXLAN_TRUNCATED", "TM_ERR_VXLAN_FLAGS", "TM_ERR_INNER_TRUNCATED", "TM_ERR_TABLE_FULL", "TM_STAT_COUNT"])
+        // tm_flood_counters 32, tm_stats 80 (10 slots), tm_config 8; the public types hold the
+        // imported structs and nothing else.
+        #expect(MemoryLayout<TMKey>.size == 72 && MemoryLayout<TMKey>.size == MemoryLayout<tm_key>.size)
+        #expect(MemoryLayout<TMCounters>.size == 64 && MemoryLayout<TMCounters>.size == MemoryLayout<tm_counters>.size)
+        #expect(MemoryLayout<TMFloodKey>.size == 24 && MemoryLayout<TMFloodKey>.size == MemoryLayout<tm_flood_key>.size)
+        #expect(MemoryLayout<TMFloodCounters>.size == 32 && MemoryLayout<TMFloodCounters>.size == MemoryLayout<tm_flood_counters>.size)
+        #expect(MemoryLayout<TMStats>.size == 80 && MemoryLayout<TMStats>.size == MemoryLayout<tm_stats>.size)
+        #expect(MemoryLayout<tm_config>.size == 8)
+        // TMStat and TMCell name the slots of the C enums, in order.
+        let stats: [(TMStat, tm_stat)] = [
+            (.seen, TM_STAT_SEEN), (.notVXLAN, TM_STAT_NOT_VXLAN), (.counted, TM_STAT_COUNTED), (.flooded, TM_STAT_FLOODED),
+            (.outerFragment, TM_STAT_OUTER_FRAGMENT), (.outerTruncated, TM_ERR_OUTER_TRUNCATED), (.vxlanTruncated, TM_ERR_VXLAN_TRUNCATED),
+            (.vxlanFlags, TM_ERR_VXLAN_FLAGS), (.innerTruncated, TM_ERR_INNER_TRUNCATED), (.tableFull, TM_ERR_TABLE_FULL),
+        ]
+        #expect(stats.map(\.0) == TMStat.allCases && TMStat.allCases.count == Int(TM_STAT_COUNT.rawValue))
+        for (s, c) in stats { #expect(s.rawValue == Int(c.rawValue), "\(s.name)") }
+        let cells: [(TMCell, tm_cell)] = [(.egressAToB, TM_EGRESS_A_TO_B), (.egressBToA, TM_EGRESS_B_TO_A),
+                                          (.ingressAToB, TM_INGRESS_A_TO_B), (.ingressBToA, TM_INGRESS_B_TO_A)]
+        #expect(cells.map(\.0) == TMCell.allCases && TMCell.allCases.count == Int(TM_CELLS.rawValue))
+        for (cell, c) in cells { #expect(cell.rawValue == Int(c.rawValue), "\(cell)") }
+        // The ports are stored in network byte order.
+        let config = tm_config(ports: [4789, 8472])
+        withUnsafeBytes(of: config) { #expect(Array($0) == [0x12, 0xb5, 0x21, 0x18, 0, 0, 0, 0]) }
     }
 
     @Test func keysHoldAddressesVNIAndProtocol() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CNetBPFProgramTypes
 import NetBPF
 @testable import NetBPFCLI
 @testable import NetBPFControllers
@@ -7,7 +8,7 @@ import NetBPFSim
 import NetBPFTestSupport
 
 /// VLAN learning without root: MAC addresses, --map arguments and config files (each bad value
-/// named in a one-line error), the Swift mirrors of vlan_learning.h against the compiled
+/// named in a one-line error), the structs of vlan_learning.h against the compiled
 /// object, the report built from map contents, and the vlan-learning topology.
 struct VLANLearningUnitTests {
     // MARK: MAC addresses
@@ -130,25 +131,26 @@ struct VLANLearningUnitTests {
 
     // MARK: Shared layouts
 
-    /// The Swift mirrors have the sizes of the C structs in the compiled object's maps.
-    @Test func mirrorsMatchTheCompiledObject() throws {
+    /// The imported structs have the sizes of the maps' keys and values in the compiled object.
+    @Test func structsMatchTheCompiledObject() throws {
         let spec = try BPFObjectSpec.open(path: try TestPrograms.object("vlan_learning"))
         let maps = Dictionary(uniqueKeysWithValues: spec.maps.map { ($0.name, $0) })
         func check<K, V>(_ name: String, _: K.Type, _: V.Type) {
             #expect(maps[name]?.keySize == UInt32(MemoryLayout<K>.size), "\(name) key")
             #expect(maps[name]?.valueSize == UInt32(MemoryLayout<V>.size), "\(name) value")
         }
-        check(VLANLearningProgram.clientsMap, VLMAC.self, VLClient.self)
-        check(VLANLearningProgram.learnedMap, VLMAC.self, VLLearned.self)
-        check(VLANLearningProgram.workersMap, UInt32.self, VLWorker.self)
-        check(VLANLearningProgram.statsMap, VLMAC.self, VLCounters.self)
-        check(VLANLearningProgram.totalsMap, UInt32.self, VLTotal.self)
-        check(VLANLearningProgram.unknownMap, VLUnknownKey.self, VLUnknown.self)
+        check(VLANLearningProgram.clientsMap, vl_mac.self, vl_client.self)
+        check(VLANLearningProgram.learnedMap, vl_mac.self, vl_learned.self)
+        check(VLANLearningProgram.workersMap, UInt32.self, vl_worker.self)
+        check(VLANLearningProgram.statsMap, vl_mac.self, vl_counters.self)
+        check(VLANLearningProgram.totalsMap, UInt32.self, vl_total.self)
+        check(VLANLearningProgram.unknownMap, vl_unknown_key.self, vl_unknown.self)
         #expect(maps[VLANLearningProgram.totalsMap]?.maxEntries == UInt32(VLANLearningReport.Outcome.allCases.count))
+        #expect(VLANLearningReport.Outcome.allCases.count == Int(VL_OUTCOMES.rawValue))
         #expect(maps[VLANLearningProgram.statsMap]?.type == .perCPUHash)
         #expect(Set(spec.programs.map(\.name)) == [VLANLearningProgram.trunkProgram, VLANLearningProgram.workerProgram])
         // The flood list holds VL_MAX_CLIENTS_PER_WORKER MACs.
-        #expect(MemoryLayout<VLWorker>.size == 8 + VLLimits.clientsPerWorker * 8)
+        #expect(MemoryLayout<vl_worker>.size == 8 + VLLimits.clientsPerWorker * 8)
     }
 
     // MARK: The report
@@ -159,15 +161,15 @@ struct VLANLearningUnitTests {
         let a = try EthernetAddress("02:00:00:00:00:00"), b = try EthernetAddress("02:00:00:00:00:01")
         var s = VLANLearningSnapshot()
         // VLAN 10 with priority 5 (TCI 0xa00a), 802.1Q in network byte order.
-        s.learned[a] = VLLearned(trunkIfindex: 2, vlanTCI: 0xA00A, vlanProto: UInt16(0x8100).bigEndian, firstSeenNanoseconds: 1_000_000_000,
-                                 lastSeenNanoseconds: 9_500_000_000, moves: 1, pad: 0)
-        s.stats[a] = VLCounters(rxPackets: 5, rxBytes: 490, txPackets: 4, txBytes: 392)
+        s.learned[a] = vl_learned(trunk_ifindex: 2, vlan_tci: 0xA00A, vlan_proto: UInt16(0x8100).bigEndian, first_seen_ns: 1_000_000_000,
+                                  last_seen_ns: 9_500_000_000, moves: 1, pad: 0)
+        s.stats[a] = vl_counters(rx_packets: 5, rx_bytes: 490, tx_packets: 4, tx_bytes: 392)
         s.unknown = [
-            (VLUnknownKey(addr: (2, 0, 0, 0, 0xee, 1), reason: 4, pad: 0), VLUnknown(packets: 2, bytes: 120, lastSeenNanoseconds: 8_000_000_000, ifindex: 2, vlanTCI: 40, pad: 0)),
-            (VLUnknownKey(addr: (2, 0, 0, 0, 0, 1), reason: 3, pad: 0), VLUnknown(packets: 1, bytes: 60, lastSeenNanoseconds: 7_000_000_000, ifindex: 2, vlanTCI: 0, pad: 0)),
-            (VLUnknownKey(addr: (2, 0, 0, 0, 0, 9), reason: 99, pad: 0), VLUnknown(packets: 1, bytes: 1, lastSeenNanoseconds: 0, ifindex: 2, vlanTCI: 0, pad: 0)),
+            (vl_unknown_key(addr: (2, 0, 0, 0, 0xee, 1), reason: 4, pad: 0), vl_unknown(packets: 2, bytes: 120, last_seen_ns: 8_000_000_000, ifindex: 2, vlan_tci: 40, pad: 0)),
+            (vl_unknown_key(addr: (2, 0, 0, 0, 0, 1), reason: 3, pad: 0), vl_unknown(packets: 1, bytes: 60, last_seen_ns: 7_000_000_000, ifindex: 2, vlan_tci: 0, pad: 0)),
+            (vl_unknown_key(addr: (2, 0, 0, 0, 0, 9), reason: 99, pad: 0), vl_unknown(packets: 1, bytes: 1, last_seen_ns: 0, ifindex: 2, vlan_tci: 0, pad: 0)),
         ]
-        s.totals = (0..<10).map { VLTotal(packets: UInt64($0), bytes: UInt64($0 * 100)) }
+        s.totals = (0..<10).map { vl_total(packets: UInt64($0), bytes: UInt64($0 * 100)) }
         let r = VLANLearningReport.make(config: config, interfaces: interfaces, snapshot: s, monotonicNow: 10_000_000_000, time: Date(timeIntervalSince1970: 1000))
         #expect(r.clients.count == 2)
         let ca = try #require(r.client(a))

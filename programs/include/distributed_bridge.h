@@ -1,6 +1,7 @@
 /* Key and value layouts of programs/distributed_bridge.bpf.c, shared with the Swift controller
- * (Sources/NetBPFControllers/BridgeMaps.swift mirrors them byte for byte; the typed map views
- * refuse a size mismatch when the controller opens the maps).
+ * (imported through the CNetBPFProgramTypes target: Sources/NetBPFControllers/BridgeMaps.swift
+ * uses these structs as they are; the typed map views refuse a size mismatch when the controller
+ * opens the maps).
  *
  * Addresses in these maps are IPv4 in host byte order, as struct bpf_tunnel_key holds them.
  * "rx" is what came in from the tunnel (a remote's frame, delivered to a tenant port), "tx" what

@@ -1,6 +1,6 @@
 /* Layouts shared by programs/http_filter.bpf.c, programs/http_block.bpf.c and the Swift
- * controller (Sources/NetBPFControllers/HTTP*.swift mirrors them byte for byte). Every struct
- * is free of implicit padding. */
+ * controller (imported through the CNetBPFProgramTypes target: Sources/NetBPFControllers/HTTP*.swift
+ * uses these structs and enums as they are). Every struct is free of implicit padding. */
 #ifndef NETBPF_HTTP_FILTER_H
 #define NETBPF_HTTP_FILTER_H
 
@@ -47,8 +47,11 @@ enum http_filter_stat {
  * carries a NUL after the name, so it matches that Host exactly (port and case ignored).
  * sizeof == 72 (4 + 1 + 64 + 3; the pad is part of the key and always zero). */
 #define HTTP_BLOCK_BYTES 64
-#define HTTP_BLOCK_KIND_HOST 'H'
-#define HTTP_BLOCK_KIND_PATH 'P'
+/* The kind byte (an enum rather than character macros, which Swift does not import). */
+enum http_block_kind {
+	HTTP_BLOCK_KIND_HOST = 'H',
+	HTTP_BLOCK_KIND_PATH = 'P',
+};
 
 struct http_block_key {
 	__u32 prefixlen; /* in bits, counting the kind byte */

@@ -1,6 +1,6 @@
-/* Shared record and key layouts used by the BPF C test programs in programs/
- * and mirrored byte-for-byte by the Swift tests. Keep every struct free of
- * implicit padding so both sides agree on sizes without surprises. */
+/* Shared record and key layouts used by the BPF C test programs in programs/,
+ * importable by the Swift tests through the CNetBPFProgramTypes target. Keep
+ * every struct free of implicit padding. */
 #ifndef NETBPF_TEST_H
 #define NETBPF_TEST_H
 

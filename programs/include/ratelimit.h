@@ -1,9 +1,11 @@
 /* Key and value layouts of programs/ratelimit.bpf.c, shared with the Swift controller
- * (Sources/NetBPFControllers/RateLimit*.swift mirrors them byte for byte). */
+ * (imported through the CNetBPFProgramTypes target: Sources/NetBPFControllers/RateLimit*.swift
+ * uses these structs as they are). */
 #ifndef NETBPF_RATELIMIT_H
 #define NETBPF_RATELIMIT_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* LPM trie key: prefix length in bits, then the address (IPv4 in the first 4 bytes for
  * limits4; 16 bytes for limits6). */

@@ -1,7 +1,7 @@
 /* The record programs/tc_icmp6_events.bpf.c puts in its ring buffer for every ICMPv6 echo
- * request leaving an interface; Sources/NetBPFControllers/ICMPv6EchoEvent.swift decodes it byte
- * for byte (56 bytes, no implicit padding). The integer fields are in host order, which the
- * Swift side reads as little-endian: x86 and arm64 hosts, the ones netbpf runs on. */
+ * request leaving an interface (56 bytes, no implicit padding); Swift imports it through the
+ * CNetBPFProgramTypes target and Sources/NetBPFControllers/ICMPv6EchoEvent.swift reads records
+ * as this struct. The integer fields are in host order, the addresses in network order. */
 #ifndef NETBPF_TC_ICMP6_EVENTS_H
 #define NETBPF_TC_ICMP6_EVENTS_H
 

@@ -1,6 +1,7 @@
 /* Key and value layouts of programs/tunnel_monitor.bpf.c, shared with the Swift controller
- * (Sources/NetBPFControllers/TunnelMonitorMaps.swift mirrors them byte for byte; the typed map
- * views refuse a size mismatch at open).
+ * (imported through the CNetBPFProgramTypes target: the types of
+ * Sources/NetBPFControllers/TunnelMonitorMaps.swift hold these structs; the typed map views
+ * refuse a size mismatch at open).
  *
  * Addresses are 16 bytes in network byte order; an IPv4 address is stored IPv4-mapped
  * (::ffff:a.b.c.d), so one key holds IPv4 and IPv6 outer and inner headers. */

@@ -1,7 +1,7 @@
 /* Key and value layouts of programs/vlan_learning.bpf.c, shared with the Swift controller
- * (Sources/NetBPFControllers/VLANLearningMaps.swift mirrors them byte for byte; a unit test
- * compares the sizes with the compiled object's maps, and the typed map views refuse any
- * mismatch at run time).
+ * (imported through the CNetBPFProgramTypes target: Sources/NetBPFControllers/VLAN*.swift uses
+ * these structs as they are; a unit test compares the sizes with the compiled object's maps,
+ * and the typed map views refuse any mismatch at run time).
  *
  * "rx" is what a client sent (trunk -> worker), "tx" what was sent to a client (worker ->
  * trunk), as in BCC's vlan_learning. Bytes are those of the untagged Ethernet frame without
