@@ -19,7 +19,7 @@ echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d), commit $(git re
 echo
 python3 benchmarks/peers/first_event.py "${RUNS:-11}" \
   "netbpf Swift (examples/hello-world)=examples/.build/release/hello-world" \
-  "BCC 0.26 (python3)=python3 $out/bcc_hello.py" \
+  "BCC 0.26 (python3)=/usr/bin/python3 $out/bcc_hello.py" \
   "libbpf C skeleton=$out/libbpf_hello"
 echo
 echo "| example | netbpf Swift lines | BCC original | BCC lines |"
