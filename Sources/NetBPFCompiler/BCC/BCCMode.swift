@@ -46,7 +46,7 @@ enum BCCMode {
         switch options.dialect {
         case .bcc: return true
         case .libbpf: return false
-        case .auto: return looksLikeBCC(source)
+        case .auto: return !options.bccSections.isEmpty || looksLikeBCC(source)
         }
     }
 
@@ -54,7 +54,18 @@ enum BCCMode {
     /// include directory.
     static func prepare(_ source: String, options: CompileOptions, cache: CacheDirectory) throws -> Prepared {
         try writePrelude(cache: cache)
-        let r = BCCRewriter.rewrite(source, sections: options.bccSections, defines: options.defines)
+        // vmlinux.h, read only when the program defines structs of its own (to drop its copies
+        // of kernel structs).
+        var kernelTypes: Data?
+        if source.range(of: #"(struct|union)\s+\w+\s*\{"#, options: .regularExpression) != nil {
+            let sum = try KernelTypes.btfChecksum(cache: cache)
+            let dir = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
+            kernelTypes = cache.read(dir + "/vmlinux.h")
+        }
+        let r = BCCRewriter.rewrite(source, sections: options.bccSections, defines: options.defines, kernelHas: { name in
+            guard let k = kernelTypes else { return false }
+            return k.range(of: Data("\nstruct \(name) {\n".utf8)) != nil || k.range(of: Data("\nunion \(name) {\n".utf8)) != nil
+        })
         var notes = r.unsupported
         var head = "#include \"vmlinux.h\"\n#include <\(BCCPrelude.fileName)>\n"
         for tp in r.tracepoints {

@@ -140,6 +140,11 @@ typedef __s64 s64;
 struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; };
 #define BPF_STACK_TRACE(name, size) __NBB_MAP(BPF_MAP_TYPE_STACK_TRACE, int, struct bpf_stacktrace, name, size, 0)
 
+/* BPF_STACK_TRACE_BUILDID(name, size): stack id -> 127 (build id, offset) frames. */
+struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[BPF_MAX_STACK_DEPTH]; };
+#define BPF_STACK_TRACE_BUILDID(name, size) \
+	__NBB_MAP(BPF_MAP_TYPE_STACK_TRACE, int, struct bpf_stacktrace_buildid, name, size, BPF_F_STACK_BUILD_ID)
+
 /* BPF_PERF_OUTPUT(name): one perf ring per CPU (libbpf sizes it to the CPUs). */
 #define BPF_PERF_OUTPUT(name)                                   \
 	struct {                                                \
@@ -300,6 +305,31 @@ static __always_inline unsigned int bpf_log2l(unsigned long v)
 #define barrier() __asm__ __volatile__("" : : : "memory")
 #endif
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define min(x, y) ({ __typeof__(x) __nbb_x = (x); __typeof__(y) __nbb_y = (y); __nbb_x < __nbb_y ? __nbb_x : __nbb_y; })
+#define max(x, y) ({ __typeof__(x) __nbb_x = (x); __typeof__(y) __nbb_y = (y); __nbb_x > __nbb_y ? __nbb_x : __nbb_y; })
+#define min_t(type, x, y) ({ type __nbb_x = (x); type __nbb_y = (y); __nbb_x < __nbb_y ? __nbb_x : __nbb_y; })
+#define max_t(type, x, y) ({ type __nbb_x = (x); type __nbb_y = (y); __nbb_x > __nbb_y ? __nbb_x : __nbb_y; })
+/* Casts that are inline functions in the kernel's headers. */
+#define tcp_sk(sk) ((struct tcp_sock *)(sk))
+#define inet_sk(sk) ((struct inet_sock *)(sk))
+#define inet_csk(sk) ((struct inet_connection_sock *)(sk))
+#define udp_sk(sk) ((struct udp_sock *)(sk))
+#define unix_sk(sk) ((struct unix_sock *)(sk))
+#define sg_is_chain(sg) ((sg)->page_link & 0x01UL)
+#define sg_is_last(sg) ((sg)->page_link & 0x02UL)
+#define sg_chain_ptr(sg) ((struct scatterlist *)((sg)->page_link & ~0x03UL))
+/* x86-64's direct map without KASLR (page_offset_base is the real one). */
+#define PAGE_OFFSET 0xffff888000000000UL
+#define FMODE_CREATED 0x100000
+#define SCM_RIGHTS 0x01
+#define div_u64(a, b) ((u64)(a) / (u32)(b))
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_NONE 59
+#define IPPROTO_DSTOPTS 60
+#define IPPROTO_MH 135
 #define MAX_ERRNO 4095
 #define IS_ERR_VALUE(x) unlikely((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
 

@@ -45,7 +45,7 @@ struct BCCRewriter {
     /// Macros whose first argument is the map's name.
     static let mapMacrosNameFirst: Set<String> = [
         "BPF_HASH", "BPF_LRU_HASH", "BPF_PERCPU_HASH", "BPF_ARRAY", "BPF_PERCPU_ARRAY", "BPF_HISTOGRAM",
-        "BPF_LPM_TRIE", "BPF_STACK_TRACE", "BPF_PERF_OUTPUT", "BPF_PERF_ARRAY", "BPF_RINGBUF_OUTPUT",
+        "BPF_LPM_TRIE", "BPF_STACK_TRACE", "BPF_STACK_TRACE_BUILDID", "BPF_PERF_OUTPUT", "BPF_PERF_ARRAY", "BPF_RINGBUF_OUTPUT",
         "BPF_PROG_ARRAY", "BPF_CGROUP_ARRAY", "BPF_DEVMAP", "BPF_CPUMAP", "BPF_XSKMAP", "BPF_SOCKMAP",
         "BPF_SOCKHASH", "BPF_QUEUE", "BPF_STACK", "BPF_SK_STORAGE", "BPF_INODE_STORAGE", "BPF_TASK_STORAGE",
     ]
@@ -73,9 +73,11 @@ struct BCCRewriter {
     let overrides: [String: String]
     /// -D NAME=VALUE of the compile (BCC's cflags), for a BPF_TABLE type given as a macro.
     let defines: [String: String]
+    /// Whether vmlinux.h defines `struct NAME` or `union NAME`.
+    let kernelHas: (String) -> Bool
     private(set) var result: Result
 
-    init(_ source: String, sections overrides: [String: String] = [:], defines: [String] = []) {
+    init(_ source: String, sections overrides: [String: String] = [:], defines: [String] = [], kernelHas: @escaping (String) -> Bool = { _ in false }) {
         bytes = Array(source.utf8)
         tokens = BCCTokenizer.tokenize(bytes)
         self.overrides = overrides
@@ -84,6 +86,7 @@ struct BCCRewriter {
             if let eq = def.firstIndex(of: "=") { d[String(def[..<eq])] = String(def[def.index(after: eq)...]) } else { d[def] = "1" }
         }
         self.defines = d
+        self.kernelHas = kernelHas
         result = Result(source: source)
         var stack: [Int] = []
         for (i, t) in tokens.enumerated() where t.kind == .punctuation {
@@ -97,10 +100,13 @@ struct BCCRewriter {
     }
 
     /// Rewrites `source` (see the type's comment).
-    static func rewrite(_ source: String, sections: [String: String] = [:], defines: [String] = []) -> Result {
-        var r = BCCRewriter(source, sections: sections, defines: defines)
+    static func rewrite(_ source: String, sections: [String: String] = [:], defines: [String] = [],
+                        kernelHas: @escaping (String) -> Bool = { _ in false }) -> Result {
+        var r = BCCRewriter(source, sections: sections, defines: defines, kernelHas: kernelHas)
         r.collectMaps()
-        let body = r.emit(0, r.tokens.count, topLevel: true)
+        var body = r.emit(0, r.tokens.count, topLevel: true)
+        // What follows the last token (comments, the final line break).
+        body += r.text(r.tokens.last?.end ?? 0, r.bytes.count)
         r.result.source = body
         r.result.tracepoints = Array(Set(r.result.tracepoints)).sorted()
         return r.result
@@ -108,7 +114,7 @@ struct BCCRewriter {
 
     // MARK: - Pieces
 
-    private func text(_ s: Int, _ e: Int) -> String { String(decoding: bytes[s..<e], as: UTF8.self) }
+    fileprivate func text(_ s: Int, _ e: Int) -> String { String(decoding: bytes[s..<e], as: UTF8.self) }
     private func tok(_ i: Int) -> String { i >= 0 && i < tokens.count ? tokens[i].text : "" }
 
     /// The argument token ranges of the call whose "(" is at `open` (up to its ")").
@@ -198,6 +204,15 @@ struct BCCRewriter {
                 if t.text == "bpf_trace_printk", tok(i + 1) == "(", tokens.indices.contains(i + 2), tokens[i + 2].kind == .string {
                     replace(i, i, with: "bpf_printk")
                 }
+                // A struct the program defines that vmlinux.h has too (BCC programs copy kernel-private
+                // structs such as nameidata): the kernel's stands, CO-RE finds the fields.
+                if t.text == "struct" || t.text == "union", depth == 0, tokens.indices.contains(i + 2), tokens[i + 1].kind == .identifier,
+                   tok(i + 2) == "{", kernelHas(tokens[i + 1].text) {
+                    replace(i + 1, i + 1, with: tokens[i + 1].text + "___bcc_copy")
+                    result.unsupported.append("struct \(tokens[i + 1].text): the program's copy is renamed; vmlinux.h's is used")
+                    i += 2
+                    continue
+                }
                 if t.text == "TRACEPOINT_PROBE", tok(i + 1) == "(", tokens.indices.contains(i + 4), tok(i + 3) == "," {
                     result.tracepoints.append(TracepointName(category: tok(i + 2), event: tok(i + 4)))
                 }
@@ -270,6 +285,9 @@ struct BCCRewriter {
             if ts.contains(where: { $0.text == "*" }), let last = ts.last, last.kind == .identifier { contextName = last.text }
         }
 
+        if let ct = contextType, ct.hasPrefix("tracepoint__"), let tp = Self.tracepointName(String(ct.dropFirst("tracepoint__".count))) {
+            result.tracepoints.append(tp) // the parameter's struct is needed whatever the section
+        }
         var section: String?
         if let o = overrides[name] {
             section = o
@@ -278,6 +296,7 @@ struct BCCRewriter {
             if section == nil, let ct = contextType {
                 if ct.hasPrefix("tracepoint__"), let tp = Self.tracepointName(String(ct.dropFirst("tracepoint__".count))) {
                     section = "tracepoint/\(tp.category)/\(tp.event)"
+                    result.tracepoints.append(tp)
                 } else {
                     section = Self.sectionForContext[ct]
                 }
@@ -305,7 +324,7 @@ struct BCCRewriter {
                 let type = text(tokens[p.lowerBound].start, tokens[last].start).trimmingCharacters(in: .whitespacesAndNewlines)
                     .replacingOccurrences(of: "\n", with: " ")
                 let reg = syscall ? "PT_REGS_PARM\(n + 1)_CORE_SYSCALL(__nbb_sregs)" : (n == 5 ? "__NBB_PARM6(\(ctx))" : "PT_REGS_PARM\(n + 1)(\(ctx))")
-                locals += " \(type) \(tokens[last].text) = (\(type))\(reg);"
+                locals += " \(type)\(type.hasSuffix("*") ? "" : " ")\(tokens[last].text) = (\(type))\(reg);"
             }
             edit.locals = locals
         }
