@@ -10,6 +10,7 @@ packages=(
   clang-14 llvm-14-dev libclang-14-dev libclang-common-14-dev  # BPF C compiler
   bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
+  bpfcc-tools  # BCC's programs, the corpus BCC mode is measured on (BCCCompatTests, docs/bcc-c.md)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -14,7 +14,22 @@ struct CompileArguments: ParsableArguments {
     @Flag(help: "Compile .c programs again even if the cache has them.")
     var noCache = false
 
-    var options: CompileOptions { Self.options(defines: defines, includes: includes, noCache: noCache) }
+    @Flag(help: "Compile .c programs as BCC's C (docs/bcc-c.md); by default BCC's C is recognised by its macros.")
+    var bcc = false
+    @Flag(help: "Compile .c programs as libbpf C, even when they look like BCC's.")
+    var libbpf = false
+    @Option(help: ArgumentHelp("BCC mode: the section of a program function (BCC's load_func program type), e.g. handle=tc.", valueName: "FUNCTION=SECTION"))
+    var bccSection: [String] = []
+
+    var options: CompileOptions {
+        var o = Self.options(defines: defines, includes: includes, noCache: noCache)
+        o.dialect = bcc ? .bcc : libbpf ? .libbpf : .auto
+        for s in bccSection {
+            guard let eq = s.firstIndex(of: "=") else { continue }
+            o.bccSections[String(s[..<eq])] = String(s[s.index(after: eq)...])
+        }
+        return o
+    }
 
     /// The commands whose options include these.
     static let commands: Set = ["attach", "compile", "object", "prog", "demo"]

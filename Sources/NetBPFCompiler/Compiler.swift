@@ -19,6 +19,11 @@ public struct CompileOptions: Sendable, Equatable {
     public var usePrecompiledHeader = true
     /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
     public var checkObject = true
+    /// BCC's C or libbpf's; `.auto` decides from the source (docs/bcc-c.md).
+    public var dialect: SourceDialect = .auto
+    /// BCC mode: the section of a program function its name and first parameter do not decide
+    /// (what BCC's `load_func(name, BPF.SCHED_CLS)` says), e.g. ["handle_egress": "tc"].
+    public var bccSections: [String: String] = [:]
     public init() {}
 }
 
@@ -102,12 +107,20 @@ public final class BPFCompiler: @unchecked Sendable {
         var bytes = original
         var autoAttached: [AutoAttachedFunction] = []
         var text = String(validating: original, as: UTF8.self)
+        // --- BCC mode (Sources/NetBPFCompiler/BCC, docs/bcc-c.md): BCC's C rewritten for libbpf.
+        if let t = text, BCCMode.applies(to: t, options: options) {
+            let prepared = try BCCMode.prepare(t, options: options, cache: cache)
+            text = prepared.source
+            bytes = Array(prepared.source.utf8)
+            autoAttached = prepared.sections
+        }
+        // --- end of BCC mode
         if let t = text {
             let (rewritten, added) = AutoAttach.rewrite(t)
             if !added.isEmpty {
                 bytes = Array(rewritten.utf8)
                 text = rewritten
-                autoAttached = added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
+                autoAttached += added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
             }
         }
 
