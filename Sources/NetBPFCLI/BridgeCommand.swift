@@ -33,19 +33,12 @@ struct BridgeCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors(verbose: output.verbose) {
-            do {
-                try bridge()
-            } catch let e as BridgeError {
-                StandardStreams.err("netbpf: \(e.description)\n")
-                throw ExitCode(1)
-            }
-        }
+        try reportingErrors(verbose: output.verbose) { try bridge() }
     }
 
     func bridge() throws {
-        guard interval > 0, interval.isFinite else { throw BridgeError("--interval \(interval) must be a positive number of seconds") }
-        if let s = seconds, !(s >= 0 && s.isFinite) { throw BridgeError("--seconds \(s) must be a number of seconds") }
+        guard interval > 0, interval.isFinite else { throw ControllerError("--interval \(interval) must be a positive number of seconds") }
+        if let s = seconds, !(s >= 0 && s.isFinite) { throw ControllerError("--seconds \(s) must be a number of seconds") }
         let cfg = try BridgeConfig.fromArguments(underlay: underlay, vnis: vnis, mesh: mesh, group: group, vxlan: vxlan, namespace: netns)
         let stop = StopFlag.installed()
         signal(SIGHUP) { _ in BridgeCommand.hangup = 1 }

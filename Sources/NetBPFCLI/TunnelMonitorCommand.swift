@@ -95,7 +95,7 @@ struct TunnelMonitorCommand: ParsableCommand {
                 let snap = try TunnelSnapshot.load(path: snapshot)
                 let page = TunnelWebPage.report(snapshot: snap, source: (snapshot as NSString).lastPathComponent)
                 do { try OutputFile.write(Array(page.utf8), to: html) } catch {
-                    throw TunnelMonitorError("cannot write \(html): \(error)")
+                    throw ControllerError("cannot write \(html): \(error)")
                 }
                 if output.json {
                     try printJSON(["html": html, "conversations": "\(snap.conversations.count)", "vnis": "\(snap.vnis.count)"])

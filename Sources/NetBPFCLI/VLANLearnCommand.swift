@@ -30,22 +30,15 @@ struct VLANLearnCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors(verbose: output.verbose) {
-            do {
-                try learn()
-            } catch let e as VLANLearningError {
-                StandardStreams.err("netbpf: \(e.description)\n")
-                throw ExitCode(1)
-            }
-        }
+        try reportingErrors(verbose: output.verbose) { try learn() }
     }
 
     func learn() throws {
-        guard interval > 0, interval.isFinite else { throw VLANLearningError("--interval \(interval) must be a positive number of seconds") }
-        if let s = seconds, !(s >= 0 && s.isFinite) { throw VLANLearningError("--seconds \(s) must be a number of seconds") }
+        guard interval > 0, interval.isFinite else { throw ControllerError("--interval \(interval) must be a positive number of seconds") }
+        if let s = seconds, !(s >= 0 && s.isFinite) { throw ControllerError("--seconds \(s) must be a number of seconds") }
         var cfg: VLANLearningConfig
         if let config {
-            if trunk != nil || !maps.isEmpty { throw VLANLearningError("--config '\(config)' and --trunk/--map: give one or the other") }
+            if trunk != nil || !maps.isEmpty { throw ControllerError("--config '\(config)' and --trunk/--map: give one or the other") }
             cfg = try VLANLearningConfig.load(path: config)
             if let netns { cfg.namespace = netns }
         } else {

@@ -46,34 +46,34 @@ public struct BridgeConfig: Sendable, Equatable {
     /// From `--underlay`, `--vni VNI=TENANT_IFACE`, `--mesh REMOTE`, `--group GROUP`; errors name the bad argument.
     public static func fromArguments(underlay: String?, vnis: [String], mesh: [String], group: String?, vxlan: String?,
                                      namespace: String?) throws -> BridgeConfig {
-        guard let underlay else { throw BridgeError("--underlay is required", hint: "netbpf bridge --underlay eth0 --vni 10000=ten0 ...") }
-        guard !vnis.isEmpty else { throw BridgeError("give at least one --vni VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
+        guard let underlay else { throw ControllerError("--underlay is required", hint: "netbpf bridge --underlay eth0 --vni 10000=ten0 ...") }
+        guard !vnis.isEmpty else { throw ControllerError("give at least one --vni VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
         var ports: [Port] = []
         for v in vnis {
             let parts = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw BridgeError("--vni '\(v)' is not VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
+            guard parts.count == 2 else { throw ControllerError("--vni '\(v)' is not VNI=TENANT_IFACE", hint: "e.g. --vni 10000=ten0") }
             guard let vni = UInt32(parts[0]), vni >= 1, vni < 1 << 24 else {
-                throw BridgeError("--vni '\(v)': '\(parts[0])' is not a VNI", hint: "a VXLAN network identifier is 1 to 16777215")
+                throw ControllerError("--vni '\(v)': '\(parts[0])' is not a VNI", hint: "a VXLAN network identifier is 1 to 16777215")
             }
             ports.append(Port(vni: vni, interface: String(parts[1])))
         }
         let flood: Flood
         if !mesh.isEmpty {
-            if let group { throw BridgeError("--group \(group) and --mesh: give one or the other", hint: "multicast mode floods to a group, mesh mode to each remote") }
+            if let group { throw ControllerError("--group \(group) and --mesh: give one or the other", hint: "multicast mode floods to a group, mesh mode to each remote") }
             var remotes: [IPAddress] = []
             for m in mesh {
                 guard let a = IPAddress(m), a.family == .v4 else {
-                    throw BridgeError("--mesh '\(m)' is not an IPv4 address", hint: "the underlay address of a remote host, e.g. --mesh 172.16.1.101")
+                    throw ControllerError("--mesh '\(m)' is not an IPv4 address", hint: "the underlay address of a remote host, e.g. --mesh 172.16.1.101")
                 }
-                if a.isMulticast { throw BridgeError("--mesh \(m) is a multicast address", hint: "for multicast mode use --group \(m) instead of --mesh") }
-                if a.bytes == [0, 0, 0, 0] || a.bytes == [255, 255, 255, 255] { throw BridgeError("--mesh \(m) is not a host address") }
-                if remotes.contains(a) { throw BridgeError("--mesh \(m) given twice") }
+                if a.isMulticast { throw ControllerError("--mesh \(m) is a multicast address", hint: "for multicast mode use --group \(m) instead of --mesh") }
+                if a.bytes == [0, 0, 0, 0] || a.bytes == [255, 255, 255, 255] { throw ControllerError("--mesh \(m) is not a host address") }
+                if remotes.contains(a) { throw ControllerError("--mesh \(m) given twice") }
                 remotes.append(a)
             }
             flood = .mesh(remotes)
         } else if let group {
-            guard let g = IPAddress(group), g.family == .v4 else { throw BridgeError("--group '\(group)' is not an IPv4 address", hint: "e.g. --group 239.1.1.1") }
-            guard g.isMulticast else { throw BridgeError("--group \(group) is not a multicast address", hint: "224.0.0.0/4, e.g. 239.1.1.1; for unicast remotes use --mesh") }
+            guard let g = IPAddress(group), g.family == .v4 else { throw ControllerError("--group '\(group)' is not an IPv4 address", hint: "e.g. --group 239.1.1.1") }
+            guard g.isMulticast else { throw ControllerError("--group \(group) is not a multicast address", hint: "224.0.0.0/4, e.g. 239.1.1.1; for unicast remotes use --mesh") }
             flood = .multicast(g)
         } else {
             flood = .multicast(defaultGroup)
@@ -85,7 +85,7 @@ public struct BridgeConfig: Sendable, Equatable {
 
     static func checkName(_ name: String, place: String) throws {
         guard Interface.isValidName(name) else {
-            throw BridgeError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
+            throw ControllerError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
         }
     }
 
@@ -93,19 +93,19 @@ public struct BridgeConfig: Sendable, Equatable {
     public func validate() throws {
         try Self.checkName(underlay, place: "--underlay")
         try Self.checkName(vxlan, place: "--vxlan")
-        if ports.isEmpty { throw BridgeError("no VNI: map at least one VNI to a tenant port") }
-        if ports.count > DBLimits.vnis { throw BridgeError("\(ports.count) VNIs; at most \(DBLimits.vnis)") }
+        if ports.isEmpty { throw ControllerError("no VNI: map at least one VNI to a tenant port") }
+        if ports.count > DBLimits.vnis { throw ControllerError("\(ports.count) VNIs; at most \(DBLimits.vnis)") }
         var vnis: Set<UInt32> = [], names: Set<String> = []
         for p in ports {
             try Self.checkName(p.interface, place: "--vni \(p.vni)=\(p.interface)")
-            if !vnis.insert(p.vni).inserted { throw BridgeError("--vni \(p.vni) given twice", hint: "a VNI has one tenant port") }
-            if !names.insert(p.interface).inserted { throw BridgeError("tenant port '\(p.interface)' is given for two VNIs", hint: "a port carries one VNI") }
-            if p.interface == underlay { throw BridgeError("--vni \(p.vni)=\(p.interface): the tenant port is the underlay") }
-            if p.interface == vxlan { throw BridgeError("--vni \(p.vni)=\(p.interface): the tenant port is the VXLAN device") }
+            if !vnis.insert(p.vni).inserted { throw ControllerError("--vni \(p.vni) given twice", hint: "a VNI has one tenant port") }
+            if !names.insert(p.interface).inserted { throw ControllerError("tenant port '\(p.interface)' is given for two VNIs", hint: "a port carries one VNI") }
+            if p.interface == underlay { throw ControllerError("--vni \(p.vni)=\(p.interface): the tenant port is the underlay") }
+            if p.interface == vxlan { throw ControllerError("--vni \(p.vni)=\(p.interface): the tenant port is the VXLAN device") }
         }
-        if underlay == vxlan { throw BridgeError("--underlay \(underlay) is the VXLAN device", hint: "the underlay is the interface that carries the UDP packets") }
+        if underlay == vxlan { throw ControllerError("--underlay \(underlay) is the VXLAN device", hint: "the underlay is the interface that carries the UDP packets") }
         if case .mesh(let remotes) = flood, remotes.count > DBLimits.flood {
-            throw BridgeError("\(remotes.count) mesh remotes; at most \(DBLimits.flood)", hint: "DB_MAX_FLOOD in programs/include/distributed_bridge.h")
+            throw ControllerError("\(remotes.count) mesh remotes; at most \(DBLimits.flood)", hint: "DB_MAX_FLOOD in programs/include/distributed_bridge.h")
         }
     }
 
@@ -126,9 +126,3 @@ extension IPAddress {
 }
 
 /// A distributed bridge error in one line, naming the bad value.
-public struct BridgeError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    public var description: String { message + (hint.map { "; hint: " + $0 } ?? "") }
-}

@@ -54,13 +54,13 @@ public final class DistributedBridge: @unchecked Sendable {
     }
 
     /// Looks the config's interfaces up in its namespace (nothing is changed).
-    /// - Throws: `BridgeError` naming the namespace or interface that does not exist, an
+    /// - Throws: `ControllerError` naming the namespace or interface that does not exist, an
     ///   underlay without an IPv4 address, or an existing `vxlan` device that is not a VXLAN
     ///   device in external mode.
     public static func resolve(_ config: BridgeConfig) throws -> Interfaces {
         try config.validate()
         if let ns = config.namespace, !NetworkNamespace.exists(ns) {
-            throw BridgeError("network namespace '\(ns)' does not exist", hint: "ip netns list")
+            throw ControllerError("network namespace '\(ns)' does not exist", hint: "ip netns list")
         }
         let place = config.namespace.map { " in network namespace '\($0)'" } ?? ""
         let sock: NetlinkSocket
@@ -69,12 +69,12 @@ public final class DistributedBridge: @unchecked Sendable {
             sock = try socket(config)
             links = try sock.links()
         } catch {
-            throw BridgeError("cannot list the interfaces\(place): \(error)")
+            throw ControllerError("cannot list the interfaces\(place): \(error)")
         }
         let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         func find(_ name: String, _ role: String) throws -> InterfaceInfo {
             guard let i = byName[name] else {
-                throw BridgeError("\(role) '\(name)' does not exist\(place)",
+                throw ControllerError("\(role) '\(name)' does not exist\(place)",
                                   hint: "interfaces there: " + links.map(\.name).filter { $0 != "lo" }.joined(separator: ", "))
             }
             return i
@@ -82,7 +82,7 @@ public final class DistributedBridge: @unchecked Sendable {
         let underlay = try find(config.underlay, "underlay interface")
         let v4 = try sock.addresses(on: .index(underlay.index), family: .v4).first { $0.scope == 0 }
         guard let local = v4?.prefix.address else {
-            throw BridgeError("underlay interface '\(config.underlay)' has no IPv4 address\(place)",
+            throw ControllerError("underlay interface '\(config.underlay)' has no IPv4 address\(place)",
                               hint: "the underlay's address is the local end of the tunnel: ip addr add 172.16.1.100/24 dev \(config.underlay)")
         }
         var ports: [UInt32: Int32] = [:]
@@ -90,11 +90,11 @@ public final class DistributedBridge: @unchecked Sendable {
         var vxlan: Int32?
         if let dev = byName[config.vxlan] {
             guard dev.kind == "vxlan", let info = dev.vxlan else {
-                throw BridgeError("'\(config.vxlan)' exists\(place) and is a\(dev.kind.map { " \($0)" } ?? "n unknown kind of") device, not a VXLAN device",
+                throw ControllerError("'\(config.vxlan)' exists\(place) and is a\(dev.kind.map { " \($0)" } ?? "n unknown kind of") device, not a VXLAN device",
                                   hint: "name another device with --vxlan, or delete it and netbpf creates an external VXLAN device")
             }
             guard info.external else {
-                throw BridgeError("VXLAN device '\(config.vxlan)'\(place) is not in external (collect-metadata) mode\(info.vni.map { ": it has the fixed VNI \($0)" } ?? "")",
+                throw ControllerError("VXLAN device '\(config.vxlan)'\(place) is not in external (collect-metadata) mode\(info.vni.map { ": it has the fixed VNI \($0)" } ?? "")",
                                   hint: "the bridge sets VNI and remote per packet (bpf_skb_set_tunnel_key): ip link add \(config.vxlan) type vxlan external dstport 4789 dev \(config.underlay), or give --vxlan a name that does not exist and netbpf creates one")
             }
             vxlan = dev.index
@@ -106,7 +106,7 @@ public final class DistributedBridge: @unchecked Sendable {
     /// Compiles and loads programs/distributed_bridge.bpf.c, fills its maps, attaches
     /// db_tunnel_ingress to the VXLAN device (tc ingress; the attach creates the device and the
     /// multicast route when missing), then db_port_ingress to every tenant port.
-    /// - Throws: `BridgeError` (nothing created), netlink, compiler, loader and attach errors
+    /// - Throws: `ControllerError` (nothing created), netlink, compiler, loader and attach errors
     ///   (everything done so far is undone).
     public static func start(_ config: BridgeConfig, store: AttachmentStore = AttachmentStore()) throws -> DistributedBridge {
         let interfaces = try resolve(config)
@@ -179,7 +179,7 @@ public final class DistributedBridge: @unchecked Sendable {
 
     /// What the programs learned and counted so far.
     public func report(at time: Date = Date()) throws -> BridgeReport {
-        guard let maps else { throw BridgeError("the bridge is not running") }
+        guard let maps else { throw ControllerError("the bridge is not running") }
         return BridgeReport.make(config: config, interfaces: interfaces, snapshot: try maps.snapshot(),
                                  monotonicNow: VLANLearner.monotonicNanoseconds(), time: time)
     }

@@ -10,19 +10,19 @@ public struct AddressPrefix: Sendable, Hashable, CustomStringConvertible, Codabl
 
     public init(_ text: String) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let addrText = parts.first.map(String.init) else { throw RateLimitError("'\(text)' is not an address or prefix") }
+        guard parts.count <= 2, let addrText = parts.first.map(String.init) else { throw ControllerError("'\(text)' is not an address or prefix") }
         var bytes = [UInt8](repeating: 0, count: 16)
         if inet_pton(AF_INET, addrText, &bytes) == 1 {
             bytes = Array(bytes.prefix(4))
         } else if inet_pton(AF_INET6, addrText, &bytes) == 1 {
         } else {
-            throw RateLimitError("'\(text)' is not an IPv4 or IPv6 address", hint: "e.g. 10.0.0.2, 10.0.0.0/24 or fd00::/64")
+            throw ControllerError("'\(text)' is not an IPv4 or IPv6 address", hint: "e.g. 10.0.0.2, 10.0.0.0/24 or fd00::/64")
         }
         let maxLength = bytes.count * 8
         var length = maxLength
         if parts.count == 2 {
             guard let l = Int(parts[1]), l >= 0, l <= maxLength else {
-                throw RateLimitError("'\(text)' has a bad prefix length", hint: "0 to \(maxLength)")
+                throw ControllerError("'\(text)' has a bad prefix length", hint: "0 to \(maxLength)")
             }
             length = l
         }

@@ -35,13 +35,13 @@ public struct RateLimitConfig: Sendable {
     /// Parses and validates the whole file before anything is attached; errors name the file,
     /// the key and the bad value.
     public static func load(path: String) throws -> RateLimitConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw RateLimitError("\(path): cannot read the file") }
-        func fail(_ key: String, _ message: String, hint: String? = nil) -> RateLimitError { RateLimitError("\(path): \(key): \(message)", hint: hint) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
+        func fail(_ key: String, _ message: String, hint: String? = nil) -> ControllerError { ControllerError("\(path): \(key): \(message)", hint: hint) }
         let node: Any?
         do { node = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
-            throw RateLimitError("\(path): not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+            throw ControllerError("\(path): not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
-        guard let root = node as? [String: Any] else { throw RateLimitError("\(path): the top level must be a mapping") }
+        guard let root = node as? [String: Any] else { throw ControllerError("\(path): the top level must be a mapping") }
         for key in root.keys where !keys.contains(key) {
             throw fail(key, "unknown key", hint: "known keys: " + keys.sorted().joined(separator: ", "))
         }
@@ -64,7 +64,7 @@ public struct RateLimitConfig: Sendable {
         }
         func rate(_ key: String, _ value: Any?) throws -> UInt64? {
             guard let value else { return nil }
-            do { return try RateParsing.bitsPerSecond("\(value)") } catch let e as RateLimitError { throw fail(key, e.message, hint: e.hint) }
+            do { return try RateParsing.bitsPerSecond("\(value)") } catch let e as ControllerError { throw fail(key, e.message, hint: e.hint) }
         }
         config.defaultRate = try rate("default", root["default"])
         config.neighborRate = try rate("neighbors", root["neighbors"])
@@ -79,11 +79,11 @@ public struct RateLimitConfig: Sendable {
                 for key in item.keys where !["address", "rate", "burst"].contains(key) { throw fail("\(where_).\(key)", "unknown key") }
                 guard let a = item["address"] else { throw fail("\(where_).address", "required") }
                 let prefix: AddressPrefix
-                do { prefix = try AddressPrefix("\(a)") } catch let e as RateLimitError { throw fail("\(where_).address", e.message, hint: e.hint) }
+                do { prefix = try AddressPrefix("\(a)") } catch let e as ControllerError { throw fail("\(where_).address", e.message, hint: e.hint) }
                 guard let r = try rate("\(where_).rate", item["rate"]) else { throw fail("\(where_).rate", "required") }
                 var burst: UInt64?
                 if let b = item["burst"] {
-                    do { burst = try RateParsing.bytes("\(b)") } catch let e as RateLimitError { throw fail("\(where_).burst", e.message, hint: e.hint) }
+                    do { burst = try RateParsing.bytes("\(b)") } catch let e as ControllerError { throw fail("\(where_).burst", e.message, hint: e.hint) }
                 }
                 config.limits.append(Limit(prefix: prefix, rate: r, burst: burst))
             }

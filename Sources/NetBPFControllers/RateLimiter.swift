@@ -35,10 +35,10 @@ public final class RateLimiter: @unchecked Sendable {
     public convenience init(interface: String? = nil, namespace: String? = nil, store: AttachmentStore = AttachmentStore()) throws {
         let candidates = store.all().filter { $0.programName == "ratelimit" && (interface == nil || $0.interface == interface) && (namespace == nil || $0.namespace == namespace) }
         guard let record = candidates.first else {
-            throw RateLimitError("no rate limiter is attached" + (interface.map { " to \($0)" } ?? ""), hint: "netbpf ratelimit attach IFACE")
+            throw ControllerError("no rate limiter is attached" + (interface.map { " to \($0)" } ?? ""), hint: "netbpf ratelimit attach IFACE")
         }
         guard candidates.count == 1 else {
-            throw RateLimitError("\(candidates.count) rate limiters are attached: " + candidates.map(\.place).joined(separator: ", "), hint: "choose one with --interface (and --netns)")
+            throw ControllerError("\(candidates.count) rate limiters are attached: " + candidates.map(\.place).joined(separator: ", "), hint: "choose one with --interface (and --netns)")
         }
         try self.init(record: record)
     }
@@ -62,7 +62,7 @@ public final class RateLimiter: @unchecked Sendable {
     public static func attach(interface: String, namespace: String?, direction: TCDirection, keyOn: KeyOn,
                               shape: Bool = false, learnNeighbors: Bool = false, store: AttachmentStore = AttachmentStore(),
                               lifetime: AttachmentLifetime = .pinned) throws -> RateLimiter {
-        if shape && direction != .egress { throw RateLimitError("shaping works on egress (HTB is an egress qdisc)", hint: "use --egress with --shape") }
+        if shape && direction != .egress { throw ControllerError("shaping works on egress (HTB is an egress qdisc)", hint: "use --egress with --shape") }
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path("ratelimit.bpf.c"))
         let object = try compiled.open().load()
         try ArrayMap<rl_config>(object.map(named: "config")).set(0, rl_config(key_on_destination: keyOn == .destination ? 1 : 0, shape: shape ? 1 : 0,
@@ -103,7 +103,7 @@ public final class RateLimiter: @unchecked Sendable {
 
     /// Removes the limit of exactly this address or prefix.
     public func remove(_ prefix: AddressPrefix) throws {
-        guard let existing = try limit(for: prefix) else { throw RateLimitError("no limit is set for \(prefix)", hint: "netbpf ratelimit list") }
+        guard let existing = try limit(for: prefix) else { throw ControllerError("no limit is set for \(prefix)", hint: "netbpf ratelimit list") }
         if prefix.isIPv6 {
             var key = rl_key6(prefix)
             try limits6.delete(key: &key)
@@ -165,7 +165,7 @@ public final class RateLimiter: @unchecked Sendable {
     private func freeID() throws -> UInt32 {
         let used = Set(try allLimits().map(\.1.id))
         guard let id = (2..<RLIDs.capacity).first(where: { !used.contains($0) }) else {
-            throw RateLimitError("all \(RLIDs.capacity - 2) limit slots are in use")
+            throw ControllerError("all \(RLIDs.capacity - 2) limit slots are in use")
         }
         return id
     }

@@ -9,7 +9,7 @@ public enum RateParsing {
         for (suffix, factor) in units where t.hasSuffix(suffix) {
             return try scaled(String(t.dropLast(suffix.count)), factor, original: text, what: "rate")
         }
-        throw RateLimitError("'\(text)' is not a rate", hint: "use tc's units, e.g. 10mbit, 500kbit, 1gbit, 125kbps")
+        throw ControllerError("'\(text)' is not a rate", hint: "use tc's units, e.g. 10mbit, 500kbit, 1gbit, 125kbps")
     }
 
     /// Bytes from "N", "Nb", "Nk"/"Nkb", "Nm"/"Nmb" (powers of 1024, as tc's sizes).
@@ -24,10 +24,10 @@ public enum RateParsing {
 
     static func scaled(_ number: String, _ factor: Double, original: String, what: String) throws -> UInt64 {
         guard let v = Double(number), v.isFinite, v > 0 else {
-            throw RateLimitError("'\(original)' is not a \(what)", hint: what == "rate" ? "e.g. 10mbit" : "e.g. 64k or 1500")
+            throw ControllerError("'\(original)' is not a \(what)", hint: what == "rate" ? "e.g. 10mbit" : "e.g. 64k or 1500")
         }
         let result = v * factor
-        guard result >= 1, result < 1.8e19 else { throw RateLimitError("'\(original)' is out of range") }
+        guard result >= 1, result < 1.8e19 else { throw ControllerError("'\(original)' is out of range") }
         return UInt64(result)
     }
 
@@ -41,11 +41,5 @@ public enum RateParsing {
 }
 
 /// A rate limiter error in one line, naming the bad value.
-public struct RateLimitError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    public var description: String { message + (hint.map { "; hint: " + $0 } ?? "") }
-}
 
 import Foundation

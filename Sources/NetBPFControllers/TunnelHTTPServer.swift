@@ -64,8 +64,8 @@ public final class TunnelHTTPServer: @unchecked Sendable {
     deinit { stop() }
 
     static func parseListen(_ s: String) throws -> (String, UInt16) {
-        func bad() -> TunnelMonitorError {
-            TunnelMonitorError("'\(s)' is not ADDRESS:PORT", hint: "e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080 or :8080")
+        func bad() -> ControllerError {
+            ControllerError("'\(s)' is not ADDRESS:PORT", hint: "e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080 or :8080")
         }
         var host: String, portText: Substring
         if s.hasPrefix("[") {
@@ -86,7 +86,7 @@ public final class TunnelHTTPServer: @unchecked Sendable {
     private func bind(host: String, port: UInt16) throws {
         let v6 = host.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TunnelMonitorError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ControllerError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var rc: Int32
@@ -106,7 +106,7 @@ public final class TunnelHTTPServer: @unchecked Sendable {
         if rc != 0 || listen(fd, 64) != 0 {
             let e = errno
             close(fd)
-            throw TunnelMonitorError("cannot listen on \(host):\(port): \(String(cString: strerror(e)))",
+            throw ControllerError("cannot listen on \(host):\(port): \(String(cString: strerror(e)))",
                                      hint: e == EADDRINUSE ? "another program uses the port; choose another" : nil)
         }
         var storage = sockaddr_storage()
@@ -116,7 +116,7 @@ public final class TunnelHTTPServer: @unchecked Sendable {
         listenFD = fd
         guard pipe(&wakePipe) == 0 else {
             close(fd)
-            throw TunnelMonitorError("pipe: \(String(cString: strerror(errno)))")
+            throw ControllerError("pipe: \(String(cString: strerror(errno)))")
         }
         for p in wakePipe { _ = fcntl(p, F_SETFD, FD_CLOEXEC) }
     }

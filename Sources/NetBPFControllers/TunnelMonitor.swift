@@ -33,12 +33,6 @@ public protocol TunnelCounterSource: AnyObject {
 }
 
 /// A tunnel monitor error in one line.
-public struct TunnelMonitorError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    public var description: String { message + (hint.map { "; hint: " + $0 } ?? "") }
-}
 
 func monotonicSeconds() -> Double {
     var ts = timespec()
@@ -93,13 +87,13 @@ public final class TunnelMonitor: TunnelCounterSource, @unchecked Sendable {
     /// conversations and the VXLAN `ports` (at most 4; default 4789), without attaching it.
     public static func load(ports: [UInt16] = [TMLimits.defaultPort], maxConversations: Int = TMLimits.defaultMaxConversations) throws -> BPFObject {
         guard !ports.isEmpty, ports.count <= TMLimits.maxPorts, !ports.contains(0) else {
-            throw TunnelMonitorError("give 1 to \(TMLimits.maxPorts) VXLAN UDP ports (not 0)", hint: "e.g. --port 4789 --port 8472")
+            throw ControllerError("give 1 to \(TMLimits.maxPorts) VXLAN UDP ports (not 0)", hint: "e.g. --port 4789 --port 8472")
         }
         // The table is preallocated (no allocation on the packet path): about 280 bytes per
         // entry with 2 CPUs (bpftool's memlock for 100,000 entries: 27.7 MB), 64 more per extra
         // CPU; 4M entries is over a gigabyte.
         guard maxConversations >= 1, maxConversations <= 1 << 22 else {
-            throw TunnelMonitorError("--max-conversations \(maxConversations) is out of range", hint: "1 to 4194304 (the table is preallocated)")
+            throw ControllerError("--max-conversations \(maxConversations) is out of range", hint: "1 to 4194304 (the table is preallocated)")
         }
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path("tunnel_monitor.bpf.c"))
         let spec = try compiled.open()

@@ -110,7 +110,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
     public static func start(_ options: TunnelMonitorOptions, store: AttachmentStore = AttachmentStore()) throws -> TunnelMonitorSession {
         if let dir = options.jsonDirectory { try prepareDirectory(dir) }
         guard options.interval >= 0.05, options.interval <= 3600 else {
-            throw TunnelMonitorError("--interval \(options.interval) is out of range", hint: "0.05 to 3600 seconds")
+            throw ControllerError("--interval \(options.interval) is out of range", hint: "0.05 to 3600 seconds")
         }
         // Bind before attaching: a port in use fails without touching the interface.
         let state = TunnelLiveState(webConversations: options.webConversations, metricsConversations: options.metricsConversations)
@@ -150,9 +150,9 @@ public final class TunnelMonitorSession: @unchecked Sendable {
 
     static func prepareDirectory(_ dir: String) throws {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw TunnelMonitorError("--json-dir \(dir): cannot create it: \(error.localizedDescription)")
+            throw ControllerError("--json-dir \(dir): cannot create it: \(error.localizedDescription)")
         }
-        guard access(dir, W_OK) == 0 else { throw TunnelMonitorError("--json-dir \(dir): not writable") }
+        guard access(dir, W_OK) == 0 else { throw ControllerError("--json-dir \(dir): not writable") }
     }
 
     static func makeServer(_ web: String, state: TunnelLiveState, interval: Double) throws -> TunnelHTTPServer {
@@ -211,7 +211,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
     /// Writes `data` through `OutputFile` (a temporary file renamed over a regular file, so readers
     /// see the old snapshot or the new one, never a part).
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        do { try OutputFile.write(Array(data), to: path) } catch { throw TunnelMonitorError("\(error)") }
+        do { try OutputFile.write(Array(data), to: path) } catch { throw ControllerError("\(error)") }
     }
 
     /// Stops the web server (ending every stream) and detaches the programs. Idempotent.

@@ -173,9 +173,9 @@ public struct TunnelSnapshot: Codable, Sendable {
     }
 
     public static func load(path: String) throws -> TunnelSnapshot {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TunnelMonitorError("\(path): cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         do { return try decoder.decode(TunnelSnapshot.self, from: data) } catch {
-            throw TunnelMonitorError("\(path): not a tunnel monitor snapshot: \(Self.describe(error))",
+            throw ControllerError("\(path): not a tunnel monitor snapshot: \(Self.describe(error))",
                                      hint: "use snapshot.json from --json-dir (or --json output)")
         }
     }

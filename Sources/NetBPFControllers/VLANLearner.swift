@@ -42,22 +42,22 @@ public final class VLANLearner: @unchecked Sendable {
     }
 
     /// Looks the config's interfaces up in its namespace (nothing is changed).
-    /// - Throws: `VLANLearningError` naming the namespace or interface that does not exist.
+    /// - Throws: `ControllerError` naming the namespace or interface that does not exist.
     public static func resolve(_ config: VLANLearningConfig) throws -> Interfaces {
         if let ns = config.namespace, !NetworkNamespace.exists(ns) {
-            throw VLANLearningError("network namespace '\(ns)' does not exist", hint: "ip netns list")
+            throw ControllerError("network namespace '\(ns)' does not exist", hint: "ip netns list")
         }
         let links: [InterfaceInfo]
         do {
             links = try (config.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).links()
         } catch {
-            throw VLANLearningError("cannot list the interfaces\(config.namespace.map { " of network namespace '\($0)'" } ?? ""): \(error)")
+            throw ControllerError("cannot list the interfaces\(config.namespace.map { " of network namespace '\($0)'" } ?? ""): \(error)")
         }
         let byName = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
         let place = config.namespace.map { " in network namespace '\($0)'" } ?? ""
         func index(_ name: String, _ role: String) throws -> Int32 {
             guard let i = byName[name] else {
-                throw VLANLearningError("\(role) interface '\(name)' does not exist\(place)",
+                throw ControllerError("\(role) interface '\(name)' does not exist\(place)",
                                         hint: "interfaces there: " + links.map(\.name).filter { $0 != "lo" }.joined(separator: ", "))
             }
             return i
@@ -71,7 +71,7 @@ public final class VLANLearner: @unchecked Sendable {
     /// Compiles programs/vlan_learning.bpf.c, loads it (bpf_object__load), fills vl_clients,
     /// vl_workers and vl_stats, attaches vl_worker_ingress to each worker interface and then
     /// vl_trunk_ingress to the trunk (tc ingress), and returns the running learner.
-    /// - Throws: `VLANLearningError` for a missing namespace or interface (nothing created);
+    /// - Throws: `ControllerError` for a missing namespace or interface (nothing created);
     ///   compiler, loader and attach errors (everything attached so far is detached again).
     public static func start(_ config: VLANLearningConfig, store: AttachmentStore = AttachmentStore()) throws -> VLANLearner {
         let interfaces = try resolve(config)

@@ -11,8 +11,8 @@ public struct EthernetAddress: Sendable, Hashable, Comparable, CustomStringConve
 
     public init(_ text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
-        func fail() -> VLANLearningError {
-            VLANLearningError("'\(text)' is not a MAC address", hint: "six hex bytes, e.g. 02:00:00:00:00:01")
+        func fail() -> ControllerError {
+            ControllerError("'\(text)' is not a MAC address", hint: "six hex bytes, e.g. 02:00:00:00:00:01")
         }
         let groups: [Substring]
         if t.contains(":") || t.contains("-") {
@@ -95,17 +95,17 @@ public struct VLANLearningConfig: Sendable, Equatable {
 
     /// From `--trunk` and `--map MAC=WORKER` arguments; errors name the bad argument.
     public static func fromArguments(trunk: String?, maps: [String], namespace: String?) throws -> VLANLearningConfig {
-        guard let trunk else { throw VLANLearningError("--trunk is required (or --config FILE)", hint: "netbpf vlan-learn --trunk IFACE --map MAC=WORKER_IFACE ...") }
-        guard !maps.isEmpty else { throw VLANLearningError("give at least one --map MAC=WORKER_IFACE (or --config FILE)") }
+        guard let trunk else { throw ControllerError("--trunk is required (or --config FILE)", hint: "netbpf vlan-learn --trunk IFACE --map MAC=WORKER_IFACE ...") }
+        guard !maps.isEmpty else { throw ControllerError("give at least one --map MAC=WORKER_IFACE (or --config FILE)") }
         var clients: [Client] = []
         for m in maps {
             let parts = m.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else {
-                throw VLANLearningError("--map '\(m)' is not MAC=WORKER_IFACE", hint: "e.g. --map 02:00:00:00:00:01=w1")
+                throw ControllerError("--map '\(m)' is not MAC=WORKER_IFACE", hint: "e.g. --map 02:00:00:00:00:01=w1")
             }
             let mac: EthernetAddress
-            do { mac = try EthernetAddress(String(parts[0])) } catch let e as VLANLearningError {
-                throw VLANLearningError("--map '\(m)': \(e.message)", hint: e.hint)
+            do { mac = try EthernetAddress(String(parts[0])) } catch let e as ControllerError {
+                throw ControllerError("--map '\(m)': \(e.message)", hint: e.hint)
             }
             clients.append(Client(mac: mac, worker: String(parts[1])))
         }
@@ -118,19 +118,19 @@ public struct VLANLearningConfig: Sendable, Equatable {
     /// the line, the key and the bad value. MACs may be written unquoted (the raw text of each
     /// YAML scalar is used, so 12:34:56:00:00:01 is not read as a base-60 number).
     public static func load(path: String) throws -> VLANLearningConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw VLANLearningError("\(path): cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         func at(_ node: Node?) -> String {
             guard let mark = node?.mark else { return path }
             return "\(path):\(mark.line)"
         }
-        func fail(_ node: Node?, _ key: String, _ message: String, hint: String? = nil) -> VLANLearningError {
-            VLANLearningError("\(at(node)): \(key): \(message)", hint: hint)
+        func fail(_ node: Node?, _ key: String, _ message: String, hint: String? = nil) -> ControllerError {
+            ControllerError("\(at(node)): \(key): \(message)", hint: hint)
         }
         let root: Node?
         do { root = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) } catch {
-            throw VLANLearningError("\(path): not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+            throw ControllerError("\(path): not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
-        guard let root, case .mapping(let top) = root else { throw VLANLearningError("\(path): the top level must be a mapping with trunk and clients") }
+        guard let root, case .mapping(let top) = root else { throw ControllerError("\(path): the top level must be a mapping with trunk and clients") }
         var values: [String: (key: Node, value: Node)] = [:]
         for (k, v) in top {
             guard let name = k.scalar?.string else { throw fail(k, "(key)", "keys must be plain names") }
@@ -143,10 +143,10 @@ public struct VLANLearningConfig: Sendable, Equatable {
             guard let s = v.scalar?.string, !s.isEmpty else { throw fail(k, name, "must be an interface or namespace name") }
             return s
         }
-        guard let trunk = try string("trunk") else { throw VLANLearningError("\(path): trunk: required: the interface that carries the tagged frames") }
+        guard let trunk = try string("trunk") else { throw ControllerError("\(path): trunk: required: the interface that carries the tagged frames") }
         let namespace = try string("netns")
         guard let (ck, cv) = values["clients"] else {
-            throw VLANLearningError("\(path): clients: required: a mapping of client MAC to worker interface", hint: "clients: {\"02:00:00:00:00:01\": w1}")
+            throw ControllerError("\(path): clients: required: a mapping of client MAC to worker interface", hint: "clients: {\"02:00:00:00:00:01\": w1}")
         }
         guard case .mapping(let entries) = cv else {
             throw fail(ck, "clients", "must be a mapping of client MAC to worker interface", hint: "clients: {\"02:00:00:00:00:01\": w1}")
@@ -156,7 +156,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
         for (k, v) in entries {
             let text = k.scalar?.string ?? "\(k)"
             let mac: EthernetAddress
-            do { mac = try EthernetAddress(text) } catch let e as VLANLearningError {
+            do { mac = try EthernetAddress(text) } catch let e as ControllerError {
                 throw fail(k, "clients.\(text)", e.message, hint: e.hint)
             }
             guard let worker = v.scalar?.string, !worker.isEmpty else {
@@ -174,40 +174,34 @@ public struct VLANLearningConfig: Sendable, Equatable {
     /// Checks what can be checked without the kernel: names, MACs, duplicates, limits.
     func validate(where place: (Int) -> String, trunkWhere: String) throws {
         try Self.checkName(trunk, place: trunkWhere)
-        if clients.isEmpty { throw VLANLearningError("\(trunkWhere.replacingOccurrences(of: ": trunk", with: "")): no clients: map at least one client MAC to a worker interface") }
+        if clients.isEmpty { throw ControllerError("\(trunkWhere.replacingOccurrences(of: ": trunk", with: "")): no clients: map at least one client MAC to a worker interface") }
         var seen: [EthernetAddress: Int] = [:]
         var perWorker: [String: Int] = [:]
         for (i, c) in clients.enumerated() {
             if c.mac.isGroup {
-                throw VLANLearningError("\(place(i)): \(c.mac) is a multicast or broadcast address; a client MAC must be unicast")
+                throw ControllerError("\(place(i)): \(c.mac) is a multicast or broadcast address; a client MAC must be unicast")
             }
-            if c.mac.isZero { throw VLANLearningError("\(place(i)): 00:00:00:00:00:00 is not a client MAC") }
+            if c.mac.isZero { throw ControllerError("\(place(i)): 00:00:00:00:00:00 is not a client MAC") }
             if let first = seen[c.mac] {
-                throw VLANLearningError("\(place(i)): client \(c.mac) is mapped twice (first to \(clients[first].worker))", hint: "a client goes to one worker")
+                throw ControllerError("\(place(i)): client \(c.mac) is mapped twice (first to \(clients[first].worker))", hint: "a client goes to one worker")
             }
             seen[c.mac] = i
             try Self.checkName(c.worker, place: place(i))
-            if c.worker == trunk { throw VLANLearningError("\(place(i)): worker interface '\(c.worker)' is the trunk") }
+            if c.worker == trunk { throw ControllerError("\(place(i)): worker interface '\(c.worker)' is the trunk") }
             perWorker[c.worker, default: 0] += 1
             if perWorker[c.worker]! > VLLimits.clientsPerWorker {
-                throw VLANLearningError("\(place(i)): worker '\(c.worker)' has more than \(VLLimits.clientsPerWorker) clients",
+                throw ControllerError("\(place(i)): worker '\(c.worker)' has more than \(VLLimits.clientsPerWorker) clients",
                                         hint: "a worker's broadcasts are flooded to at most \(VLLimits.clientsPerWorker) clients (VL_MAX_CLIENTS_PER_WORKER)")
             }
         }
-        if clients.count > VLLimits.clients { throw VLANLearningError("\(clients.count) clients; at most \(VLLimits.clients)") }
+        if clients.count > VLLimits.clients { throw ControllerError("\(clients.count) clients; at most \(VLLimits.clients)") }
     }
 
     static func checkName(_ name: String, place: String) throws {
         guard Interface.isValidName(name) else {
-            throw VLANLearningError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
+            throw ControllerError("\(place): '\(name)' is not an interface name", hint: Interface.nameRule)
         }
     }
 }
 
 /// A VLAN learning error in one line, naming the bad value.
-public struct VLANLearningError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    public var description: String { message + (hint.map { "; hint: " + $0 } ?? "") }
-}

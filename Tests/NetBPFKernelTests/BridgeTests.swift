@@ -228,7 +228,7 @@ struct BridgeTests {
             #expect(error { _ = try BridgeConfig.fromArguments(underlay: "eth0", vnis: ["10000=ten0"], mesh: [], group: "10.0.0.1", vxlan: nil, namespace: nil) }
                 .contains("is not a multicast address"))
             // Interface names are the bridge's own errors (not another controller's).
-            #expect(throws: BridgeError.self) { _ = try BridgeConfig.fromArguments(underlay: "eth0/x", vnis: ["10000=ten0"], mesh: [], group: nil, vxlan: nil, namespace: nil) }
+            #expect(throws: ControllerError.self) { _ = try BridgeConfig.fromArguments(underlay: "eth0/x", vnis: ["10000=ten0"], mesh: [], group: nil, vxlan: nil, namespace: nil) }
             #expect(error { _ = try BridgeConfig.fromArguments(underlay: "eth0", vnis: ["10000=a-very-long-name0"], mesh: [], group: nil, vxlan: nil, namespace: nil) }
                 .contains("--vni 10000=a-very-long-name0: 'a-very-long-name0' is not an interface name"))
             var noNS = try lab.config(0)

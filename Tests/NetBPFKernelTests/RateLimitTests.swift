@@ -27,7 +27,7 @@ struct RateLimitTests {
             try? FileManager.default.removeItem(atPath: stateDir)
         }
         let up = try CLI.run(["sim", "up", TestPrograms.repositoryRoot.appendingPathComponent("topologies/pair.yaml").path, "--name", name])
-        guard up.status == 0 else { throw RateLimitError("sim up pair: \(up.stderr)") }
+        guard up.status == 0 else { throw ControllerError("sim up pair: \(up.stderr)") }
         let c = "nb-\(name)-h1", s = "nb-\(name)-h2"
         _ = try TestPrograms.run("/usr/sbin/ip", ["-n", c, "addr", "add", "10.0.0.11/24", "dev", "eth0"])
         let pair = Pair(client: c, server: s, store: AttachmentStore(directory: stateDir + "/attach"))
@@ -52,7 +52,7 @@ struct RateLimitTests {
         guard let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
               let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
               let bps = received["bits_per_second"] as? Double else {
-            throw RateLimitError("iperf3 gave no result: \(r.stderr) \(r.stdout.prefix(300))")
+            throw ControllerError("iperf3 gave no result: \(r.stderr) \(r.stdout.prefix(300))")
         }
         return bps / 1e6
     }
@@ -170,7 +170,7 @@ struct NeighborSharingTests {
         let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", ns, "iperf3", "-c", address, "-t", "4", "-O", "2", "-J"])
         guard let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
               let bps = ((json["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double else {
-            throw RateLimitError("iperf3 to \(address) gave no result: \(r.stderr)")
+            throw ControllerError("iperf3 to \(address) gave no result: \(r.stderr)")
         }
         return bps / 1e6
     }

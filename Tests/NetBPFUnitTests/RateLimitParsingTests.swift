@@ -16,7 +16,7 @@ struct RateLimitParsingTests {
 
     @Test(arguments: ["10", "fast", "-1mbit", "mbit", "1e30gbit", "nanmbit"])
     func badRates(text: String) {
-        let e = #expect(throws: RateLimitError.self) { try RateParsing.bitsPerSecond(text) }
+        let e = #expect(throws: ControllerError.self) { try RateParsing.bitsPerSecond(text) }
         #expect(e?.message.contains("'\(text)'") == true)
     }
 
@@ -24,9 +24,9 @@ struct RateLimitParsingTests {
         #expect(try AddressPrefix("10.1.2.3/16").description == "10.1.0.0/16")
         #expect(try AddressPrefix("10.0.0.2").description == "10.0.0.2")
         #expect(try AddressPrefix("fd00::1/64").description == "fd00::/64")
-        #expect(throws: RateLimitError.self) { try AddressPrefix("10.0.0.0/33") }
-        #expect(throws: RateLimitError.self) { try AddressPrefix("300.1.1.1") }
-        #expect(throws: RateLimitError.self) { try AddressPrefix("10.0.0.0/") }
+        #expect(throws: ControllerError.self) { try AddressPrefix("10.0.0.0/33") }
+        #expect(throws: ControllerError.self) { try AddressPrefix("300.1.1.1") }
+        #expect(throws: ControllerError.self) { try AddressPrefix("10.0.0.0/") }
     }
 
     func write(_ text: String) throws -> String {
@@ -67,7 +67,7 @@ struct RateLimitParsingTests {
     func badConfigNamesTheKey(text: String, says: String) throws {
         let path = try write(text)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let e = #expect(throws: RateLimitError.self) { try RateLimitConfig.load(path: path) }
+        let e = #expect(throws: ControllerError.self) { try RateLimitConfig.load(path: path) }
         #expect(e?.description.contains(says) == true, "\(e?.description ?? "")")
         #expect(e?.description.hasPrefix(path) == true)
     }

@@ -246,7 +246,7 @@ struct TunnelUnitTests {
         #expect(try TunnelHTTPServer.parseListen(":9") == ("0.0.0.0", 9))
         #expect(try TunnelHTTPServer.parseListen("[::1]:80") == ("::1", 80))
         for bad in ["localhost:80", "127.0.0.1", "1.2.3.4:99999", "::1:80", "[::1]80", ""] {
-            #expect(throws: TunnelMonitorError.self, "\(bad)") { _ = try TunnelHTTPServer.parseListen(bad) }
+            #expect(throws: ControllerError.self, "\(bad)") { _ = try TunnelHTTPServer.parseListen(bad) }
         }
     }
 

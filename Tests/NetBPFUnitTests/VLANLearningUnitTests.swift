@@ -25,7 +25,7 @@ struct VLANLearningUnitTests {
     @Test(arguments: ["", "02:00:00:00:00", "02:00:00:00:00:01:02", "02:00:00:00:00:0g", "002:00:00:00:00:01",
                       "02:00:00-00:00:01", "02::00:00:00:01", "0200000000011", "0200.0000.001", "hello", "02 00 00 00 00 01"])
     func badMACsAreNamed(text: String) {
-        let e = #expect(throws: VLANLearningError.self) { try EthernetAddress(text) }
+        let e = #expect(throws: ControllerError.self) { try EthernetAddress(text) }
         #expect(e?.message == "'\(text)' is not a MAC address")
         #expect(e?.description.contains("hint: six hex bytes") == true)
     }
@@ -59,16 +59,16 @@ struct VLANLearningUnitTests {
         ([String](), "give at least one --map MAC=WORKER_IFACE"),
     ])
     func badMapArguments(maps: [String], says: String) {
-        let e = #expect(throws: VLANLearningError.self) { try VLANLearningConfig.fromArguments(trunk: "trunk", maps: maps, namespace: nil) }
+        let e = #expect(throws: ControllerError.self) { try VLANLearningConfig.fromArguments(trunk: "trunk", maps: maps, namespace: nil) }
         #expect(e?.description.contains(says) == true, "\(e?.description ?? "no error")")
         #expect(e?.description.contains("\n") == false)
     }
 
     @Test func missingTrunkAndTooManyClientsPerWorker() {
-        let e = #expect(throws: VLANLearningError.self) { try VLANLearningConfig.fromArguments(trunk: nil, maps: ["02:00:00:00:00:01=w0"], namespace: nil) }
+        let e = #expect(throws: ControllerError.self) { try VLANLearningConfig.fromArguments(trunk: nil, maps: ["02:00:00:00:00:01=w0"], namespace: nil) }
         #expect(e?.message.contains("--trunk is required") == true)
         let nine = (1...9).map { String(format: "02:00:00:00:00:%02x=w0", $0) }
-        let f = #expect(throws: VLANLearningError.self) { try VLANLearningConfig.fromArguments(trunk: "t", maps: nine, namespace: nil) }
+        let f = #expect(throws: ControllerError.self) { try VLANLearningConfig.fromArguments(trunk: "t", maps: nine, namespace: nil) }
         #expect(f?.description.contains("--map '02:00:00:00:00:09=w0': worker 'w0' has more than 8 clients") == true, "\(f?.description ?? "")")
     }
 
@@ -118,14 +118,14 @@ struct VLANLearningUnitTests {
     func badConfigNamesTheLineKeyAndValue(text: String, says: String) throws {
         let path = try write(text)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let e = #expect(throws: VLANLearningError.self) { try VLANLearningConfig.load(path: path) }
+        let e = #expect(throws: ControllerError.self) { try VLANLearningConfig.load(path: path) }
         #expect(e?.description.contains(says) == true, "\(e?.description ?? "no error")")
         #expect(e?.description.hasPrefix(path) == true)
         #expect(e?.description.contains("\n") == false)
     }
 
     @Test func missingConfigFile() {
-        let e = #expect(throws: VLANLearningError.self) { try VLANLearningConfig.load(path: "/nonexistent/vl.yaml") }
+        let e = #expect(throws: ControllerError.self) { try VLANLearningConfig.load(path: "/nonexistent/vl.yaml") }
         #expect(e?.description == "/nonexistent/vl.yaml: cannot read the file")
     }
 
