@@ -294,9 +294,14 @@ public struct Attacher: Sendable {
     }
 
     /// Removes one attachment exactly as recorded, its pins and its record, under its hook's lock.
+    /// - Throws: `AttachError(.notFound)` when another command undid it first (the record is gone).
     public func undo(_ record: AttachmentRecord) throws {
         let lock = try HookLock(namespace: record.namespace, interface: record.interface, hooks: [record.lockedHook])
         defer { lock.release() }
+        // Read again under the lock: a record read before it may have been undone meanwhile.
+        guard store.all().contains(where: { $0.fileName == record.fileName && $0.programID == record.programID }) else {
+            throw AttachError(.notFound, "\(record.programName) on \(record.place) was detached meanwhile by another command")
+        }
         try undoHoldingLock(record)
     }
 

@@ -40,7 +40,15 @@ public final class RateLimiter: @unchecked Sendable {
         guard candidates.count == 1 else {
             throw ControllerError("\(candidates.count) rate limiters are attached: " + candidates.map(\.place).joined(separator: ", "), hint: "choose one with --interface (and --netns)")
         }
-        try self.init(record: record)
+        do {
+            try self.init(record: record)
+        } catch where !store.all().contains(record) {
+            throw Self.detachedMeanwhile(record)
+        }
+    }
+
+    static func detachedMeanwhile(_ record: AttachmentRecord) -> ControllerError {
+        ControllerError("no rate limiter is attached to \(record.place): another command detached it meanwhile")
     }
 
     init(record: AttachmentRecord) throws {
@@ -219,7 +227,11 @@ public final class RateLimiter: @unchecked Sendable {
     /// Detaches the limiter, removing pins and record (and the HTB qdisc in shaping mode: the
     /// record names it).
     public func detach(store: AttachmentStore = AttachmentStore()) throws {
-        try Attacher(store: store).undo(record)
+        do {
+            try Attacher(store: store).undo(record)
+        } catch let e as AttachError where e.code == .notFound {
+            throw Self.detachedMeanwhile(record)
+        }
     }
 }
 

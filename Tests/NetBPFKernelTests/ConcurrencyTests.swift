@@ -86,6 +86,53 @@ struct ConcurrencyTests {
         return (fds, rss)
     }
 
+    /// The other state-changing commands on one target, eight at once, twenty rounds: an XDP
+    /// attach and its detach, the rate limiter's attach (with its HTB shaper) and detach. One of
+    /// each eight succeeds, the others fail in one line, and nothing is left after the detach.
+    @Test(arguments: ["xdp", "ratelimit"])
+    func parallelStateChangesOfOtherCommands(_ kind: String) throws {
+        try AttachLab.with { lab in
+            let env = ["NETBPF_STATE_DIR": lab.stateDirectory]
+            let (attach, detach, refusal, nothing): ([String], [String], String, String) = kind == "xdp"
+                ? (["attach", "xdp", "b", AttachLab.source("xdp_pass"), "--netns", lab.server], ["detach", "xdp", "b", "--all", "--netns", lab.server],
+                   "already", "netbpf has nothing attached")
+                : (["ratelimit", "attach", "b", "--netns", lab.server, "--shape"], ["ratelimit", "detach", "--interface", "b", "--netns", lab.server],
+                   "already", "no rate limiter")
+            for round in 1...Self.rounds {
+                let attaches = try (0..<Self.parallel).map { _ in try BackgroundProcess([CLI.binary] + attach, environment: env) }.map { $0.finish(timeout: 120) }
+                #expect(attaches.filter { $0.status == 0 }.count == 1, "\(kind) round \(round): \(attaches.map(\.status)) \(attaches.map(\.stderr))")
+                for r in attaches where r.status != 0 { AttachLab.expectOneLineError((r.status, r.stdout, r.stderr), refusal) }
+                #expect(lab.records().count == 1, "\(kind) round \(round): \(lab.records().map(\.place))")
+                let detaches = try (0..<Self.parallel).map { _ in try BackgroundProcess([CLI.binary] + detach, environment: env) }.map { $0.finish(timeout: 120) }
+                #expect(detaches.filter { $0.status == 0 }.count == 1, "\(kind) round \(round): \(detaches.map(\.status))")
+                for r in detaches where r.status != 0 { AttachLab.expectOneLineError((r.status, r.stdout, r.stderr), nothing) }
+                try lab.expectNothingLeft("\(kind) round \(round)")
+                #expect(try !lab.right.qdiscs(on: .name("b")).contains { $0.kind == "htb" }, "\(kind) round \(round): an HTB qdisc is left")
+            }
+        }
+    }
+
+    /// Eight `doctor --fix` at once beside a live attachment and a planted orphan pin: the
+    /// attachment stays, the orphan goes, every doctor exits 0.
+    @Test func parallelDoctorsAgree() throws {
+        try AttachLab.with { lab in
+            let record = try lab.attachTC("count_icmp")
+            for round in 1...Self.rounds {
+                let orphan = "\(Pinning.root)/\(lab.server)/b/egress/orphan_\(round)"
+                let program = try BPFProgram.tcxPassThrough(name: "orphan")
+                try program.pin(at: orphan + "/prog")
+                let runs = try (0..<Self.parallel).map { _ in
+                    try BackgroundProcess([CLI.binary, "doctor", "--fix", "--netns", lab.server], environment: ["NETBPF_STATE_DIR": lab.stateDirectory])
+                }.map { $0.finish(timeout: 120) }
+                #expect(runs.allSatisfy { $0.status == 0 }, "round \(round): \(runs.map(\.stderr))")
+                #expect(!FileManager.default.fileExists(atPath: orphan), "round \(round): the orphan pin is still there")
+                #expect(try lab.tcxPrograms(.ingress) == [record.programID], "round \(round)")
+                #expect(lab.records().map(\.programID) == [record.programID], "round \(round)")
+            }
+            _ = try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+        }
+    }
+
     /// The same race with SIGKILLs at random moments (0-250 ms): after `doctor --fix` the
     /// records and the hook agree, and a clean detach leaves nothing.
     @Test func parallelAttachesKilledAtRandom() throws {
