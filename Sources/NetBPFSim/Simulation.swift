@@ -186,6 +186,9 @@ public enum Simulation {
         let lock = try SimulationLock(dir, timeout: 120)
         defer { withExtendedLifetime(lock) {} }
         guard let journal = try dir.readJournal() else {
+            // Another `down` removed it while this one waited; the lock file this one's wait
+            // made again is ours to remove.
+            if !dir.exists { lock.removeFile() }
             throw SimError(.notFound, operation: "sim down", subject: name, message: "simulation '\(name)' was just removed")
         }
         let t = Teardown.run(journal, dir: dir)

@@ -169,6 +169,24 @@ struct SimKernelTests {
         }
     }
 
+    /// Eight `sim up` of one simulation at once, twenty rounds: one builds it, the seven others
+    /// wait for its lock and find it up; then eight `sim down`: one removes it, the others say
+    /// there is nothing to remove; nothing is left.
+    @Test func parallelUpsAndDownsOfOneSimulation() throws {
+        let name = SimLab.name("par")
+        defer { _ = try? SimLab.netbpf(["sim", "down", name]) }
+        for round in 1...20 {
+            let ups = try (0..<8).map { _ in try SimLab.Spawned([CLI.binary, "sim", "up", SimLab.topology("pair"), "--name", name]) }
+            let upStatus = ups.map { $0.wait(timeout: 120) }
+            #expect(upStatus.allSatisfy { $0 == 0 }, "round \(round): \(upStatus)")
+            #expect(try Simulation.journal(name)?.state == .up, "round \(round)")
+            let downs = try (0..<8).map { _ in try SimLab.Spawned([CLI.binary, "sim", "down", name]) }
+            let downStatus = downs.map { $0.wait(timeout: 120) }
+            #expect(downStatus.filter { $0 == 0 }.count == 1, "round \(round): \(downStatus)")
+            #expect(SimLab.leftovers(name).isEmpty, "round \(round): \(SimLab.leftovers(name))")
+        }
+    }
+
     /// `netbpf doctor` sees a half-built simulation (a killed `sim up`) and `doctor --fix`
     /// tears it down from its journal; a simulation being built right now is left alone.
     @Test func doctorFindsAndRemovesAHalfBuiltSimulation() throws {
