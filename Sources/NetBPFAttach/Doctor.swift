@@ -45,6 +45,7 @@ public struct Doctor: Sendable {
         let attacher = Attacher(store: store, notice: { _ in })
         var findings = store.all().filter { namespace == nil || $0.namespace == namespace }.map { examine($0, attacher: attacher, fix: fix) }
         findings += orphanPins(fix: fix)
+        if fix { HookLock.removeStale() } // bookkeeping only: not reported
         return findings
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetBPF
+import NetBPFNetlink
 
 /// One owner per hook at a time: an exclusive `flock(2)` on /run/netbpf/locks/NS__IFACE__HOOK,
 /// held from the duplicate check through the kernel change to the record write. The kernel
@@ -19,27 +20,38 @@ public final class HookLock {
         try Self.makeDirectory()
         for hook in Set(hooks).sorted() {
             let path = Self.path(namespace: namespace, interface: interface, hook: hook)
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard fd >= 0 else {
-                let e = errno
-                release()
-                throw AttachError(.system, "cannot open the hook lock \(path): \(Errno.describe(-e))")
-            }
-            fds.append(fd)
             let deadline = Date().addingTimeInterval(timeout)
-            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
-                    let holder = Self.holder(fd)
+            while true {
+                let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+                guard fd >= 0 else {
+                    let e = errno
                     release()
-                    throw AttachError(.busy, "another netbpf process\(holder.map { " (pid \($0))" } ?? "") is changing \(namespace.map { "\($0)/" } ?? "")\(interface) \(hook)",
-                                      hint: "wait for it to finish, then try again")
+                    throw AttachError(.system, "cannot open the hook lock \(path): \(Errno.describe(-e))")
                 }
-                usleep(5_000)
+                while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                    guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+                        let holder = Self.holder(fd)
+                        close(fd)
+                        release()
+                        throw AttachError(.busy, "another netbpf process\(holder.map { " (pid \($0))" } ?? "") is changing \(namespace.map { "\($0)/" } ?? "")\(interface) \(hook)",
+                                          hint: "wait for it to finish, then try again")
+                    }
+                    usleep(5_000)
+                }
+                // `doctor --fix` removes the lock files of namespaces that are gone, holding the
+                // lock: a waiter that then gets the lock on the removed file starts over.
+                var held = stat(), current = stat()
+                guard fstat(fd, &held) == 0, stat(path, &current) == 0, held.st_ino == current.st_ino, held.st_dev == current.st_dev else {
+                    close(fd)
+                    continue
+                }
+                fds.append(fd)
+                // Whoever holds the lock says so, for the message above.
+                let pid = Array("\(getpid())\n".utf8)
+                _ = ftruncate(fd, 0)
+                _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+                break
             }
-            // Whoever holds the lock says so, for the message above.
-            let pid = Array("\(getpid())\n".utf8)
-            _ = ftruncate(fd, 0)
-            _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         }
     }
 
@@ -65,6 +77,21 @@ public final class HookLock {
 
     static func path(namespace: String?, interface: String, hook: String) -> String {
         "\(directory)/\(namespace ?? "-")__\(interface)__\(hook)"
+    }
+
+    /// Removes the lock files of network namespaces that no longer exist (each taken first,
+    /// without waiting; one in use stays). Returns how many went.
+    @discardableResult
+    public static func removeStale() -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let parts = name.components(separatedBy: "__")
+            guard parts.count == 3, parts[0] != "-", !NetworkNamespace.exists(parts[0]),
+                  let lock = tryLock(namespace: parts[0], interface: parts[1], hooks: [parts[2]]) else { continue }
+            if unlink(directory + "/" + name) == 0 { removed += 1 }
+            lock.release()
+        }
+        return removed
     }
 
     private static func makeDirectory() throws {
