@@ -32,8 +32,11 @@ public struct Attacher: Sendable {
     /// Where one-line notices go (a stale record removed on the way): stderr by default.
     public let notice: @Sendable (String) -> Void
 
-    public init(store: AttachmentStore = AttachmentStore(),
-                notice: @escaping @Sendable (String) -> Void = { StandardStreams.err("netbpf: \($0)\n") }) {
+    public init(store: AttachmentStore = AttachmentStore()) {
+        self.init(store: store, notice: { StandardStreams.err("netbpf: \($0)\n") })
+    }
+
+    public init(store: AttachmentStore = AttachmentStore(), notice: @escaping @Sendable (String) -> Void) {
         self.store = store
         self.notice = notice
     }
