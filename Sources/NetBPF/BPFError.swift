@@ -6,22 +6,36 @@ import Glibc
 public struct BPFError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is; new cases may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name as it appears in JSON output ("not-found", "verifier").
         public let rawValue: String
+        /// A code by name; use the static members unless matching a code from JSON.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's name (`rawValue`).
         public var description: String { rawValue }
 
+        /// A system call or libbpf function failed with `errno` (none of the more specific codes applies).
         public static let system = Code("system")
+        /// The object file is not a BPF ELF object libbpf can open (truncated, wrong machine, bad BTF, no programs).
         public static let invalidObject = Code("invalid-object")
+        /// The verifier rejected a program; `verifierLog` holds its log.
         public static let verifier = Code("verifier")
+        /// No such program, map, pin, tracepoint or struct (ENOENT from the kernel maps here too).
         public static let notFound = Code("not-found")
+        /// A key, value or struct differs in size or layout from what the map or BTF says.
         public static let sizeMismatch = Code("size-mismatch")
+        /// A typed view or consumer was given a map of another type.
         public static let wrongMapType = Code("wrong-map-type")
+        /// The running kernel lacks what the call needs (a program, map or link type, kprobes, fentry).
         public static let unsupported = Code("unsupported")
+        /// EPERM or EACCES: the process lacks a capability, or lockdown refused.
         public static let permission = Code("permission")
+        /// An argument is unusable: a path off bpffs, an index out of range, a pinned object of another kind.
         public static let invalidArgument = Code("invalid-argument")
+        /// The call does not fit the object's state (configuring after load, using a detached link).
         public static let state = Code("state")
     }
 
+    /// What kind of failure this is; switch on it rather than on `message`.
     public var code: Code
     /// The call or step that failed: "bpf_object__load", "BPF_MAP_LOOKUP_BATCH", "open".
     public var operation: String
@@ -36,6 +50,8 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
     /// The full verifier log of a rejected program.
     public var verifierLog: String?
 
+    /// Makes an error; netbpf's own calls fill `operation` with the libbpf function, bpf(2)
+    /// command or step that failed, so fakes and wrappers should too.
     public init(_ code: Code, operation: String, subject: String? = nil, errno: Int32? = nil,
                 message: String, hint: String? = nil, verifierLog: String? = nil) {
         self.code = code
@@ -48,7 +64,7 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
     }
 
     /// An error from a failed system call or libbpf function returning -errno.
-    public static func system(_ operation: String, subject: String? = nil, errno err: Int32,
+    package static func system(_ operation: String, subject: String? = nil, errno err: Int32,
                               hint: String? = nil) -> BPFError {
         let e = abs(err)
         var code = Code.system
@@ -63,6 +79,7 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
                         message: "\(Errno.describe(e))", hint: h)
     }
 
+    /// One line: `operation 'subject': message; hint: hint`.
     public var description: String {
         var line = operation
         if let subject { line += " '\(subject)'" }

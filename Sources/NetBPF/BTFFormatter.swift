@@ -2,18 +2,30 @@ import CLibBPF
 
 /// A value decoded from bytes through BTF, ready to print as text or JSON.
 public indirect enum BTFValue: Sendable, Equatable, Encodable, CustomStringConvertible {
+    /// A signed C integer of up to 64 bits (sign-extended from its BTF bit width).
     case integer(Int64)
+    /// An unsigned C integer, a pointer's value or a bitfield.
     case unsigned(UInt64)
+    /// A C `_Bool`.
     case bool(Bool)
+    /// A C `float` or `double`.
     case float(Double)
+    /// A `char` array holding printable text up to its first NUL.
     case string(String)
+    /// A C enum value that matches one of its enumerators, by name.
     case enumCase(String)
+    /// A C array other than printable text.
     case array([BTFValue])
+    /// A struct or union: its members in declaration order ("(anon)" for unnamed ones).
     case record([(String, BTFValue)])
+    /// Bytes no BTF type describes or that the decoder could not read.
     case bytes([UInt8])
 
+    /// Compares the printed forms (`description`), so values that print alike are equal
+    /// (records hold tuples, which are not Equatable).
     public static func == (a: BTFValue, b: BTFValue) -> Bool { a.description == b.description }
 
+    /// Encodes as plain JSON: numbers, strings, arrays, objects for records, hex text for bytes.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
@@ -31,7 +43,7 @@ public indirect enum BTFValue: Sendable, Equatable, Encodable, CustomStringConve
     }
 
     /// Appends this value as JSON to `out` (hand-written: dumps of a million entries go through here).
-    public func appendJSON(to out: inout String) {
+    package func appendJSON(to out: inout String) {
         switch self {
         case .integer(let v): out += String(v)
         case .unsigned(let v): out += String(v)
@@ -53,6 +65,7 @@ public indirect enum BTFValue: Sendable, Equatable, Encodable, CustomStringConve
         }
     }
 
+    /// The value as bpftool prints it in plain output: strings quoted, records in braces.
     public var description: String {
         switch self {
         case .integer(let v): return "\(v)"
@@ -77,7 +90,7 @@ struct DynamicKey: CodingKey {
 }
 
 /// Bytes as space-separated hex pairs, the way bpftool prints keys and values.
-public func hexString(_ bytes: some Sequence<UInt8>) -> String {
+package func hexString(_ bytes: some Sequence<UInt8>) -> String {
     let digits: [UInt8] = Array("0123456789abcdef".utf8)
     var out: [UInt8] = []
     for b in bytes {
@@ -88,7 +101,7 @@ public func hexString(_ bytes: some Sequence<UInt8>) -> String {
 }
 
 /// A JSON string literal with the escapes JSON requires.
-public func appendJSONString(_ s: String, to out: inout String) {
+func appendJSONString(_ s: String, to out: inout String) {
     out += "\""
     for u in s.unicodeScalars {
         switch u {
@@ -104,12 +117,15 @@ public func appendJSONString(_ s: String, to out: inout String) {
     out += "\""
 }
 
-/// Decodes map keys and values through the map's BTF (the types the C program declared).
-/// Loads the BTF object from the kernel by id (btf__load_from_kernel_by_id, 5.x).
+/// Decodes map keys and values through the map's BTF (the types the C program declared), as
+/// `bpftool map dump` does. `@unchecked Sendable`: the loaded BTF is only read after init.
 public final class BTFFormatter: @unchecked Sendable {
     private let btf: OpaquePointer
 
-    /// nil when the map carries no BTF (declared without __type, or created without BTF).
+    /// Loads BTF object `btfID` from the kernel (btf__load_from_kernel_by_id: BPF_BTF_GET_FD_BY_ID,
+    /// kernel 4.18). nil when `btfID` is 0 (a map declared without `__type`, or created without
+    /// BTF) or the kernel will not hand the BTF out.
+    /// - Parameter btfID: `MapInfo.btfID` or `ProgramInfo.btfID`.
     public init?(btfID: UInt32) {
         guard btfID != 0, let btf = btf__load_from_kernel_by_id(btfID) else { return nil }
         self.btf = btf

@@ -5,13 +5,15 @@ import Foundation
 /// stream's buffer without bound; when the buffer is full, new records are dropped (as the
 /// kernel's ring buffer drops when user space falls behind) and counted in `drops`.
 public struct BoundedEventStream<Element: Sendable>: AsyncSequence, Sendable {
+    /// The iterator of the underlying `AsyncThrowingStream`; it throws what polling threw.
     public typealias AsyncIterator = AsyncThrowingStream<Element, Error>.Iterator
-    public let stream: AsyncThrowingStream<Element, Error>
+    package let stream: AsyncThrowingStream<Element, Error>
     /// What this stream dropped (and, for perf buffers, what the kernel reported lost).
     public let drops: EventDrops
     /// The most records held for the consumer at once.
     public let limit: Int
 
+    /// An iterator over the records in the order the polling thread read them.
     public func makeAsyncIterator() -> AsyncIterator { stream.makeAsyncIterator() }
 }
 
@@ -22,7 +24,7 @@ public final class EventDrops: @unchecked Sendable {
     private var droppedCount: UInt64 = 0
     private var kernelLostCount: UInt64 = 0
 
-    public init() {}
+    init() {}
 
     /// Records read from the kernel and dropped because the consumer had `limit` waiting.
     public var dropped: UInt64 { lock.lock(); defer { lock.unlock() }; return droppedCount }

@@ -1,11 +1,11 @@
 /// Checks the ELF header before libbpf sees the bytes, so that a truncated file, a non-ELF file or
 /// an object built for another machine gets a precise message instead of libbpf's generic one.
-public enum ELFHeaderCheck {
+package enum ELFHeaderCheck {
     static let emBPF: UInt16 = 247
     static let etRel: UInt16 = 1
 
     /// Throws `BPFError.invalidObject` unless `bytes` start a 64-bit relocatable BPF ELF object.
-    public static func validate(_ bytes: UnsafeRawBufferPointer, name: String) throws {
+    package static func validate(_ bytes: UnsafeRawBufferPointer, name: String) throws {
         func fail(_ message: String, hint: String? = nil) -> BPFError {
             BPFError(.invalidObject, operation: "open object", subject: name, message: message, hint: hint)
         }

@@ -1,11 +1,12 @@
 /// Section names of a 64-bit little-endian ELF object (already checked by ELFHeaderCheck).
-public enum ELFSections {
-    public static func names(_ bytes: [UInt8]) -> [String] {
+package enum ELFSections {
+    /// Every section's name, in section header order; empty when the headers are out of bounds.
+    package static func names(_ bytes: [UInt8]) -> [String] {
         sections(bytes).map(\.name)
     }
 
     /// The bytes of the first section called `name` (SHT_NOBITS sections have none), or nil.
-    public static func contents(of name: String, in bytes: [UInt8]) -> ArraySlice<UInt8>? {
+    package static func contents(of name: String, in bytes: [UInt8]) -> ArraySlice<UInt8>? {
         sections(bytes).first { $0.name == name }.map { bytes[$0.range] }
     }
 

@@ -14,7 +14,14 @@ public enum EventStream {
     /// is about 1 MB.
     public static let defaultBufferLimit = 4096
 
-    /// Records of a ring buffer map, each copied out as bytes.
+    /// Records of a ring buffer map (BPF_MAP_TYPE_RINGBUF, kernel 5.8), each copied out as bytes,
+    /// read by a `RingBuffer` on the stream's thread.
+    /// - Parameters:
+    ///   - map: a ringbuf map; another type ends the stream with `BPFError(.wrongMapType)`.
+    ///   - bufferLimit: records held for the consumer before new ones are dropped (at least 1).
+    ///   - pollMilliseconds: how long one epoll wait lasts, which bounds how late a cancelled
+    ///     stream's thread exits.
+    /// - Returns: a stream that throws what setting up the consumer (mmap, epoll) or polling threw.
     public static func ringBuffer(_ map: BPFMap, bufferLimit: Int = defaultBufferLimit,
                                   pollMilliseconds: Int32 = 100) -> BoundedEventStream<[UInt8]> {
         let drops = EventDrops()
@@ -42,12 +49,22 @@ public enum EventStream {
 
     /// One sample of a perf event array and the CPU it came from.
     public struct PerfSample: Sendable {
+        /// The CPU whose ring the sample was written to.
         public var cpu: Int
+        /// The bytes the program passed to bpf_perf_event_output(), plus any padding the kernel added.
         public var data: [UInt8]
     }
 
-    /// Samples of a perf event array with the CPU they came from. `drops.kernelLost` follows
-    /// the kernel's lost-sample reports.
+    /// Samples of a perf event array (BPF_MAP_TYPE_PERF_EVENT_ARRAY, kernel 4.4) with the CPU
+    /// they came from, read by a `PerfBuffer` (libbpf perf_buffer__new) on the stream's thread.
+    /// `drops.kernelLost` follows the kernel's lost-sample reports.
+    /// - Parameters:
+    ///   - map: a perf_event_array map; another type ends the stream with `BPFError(.wrongMapType)`.
+    ///   - pagesPerCPU: ring size per CPU in pages, a power of two.
+    ///   - wakeupEvents: samples the kernel collects before waking the reader.
+    ///   - bufferLimit: samples held for the consumer before new ones are dropped (at least 1).
+    ///   - pollMilliseconds: how long one poll lasts; rings are also read when it times out.
+    /// - Returns: a stream that throws what perf_buffer__new or polling threw.
     public static func perfBuffer(_ map: BPFMap, pagesPerCPU: Int = 64, wakeupEvents: UInt32 = 1,
                                   bufferLimit: Int = defaultBufferLimit,
                                   pollMilliseconds: Int32 = 100) -> BoundedEventStream<PerfSample> {

@@ -4,7 +4,10 @@ import Foundation
 
 /// One probed kernel capability.
 public struct Feature: Sendable, Encodable, Equatable {
+    /// What was probed, in words ("program type xdp", "bpf_loop from sched_cls", "tcx links").
     public var name: String
+    /// Whether the kernel offers it; a probe that could not run (no privilege) also reads false,
+    /// with the reason in `detail`.
     public var available: Bool
     /// How it was decided, or what is missing.
     public var detail: String
@@ -14,6 +17,7 @@ public struct Feature: Sendable, Encodable, Equatable {
 /// creating the map, calling the command), never from the kernel version, and computed once per
 /// process on first use.
 public final class Features: @unchecked Sendable {
+    /// The process-wide cache; every probe runs at most once per process.
     public static let shared = Features()
     private let lock = NSLock()
     private var cache: [String: Feature] = [:]
@@ -62,21 +66,24 @@ public final class Features: @unchecked Sendable {
             ("bpf_probe_write_user", BPF_FUNC_probe_write_user.rawValue)]),
     ]
 
-    public func programType(_ name: String, _ type: UInt32) -> Feature {
+    /// Whether a program of `type` loads (libbpf_probe_bpf_prog_type).
+    func programType(_ name: String, _ type: UInt32) -> Feature {
         cached("prog:\(name)") {
             let r = libbpf_probe_bpf_prog_type(bpf_prog_type(type), nil)
             return Feature(name: "program type \(name)", available: r == 1, detail: r == 1 ? "loads" : r == 0 ? "kernel refuses it" : "probe failed: \(Errno.describe(r))")
         }
     }
 
-    public func mapType(_ name: String, _ type: UInt32) -> Feature {
+    /// Whether a map of `type` can be created (libbpf_probe_bpf_map_type).
+    func mapType(_ name: String, _ type: UInt32) -> Feature {
         cached("map:\(name)") {
             let r = libbpf_probe_bpf_map_type(bpf_map_type(type), nil)
             return Feature(name: "map type \(name)", available: r == 1, detail: r == 1 ? "creates" : r == 0 ? "kernel refuses it" : "probe failed: \(Errno.describe(r))")
         }
     }
 
-    public func helper(_ name: String, programType: (String, UInt32), id: UInt32) -> Feature {
+    /// Whether a program of `programType` may call helper `id` (libbpf_probe_bpf_helper).
+    func helper(_ name: String, programType: (String, UInt32), id: UInt32) -> Feature {
         cached("helper:\(programType.0):\(name)") {
             let (r, _) = LibbpfLog.capture { libbpf_probe_bpf_helper(bpf_prog_type(programType.1), bpf_func_id(id), nil) }
             var detail = r == 1 ? "callable" : r == 0 ? "not callable" : "probe failed: \(Errno.describe(r))"
@@ -183,6 +190,7 @@ public final class Features: @unchecked Sendable {
         }
     }
 
+    /// A BPF filesystem mounted at /sys/fs/bpf, where pins live.
     public var bpffs: Feature {
         cached("bpffs") {
             let ok = Pinning.isOnBPFFS("/sys/fs/bpf")

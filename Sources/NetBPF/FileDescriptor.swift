@@ -2,18 +2,18 @@ import Glibc
 
 /// Owns one kernel file descriptor (a BPF program, map, link or a socket) and closes it exactly
 /// once, when the last reference goes. Never closes 0 and never retries close on EINTR.
-public final class FileDescriptor: @unchecked Sendable {
+package final class FileDescriptor: @unchecked Sendable {
     /// The raw descriptor; valid while this object is alive.
-    public let rawValue: Int32
+    package let rawValue: Int32
 
     /// Takes ownership of `fd`.
-    public init(owning fd: Int32) {
+    package init(owning fd: Int32) {
         precondition(fd > 0, "netbpf never owns fd \(fd)")
         rawValue = fd
     }
 
     /// Duplicates `fd` (F_DUPFD_CLOEXEC, above 2) and owns the copy.
-    public static func duplicate(_ fd: Int32, operation: String = "dup") throws -> FileDescriptor {
+    package static func duplicate(_ fd: Int32, operation: String = "dup") throws -> FileDescriptor {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0 else { throw BPFError.system(operation, errno: errno) }
         return FileDescriptor(owning: copy)
@@ -23,7 +23,7 @@ public final class FileDescriptor: @unchecked Sendable {
 }
 
 /// Counts this process's open file descriptors (from /proc/self/fd), for leak checks.
-public func openFileDescriptorCount() -> Int {
+package func openFileDescriptorCount() -> Int {
     guard let dir = opendir("/proc/self/fd") else { return -1 }
     defer { closedir(dir) }
     var n = 0

@@ -3,24 +3,35 @@ import Glibc
 
 /// What the kernel reports about a loaded program (BPF_OBJ_GET_INFO_BY_FD, bpf_prog_info).
 public struct ProgramInfo: Sendable, Encodable, Equatable {
+    /// The kernel's id for the program, unique while it is loaded (`bpftool prog show id N`).
     public var id: UInt32
+    /// The program type.
     public var type: ProgramType
+    /// The name the kernel keeps: at most the first 15 bytes of the C function's name.
     public var name: String
     /// The 8-byte program tag (hash of the instructions) in hex, as bpftool prints it.
     public var tag: String
+    /// Bytes of instructions after the verifier's rewrites (xlated_prog_len; 0 for unprivileged callers).
     public var translatedBytes: UInt32
+    /// Bytes of JIT-compiled machine code (jited_prog_len; 0 with the JIT off or for unprivileged callers).
     public var jitedBytes: UInt32
     /// Wall-clock load time (seconds since the epoch).
     public var loadTime: Double
+    /// The uid of the process that loaded it.
     public var createdByUID: UInt32
+    /// Ids of the maps the program uses.
     public var mapIDs: [UInt32]
+    /// Id of the program's BTF object; 0 when it was loaded without BTF.
     public var btfID: UInt32
+    /// Whether its license is GPL-compatible, which GPL-only helpers require.
     public var gplCompatible: Bool
     /// Bytes charged to memlock, from /proc/self/fdinfo (as bpftool shows it).
     public var memlockBytes: UInt64?
-    /// Run count and total run time; non-zero only with kernel.bpf_stats_enabled=1.
+    /// Times the program ran; non-zero only with kernel.bpf_stats_enabled=1 (5.1).
     public var runCount: UInt64
+    /// Total time spent running, in nanoseconds; non-zero only with kernel.bpf_stats_enabled=1.
     public var runTimeNanoseconds: UInt64
+    /// Instructions the verifier processed to accept it (verified_insns, 5.16; 0 before).
     public var verifiedInstructions: UInt32
 
     init(fd: Int32) throws {
@@ -60,16 +71,27 @@ public struct ProgramInfo: Sendable, Encodable, Equatable {
 
 /// What the kernel reports about a map (bpf_map_info).
 public struct MapInfo: Sendable, Encodable, Equatable {
+    /// The kernel's id for the map, unique while it exists (`bpftool map show id N`).
     public var id: UInt32
+    /// The map type.
     public var type: MapType
+    /// The name the kernel keeps: at most 15 bytes (libbpf names global-data maps "OBJ.rodata" and the like).
     public var name: String
+    /// Bytes of a key.
     public var keySize: UInt32
+    /// Bytes of a value; for per-CPU maps, of one CPU's value.
     public var valueSize: UInt32
+    /// The most entries it holds (for a ring buffer: its data size in bytes).
     public var maxEntries: UInt32
+    /// map_flags from creation (BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, BPF_F_MMAPABLE, ...).
     public var flags: UInt32
+    /// Id of the BTF object describing key and value; 0 when the map has no BTF.
     public var btfID: UInt32
+    /// The key's type id in that BTF, for `BTFFormatter.decode`; 0 when not declared.
     public var btfKeyTypeID: UInt32
+    /// The value's type id in that BTF, for `BTFFormatter.decode`; 0 when not declared.
     public var btfValueTypeID: UInt32
+    /// Bytes charged to memlock, from /proc/self/fdinfo (as bpftool shows it); nil when not reported.
     public var memlockBytes: UInt64?
 
     init(fd: Int32) throws {
@@ -94,11 +116,15 @@ public struct MapInfo: Sendable, Encodable, Equatable {
 
 /// What the kernel reports about a link (bpf_link_info), with the attach point decoded where known.
 public struct LinkInfo: Sendable, Encodable, Equatable {
+    /// The kernel's id for the link (`bpftool link show id N`).
     public var id: UInt32
+    /// The link type (how the program is attached: tracing, xdp, tcx, perf_event, ...).
     public var type: LinkType
+    /// Id of the program the link runs.
     public var programID: UInt32
     /// Interface index for XDP, tcx and netkit links.
     public var ifindex: UInt32?
+    /// The hook for XDP, tcx and netkit links (`.xdp`, `.tcxIngress`, ...); nil for other links.
     public var attachType: AttachType?
     /// Tracepoint name for raw_tracepoint links.
     public var tracepoint: String?

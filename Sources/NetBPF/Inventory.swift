@@ -6,6 +6,7 @@ import Glibc
 public enum Inventory {
     /// A program with where it is attached, when a link says so.
     public struct ProgramEntry: Sendable, Encodable {
+        /// What the kernel reports about the program.
         public var info: ProgramInfo
         /// "xdp ifindex 3", "tcx_ingress ifindex 5", "raw_tracepoint sys_enter" ...
         public var attachedTo: [String]
@@ -18,7 +19,9 @@ public enum Inventory {
         return ids
     }
 
-    /// All loaded programs, ordered by id. Programs that vanish while walking are skipped.
+    /// All loaded programs, ordered by id (BPF_PROG_GET_NEXT_ID, 4.13), each with the attach
+    /// points its links name. Programs that vanish while walking are skipped.
+    /// - Throws: `BPFError(.permission)` without CAP_SYS_ADMIN.
     public static func programs() throws -> [ProgramEntry] {
         try requirePrivilege()
         let links = (try? self.links()) ?? []
@@ -33,6 +36,8 @@ public enum Inventory {
         }
     }
 
+    /// All maps, ordered by id (BPF_MAP_GET_NEXT_ID, 4.13). Maps that vanish while walking are skipped.
+    /// - Throws: `BPFError(.permission)` without CAP_SYS_ADMIN.
     public static func maps() throws -> [MapInfo] {
         try requirePrivilege()
         return walk { bpf_map_get_next_id($0, $1) }.compactMap { id in
@@ -43,6 +48,9 @@ public enum Inventory {
         }
     }
 
+    /// All BPF links, ordered by id (BPF_LINK_GET_NEXT_ID, 5.8). Links that go away while
+    /// walking are skipped.
+    /// - Throws: `BPFError(.permission)` without CAP_SYS_ADMIN.
     public static func links() throws -> [LinkInfo] {
         try requirePrivilege()
         return walk { bpf_link_get_next_id($0, $1) }.compactMap { id in

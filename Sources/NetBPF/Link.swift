@@ -50,6 +50,7 @@ public final class BPFLink: Sendable {
     /// The link's fd, or -1 once detached.
     public var fd: Int32 { state.withLock { $0.fd } }
 
+    /// Whether this object still holds the link: false once `detach()` ran.
     public var isAttached: Bool { state.withLock { $0.libbpfLink != nil || $0.ownedFD != nil } }
 
     /// The kernel's view of the link (id, type, program id, interface).

@@ -4,7 +4,9 @@ import Glibc
 
 /// Flags for map updates (BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK).
 public struct UpdateFlags: OptionSet, Sendable {
+    /// The `flags` argument of BPF_MAP_UPDATE_ELEM.
     public let rawValue: UInt64
+    /// Flags by value, for ones without a static member here.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
     /// Create or replace (BPF_ANY).
     public static let any: UpdateFlags = []
@@ -26,8 +28,11 @@ public enum DumpMethod: String, Sendable {
 
 /// One key/value pair as raw bytes. Per-CPU values hold every possible CPU's value, 8-byte aligned.
 public struct MapEntry: Sendable, Equatable {
+    /// `BPFMap.keySize` bytes.
     public var key: [UInt8]
+    /// `BPFMap.valueBufferSize` bytes: every possible CPU's value for per-CPU maps.
     public var value: [UInt8]
+    /// An entry from its bytes, for fakes and tests.
     public init(key: [UInt8], value: [UInt8]) { self.key = key; self.value = value }
 }
 
@@ -37,6 +42,7 @@ public final class BPFMap: @unchecked Sendable {
     private let owner: AnyObject
     /// The map's fd; valid while this object lives.
     public let fd: Int32
+    /// The kernel's description of the map, read once when this object was made.
     public let info: MapInfo
     /// Possible CPUs (libbpf_num_possible_cpus): the number of slots in a per-CPU value.
     public let possibleCPUs: Int
@@ -60,7 +66,9 @@ public final class BPFMap: @unchecked Sendable {
         possibleCPUs = Int(max(libbpf_num_possible_cpus(), 1))
     }
 
-    /// Opens a map pinned in bpffs (bpf_obj_get).
+    /// Opens a map pinned in bpffs (bpf_obj_get: BPF_OBJ_GET, 4.4).
+    /// - Throws: `BPFError(.notFound)` when nothing is pinned at `path`, `.invalidArgument` when
+    ///   the pinned object is not a map.
     public static func open(pinned path: String) throws -> BPFMap {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else {
@@ -73,17 +81,23 @@ public final class BPFMap: @unchecked Sendable {
         return try BPFMap(fd: owned)
     }
 
-    /// Opens a map by id (bpf_map_get_fd_by_id).
+    /// Opens a map by id (bpf_map_get_fd_by_id: BPF_MAP_GET_FD_BY_ID, 4.13; needs CAP_SYS_ADMIN).
+    /// - Throws: `BPFError(.notFound)` when no map has that id.
     public static func open(id: UInt32) throws -> BPFMap {
         let fd = bpf_map_get_fd_by_id(id)
         guard fd >= 0 else { throw BPFError.system("open map", subject: "id \(id)", errno: errno) }
         return try BPFMap(fd: FileDescriptor(owning: fd))
     }
 
+    /// The map's name as the kernel keeps it (at most 15 bytes).
     public var name: String { info.name }
+    /// The map type.
     public var type: MapType { info.type }
+    /// Bytes of a key.
     public var keySize: Int { Int(info.keySize) }
+    /// Bytes of one value (of one CPU's value, for per-CPU maps; see `valueBufferSize`).
     public var valueSize: Int { Int(info.valueSize) }
+    /// The most entries the map holds.
     public var maxEntries: Int { Int(info.maxEntries) }
 
     /// Bytes of one value as user space reads it: per-CPU maps hold one 8-byte-aligned slot per CPU.
@@ -124,6 +138,9 @@ public final class BPFMap: @unchecked Sendable {
         }
     }
 
+    /// Stores `value` under `key` (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError(.sizeMismatch)` unless `key` is `keySize` and `value` is
+    ///   `valueBufferSize` bytes; the kernel's errno otherwise (E2BIG: the map is full).
     public func update(key: [UInt8], value: [UInt8], flags: UpdateFlags = .any) throws {
         try checkKey(key)
         guard value.count == valueBufferSize else {
@@ -145,6 +162,9 @@ public final class BPFMap: @unchecked Sendable {
         throw BPFError.system("BPF_MAP_DELETE_ELEM", subject: name, errno: e, hint: hint)
     }
 
+    /// Deletes `key` (BPF_MAP_DELETE_ELEM). Returns false when it was not there.
+    /// - Throws: `BPFError(.sizeMismatch)` unless `key` is `keySize` bytes; EINVAL for array maps,
+    ///   whose elements cannot be deleted.
     @discardableResult
     public func delete(key: [UInt8]) throws -> Bool {
         try checkKey(key)

@@ -12,13 +12,17 @@ public final class BPFObject: @unchecked Sendable {
         self.handle = handle
     }
 
-    /// Opens, configures (optionally) and loads an object file in one step.
+    /// Opens, configures (optionally) and loads an object file in one step
+    /// (`BPFObjectSpec.open(path:)`, then `configure`, then `load()`).
+    /// - Throws: what those throw: `BPFError(.invalidObject)` for a file libbpf cannot open,
+    ///   `.verifier` with the log for a rejected program, or what `configure` throws.
     public static func load(path: String, configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> BPFObject {
         let spec = try BPFObjectSpec.open(path: path)
         try configure(spec)
         return try spec.load()
     }
 
+    /// The object's name: the file name without `.o`/`.bpf.o`, or the name given with the bytes.
     public var name: String { handle.name }
 
     /// Loaded programs, in ELF order (programs with autoload off are left out).
@@ -31,6 +35,9 @@ public final class BPFObject: @unchecked Sendable {
         handle.mapPointers.compactMap { try? BPFMap(object: handle, pointer: $0) }
     }
 
+    /// The loaded program whose C function is `name` (bpf_object__find_program_by_name).
+    /// - Throws: `BPFError(.notFound)`, its hint listing the programs there are, when there is
+    ///   none of that name or it was not loaded (autoload off).
     public func program(named name: String) throws -> BPFProgram {
         guard let p = bpf_object__find_program_by_name(handle.pointer, name), bpf_program__fd(p) >= 0 else {
             throw BPFError(.notFound, operation: "find program", subject: name,
@@ -40,6 +47,9 @@ public final class BPFObject: @unchecked Sendable {
         return BPFProgram(object: handle, pointer: p)
     }
 
+    /// The map called `name` (bpf_object__find_map_by_name); global-data maps also answer to
+    /// their section name (".rodata", ".bss").
+    /// - Throws: `BPFError(.notFound)`, its hint listing the maps there are.
     public func map(named name: String) throws -> BPFMap {
         guard let m = bpf_object__find_map_by_name(handle.pointer, name) else {
             throw BPFError(.notFound, operation: "find map", subject: name,

@@ -41,26 +41,37 @@ final class ObjectHandle: @unchecked Sendable {
 
 /// A program as described by an opened (not yet loaded) object.
 public struct ProgramSpec: Sendable, Hashable {
+    /// The C function's name.
     public var name: String
     /// The ELF section, e.g. "tc", "xdp", "tracepoint/syscalls/sys_enter_openat".
     public var section: String
+    /// The program type libbpf derived from the section (or set with `setType`).
     public var type: ProgramType
+    /// The attach type libbpf derived from the section; the kernel checks attaches against it.
     public var expectedAttachType: AttachType
     /// Instructions before relocation.
     public var instructionCount: Int
+    /// Whether `load()` loads it (see `setAutoload`).
     public var autoload: Bool
 }
 
 /// A map as described by an opened object (sizes may still be changed before load).
 public struct MapSpec: Sendable, Hashable {
+    /// The map's name (libbpf's "OBJ.rodata" and the like for global data).
     public var name: String
+    /// The map type.
     public var type: MapType
+    /// Bytes of a key.
     public var keySize: UInt32
+    /// Bytes of a value.
     public var valueSize: UInt32
+    /// Capacity as declared, or as changed with `setMaxEntries`.
     public var maxEntries: UInt32
+    /// map_flags as declared (BPF_F_NO_PREALLOC, ...).
     public var flags: UInt32
     /// .rodata, .data, .bss, .kconfig: maps libbpf makes for global variables.
     public var isInternal: Bool
+    /// Where the map is pinned on load, or reused from (`setPinPath`); nil when not pinned.
     public var pinPath: String?
 }
 
@@ -87,7 +98,10 @@ public final class BPFObjectSpec {
         }
     }
 
-    /// Opens a BPF ELF object file.
+    /// Opens a BPF ELF object file: reads it, checks the ELF header and BTF, then
+    /// bpf_object__open_mem. Nothing reaches the kernel until `load()`.
+    /// - Throws: `BPFError(.invalidObject)` for a file that is not a BPF object, is damaged or
+    ///   has no programs; the errno of open/read otherwise.
     public static func open(path: String) throws -> BPFObjectSpec {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw BPFError.system("open object", subject: path, errno: errno) }
@@ -111,7 +125,9 @@ public final class BPFObjectSpec {
         return try open(bytes: bytes[..<done], name: name, displayPath: path)
     }
 
-    /// Opens a BPF ELF object from memory (for example the output of the in-process compiler).
+    /// Opens a BPF ELF object from memory (for example the output of the in-process compiler),
+    /// with the checks and errors of `open(path:)`.
+    /// - Parameter name: the object's name, used in errors and as libbpf's object name.
     public static func open(bytes: some Collection<UInt8>, name: String) throws -> BPFObjectSpec {
         try open(bytes: bytes, name: name, displayPath: name)
     }

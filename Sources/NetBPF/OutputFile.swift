@@ -8,8 +8,9 @@ import Glibc
 /// else (`/dev/null`, `/dev/stdout`, a FIFO, a symlink) is opened and written in place: renaming
 /// a temporary file over it would replace the device node or the link itself, which for root
 /// means breaking /dev/null for the whole machine.
-public enum OutputFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws {
+package enum OutputFile {
+    /// Writes `bytes` to `path`: atomically for a regular file or a new path, in place otherwise.
+    package static func write(_ bytes: [UInt8], to path: String) throws {
         var info = stat()
         if lstat(path, &info) != 0 || (info.st_mode & S_IFMT) == S_IFREG {
             try replaceAtomically(bytes, at: path)
@@ -24,7 +25,7 @@ public enum OutputFile {
     /// reboot clears anyway) does not need to survive a power cut, and fsync costs 0.5-1 ms.
     /// The temporary file names its writer; temporaries of `path` left by writers that are gone
     /// (killed mid-write) are removed first (`WriterTemporaryFile`).
-    public static func replaceAtomically(_ bytes: [UInt8], at path: String, mode: mode_t = 0o644) throws {
+    package static func replaceAtomically(_ bytes: [UInt8], at path: String, mode: mode_t = 0o644) throws {
         WriterTemporaryFile.removeStale(beside: path)
         let tmp = WriterTemporaryFile.path(for: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)

@@ -4,18 +4,28 @@ import Glibc
 
 /// A classic BPF program (struct sock_filter[]) as used by SO_ATTACH_FILTER and tcpdump.
 public struct ClassicFilter: Sendable, Equatable {
+    /// One `struct sock_filter`.
     public struct Instruction: Sendable, Equatable {
+        /// The opcode (BPF_LD | BPF_H | BPF_ABS, ...).
         public var code: UInt16
+        /// Instructions to skip when a conditional jump is taken.
         public var jt: UInt8
+        /// Instructions to skip when it is not.
         public var jf: UInt8
+        /// The operand: a constant, an offset or a length, depending on `code`.
         public var k: UInt32
     }
+    /// The program, at most 4096 instructions (the kernel's BPF_MAXINSNS).
     public var instructions: [Instruction]
     /// The pcap expression it came from, if any.
     public var expression: String?
 
     /// Compiles a pcap filter expression ("tcp port 80") for Ethernet frames with libpcap's
     /// pcap_compile (optimised), the way tcpdump does, without opening a capture device.
+    /// libpcap is opened (dlopen) on first use.
+    /// - Parameter snapshotLength: bytes of each frame the filter accepts, as tcpdump's `-s`.
+    /// - Throws: `BPFError(.invalidArgument)` with libpcap's message for an expression it
+    ///   rejects (or when libpcap cannot be loaded), or one over 4096 instructions.
     public static func compile(pcap expression: String, snapshotLength: Int32 = 262_144) throws -> ClassicFilter {
         var insns = [nb_classic_insn](repeating: nb_classic_insn(), count: 4096)
         var err = [CChar](repeating: 0, count: 512)
@@ -38,9 +48,11 @@ public struct CapturedFrame: Sendable {
     public var data: [UInt8]
     /// The frame's length on the wire (larger than data.count when truncated).
     public var length: Int
+    /// The interface it was seen on (sll_ifindex).
     public var ifindex: Int32
     /// PACKET_OUTGOING (4) for frames this host sent; others were received.
     public var packetType: Int32
+    /// Whether this host sent the frame (`packetType` is PACKET_OUTGOING).
     public var isOutgoing: Bool { packetType == 4 }
 }
 
@@ -52,9 +64,14 @@ public final class PacketSocket: @unchecked Sendable {
     private let socket: FileDescriptor
     /// The program stays loaded while the socket lives.
     public let program: BPFProgram?
+    /// The interface the socket is bound to; 0 for every interface of its namespace.
     public let ifindex: Int32
 
-    /// A socket filtered by an eBPF socket-filter program (returns bytes to keep, 0 to drop).
+    /// A socket filtered by an eBPF socket-filter program (returns bytes to keep, 0 to drop),
+    /// attached with SO_ATTACH_BPF (3.19).
+    /// - Parameter ifindex: the interface to capture on, 0 for all (in the calling thread's namespace).
+    /// - Throws: `BPFError(.invalidArgument)` unless the program is a socket_filter;
+    ///   `.permission` without CAP_NET_RAW; ENODEV when there is no such interface.
     public init(program: BPFProgram, ifindex: Int32 = 0) throws {
         guard program.type == .socketFilter else {
             throw BPFError(.invalidArgument, operation: "attach socket filter", subject: program.name,
@@ -69,7 +86,11 @@ public final class PacketSocket: @unchecked Sendable {
         try bind()
     }
 
-    /// A socket filtered by a classic BPF program (e.g. from a pcap expression).
+    /// A socket filtered by a classic BPF program (e.g. from a pcap expression), attached with
+    /// SO_ATTACH_FILTER.
+    /// - Parameter ifindex: the interface to capture on, 0 for all (in the calling thread's namespace).
+    /// - Throws: `BPFError(.permission)` without CAP_NET_RAW; the errno of SO_ATTACH_FILTER or
+    ///   bind (ENODEV: no such interface).
     public init(classic filter: ClassicFilter, ifindex: Int32 = 0) throws {
         socket = try Self.open()
         program = nil
@@ -95,7 +116,10 @@ public final class PacketSocket: @unchecked Sendable {
         }
     }
 
-    /// Waits up to `timeoutMilliseconds` for one frame that passed the filter; nil on timeout.
+    /// Waits up to `timeoutMilliseconds` for one frame that passed the filter; nil on timeout
+    /// or when a signal interrupted the wait.
+    /// - Parameter capacity: the most bytes kept of a frame; `CapturedFrame.length` has its full length.
+    /// - Throws: `BPFError` with the errno of recvfrom.
     public func receive(timeoutMilliseconds: Int32, capacity: Int = 65_536) throws -> CapturedFrame? {
         var buf = [UInt8](repeating: 0, count: capacity)
         var index: Int32 = 0, type: Int32 = 0

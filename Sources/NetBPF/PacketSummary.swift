@@ -7,6 +7,7 @@ public enum PacketSummary {
     /// UDP destination ports read as VXLAN: 4789 (IANA) and 8472 (Linux's old default).
     static let vxlanPorts: Set<UInt16> = [4789, 8472]
 
+    /// The summary of one Ethernet frame (VLAN tags, IPv4/IPv6, TCP/UDP/ICMP, ARP, VXLAN).
     public static func describe(_ frame: [UInt8]) -> String { describe(frame, decapsulate: true) }
 
     /// `decapsulate`: whether a VXLAN datagram's inner frame is summarised (false inside one).

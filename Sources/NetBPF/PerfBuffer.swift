@@ -22,12 +22,17 @@ public final class PerfBuffer {
     private var callbacks: UnsafeMutableRawPointer?
     private let sink: Sink
     private let unmanaged: Unmanaged<Sink>
+    /// The perf event array; it stays open while the consumer lives.
     public let map: BPFMap
 
+    /// Opens a consumer on every CPU's ring (libbpf perf_buffer__new).
     /// - Parameters:
     ///   - pagesPerCPU: ring size per CPU in pages (a power of two).
     ///   - handler: called with the CPU and the sample's bytes (valid only during the call), on
     ///     the thread that called `poll` or `consume`.
+    ///   - wakeupEvents: samples the kernel collects before waking the reader.
+    /// - Throws: `BPFError(.wrongMapType)` for a map that is not a perf_event_array,
+    ///   `.invalidArgument` when `pagesPerCPU` is not a power of two, the errno of perf_buffer__new.
     public init(map: BPFMap, pagesPerCPU: Int = 64, wakeupEvents: UInt32 = 1,
                 handler: @escaping (_ cpu: Int, _ data: UnsafeRawBufferPointer) -> Void) throws {
         guard map.type == .perfEventArray else {
@@ -60,6 +65,7 @@ public final class PerfBuffer {
         callbacks = owned
     }
 
+    /// Samples delivered to the handler so far.
     public var recordCount: UInt64 { sink.records }
     /// Samples the kernel dropped because a CPU's ring was full.
     public var lostCount: UInt64 { sink.lost }
@@ -81,6 +87,8 @@ public final class PerfBuffer {
         if n < 0 { throw BPFError.system("perf_buffer__consume", subject: map.name, errno: n) }
     }
 
+    /// An epoll fd that becomes readable when samples arrive, for outside event loops
+    /// (perf_buffer__epoll_fd); owned by this buffer.
     public var epollFD: Int32 { perf_buffer__epoll_fd(pointer) }
 
     deinit {

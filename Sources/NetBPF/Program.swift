@@ -24,6 +24,7 @@ public final class BPFProgram: @unchecked Sendable {
     /// The program's fd; valid while this object lives.
     public var fd: Int32 { ownedFD?.rawValue ?? bpf_program__fd(pointer) }
 
+    /// The C function's name; for a program opened by id or pin, the kernel's (at most 15 bytes).
     public var name: String {
         if let pointer { return String(cString: bpf_program__name(pointer)) }
         return (try? info().name) ?? "?"
@@ -32,11 +33,13 @@ public final class BPFProgram: @unchecked Sendable {
     /// The ELF section it came from ("" for programs opened by id or pin).
     public var section: String { pointer.map { String(cString: bpf_program__section_name($0)) } ?? "" }
 
+    /// The program type.
     public var type: ProgramType {
         if let pointer { return ProgramType(rawValue: bpf_program__type(pointer).rawValue) }
         return (try? info().type) ?? ProgramType(rawValue: 0)
     }
 
+    /// The attach type it was loaded for (0 for programs opened by id or pin, which do not say).
     public var expectedAttachType: AttachType {
         pointer.map { AttachType(rawValue: bpf_program__expected_attach_type($0).rawValue) } ?? AttachType(rawValue: 0)
     }
@@ -50,7 +53,9 @@ public final class BPFProgram: @unchecked Sendable {
         return LibbpfOutput.verifierLog(in: object.loadLog, program: name)
     }
 
-    /// Opens a program pinned in bpffs (bpf_obj_get).
+    /// Opens a program pinned in bpffs (bpf_obj_get: BPF_OBJ_GET, 4.4).
+    /// - Throws: `BPFError(.notFound)` when nothing is pinned at `path`, `.invalidArgument` when
+    ///   the pinned object is not a program.
     public static func open(pinned path: String) throws -> BPFProgram {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { throw BPFError.system("open pinned program", subject: path, errno: errno) }
@@ -59,20 +64,27 @@ public final class BPFProgram: @unchecked Sendable {
         return BPFProgram(fd: owned)
     }
 
-    /// Opens a loaded program by its id (bpf_prog_get_fd_by_id).
+    /// Opens a loaded program by its id (bpf_prog_get_fd_by_id: BPF_PROG_GET_FD_BY_ID, 4.13;
+    /// needs CAP_SYS_ADMIN).
+    /// - Throws: `BPFError(.notFound)` when no program has that id.
     public static func open(id: UInt32) throws -> BPFProgram {
         let fd = bpf_prog_get_fd_by_id(id)
         guard fd >= 0 else { throw BPFError.system("open program", subject: "id \(id)", errno: errno) }
         return BPFProgram(fd: FileDescriptor(owning: fd))
     }
 
-    /// Pins the program in bpffs so it outlives this process (BPF_OBJ_PIN).
+    /// Pins the program in bpffs so it outlives this process (BPF_OBJ_PIN, 4.4), creating the
+    /// parent directories.
+    /// - Throws: `BPFError(.invalidArgument)` for a relative path or one off bpffs; EEXIST when
+    ///   something is pinned there already.
     public func pin(at path: String) throws {
         try Pinning.prepareParent(of: path)
         if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin program", subject: path, errno: errno) }
     }
 
     /// Attaches by section name (bpf_program__attach): tracepoint/, raw_tracepoint/, tp_btf/, kprobe/, ...
+    /// - Throws: `BPFError(.state)` for a program opened by id or pin (no section); `.unsupported`
+    ///   when the kernel lacks kprobes or fentry; `.notFound` for a tracepoint that does not exist.
     public func attach() throws -> BPFLink {
         guard let pointer else {
             throw BPFError(.state, operation: "attach", subject: name, message: "program opened by id or pin has no section to attach by")
@@ -85,6 +97,8 @@ public final class BPFProgram: @unchecked Sendable {
     }
 
     /// Attaches to a tracepoint (kernel 4.7; libbpf bpf_program__attach_tracepoint).
+    /// - Throws: `BPFError(.state)` for a program opened by id or pin; `.notFound` when
+    ///   `category:event` does not exist.
     public func attachTracepoint(category: String, name event: String) throws -> BPFLink {
         guard let pointer else {
             throw BPFError(.state, operation: "attach tracepoint", subject: name, message: "program has no libbpf object")
@@ -97,6 +111,13 @@ public final class BPFProgram: @unchecked Sendable {
     }
 
     /// Runs the program once (or `repeat` times) on `data` in the kernel (BPF_PROG_TEST_RUN, 4.12).
+    /// - Parameters:
+    ///   - data: the packet (or other input) the program sees.
+    ///   - context: the context struct to pass in (`struct __sk_buff` for tc), or nil.
+    ///   - count: repetitions; the result's duration is their mean.
+    ///   - dataOutCapacity: room for the packet as the program leaves it (default: 256 bytes more than `data`).
+    ///   - contextOutCapacity: room for the context afterwards; 0 to not read it back.
+    /// - Throws: `BPFError` with the errno; EINVAL/ENOTSUPP for program types without test-run.
     public func testRun(data: [UInt8], context: [UInt8]? = nil, repeat count: Int = 1,
                         dataOutCapacity: Int? = nil, contextOutCapacity: Int = 0) throws -> TestRunResult {
         var outCapacity = UInt32(dataOutCapacity ?? max(data.count + 256, 64))
@@ -142,5 +163,6 @@ public struct TestRunResult: Sendable, Equatable {
     public var durationNanoseconds: UInt32
     /// The packet as the program left it.
     public var dataOut: [UInt8]
+    /// The context as the program left it; empty unless `contextOutCapacity` was given.
     public var contextOut: [UInt8]
 }

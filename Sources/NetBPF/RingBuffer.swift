@@ -37,6 +37,10 @@ public final class RingBuffer {
     /// Records delivered so far.
     public private(set) var recordCount: UInt64 = 0
 
+    /// Maps the ring (mmap of the map fd) and makes its epoll fd; nothing is read until `poll`
+    /// or `consume`.
+    /// - Parameter handler: called with each record's bytes, valid only during the call.
+    /// - Throws: `BPFError(.wrongMapType)` for a map that is not a ringbuf; the errno of mmap or epoll.
     public init(map: BPFMap, handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
         guard map.type == .ringbuf else {
             throw BPFError(.wrongMapType, operation: "RingBuffer", subject: map.name, message: "map is \(map.type), not ringbuf")

@@ -4,7 +4,9 @@ import CLibBPF
 /// Typed views check a Swift type against it, so a layout that drifted from the C is an error
 /// naming the field when the view is made, not garbage in every record.
 public struct StructLayout: Sendable, Equatable {
+    /// One member of the struct.
     public struct Member: Sendable, Equatable {
+        /// The member's C name ("" for an anonymous struct or union member).
         public var name: String
         /// Byte offset from the start of the struct (bitfields: the byte holding the first bit).
         public var offset: Int
@@ -12,10 +14,14 @@ public struct StructLayout: Sendable, Equatable {
         public var size: Int
     }
 
+    /// The name it was looked up by.
     public var name: String
+    /// `sizeof` the struct, in bytes.
     public var size: Int
+    /// The members in declaration order.
     public var members: [Member]
 
+    /// The member called `name`, or nil.
     public func member(_ name: String) -> Member? { members.first { $0.name == name } }
 }
 

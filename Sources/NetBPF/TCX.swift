@@ -3,7 +3,10 @@ import Glibc
 
 /// Which side of a device a tc program runs on.
 public enum TCDirection: String, Sendable, CaseIterable, Encodable {
-    case ingress, egress
+    /// Packets the device receives.
+    case ingress
+    /// Packets the device sends.
+    case egress
 
     /// BPF_TCX_INGRESS (46) / BPF_TCX_EGRESS (47).
     public var tcxAttachType: AttachType { self == .ingress ? .tcxIngress : .tcxEgress }
@@ -15,8 +18,9 @@ public enum TCXPosition: Sendable, Equatable {
     case last
     /// Before every program already attached.
     case first
-    /// Right before / after the program with this id.
+    /// Right before the program with this id.
     case before(programID: UInt32)
+    /// Right after the program with this id.
     case after(programID: UInt32)
 }
 
@@ -24,6 +28,8 @@ extension BPFProgram {
     /// Attaches a sched_cls program to a device's tcx hook (BPF_LINK_CREATE, kernel 6.6), through
     /// raw bpf(2) since libbpf 1.1 has no tcx wrapper and drops the ordering fields. The link
     /// detaches when released unless pinned. Call it in the device's network namespace.
+    /// - Throws: `BPFError` with the errno: EINVAL on kernels without tcx, ENOENT when the
+    ///   program `position` names is not on the hook, ENODEV when there is no such interface.
     public func attachTCX(ifindex: Int32, direction: TCDirection, position: TCXPosition = .last) throws -> BPFLink {
         // BPF_F_BEFORE (1 << 3), BPF_F_AFTER (1 << 4), BPF_F_ID (1 << 5).
         var flags: UInt32 = 0, relative: UInt32 = 0
@@ -47,7 +53,7 @@ extension BPFProgram {
 
     /// A sched_cls program that only returns TCX_NEXT (-1): on a tcx hook every packet goes on
     /// as if it were not there. The benchmark uses it to time BPF_LINK_CREATE alone.
-    public static func tcxPassThrough(name: String = "netbpf_pass") throws -> BPFProgram {
+    package static func tcxPassThrough(name: String = "netbpf_pass") throws -> BPFProgram {
         let fd = nb_load_sched_cls_returning(-1, name)
         guard fd >= 0 else { throw BPFError.system("BPF_PROG_LOAD(sched_cls)", subject: name, errno: fd) }
         return BPFProgram(fd: FileDescriptor(owning: fd))
@@ -55,6 +61,9 @@ extension BPFProgram {
 
     /// Attaches an XDP program with a BPF link (BPF_LINK_CREATE with BPF_XDP, kernel 5.9). `flags`
     /// are XDP_FLAGS_SKB_MODE (2) for generic mode or XDP_FLAGS_DRV_MODE (4) for driver mode.
+    /// Call it in the device's network namespace.
+    /// - Throws: `BPFError` with the errno: EBUSY when another XDP program is attached,
+    ///   EOPNOTSUPP/ENOTSUPP when the driver has no native XDP.
     public func attachXDPLink(ifindex: Int32, flags: UInt32) throws -> BPFLink {
         let fd = nb_xdp_link_create(self.fd, ifindex, flags)
         guard fd >= 0 else {
@@ -70,11 +79,16 @@ extension BPFProgram {
 
 /// Programs attached to a device's tcx hook, in run order (BPF_PROG_QUERY, kernel 6.6).
 public struct TCXAttachments: Sendable, Equatable, Encodable {
+    /// Ids of the attached programs, in the order they run.
     public var programIDs: [UInt32]
+    /// Ids of their links, index for index (0 for a program attached without a link).
     public var linkIDs: [UInt32]
     /// Bumped by the kernel on every change to the hook.
     public var revision: UInt64
 
+    /// The programs on a device's tcx hook, at most 64 (BPF_PROG_QUERY, 6.6). Call it in the
+    /// device's network namespace.
+    /// - Throws: `BPFError` with the errno: EINVAL on kernels without tcx, ENODEV when there is no such interface.
     public static func query(ifindex: Int32, direction: TCDirection) throws -> TCXAttachments {
         var progs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
         var count = UInt32(64), revision: UInt64 = 0

@@ -20,8 +20,12 @@ func checkView(_ map: BPFMap, types: [MapType], key: Int?, value: Int, view: Str
 
 /// A hash map (BPF_MAP_TYPE_HASH, 3.19; LRU_HASH, 4.10) viewed with Swift key and value types.
 public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+    /// The map underneath, for byte-level access.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is a hash or LRU hash, `.sizeMismatch` unless
+    ///   `Key` and `Value` have the map's key and value sizes.
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.hash, .lruHash], key: MemoryLayout<Key>.size, value: MemoryLayout<Value>.size, view: "HashMap")
         self.map = map
@@ -36,16 +40,21 @@ public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked 
         }
     }
 
+    /// Stores `value` under `key` (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError` with the errno: E2BIG when the map is full, EEXIST/ENOENT when
+    ///   `flags` is `.noExist`/`.exist` and the key is/is not there.
     public func update(_ key: Key, _ value: Value, flags: UpdateFlags = .any) throws {
         try withUnsafeBytes(of: key) { k in try withUnsafeBytes(of: value) { try map.update(key: k.baseAddress!, value: $0.baseAddress!, flags: flags) } }
     }
 
+    /// Deletes `key` (BPF_MAP_DELETE_ELEM); false when it was not there.
     @discardableResult
     public func delete(_ key: Key) throws -> Bool {
         try withUnsafeBytes(of: key) { try map.delete(key: $0.baseAddress!) }
     }
 
-    /// Every entry (batched: thousands per system call).
+    /// Every entry (BPF_MAP_LOOKUP_BATCH, 5.6: thousands per system call; get-next-key on older
+    /// kernels or with `method: .perKey`).
     public func entries(method: DumpMethod = .batch) throws -> [(key: Key, value: Value)] {
         var out: [(key: Key, value: Value)] = []
         out.reserveCapacity(min(map.maxEntries, 1 << 20))
@@ -59,9 +68,11 @@ public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked 
         return out
     }
 
+    /// Every key, read as `entries()` reads them.
     public func keys() throws -> [Key] { try entries().map(\.key) }
 
-    /// Stores many entries with BPF_MAP_UPDATE_BATCH (5.6).
+    /// Stores many entries with BPF_MAP_UPDATE_BATCH (5.6), one by one where the kernel has no
+    /// batch update or `flags` asks `.noExist`/`.exist`.
     public func update(_ entries: [(Key, Value)], flags: UpdateFlags = .any) throws {
         let keys = entries.map(\.0), values = entries.map(\.1)
         try keys.withUnsafeBytes { k in
@@ -81,15 +92,22 @@ public typealias LRUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable> = Hash
 
 /// An array map (BPF_MAP_TYPE_ARRAY, 3.19): keys are indexes, every index always exists.
 public struct ArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
+    /// The map underneath, for byte-level access.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is an array, `.sizeMismatch` unless `Value`
+    ///   has the map's value size.
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.array], key: 4, value: MemoryLayout<Value>.size, view: "ArrayMap")
         self.map = map
     }
 
+    /// The number of slots (max_entries); every index below it exists.
     public var count: Int { map.maxEntries }
 
+    /// The value at `index` (BPF_MAP_LOOKUP_ELEM).
+    /// - Throws: `BPFError(.invalidArgument)` when `index` is not below `count`.
     public func get(_ index: UInt32) throws -> Value {
         try checkIndex(index)
         return try withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { out in
@@ -99,6 +117,8 @@ public struct ArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
         }
     }
 
+    /// Stores `value` at `index` (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError(.invalidArgument)` when `index` is not below `count`.
     public func set(_ index: UInt32, _ value: Value) throws {
         try checkIndex(index)
         var k = index
@@ -143,8 +163,12 @@ enum PerCPU {
 
 /// A per-CPU hash (BPF_MAP_TYPE_PERCPU_HASH, 4.6; LRU_PERCPU_HASH, 4.10): one value per possible CPU.
 public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+    /// The map underneath, for byte-level access.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is a per-CPU or LRU per-CPU hash,
+    ///   `.sizeMismatch` unless `Key` and `Value` (one CPU's value) have the map's sizes.
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.perCPUHash, .lruPerCPUHash], key: MemoryLayout<Key>.size, value: MemoryLayout<Value>.size, view: "PerCPUHashMap")
         self.map = map
@@ -158,7 +182,8 @@ public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unch
         return found ? PerCPU.decode(UnsafeRawBufferPointer(raw), cpus: map.possibleCPUs, as: Value.self) : nil
     }
 
-    /// Stores one value per possible CPU.
+    /// Stores one value per possible CPU (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError(.sizeMismatch)` unless `values` has one value per possible CPU.
     public func update(_ key: Key, perCPU values: [Value], flags: UpdateFlags = .any) throws {
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: map.valueBufferSize, alignment: 8)
         defer { raw.deallocate() }
@@ -166,11 +191,13 @@ public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unch
         try withUnsafeBytes(of: key) { try map.update(key: $0.baseAddress!, value: raw.baseAddress!, flags: flags) }
     }
 
+    /// Deletes `key` (BPF_MAP_DELETE_ELEM); false when it was not there.
     @discardableResult
     public func delete(_ key: Key) throws -> Bool {
         try withUnsafeBytes(of: key) { try map.delete(key: $0.baseAddress!) }
     }
 
+    /// Every key with each possible CPU's value (BPF_MAP_LOOKUP_BATCH where the kernel has it).
     public func entries() throws -> [(key: Key, values: [Value])] {
         var out: [(key: Key, values: [Value])] = []
         let ks = map.keySize, vs = map.valueBufferSize, cpus = map.possibleCPUs
@@ -186,15 +213,22 @@ public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unch
 
 /// A per-CPU array (BPF_MAP_TYPE_PERCPU_ARRAY, 4.6): the usual home of hot counters.
 public struct PerCPUArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
+    /// The map underneath, for byte-level access.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is a per-CPU array, `.sizeMismatch` unless
+    ///   `Value` has the map's value size (one CPU's value).
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.perCPUArray], key: 4, value: MemoryLayout<Value>.size, view: "PerCPUArrayMap")
         self.map = map
     }
 
+    /// The number of slots (max_entries).
     public var count: Int { map.maxEntries }
 
+    /// Each possible CPU's value at `index` (BPF_MAP_LOOKUP_ELEM).
+    /// - Throws: `BPFError(.invalidArgument)` when `index` is not below `count`.
     public func get(_ index: UInt32) throws -> [Value] {
         guard Int(index) < count else {
             throw BPFError(.invalidArgument, operation: "PerCPUArrayMap", subject: map.name, message: "index \(index) is out of range 0..<\(count)")
@@ -206,6 +240,9 @@ public struct PerCPUArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
         return PerCPU.decode(UnsafeRawBufferPointer(raw), cpus: map.possibleCPUs, as: Value.self)
     }
 
+    /// Stores one value per possible CPU at `index` (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError(.invalidArgument)` when `index` is not below `count`, `.sizeMismatch`
+    ///   unless `values` has one value per possible CPU.
     public func set(_ index: UInt32, perCPU values: [Value]) throws {
         guard Int(index) < count else {
             throw BPFError(.invalidArgument, operation: "PerCPUArrayMap", subject: map.name, message: "index \(index) is out of range 0..<\(count)")
@@ -226,8 +263,12 @@ extension PerCPUArrayMap where Value: FixedWidthInteger {
 /// A longest-prefix-match trie (BPF_MAP_TYPE_LPM_TRIE, 4.11). Keys are a 32-bit prefix length
 /// followed by the address bytes (`Address` is e.g. a 4-byte IPv4 or 16-byte IPv6 address).
 public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+    /// The map underneath, for byte-level access.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is an LPM trie, `.sizeMismatch` unless the
+    ///   key is 4 bytes plus `Address` and `Value` has the map's value size.
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.lpmTrie], key: 4 + MemoryLayout<Address>.size, value: MemoryLayout<Value>.size, view: "LPMTrieMap")
         self.map = map
@@ -241,7 +282,8 @@ public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unc
         }
     }
 
-    /// Adds or replaces the entry for `address`/`length`.
+    /// Adds or replaces the entry for `address`/`length` (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: `BPFError(.invalidArgument)` when `length` is longer than the address.
     public func insert(_ address: Address, prefixLength length: UInt32, _ value: Value) throws {
         guard Int(length) <= MemoryLayout<Address>.size * 8 else {
             throw BPFError(.invalidArgument, operation: "LPMTrieMap", subject: map.name, message: "prefix length \(length) is longer than the address")
@@ -258,12 +300,13 @@ public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unc
         }
     }
 
+    /// Removes the entry for exactly `address`/`length` (BPF_MAP_DELETE_ELEM); false when there was none.
     @discardableResult
     public func remove(_ address: Address, prefixLength length: UInt32) throws -> Bool {
         try withKey(address, length) { try map.delete(key: $0) }
     }
 
-    /// Every prefix in the trie.
+    /// Every prefix in the trie (get-next-key walk; LPM tries have no batch lookup).
     public func entries() throws -> [(address: Address, prefixLength: UInt32, value: Value)] {
         try map.dump(method: .perKey).map { e in
             e.key.withUnsafeBytes { k in
@@ -276,8 +319,11 @@ public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unc
 
 /// A program array for tail calls (BPF_MAP_TYPE_PROG_ARRAY, 4.2).
 public struct ProgramArrayMap: @unchecked Sendable {
+    /// The map underneath.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is a prog_array.
     public init(_ map: BPFMap) throws {
         try checkView(map, types: [.progArray], key: 4, value: 4, view: "ProgramArrayMap")
         self.map = map

@@ -2,12 +2,12 @@
 /// the last meaningful line and, where a known pattern matches, a hint. The same words mean
 /// different mistakes in different program types (a socket filter's packet is not a kprobe's
 /// registers), so the program type, when known, picks among hints.
-public struct VerifierDiagnosis: Sendable, Equatable {
+package struct VerifierDiagnosis: Sendable, Equatable {
     /// The line that says why the program was rejected.
-    public var summary: String
+    package var summary: String
     /// Number of log lines not shown in `summary`.
-    public var omittedLines: Int
-    public var hint: String?
+    package var omittedLines: Int
+    package var hint: String?
 
     /// Lines that close every verifier log and say nothing about the failure.
     private static let noise: [String] = [
@@ -18,7 +18,7 @@ public struct VerifierDiagnosis: Sendable, Equatable {
     /// - Parameters:
     ///   - log: the verifier log, or libbpf's output when there is none.
     ///   - programType: the rejected program's type, when known; it makes some hints exact.
-    public init(log: String, programType: ProgramType? = nil) {
+    package init(log: String, programType: ProgramType? = nil) {
         let lines = log.split(separator: "\n", omittingEmptySubsequences: true).map {
             $0.trimmed
         }.filter { !$0.isEmpty }

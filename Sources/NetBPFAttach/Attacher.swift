@@ -7,18 +7,31 @@ extension BPFProgram: AttachableProgram {}
 
 /// How to attach a tc program.
 public struct TCAttachOptions: Sendable {
-    public enum Mechanism: String, Sendable { case auto, tcx, clsact }
+    /// Which tc hook kind to use.
+    public enum Mechanism: String, Sendable {
+        /// tcx when the kernel has it and no clsact-only option is set, else clsact.
+        case auto
+        /// A tcx link (BPF_LINK_CREATE, 6.6).
+        case tcx
+        /// A cls_bpf filter on a clsact qdisc (RTM_NEWTFILTER, 4.5).
+        case clsact
+    }
+    /// Ingress or egress.
     public var direction: TCDirection = .ingress
     /// auto: tcx where the kernel has it (6.6) and no clsact-only option is given, else clsact.
     public var mechanism: Mechanism = .auto
     /// clsact only: filter priority and handle (default 1 and 1), classic-mode class id.
     public var priority: UInt16?
+    /// clsact only: the cls_bpf handle (default 1).
     public var handle: UInt32?
+    /// clsact only: attach in classic mode with this TCA_BPF_CLASSID (e.g. 0x10010 for "1:10")
+    /// instead of direct action.
     public var classID: UInt32?
     /// tcx only: where in the hook's program list.
     public var position: TCXPosition = .last
     /// Kernel state to make with the program (missing ones only), owned by its record.
     public var creations: [Creation] = []
+    /// Ingress, mechanism `auto`, tc's defaults; set the properties to change them.
     public init() {}
 }
 
@@ -28,12 +41,20 @@ public struct TCAttachOptions: Sendable {
 /// Every attach either completes (attached, pinned, recorded) or leaves nothing behind, and
 /// every change to a hook happens under that hook's lock (`HookLock`).
 public struct Attacher: Sendable {
+    /// Where this attacher keeps its records.
     public let store: AttachmentStore
     /// Where one-line notices go (a stale record removed on the way): stderr by default.
     public let notice: @Sendable (String) -> Void
 
-    public init(store: AttachmentStore = AttachmentStore(),
-                notice: @escaping @Sendable (String) -> Void = { StandardStreams.err("netbpf: \($0)\n") }) {
+    /// An attacher recording in `store` whose notices go to stderr ("netbpf: ..." lines).
+    public init(store: AttachmentStore = AttachmentStore()) {
+        self.init(store: store, notice: { StandardStreams.err("netbpf: \($0)\n") })
+    }
+
+    /// An attacher recording in `store`.
+    /// - Parameter notice: receives each notice (without a trailing newline); called on the
+    ///   thread of the attach or detach call.
+    public init(store: AttachmentStore = AttachmentStore(), notice: @escaping @Sendable (String) -> Void) {
         self.store = store
         self.notice = notice
     }
@@ -254,11 +275,22 @@ public struct Attacher: Sendable {
 
     // MARK: detach
 
-    public enum HookFamily: String, Sendable { case tc, xdp }
+    /// The hooks `detach` works on.
+    public enum HookFamily: String, Sendable {
+        /// tcx and clsact, ingress and egress.
+        case tc
+        /// XDP, links and netlink alike.
+        case xdp
+    }
 
     /// What to detach: netbpf's attachments on `interface` of `family`, narrowed by direction,
     /// program id or name. Attachments made by other tools are never touched: naming one is an
     /// error that says so.
+    /// - Parameter all: detach every match; without it, more than one match is an error.
+    /// - Returns: the records of what was detached.
+    /// - Throws: `AttachError(.notFound)` when netbpf has nothing there, `.notOurs` when what is
+    ///   named belongs to another tool, `.invalidArgument` when several match and `all` is false,
+    ///   `.busy` when the hook stays locked; `BPFError`/`NetlinkError` from the kernel.
     public func detach(_ family: HookFamily, interface: String, namespace: String?, direction: TCDirection? = nil,
                        programID: UInt32? = nil, programName: String? = nil, all: Bool = false) throws -> [AttachmentRecord] {
         let hooks = family == .xdp ? ["xdp"] : direction.map { [$0.rawValue] } ?? TCDirection.allCases.map(\.rawValue)
@@ -293,8 +325,12 @@ public struct Attacher: Sendable {
         return chosen
     }
 
-    /// Removes one attachment exactly as recorded, its pins and its record, under its hook's lock.
-    /// - Throws: `AttachError(.notFound)` when another command undid it first (the record is gone).
+    /// Removes one attachment exactly as recorded, its pins and its record, under its hook's lock:
+    /// the link detached (BPF_LINK_DETACH), or the filter deleted only if it still runs the
+    /// recorded program, or XDP cleared only if it is the recorded program; then what the attach
+    /// created besides. A namespace that is gone leaves only pins and record to remove.
+    /// - Throws: `AttachError(.busy)` when the hook stays locked, `.notFound` when another
+    ///   command undid it first (the record is gone); `NetlinkError` from the kernel.
     public func undo(_ record: AttachmentRecord) throws {
         let lock = try HookLock(namespace: record.namespace, interface: record.interface, hooks: [record.lockedHook])
         defer { lock.release() }

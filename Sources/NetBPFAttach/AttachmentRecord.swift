@@ -14,6 +14,7 @@ public enum AttachmentLifetime: String, Codable, Sendable {
 /// What netbpf attached, remembered under /run/netbpf/attach/ so that later commands (detach,
 /// list, doctor) know which attachments are netbpf's and how to undo each one exactly.
 public struct AttachmentRecord: Codable, Sendable, Equatable {
+    /// How the program is attached, which decides how it is undone.
     public enum Kind: String, Codable, Sendable {
         /// A tcx BPF link (kernel 6.6), pinned so it outlives the CLI.
         case tcx
@@ -25,31 +26,40 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
         case xdpNetlink = "xdp-netlink"
     }
 
+    /// How the program is attached.
     public var kind: Kind
     /// The network namespace name (/run/netns/NAME), nil for the caller's.
     public var namespace: String?
+    /// The interface's name at attach time.
     public var interface: String
+    /// The interface's index in its namespace; 0 in a pending record made before it was looked up.
     public var ifindex: Int32
     /// "ingress"/"egress" for tc, "generic"/"driver" for XDP.
     public var hook: String
+    /// The kernel's id of the attached program; detach checks it is still the one there.
     public var programID: UInt32
+    /// The program's name (its C function).
     public var programName: String
+    /// The program's tag, as bpftool prints it.
     public var programTag: String
     /// Where the program, its maps and (for links) the link are pinned.
     public var pinDirectory: String
     /// cls_bpf priority and handle (clsact only).
     public var priority: UInt16?
+    /// cls_bpf handle (clsact only).
     public var handle: UInt32?
     /// True when this attach created the clsact qdisc: only then may detach remove it.
     public var createdClsact: Bool
     /// What else this attach made (an HTB root qdisc, a device, a route), removed with it;
     /// nil when nothing.
     public var created: [CreatedState]?
+    /// When the attach started.
     public var attachedAt: Date
     /// Set while an attach is under way: the record is written before the kernel is touched,
     /// so a SIGKILL at any later step leaves a record that says what to undo (`netbpf doctor
     /// --fix`, the next attach to the hook, `netbpf detach`). nil in finished records.
     public var pending: Bool?
+    /// Whether the attach is (or was, if its process died) under way.
     public var isPending: Bool { pending == true }
     /// nil (older records) means `.pinned`.
     public var lifetime: AttachmentLifetime?
@@ -57,6 +67,7 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// of /proc/PID/stat, so a reused pid is not mistaken for it): the attaching process while
     /// the record is pending, and for `.process` lifetimes for as long as the attachment lasts.
     public var ownerPID: Int32?
+    /// The owner's start time (clock ticks since boot), which tells it from a later process with its pid.
     public var ownerStartTime: UInt64?
 
     /// True while the owning process is still running.
@@ -74,6 +85,7 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     /// The hook lock (`HookLock`) that guards this attachment: the tc direction, or "xdp".
     public var lockedHook: String { kind == .xdpLink || kind == .xdpNetlink ? "xdp" : hook }
 
+    /// A finished record of a `.pinned` attachment; each parameter sets the property of the same name.
     public init(kind: Kind, namespace: String?, interface: String, ifindex: Int32, hook: String, programID: UInt32,
                 programName: String, programTag: String, pinDirectory: String, priority: UInt16?, handle: UInt32?,
                 createdClsact: Bool, attachedAt: Date) {
@@ -115,7 +127,7 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
     }
 
     /// " (and the htb root qdisc 1: it made)", or "" when the attach made nothing else.
-    public var madeAlso: String {
+    package var madeAlso: String {
         guard let created, !created.isEmpty else { return "" }
         return " (and the " + created.map(\.description).joined(separator: ", ") + " it made)"
     }
@@ -139,10 +151,14 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
 /// knows a pin named by another store's record is not an orphan, and an attach knows what the
 /// other stores hold on a hook.
 public struct AttachmentStore: Sendable {
+    /// The directory of the record files.
     public let directory: String
+    /// Where records go unless NETBPF_STATE_DIR says otherwise.
     public static let defaultDirectory = "/run/netbpf/attach"
     static let registry = "/run/netbpf/stores"
 
+    /// A store in `directory`: by default $NETBPF_STATE_DIR/attach, else `defaultDirectory`.
+    /// Nothing is created until the first `save`.
     public init(directory: String = ProcessInfo.processInfo.environment["NETBPF_STATE_DIR"].map { $0 + "/attach" } ?? AttachmentStore.defaultDirectory) {
         self.directory = directory
     }
@@ -172,6 +188,7 @@ public struct AttachmentStore: Sendable {
         try? OutputFile.replaceAtomically(Array(absolute.utf8), at: path, mode: 0o600)
     }
 
+    /// Every record in the store, by file name; files that do not decode are skipped.
     public func all() -> [AttachmentRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -181,6 +198,9 @@ public struct AttachmentStore: Sendable {
         }
     }
 
+    /// Writes `record` (atomically, mode 0600), replacing the record of the same interface, hook
+    /// and program, and registers the store (see the type's comment).
+    /// - Throws: `AttachError(.system)` when the directory or the file cannot be written.
     public func save(_ record: AttachmentRecord) throws {
         // mkdir -p by hand: FileManager's error does not print as one line.
         var made = directory.hasPrefix("/") ? "" : "."
@@ -203,6 +223,7 @@ public struct AttachmentStore: Sendable {
         }
     }
 
+    /// Deletes the file of `record`; a missing one is not an error.
     public func remove(_ record: AttachmentRecord) {
         unlink(directory + "/" + record.fileName)
     }

@@ -12,6 +12,7 @@ public enum CreatedState: Codable, Sendable, Equatable, CustomStringConvertible 
     /// A route to `destination` (an IP prefix) over `device`, main table.
     case route(destination: String, device: String)
 
+    /// "htb root qdisc 1:", "device vx0", "route 10.0.0.0/8 dev eth0".
     public var description: String {
         switch self {
         case .htbRoot(let major): return "htb root qdisc \(String(major, radix: 16)):"
@@ -56,10 +57,12 @@ public enum CreatedState: Codable, Sendable, Equatable, CustomStringConvertible 
 /// attach makes it under the hook's lock, after the duplicate check (which removes a stale
 /// record's state first) and after its pending record names it.
 public struct Creation: Sendable {
+    /// What is made, as the record names it (and as it is removed).
     public var state: CreatedState
     /// Makes it, on a netlink socket of the record's namespace.
     public var make: @Sendable (NetlinkSocket) throws -> Void
 
+    /// A creation of `state` by `make`, which runs on the attach's thread in the record's namespace.
     public init(_ state: CreatedState, make: @escaping @Sendable (NetlinkSocket) throws -> Void) {
         self.state = state
         self.make = make

@@ -11,12 +11,16 @@ import NetBPFNetlink
 /// Every record and pin is judged holding its hook's lock, taken without waiting: a hook whose
 /// lock is held is being changed right now, so what is on it is reported as in progress.
 public struct Doctor: Sendable {
+    /// One thing `examine` found.
     public struct Finding: Sendable, Encodable {
         /// "stale-record", "orphan-pin", "attached", "attaching", "sim"
         public var kind: String
+        /// What it is and, for a stale record, why: one line for people.
         public var what: String
+        /// Whether `examine(fix: true)` removed it.
         public var fixed: Bool
 
+        /// A finding; each parameter sets the property of the same name.
         public init(kind: String, what: String, fixed: Bool) {
             self.kind = kind
             self.what = what
@@ -24,6 +28,7 @@ public struct Doctor: Sendable {
         }
     }
 
+    /// The store whose records are judged (pins are checked against every store's records).
     public let store: AttachmentStore
     /// Where attachments are pinned. Simulations pin under <root>/sim and keep their own
     /// journal (`netbpf sim down` cleans them), so that subtree is not examined here.
@@ -39,7 +44,8 @@ public struct Doctor: Sendable {
         self.namespace = namespace
     }
 
-    /// Examines (and with `fix`, cleans) netbpf's state.
+    /// Examines (and with `fix`, cleans) netbpf's state. Live attachments and hooks another
+    /// process is changing are reported and left alone.
     public func examine(fix: Bool) -> [Finding] {
         if let namespace, !NetworkNamespace.isValidName(namespace) { return [] }
         let attacher = Attacher(store: store, notice: { _ in })

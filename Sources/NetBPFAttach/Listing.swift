@@ -3,13 +3,19 @@ import NetBPFNetlink
 
 /// One BPF program attached to an interface, whoever attached it (like `bpftool net`).
 public struct AttachedProgram: Sendable, Encodable, Equatable {
+    /// The namespace name it was listed in; nil for the caller's.
     public var namespace: String?
+    /// The interface's name.
     public var interface: String
+    /// The interface's index in that namespace.
     public var ifindex: Int32
     /// "tcx/ingress", "tc/egress", "xdp/generic", "xdp/native".
     public var hook: String
+    /// The kernel's id of the program.
     public var programID: UInt32
+    /// The program's name as the kernel reports it ("?" when it could not be opened by id).
     public var programName: String
+    /// The program's tag; "" when it could not be read.
     public var programTag: String
     /// "netbpf" when netbpf attached it (it has a record), "other" otherwise.
     public var owner: String
@@ -20,6 +26,9 @@ public struct AttachedProgram: Sendable, Encodable, Equatable {
 extension Attacher {
     /// Everything attached to `interface` (or every interface) in the namespace: tcx programs
     /// (BPF_PROG_QUERY), cls_bpf filters on clsact hooks (RTM_GETTFILTER) and XDP (IFLA_XDP).
+    /// Hooks that cannot be read (no tcx on this kernel, no clsact qdisc) are skipped.
+    /// - Throws: `AttachError(.notFound)` for a missing namespace; `NetlinkError` `.notFound`
+    ///   for a missing interface.
     public func list(interface: String? = nil, namespace: String? = nil) throws -> [AttachedProgram] {
         let records = store.all().filter { $0.namespace == namespace }
         @Sendable func owner(_ id: UInt32, _ ifindex: Int32) -> String {

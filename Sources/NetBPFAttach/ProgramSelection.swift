@@ -3,6 +3,14 @@ import NetBPF
 /// Picks the program to attach from a loaded object: by name, by section, or the first one of a
 /// type the hook takes, with errors that say what the object has.
 public enum ProgramSelection {
+    /// The program named `name` and/or in `section`, or without either the first program whose
+    /// type is in `types`.
+    /// - Parameters:
+    ///   - hook: the hook's name for messages ("tc", "xdp", "socket").
+    ///   - types: the program types the hook runs.
+    /// - Throws: `AttachError(.notFound)` when no program has that name or section,
+    ///   `.wrongProgram` when the chosen one (or every one) has a type the hook does not run;
+    ///   each hint lists the object's programs.
     public static func select(from object: BPFObject, name: String?, section: String?, hook: String,
                               accepts types: [ProgramType]) throws -> BPFProgram {
         let programs = object.programs

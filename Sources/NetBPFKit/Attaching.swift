@@ -49,7 +49,9 @@ extension BPF {
         return keep(try self.program(program).attachTracepoint(category: parts[0], name: parts[1], cookie: 0))
     }
 
-    /// BCC's `attach_raw_tracepoint(tp=..., fn_name=...)`. Kernel 4.17.
+    /// BCC's `attach_raw_tracepoint(tp=..., fn_name=...)`. Kernel 4.17
+    /// (bpf_program__attach_raw_tracepoint).
+    /// - Throws: `BPFError(.notFound)` for an unknown program or tracepoint.
     @discardableResult
     public func attachRawTracepoint(_ event: String, program: String) throws -> BPFLink {
         keep(try self.program(program).attachRawTracepoint(event))
@@ -57,18 +59,25 @@ extension BPF {
 
     /// BCC's `attach_kprobe` / `attach_kretprobe` (kprobe PMU 4.17, tracefs before). A kernel
     /// without CONFIG_KPROBES is an `.unsupported` error that says so.
+    /// - Throws: `BPFError(.notFound)` for an unknown program or a function the kernel cannot probe.
     @discardableResult
     public func attachKprobe(function: String, program: String, retprobe: Bool = false) throws -> BPFLink {
         keep(try self.program(program).attachKprobe(function: function, retprobe: retprobe))
     }
 
-    /// BCC's `attach_uprobe(name=BINARY, sym=SYMBOL, fn_name=..., pid=...)` / `attach_uretprobe`.
+    /// BCC's `attach_uprobe(name=BINARY, sym=SYMBOL, fn_name=..., pid=...)` / `attach_uretprobe`
+    /// (uprobe PMU, 4.17). `binary` is a path, a library name ("c") or a program on PATH.
+    /// - Throws: `BPFError(.notFound)` for an unknown program, file, symbol or pid;
+    ///   `.unsupported` without the uprobe PMU.
     @discardableResult
     public func attachUprobe(binary: String, symbol: String, program: String, retprobe: Bool = false, pid: Int32? = nil) throws -> BPFLink {
         keep(try self.program(program).attachUprobe(binary: binary, symbol: symbol, pid: pid, retprobe: retprobe))
     }
 
-    /// BCC's `attach_perf_event(ev_type=..., sample_freq=...)`: one link per CPU.
+    /// BCC's `attach_perf_event(ev_type=..., sample_freq=...)`: one link per CPU
+    /// (perf_event_open and a BPF perf link).
+    /// - Throws: `BPFError(.notFound)` for an unknown program; `.permission` without
+    ///   CAP_PERFMON; `.unsupported` when no CPU has the event.
     @discardableResult
     public func attachPerfEvent(_ event: SamplingEvent, program: String, cpus: [Int]? = nil) throws -> [BPFLink] {
         try self.program(program).attachPerfEvent(event, cpus: cpus).map { keep($0) }
@@ -90,7 +99,10 @@ extension BPF {
         })
     }
 
-    /// An XDP link on `interface` (kernel 5.9; BPF_LINK_CREATE with BPF_XDP), generic by default.
+    /// An XDP link on `interface` (kernel 5.9; BPF_LINK_CREATE with BPF_XDP), generic by default,
+    /// in `namespace` when given. Like `attachTC`, it is this process's and detaches with the link.
+    /// - Throws: `BPFError(.notFound)` for an unknown program; `NetlinkError(.notFound)` for a
+    ///   missing interface; EBUSY when the interface has an XDP program already.
     @discardableResult
     public func attachXDP(_ program: String, interface: String, mode: XDPMode = .generic, namespace: String? = nil) throws -> BPFLink {
         let p = try self.program(program)
@@ -102,6 +114,8 @@ extension BPF {
 
     /// BCC's `attach_raw_socket`: an AF_PACKET socket on `interface` (0: every interface) with the
     /// socket filter attached before it is bound, so no unfiltered frame is seen (SO_ATTACH_BPF, 3.19).
+    /// - Throws: `BPFError(.invalidArgument)` unless the program is a socket_filter;
+    ///   `.permission` without CAP_NET_RAW; `NetlinkError(.notFound)` for a missing interface.
     public func openPacketSocket(_ program: String, interface: String? = nil, namespace: String? = nil) throws -> PacketSocket {
         let p = try self.program(program)
         return try Self.inNamespace(namespace) {

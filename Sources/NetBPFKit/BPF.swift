@@ -39,7 +39,9 @@ public final class BPF: Sendable {
         try self.init(object: try compiled.open().load(), autoAttach: autoAttach)
     }
 
-    /// A BPF C file (compiled in-process, cached) or an object file (.o).
+    /// A BPF C file (compiled in-process, cached) or an object file (.o), loaded and, with
+    /// `autoAttach`, attached as `init(text:)` does.
+    /// - Throws: `CompileError` for C that does not compile; `BPFError` (open, verifier, attach).
     public convenience init(file path: String, defines: [String] = [], includeDirectories: [String] = [], autoAttach: Bool = true) throws {
         let spec: BPFObjectSpec
         if path.hasSuffix(".o") {
@@ -54,6 +56,7 @@ public final class BPF: Sendable {
     }
 
     /// An object already loaded (configured through `BPFObjectSpec` first).
+    /// - Throws: the first auto-attach that fails (`BPFError`).
     public init(object: BPFObject, autoAttach: Bool = true) throws {
         self.object = object
         if autoAttach { try attachAll() }
@@ -82,9 +85,11 @@ public final class BPF: Sendable {
 
     // MARK: Programs and maps
 
+    /// The loaded program whose C function is `name`.
     /// - Throws: `BPFError(.notFound)` naming the programs there are.
     public func program(_ name: String) throws -> BPFProgram { try object.program(named: name) }
 
+    /// BCC's `get_table(name)`: the map called `name`.
     /// - Throws: `BPFError(.notFound)` naming the maps there are.
     public func map(_ name: String) throws -> BPFMap { try object.map(named: name) }
 

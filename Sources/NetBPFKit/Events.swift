@@ -5,11 +5,13 @@ import Foundation
 /// taken wait in a bounded buffer (`limit`), and what does not fit is dropped and counted
 /// (`drops.dropped`; for perf buffers `drops.kernelLost` is what the kernel could not write).
 public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Sendable {
+    /// Each event, decoded from the start of its record.
     public typealias Element = Record
     let raw: AsyncThrowingStream<[UInt8], any Error>
     /// What was dropped so far.
     public let drops: EventDrops
 
+    /// Decodes records as the polling thread hands them over.
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
 
@@ -24,6 +26,7 @@ public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Send
         }
     }
 
+    /// An iterator over the events in the order they were polled.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: raw.makeAsyncIterator()) }
 }
 

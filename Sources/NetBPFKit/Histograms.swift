@@ -7,12 +7,17 @@ extension BPF {
         Log2Histogram(unit: unit, slots: try slots(mapName))
     }
 
-    /// BCC's `print_linear_hist()`: slot i counts values in [start + i*step, start + (i+1)*step).
+    /// BCC's `print_linear_hist()`: slot i counts values in [start + i*step, start + (i+1)*step),
+    /// from a map of the shapes `log2Histogram` reads.
+    /// - Throws: `BPFError(.notFound)` for an unknown map, `.wrongMapType` for any other shape.
     public func linearHistogram(_ mapName: String, unit: String = "value", start: UInt64 = 0, step: UInt64 = 1) throws -> LinearHistogram {
         LinearHistogram(unit: unit, start: start, step: step, slots: try slots(mapName))
     }
 
-    /// Prints `log2Histogram` in BCC's layout (nothing when every slot is 0, as BCC).
+    /// Prints `log2Histogram` in BCC's layout (nothing when every slot is 0, as BCC) to stdout
+    /// with write(2), as the CLI does: a reader that went away (EPIPE) ends the process with
+    /// status 0, another write failure (ENOSPC) with status 1.
+    /// - Throws: what `log2Histogram` throws.
     public func printLog2Histogram(_ mapName: String, unit: String = "value") throws {
         StandardStreams.out(try log2Histogram(mapName, unit: unit).formatted())
     }

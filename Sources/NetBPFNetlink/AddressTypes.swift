@@ -3,11 +3,18 @@ import Glibc
 /// An IPv4 or IPv6 address as its network-order bytes (4 or 16), the form rtnetlink carries in
 /// IFA_ADDRESS, RTA_GATEWAY, IFLA_VXLAN_GROUP, ... Parsed and printed with inet_pton/inet_ntop.
 public struct IPAddress: Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
-    public enum Family: Sendable, Hashable { case v4, v6 }
+    /// An address family.
+    public enum Family: Sendable, Hashable {
+        /// IPv4 (AF_INET).
+        case v4
+        /// IPv6 (AF_INET6).
+        case v6
+    }
 
     /// 4 bytes (IPv4) or 16 bytes (IPv6), network byte order.
     public let bytes: [UInt8]
 
+    /// IPv4 for 4 bytes, IPv6 for 16.
     public var family: Family { bytes.count == 4 ? .v4 : .v6 }
     /// AF_INET or AF_INET6, for the family fields of ifaddrmsg/rtmsg.
     package var addressFamily: UInt8 { UInt8(bytes.count == 4 ? AF_INET : AF_INET6) }
@@ -33,6 +40,7 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible, LosslessSt
         return nil
     }
 
+    /// The address as inet_ntop writes it ("10.0.0.1", "fd00::1").
     public var description: String {
         var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let af = bytes.count == 4 ? AF_INET : AF_INET6
@@ -47,7 +55,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible, LosslessSt
 /// An address with a prefix length: "10.0.0.1/24", "fd00::1/64". Used for interface addresses
 /// (the host part is kept) and route destinations.
 public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
+    /// The address, host bits included ("10.0.0.1" of "10.0.0.1/24"); see `network`.
     public var address: IPAddress
+    /// Leading bits that make up the network: 0...32 for IPv4, 0...128 for IPv6.
     public var prefixLength: UInt8
 
     /// - Precondition: `prefixLength` is at most 32 (IPv4) or 128 (IPv6); larger values are clamped.
@@ -70,6 +80,7 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, LosslessStr
         self.prefixLength = UInt8(length)
     }
 
+    /// "ADDRESS/LENGTH", always with the length.
     public var description: String { "\(address)/\(prefixLength)" }
 
     /// The network address: host bits cleared.
@@ -96,8 +107,10 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, LosslessStr
 
 /// A 6-byte Ethernet address, "02:00:00:00:00:01" (IFLA_ADDRESS, NDA_LLADDR).
 public struct MACAddress: Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
+    /// The 6 bytes, in wire order.
     public let bytes: [UInt8]
 
+    /// From raw bytes; nil unless there are exactly 6.
     public init?(bytes: [UInt8]) {
         guard bytes.count == 6 else { return nil }
         self.bytes = bytes
@@ -115,6 +128,7 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible, LosslessS
         bytes = b
     }
 
+    /// Lowercase hex pairs joined by ':' ("02:00:00:00:00:01").
     public var description: String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }

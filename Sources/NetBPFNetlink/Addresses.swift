@@ -3,6 +3,7 @@ import Glibc
 
 /// An interface address as RTM_NEWADDR reports it.
 public struct AddressInfo: Sendable, Equatable {
+    /// The interface it is on (ifa_index).
     public var interfaceIndex: Int32
     /// The address with its prefix length (IFA_LOCAL, or IFA_ADDRESS when there is no local).
     public var prefix: IPPrefix
@@ -59,7 +60,8 @@ extension NetlinkSocket {
     /// Adds `prefix` (e.g. "10.0.0.1/24") to `interface`, with the IPv4 broadcast address
     /// computed as `brd +` does. IPv6 addresses skip duplicate address detection by default
     /// (IFA_F_NODAD, kernel 3.14) so they are usable at once, as a simulated network wants.
-    /// - Throws: `.exists` if the address is already there.
+    /// - Throws: `NetlinkError` `.exists` if the address is already there; `.notFound` for a
+    ///   missing interface.
     public func addAddress(_ prefix: IPPrefix, to interface: Interface, skipDAD: Bool = true) throws {
         let index = try interfaceIndex(interface)
         let req = Self.addressRequest(type: UInt16(RTM_NEWADDR), flags: NLM_F_CREATE | NLM_F_EXCL,
@@ -68,6 +70,8 @@ extension NetlinkSocket {
     }
 
     /// Removes `prefix` from `interface` (RTM_DELADDR).
+    /// - Throws: `NetlinkError` `.notFound` when the address is not there (EADDRNOTAVAIL) or the
+    ///   interface does not exist.
     public func deleteAddress(_ prefix: IPPrefix, from interface: Interface) throws {
         let index = try interfaceIndex(interface)
         let req = Self.addressRequest(type: UInt16(RTM_DELADDR), flags: 0, ifindex: index, prefix, noDAD: false)

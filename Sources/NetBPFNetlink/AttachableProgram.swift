@@ -15,8 +15,11 @@ public protocol AttachableProgram {
 /// A borrowed program descriptor with a name, for callers that hold only an fd
 /// (e.g. from a pinned path). Does not own or close the descriptor.
 public struct ProgramDescriptor: AttachableProgram, Sendable {
+    /// The borrowed program fd; the caller keeps it open for the duration of each call.
     public let fd: Int32
+    /// The name used as TCA_BPF_NAME.
     public let name: String
+    /// Wraps `fd` without taking ownership.
     public init(borrowing fd: Int32, name: String) {
         self.fd = fd
         self.name = name

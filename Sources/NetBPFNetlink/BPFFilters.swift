@@ -26,6 +26,8 @@ public struct BPFFilterOptions {
     /// Replace a filter with the same priority/handle (NLM_F_REPLACE) instead of failing with EEXIST.
     public var replace: Bool = false
 
+    /// Options with tc's defaults for a BPF filter: priority 1, handle 1, chain 0, every
+    /// protocol, direct action; each parameter sets the property of the same name.
     public init(priority: UInt16 = 1, handle: UInt32 = 1, chain: UInt32? = nil, etherProtocol: UInt16 = EtherProtocol.all,
                 directAction: Bool = true, classID: TCHandle? = nil, actions: [TCAction] = [], name: String? = nil,
                 replace: Bool = false) {
@@ -85,7 +87,10 @@ extension NetlinkSocket {
     }
 
     /// Attaches `program` as a cls_bpf filter under any parent (a clsact hook, an ingress qdisc
-    /// "ffff:", or an HTB/other class or qdisc). Parent 0 is refused.
+    /// "ffff:", or an HTB/other class or qdisc). Parent 0 is refused. RTM_NEWTFILTER with
+    /// NLM_F_ECHO; the filter is read back (RTM_GETTFILTER) on kernels that do not echo.
+    /// - Throws: `NetlinkError` `.invalidArgument` for parent 0 or a zero priority or handle;
+    ///   `.notFound` when no qdisc is at `parent`; the errors of `attachBPFFilter(_:to:hook:_:)`.
     @discardableResult
     public func attachBPFFilter(_ program: some AttachableProgram, to interface: Interface, parent: TCHandle,
                                 _ options: BPFFilterOptions = BPFFilterOptions()) throws -> TCFilter {
@@ -170,7 +175,8 @@ extension NetlinkSocket {
                          chain: chain, etherProtocol: current.etherProtocol, kind: "bpf")
     }
 
-    /// Guarded delete on a clsact hook.
+    /// Guarded delete on a clsact hook: `deleteBPFFilter(on:parent:priority:handle:chain:expectedProgramID:)`
+    /// with the hook's parent.
     public func deleteBPFFilter(on interface: Interface, hook: TCHook, priority: UInt16, handle: UInt32,
                                 chain: UInt32? = nil, expectedProgramID: UInt32) throws {
         try deleteBPFFilter(on: interface, parent: hook.parent, priority: priority, handle: handle, chain: chain,
@@ -191,7 +197,8 @@ extension NetlinkSocket {
         }
     }
 
-    /// The filters on a clsact hook.
+    /// The filters on a clsact hook (RTM_GETTFILTER dump).
+    /// - Throws: `NetlinkError` `.notFound` when the interface has no clsact qdisc.
     public func filters(on interface: Interface, hook: TCHook) throws -> [TCFilter] {
         try filters(on: interface, parent: hook.parent)
     }

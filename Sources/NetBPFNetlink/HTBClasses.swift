@@ -4,18 +4,23 @@ import Glibc
 /// An HTB class (tc's `class add ... htb rate R [ceil C] [burst B] [cburst CB] [prio P] [quantum Q]`).
 /// Rates are bits per second, as tc takes them ("1mbit" = 1_000_000); sizes in bytes.
 public struct HTBClassOptions: Sendable, Equatable {
+    /// Guaranteed rate (TCA_HTB_PARMS, or TCA_HTB_RATE64 above 32 bits of bytes/s); at least 8.
     public var rateBitsPerSecond: UInt64
     /// Defaults to the rate.
     public var ceilBitsPerSecond: UInt64?
     /// Bytes that may be sent at ceil speed; default rate/HZ + mtu, as tc computes.
     public var burstBytes: UInt32?
+    /// Bytes that may be sent at ceil speed beyond ceil; default ceil/HZ + mtu, as tc computes.
     public var ceilBurstBytes: UInt32?
+    /// Order in which classes get spare bandwidth: lower first (tc's `prio`).
     public var priority: UInt32 = 0
     /// 0 lets the kernel derive it from rate / r2q.
     public var quantum: UInt32 = 0
     /// Largest packet, for the rate tables and the default burst (tc's 1600).
     public var mtu: UInt32 = 1600
 
+    /// Options with tc's defaults for everything but the rate; each parameter sets the property
+    /// of the same name.
     public init(rateBitsPerSecond: UInt64, ceilBitsPerSecond: UInt64? = nil, burstBytes: UInt32? = nil,
                 ceilBurstBytes: UInt32? = nil, priority: UInt32 = 0, quantum: UInt32 = 0, mtu: UInt32 = 1600) {
         self.rateBitsPerSecond = rateBitsPerSecond
@@ -30,12 +35,17 @@ public struct HTBClassOptions: Sendable, Equatable {
 
 /// A traffic class as RTM_NEWTCLASS reports it.
 public struct TCClassInfo: Sendable, Equatable {
+    /// The interface it is on (tcm_ifindex).
     public var interfaceIndex: Int32
+    /// The class's qdisc kind (TCA_KIND): "htb", ...
     public var kind: String
+    /// Its class id ("1:10").
     public var handle: TCHandle
+    /// The qdisc or class it hangs under.
     public var parent: TCHandle
     /// HTB: rate and ceil in bits per second (64-bit attributes preferred).
     public var rateBitsPerSecond: UInt64?
+    /// HTB: ceil in bits per second; nil for other kinds.
     public var ceilBitsPerSecond: UInt64?
 
     package init?(_ m: NetlinkMessage) {
@@ -99,7 +109,11 @@ extension NetlinkSocket {
         return req
     }
 
-    /// Adds an HTB class `classID` (e.g. "1:10") under `parent` (the qdisc "1:" or a class).
+    /// Adds an HTB class `classID` (e.g. "1:10") under `parent` (the qdisc "1:" or a class):
+    /// RTM_NEWTCLASS with tc's rate tables.
+    /// - Parameter replace: change an existing class (NLM_F_REPLACE) instead of failing with EEXIST.
+    /// - Throws: `NetlinkError` `.exists` when the class exists and `replace` is false;
+    ///   `.invalidArgument` for parent 0 or a rate under 8 bit/s; `.notFound` for a missing interface.
     public func addHTBClass(on interface: Interface, parent: TCHandle, classID: TCHandle, _ options: HTBClassOptions,
                             replace: Bool = false) throws {
         try Self.refuseParentZero(parent, operation: "RTM_NEWTCLASS", subject: "class \(classID) dev \(interface)")
@@ -114,7 +128,9 @@ extension NetlinkSocket {
         }
     }
 
-    /// Deletes class `classID`.
+    /// Deletes class `classID` (RTM_DELTCLASS).
+    /// - Throws: `NetlinkError` with the kernel's errno (ENOENT: no such class; EBUSY: filters or
+    ///   child classes still use it).
     public func deleteClass(on interface: Interface, classID: TCHandle) throws {
         let index = try interfaceIndex(interface)
         let req = NetlinkRequest(type: UInt16(RTM_DELTCLASS), flags: 0)

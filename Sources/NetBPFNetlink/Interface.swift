@@ -7,12 +7,17 @@ import Glibc
 /// `RTM_GETLINK 'veth9': interface 'veth9' not found in network namespace 'ns1' (ENODEV)`.
 public enum Interface: Hashable, Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
                        CustomStringConvertible {
+    /// By name ("veth0"), resolved with RTM_GETLINK when an operation needs the index.
     case name(String)
+    /// By ifindex, used as given.
     case index(Int32)
 
+    /// `"veth0"` as `.name("veth0")`.
     public init(stringLiteral value: String) { self = .name(value) }
+    /// `7` as `.index(7)`.
     public init(integerLiteral value: Int32) { self = .index(value) }
 
+    /// The name, or "ifindex N".
     public var description: String {
         switch self {
         case .name(let n): return n
@@ -28,7 +33,7 @@ public enum Interface: Hashable, Sendable, ExpressibleByStringLiteral, Expressib
     }
 
     /// What a valid name looks like, for error hints.
-    public static let nameRule = "1 to \(IFNAMSIZ - 1) bytes, no '/', ':' or spaces"
+    package static let nameRule = "1 to \(IFNAMSIZ - 1) bytes, no '/', ':' or spaces"
 }
 
 extension NetlinkSocket {

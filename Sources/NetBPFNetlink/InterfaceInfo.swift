@@ -3,12 +3,15 @@ import Glibc
 
 /// One interface as RTM_NEWLINK describes it (the reply to RTM_GETLINK, kernel 2.6+).
 public struct InterfaceInfo: Sendable, Equatable {
+    /// The ifindex, unique within its namespace.
     public var index: Int32
+    /// IFLA_IFNAME.
     public var name: String
     /// IFLA_INFO_KIND: "veth", "bridge", "vxlan", ...; nil for devices without rtnl_link_ops (loopback, NICs).
     public var kind: String?
     /// IFLA_INFO_SLAVE_KIND: "bridge" for a bridge port.
     public var portKind: String?
+    /// IFLA_MTU.
     public var mtu: UInt32
     /// IFLA_ADDRESS (Ethernet devices).
     public var macAddress: MACAddress?
@@ -27,6 +30,7 @@ public struct InterfaceInfo: Sendable, Equatable {
     /// VXLAN settings (IFLA_INFO_DATA), when `kind == "vxlan"`.
     public var vxlan: VXLANInfo?
 
+    /// Whether it is administratively up (IFF_UP; the carrier may still be down, see `operState`).
     public var isUp: Bool { flags.contains(.up) }
 
     /// Parses an RTM_NEWLINK message.
@@ -54,15 +58,25 @@ public struct InterfaceInfo: Sendable, Equatable {
 
 /// Interface flags from ifi_flags (<linux/if.h> IFF_*).
 public struct LinkFlags: OptionSet, Sendable, Hashable {
+    /// ifi_flags as the kernel sends them.
     public let rawValue: UInt32
+    /// Flags by value, for ones without a static member here.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Administratively up (IFF_UP, `ip link set X up`).
     public static let up = LinkFlags(rawValue: UInt32(IFF_UP))
+    /// Has a broadcast address (IFF_BROADCAST).
     public static let broadcast = LinkFlags(rawValue: UInt32(IFF_BROADCAST))
+    /// The loopback device (IFF_LOOPBACK).
     public static let loopback = LinkFlags(rawValue: UInt32(IFF_LOOPBACK))
+    /// A point-to-point link (IFF_POINTOPOINT).
     public static let pointToPoint = LinkFlags(rawValue: UInt32(IFF_POINTOPOINT))
+    /// Operationally up, as RFC 2863 up or unknown (IFF_RUNNING).
     public static let running = LinkFlags(rawValue: UInt32(IFF_RUNNING))
+    /// No ARP on this link (IFF_NOARP).
     public static let noARP = LinkFlags(rawValue: UInt32(IFF_NOARP))
+    /// Receives every frame (IFF_PROMISC).
     public static let promiscuous = LinkFlags(rawValue: UInt32(IFF_PROMISC))
+    /// Supports multicast (IFF_MULTICAST).
     public static let multicast = LinkFlags(rawValue: UInt32(IFF_MULTICAST))
     /// Carrier is up (IFF_LOWER_UP, 1 << 16).
     public static let lowerUp = LinkFlags(rawValue: 1 << 16)
@@ -70,7 +84,20 @@ public struct LinkFlags: OptionSet, Sendable, Hashable {
 
 /// IFLA_OPERSTATE values (RFC 2863).
 public enum OperState: UInt8, Sendable {
-    case unknown = 0, notPresent, down, lowerLayerDown, testing, dormant, up
+    /// IF_OPER_UNKNOWN: the driver does not say (loopback, some virtual devices).
+    case unknown = 0
+    /// IF_OPER_NOTPRESENT: hardware missing.
+    case notPresent
+    /// IF_OPER_DOWN.
+    case down
+    /// IF_OPER_LOWERLAYERDOWN: a device it depends on is down (a VLAN's parent, a veth's peer).
+    case lowerLayerDown
+    /// IF_OPER_TESTING.
+    case testing
+    /// IF_OPER_DORMANT: up but waiting for an external event (802.1X).
+    case dormant
+    /// IF_OPER_UP: can pass packets.
+    case up
 }
 
 /// The VXLAN attributes read back from IFLA_INFO_DATA (IFLA_VXLAN_*).

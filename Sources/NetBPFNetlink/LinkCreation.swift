@@ -25,6 +25,7 @@ public struct VXLANOptions: Sendable, Equatable {
     /// Outer TTL (IFLA_VXLAN_TTL); nil = kernel default (inherit).
     public var ttl: UInt8?
 
+    /// Options; each parameter sets the property of the same name. `createVXLAN` checks the combination.
     public init(vni: UInt32? = nil, remote: IPAddress? = nil, group: IPAddress? = nil, local: IPAddress? = nil,
                 port: UInt16 = 4789, underlay: Interface? = nil, learning: Bool = true, external: Bool = false,
                 ttl: UInt8? = nil) {
@@ -62,6 +63,8 @@ extension NetlinkSocket {
     /// Creates a veth pair `name` <-> `peer` (kind "veth", kernel 2.6.24). The peer is created
     /// directly in `peerNamespace` when given (IFLA_NET_NS_FD inside VETH_INFO_PEER, 3.0), so
     /// its name only has to be free there. Returns the index of `name`.
+    /// - Throws: `NetlinkError` `.invalidArgument` for an invalid name; `.exists` when either
+    ///   name is taken (EEXIST).
     @discardableResult
     public func createVeth(_ name: String, peer: String, peerNamespace: NetworkNamespace? = nil,
                            mtu: UInt32? = nil) throws -> Int32 {
@@ -87,7 +90,9 @@ extension NetlinkSocket {
         }
     }
 
-    /// Creates a bridge (kind "bridge", kernel 3.x; no VLAN filtering here). Returns its index.
+    /// Creates a bridge (RTM_NEWLINK kind "bridge"; no VLAN filtering here). Returns its index.
+    /// - Throws: `NetlinkError` `.exists` when the name is taken; `.unsupported` on a kernel
+    ///   without the bridge driver.
     @discardableResult
     public func createBridge(_ name: String, mtu: UInt32? = nil) throws -> Int32 {
         try validateInterfaceName(name, operation: "RTM_NEWLINK")
@@ -95,7 +100,7 @@ extension NetlinkSocket {
         return try interfaceIndex(.name(name))
     }
 
-    /// Creates a VXLAN device. Returns its index.
+    /// Creates a VXLAN device (RTM_NEWLINK kind "vxlan", kernel 3.7; external mode 4.3). Returns its index.
     /// - Throws: `.invalidArgument` for a VNI in external mode, no VNI otherwise, a multicast
     ///   group without an underlay device, or mixed address families.
     @discardableResult

@@ -7,8 +7,11 @@ import Glibc
 public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What kind of failure this is; new cases may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name as it appears in JSON output ("not-found", "program-mismatch").
         public let rawValue: String
+        /// A code by name; use the static members unless matching a code from JSON.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's name (`rawValue`).
         public var description: String { rawValue }
 
         /// A system call or the kernel failed with an errno not covered below.
@@ -33,6 +36,7 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let busy = Code("busy")
     }
 
+    /// What kind of failure this is; switch on it rather than on `message`.
     public var code: Code
     /// The netlink message or call that failed: "RTM_NEWTFILTER", "setns", "mount".
     public var operation: String
@@ -47,6 +51,7 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
     /// A suggestion for what to change, when one is known.
     public var hint: String?
 
+    /// Makes an error; `errno` is stored positive whatever its sign.
     public init(_ code: Code, operation: String, subject: String? = nil, errno: Int32? = nil,
                 message: String, kernelMessage: String? = nil, hint: String? = nil) {
         self.code = code
@@ -59,7 +64,7 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
     }
 
     /// An error from an errno, classified into a code: "no such device (ENODEV)".
-    public static func system(_ operation: String, subject: String? = nil, errno err: Int32,
+    package static func system(_ operation: String, subject: String? = nil, errno err: Int32,
                               kernelMessage: String? = nil, hint: String? = nil) -> NetlinkError {
         let e = abs(err)
         var h = hint
@@ -70,6 +75,7 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
                             message: NetlinkErrno.describe(e), kernelMessage: kernelMessage, hint: h)
     }
 
+    /// One line: `operation 'subject': message: kernel says "…"; hint: hint`.
     public var description: String {
         var line = operation
         if let subject { line += " '\(subject)'" }

@@ -10,7 +10,9 @@ import Glibc
 /// `NetlinkSocket(namespace: "ns1")` opens it on a thread inside ns1 and every request made
 /// through it acts there, from whatever thread it is later used on.
 ///
-/// The link, address, route, tc and XDP operations are extensions in their own files.
+/// The link, address, route, tc and XDP operations are extensions in their own files. Each
+/// throws `NetlinkError` named after its message ("RTM_NEWQDISC") with the kernel's errno and
+/// extack text; a missing interface is `.notFound` naming the interface and the namespace.
 /// Thread-safe: one request runs at a time (an internal lock). Closes its socket exactly once, on deinit.
 /// `@unchecked Sendable`: `nextSequence` and `receiveBuffer` are used only under `lock`.
 public final class NetlinkSocket: @unchecked Sendable {
@@ -43,6 +45,8 @@ public final class NetlinkSocket: @unchecked Sendable {
 
     /// Opens a socket inside `namespace` (setns on a dedicated thread). The socket holds its own
     /// reference to the namespace: closing `namespace` afterwards is fine.
+    /// - Throws: `NetlinkError` from setns ("setns(CLONE_NEWNET)", `.permission` without
+    ///   CAP_SYS_ADMIN) or from opening the socket.
     public convenience init(namespace: NetworkNamespace) throws {
         let box = try namespace.run { HandleBox(try Self.openHandle()) }
         try self.init(handle: box.handle, namespaceName: namespace.displayName)
@@ -91,7 +95,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     }
 
     /// "network namespace 'ns1'" or "the current network namespace", for error messages.
-    public var namespaceDescription: String {
+    package var namespaceDescription: String {
         namespaceName.map { "network namespace '\($0)'" } ?? "the current network namespace"
     }
 

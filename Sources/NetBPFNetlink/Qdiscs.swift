@@ -10,6 +10,7 @@ public struct HTBOptions: Sendable, Equatable {
     /// TCA_HTB_DIRECT_QLEN; nil leaves the kernel default (the device's txqueuelen).
     public var directQueueLength: UInt32?
 
+    /// Options with tc's defaults; each parameter sets the property of the same name.
     public init(defaultClass: UInt16 = 0, rateToQuantum: UInt32 = 10, directQueueLength: UInt32? = nil) {
         self.defaultClass = defaultClass
         self.rateToQuantum = rateToQuantum
@@ -29,6 +30,7 @@ public struct TBFOptions: Sendable, Equatable {
     /// Maximum time a packet may wait, when `limitBytes` is nil (default 50 ms).
     public var latencyMicroseconds: UInt32 = 50_000
 
+    /// Options; each parameter sets the property of the same name.
     public init(rateBitsPerSecond: UInt64, burstBytes: UInt32, limitBytes: UInt32? = nil, latencyMicroseconds: UInt32 = 50_000) {
         self.rateBitsPerSecond = rateBitsPerSecond
         self.burstBytes = burstBytes
@@ -49,6 +51,7 @@ public enum QdiscKind: Sendable, Equatable {
     /// Token bucket filter.
     case tbf(TBFOptions)
 
+    /// The qdisc's TCA_KIND ("clsact", "ingress", "htb", "tbf").
     public var name: String {
         switch self {
         case .clsact: return "clsact"
@@ -61,9 +64,13 @@ public enum QdiscKind: Sendable, Equatable {
 
 /// A qdisc as RTM_NEWQDISC reports it.
 public struct QdiscInfo: Sendable, Equatable {
+    /// The interface it is on (tcm_ifindex).
     public var interfaceIndex: Int32
+    /// TCA_KIND: "clsact", "htb", "fq_codel", "noqueue", ...
     public var kind: String
+    /// Its handle ("1:", ffff: for clsact/ingress).
     public var handle: TCHandle
+    /// Where it hangs: `root`, a class, or `clsact` for clsact/ingress.
     public var parent: TCHandle
 
     package init?(_ m: NetlinkMessage) {
@@ -166,7 +173,10 @@ extension NetlinkSocket {
         }
     }
 
-    /// Deletes the qdisc at `parent` (and `handle` when given) on `interface`.
+    /// Deletes the qdisc at `parent` (and `handle` when given) on `interface` (RTM_DELQDISC),
+    /// with its classes and filters.
+    /// - Parameter kind: when given (TCA_KIND), the kernel deletes only a qdisc of that kind.
+    /// - Throws: `NetlinkError` `.notFound` when no qdisc is there; `.invalidArgument` for parent 0.
     public func deleteQdisc(on interface: Interface, parent: TCHandle = .root, handle: TCHandle? = nil, kind: String? = nil) throws {
         try Self.refuseParentZero(parent, operation: "RTM_DELQDISC", subject: "dev \(interface)")
         let index = try interfaceIndex(interface)
@@ -181,7 +191,8 @@ extension NetlinkSocket {
         }
     }
 
-    /// The qdiscs of `interface`, or of every interface (RTM_GETQDISC dump).
+    /// The qdiscs of `interface`, or of every interface (RTM_GETQDISC dump), including the
+    /// default ones the kernel adds (noqueue, fq_codel, ...).
     public func qdiscs(on interface: Interface? = nil) throws -> [QdiscInfo] {
         let index = try interface.map { try interfaceIndex($0) }
         let req = NetlinkRequest(type: UInt16(RTM_GETQDISC), flags: 0)
@@ -211,7 +222,9 @@ extension NetlinkSocket {
     }
 
     /// Deletes the clsact qdisc of `interface` and with it every filter on both hooks. Only the
-    /// creator should call this (ensureClsact returned true).
+    /// creator should call this (ensureClsact returned true). RTM_DELQDISC with TCA_KIND "clsact".
+    /// - Throws: `NetlinkError` `.notFound` when there is no clsact qdisc; `.invalidArgument`
+    ///   when an ingress qdisc holds the slot.
     public func deleteClsact(on interface: Interface) throws {
         // The kernel's answers for an empty slot are confusing ("Invalid handle", or "Invalid
         // qdisc name: must match existing qdisc" against the noop qdisc): look first.

@@ -6,7 +6,9 @@ import Glibc
 public struct RouteSpec: Sendable, Equatable {
     /// nil for the default route (0.0.0.0/0 or ::/0).
     public var destination: IPPrefix?
+    /// The next hop (RTA_GATEWAY); nil for a route straight out of `interface`.
     public var gateway: IPAddress?
+    /// The output interface (RTA_OIF); nil lets the kernel pick it from the gateway.
     public var interface: Interface?
     /// RT_TABLE_MAIN (254) unless set.
     public var table: UInt32 = 254
@@ -15,6 +17,7 @@ public struct RouteSpec: Sendable, Equatable {
     /// Preferred source address (RTA_PREFSRC).
     public var source: IPAddress?
 
+    /// A route; each parameter sets the property of the same name.
     public init(destination: IPPrefix? = nil, gateway: IPAddress? = nil, interface: Interface? = nil,
                 table: UInt32 = 254, metric: UInt32? = nil, source: IPAddress? = nil) {
         self.destination = destination
@@ -31,13 +34,19 @@ public struct RouteSpec: Sendable, Equatable {
 
 /// A route as RTM_NEWROUTE reports it.
 public struct RouteInfo: Sendable, Equatable {
+    /// IPv4 or IPv6 (rtm_family).
     public var family: IPAddress.Family
     /// nil for a default route.
     public var destination: IPPrefix?
+    /// RTA_GATEWAY, when the route has a next hop.
     public var gateway: IPAddress?
+    /// RTA_OIF.
     public var outputInterfaceIndex: Int32?
+    /// The routing table (RTA_TABLE, else rtm_table): 254 main, 255 local.
     public var table: UInt32
+    /// RTA_PRIORITY.
     public var metric: UInt32?
+    /// RTA_PREFSRC.
     public var preferredSource: IPAddress?
     /// rtm_protocol: 2 kernel, 3 boot, 4 static, ...
     public var routeProtocol: UInt8
@@ -46,6 +55,7 @@ public struct RouteInfo: Sendable, Equatable {
     /// rtm_type: 1 unicast, 2 local, 3 broadcast, ...
     public var type: UInt8
 
+    /// Whether this is a default route (no destination).
     public var isDefault: Bool { destination == nil }
 
     package init?(_ m: NetlinkMessage) {
@@ -107,7 +117,8 @@ extension NetlinkSocket {
         try runRoute(UInt16(RTM_NEWROUTE), flags: NLM_F_CREATE | NLM_F_EXCL, route)
     }
 
-    /// Deletes a route (`ip route del`); gateway/interface narrow the match when given.
+    /// Deletes a route (`ip route del`, RTM_DELROUTE); gateway/interface narrow the match when given.
+    /// - Throws: `NetlinkError` `.notFound` when no route matches (ESRCH).
     public func deleteRoute(_ route: RouteSpec) throws {
         try runRoute(UInt16(RTM_DELROUTE), flags: 0, route)
     }

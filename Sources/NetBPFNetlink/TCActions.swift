@@ -3,7 +3,24 @@ import Glibc
 
 /// What a tc action tells the classifier to do next (TC_ACT_*).
 public enum TCVerdict: Int32, Sendable {
-    case ok = 0, reclassify = 1, shot = 2, pipe = 3, stolen = 4, queued = 5, `repeat` = 6, redirect = 7, trap = 8
+    /// TC_ACT_OK: pass the packet on.
+    case ok = 0
+    /// TC_ACT_RECLASSIFY: classify again from the first filter.
+    case reclassify = 1
+    /// TC_ACT_SHOT: drop the packet.
+    case shot = 2
+    /// TC_ACT_PIPE: go on to the next action.
+    case pipe = 3
+    /// TC_ACT_STOLEN: the action consumed the packet; stop.
+    case stolen = 4
+    /// TC_ACT_QUEUED: the action queued the packet; stop.
+    case queued = 5
+    /// TC_ACT_REPEAT: run this action again.
+    case `repeat` = 6
+    /// TC_ACT_REDIRECT: the packet was redirected (bpf_redirect).
+    case redirect = 7
+    /// TC_ACT_TRAP: hand the packet to the CPU (switch offload); a drop otherwise.
+    case trap = 8
 }
 
 /// A mirred action (act_mirred, kernel 2.6.14; ingress directions 4.x): copy or move the
@@ -11,13 +28,23 @@ public enum TCVerdict: Int32, Sendable {
 public struct MirredAction: Sendable, Equatable {
     /// TCA_EGRESS_REDIR 1, TCA_EGRESS_MIRROR 2, TCA_INGRESS_REDIR 3, TCA_INGRESS_MIRROR 4.
     public enum Direction: UInt32, Sendable {
-        case egressRedirect = 1, egressMirror = 2, ingressRedirect = 3, ingressMirror = 4
+        /// Move the packet to the target's egress (TCA_EGRESS_REDIR).
+        case egressRedirect = 1
+        /// Send a copy to the target's egress (TCA_EGRESS_MIRROR).
+        case egressMirror = 2
+        /// Move the packet to the target's ingress (TCA_INGRESS_REDIR).
+        case ingressRedirect = 3
+        /// Send a copy to the target's ingress (TCA_INGRESS_MIRROR).
+        case ingressMirror = 4
     }
+    /// Redirect or mirror, to egress or ingress.
     public var direction: Direction
+    /// The interface that gets the packet, resolved in the socket's namespace.
     public var target: Interface
     /// Defaults as tc: redirect ends processing (stolen), mirror continues (pipe).
     public var verdict: TCVerdict?
 
+    /// An action sending packets `direction` to `target`.
     public init(_ direction: Direction, to target: Interface, verdict: TCVerdict? = nil) {
         self.direction = direction
         self.target = target
@@ -63,6 +90,7 @@ package enum ResolvedAction: Equatable {
 public struct TCActionInfo: Sendable, Equatable {
     /// Position in the list (the nest's type, 1-based).
     public var order: UInt16
+    /// TCA_ACT_KIND: "mirred", "bpf", "gact", ...
     public var kind: String
     /// TCA_ACT_INDEX, or the index in the parms struct.
     public var index: UInt32?
@@ -70,9 +98,11 @@ public struct TCActionInfo: Sendable, Equatable {
     public var verdict: Int32?
     /// mirred: direction and target ifindex.
     public var mirredDirection: MirredAction.Direction?
+    /// mirred: the target's ifindex.
     public var mirredTargetIndex: Int32?
     /// act_bpf: TCA_ACT_BPF_ID / TCA_ACT_BPF_NAME.
     public var bpfProgramID: UInt32?
+    /// act_bpf: TCA_ACT_BPF_NAME.
     public var bpfName: String?
 }
 

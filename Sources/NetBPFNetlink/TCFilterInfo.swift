@@ -3,6 +3,7 @@ import Glibc
 
 /// A tc filter as RTM_NEWTFILTER reports it (a dump of RTM_GETTFILTER, or the echo of an add).
 public struct TCFilter: Sendable, Equatable {
+    /// The interface it is on (tcm_ifindex).
     public var interfaceIndex: Int32
     /// The hook or class it hangs on (ffff:fff2 = clsact ingress, ffff:fff3 = egress).
     public var parent: TCHandle

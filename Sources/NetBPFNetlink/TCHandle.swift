@@ -5,17 +5,25 @@ internal import CMnl
 /// ffff:fff1), and the clsact hooks `ingressHook` (ffff:fff2) and `egressHook` (ffff:fff3).
 /// `unspecified` (0) is never used as a qdisc parent here.
 public struct TCHandle: RawRepresentable, Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
+    /// The 32-bit value of tcm_handle / tcm_parent.
     public let rawValue: UInt32
+    /// A handle by value.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// TC_H_MAKE(major << 16, minor).
     public init(major: UInt16, minor: UInt16) { rawValue = UInt32(major) << 16 | UInt32(minor) }
 
+    /// The upper 16 bits: the qdisc's number ("1" of "1:10").
     public var major: UInt16 { UInt16(truncatingIfNeeded: rawValue >> 16) }
+    /// The lower 16 bits: the class's number within its qdisc ("10" of "1:10").
     public var minor: UInt16 { UInt16(truncatingIfNeeded: rawValue) }
 
+    /// TC_H_UNSPEC (0), printed "none"; refused as a parent here, where it is ambiguous.
     public static let unspecified = TCHandle(rawValue: 0)
+    /// TC_H_ROOT: the parent of a device's root qdisc.
     public static let root = TCHandle(rawValue: 0xFFFF_FFFF)
+    /// TC_H_INGRESS: the parent of an ingress qdisc (the same value as `clsact`).
     public static let ingress = TCHandle(rawValue: 0xFFFF_FFF1)
+    /// TC_H_CLSACT: the parent of a clsact qdisc.
     public static let clsact = TCHandle(rawValue: 0xFFFF_FFF1)
     /// The handle of an ingress/clsact qdisc itself: TC_H_MAKE(TC_H_CLSACT, 0) = ffff:.
     public static let clsactQdisc = TCHandle(rawValue: 0xFFFF_0000)
@@ -40,6 +48,7 @@ public struct TCHandle: RawRepresentable, Hashable, Sendable, CustomStringConver
         self.init(major: major, minor: minor)
     }
 
+    /// As tc prints it: "root", "none", or hex "1:10" / "1:" (minor 0).
     public var description: String {
         switch rawValue {
         case 0xFFFF_FFFF: return "root"
@@ -51,7 +60,10 @@ public struct TCHandle: RawRepresentable, Hashable, Sendable, CustomStringConver
 
 /// The two clsact hooks a BPF filter attaches to.
 public enum TCHook: String, Sendable, CaseIterable {
-    case ingress, egress
+    /// Packets the interface receives (parent ffff:fff2).
+    case ingress
+    /// Packets the interface sends (parent ffff:fff3).
+    case egress
     /// The filter parent: ffff:fff2 or ffff:fff3.
     public var parent: TCHandle { self == .ingress ? .ingressHook : .egressHook }
 }
@@ -60,8 +72,12 @@ public enum TCHook: String, Sendable, CaseIterable {
 public enum EtherProtocol {
     /// ETH_P_ALL: every packet (the default).
     public static let all: UInt16 = 0x0003
+    /// ETH_P_IP.
     public static let ipv4: UInt16 = 0x0800
+    /// ETH_P_IPV6.
     public static let ipv6: UInt16 = 0x86DD
+    /// ETH_P_ARP.
     public static let arp: UInt16 = 0x0806
+    /// ETH_P_8021Q: VLAN-tagged frames.
     public static let vlan: UInt16 = 0x8100
 }

@@ -25,15 +25,29 @@ public enum XDPMode: String, Sendable, CaseIterable {
 public struct XDPStatus: Sendable, Equatable {
     /// IFLA_XDP_ATTACHED values.
     public enum Attached: UInt8, Sendable {
-        case none = 0, native = 1, generic = 2, offload = 3, multiple = 4
+        /// XDP_ATTACHED_NONE.
+        case none = 0
+        /// XDP_ATTACHED_DRV: one program, in the driver.
+        case native = 1
+        /// XDP_ATTACHED_SKB: one program, generic.
+        case generic = 2
+        /// XDP_ATTACHED_HW: one program, offloaded.
+        case offload = 3
+        /// XDP_ATTACHED_MULTI: programs in more than one mode (see the per-mode ids).
+        case multiple = 4
     }
+    /// Which modes have a program.
     public var attached: Attached = .none
     /// IFLA_XDP_PROG_ID: the program when exactly one mode is in use.
     public var programID: UInt32?
+    /// The generic-mode program (IFLA_XDP_SKB_PROG_ID, or `programID` when it is the only one).
     public var genericProgramID: UInt32?
+    /// The native-mode program (IFLA_XDP_DRV_PROG_ID, or `programID` when it is the only one).
     public var nativeProgramID: UInt32?
+    /// The offloaded program (IFLA_XDP_HW_PROG_ID, or `programID` when it is the only one).
     public var offloadProgramID: UInt32?
 
+    /// The state of an interface without XDP.
     public init() {}
 
     init(attributes a: AttributeTable) {

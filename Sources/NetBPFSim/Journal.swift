@@ -10,8 +10,8 @@ import Glibc
 ///
 /// The file is replaced atomically (write to a temporary file, rename), so a reader never sees a
 /// half-written journal, even if the writer dies mid-write.
-public struct Journal: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable {
+package struct Journal: Codable, Sendable, Equatable {
+    package enum State: String, Codable, Sendable {
         /// `up` is creating things (or was killed while doing so).
         case building
         /// `up` finished.
@@ -20,65 +20,65 @@ public struct Journal: Codable, Sendable, Equatable {
         case tearingDown = "tearing-down"
     }
 
-    public struct NamespaceEntry: Codable, Sendable, Equatable {
+    package struct NamespaceEntry: Codable, Sendable, Equatable {
         /// /run/netns/NAME.
-        public var name: String
+        package var name: String
         /// The host or bridge it is for.
-        public var node: String
-        public var kind: NodeKind
+        package var node: String
+        package var kind: NodeKind
     }
 
-    public struct RootLinkEntry: Codable, Sendable, Equatable {
+    package struct RootLinkEntry: Codable, Sendable, Equatable {
         /// The interface in the root namespace (a veth end; deleting it deletes the peer).
-        public var name: String
+        package var name: String
         /// The namespace holding the peer.
-        public var peerNamespace: String?
+        package var peerNamespace: String?
     }
 
-    public struct ProcessEntry: Codable, Sendable, Equatable {
-        public var host: String
-        public var name: String
-        public var command: String
+    package struct ProcessEntry: Codable, Sendable, Equatable {
+        package var host: String
+        package var name: String
+        package var command: String
         /// nil while it is being started (written before the spawn).
-        public var pid: Int32?
+        package var pid: Int32?
         /// /proc/PID/stat field 22, so a recycled pid is never killed by mistake.
-        public var startTime: UInt64?
-        public var log: String
+        package var startTime: UInt64?
+        package var log: String
     }
 
     /// A program the simulation attached (informational: it goes away with its namespace).
-    public struct AttachmentEntry: Codable, Sendable, Equatable {
-        public var node: String
-        public var interface: String
-        public var hook: String
-        public var program: String
-        public var object: String
+    package struct AttachmentEntry: Codable, Sendable, Equatable {
+        package var node: String
+        package var interface: String
+        package var hook: String
+        package var program: String
+        package var object: String
     }
 
-    public var version = 1
-    public var name: String
+    package var version = 1
+    package var name: String
     /// The topology file's absolute path and content hash.
-    public var file: String
-    public var topologyHash: String
-    public var state: State
+    package var file: String
+    package var topologyHash: String
+    package var state: State
     /// The pid of the `up` that wrote it last.
-    public var ownerPID: Int32
-    public var createdAt: Double
-    public var completedAt: Double?
+    package var ownerPID: Int32
+    package var createdAt: Double
+    package var completedAt: Double?
     /// How many build steps `up` had done (for NETBPF_SIM_FAIL_AFTER and status).
-    public var steps: Int = 0
-    public var namespaces: [NamespaceEntry] = []
-    public var rootLinks: [RootLinkEntry] = []
-    public var processes: [ProcessEntry] = []
+    package var steps: Int = 0
+    package var namespaces: [NamespaceEntry] = []
+    package var rootLinks: [RootLinkEntry] = []
+    package var processes: [ProcessEntry] = []
     /// Pinned objects (files in bpffs), and the directory holding them.
-    public var pins: [String] = []
-    public var pinDirectory: String?
+    package var pins: [String] = []
+    package var pinDirectory: String?
     /// Hosts and switches (for `exec` and status), with their namespace.
-    public var hosts: [String: String] = [:]
+    package var hosts: [String: String] = [:]
     /// Programs attached, for status.
-    public var attachments: [AttachmentEntry] = []
+    package var attachments: [AttachmentEntry] = []
 
-    public init(name: String, file: String, topologyHash: String) {
+    package init(name: String, file: String, topologyHash: String) {
         self.name = name
         self.file = file
         self.topologyHash = topologyHash
@@ -89,28 +89,28 @@ public struct Journal: Codable, Sendable, Equatable {
 }
 
 /// The directory of one simulation's state: journal, lock and process logs.
-public struct StateDirectory: Sendable {
+package struct StateDirectory: Sendable {
     /// /run/netbpf/sim, or $NETBPF_SIM_STATE_DIR.
-    public static var root: String {
+    package static var root: String {
         ProcessInfo.processInfo.environment["NETBPF_SIM_STATE_DIR"] ?? "/run/netbpf/sim"
     }
 
-    public let name: String
-    public var path: String { Self.root + "/" + name }
-    public var journalPath: String { path + "/journal.json" }
+    package let name: String
+    package var path: String { Self.root + "/" + name }
+    package var journalPath: String { path + "/journal.json" }
     /// Outside the directory, so removing the directory never races with a waiting locker.
-    public var lockPath: String { Self.root + "/.\(name).lock" }
-    public var logDirectory: String { path + "/logs" }
+    package var lockPath: String { Self.root + "/.\(name).lock" }
+    package var logDirectory: String { path + "/logs" }
 
-    public init(name: String) { self.name = name }
+    package init(name: String) { self.name = name }
 
     /// Names of every simulation with a state directory.
-    public static func all() -> [String] {
+    package static func all() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.filter { access(root + "/" + $0 + "/journal.json", F_OK) == 0 }.sorted()
     }
 
-    public var exists: Bool { access(journalPath, F_OK) == 0 }
+    package var exists: Bool { access(journalPath, F_OK) == 0 }
 
     func create() throws {
         for dir in ["/run/netbpf", Self.root, path, logDirectory] where !dir.isEmpty {
@@ -120,7 +120,7 @@ public struct StateDirectory: Sendable {
         }
     }
 
-    public func readJournal() throws -> Journal? {
+    package func readJournal() throws -> Journal? {
         guard let data = FileManager.default.contents(atPath: journalPath) else { return nil }
         do {
             return try JSONDecoder().decode(Journal.self, from: data)

@@ -5,6 +5,7 @@ import NetBPFNetlink
 public struct ResolvedEnd: Sendable, Equatable {
     /// The host or standalone bridge whose namespace holds this end; nil = the root namespace.
     public var node: String?
+    /// The interface's name in that namespace (with the root prefix for root ends).
     public var interface: String
     /// The bridge this end is enslaved to (bridge endpoints).
     public var bridge: String?
@@ -27,7 +28,9 @@ extension Topology {
         hosts.map { ($0.name, NodeKind.host) } + standaloneBridges.map { ($0.name, NodeKind.switch) }
     }
 
+    /// The host called `name`, or nil.
     public func host(named name: String) -> Host? { hosts.first { $0.name == name } }
+    /// The bridge called `name`, or nil.
     public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
 
     /// The node (namespace) a bridge lives in.

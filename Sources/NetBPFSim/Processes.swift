@@ -7,7 +7,7 @@ import NetBPFNetlink
 /// entered it, so the child inherits the namespace), in a session of their own, with output
 /// appended to a log file; found again by pid + start time or by the namespace they live in;
 /// stopped with SIGTERM, then SIGKILL.
-public enum SimProcesses {
+package enum SimProcesses {
     // glibc <spawn.h> values (GNU extensions the Swift Glibc module may not show).
     static let spawnSetSigDefault: Int16 = 0x04
     static let spawnSetSigMask: Int16 = 0x08
@@ -69,7 +69,7 @@ public enum SimProcesses {
 
     /// Whether `pid` is running (not a zombie) and, when given, still the process that started
     /// at `startTime` (not a recycled pid).
-    public static func isAlive(_ pid: Int32, startTime: UInt64?) -> Bool {
+    package static func isAlive(_ pid: Int32, startTime: UInt64?) -> Bool {
         ProcessIdentity.isRunning(pid, startTime: startTime)
     }
 
@@ -82,7 +82,7 @@ public enum SimProcesses {
 
     /// Every process (other than this one) whose network namespace is one of `namespaces`
     /// (what `ip netns pids` does).
-    public static func processes(inNamespaces namespaces: [String]) -> [Int32] {
+    package static func processes(inNamespaces namespaces: [String]) -> [Int32] {
         let ids = namespaces.compactMap(namespaceIdentity)
         guard !ids.isEmpty else { return [] }
         let me = getpid()

@@ -4,11 +4,17 @@ import NetBPFNetlink
 /// A running simulation as the kernel shows it now: hosts, interfaces and addresses read live
 /// over netlink in each namespace, processes checked in /proc, pins checked in bpffs.
 public struct SimulationReport: Sendable, Codable, Equatable {
+    /// One interface as RTM_GETLINK and RTM_GETADDR report it.
     public struct InterfaceReport: Sendable, Codable, Equatable {
+        /// The interface's name in its namespace.
         public var name: String
+        /// IFLA_INFO_KIND ("veth", "bridge", "vxlan"), "loopback", or "device".
         public var kind: String
+        /// Its MAC address (nil for lo).
         public var mac: String?
+        /// Its MTU.
         public var mtu: UInt32
+        /// Whether it is administratively up.
         public var up: Bool
         /// The bridge it is a port of.
         public var master: String?
@@ -18,33 +24,55 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         public var programs: [String]
     }
 
+    /// One process the simulation started.
     public struct ProcessReport: Sendable, Codable, Equatable {
+        /// Its name in the topology (names its log).
         public var name: String
+        /// Its command line.
         public var command: String
+        /// Its pid; nil when it was never started.
         public var pid: Int32?
+        /// Whether that pid is alive (not a zombie).
         public var running: Bool
+        /// Its log file (stdout and stderr).
         public var log: String
     }
 
+    /// One host or switch.
     public struct NodeReport: Sendable, Codable, Equatable {
+        /// The host's or bridge's name.
         public var name: String
+        /// Host or switch.
         public var kind: NodeKind
+        /// Its network namespace (/run/netns/NAME).
         public var namespace: String
         /// false if the namespace is gone.
         public var present: Bool
+        /// Its interfaces (lo only when it has more than the usual addresses).
         public var interfaces: [InterfaceReport]
+        /// The processes started in it.
         public var processes: [ProcessReport]
     }
 
+    /// The simulation's name.
     public var name: String
+    /// The journal's state: "building", "up" or "tearing-down".
     public var state: String
+    /// The topology file's absolute path.
     public var file: String
+    /// Where the journal and logs are (/run/netbpf/sim/NAME).
     public var stateDirectory: String
+    /// When `up` started (seconds since the epoch).
     public var createdAt: Double
+    /// When `up` finished; nil while building.
     public var completedAt: Double?
+    /// Build steps done.
     public var steps: Int
+    /// Hosts, then standalone bridges, in topology order.
     public var nodes: [NodeReport]
+    /// The simulation's interfaces in the machine's own namespace.
     public var rootInterfaces: [InterfaceReport]
+    /// Pinned objects that still exist.
     public var pins: [String]
 
     /// True when the journal says up and every namespace and process is there.

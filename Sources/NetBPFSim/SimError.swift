@@ -9,12 +9,16 @@ public struct TopologyIssue: Sendable, Equatable, CustomStringConvertible {
     public var file: String
     /// 1-based line and column of the offending node (nil when the problem has no single place).
     public var line: Int?
+    /// 1-based column of that node.
     public var column: Int?
     /// Dotted path of the key: `hosts.h1.interfaces.eth0.mtu`, `links[2]`.
     public var path: String
+    /// What is wrong.
     public var message: String
+    /// How to fix it, when known ("did you mean 'mtu'?").
     public var hint: String?
 
+    /// An issue; each parameter sets the property of the same name.
     public init(file: String, line: Int?, column: Int?, path: String, message: String, hint: String? = nil) {
         self.file = file
         self.line = line
@@ -24,6 +28,7 @@ public struct TopologyIssue: Sendable, Equatable, CustomStringConvertible {
         self.hint = hint
     }
 
+    /// `file:line:col: path: message; hint: hint`.
     public var description: String {
         var s = file
         if let line { s += ":\(line)" + (column.map { ":\($0)" } ?? "") }
@@ -38,9 +43,13 @@ public struct TopologyIssue: Sendable, Equatable, CustomStringConvertible {
 /// The one error type of NetBPFSim. Its description is one line (or, for an invalid topology,
 /// one line per problem found, each naming the file, line, key path and a hint).
 public struct SimError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is; new cases may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name as it appears in JSON output ("invalid-topology").
         public let rawValue: String
+        /// A code by name; use the static members unless matching a code from JSON.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's name (`rawValue`).
         public var description: String { rawValue }
         /// The topology file is malformed; `issues` lists every problem. Nothing was created.
         public static let invalidTopology = Code("invalid-topology")
@@ -64,16 +73,20 @@ public struct SimError: Error, Sendable, CustomStringConvertible {
         public static let permission = Code("permission")
     }
 
+    /// What kind of failure this is; switch on it rather than on `message`.
     public var code: Code
     /// What was being done: "sim up", "create namespace", "read journal".
     public var operation: String
     /// What it was done to: a simulation, host, namespace or file.
     public var subject: String?
+    /// The message in words (without operation and subject).
     public var message: String
+    /// A suggestion for what to change, when one is known.
     public var hint: String?
     /// For `.invalidTopology`: every problem found, in file order.
     public var issues: [TopologyIssue]
 
+    /// Makes an error; each parameter sets the property of the same name.
     public init(_ code: Code, operation: String, subject: String? = nil, message: String, hint: String? = nil,
                 issues: [TopologyIssue] = []) {
         self.code = code

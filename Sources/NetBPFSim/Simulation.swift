@@ -12,6 +12,7 @@ public struct UpOptions: @unchecked Sendable {
     /// The CLI passes `{ SimSignals.received }` after `SimSignals.install()`.
     public var cancelled: () -> Int32? = { nil }
 
+    /// Options; `cancelled` starts as "never" and is set on the value.
     public init(recreate: Bool = false, progress: ((String) -> Void)? = nil) {
         self.recreate = recreate
         self.progress = progress
@@ -20,6 +21,7 @@ public struct UpOptions: @unchecked Sendable {
 
 /// What `up` did.
 public struct UpResult: Sendable {
+    /// What `up` found and did.
     public enum Outcome: Sendable, Equatable {
         /// Built from nothing.
         case created
@@ -31,11 +33,13 @@ public struct UpResult: Sendable {
         case recreated(String)
     }
 
+    /// What `up` found and did.
     public var outcome: Outcome
     /// Wall time of the whole call.
     public var seconds: Double
     /// Kernel changes made (0 when it was already up).
     public var steps: Int
+    /// The simulation as the kernel shows it afterwards.
     public var report: SimulationReport
 }
 
@@ -201,9 +205,12 @@ public enum Simulation {
     public static func list() -> [String] { StateDirectory.all() }
 
     /// The journal of one simulation, or nil.
-    public static func journal(_ name: String) throws -> Journal? { try StateDirectory(name: name).readJournal() }
+    package static func journal(_ name: String) throws -> Journal? { try StateDirectory(name: name).readJournal() }
 
-    /// Simulation `name` as the kernel shows it now.
+    /// Simulation `name` as the kernel shows it now: netlink dumps in each of its namespaces,
+    /// /proc for its processes, bpffs for its pins. Needs root to enter the namespaces.
+    /// - Throws: `SimError(.notFound)` when there is no such simulation; `.badState` for an
+    ///   unreadable journal.
     public static func status(_ name: String) throws -> SimulationReport {
         let dir = StateDirectory(name: name)
         guard let journal = try dir.readJournal() else {
@@ -244,6 +251,8 @@ public enum Simulation {
     /// Replaces this process with `command` running inside `namespace`, as `ip netns exec` does:
     /// setns(CLONE_NEWNET), a private mount namespace with /sys remounted so it shows this
     /// namespace's devices (best effort), then execvp. Returns only by throwing.
+    /// - Throws: `SimError(.notFound)` for an empty command, a missing namespace or a command not
+    ///   found; `.permission` or `.system` when setns fails.
     public static func exec(namespace: String, command: [String], environment: [String: String] = [:]) throws -> Never {
         guard !command.isEmpty else {
             throw SimError(.notFound, operation: "sim exec", message: "no command given", hint: "netbpf sim exec HOST -- COMMAND [ARGS...]")
@@ -278,7 +287,7 @@ public enum Simulation {
 /// SIGINT/SIGTERM/SIGHUP handling for `up`: the handler only records the signal; the builder
 /// polls it between steps and tears down what it made. (A plain handler, not a dispatch source:
 /// those rely on signalfd and the signal being blocked in every thread.)
-public enum SimSignals {
+package enum SimSignals {
     /// Written only by the signal handler, read by the builder: a sig_atomic_t, as C requires.
     nonisolated(unsafe) private static let slot: UnsafeMutablePointer<sig_atomic_t> = {
         let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
@@ -289,7 +298,7 @@ public enum SimSignals {
 
     /// Installs the handlers, and ignores SIGPIPE so a closed output pipe cannot kill a build
     /// half-way (children started later get default dispositions back).
-    public static func install() {
+    package static func install() {
         _ = slot
         var unblock = sigset_t()
         sigemptyset(&unblock)
@@ -305,12 +314,12 @@ public enum SimSignals {
     private static func record(_ signal: Int32) { slot.pointee = signal }
 
     /// Restores the default dispositions.
-    public static func restore() {
+    package static func restore() {
         for s in handled + [SIGPIPE] { signal(s, SIG_DFL) }
     }
 
     /// The signal received since `install`, if any.
-    public static var received: Int32? {
+    package static var received: Int32? {
         let v = slot.pointee
         return v == 0 ? nil : v
     }

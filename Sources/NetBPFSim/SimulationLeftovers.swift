@@ -5,12 +5,18 @@ import NetBPFNetlink
 /// still at `building` or `tearing-down` with no process holding the simulation's lock, or one
 /// that is `up` while some of its namespaces are gone. Fixing one is `Simulation.down`.
 public enum SimulationLeftovers {
+    /// One simulation left behind.
     public struct Finding: Sendable {
+        /// The simulation's name.
         public var simulation: String
+        /// What is wrong with it, in one line.
         public var what: String
+        /// Whether `examine(fix: true)` tore it down.
         public var fixed: Bool
     }
 
+    /// Every simulation left behind; those being built or torn down right now (lock held) are
+    /// skipped.
     /// - Parameter fix: tear each leftover down (its journal says what to remove).
     public static func examine(fix: Bool) -> [Finding] {
         Simulation.list().compactMap { name -> Finding? in

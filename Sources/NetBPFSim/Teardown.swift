@@ -5,13 +5,19 @@ import NetBPFNetlink
 
 /// What `down` removed.
 public struct TeardownResult: Sendable, Codable, Equatable {
+    /// The simulation's name.
     public var name: String
+    /// Processes stopped (SIGTERM, then SIGKILL after a grace period).
     public var processesStopped = 0
+    /// Network namespaces deleted, with everything inside them.
     public var namespacesRemoved = 0
+    /// Interfaces deleted from the machine's own namespace.
     public var rootLinksRemoved = 0
+    /// bpffs pins removed.
     public var pinsRemoved = 0
     /// Things that could not be removed (the journal is kept so `down` can be run again).
     public var leftovers: [String] = []
+    /// Wall time of the teardown.
     public var seconds = 0.0
 }
 

@@ -10,7 +10,9 @@ public struct Topology: Sendable {
     public var name: String
     /// The file as given, and its absolute path.
     public var file: String
+    /// The file's absolute path, which the journal records.
     public var absolutePath: String
+    /// The file's `description:`, if any.
     public var description: String?
     /// Hosts in file order; each becomes a network namespace.
     public var hosts: [Host]
@@ -40,6 +42,8 @@ public struct Topology: Sendable {
     }
 
     /// Parses and validates topology text; `file` names it in errors and anchors relative paths.
+    /// - Parameter nameOverride: run it under this name instead of the file's (`--name`).
+    /// - Throws: `SimError(.invalidTopology)` listing every problem found.
     public static func parse(_ text: String, file: String, nameOverride: String? = nil) throws -> Topology {
         let log = IssueLog(file: file)
         let parsed = TopologyParser(log: log, file: file).parse(text)
@@ -67,6 +71,7 @@ public struct Topology: Sendable {
     /// The namespace (or, for a standalone bridge, switch namespace) of a host or bridge.
     public func namespace(of node: String) -> String { Self.namespaceName(simulation: name, node: node) }
 
+    /// The namespace name of `node` in `simulation`: nb-SIMULATION-NODE.
     public static func namespaceName(simulation: String, node: String) -> String { "nb-\(simulation)-\(node)" }
 
     /// The per-simulation tag put in front of root-namespace interface names: "nb" + 4 hex
@@ -84,31 +89,43 @@ public struct Topology: Sendable {
 
 /// Settings every interface may have (`hosts.H.interfaces.IF`, bridges, VXLAN devices).
 public struct InterfaceSettings: Sendable, Equatable {
+    /// Addresses with prefix length (RTM_NEWADDR).
     public var addresses: [IPPrefix] = []
+    /// The MTU; nil keeps the kernel's.
     public var mtu: UInt32?
+    /// The MAC address; nil keeps the random one.
     public var mac: MACAddress?
     /// Bring it up (default true).
     public var up: Bool = true
+    /// BPF programs to attach, in file order.
     public var bpf: [BPFAttachment] = []
     /// Makes this interface a VLAN access port: frames it receives are tagged and sent out of
     /// the trunk; frames with this VLAN id arriving on the trunk are untagged and sent here.
     public var vlanAccess: VLANAccess?
+    /// Where the settings are in the file.
     public var location: SourceLocation = SourceLocation(path: "")
+    /// No addresses, programs or changes; up.
     public init() {}
 }
 
 /// A VLAN access port (`vlan-access: {vlan: 10, trunk: trunk0}`), implemented by netbpf's
 /// programs/vlan_access.bpf.c since the kernel has no 8021q.
 public struct VLANAccess: Sendable, Equatable {
+    /// The VLAN id, 1 to 4094.
     public var vlan: UInt16
+    /// The trunk interface of the same host.
     public var trunk: String
+    /// Where it is in the file.
     public var location: SourceLocation
 }
 
 /// Where a BPF program is attached.
 public enum AttachHook: String, Sendable, CaseIterable {
+    /// A cls_bpf filter on clsact ingress (`tc-ingress`).
     case tcIngress = "tc-ingress"
+    /// A cls_bpf filter on clsact egress (`tc-egress`).
     case tcEgress = "tc-egress"
+    /// XDP over netlink (`xdp`).
     case xdp
 }
 
@@ -122,6 +139,7 @@ public struct BPFAttachment: Sendable, Equatable {
     public var program: String?
     /// ELF section to select the program by.
     public var section: String?
+    /// The hook it goes on.
     public var hook: AttachHook
     /// XDP mode: generic (default) or native.
     public var xdpMode: XDPMode = .generic
@@ -129,29 +147,39 @@ public struct BPFAttachment: Sendable, Equatable {
     public var priority: UInt16?
     /// Pin the object's maps under /sys/fs/bpf/netbpf/sim/NAME/HOST/OBJECT/ (default true).
     public var pinMaps: Bool = true
+    /// Where it is in the file.
     public var location: SourceLocation
 }
 
 /// A configured interface of a host (created by a link or declared only to set `lo`).
 public struct InterfaceConfig: Sendable, Equatable {
+    /// The interface's name in the host.
     public var name: String
+    /// What to set on it.
     public var settings: InterfaceSettings
 }
 
 /// A VXLAN device inside a host.
 public struct VXLANConfig: Sendable, Equatable {
+    /// The device's name.
     public var name: String
+    /// The VXLAN network identifier (24 bits).
     public var vni: UInt32
     /// Multicast group (needs `underlay`) ...
     public var group: IPAddress?
     /// ... or a unicast remote VTEP.
     public var remote: IPAddress?
+    /// The UDP destination port (default 4789).
     public var port: UInt16 = 4789
     /// The underlay interface in the same host (IFLA_VXLAN_LINK).
     public var underlay: String?
+    /// The source address; nil lets routing choose.
     public var local: IPAddress?
+    /// The outer TTL; nil inherits.
     public var ttl: UInt8?
+    /// Learn remote MACs from received frames (default true).
     public var learning: Bool = true
+    /// Addresses, MTU (default: the underlay's minus 50), MAC, up, programs.
     public var settings: InterfaceSettings
 }
 
@@ -161,10 +189,15 @@ public struct RouteConfig: Sendable, Equatable {
     public var destination: IPPrefix?
     /// Family of a default route written as `default6` / given by `via`.
     public var family: IPAddress.Family
+    /// The gateway.
     public var via: IPAddress?
+    /// The output interface (enough on its own for an on-link route).
     public var dev: String?
+    /// The route's priority.
     public var metric: UInt32?
+    /// The preferred source address (`src:`).
     public var source: IPAddress?
+    /// Where it is in the file.
     public var location: SourceLocation
 }
 
@@ -174,7 +207,9 @@ public struct SysctlSetting: Sendable, Equatable {
     public var key: String
     /// The files written, relative to /proc/sys (`net/ipv4/ip_forward`).
     public var paths: [String]
+    /// The value written.
     public var value: String
+    /// Where it is in the file.
     public var location: SourceLocation
 }
 
@@ -184,10 +219,14 @@ public struct ProcessConfig: Sendable, Equatable {
     public var name: String
     /// argv; a string command is run as ["/bin/sh", "-c", command].
     public var argv: [String]
+    /// Variables added to the environment (`env:`).
     public var environment: [String: String] = [:]
+    /// The working directory (`cwd:`); nil keeps netbpf's.
     public var directory: String?
+    /// Where it is in the file.
     public var location: SourceLocation
 
+    /// The command as written: the shell command, or the argv joined by spaces.
     public var commandLine: String {
         argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.joined(separator: " ")
     }
@@ -195,12 +234,19 @@ public struct ProcessConfig: Sendable, Equatable {
 
 /// A host: one network namespace.
 public struct Host: Sendable, Equatable {
+    /// The host's name (its namespace is nb-SIMULATION-NAME).
     public var name: String
+    /// Interfaces with settings, in file order.
     public var interfaces: [InterfaceConfig] = []
+    /// VXLAN devices to create.
     public var vxlans: [VXLANConfig] = []
+    /// Static routes to add.
     public var routes: [RouteConfig] = []
+    /// Sysctls to write in its namespace.
     public var sysctls: [SysctlSetting] = []
+    /// Processes to start once the network is built.
     public var processes: [ProcessConfig] = []
+    /// Where it is in the file.
     public var location: SourceLocation
 
     /// The settings written for interface `name` (defaults when it has none).
@@ -211,13 +257,16 @@ public struct Host: Sendable, Equatable {
 
 /// A Linux bridge (no VLAN filtering on this kernel).
 public struct Bridge: Sendable, Equatable {
+    /// The bridge device's name.
     public var name: String
     /// The host whose namespace holds it; nil = its own namespace nb-SIM-NAME.
     public var host: String?
     /// Interfaces of that host enslaved to it (veth ends, VXLAN devices); links naming the
     /// bridge as an endpoint add their bridge-side end as a port too.
     public var ports: [String]
+    /// Settings of the bridge device itself.
     public var settings: InterfaceSettings
+    /// Where it is in the file.
     public var location: SourceLocation
 }
 
@@ -231,6 +280,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// root prefix, see `Topology.rootInterfacePrefix`).
     case root(String)
 
+    /// As written in the file: "HOST:IF", "BRIDGE[:PORT]", "root:NAME".
     public var description: String {
         switch self {
         case .host(let h, let i): return "\(h):\(i)"
@@ -242,8 +292,12 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 
 /// A veth pair between two endpoints.
 public struct Link: Sendable, Equatable {
+    /// The first end.
     public var a: Endpoint
+    /// The second end.
     public var b: Endpoint
+    /// The MTU of both ends; nil keeps the kernel's.
     public var mtu: UInt32?
+    /// Where it is in the file.
     public var location: SourceLocation
 }

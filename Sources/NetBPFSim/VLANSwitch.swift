@@ -8,40 +8,40 @@ import NetBPFNetlink
 /// has VLAN access ports; its maps
 /// are filled with the ports' ifindexes before the programs are attached:
 /// `vlan_access_ingress` on each access port, `vlan_trunk_ingress` on each trunk.
-public enum VLANSwitch {
+package enum VLANSwitch {
     /// The tc priority of the VLAN programs: after the topology's own programs (1, 2, ...) on
     /// the same hook, which run first and must return TC_ACT_UNSPEC (-1) to let the frame on.
-    public static let filterPriority: UInt16 = 0xC000
-    public static let accessProgram = "vlan_access_ingress"
-    public static let trunkProgram = "vlan_trunk_ingress"
-    public static let portsMap = "vlan_ports"
-    public static let trunksMap = "vlan_trunks"
-    public static let statsMap = "vlan_stats"
+    package static let filterPriority: UInt16 = 0xC000
+    package static let accessProgram = "vlan_access_ingress"
+    package static let trunkProgram = "vlan_trunk_ingress"
+    package static let portsMap = "vlan_ports"
+    package static let trunksMap = "vlan_trunks"
+    package static let statsMap = "vlan_stats"
     /// The program's source, relative to the repository root.
-    public static let sourcePath = "programs/vlan_access.bpf.c"
+    package static let sourcePath = "programs/vlan_access.bpf.c"
 
     /// Compiles (through the compile cache) and opens the program.
-    public static func open() throws -> BPFObjectSpec {
+    package static func open() throws -> BPFObjectSpec {
         try BPFCompiler().compile(file: try BundledPrograms.path("vlan_access.bpf.c")).open()
     }
 
     /// `struct vlan_port` value: trunk ifindex (u32), VLAN id (u16), pad (u16), host byte order.
-    public static func portValue(trunkIndex: Int32, vlan: UInt16) -> [UInt8] {
+    package static func portValue(trunkIndex: Int32, vlan: UInt16) -> [UInt8] {
         bytes(UInt32(bitPattern: trunkIndex)) + bytes(vlan) + [0, 0]
     }
 
     /// `struct vlan_trunk_key`: trunk ifindex (u32), VLAN id (u16), pad (u16).
-    public static func trunkKey(trunkIndex: Int32, vlan: UInt16) -> [UInt8] {
+    package static func trunkKey(trunkIndex: Int32, vlan: UInt16) -> [UInt8] {
         bytes(UInt32(bitPattern: trunkIndex)) + bytes(vlan) + [0, 0]
     }
 
     /// `struct vlan_counters` decoded: frames tagged, untagged, dropped for one VLAN id.
-    public struct Counters: Sendable, Equatable {
-        public var pushed: UInt64
-        public var popped: UInt64
-        public var dropped: UInt64
+    package struct Counters: Sendable, Equatable {
+        package var pushed: UInt64
+        package var popped: UInt64
+        package var dropped: UInt64
 
-        public init(bytes b: [UInt8]) {
+        package init(bytes b: [UInt8]) {
             func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
             pushed = b.count >= 24 ? u64(0) : 0
             popped = b.count >= 24 ? u64(8) : 0
@@ -50,7 +50,7 @@ public enum VLANSwitch {
     }
 
     /// Reads the counters of `vlan` from a (pinned) vlan_stats map.
-    public static func counters(_ stats: BPFMap, vlan: UInt16) throws -> Counters {
+    package static func counters(_ stats: BPFMap, vlan: UInt16) throws -> Counters {
         Counters(bytes: try stats.lookup(key: bytes(UInt32(vlan))) ?? [])
     }
 

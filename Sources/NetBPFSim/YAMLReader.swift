@@ -3,11 +3,14 @@ import Yams
 
 /// Where something came from in a topology file: line, column and key path.
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    /// 1-based line; nil when unknown.
     public var line: Int?
+    /// 1-based column; nil when unknown.
     public var column: Int?
     /// Dotted key path, e.g. `hosts.h1.interfaces.eth0`.
     public var path: String
 
+    /// A location; each parameter sets the property of the same name.
     public init(line: Int? = nil, column: Int? = nil, path: String) {
         self.line = line
         self.column = column
@@ -18,6 +21,7 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
         self.init(line: node?.mark?.line, column: node?.mark?.column, path: path)
     }
 
+    /// "LINE:COL: path", or the path alone.
     public var description: String {
         (line.map { "\($0)" + (column.map { ":\($0)" } ?? "") + ": " } ?? "") + path
     }

@@ -5,32 +5,47 @@ import NetBPF
 /// and object symbols from .symtab and .dynsym, and its PT_LOAD program headers, which turn a
 /// symbol's virtual address into the file offset a uprobe needs.
 public final class ELFFile: @unchecked Sendable {
+    /// One entry of .symtab or .dynsym.
     public struct Symbol: Sendable, Equatable {
+        /// The symbol's name, with its version for versioned .dynsym entries (`malloc@@GLIBC_2.2.5`).
         public var name: String
         /// st_value: the virtual address in the file's own address space.
         public var address: UInt64
+        /// st_size in bytes; 0 when the file does not say.
         public var size: UInt64
         /// STT_FUNC (2), STT_OBJECT (1), STT_GNU_IFUNC (10) ...
         public var type: UInt8
+        /// Whether it is code (STT_FUNC or STT_GNU_IFUNC): what a uprobe can go on.
         public var isFunction: Bool { type == 2 || type == 10 }
     }
 
+    /// One PT_LOAD program header.
     public struct Segment: Sendable, Equatable {
+        /// p_vaddr: where the segment is mapped in the file's address space.
         public var virtualAddress: UInt64
+        /// p_offset: where its bytes start in the file.
         public var fileOffset: UInt64
+        /// p_filesz.
         public var fileSize: UInt64
+        /// p_memsz (larger than `fileSize` for .bss).
         public var memorySize: UInt64
+        /// PF_X: the segment holds code.
         public var executable: Bool
     }
 
+    /// The file it was read from.
     public let path: String
     /// ET_EXEC (2) or ET_DYN (3: PIE executables and shared libraries).
     public let fileType: UInt16
+    /// The PT_LOAD segments, in program header order.
     public let segments: [Segment]
     /// Symbols sorted by address (functions and objects with a non-zero address), from
     /// .symtab when present, plus .dynsym.
     public let symbols: [Symbol]
 
+    /// Maps `path` (mmap, read-only), reads its symbols and segments, and unmaps it.
+    /// - Throws: `BPFError` with errno when it cannot be opened; `.invalidArgument` when it is not
+    ///   a 64-bit little-endian ELF file.
     public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -158,6 +173,9 @@ public final class ELFFile: @unchecked Sendable {
 public enum BinaryLocator {
     static let libraryDirectories = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"]
 
+    /// The real path of `name`: a path as given, else a library in `pid`'s mappings, else in
+    /// the library directories (versioned names first), else a program on PATH.
+    /// - Throws: `BPFError(.notFound)` saying where it looked.
     public static func locate(_ name: String, pid: Int32? = nil) throws -> String {
         if name.contains("/") {
             guard access(name, R_OK) == 0 else {

@@ -3,11 +3,15 @@ import Glibc
 /// A log2 histogram as BPF programs fill it: slot i counts values v with floor(log2(v)) == i
 /// (slot 0 also takes 0), i.e. the range [2^i, 2^(i+1) - 1]; `netbpf_log2l()` in netbpf.h.
 public struct Log2Histogram: Sendable, Equatable, Encodable {
+    /// What is counted, printed as the column header ("usecs", "bytes").
     public var unit: String
+    /// The counts, slot i for [2^i, 2^(i+1) - 1].
     public var slots: [UInt64]
 
+    /// A histogram of `slots` as a BPF program left them.
     public init(unit: String, slots: [UInt64]) { self.unit = unit; self.slots = slots }
 
+    /// The sum of all slots (wrapping).
     public var total: UInt64 { slots.reduce(0, &+) }
 
     /// Adds another histogram's counts (per-CPU slots, several keys).
@@ -50,6 +54,7 @@ public struct Log2Histogram: Sendable, Equatable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey { case unit, buckets, total }
+    /// Encodes `unit`, `buckets` and `total`, not the raw slots.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(unit, forKey: .unit)
@@ -60,11 +65,16 @@ public struct Log2Histogram: Sendable, Equatable, Encodable {
 
 /// A linear histogram: slot i counts values in [start + i*step, start + (i+1)*step - 1].
 public struct LinearHistogram: Sendable, Equatable, Encodable {
+    /// What is counted, printed as the column header.
     public var unit: String
+    /// The lowest value of slot 0.
     public var start: UInt64
+    /// The width of each slot.
     public var step: UInt64
+    /// The counts, in slot order.
     public var slots: [UInt64]
 
+    /// A histogram of `slots` as a BPF program left them.
     public init(unit: String, start: UInt64 = 0, step: UInt64 = 1, slots: [UInt64]) {
         self.unit = unit; self.start = start; self.step = step; self.slots = slots
     }
@@ -82,12 +92,14 @@ public struct LinearHistogram: Sendable, Equatable, Encodable {
         return out
     }
 
+    /// JSON-ready buckets up to the last non-empty one.
     public var buckets: [HistogramBucket] {
         guard let last = slots.lastIndex(where: { $0 > 0 }) else { return [] }
         return (0...last).map { HistogramBucket(low: start + UInt64($0) * step, high: start + UInt64($0 + 1) * step - 1, count: slots[$0]) }
     }
 
     enum CodingKeys: String, CodingKey { case unit, buckets }
+    /// Encodes `unit` and `buckets`, not the raw slots.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(unit, forKey: .unit)
@@ -95,9 +107,13 @@ public struct LinearHistogram: Sendable, Equatable, Encodable {
     }
 }
 
+/// One slot of a histogram with the values it covers.
 public struct HistogramBucket: Sendable, Equatable, Encodable {
+    /// The lowest value counted in it.
     public var low: UInt64
+    /// The highest value counted in it.
     public var high: UInt64
+    /// How many values fell in it.
     public var count: UInt64
 }
 

@@ -5,12 +5,12 @@ import NetBPF
 
 /// A dynamic-probe PMU (kprobe or uprobe, kernel 4.17): its perf type and the config bit that
 /// makes a return probe, read from /sys/bus/event_source/devices/NAME.
-public struct ProbePMU: Sendable, Equatable {
-    public var name: String
-    public var type: UInt32
-    public var retprobeBit: Int
+struct ProbePMU: Sendable, Equatable {
+    var name: String
+    var type: UInt32
+    var retprobeBit: Int
 
-    public static func named(_ name: String) -> ProbePMU? {
+    static func named(_ name: String) -> ProbePMU? {
         let dir = "/sys/bus/event_source/devices/\(name)"
         guard let t = readTextFile(dir + "/type"), let type = UInt32(t.trimmingCharacters(in: " \n")) else { return nil }
         // format/retprobe reads "config:0".
@@ -27,9 +27,17 @@ public struct SamplingEvent: Sendable, Equatable {
     public var type: UInt32
     /// PERF_COUNT_SW_CPU_CLOCK (0), PERF_COUNT_HW_CPU_CYCLES (0) ...
     public var config: UInt64
-    public enum Rate: Sendable, Equatable { case frequency(UInt64), period(UInt64) }
+    /// How often the event fires.
+    public enum Rate: Sendable, Equatable {
+        /// Samples per second per CPU (perf_event_attr.sample_freq with freq = 1).
+        case frequency(UInt64)
+        /// One sample every N events (sample_period), nanoseconds for the clock events.
+        case period(UInt64)
+    }
+    /// How often the event fires.
     public var rate: Rate
 
+    /// Any perf event by type and config (see perf_event_open(2)).
     public init(type: UInt32, config: UInt64, rate: Rate) { self.type = type; self.config = config; self.rate = rate }
 
     /// The software cpu-clock event (works in VMs without a PMU): `hz` samples a second per CPU.
@@ -52,6 +60,8 @@ extension BPFProgram {
     /// Attaches to a tracepoint after checking it exists in tracefs; `cookie` is what
     /// bpf_get_attach_cookie() returns in the program (5.15). libbpf
     /// bpf_program__attach_tracepoint_opts; kernel 4.7.
+    /// - Throws: `BPFError(.notFound)` when the tracepoint does not exist; `.state` for a program
+    ///   opened by id or pin.
     public func attachTracepoint(category: String, name event: String, cookie: UInt64) throws -> BPFLink {
         let p = try requirePointer("attach tracepoint")
         _ = try Tracefs.format(category: category, event: event) // precise "no such tracepoint"
@@ -64,6 +74,8 @@ extension BPFProgram {
 
     /// Attaches to a raw tracepoint (BPF_RAW_TRACEPOINT_OPEN, 4.17; libbpf
     /// bpf_program__attach_raw_tracepoint). The program sees the tracepoint's raw arguments.
+    /// - Throws: `BPFError(.notFound)` when there is no such tracepoint; `.state` for a program
+    ///   opened by id or pin.
     public func attachRawTracepoint(_ event: String) throws -> BPFLink {
         let p = try requirePointer("attach raw tracepoint")
         let ((link, err), log) = LibbpfLog.capture { (bpf_program__attach_raw_tracepoint(p, event), errno) }
@@ -80,6 +92,8 @@ extension BPFProgram {
     /// program on PATH; with `pid` the probe fires only in that process (and the library is looked
     /// up in its mappings). Uses the uprobe PMU (perf_event_open, 4.17) and
     /// bpf_program__attach_perf_event_opts (a BPF perf link on 5.15+).
+    /// - Throws: `BPFError(.notFound)` for a process, file or function that does not exist;
+    ///   `.unsupported` without the uprobe PMU (CONFIG_UPROBE_EVENTS).
     public func attachUprobe(binary: String, symbol: String?, offset: UInt64 = 0, pid: Int32? = nil,
                              retprobe: Bool = false, cookie: UInt64 = 0) throws -> BPFLink {
         let p = try requirePointer("attach uprobe")
@@ -103,6 +117,8 @@ extension BPFProgram {
     /// Attaches a kprobe (or kretprobe) to a kernel function: the kprobe PMU (perf_event_open,
     /// 4.17), else a tracefs kprobe_events entry opened as a tracepoint perf event. On a kernel
     /// built without CONFIG_KPROBES this fails with `.unsupported` and says so.
+    /// - Throws: `BPFError(.unsupported)` without kprobes; `.notFound` for a function the kernel
+    ///   cannot probe (not in /proc/kallsyms, or blacklisted).
     public func attachKprobe(function: String, offset: UInt64 = 0, retprobe: Bool = false, cookie: UInt64 = 0) throws -> BPFLink {
         let p = try requirePointer("attach kprobe")
         let what = "\(retprobe ? "kretprobe" : "kprobe"):\(function)\(offset > 0 ? "+\(offset)" : "")"
@@ -128,6 +144,8 @@ extension BPFProgram {
     /// Attaches one kprobe_multi link (5.18) to every kernel function matching a glob
     /// (`tcp_*`), through bpf_program__attach_kprobe_multi_opts. The program must be loaded as
     /// SEC("kprobe.multi") (attach type BPF_TRACE_KPROBE_MULTI).
+    /// - Throws: `BPFError(.unsupported)` without kprobes; otherwise the errno of
+    ///   bpf_program__attach_kprobe_multi_opts (a kernel without CONFIG_FPROBE refuses kprobe.multi).
     public func attachKprobeMulti(pattern: String, retprobe: Bool = false) throws -> BPFLink {
         let p = try requirePointer("attach kprobe_multi")
         let what = "\(retprobe ? "kretprobe" : "kprobe").multi:\(pattern)"
@@ -158,7 +176,10 @@ extension BPFProgram {
     }
 
     /// Attaches a perf_event program to a sampling event on each CPU (all online CPUs by default),
-    /// optionally only while `pid` runs. One link per CPU. perf_event_open + BPF perf link.
+    /// optionally only while `pid` runs. One link per CPU; CPUs where the event does not exist
+    /// are skipped. perf_event_open + BPF perf link (bpf_program__attach_perf_event, 4.9).
+    /// - Throws: `BPFError(.notFound)` for a process that does not exist; `.permission` without
+    ///   CAP_PERFMON; `.unsupported` when no CPU has the event.
     public func attachPerfEvent(_ event: SamplingEvent, cpus: [Int]? = nil, pid: Int32 = -1) throws -> [BPFLink] {
         let p = try requirePointer("attach perf_event")
         if pid >= 0 { try ProcessCheck.require(pid) }
@@ -203,7 +224,7 @@ extension BPFProgram {
 /// tracefs kprobe_events entries netbpf made (the fallback when there is no kprobe PMU); removed
 /// by `removeAll()`, which tools call on exit.
 public enum KprobeEvents {
-    public struct Event: Sendable { public var group: String; public var name: String; public var id: UInt32 }
+    struct Event: Sendable { var group: String; var name: String; var id: UInt32 }
     nonisolated(unsafe) private static var made: [Event] = []
     nonisolated(unsafe) private static var counter = 0
 
@@ -227,7 +248,8 @@ public enum KprobeEvents {
         made.removeAll { $0.name == event.name }
     }
 
-    /// Removes every kprobe_events entry this process made (call after its links are released).
+    /// Removes every kprobe_events entry this process made (call after its links are released;
+    /// `ToolSession.close()` does).
     public static func removeAll() { for e in made { remove(e) } }
 
     static func appendFile(_ path: String, _ text: String, what: String) throws {
@@ -241,11 +263,13 @@ public enum KprobeEvents {
 
 /// Online CPUs, from /sys/devices/system/cpu/online ("0-1,4").
 public enum CPUs {
+    /// The online CPUs; all `sysconf(_SC_NPROCESSORS_ONLN)` from 0 when the file cannot be read.
     public static func online() -> [Int] {
         guard let text = readTextFile("/sys/devices/system/cpu/online") else { return Array(0..<Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
         return parseList(text)
     }
 
+    /// The CPUs of a kernel CPU list ("0-3,8,10-11"); malformed parts are skipped.
     public static func parseList(_ text: String) -> [Int] {
         var out: [Int] = []
         for part in text.trimmingCharacters(in: " \n").split(separator: ",") {
@@ -257,10 +281,10 @@ public enum CPUs {
 }
 
 /// "No such process" as an error, before a probe or filter is set up for a PID.
-public enum ProcessCheck {
-    public static func exists(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+enum ProcessCheck {
+    static func exists(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
 
-    public static func require(_ pid: Int32) throws {
+    static func require(_ pid: Int32) throws {
         guard exists(pid) else {
             throw BPFError(.notFound, operation: "trace", subject: "pid \(pid)", errno: ESRCH, message: "no such process")
         }

@@ -3,8 +3,12 @@ import NetBPF
 /// Reads BPF_MAP_TYPE_STACK_TRACE maps (bpf_get_stackid) and prints stacks the way BCC's tools
 /// do: one frame per line, innermost first, kernel frames then a "-" then user frames.
 public struct StackTraceMap: @unchecked Sendable {
+    /// The stack_trace map.
     public let map: BPFMap
 
+    /// A view of `map`.
+    /// - Throws: `BPFError(.wrongMapType)` unless it is a stack_trace map, `.sizeMismatch` unless
+    ///   it has u32 keys and u64 frames.
     public init(_ map: BPFMap) throws {
         guard map.type == .stackTrace else {
             throw BPFError(.wrongMapType, operation: "StackTraceMap", subject: map.name, message: "map is \(map.type), not stack_trace")
@@ -27,6 +31,7 @@ public struct StackTraceMap: @unchecked Sendable {
     }
 }
 
+/// Stack frames as BCC's stack tools print them.
 public enum StackFormatter {
     /// BCC's stackcount/offcputime layout: kernel frames, "  -" between kernel and user
     /// frames when both are there, user frames, then `    comm [pid]` and the count.

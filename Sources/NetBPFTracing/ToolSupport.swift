@@ -5,12 +5,12 @@ import NetBPFCompiler
 
 /// Finds, compiles (through the in-process compiler and its cache) and loads the BPF C of the
 /// tools in Tools/NAME/NAME.bpf.c.
-public enum ToolSources {
+enum ToolSources {
     /// The path of a tool's BPF C, Tools/NAME/NAME.bpf.c: `$NETBPF_TOOLS_DIR`, else Tools/ of
     /// the checkout the executable was built in, else `<prefix>/share/netbpf/Tools` beside an
     /// installed executable, else /usr/share/netbpf/Tools; never the working directory, and
     /// only if owned by root (or the user) and not writable by others (BundledPrograms).
-    public static func source(_ tool: String) throws -> String {
+    static func source(_ tool: String) throws -> String {
         try BundledPrograms.path("\(tool)/\(tool).bpf.c", in: "Tools", override: "NETBPF_TOOLS_DIR")
     }
 
@@ -22,7 +22,7 @@ public enum ToolSources {
     /// which is most of a tool's start-up memory (about 10 MB at peak). The object reaches
     /// libbpf through a memfd that `BTFSource` keeps open until load.
     /// NETBPF_KERNEL_BTF=1 makes libbpf use the kernel's BTF instead.
-    public static func open(_ tool: String, defines: [String] = []) throws -> (BPFObjectSpec, BTFSource?) {
+    static func open(_ tool: String, defines: [String] = []) throws -> (BPFObjectSpec, BTFSource?) {
         var options = CompileOptions()
         options.defines = defines
         let compiled = try BPFCompiler().compile(file: try source(tool), options: options)
@@ -60,23 +60,33 @@ enum ELFSections {
 }
 
 /// Keeps the memfd holding an object's BTF open until libbpf has loaded the object.
-public final class BTFSource: @unchecked Sendable {
+final class BTFSource: @unchecked Sendable {
     let fd: FileDescriptor
     init(fd: FileDescriptor) { self.fd = fd }
     /// The path libbpf opens.
-    public var path: String { "/proc/self/fd/\(fd.rawValue)" }
+    var path: String { "/proc/self/fd/\(fd.rawValue)" }
 }
 
 
 /// A tool's loaded object and its links; links detach when this goes away.
 public final class ToolSession: @unchecked Sendable {
+    /// The tool's loaded object.
     public let object: BPFObject
+    /// The links made so far; released (and so detached) with the session or by `close()`.
     public private(set) var links: [BPFLink] = []
 
+    /// A session over an object loaded elsewhere, with no links yet.
     public init(object: BPFObject) { self.object = object }
 
     /// Opens, configures and loads a tool's object, then attaches every program by its section
     /// (tracepoint/, raw_tracepoint/, tp_btf/ ...), skipping those in `skipAttach`.
+    /// - Parameters:
+    ///   - tool: the tool's name: its program is Tools/NAME/NAME.bpf.c ($NETBPF_TOOLS_DIR, the
+    ///     checkout, or the installed share/netbpf/Tools).
+    ///   - defines: `-D` macros for the compile.
+    ///   - configure: sets globals, autoload and map sizes before load.
+    /// - Throws: what finding, compiling (`CompileError`), loading (`BPFError(.verifier)`) or
+    ///   attaching throws; links made before a failure are released.
     public static func start(_ tool: String, defines: [String] = [], skipAttach: Set<String> = [],
                              configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> ToolSession {
         let (spec, btf) = try ToolSources.open(tool, defines: defines)
@@ -99,12 +109,19 @@ public final class ToolSession: @unchecked Sendable {
         return try p.attach()
     }
 
+    /// Keeps `link` with the session's (for programs attached by hand).
     public func add(_ link: BPFLink) { links.append(link) }
 
+    /// The object's map called `name`.
+    /// - Throws: `BPFError(.notFound)`, its hint listing the maps there are.
     public func map(_ name: String) throws -> BPFMap { try object.map(named: name) }
 
     /// Polls a ring buffer until a stop signal, the duration, or `shouldStop` says so.
     /// `handler` gets each record; stdout is flushed after every batch so pipes see lines promptly.
+    /// Once a second it prints "Lost N events" on stderr when the programs' `lost` counter grew.
+    /// - Parameter handler: called on this thread with each record's bytes, valid during the call.
+    /// - Throws: `BPFError(.wrongMapType)` for a map that is not a ring buffer; the errno of a
+    ///   failed poll or of writing stdout (EPIPE, ENOSPC).
     public func runRing(_ mapName: String, duration: Double? = nil, shouldStop: () -> Bool = { false },
                         handler: @escaping (UnsafeRawBufferPointer) -> Void) throws {
         let ring = try RingBuffer(map: map(mapName), handler: handler)
@@ -166,27 +183,31 @@ public final class ToolSession: @unchecked Sendable {
 }
 
 /// Memory hygiene for long-running tools.
-public enum StartupPages {
+package enum StartupPages {
     /// Unmaps the executable's text pages touched during start-up (the Swift runtime's
     /// metadata scans, argument parsing): a tool runs for minutes and needs a small part of
     /// them; what it needs faults back in from the page cache. Set NETBPF_KEEP_STARTUP_PAGES=1
     /// to skip. Returns the bytes of mappings dropped.
     @discardableResult
-    public static func drop() -> Int {
+    package static func drop() -> Int {
         guard getenv("NETBPF_KEEP_STARTUP_PAGES") == nil else { return 0 }
         return nb_drop_executable_readonly_pages()
     }
 }
 
 /// SIGINT/SIGTERM as a flag the tools poll.
-public enum StopSignal {
-    public static func install() { nb_install_stop_signals() }
-    public static var requested: Bool { nb_stop_requested() != 0 }
-    public static func request() { nb_request_stop() }
-    public static func reset() { nb_reset_stop() }
+package enum StopSignal {
+    /// Installs the SIGINT/SIGTERM handlers that set the flag.
+    package static func install() { nb_install_stop_signals() }
+    /// Whether a stop was signalled or requested.
+    package static var requested: Bool { nb_stop_requested() != 0 }
+    /// Sets the flag, as a signal would.
+    package static func request() { nb_request_stop() }
+    /// Clears the flag.
+    package static func reset() { nb_reset_stop() }
 
     /// Sleeps up to `seconds`, waking early on a stop signal; false if stopped.
-    public static func sleep(_ seconds: Double) -> Bool {
+    package static func sleep(_ seconds: Double) -> Bool {
         let end = Clock.monotonic() + seconds
         while !requested {
             let left = end - Clock.monotonic()
@@ -197,22 +218,24 @@ public enum StopSignal {
     }
 }
 
-public enum Clock {
-    public static func monotonic() -> Double {
+/// The clocks the tools print and time with.
+package enum Clock {
+    /// Seconds on CLOCK_MONOTONIC.
+    package static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// Nanoseconds since boot, the clock of bpf_ktime_get_ns().
-    public static func bootNanoseconds() -> UInt64 {
+    package static func bootNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Local wall-clock time as HH:MM:SS (the -T column of the tools).
-    public static func wallTime() -> String {
+    package static func wallTime() -> String {
         var t = time(nil)
         var parts = tm()
         localtime_r(&t, &parts)
@@ -223,15 +246,15 @@ public enum Clock {
 }
 
 /// Helpers to read fixed-layout event records.
-public extension UnsafeRawBufferPointer {
-    func u8(_ o: Int) -> UInt8 { self[o] }
-    func u16(_ o: Int) -> UInt16 { loadUnaligned(fromByteOffset: o, as: UInt16.self) }
-    func u32(_ o: Int) -> UInt32 { loadUnaligned(fromByteOffset: o, as: UInt32.self) }
-    func i32(_ o: Int) -> Int32 { loadUnaligned(fromByteOffset: o, as: Int32.self) }
-    func u64(_ o: Int) -> UInt64 { loadUnaligned(fromByteOffset: o, as: UInt64.self) }
-    func i64(_ o: Int) -> Int64 { loadUnaligned(fromByteOffset: o, as: Int64.self) }
+extension UnsafeRawBufferPointer {
+    package func u8(_ o: Int) -> UInt8 { self[o] }
+    package func u16(_ o: Int) -> UInt16 { loadUnaligned(fromByteOffset: o, as: UInt16.self) }
+    package func u32(_ o: Int) -> UInt32 { loadUnaligned(fromByteOffset: o, as: UInt32.self) }
+    package func i32(_ o: Int) -> Int32 { loadUnaligned(fromByteOffset: o, as: Int32.self) }
+    package func u64(_ o: Int) -> UInt64 { loadUnaligned(fromByteOffset: o, as: UInt64.self) }
+    package func i64(_ o: Int) -> Int64 { loadUnaligned(fromByteOffset: o, as: Int64.self) }
     /// A NUL-terminated string in [o, o+max).
-    func cString(_ o: Int, max: Int) -> String {
+    package func cString(_ o: Int, max: Int) -> String {
         let end = Swift.min(count, o + max)
         var e = o
         while e < end, self[e] != 0 { e += 1 }
@@ -240,18 +263,19 @@ public extension UnsafeRawBufferPointer {
 }
 
 /// Signal numbers to names (killsnoop -n, exitsnoop).
-public enum SignalNames {
+package enum SignalNames {
     static let names = ["", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
                         "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",
                         "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
                         "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"]
-    public static func name(_ n: Int32) -> String {
+    /// "SIGKILL", "SIGRTMIN+3", or "SIGn" for numbers without a name.
+    package static func name(_ n: Int32) -> String {
         if n >= 0 && Int(n) < names.count && n > 0 { return names[Int(n)] }
         if n >= 34 && n <= 64 { return "SIGRTMIN+\(n - 34)" }
         return "SIG\(n)"
     }
     /// "9", "KILL" or "SIGKILL" to 9.
-    public static func number(_ text: String) -> Int32? {
+    package static func number(_ text: String) -> Int32? {
         if let n = Int32(text), n >= 0, n <= 64 { return n }
         let up = text.uppercased()
         let full = up.hasPrefix("SIG") ? up : "SIG" + up

@@ -61,14 +61,19 @@ public enum Tracefs {
 /// The layout of a tracepoint's record, as tracefs describes it:
 /// `field:const char * filename;	offset:24;	size:8;	signed:0;`
 public struct TracepointFormat: Sendable, Encodable, Equatable {
+    /// One `field:` line.
     public struct Field: Sendable, Encodable, Equatable {
         /// The C declaration as written ("const char * filename", "char comm[16]").
         public var declaration: String
+        /// The field's name ("filename").
         public var name: String
         /// The C type without the name and array suffix ("const char *", "char").
         public var type: String
+        /// Byte offset in the record.
         public var offset: Int
+        /// Bytes in the record (4 for a `__data_loc` field).
         public var size: Int
+        /// The format's `signed:` flag (0 for every syscalls:* argument, whatever its type).
         public var isSigned: Bool
         /// Array length for `type name[N]`, nil otherwise.
         public var arrayLength: Int?
@@ -80,12 +85,17 @@ public struct TracepointFormat: Sendable, Encodable, Equatable {
         /// How to show the value: a string for char arrays and __data_loc char[], a user-space
         /// pointer for `char *`, else an integer.
         public var isCharArray: Bool { (type.hasSuffix("char") && arrayLength != nil) || (isDataLoc && type.contains("char")) }
+        /// Whether the C type is a pointer: its value is an address, in user space for syscall arguments.
         public var isPointer: Bool { type.hasSuffix("*") }
     }
 
+    /// The tracepoint's category ("syscalls").
     public var category: String
+    /// The tracepoint's name ("sys_enter_openat").
     public var name: String
+    /// The tracepoint's id, what perf_event_open takes as config.
     public var id: UInt32
+    /// Every field, the common ones first.
     public var fields: [Field]
     /// The kernel's print format line.
     public var printFormat: String
@@ -95,8 +105,11 @@ public struct TracepointFormat: Sendable, Encodable, Equatable {
     /// Bytes of the record covered by the fields.
     public var recordSize: Int { fields.map { $0.offset + $0.size }.max() ?? 0 }
 
+    /// The field called `name`, or nil.
     public func field(named name: String) -> Field? { fields.first { $0.name == name } }
 
+    /// Parses the text of events/CATEGORY/EVENT/format.
+    /// - Throws: `BPFError(.invalidArgument)` for a field line it cannot read or a text without `name:`.
     public init(parsing text: String, category: String) throws {
         self.category = category
         name = ""; id = 0; fields = []; printFormat = ""
@@ -196,8 +209,20 @@ public struct TracepointFormat: Sendable, Encodable, Equatable {
 
 /// One decoded tracepoint field.
 public enum TraceValue: Sendable, Equatable, CustomStringConvertible, Encodable {
-    case signed(Int64), unsigned(UInt64), pointer(UInt64), string(String), bytes([UInt8]), missing
+    /// A signed integer field, sign-extended from its size.
+    case signed(Int64)
+    /// An unsigned integer field.
+    case unsigned(UInt64)
+    /// A pointer field's address.
+    case pointer(UInt64)
+    /// A char array, `__data_loc char[]`, or a user string the program copied.
+    case string(String)
+    /// Another array, or a field of an unusual size.
+    case bytes([UInt8])
+    /// The field lies outside the record.
+    case missing
 
+    /// The value as `trace` prints it: numbers in decimal, pointers in hex, "?" when missing.
     public var description: String {
         switch self {
         case .signed(let v): return String(v)
@@ -209,6 +234,7 @@ public enum TraceValue: Sendable, Equatable, CustomStringConvertible, Encodable 
         }
     }
 
+    /// Encodes as a JSON number, string, array of numbers, or null when missing.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

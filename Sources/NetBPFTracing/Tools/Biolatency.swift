@@ -2,25 +2,37 @@ import NetBPF
 
 /// biolatency: block I/O latency histograms; bitesize: block I/O size histograms.
 public enum Biolatency {
+    /// What to measure; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -D: a histogram per disk.
         public var perDisk = false
+        /// -m: milliseconds instead of microseconds.
         public var milliseconds = false
+        /// -Q: from block_rq_insert, so time queued in the OS counts too.
         public var queued = false
+        /// -T: a timestamp on each report.
         public var timestamp = false
         /// Only this disk ("vda").
         public var disk: String?
         /// bitesize: request sizes in KB instead of latency.
         public var sizes = false
+        /// Latency of every disk in one histogram, in microseconds.
         public init() {}
     }
 
+    /// One histogram of a report.
     public struct Entry: Sendable, Encodable, Equatable {
+        /// The disk ("vda", or "MAJOR:MINOR" when it has no name); nil without `perDisk`.
         public var disk: String?
+        /// The counts, unit "usecs", "msecs" or "Kbytes".
         public var histogram: Log2Histogram
     }
 
     static let slots = 27
 
+    /// Compiles, loads and attaches biolatency (block:block_rq_issue/complete, and
+    /// block_rq_insert with `queued`).
+    /// - Throws: `BPFError(.notFound)` for a `disk` not in /sys/class/block; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         var dev: UInt32 = 0
         if let disk = o.disk {
@@ -39,6 +51,8 @@ public enum Biolatency {
         }
     }
 
+    /// Reads and clears the histograms (the `hists` map), sorted by disk.
+    /// - Throws: `BPFError` from the map dump or delete.
     public static func collect(_ session: ToolSession, _ o: Options) throws -> [Entry] {
         let map = try session.map("hists")
         var out: [Entry] = []
@@ -52,6 +66,7 @@ public enum Biolatency {
         return out.sorted { ($0.disk ?? "") < ($1.disk ?? "") }
     }
 
+    /// The report as BCC prints it: a "disk = NAME" line before each disk's histogram.
     public static func format(_ entries: [Entry], _ o: Options) -> String {
         var out = ""
         for e in entries {
@@ -63,15 +78,15 @@ public enum Biolatency {
 }
 
 /// Block device names and the kernel's dev_t (major << 20 | minor) used in block tracepoints.
-public enum BlockDevices {
-    public static func number(of name: String) -> UInt32? {
+enum BlockDevices {
+    static func number(of name: String) -> UInt32? {
         guard let text = readTextFile("/sys/class/block/\(name)/dev") else { return nil }
         let parts = text.trimmingCharacters(in: " \n").split(separator: ":").compactMap { UInt32($0) }
         guard parts.count == 2 else { return nil }
         return parts[0] << 20 | parts[1]
     }
 
-    public static func name(of dev: UInt32) -> String {
+    static func name(of dev: UInt32) -> String {
         let major = dev >> 20, minor = dev & 0xfffff
         if let text = readTextFile("/sys/dev/block/\(major):\(minor)/uevent") {
             for line in text.split(separator: "\n") where line.hasPrefix("DEVNAME=") { return String(line.dropFirst(8)) }

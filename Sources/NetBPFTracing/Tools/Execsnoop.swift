@@ -2,34 +2,55 @@ import NetBPF
 
 /// execsnoop: exec() calls with arguments (libbpf-tools/BCC execsnoop columns and options).
 public enum Execsnoop {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -u: trace this uid only (in the kernel).
         public var uid: UInt32?
+        /// --max-args: arguments copied and printed at most, 1 to 60.
         public var maxArgs: Int = 20
+        /// -x: include exec() calls that failed.
         public var includeFailed = false
         /// -n: only commands whose name contains this.
         public var name: String?
         /// -l: only commands with an argument containing this.
         public var line: String?
+        /// -q: put quotes around arguments.
         public var quote = false
+        /// -T: a HH:MM:SS column.
         public var time = false
+        /// -t: a column of seconds since the start.
         public var timestamp = false
+        /// -U: a uid column.
         public var printUID = false
+        /// No filters, 20 arguments, no extra columns.
         public init() {}
     }
 
+    /// One exec() as the program reports it at its return.
     public struct Event: Sendable, Encodable, Equatable {
+        /// bpf_ktime_get_ns() at the call (nanoseconds since boot).
         public var timestampNs: UInt64
+        /// The process (tgid).
         public var pid: UInt32
+        /// The thread.
         public var tid: UInt32
+        /// The parent process.
         public var ppid: UInt32
+        /// The real uid.
         public var uid: UInt32
+        /// execve's return value: 0, or -errno for a failed exec.
         public var ret: Int32
+        /// The new command name (task comm, at most 15 bytes).
         public var comm: String
+        /// The arguments, argv[0] first.
         public var args: [String]
         /// More arguments than --max-args were passed.
         public var truncated: Bool
     }
 
+    /// Compiles, loads and attaches execsnoop (syscalls:sys_enter/exit_execve tracepoints);
+    /// read its `events` ring buffer with `ToolSession.runRing` and `decode`.
+    /// - Throws: `BPFError(.invalidArgument)` for `maxArgs` outside 1...60; what `ToolSession.start` throws.
     public static func start(_ options: Options) throws -> ToolSession {
         guard (1...60).contains(options.maxArgs) else {
             throw BPFError(.invalidArgument, operation: "execsnoop", subject: "--max-args", message: "must be 1 to 60")
@@ -41,6 +62,7 @@ public enum Execsnoop {
         }
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer, maxArgs: Int) -> Event {
         let count = Int(r.u32(28)), size = min(Int(r.u32(32)), r.count - 56)
         var args: [String] = []
@@ -56,12 +78,14 @@ public enum Execsnoop {
                      comm: r.cString(40, max: 16), args: args, truncated: count > maxArgs)
     }
 
+    /// Whether `e` passes the filters applied in user space (`name`, `line`).
     public static func matches(_ e: Event, _ o: Options) -> Bool {
         if let n = o.name, !e.comm.hasSubstring(n) { return false }
         if let l = o.line, !e.args.contains(where: { $0.hasSubstring(l) }) { return false }
         return true
     }
 
+    /// The column header line (PCOMM PID PPID RET ARGS, with the columns `o` adds).
     public static func header(_ o: Options) -> String {
         var h = ""
         if o.time { h += pad("TIME", 9) }
@@ -70,6 +94,7 @@ public enum Execsnoop {
         return h + pad("PCOMM", 16) + " " + pad("PID", 6) + " " + pad("PPID", 6) + " " + leftPad("RET", 3) + " ARGS"
     }
 
+    /// One output line under `header(o)`; `startNs` is the time the `timestamp` column counts from.
     public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
         var s = ""
         if o.time { s += pad(Clock.wallTime(), 8) + " " }

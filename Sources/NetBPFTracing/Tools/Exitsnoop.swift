@@ -3,27 +3,42 @@ import NetBPF
 
 /// exitsnoop: process exits with age and status (libbpf-tools exitsnoop columns).
 public enum Exitsnoop {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: trace this process only.
         public var pid: UInt32?
+        /// -T: every thread's exit, not only processes' (their last thread's).
         public var threads = false
+        /// -x: only exits with a non-zero status or by a signal.
         public var failedOnly = false
+        /// -t: a HH:MM:SS column.
         public var timestamp = false
+        /// Every process exit, no extra columns.
         public init() {}
     }
 
+    /// One exit (sched:sched_process_exit).
     public struct Event: Sendable, Encodable, Equatable {
+        /// The process (tgid).
         public var pid: UInt32
+        /// The thread that exited.
         public var tid: UInt32
+        /// The parent process.
         public var ppid: UInt32
+        /// The command name.
         public var comm: String
+        /// Seconds from the task's start to its exit.
         public var ageSeconds: Double
         /// The exit(2) status, when not killed by a signal.
         public var exitCode: Int32
         /// The signal that ended it, 0 if none.
         public var signal: Int32
+        /// Whether the signal dumped core.
         public var coreDumped: Bool
     }
 
+    /// Compiles, loads and attaches exitsnoop (sched:sched_process_exit).
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         return try ToolSession.start("exitsnoop") { spec in
@@ -33,6 +48,7 @@ public enum Exitsnoop {
         }
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         let raw = r.i32(28)
         let start = r.u64(0), end = r.u64(8)
@@ -41,11 +57,13 @@ public enum Exitsnoop {
                      exitCode: (raw >> 8) & 0xff, signal: raw & 0x7f, coreDumped: raw & 0x80 != 0)
     }
 
+    /// The column header line: PCOMM PID PPID TID AGE(s) EXIT_CODE.
     public static func header(_ o: Options) -> String {
         (o.timestamp ? pad("TIME", 8) + " " : "") + pad("PCOMM", 16) + " " + pad("PID", 7) + " " + pad("PPID", 7) + " "
             + pad("TID", 7) + " " + pad("AGE(s)", 7) + " EXIT_CODE"
     }
 
+    /// One output line under `header(o)`: "0", "code N", or "signal N (Name)".
     public static func line(_ e: Event, _ o: Options) -> String {
         var s = o.timestamp ? pad(Clock.wallTime(), 8) + " " : ""
         s += pad(e.comm, 16) + " " + pad(String(e.pid), 7) + " " + pad(String(e.ppid), 7) + " " + pad(String(e.tid), 7) + " "

@@ -3,9 +3,19 @@ import NetBPF
 /// funccount: counts hits of tracepoints, user functions or kernel functions matching a pattern
 /// (BCC funccount's `t:cat:event`, `u:lib:func`, `k:func` / `func`; globs allowed).
 public enum Funccount {
-    public enum Kind: String, Sendable, Encodable { case tracepoint, uprobe, kprobe }
+    /// What a pattern probes.
+    public enum Kind: String, Sendable, Encodable {
+        /// Tracepoints (`t:CATEGORY:EVENT`).
+        case tracepoint
+        /// Functions of an executable or library (`u:LIBRARY:FUNCTION`).
+        case uprobe
+        /// Kernel functions (`k:FUNCTION` or a bare name).
+        case kprobe
+    }
 
+    /// A parsed probe pattern.
     public struct Pattern: Sendable, Equatable {
+        /// What it probes.
         public var kind: Kind
         /// The library or executable for uprobes.
         public var library: String?
@@ -13,6 +23,7 @@ public enum Funccount {
         public var name: String
 
         /// Parses BCC's probe syntax.
+        /// - Throws: `BPFError(.invalidArgument)` for an unknown probe type or a missing part.
         public init(parsing text: String) throws {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             func bad(_ m: String) -> BPFError {
@@ -36,20 +47,29 @@ public enum Funccount {
         }
     }
 
+    /// What to count; the fields are the command's arguments.
     public struct Options: Sendable {
+        /// The probe pattern (see `Pattern`).
         public var pattern: String = ""
+        /// -p: count in this process only.
         public var pid: UInt32?
+        /// An empty pattern, which `start` refuses: set `pattern`.
         public init() {}
     }
 
+    /// Hits of one probe.
     public struct Count: Sendable, Encodable, Equatable {
+        /// The function or tracepoint.
         public var function: String
+        /// Hits since the start or the last clear.
         public var count: UInt64
     }
 
     /// The attached session and the probe names, in cookie order.
     public final class Counting: @unchecked Sendable {
+        /// The loaded program and its links.
         public let session: ToolSession
+        /// The probed functions or tracepoints; index i is the cookie of probe i.
         public let probes: [String]
         init(session: ToolSession, probes: [String]) { self.session = session; self.probes = probes }
 
@@ -68,6 +88,11 @@ public enum Funccount {
 
     static let maxProbes = 4096
 
+    /// Finds what the pattern matches (kallsyms, tracefs, or the ELF file's symbols), then
+    /// loads funccount and attaches one probe per match with its index as cookie (one
+    /// kprobe.multi link for several kernel functions).
+    /// - Throws: `BPFError(.invalidArgument)` for a bad pattern or more than 4096 matches;
+    ///   `.notFound` when nothing matches or `pid` does not exist; `.unsupported` without kprobes.
     public static func start(_ o: Options) throws -> Counting {
         let pattern = try Pattern(parsing: o.pattern)
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
@@ -125,6 +150,7 @@ public enum Funccount {
         return Counting(session: session, probes: targets)
     }
 
+    /// The report as BCC prints it: FUNC COUNT.
     public static func format(_ counts: [Count]) -> String {
         var out = pad("FUNC", 36) + " " + leftPad("COUNT", 8) + "\n"
         for c in counts { out += pad(c.function, 36) + " " + leftPad(String(c.count), 8) + "\n" }

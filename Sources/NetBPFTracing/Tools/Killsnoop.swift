@@ -2,27 +2,41 @@ import NetBPF
 
 /// killsnoop: signals sent with kill(2), or every signal generated (--all, like sigsnoop).
 public enum Killsnoop {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: only signals sent by this process.
         public var pid: UInt32?
+        /// -s: only this signal number.
         public var signal: Int32?
+        /// -x: only signals that failed.
         public var failedOnly = false
         /// Every generated signal (signal:signal_generate), not only kill(2).
         public var allSignals = false
+        /// -n: print signal names instead of numbers.
         public var names = false
+        /// Every kill(2), numbers printed.
         public init() {}
     }
 
+    /// One signal sent.
     public struct Event: Sendable, Encodable, Equatable {
+        /// bpf_ktime_get_ns() at the call.
         public var timestampNs: UInt64
+        /// The sending process.
         public var pid: UInt32
         /// The pid argument of kill(2): negative for a process group, 0 for the caller's group.
         public var targetPID: Int32
+        /// The signal number.
         public var signal: Int32
         /// kill(2)'s return value (0 or -errno), or signal_generate's errno/result.
         public var result: Int32
+        /// The sender's command name.
         public var comm: String
     }
 
+    /// Compiles, loads and attaches killsnoop: syscalls:sys_enter/exit_kill, or
+    /// signal:signal_generate with `allSignals`.
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         let skip: Set<String> = o.allSignals ? ["killsnoop_enter", "killsnoop_exit"] : ["killsnoop_generate"]
@@ -34,14 +48,17 @@ public enum Killsnoop {
         }
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         Event(timestampNs: r.u64(0), pid: r.u32(8), targetPID: r.i32(12), signal: r.i32(16), result: r.i32(20), comm: r.cString(24, max: 16))
     }
 
+    /// The column header line: TIME PID COMM SIG TPID RESULT.
     public static func header(_ o: Options) -> String {
         pad("TIME", 8) + " " + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("SIG", 9) + " " + pad("TPID", 7) + " RESULT"
     }
 
+    /// One output line under `header(o)`, stamped with the current wall-clock time.
     public static func line(_ e: Event, _ o: Options) -> String {
         pad(Clock.wallTime(), 8) + " " + pad(String(e.pid), 7) + " " + pad(e.comm, 16) + " "
             + pad(o.names && e.signal > 0 ? SignalNames.name(e.signal) : String(e.signal), 9) + " " + pad(String(e.targetPID), 7) + " " + String(e.result)

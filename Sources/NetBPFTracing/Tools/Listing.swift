@@ -3,11 +3,17 @@ import NetBPF
 
 /// tplist: tracepoints and their formats.
 public enum Tplist {
+    /// One tracepoint.
     public struct Entry: Sendable, Encodable, Equatable {
+        /// "category:event".
         public var name: String
+        /// Its own arguments, when listed verbosely (nil when its format could not be read).
         public var fields: [TracepointFormat.Field]?
     }
 
+    /// The tracepoints matching `pattern` (a glob on "category:event"; without a ':' it
+    /// matches anywhere in the name), with their arguments when `verbose`.
+    /// - Throws: `BPFError` when tracefs is not mounted and cannot be.
     public static func list(pattern: String?, verbose: Bool) throws -> [Entry] {
         var glob = pattern
         if let p = glob, !p.contains(":") { glob = "*" + p + "*" }
@@ -32,16 +38,26 @@ public enum Tplist {
 
 /// bps: BPF programs on the system (BCC bps layout), from NetBPF's Inventory.
 public enum Bps {
+    /// One loaded program.
     public struct Row: Sendable, Encodable, Equatable {
+        /// The program's id.
         public var id: UInt32
+        /// Its program type ("kprobe", "sched_cls").
         public var type: String
+        /// The uid that loaded it.
         public var uid: UInt32
+        /// How many maps it uses.
         public var maps: Int
+        /// When it was loaded (seconds since the epoch).
         public var loadTime: Double
+        /// Its name as the kernel keeps it.
         public var name: String
+        /// Where its links attach it ("xdp ifindex 3 (link 12)").
         public var attachedTo: [String]
     }
 
+    /// Every program on the system (`Inventory.programs()`).
+    /// - Throws: `BPFError(.permission)` without CAP_SYS_ADMIN.
     public static func rows() throws -> [Row] {
         try Inventory.programs().map {
             Row(id: $0.info.id, type: $0.info.type.description, uid: $0.info.createdByUID, maps: $0.info.mapIDs.count,
@@ -49,6 +65,7 @@ public enum Bps {
         }
     }
 
+    /// BCC's bps table: BID TYPE UID #MAPS LoadTime NAME.
     public static func format(_ rows: [Row]) -> String {
         var out = leftPad("BID", 8) + " " + pad("TYPE", 20) + " " + leftPad("UID", 5) + " " + leftPad("#MAPS", 6) + " " + pad("LoadTime", 12) + " NAME\n"
         for r in rows {

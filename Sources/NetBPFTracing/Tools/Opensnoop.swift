@@ -2,33 +2,54 @@ import NetBPF
 
 /// opensnoop: open()/openat() calls with their result (libbpf-tools opensnoop columns).
 public enum Opensnoop {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: trace this process only.
         public var pid: UInt32?
+        /// -t: trace this thread only.
         public var tid: UInt32?
+        /// -u: trace this uid only.
         public var uid: UInt32?
+        /// -x: only opens that failed.
         public var failedOnly = false
         /// -n: only process names containing this.
         public var name: String?
+        /// -T: a column of seconds since the start.
         public var timestamp = false
+        /// -U: a uid column.
         public var printUID = false
+        /// -e: a column of the open flags (octal).
         public var extended = false
+        /// Every open, no extra columns.
         public init() {}
     }
 
+    /// One open() or openat().
     public struct Event: Sendable, Encodable, Equatable {
+        /// bpf_ktime_get_ns() at the call.
         public var timestampNs: UInt64
+        /// The process (tgid).
         public var pid: UInt32
+        /// The thread.
         public var tid: UInt32
+        /// The caller's uid.
         public var uid: UInt32
         /// The fd, or -errno.
         public var ret: Int32
+        /// The flags argument (O_RDONLY, O_CREAT, ...).
         public var flags: Int32
+        /// The caller's command name.
         public var comm: String
+        /// The path as passed (at most 255 bytes).
         public var path: String
+        /// The fd opened, -1 on failure.
         public var fd: Int32 { ret >= 0 ? ret : -1 }
+        /// The errno of a failed open, 0 on success.
         public var errno: Int32 { ret >= 0 ? 0 : -ret }
     }
 
+    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open and _openat).
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         return try ToolSession.start("opensnoop") { spec in
@@ -39,16 +60,19 @@ public enum Opensnoop {
         }
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         Event(timestampNs: r.u64(0), pid: r.u32(8), tid: r.u32(12), uid: r.u32(16), ret: r.i32(20), flags: r.i32(24),
               comm: r.cString(32, max: 16), path: r.cString(48, max: min(256, r.count - 48)))
     }
 
+    /// Whether `e` passes the filter applied in user space (`name`).
     public static func matches(_ e: Event, _ o: Options) -> Bool {
         if let n = o.name, !e.comm.hasSubstring(n) { return false }
         return true
     }
 
+    /// The column header line: PID COMM FD ERR PATH, with the columns `o` adds.
     public static func header(_ o: Options) -> String {
         var h = ""
         if o.timestamp { h += pad("TIME(s)", 8) + " " }
@@ -58,6 +82,7 @@ public enum Opensnoop {
         return h + "PATH"
     }
 
+    /// One output line under `header(o)`; `startNs` is the time the `timestamp` column counts from.
     public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
         var s = ""
         if o.timestamp { s += pad(formatSeconds(e.timestampNs &- startNs), 8) + " " }

@@ -2,24 +2,37 @@ import NetBPF
 
 /// runqlat: run queue latency histograms (libbpf-tools/BCC runqlat options).
 public enum Runqlat {
+    /// What to measure; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: trace this process only.
         public var pid: UInt32?
+        /// -P: a histogram per process.
         public var byProcess = false
+        /// -L: a histogram per thread.
         public var byThread = false
+        /// -m: milliseconds instead of microseconds.
         public var milliseconds = false
+        /// -T: a timestamp on each report.
         public var timestamp = false
+        /// One histogram of every task, in microseconds.
         public init() {}
     }
 
     /// One histogram: for everything (key nil), a process (-P) or a thread (-L).
     public struct Entry: Sendable, Encodable, Equatable {
+        /// The pid or tid; nil for the histogram of everything.
         public var id: UInt32?
+        /// The command name of that process or thread.
         public var comm: String?
+        /// The counts, unit "usecs" or "msecs".
         public var histogram: Log2Histogram
     }
 
     static let slots = 26
 
+    /// Compiles, loads and attaches runqlat (raw tracepoints sched_wakeup, sched_wakeup_new,
+    /// sched_switch).
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         return try ToolSession.start("runqlat") { spec in
@@ -45,6 +58,7 @@ public enum Runqlat {
         return out.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
     }
 
+    /// The report as BCC prints it: a "pid = N COMM" (or tid) line before each histogram.
     public static func format(_ entries: [Entry], _ o: Options) -> String {
         var out = ""
         for e in entries {

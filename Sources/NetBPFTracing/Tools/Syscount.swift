@@ -3,25 +3,40 @@ import NetBPF
 
 /// syscount: system call counts (and total time with -L) per syscall or per process.
 public enum Syscount {
+    /// What to count; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: trace this process only.
         public var pid: UInt32?
+        /// -x: failed syscalls only.
         public var failedOnly = false
+        /// -e: only syscalls failing with this errno.
         public var errno: Int32?
+        /// -L: also sum the time spent in each syscall.
         public var latency = false
+        /// -m: latency in milliseconds instead of microseconds.
         public var milliseconds = false
+        /// -P: count per process instead of per syscall.
         public var byProcess = false
+        /// -T: rows kept in a report.
         public var top = 10
+        /// Counts of every syscall, top 10.
         public init() {}
     }
 
+    /// One row of a report.
     public struct Row: Sendable, Encodable, Equatable {
         /// Syscall number, or PID with -P.
         public var key: UInt32
+        /// The syscall's name, or the process's command name with -P.
         public var name: String
+        /// Calls counted.
         public var count: UInt64
+        /// Nanoseconds spent in them (with `latency`; else 0).
         public var totalNs: UInt64
     }
 
+    /// Compiles, loads and attaches syscount (raw_syscalls:sys_enter/sys_exit).
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         return try ToolSession.start("syscount") { spec in
@@ -33,11 +48,13 @@ public enum Syscount {
         }
     }
 
+    /// The x86-64 name of syscall `n` ("openat"), or "[unknown: n]".
     public static func name(ofSyscall n: UInt32) -> String { SyscallTable.x86_64[Int(n)] ?? "[unknown: \(n)]" }
 
     /// Every syscall name known (syscount -l).
     public static var syscallNames: [(Int, String)] { SyscallTable.x86_64.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
+    /// The x86-64 number of the syscall called `name`, or nil.
     public static func number(ofSyscall name: String) -> Int? { SyscallTable.x86_64.first { $0.value == name }?.key }
 
     /// Reads and clears the counters; rows sorted by count (or time with -L), top N.
@@ -54,6 +71,7 @@ public enum Syscount {
         return Array(rows.prefix(o.top))
     }
 
+    /// The report as BCC prints it: SYSCALL (or PID COMM) COUNT [TIME].
     public static func format(_ rows: [Row], _ o: Options) -> String {
         let unit = o.milliseconds ? "TIME (ms)" : "TIME (us)"
         var out = o.byProcess ? pad("PID", 6) + " " + pad("COMM", 15) + " " + leftPad("COUNT", 8) : pad("SYSCALL", 22) + " " + leftPad("COUNT", 8)
@@ -69,7 +87,7 @@ public enum Syscount {
     }
 
     /// Errno names for -e ("ENOENT" or a number).
-    public static func errnoValue(_ text: String) -> Int32? {
+    package static func errnoValue(_ text: String) -> Int32? {
         if let n = Int32(text), n > 0 { return n }
         for n in Int32(1)..<134 where Errno.name(n) == text.uppercased() { return n }
         return nil

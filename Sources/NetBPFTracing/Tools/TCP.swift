@@ -2,10 +2,11 @@ import Glibc
 import NetBPF
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h).
-public enum TCPState {
+package enum TCPState {
     static let names = ["", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
                         "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE"]
-    public static func name(_ s: Int32) -> String { s > 0 && Int(s) < names.count ? names[Int(s)] : "UNKNOWN(\(s))" }
+    /// "ESTABLISHED", "TIME_WAIT", ..., or "UNKNOWN(n)".
+    package static func name(_ s: Int32) -> String { s > 0 && Int(s) < names.count ? names[Int(s)] : "UNKNOWN(\(s))" }
 }
 
 /// Address text for IPv4 (first 4 bytes) or IPv6.
@@ -17,7 +18,7 @@ func addressText(_ bytes: UnsafeRawBufferPointer, family: UInt16) -> String {
 }
 
 /// Parses "80,443" port lists (-L/-D).
-public func parsePorts(_ text: String) throws -> [UInt16] {
+package func parsePorts(_ text: String) throws -> [UInt16] {
     let ports = text.split(separator: ",").map { UInt16(String($0).trimmingCharacters(in: " ")) }
     guard !ports.isEmpty, ports.allSatisfy({ $0 != nil }) else {
         throw BPFError(.invalidArgument, operation: "ports", subject: text, message: "give a comma-separated list of ports (1-65535)")
@@ -35,30 +36,52 @@ func fillPorts(_ session: ToolSession, _ map: String, _ ports: [UInt16]) throws 
 
 /// tcpstates: TCP state changes with the time spent in the old state.
 public enum Tcpstates {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -4 / -6: only AF_INET (2) or AF_INET6 (10) sockets.
         public var family: UInt16?  // 2 or 10
+        /// -L: only these local ports.
         public var localPorts: [UInt16] = []
+        /// -D: only these remote ports.
         public var remotePorts: [UInt16] = []
+        /// -T: a column of seconds since the start.
         public var timestamp = false
+        /// -w: address columns wide enough for IPv6.
         public var wide = false
+        /// Every TCP socket, narrow columns.
         public init() {}
     }
 
+    /// One state change (sock:inet_sock_set_state).
     public struct Event: Sendable, Encodable, Equatable {
+        /// The socket's kernel address, which ties the changes of one socket together.
         public var skaddr: UInt64
+        /// The process on the CPU when the state changed (often not the socket's owner).
         public var pid: UInt32
+        /// That process's command name.
         public var comm: String
+        /// AF_INET (2) or AF_INET6 (10).
         public var family: UInt16
+        /// The local address, as text.
         public var localAddress: String
+        /// The local port.
         public var localPort: UInt16
+        /// The remote address, as text.
         public var remoteAddress: String
+        /// The remote port.
         public var remotePort: UInt16
+        /// The state left ("SYN_SENT").
         public var oldState: String
+        /// The state entered ("ESTABLISHED").
         public var newState: String
+        /// Time spent in the old state.
         public var milliseconds: Double
+        /// bpf_ktime_get_ns() at the change.
         public var timestampNs: UInt64
     }
 
+    /// Compiles, loads and attaches tcpstates (sock:inet_sock_set_state) and fills its port filters.
+    /// - Throws: what `ToolSession.start` throws, or a port map update's `BPFError`.
     public static func start(_ o: Options) throws -> ToolSession {
         var sessionRef: ToolSession?
         let s = try ToolSession.start("tcpstates") { spec in
@@ -72,6 +95,7 @@ public enum Tcpstates {
         return s
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         let family = r.u16(36)
         return Event(skaddr: r.u64(0), pid: r.u32(24), comm: r.cString(76, max: 16), family: family,
@@ -81,6 +105,7 @@ public enum Tcpstates {
                      milliseconds: Double(r.u64(16)) / 1e6, timestampNs: r.u64(8))
     }
 
+    /// The column header line: SKADDR PID COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS.
     public static func header(_ o: Options) -> String {
         let w = o.wide ? 39 : 15
         return (o.timestamp ? pad("TIME(s)", 8) + " " : "") + pad("SKADDR", 16) + " " + pad("PID", 7) + " " + pad("COMM", 10) + " "
@@ -88,6 +113,7 @@ public enum Tcpstates {
             + pad("OLDSTATE", 11) + " -> " + pad("NEWSTATE", 11) + " MS"
     }
 
+    /// One output line under `header(o)`; `startNs` is the time the `timestamp` column counts from.
     public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
         let w = o.wide ? 39 : 15
         return (o.timestamp ? pad(formatSeconds(e.timestampNs &- startNs), 8) + " " : "") + pad(String(e.skaddr, radix: 16), 16) + " "
@@ -99,29 +125,50 @@ public enum Tcpstates {
 
 /// tcplife: one line per closed TCP session with bytes each way and its duration.
 public enum Tcplife {
+    /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
+        /// -p: only sessions of this process.
         public var pid: UInt32?
+        /// -4 / -6: only AF_INET (2) or AF_INET6 (10) sockets.
         public var family: UInt16?
+        /// -L: only these local ports.
         public var localPorts: [UInt16] = []
+        /// -D: only these remote ports.
         public var remotePorts: [UInt16] = []
+        /// -T: a HH:MM:SS column.
         public var time = false
+        /// -w: address columns wide enough for IPv6.
         public var wide = false
+        /// Every TCP session, narrow columns.
         public init() {}
     }
 
+    /// One closed TCP session.
     public struct Event: Sendable, Encodable, Equatable {
+        /// The process the session is attributed to.
         public var pid: UInt32
+        /// Its command name.
         public var comm: String
+        /// AF_INET (2) or AF_INET6 (10).
         public var family: UInt16
+        /// The local address, as text.
         public var localAddress: String
+        /// The local port.
         public var localPort: UInt16
+        /// The remote address, as text.
         public var remoteAddress: String
+        /// The remote port.
         public var remotePort: UInt16
+        /// Bytes sent.
         public var txBytes: UInt64
+        /// Bytes received.
         public var rxBytes: UInt64
+        /// How long the session lasted.
         public var milliseconds: Double
     }
 
+    /// Compiles, loads and attaches tcplife (sock:inet_sock_set_state) and fills its port filters.
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         let s = try ToolSession.start("tcplife") { spec in
@@ -135,6 +182,7 @@ public enum Tcplife {
         return s
     }
 
+    /// Decodes one record of the `events` ring buffer.
     public static func decode(_ r: UnsafeRawBufferPointer) -> Event {
         let family = r.u16(28)
         return Event(pid: r.u32(24), comm: r.cString(68, max: 16), family: family,
@@ -143,12 +191,14 @@ public enum Tcplife {
                      txBytes: r.u64(16), rxBytes: r.u64(8), milliseconds: Double(r.u64(0)) / 1e6)
     }
 
+    /// The column header line: PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS.
     public static func header(_ o: Options) -> String {
         let w = o.wide ? 39 : 15
         return (o.time ? pad("TIME", 8) + " " : "") + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("LADDR", w) + " " + pad("LPORT", 5) + " "
             + pad("RADDR", w) + " " + pad("RPORT", 5) + " " + pad("TX_KB", 6) + " " + pad("RX_KB", 6) + " MS"
     }
 
+    /// One output line under `header(o)`.
     public static func line(_ e: Event, _ o: Options) -> String {
         let w = o.wide ? 39 : 15
         return (o.time ? pad(Clock.wallTime(), 8) + " " : "") + pad(String(e.pid), 7) + " " + pad(e.comm, 16) + " " + pad(e.localAddress, w) + " "

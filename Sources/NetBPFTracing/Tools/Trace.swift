@@ -3,33 +3,56 @@ import NetBPF
 /// trace: prints each hit of one tracepoint with its fields decoded from the tracefs format,
 /// filtered by an expression over those fields (`sig == 9 && comm != "bash"`).
 public enum Trace {
+    /// What to trace and print; the fields are the command's arguments.
     public struct Options: Sendable {
+        /// The tracepoint: "CATEGORY:EVENT" or "t:CATEGORY:EVENT".
         public var tracepoint: String = ""
+        /// -f: the filter expression (see `Filter`).
         public var filter: String?
+        /// -p: trace this process only.
         public var pid: UInt32?
+        /// -T: a HH:MM:SS column.
         public var time = false
         /// Stop after this many printed events.
         public var maxEvents: Int?
         /// -K / -U: kernel and user stacks for each event.
         public var kernelStacks = false
+        /// -U: the user stack of each event.
         public var userStacks = false
+        /// No tracepoint yet (`start` refuses an empty one), no filter.
         public init() {}
     }
 
+    /// One hit of the tracepoint.
     public struct Event: Sendable, Encodable, Equatable {
+        /// bpf_ktime_get_ns() at the hit.
         public var timestampNs: UInt64
+        /// The process (tgid).
         public var pid: UInt32
+        /// The thread.
         public var tid: UInt32
+        /// The CPU it ran on.
         public var cpu: UInt32
+        /// The command name.
         public var comm: String
+        /// "category:event".
         public var tracepoint: String
         /// The tracepoint's own arguments, in format order.
         public var fields: [Field]
         /// Symbolized frames, innermost first, when -K / -U asked for them.
         public var kernelStack: [String]?
+        /// Symbolized user frames, innermost first, when -U asked for them.
         public var userStack: [String]?
-        public struct Field: Sendable, Encodable, Equatable { public var name: String; public var value: TraceValue }
+        /// One argument of the tracepoint.
+        public struct Field: Sendable, Encodable, Equatable {
+            /// The argument's name in the tracepoint format.
+            public var name: String
+            /// Its value in this hit.
+            public var value: TraceValue
+        }
 
+        /// The value of argument `name`, or of the built-in fields pid, tid, cpu and comm; nil
+        /// when there is no such field.
         public func value(_ name: String) -> TraceValue? {
             switch name {
             case "pid": return .unsigned(UInt64(pid))
@@ -43,8 +66,11 @@ public enum Trace {
 
     /// A loaded trace: the session, the format and the compiled filter.
     public final class Tracing: @unchecked Sendable {
+        /// The loaded program and its link.
         public let session: ToolSession
+        /// The traced tracepoint's format.
         public let format: TracepointFormat
+        /// The compiled filter, applied in user space with `Filter.matches`.
         public let filter: Filter?
         /// Pointer fields read as user strings in the kernel, by name.
         let stringFields: [String]
@@ -69,6 +95,8 @@ public enum Trace {
             return addresses.map { kernelSymbols?.describe($0) ?? "[unknown]" }
         }
 
+        /// Decodes one record of the `events` ring buffer, symbolizing its stacks when asked.
+        /// Not thread-safe: it caches symbol tables; call it from the polling thread.
         public func decode(_ r: UnsafeRawBufferPointer) -> Event {
             let size = Int(r.u32(20))
             let record = UnsafeRawBufferPointer(rebasing: r[(304)..<(304 + min(size, 512))])
@@ -88,6 +116,10 @@ public enum Trace {
         }
     }
 
+    /// Reads the tracepoint's format, compiles the filter, then loads the trace program and
+    /// attaches it to the tracepoint (kernel 4.7).
+    /// - Throws: `BPFError(.invalidArgument)` for a malformed tracepoint name or filter;
+    ///   `.notFound` for a tracepoint or `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> Tracing {
         var name = o.tracepoint
         if name.hasPrefix("t:") { name.removeFirst(2) } else if name.hasPrefix("tracepoint:") { name.removeFirst(11) }
@@ -114,10 +146,12 @@ public enum Trace {
         return Tracing(session: session, format: format, filter: filter, stringFields: strings.map(\.name), options: o)
     }
 
+    /// The column header line: PID TID COMM FUNC -, with the columns `o` adds.
     public static func header(_ o: Options) -> String {
         (o.time ? pad("TIME", 8) + " " : "") + pad("PID", 7) + " " + pad("TID", 7) + " " + pad("COMM", 15) + " " + pad("FUNC", 16) + " -"
     }
 
+    /// One output line under `header(o)`: the fields as name=value, then the stack frames.
     public static func line(_ e: Event, _ o: Options) -> String {
         let fn = e.tracepoint.split(separator: ":").last.map(String.init) ?? e.tracepoint
         return (o.time ? pad(Clock.wallTime(), 8) + " " : "") + pad(String(e.pid), 7) + " " + pad(String(e.tid), 7) + " "
@@ -130,10 +164,13 @@ public enum Trace {
     /// `FIELD OP VALUE` terms joined by && and || (&& binds tighter). OP: == != < <= > >= and
     /// ~ (string contains). VALUE: a number (decimal or 0x hex) or a string, quoted or bare.
     public struct Filter: Sendable, Equatable {
+        /// One `FIELD OP VALUE` comparison.
         public struct Term: Sendable, Equatable { var field: String; var op: String; var value: String }
         /// Disjunction of conjunctions.
         let groups: [[Term]]
 
+        /// Parses `text`, accepting only field names in `fields`.
+        /// - Throws: `BPFError(.invalidArgument)` naming what is wrong, its hint listing the fields.
         public init(parsing text: String, fields: [String]) throws {
             func bad(_ m: String) -> BPFError {
                 BPFError(.invalidArgument, operation: "trace filter", subject: text, message: m,
@@ -162,6 +199,9 @@ public enum Trace {
             self.groups = groups
         }
 
+        /// Whether `e` satisfies the filter. Numbers compare as integers (a signal name counts
+        /// as its number); a field that is missing, or not a number where one is needed, fails
+        /// every comparison but `!=`.
         public func matches(_ e: Event) -> Bool {
             groups.contains { group in group.allSatisfy { term in
                 guard let v = e.value(term.field) else { return false }
