@@ -37,10 +37,32 @@ extension BPFObject {
             let typedef = btf__find_by_name_kind(btf, name, BTFKind.typedef)
             if typedef > 0 { id = btf__resolve_type(btf, UInt32(typedef)) }
         }
-        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)), (type.pointee.info >> 24) & 0x1f == BTFKind.structure else {
+        guard id > 0, let layout = Self.layout(btf, typeID: UInt32(id), name: name) else {
             throw BPFError(.notFound, operation: "struct layout", subject: name, message: "no struct '\(name)' in the BTF of object '\(self.name)'",
                            hint: "a struct only used in a cast or sizeof may be left out of BTF: use it in a map or a variable")
         }
+        return layout
+    }
+
+    /// The layout of a map's value type when it is a struct (typedefs followed), nil when the
+    /// map has no BTF value type or it is not a struct (bpf_map__btf_value_type_id, BTF-defined maps).
+    /// - Throws: `BPFError(.notFound)` for an unknown map.
+    public func valueLayout(ofMap mapName: String) throws -> StructLayout? {
+        guard let map = bpf_object__find_map_by_name(handle.pointer, mapName) else {
+            throw BPFError(.notFound, operation: "find map", subject: mapName, message: "no map of that name in object '\(name)'")
+        }
+        guard let btf = bpf_object__btf(handle.pointer) else { return nil }
+        let id = bpf_map__btf_value_type_id(map)
+        guard id > 0 else { return nil }
+        let resolved = btf__resolve_type(btf, id)
+        guard resolved > 0, let type = btf__type_by_id(btf, UInt32(resolved)),
+              let name = btf__name_by_offset(btf, type.pointee.name_off) else { return nil }
+        return Self.layout(btf, typeID: UInt32(resolved), name: String(cString: name))
+    }
+
+    /// The struct with BTF id `typeID`, or nil when it is not a struct.
+    private static func layout(_ btf: OpaquePointer, typeID: UInt32, name: String) -> StructLayout? {
+        guard let type = btf__type_by_id(btf, typeID), (type.pointee.info >> 24) & 0x1f == BTFKind.structure else { return nil }
         let count = Int(type.pointee.info & 0xffff)
         let kindFlag = type.pointee.info >> 31 == 1
         let members = UnsafeRawPointer(type.advanced(by: 1)).assumingMemoryBound(to: btf_member.self)

@@ -3,17 +3,17 @@ import Glibc
 import NetBPFNetlink
 
 /// How `Simulation.up` behaves.
-public struct UpOptions: @unchecked Sendable {
+public struct UpOptions: Sendable {
     /// Tear down a running copy and build again even if it is healthy.
     public var recreate = false
     /// Called with a line for each build step ("step 12: h1: address 10.0.0.1/24 on eth0").
-    public var progress: ((String) -> Void)?
+    public var progress: (@Sendable (String) -> Void)?
     /// Polled before each step; a non-nil signal number stops the build, which is then torn down.
     /// The CLI passes `{ SimSignals.received }` after `SimSignals.install()`.
-    public var cancelled: () -> Int32? = { nil }
+    public var cancelled: @Sendable () -> Int32? = { nil }
 
     /// Options; `cancelled` starts as "never" and is set on the value.
-    public init(recreate: Bool = false, progress: ((String) -> Void)? = nil) {
+    public init(recreate: Bool = false, progress: (@Sendable (String) -> Void)? = nil) {
         self.recreate = recreate
         self.progress = progress
     }

@@ -72,7 +72,8 @@ public final class KernelSymbols: @unchecked Sendable {
 
 /// User-space symbols of one process: its executable mappings from /proc/PID/maps, each file's
 /// ELF symbols loaded on first use.
-public final class ProcessSymbols: @unchecked Sendable {
+/// Not Sendable: it loads ELF files into a cache on first use; symbolize on one thread.
+public final class ProcessSymbols {
     struct Mapping { var start: UInt64; var end: UInt64; var fileOffset: UInt64; var path: String }
     /// The process whose mappings were read.
     public let pid: Int32

@@ -69,7 +69,8 @@ final class BTFSource: @unchecked Sendable {
 
 
 /// A tool's loaded object and its links; links detach when this goes away.
-public final class ToolSession: @unchecked Sendable {
+/// Not Sendable: a tool runs its session on one thread (its links and lost-event count change).
+public final class ToolSession {
     /// The tool's loaded object.
     public let object: BPFObject
     /// The links made so far; released (and so detached) with the session or by `close()`.

@@ -102,6 +102,45 @@ struct BPFTests {
         }
     }
 
+    /// A map's value type is checked against its BTF, as events are.
+    @Test func mapValuesAreCheckedAgainstBTF() throws {
+        let bpf = try BPF(text: """
+            #include "vmlinux.h"
+            #include <bpf/bpf_helpers.h>
+            struct stats { __u64 packets; __u32 pid; __u32 pad; };
+            struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, struct stats); } by_cpu SEC(".maps");
+            SEC("tracepoint/syscalls/sys_enter_getpgid")
+            int count(void *ctx) {
+                __u32 key = 7;
+                struct stats one = { .packets = 1, .pid = bpf_get_current_pid_tgid() >> 32 };
+                bpf_map_update_elem(&by_cpu, &key, &one, BPF_ANY);
+                return 0;
+            }
+            char LICENSE[] SEC("license") = "GPL";
+            """)
+        defer { bpf.close() }
+        struct Stats: BPFRecord {
+            var packets: UInt64
+            var pid: UInt32
+            var pad: UInt32
+            static var cStruct: String { "stats" }
+            static var cFields: [(String, PartialKeyPath<Stats>)] { [("packets", \.packets), ("pid", \.pid), ("pad", \.pad)] }
+        }
+        struct Swapped: BPFRecord {
+            var pid: UInt32
+            var pad: UInt32
+            var packets: UInt64
+            static var cStruct: String { "stats" }
+            static var cFields: [(String, PartialKeyPath<Swapped>)] { [("packets", \.packets), ("pid", \.pid)] }
+        }
+        let map = try bpf.hashMap("by_cpu", key: UInt32.self, value: Stats.self)
+        _ = getpgid(1)
+        #expect(try map.lookup(7)?.packets == 1)
+        #expect { _ = try bpf.hashMap("by_cpu", key: UInt32.self, value: Swapped.self) } throws: {
+            "\($0)".contains("field 'packets': Swift offset 8, C offset 0")
+        }
+    }
+
     @Test func misuseIsAThrownErrorWithAHint() throws {
         let bpf = try BPF(text: Self.source)
         #expect { _ = try bpf.map("nope") } throws: { "\($0)".contains("maps here: ") && "\($0)".contains("events") }

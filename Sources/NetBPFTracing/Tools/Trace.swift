@@ -65,7 +65,7 @@ public enum Trace {
     }
 
     /// A loaded trace: the session, the format and the compiled filter.
-    public final class Tracing: @unchecked Sendable {
+    public final class Tracing {
         /// The loaded program and its link.
         public let session: ToolSession
         /// The traced tracepoint's format.
