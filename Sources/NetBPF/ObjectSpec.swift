@@ -39,40 +39,43 @@ final class ObjectHandle: @unchecked Sendable {
     }
 }
 
-/// A program as described by an opened (not yet loaded) object.
+/// A program as described by an opened (not yet loaded) object. A snapshot: its fields are
+/// `let`, since setting them would change nothing; change the object with `setType`,
+/// `setAutoload`, ... on `BPFObjectSpec`.
 public struct ProgramSpec: Sendable, Hashable {
     /// The C function's name.
-    public var name: String
+    public let name: String
     /// The ELF section, e.g. "tc", "xdp", "tracepoint/syscalls/sys_enter_openat".
-    public var section: String
+    public let section: String
     /// The program type libbpf derived from the section (or set with `setType`).
-    public var type: ProgramType
+    public let type: ProgramType
     /// The attach type libbpf derived from the section; the kernel checks attaches against it.
-    public var expectedAttachType: AttachType
+    public let expectedAttachType: AttachType
     /// Instructions before relocation.
-    public var instructionCount: Int
+    public let instructionCount: Int
     /// Whether `load()` loads it (see `setAutoload`).
-    public var autoload: Bool
+    public let autoload: Bool
 }
 
-/// A map as described by an opened object (sizes may still be changed before load).
+/// A map as described by an opened object: a snapshot (change the map with `setMaxEntries`,
+/// `setPinPath` on `BPFObjectSpec`, then read `maps` again).
 public struct MapSpec: Sendable, Hashable {
     /// The map's name (libbpf's "OBJ.rodata" and the like for global data).
-    public var name: String
+    public let name: String
     /// The map type.
-    public var type: MapType
+    public let type: MapType
     /// Bytes of a key.
-    public var keySize: UInt32
+    public let keySize: UInt32
     /// Bytes of a value.
-    public var valueSize: UInt32
+    public let valueSize: UInt32
     /// Capacity as declared, or as changed with `setMaxEntries`.
-    public var maxEntries: UInt32
+    public let maxEntries: UInt32
     /// map_flags as declared (BPF_F_NO_PREALLOC, ...).
-    public var flags: UInt32
+    public let flags: UInt32
     /// .rodata, .data, .bss, .kconfig: maps libbpf makes for global variables.
-    public var isInternal: Bool
+    public let isInternal: Bool
     /// Where the map is pinned on load, or reused from (`setPinPath`); nil when not pinned.
-    public var pinPath: String?
+    public let pinPath: String?
 }
 
 /// An opened, not yet loaded BPF object: the place to set map sizes, pin paths, global variables
