@@ -45,16 +45,24 @@ void prepareParent() {
 
 // In the child: builds the invocation, lets `prepare` adjust it, runs the action from
 // `makeAction`, and returns the encoded Outcome.
+// `mainFile` is left out of the inputs it records.
 template <typename Prepare, typename MakeAction>
-std::string runClang(const std::vector<std::string> &argv, Prepare prepare, MakeAction makeAction) {
+std::string runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare,
+                     MakeAction makeAction) {
     Outcome o;
     DiagCollector diags;
     llvm::SmallVector<char, 0> object;
+    llvm::IntrusiveRefCntPtr<InputRecorder> files(new InputRecorder(llvm::vfs::getRealFileSystem(), mainFile));
     if (auto inv = buildInvocation(argv, diags, o.internalError)) {
+        // A PCH's system headers are checked too (clang checks only user headers by default),
+        // so a PCH of UAPI headers that changed is rejected and rebuilt, and those headers are
+        // among the compile's inputs.
+        inv->getHeaderSearchOpts().ModulesValidateSystemHeaders = true;
         if (prepare(*inv, o)) {
             auto ci = std::make_unique<clang::CompilerInstance>();
             ci->setInvocation(inv);
             ci->createDiagnostics(&diags, /*ShouldOwnClient=*/false);
+            ci->createFileManager(files);
             auto action = makeAction(*ci, object);
             o.ok = ci->ExecuteAction(*action) && diags.getNumErrors() == 0;
             // This runs in the compile child, which exits next: as clang's own -disable-free
@@ -68,6 +76,7 @@ std::string runClang(const std::vector<std::string> &argv, Prepare prepare, Make
     o.numErrors = diags.getNumErrors();
     o.pchFailed = diags.pchFailed;
     o.pchFailure = std::move(diags.pchFailure);
+    o.inputs = std::move(files->records);
     if (o.ok) o.object.assign(object.begin(), object.end());
     return encode(o);
 }
@@ -92,7 +101,7 @@ Outcome compileOnce(llvm::StringRef source, const std::string &fileName, const c
     std::vector<std::string> argv = driverCommandLine(args, nargs, tail);
     return isolated([&] {
         return runClang(
-            argv,
+            argv, fileName,
             [&](clang::CompilerInvocation &inv, Outcome &) {
                 auto &pp = inv.getPreprocessorOpts();
                 pp.addRemappedFile(fileName, llvm::MemoryBuffer::getMemBufferCopy(source, fileName).release());
@@ -136,7 +145,7 @@ int finish(nb_compile_result *out, Outcome &o, int pchStatus) {
     }
     llvm::ArrayRef<char> object = rc == 0 ? llvm::ArrayRef<char>(o.object.data(), o.object.size())
                                           : llvm::ArrayRef<char>();
-    if (!fillResult(out, o.diags, object, error, pchStatus)) {
+    if (!fillResult(out, o.diags, object, error, pchStatus, o.inputs)) {
         freeResult(out);
         return -1;
     }
@@ -197,7 +206,7 @@ extern "C" int nb_clang_build_pch(const char *header_path, const char *const *ar
         std::vector<std::string> argv = driverCommandLine(args, nargs, {"-x", "c-header", header_path, "-o", tmp});
         Outcome o = isolated([&] {
             std::string encoded = runClang(
-                argv,
+                argv, header_path,
                 [](clang::CompilerInvocation &inv, Outcome &o) {
                     if (inv.getFrontendOpts().ProgramAction != clang::frontend::GeneratePCH) {
                         o.internalError = "arguments do not describe a PCH build";

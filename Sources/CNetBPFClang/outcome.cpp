@@ -65,6 +65,11 @@ std::string encode(const Outcome &o) {
         w.str(d.sourceLine);
         w.str(d.flag);
     }
+    w.u64(o.inputs.size());
+    for (const InputRecord &i : o.inputs) {
+        w.str(i.path);
+        w.str(i.identity);
+    }
     return std::move(w.out);
 }
 
@@ -89,6 +94,13 @@ bool decode(llvm::StringRef bytes, Outcome &o) {
         d.hasSourceLine = r.num<uint32_t>();
         d.sourceLine = r.str();
         d.flag = r.str();
+    }
+    n = r.num<uint64_t>();
+    if (r.failed || n > bytes.size()) return false;
+    o.inputs.resize(n);
+    for (InputRecord &i : o.inputs) {
+        i.path = r.str();
+        i.identity = r.str();
     }
     return !r.failed && r.in.empty();
 }

@@ -1,6 +1,7 @@
 // What one clang run produced, and its flat encoding for the child -> parent pipe.
 #pragma once
 #include "diag_collector.h"
+#include "input_recorder.h"
 
 #include <llvm/ADT/StringRef.h>
 
@@ -17,6 +18,7 @@ struct Outcome {
     bool pchFailed = false;
     std::string pchFailure;
     std::string object; // ELF bytes (empty for a PCH build)
+    std::vector<InputRecord> inputs;
 };
 
 std::string encode(const Outcome &o);

@@ -1,6 +1,7 @@
 // Copies C++ compile outcomes into the malloc-owned C result struct.
 #pragma once
 #include "diag_collector.h"
+#include "input_recorder.h"
 #include "netbpf_clang.h"
 
 #include <llvm/ADT/SmallVector.h>
@@ -9,7 +10,8 @@ namespace netbpf {
 
 /// Fills *out (object bytes may be empty). Returns false if memory ran out.
 bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
-                llvm::ArrayRef<char> object, const std::string &error, int pchStatus);
+                llvm::ArrayRef<char> object, const std::string &error, int pchStatus,
+                const std::vector<InputRecord> &inputs);
 
 void freeResult(nb_compile_result *r);
 

@@ -39,28 +39,6 @@ final class ClangLibrary: @unchecked Sendable {
     static let sourceCheckout = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    nonisolated(unsafe) private static var preloading = false
-
-    /// Starts opening the library on another thread, for a compile that is sure or likely to
-    /// need it (the cache is off, or the source has no include manifest yet): mapping and
-    /// relocating it (~4 ms) then overlaps the include scan and the rest of the compile's
-    /// preparation. `shared()` waits for it.
-    static func preload() {
-        lock.lock()
-        let started = loaded != nil || preloading
-        preloading = true
-        lock.unlock()
-        if !started { Thread.detachNewThread { _ = try? shared() } }
-    }
-
-    /// Returns once a `preload` started earlier has finished (at once if none was).
-    static func waitForPreload() {
-        lock.lock()
-        let started = preloading
-        lock.unlock()
-        if started { _ = try? shared() }
-    }
-
     static func shared() throws -> ClangLibrary {
         lock.lock(); defer { lock.unlock() }
         if let loaded { return try loaded.get() }

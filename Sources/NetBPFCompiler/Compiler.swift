@@ -56,11 +56,9 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Waits for the precompiled headers this process is building in the background (a compile
-    /// that finds one missing starts it and goes on without it) and for a load of the compiler
-    /// library in progress; call before exiting.
+    /// that finds one missing starts it and goes on without it); call before exiting.
     public static func waitForBackgroundWork() {
         PrecompiledHeaders.waitForBackgroundBuilds()
-        ClangLibrary.waitForPreload() // exiting while another thread is in dlopen is not safe
     }
 
     /// True once LLVM has been mapped into this process.
@@ -97,16 +95,13 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     private func compile(bytes original: [UInt8], path: String, name: String, options: CompileOptions) throws -> CompiledObject {
-        if !options.useCache { ClangLibrary.preload() }
         // BCC naming -> sections (text sources only: bytes that are not UTF-8 are passed as they are).
         var bytes = original
         var autoAttached: [AutoAttachedFunction] = []
-        var text = String(validating: original, as: UTF8.self)
-        if let t = text {
-            let (rewritten, added) = AutoAttach.rewrite(t)
+        if let text = String(validating: original, as: UTF8.self) {
+            let (rewritten, added) = AutoAttach.rewrite(text)
             if !added.isEmpty {
                 bytes = Array(rewritten.utf8)
-                text = rewritten
                 autoAttached = added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
             }
         }
@@ -117,64 +112,89 @@ public final class BPFCompiler: @unchecked Sendable {
         let besides = (path as NSString).deletingLastPathComponent + "/include"
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: besides, isDirectory: &isDir), isDir.boolValue { userIncludes.append(besides) }
-        var args: [String] = []
-        for d in userIncludes { args += ["-I", d] }
-        args += ["-I", includeDir]
-
-        // The include graph decides vmlinux.h or not and is part of the cache key. A manifest of
-        // an earlier scan stands in for the scan while it still resolves the same (a miss with
-        // it, other -D say, goes straight to the compile); without one this is a compile in all
-        // likelihood, so the compiler library starts loading beside the scan.
-        let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
-        let library = libraryIdentity()
-        let manifests = IncludeManifests(directory: cache)
-        let manifestKey = IncludeManifests.key(library: library, path: path, searchPath: searchPath, source: bytes)
-        let manifest = options.useCache ? manifests.lookup(manifestKey) : nil
-        if options.useCache && manifest == nil { ClangLibrary.preload() }
-        let scanner = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"])
-        let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
-        if options.useCache && manifest == nil { manifests.store(manifestKey, scanned: dependencies) }
-        var btf: String?
-        var kernelDirectory: String?
-        if dependencies.skippedIncluded.contains("vmlinux.h") {
-            let sum = try KernelTypes.btfChecksum(cache: cache)
-            btf = sum
-            kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
-            args += ["-I", kernelDirectory!]
+        // The clang arguments; the kernel's vmlinux.h directory, when given, is searched after
+        // the others.
+        func arguments(kernelDirectory: String?) -> [String] {
+            var args: [String] = []
+            for d in userIncludes { args += ["-I", d] }
+            args += ["-I", includeDir]
+            if let kernelDirectory { args += ["-I", kernelDirectory] }
+            for d in options.defines { args.append("-D" + d) }
+            return args + options.extraArguments
         }
-        for d in options.defines { args.append("-D" + d) }
-        args += options.extraArguments
 
-        // The cache key: everything that can change the object.
+        // The cache key: everything known before compiling. What the compile reads is in the
+        // entry, checked on lookup (CompileCache).
         var h = Hasher256()
-        h.add("netbpf-compile-v1")
-        h.add(library)
+        h.add("netbpf-compile-v2")
+        h.add(libraryIdentity())
+        h.add(NetBPFHeader.text)
         h.add(path)
-        h.add(args.joined(separator: "\u{1}"))
+        h.add(arguments(kernelDirectory: nil).joined(separator: "\u{1}"))
         h.add(options.checkObject ? "checked" : "unchecked")
         bytes.withUnsafeBytes { h.add($0) }
-        if let btf { h.add(btf) }
-        // Identities as the scan read the files (or as the manifest, just checked, says).
-        for (dep, identity) in zip(dependencies.files, dependencies.identities) {
-            h.add(dep)
-            h.add(identity)
-        }
         let key = h.finish()
         let store = CompileCache(directory: cache)
-        if options.useCache, case .hit(let object, let warnings) = store.lookup(key) {
-            // A library load started for what turned out to be a hit (no manifest yet) is let
-            // finish: a process must not exit while another thread is in dlopen.
-            if manifest == nil { ClangLibrary.waitForPreload() }
-            return CompiledObject(name: name, bytes: object, diagnostics: warnings, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+        if options.useCache, let hit = store.lookup(key, kernelBTF: { try? KernelTypes.btfChecksum(cache: self.cache) }) {
+            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
+        let started = time(nil)
         let clang = try ClangLibrary.shared()
+        // The kernel's types, for a source that names vmlinux.h; and for one that looked for it
+        // without naming it (a header of its own includes it), found out from what the first
+        // compile looked for, and compiled again with them.
+        var kernel: (btf: String, directory: String)?
+        func kernelTypes() throws -> (btf: String, directory: String) {
+            let sum = try KernelTypes.btfChecksum(cache: cache)
+            return (sum, try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum))
+        }
+        if String(decoding: bytes, as: UTF8.self).contains("vmlinux.h") { kernel = try kernelTypes() }
+        var run = try runClang(clang, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+                               kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
+        if kernel == nil, run.lookedForVmlinux {
+            clang.freeResult(&run.result)
+            kernel = try kernelTypes()
+            run = try runClang(clang, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+                               kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
+        }
+        defer { clang.freeResult(&run.result) }
+        var diagnostics = (0..<run.result.ndiags).map { Diagnostic(run.result.diags[$0]) }
+        guard run.rc == 0, let objectPointer = run.result.object else {
+            let errors = diagnostics.filter { $0.severity >= .error }
+            let first = errors.first?.summary ?? (run.result.error.map { String(cString: $0) } ?? "compiler failed")
+            let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
+            throw CompileError(kind: run.rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
+        }
+        let object = Array(UnsafeBufferPointer(start: objectPointer, count: run.result.object_size))
+        if options.checkObject {
+            do {
+                diagnostics += try ObjectChecks.check(object, name: name, path: path)
+            } catch var e as CompileError {
+                e.diagnostics = diagnostics + e.diagnostics // clang's warnings often say why
+                throw e
+            }
+        }
+        // What the source's compile said, without the note on a rejected PCH (this compile's
+        // cache event, not the source's).
+        if options.useCache, let inputs = CompileInputs(run.result, kernelBTF: kernel?.btf, started: started,
+                                                              ownDirectories: [includeDir + "/", cache.path + "/kernel-"]) {
+            store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }, inputs: inputs)
+        }
+        return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
+                              usedPrecompiledHeader: run.result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
+    }
+
+    /// One clang run, with the PCH of the source's leading includes when there is one.
+    private func runClang(_ clang: ClangLibrary, bytes: [UInt8], path: String, args: [String], kernelDirectory: String?,
+                          userIncludes: [String], includeDirectory: String, options: CompileOptions) throws -> ClangRun {
         var pch: String?
         if options.usePrecompiledHeader,
-           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, includeDirectory: includeDir,
+           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, includeDirectory: includeDirectory,
                                            firstIncludeIsKernels: { quoted in
-                                               var missed: [String] = []
-                                               return scanner.resolve("vmlinux.h", quoted: quoted, from: IncludeScanner.directory(of: path), absent: &missed) == nil
+                                               // No vmlinux.h of the program's own comes first.
+                                               let before = (quoted ? [(path as NSString).deletingLastPathComponent] : []) + userIncludes + [includeDirectory]
+                                               return !before.contains { access($0 + "/vmlinux.h", F_OK) == 0 }
                                            }) {
             pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache)
         }
@@ -186,29 +206,8 @@ public final class BPFCompiler: @unchecked Sendable {
                 }
             }
         }
-        defer { clang.freeResult(&result) }
-        var diagnostics = (0..<result.ndiags).map { Diagnostic(result.diags[$0]) }
         if result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch { unlink(pch) }
-        guard rc == 0, let objectPointer = result.object else {
-            let errors = diagnostics.filter { $0.severity >= .error }
-            let first = errors.first?.summary ?? (result.error.map { String(cString: $0) } ?? "compiler failed")
-            let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
-            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
-        }
-        let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
-        if options.checkObject {
-            do {
-                diagnostics += try ObjectChecks.check(object, name: name, path: path)
-            } catch var e as CompileError {
-                e.diagnostics = diagnostics + e.diagnostics // clang's warnings often say why
-                throw e
-            }
-        }
-        // What the source's compile said, without the note on a rejected PCH (this compile's
-        // cache event, not the source's).
-        if options.useCache { store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }) }
-        return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
-                              usedPrecompiledHeader: result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
+        return ClangRun(rc: rc, result: result)
     }
 
     /// <cache>/include with netbpf.h written (once per content).
@@ -230,6 +229,19 @@ public final class BPFCompiler: @unchecked Sendable {
         return "no-compiler-library"
     }
 
+}
+
+/// What one clang run returned (free `result` with the library's freeResult).
+struct ClangRun {
+    var rc: Int32
+    var result: nb_compile_result
+
+    /// Whether the compile looked for a vmlinux.h and found none.
+    var lookedForVmlinux: Bool {
+        UnsafeBufferPointer(start: result.inputs, count: result.ninputs).contains {
+            $0.identity == nil && (String(cString: $0.path) as NSString).lastPathComponent == "vmlinux.h"
+        }
+    }
 }
 
 /// Calls `body` with a C array of C strings that lives for the call.

@@ -2,20 +2,8 @@ import Foundation
 import Testing
 @testable import NetBPFCompiler
 
-/// Pure logic of the compiler front: include scanning, BCC naming, diagnostics rendering.
+/// Pure logic of the compiler front: BCC naming, diagnostics rendering, preludes.
 struct CompilerUnitTests {
-    @Test func includeLinesAreFound() {
-        let found = IncludeScanner.includes(in: """
-        #include "vmlinux.h"
-          #  include <bpf/bpf_helpers.h>
-        // #include "commented.h" is not a directive
-        #define X 1
-        #include <linux/bpf.h> // trailing
-        """)
-        #expect(found.map(\.0) == ["vmlinux.h", "bpf/bpf_helpers.h", "linux/bpf.h"])
-        #expect(found.map(\.1) == [true, false, false])
-    }
-
     @Test func bccNamesBecomeSections() {
         let (out, added) = AutoAttach.rewrite("""
         int kprobe__tcp_v4_connect(struct pt_regs *ctx) { return 0; }

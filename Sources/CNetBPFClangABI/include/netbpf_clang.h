@@ -7,13 +7,14 @@
 #define NETBPF_CLANG_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /// Bumped whenever a struct layout or a function signature below changes.
-#define NB_CLANG_ABI_VERSION 1
+#define NB_CLANG_ABI_VERSION 2
 
 enum nb_diag_severity {
     NB_DIAG_NOTE = 0,
@@ -39,6 +40,14 @@ enum nb_pch_status {
                          ///< diags says why): rebuild it with nb_clang_build_pch
 };
 
+/// A file the compile looked at (see nb_compile_result.inputs).
+typedef struct nb_input {
+    const char *path;     ///< as clang spelled it (search directory + name)
+    const char *identity; ///< nb_file_identity of the file clang found there; NULL when clang
+                          ///< looked for it and it did not exist; "changed" when the file
+                          ///< changed while the compile ran
+} nb_input;
+
 /// Output of one call. Zero-initialise before the call; release with nb_clang_free_result.
 typedef struct nb_compile_result {
     unsigned char *object; ///< BPF ELF object (.BTF/.BTF.ext included); NULL on failure or for a PCH
@@ -47,6 +56,9 @@ typedef struct nb_compile_result {
     size_t ndiags;
     char *error;           ///< one-line summary when the call failed, else NULL
     int pch_status;        ///< enum nb_pch_status (nb_clang_compile only)
+    nb_input *inputs;      ///< every file the compile read and every path it looked for and did
+    size_t ninputs;        ///< not find, in the order clang first looked, without the source
+                           ///< itself and without directories that exist
 } nb_compile_result;
 
 /// Compiles BPF C held in memory to a BPF ELF object in memory, like
@@ -73,6 +85,15 @@ int nb_clang_compile(const char *source, size_t source_len, const char *file_nam
 /// return values as nb_clang_compile.
 int nb_clang_build_pch(const char *header_path, const char *const *args, size_t nargs,
                        const char *out_pch_path, nb_compile_result *out);
+
+/// The longest nb_file_identity text, with its NUL.
+#define NB_FILE_IDENTITY_MAX 128
+
+/// What identifies a file's contents to the compile cache without reading it, as text:
+/// "size:mtime:ctime:inode:device" (times in ns). ctime is there because tools that keep mtime
+/// (`cp -p`, `rsync -a`, `touch -d`) cannot set it back. Defined here, in the part of the
+/// library the Swift side links, so the compile and the cache lookup spell it the same way.
+void nb_file_identity(const struct stat *st, char *buf, size_t len);
 
 /// Frees everything a call put in *r and zeroes it. NULL and zeroed results are fine.
 void nb_clang_free_result(nb_compile_result *r);
