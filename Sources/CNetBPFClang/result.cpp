@@ -63,24 +63,4 @@ bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
     return ok;
 }
 
-void freeResult(nb_compile_result *r) {
-    if (!r) return;
-    for (size_t i = 0; i < r->ndiags; i++) {
-        nb_diag &d = r->diags[i];
-        std::free(const_cast<char *>(d.file));
-        std::free(const_cast<char *>(d.message));
-        std::free(const_cast<char *>(d.source_line));
-        std::free(const_cast<char *>(d.flag));
-    }
-    std::free(r->diags);
-    for (size_t i = 0; i < r->ninputs; i++) {
-        std::free(const_cast<char *>(r->inputs[i].path));
-        std::free(const_cast<char *>(r->inputs[i].identity));
-    }
-    std::free(r->inputs);
-    std::free(r->object);
-    std::free(r->error);
-    *r = nb_compile_result{};
-}
-
 } // namespace netbpf

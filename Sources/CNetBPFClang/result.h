@@ -8,11 +8,10 @@
 
 namespace netbpf {
 
-/// Fills *out (object bytes may be empty). Returns false if memory ran out.
+/// Fills *out (object bytes may be empty; free it with nb_free_result). Returns false if
+/// memory ran out.
 bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
                 llvm::ArrayRef<char> object, const std::string &error, int pchStatus,
                 const std::vector<InputRecord> &inputs);
-
-void freeResult(nb_compile_result *r);
 
 } // namespace netbpf

@@ -43,7 +43,7 @@ public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
     public init(function: String, section: String) { self.function = function; self.section = section }
 }
 
-/// Compiles BPF C to an ELF object in memory with clang 14 in-process (libNetBPFClang.so,
+/// Compiles BPF C to an ELF object in memory with clang 14 (netbpf-cc, a process per compile,
 /// loaded on the first real compile; a cache hit never loads it), with kernel types from BTF
 /// (vmlinux.h generated once per kernel), netbpf.h, and a content-addressed cache.
 public final class BPFCompiler: @unchecked Sendable {
@@ -56,13 +56,12 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Waits for the precompiled headers this process is building in the background (a compile
-    /// that finds one missing starts it and goes on without it); call before exiting.
+    /// that finds one missing starts it and goes on without it). Not needed before exiting (a
+    /// builder finishes alone, and a PCH appears complete or not at all); for callers that want
+    /// the PCH in place before they go on.
     public static func waitForBackgroundWork() {
         PrecompiledHeaders.waitForBackgroundBuilds()
     }
-
-    /// True once LLVM has been mapped into this process.
-    public static var compilerLoaded: Bool { ClangLibrary.isLoaded }
 
     /// Compiles a .c file.
     public func compile(file path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
@@ -127,7 +126,7 @@ public final class BPFCompiler: @unchecked Sendable {
         // entry, checked on lookup (CompileCache).
         var h = Hasher256()
         h.add("netbpf-compile-v2")
-        h.add(libraryIdentity())
+        h.add(CompilerHelper.identity)
         h.add(NetBPFHeader.text)
         h.add(path)
         h.add(arguments(kernelDirectory: nil).joined(separator: "\u{1}"))
@@ -140,7 +139,7 @@ public final class BPFCompiler: @unchecked Sendable {
         }
 
         let started = time(nil)
-        let clang = try ClangLibrary.shared()
+        let helper = try CompilerHelper.find()
         // The kernel's types, for a source that names vmlinux.h; and for one that looked for it
         // without naming it (a header of its own includes it), found out from what the first
         // compile looked for, and compiled again with them.
@@ -150,21 +149,24 @@ public final class BPFCompiler: @unchecked Sendable {
             return (sum, try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum))
         }
         if String(decoding: bytes, as: UTF8.self).contains("vmlinux.h") { kernel = try kernelTypes() }
-        var run = try runClang(clang, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+        var run = try runClang(helper, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
                                kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
         if kernel == nil, run.lookedForVmlinux {
-            clang.freeResult(&run.result)
+            nb_free_result(&run.result)
             kernel = try kernelTypes()
-            run = try runClang(clang, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+            run = try runClang(helper, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
                                kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
         }
-        defer { clang.freeResult(&run.result) }
+        defer { nb_free_result(&run.result) }
         var diagnostics = (0..<run.result.ndiags).map { Diagnostic(run.result.diags[$0]) }
-        guard run.rc == 0, let objectPointer = run.result.object else {
+        guard run.result.status == 0, let objectPointer = run.result.object else {
+            let all = (run.note.map { [$0] } ?? []) + diagnostics
+            let error = run.result.error.map { String(cString: $0) } ?? "compiler failed"
+            // The compiler failed (a crash, an LLVM fatal error): what it says is the verdict.
+            guard run.result.status > 0 else { throw CompileError(kind: .toolchain, message: error, diagnostics: all) }
             let errors = diagnostics.filter { $0.severity >= .error }
-            let first = errors.first?.summary ?? (run.result.error.map { String(cString: $0) } ?? "compiler failed")
             let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
-            throw CompileError(kind: run.rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
+            throw CompileError(kind: .source, message: (errors.first?.summary ?? error) + more, hint: HeaderHints.hint(for: errors), diagnostics: all)
         }
         let object = Array(UnsafeBufferPointer(start: objectPointer, count: run.result.object_size))
         if options.checkObject {
@@ -175,18 +177,20 @@ public final class BPFCompiler: @unchecked Sendable {
                 throw e
             }
         }
-        // What the source's compile said, without the note on a rejected PCH (this compile's
-        // cache event, not the source's).
+        // What the source's compile said; the note on a rejected PCH is this compile's cache
+        // event, not the source's, and is not kept.
         if options.useCache, let inputs = CompileInputs(run.result, kernelBTF: kernel?.btf, started: started,
                                                               ownDirectories: [includeDir + "/", cache.path + "/kernel-"]) {
-            store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }, inputs: inputs)
+            store.store(key, object: object, diagnostics: diagnostics, inputs: inputs)
         }
-        return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
+        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, cacheHit: false,
                               usedPrecompiledHeader: run.result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
     }
 
-    /// One clang run, with the PCH of the source's leading includes when there is one.
-    private func runClang(_ clang: ClangLibrary, bytes: [UInt8], path: String, args: [String], kernelDirectory: String?,
+    /// One clang run, with the PCH of the source's leading includes when there is one. A PCH
+    /// clang finds stale or mismatched is removed (the next compile builds it again) and the
+    /// source compiled without it, with a note saying why.
+    private func runClang(_ helper: CompilerHelper, bytes: [UInt8], path: String, args: [String], kernelDirectory: String?,
                           userIncludes: [String], includeDirectory: String, options: CompileOptions) throws -> ClangRun {
         var pch: String?
         if options.usePrecompiledHeader,
@@ -196,18 +200,15 @@ public final class BPFCompiler: @unchecked Sendable {
                                                let before = (quoted ? [(path as NSString).deletingLastPathComponent] : []) + userIncludes + [includeDirectory]
                                                return !before.contains { access($0 + "/vmlinux.h", F_OK) == 0 }
                                            }) {
-            pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache)
+            pch = try PrecompiledHeaders.available(for: prelude, args: args, helper: helper, cache: cache)
         }
-        var result = nb_compile_result()
-        let rc = withCStrings(args) { argv in
-            bytes.withUnsafeBufferPointer { src in
-                src.withMemoryRebound(to: CChar.self) { csrc in
-                    clang.compile(csrc.baseAddress, csrc.count, path, argv, args.count, pch, &result)
-                }
-            }
-        }
-        if result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch { unlink(pch) }
-        return ClangRun(rc: rc, result: result)
+        var result = helper.compile(bytes, file: path, args: args, pch: pch)
+        guard result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch else { return ClangRun(result: result) }
+        let why = result.error.map { String(cString: $0) } ?? "rejected"
+        nb_free_result(&result)
+        unlink(pch)
+        return ClangRun(result: helper.compile(bytes, file: path, args: args, pch: nil),
+                        note: Diagnostic(severity: .note, file: nil, line: 0, column: 0, message: "precompiled header '\(pch)' not used: \(why)"))
     }
 
     /// <cache>/include with netbpf.h written (once per content).
@@ -219,22 +220,13 @@ public final class BPFCompiler: @unchecked Sendable {
         try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
         return dir
     }
-
-    /// Identity of the compiler library (its FileIdentity, not its path, so every binary that
-    /// finds the same library shares cache entries): cheap, and needs no dlopen.
-    private func libraryIdentity() -> String {
-        for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
-            return FileIdentity.of(path)
-        }
-        return "no-compiler-library"
-    }
-
 }
 
-/// What one clang run returned (free `result` with the library's freeResult).
+/// What one clang run returned (free `result` with nb_free_result).
 struct ClangRun {
-    var rc: Int32
     var result: nb_compile_result
+    /// Why a PCH was not used, when clang rejected it.
+    var note: Diagnostic?
 
     /// Whether the compile looked for a vmlinux.h and found none.
     var lookedForVmlinux: Bool {

@@ -464,21 +464,76 @@ struct CompilerTests {
         }
     }
 
-    @Test func commandsThatDoNotCompileNeverMapLLVM() throws {
+    /// netbpf never maps LLVM, not even to compile: the compiler is netbpf-cc, a process of its
+    /// own (and it gets no environment, so LD_DEBUG shows only netbpf's libraries here).
+    @Test func netbpfNeverMapsLLVM() throws {
         let r = try TestPrograms.run(CLI.binary, ["features", "--no-helpers"], environment: ["LD_DEBUG": "libs", "PATH": "/usr/bin:/bin"])
         #expect(r.status == 0)
         #expect(r.stderr.contains("libbpf"), "LD_DEBUG output missing")
-        #expect(!r.stderr.contains("libNetBPFClang"))
-        #expect(!r.stderr.contains("libLLVM"))
-        #expect(!r.stderr.contains("libclang"))
         let c = try TestPrograms.run(CLI.binary, ["compile", "--no-cache", TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path, "-o", "/dev/null"],
                                      environment: ["LD_DEBUG": "libs", "PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": "/tmp/netbpf-ldtest-\(getpid())"])
         defer { try? FileManager.default.removeItem(atPath: "/tmp/netbpf-ldtest-\(getpid())") }
         #expect(c.status == 0)
-        #expect(c.stderr.contains("libNetBPFClang"))
-        // clang and LLVM are linked into libNetBPFClang.so, not loaded as shared libraries.
-        #expect(!c.stderr.contains("libLLVM"))
-        #expect(!c.stderr.contains("libclang-cpp"))
+        for output in [r.stderr, c.stderr] {
+            #expect(output.contains("libbpf"), "LD_DEBUG output missing")
+            #expect(!output.contains("LLVM"))
+            #expect(!output.contains("libclang"))
+            #expect(!output.contains("NetBPFClang"))
+        }
+    }
+
+    /// A clang crash and an LLVM fatal error end the compiler's process, not the caller's: each
+    /// is one line, a toolchain error.
+    @Test(arguments: [
+        ("#pragma clang __debug crash\n", "clang crashed (signal "),
+        // LLVM 14's CO-RE pass calls report_fatal_error on this instead of a diagnostic.
+        ("typedef int arr_t[4];\nint field_info(arr_t *p) { return __builtin_preserve_field_info((*p)[1], 0); }\n", "LLVM fatal error: "),
+    ])
+    func compilerFailuresAreOneLine(source: String, says: String) throws {
+        try withCompiler { compiler, dir in
+            var options = CompileOptions()
+            options.useCache = false
+            let e = #expect(throws: CompileError.self) { try compiler.compile(source: source, path: dir + "/bad.bpf.c", options: options) }
+            #expect(e?.kind == .toolchain)
+            #expect(e?.message.hasPrefix(says) == true, "\(e?.message ?? "none")")
+            #expect(e?.description.contains("\n") == false)
+            // And the next compile works.
+            _ = try compiler.compile(file: TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path, options: options)
+            // The CLI says it in one line on stderr.
+            try source.write(toFile: dir + "/bad.bpf.c", atomically: false, encoding: .utf8)
+            let r = try TestPrograms.run(CLI.binary, ["compile", "--no-cache", dir + "/bad.bpf.c", "-o", "/dev/null"],
+                                         environment: ["PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": dir])
+            #expect(r.status != 0)
+            #expect(r.stderr.hasPrefix("netbpf: compile: " + says), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "not one line: \(r.stderr)")
+        }
+    }
+
+    /// The compiler gets none of the caller's descriptors (a copy of, say, the tcx link
+    /// `attach tc` holds while it compiles would otherwise live on in it): a descriptor open
+    /// here without O_CLOEXEC is not there for the source to include.
+    @Test func compilerInheritsNoDescriptors() throws {
+        try withCompiler { compiler, dir in
+            try "#define INHERITED 1\n".write(toFile: dir + "/inherited.h", atomically: false, encoding: .utf8)
+            // Far above what the compiler opens itself (no O_CLOEXEC: it would survive an exec).
+            let opened = open(dir + "/inherited.h", O_RDONLY)
+            let fd = fcntl(opened, F_DUPFD, 200)
+            close(opened)
+            try #require(fd >= 200)
+            defer { close(fd) }
+            let source = """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            #if __has_include("/proc/self/fd/\(fd)")
+            #error the compiler has descriptor \(fd) of its caller
+            #endif
+            SEC("socket") int f(struct __sk_buff *skb) { return 0; }
+            char LICENSE[] SEC("license") = "GPL";
+            """
+            var options = CompileOptions()
+            options.useCache = false
+            #expect(try Self.returnValue(compiler.compile(source: source, path: dir + "/p.bpf.c", options: options)) == 0)
+        }
     }
 
     /// `-o` onto something that is not a regular file writes through it: an atomic rename would
