@@ -78,8 +78,12 @@ let package = Package(
                 .define("__STDC_FORMAT_MACROS"), .define("__STDC_LIMIT_MACROS"),
             ],
             linkerSettings: [.unsafeFlags(staticClangLinkFlags)]),
-        // netbpf-cc: main() of the helper, which is all CNetBPFClang.
-        .executableTarget(name: "netbpf-cc", dependencies: ["CNetBPFClang", "CNetBPFClangABI"]),
+        // netbpf-cc: main() of the helper, which is all CNetBPFClang. Linked static (libc,
+        // libstdc++, zlib, tinfo too): it starts for every compile, and without ld.so binding
+        // ~6,000 symbolic relocations (LLVM's vtables and typeinfo against libstdc++) it starts
+        // in ~3 ms instead of ~6.5 (docs/benchmarks.md).
+        .executableTarget(name: "netbpf-cc", dependencies: ["CNetBPFClang", "CNetBPFClangABI"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // BPF C -> ELF in memory, vmlinux.h from BTF, the compile cache, diagnostics.
         .target(name: "NetBPFCompiler", dependencies: ["NetBPF", "CNetBPFClangABI", "CNetBPFShims"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.
