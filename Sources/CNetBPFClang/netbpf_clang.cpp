@@ -93,10 +93,6 @@ Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, 
     DiagCollector diags;
     llvm::IntrusiveRefCntPtr<InputRecorder> files(new InputRecorder(llvm::vfs::getRealFileSystem(), mainFile));
     if (auto inv = buildInvocation(argv, diags, run.internalError)) {
-        // A PCH's system headers are checked too (clang checks only user headers by default),
-        // so a PCH of UAPI headers that changed is rejected and rebuilt, and those headers are
-        // among the compile's inputs.
-        inv->getHeaderSearchOpts().ModulesValidateSystemHeaders = true;
         if (prepare(*inv, run)) {
             auto ci = std::make_unique<clang::CompilerInstance>();
             ci->setInvocation(inv);

@@ -194,8 +194,7 @@ public final class BPFCompiler: @unchecked Sendable {
                           userIncludes: [String], includeDirectory: String, options: CompileOptions) throws -> ClangRun {
         var pch: String?
         if options.usePrecompiledHeader,
-           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, includeDirectory: includeDirectory,
-                                           firstIncludeIsKernels: { quoted in
+           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, firstIncludeIsKernels: { quoted in
                                                // No vmlinux.h of the program's own comes first.
                                                let before = (quoted ? [(path as NSString).deletingLastPathComponent] : []) + userIncludes + [includeDirectory]
                                                return !before.contains { access($0 + "/vmlinux.h", F_OK) == 0 }

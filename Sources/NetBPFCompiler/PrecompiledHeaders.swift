@@ -2,10 +2,10 @@ import CNetBPFClangABI
 import Foundation
 import Glibc
 
-/// The cache's precompiled headers (`<dir>/<prelude>-<hash>.pch`, one per prelude and
-/// arguments; a PCH of another clang is rejected by clang and rebuilt). A missing one is built
-/// in the background, by a netbpf-cc of its own, while the compile that found it missing goes
-/// on without it: on two cores that compile costs about what it costs alone instead of PCH
+/// The cache's precompiled headers of vmlinux.h (`<kernel dir>/vmlinux-prelude-<hash>.pch`, one
+/// per kernel and arguments; a PCH of another clang is rejected by clang and rebuilt). A missing
+/// one is built in the background, by a netbpf-cc of its own, while the compile that found it
+/// missing goes on without it: on two cores that compile costs about what it costs alone instead of PCH
 /// build + compile (the first vmlinux.h compile: ~150 ms less). With one core, where the two
 /// would only take turns, it is built first. The PCH appears complete or not at all
 /// (nb_cc_build_pch: an unnamed file linked into place), so a process may exit while its
@@ -29,11 +29,7 @@ enum PrecompiledHeaders {
         let alreadyBuilding = building.contains(pch)
         lock.unlock()
         if alreadyBuilding { return nil }
-        // The header written out is also the sign that a compile could have used the PCH.
-        if cache.read(header) != Data(prelude.text.utf8) {
-            try cache.writeAtomically(Data(prelude.text.utf8), to: header)
-            if !prelude.buildOnFirstUse { return nil }
-        }
+        if cache.read(header) != Data(prelude.text.utf8) { try cache.writeAtomically(Data(prelude.text.utf8), to: header) }
         guard ProcessInfo.processInfo.activeProcessorCount > 1 else {
             return helper.buildPCH(header: header, args: args, pch: pch) ? pch : nil
         }

@@ -40,8 +40,8 @@ struct CompileBench {
             }
             return ((Measure.median(walls.0), Measure.median(rss.0)), (Measure.median(walls.1), Measure.median(rss.1)))
         }
-        // Warm the PCHs and vmlinux.h once (the first compile after a kernel change pays this;
-        // the UAPI prelude's PCH is built from a cache's second compile on).
+        // Warm vmlinux.h and its PCH once (the first compile after a kernel change pays this),
+        // and the page cache for the tc program.
         let firstPCH = Measure.run([netbpf, "compile", "--no-cache", tp, "-o", "/dev/null"], captureOutput: false).wall * 1000
         for _ in 0..<2 { _ = Measure.run([netbpf, "compile", "--no-cache", tc, "-o", "/dev/null"], captureOutput: false) }
 

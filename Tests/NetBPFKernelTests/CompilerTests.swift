@@ -306,30 +306,6 @@ struct CompilerTests {
         }
     }
 
-    /// The UAPI prelude's PCH is left out of a cache's first compile that could use it, built
-    /// next to the second, and used from then on; the objects are the same throughout.
-    @Test func uapiPrecompiledHeaderFromTheSecondCompile() throws {
-        try withCompiler { compiler, cache in
-            let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_icmp.bpf.c").path
-            var options = CompileOptions()
-            options.useCache = false
-            func pchFiles() -> [String] {
-                ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/include")) ?? []).filter { $0.hasSuffix(".pch") }
-            }
-            let first = try compiler.compile(file: path, options: options)
-            BPFCompiler.waitForBackgroundWork()
-            #expect(!first.usedPrecompiledHeader)
-            #expect(pchFiles().isEmpty)
-            let second = try compiler.compile(file: path, options: options)
-            BPFCompiler.waitForBackgroundWork()
-            #expect(second.usedPrecompiledHeader == (ProcessInfo.processInfo.activeProcessorCount == 1))
-            #expect(pchFiles().count == 1)
-            let third = try compiler.compile(file: path, options: options)
-            #expect(third.usedPrecompiledHeader)
-            #expect(first.bytes == second.bytes && second.bytes == third.bytes)
-        }
-    }
-
     /// A PCH build that fails (here: the cache's file system is full) leaves no temporary file.
     @Test func failedPrecompiledHeaderBuildLeavesNoTemporaryFile() throws {
         try withScratch { scratch in
