@@ -1,7 +1,7 @@
 import Foundation
 import NetBPFCompiler
 
-/// Compiling BPF C: `netbpf compile` (in-process clang, PCH for vmlinux.h, cache) against the
+/// Compiling BPF C: `netbpf compile` (clang 14 in netbpf-cc, PCH for vmlinux.h, cache) against the
 /// clang-14 command line on the same files, as whole processes, plus the in-process cached path.
 struct CompileBench {
     let netbpf: String

@@ -4,7 +4,7 @@ import NetBPF
 import NetBPFCompiler
 import NetBPFTestSupport
 
-/// The in-process compiler against real programs, real clang and the real kernel.
+/// The compiler against real programs, real clang and the real kernel.
 @Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: loads what it compiles"))
 struct CompilerTests {
     /// A private cache per test, so hits and misses are the test's own.
