@@ -229,9 +229,10 @@ struct ClangRun {
 
     /// Whether the compile looked for a vmlinux.h and found none.
     var lookedForVmlinux: Bool {
-        UnsafeBufferPointer(start: result.inputs, count: result.ninputs).contains {
-            $0.identity == nil && (String(cString: $0.path) as NSString).lastPathComponent == "vmlinux.h"
+        let named = UnsafeBufferPointer(start: result.inputs, count: result.ninputs).filter {
+            (String(cString: $0.path) as NSString).lastPathComponent == "vmlinux.h"
         }
+        return !named.isEmpty && named.allSatisfy { $0.identity == nil }
     }
 }
 
