@@ -13,9 +13,8 @@ public struct CompileOptions: Sendable, Equatable {
     public var extraArguments: [String] = []
     /// Reuse and store objects in the compile cache.
     public var useCache = true
-    /// Use a precompiled header of the `#include` lines the source starts with (Prelude):
-    /// vmlinux.h for programs that start with it, the common UAPI and libbpf headers for
-    /// networking programs. The object is the same either way; only the time differs.
+    /// Use a precompiled header of vmlinux.h for programs that start with `#include "vmlinux.h"`
+    /// (Prelude). The object is the same either way; only the time differs.
     public var usePrecompiledHeader = true
     /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
     public var checkObject = true
