@@ -2,11 +2,10 @@
 // netbpf: BPF networking on Linux, in Swift, on libbpf + libmnl.
 import PackageDescription
 
-/// clang 14 and LLVM 14 linked into libNetBPFClang.so from Debian's static archives
-/// (libclang-14-dev, llvm-14-dev) instead of libclang-cpp.so + libLLVM-14.so: only the members
-/// a BPF compile reaches are pulled in, their symbols stay local (--exclude-libs), and opening
-/// the library costs no dynamic symbol resolution. `clang-14 --version` spends 23 ms loading
-/// the two shared libraries; a whole `netbpf compile` of a tc program went from 55 to 33 ms.
+/// clang 14 and LLVM 14 linked into netbpf-cc, the compiler helper, from Debian's static
+/// archives (libclang-14-dev, llvm-14-dev) instead of libclang-cpp.so + libLLVM-14.so: only the
+/// members a BPF compile reaches are pulled in, and starting it costs no dynamic symbol
+/// resolution. `clang-14 --version` spends 23 ms loading the two shared libraries.
 /// The archives are grouped because clang's and LLVM's libraries refer to each other.
 let clangArchives = [
     "clangCodeGen", "clangFrontend", "clangDriver", "clangSerialization", "clangParse", "clangSema",
@@ -46,8 +45,8 @@ let package = Package(
         .library(name: "NetBPFSim", targets: ["NetBPFSim"]),
         .executable(name: "netbpf", targets: ["netbpf"]),
         .executable(name: "netbpf-bench", targets: ["netbpf-bench"]),
-        // clang/LLVM behind a C interface; loaded with dlopen only by commands that compile.
-        .library(name: "NetBPFClang", type: .dynamic, targets: ["CNetBPFClang"]),
+        // The compiler helper: clang/LLVM in a process of its own, started for each compile.
+        .executable(name: "netbpf-cc", targets: ["netbpf-cc"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,13 +69,12 @@ let package = Package(
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
         .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "CNetBPFProgramTypes", "Yams"]),
-        // The in-process compiler's C interface (types only; the code is dlopen'd).
+        // The compiler helper's protocol: its types, and the client half that starts it.
         .target(name: "CNetBPFClangABI"),
-        // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev, libclang-cpp14-dev).
+        // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev): the helper's compile.
         .target(
             name: "CNetBPFClang",
             dependencies: ["CNetBPFClangABI"],
-            exclude: ["devtest"],
             publicHeadersPath: ".",
             cxxSettings: [
                 .unsafeFlags(["-I/usr/lib/llvm-14/include"]),
@@ -84,6 +82,12 @@ let package = Package(
                 .define("__STDC_FORMAT_MACROS"), .define("__STDC_LIMIT_MACROS"),
             ],
             linkerSettings: [.unsafeFlags(staticClangLinkFlags)]),
+        // netbpf-cc: main() of the helper, which is all CNetBPFClang. Linked static (libc,
+        // libstdc++, zlib, tinfo too): it starts for every compile, and without ld.so binding
+        // ~6,000 symbolic relocations (LLVM's vtables and typeinfo against libstdc++) it starts
+        // in ~3 ms instead of ~6.5 (docs/benchmarks.md).
+        .executableTarget(name: "netbpf-cc", dependencies: ["CNetBPFClang", "CNetBPFClangABI"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // BPF C -> ELF in memory, vmlinux.h from BTF, the compile cache, diagnostics.
         .target(name: "NetBPFCompiler", dependencies: ["NetBPF", "CNetBPFClangABI", "CNetBPFShims"]),
         // The loader: objects, programs, maps, links, buffers, probes, introspection.

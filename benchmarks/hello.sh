@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash benchmarks/setup-peers.sh
-swift build -c release --static-swift-stdlib --product NetBPFClang >/dev/null
+swift build -c release --static-swift-stdlib --product netbpf-cc >/dev/null
 swift build -c release --static-swift-stdlib --package-path examples --product hello-world >/dev/null
 mkdir -p .build-peers/hello
 out=.build-peers/hello

@@ -7,7 +7,7 @@ source scripts/setup.sh
 bash benchmarks/setup-peers.sh
 swift build -c release --static-swift-stdlib --product netbpf >/dev/null
 swift build -c release --static-swift-stdlib --product netbpf-bench >/dev/null
-swift build -c release --static-swift-stdlib --product NetBPFClang >/dev/null
+swift build -c release --static-swift-stdlib --product netbpf-cc >/dev/null
 scripts/build-programs.sh .build/release/netbpf
 mkdir -p .build-peers
 for peer in libbpf_batch_dump libbpf_ringbuf_consumer; do

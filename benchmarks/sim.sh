@@ -4,8 +4,8 @@
 # run; prints a markdown table of medians for docs/benchmarks.md.
 # Then the wall time of `netbpf sim up` and `sim down` for every shipped topology.
 # Usage: bash benchmarks/sim.sh [NETBPF_BINARY]   (RUNS=N, default 7)
-# A release netbpf needs the compiler library for vlan-trunk's program: build it
-# (swift build -c release --product NetBPFClang) or point NETBPF_CLANG_LIBRARY at a built one.
+# A release netbpf needs the compiler helper for vlan-trunk's program: build it
+# (swift build -c release --product netbpf-cc) or point NETBPF_CC at a built one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 netbpf=${1:-.build/release/netbpf}

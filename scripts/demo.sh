@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 swift build --product netbpf
-swift build --product NetBPFClang
+swift build --product netbpf-cc
 exec .build/debug/netbpf demo "$@"

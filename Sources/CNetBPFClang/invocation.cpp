@@ -13,19 +13,19 @@
 
 namespace netbpf {
 
-std::vector<std::string> driverCommandLine(const char *const *args, size_t nargs,
+std::vector<std::string> driverCommandLine(const std::vector<std::string> &args,
                                            const std::vector<std::string> &tail) {
     std::vector<std::string> argv = defaultDriverArgs();
-    for (size_t i = 0; i < nargs; i++)
-        if (args && args[i] && *args[i]) argv.emplace_back(args[i]);
+    for (const std::string &a : args)
+        if (!a.empty()) argv.push_back(a);
     argv.insert(argv.end(), tail.begin(), tail.end());
     return argv;
 }
 
-// Runs in the disposable child (see isolate.h), so cc1's process-wide habits are fine:
-// -disable-free stays (the child exits instead of tearing the AST down) and -mllvm options
+// Runs in netbpf-cc, a process per compile, so cc1's process-wide habits are fine:
+// -disable-free stays (the process exits instead of tearing the AST down) and -mllvm options
 // may go into LLVM's global option registry.
-static bool adaptForChild(clang::CompilerInvocation &inv, clang::DiagnosticsEngine &diags) {
+static bool adapt(clang::CompilerInvocation &inv, clang::DiagnosticsEngine &diags) {
     // With carets on, CompilerInstance prints "N errors generated." to stderr.
     inv.getDiagnosticOpts().ShowCarets = false;
     inv.getDiagnosticOpts().ShowColors = false;
@@ -78,7 +78,7 @@ buildInvocation(const std::vector<std::string> &argv, clang::DiagnosticConsumer 
         if (!diags.hasErrorOccurred()) error = "invalid compiler arguments";
         return nullptr;
     }
-    if (!adaptForChild(*inv, diags)) return nullptr;
+    if (!adapt(*inv, diags)) return nullptr;
     return inv;
 }
 

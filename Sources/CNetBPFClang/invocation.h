@@ -1,4 +1,4 @@
-// Turns clang driver arguments into a cc1 CompilerInvocation, inside the compile child.
+// Turns clang driver arguments into a cc1 CompilerInvocation.
 #pragma once
 #include <clang/Basic/Diagnostic.h>
 #include <clang/Frontend/CompilerInvocation.h>
@@ -11,7 +11,7 @@ namespace netbpf {
 
 /// Full driver command line: defaultDriverArgs(), then the caller's args, then `tail`
 /// (input and output). Empty strings in caller args are dropped.
-std::vector<std::string> driverCommandLine(const char *const *args, size_t nargs,
+std::vector<std::string> driverCommandLine(const std::vector<std::string> &args,
                                            const std::vector<std::string> &tail);
 
 /// Runs the clang driver (no subprocess) to get the single cc1 job for argv and parses it.

@@ -1,28 +1,26 @@
-// The C entry points: compile BPF C held in memory, build a PCH, free results.
-// Each clang run happens in a forked child (isolate.h says why); this file decides what runs
-// there and turns the child's Outcome into the C result.
+// netbpf-cc, the compiler helper: one clang run per process (netbpf_clang.h says why and
+// describes the protocol). This file decides what the run is and writes its result.
 #include "netbpf_clang.h"
 
 #include "diag_collector.h"
+#include "input_recorder.h"
 #include "invocation.h"
-#include "isolate.h"
-#include "outcome.h"
 #include "result.h"
 #include "toolchain.h"
 
+#include <clang/Basic/Stack.h>
 #include <clang/CodeGen/CodeGenAction.h>
 #include <clang/Frontend/CompilerInstance.h>
 #include <clang/Frontend/FrontendActions.h>
 #include <clang/Lex/PreprocessorOptions.h>
 #include <llvm/Support/BuryPointer.h>
+#include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
-#include <new>
+#include <fcntl.h>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,216 +29,172 @@ using namespace netbpf;
 
 namespace {
 
-// Everything lazily initialised is set up before forking, so no child repeats it and no
-// child can inherit a half-done initialisation from another thread.
-void prepareParent() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        initializeBPFBackend();
-        (void)resourceDir();
-        (void)clangExecutablePath();
-        (void)versionString();
-    });
+/// Where the result goes: the helper's stdout as it started. fd 1 itself is pointed at
+/// /dev/null, so nothing LLVM prints (the driver's --version, say) can get in the way.
+int resultFD = -1;
+
+/// What one clang run produced.
+struct Run {
+    bool ok = false;
+    std::string internalError; // a failure clang did not diagnose
+    std::vector<DiagRecord> diags;
+    unsigned numErrors = 0;
+    bool pchFailed = false;
+    std::string pchFailure;
+    llvm::SmallVector<char, 0> object;
+    std::vector<InputRecord> inputs;
+};
+
+[[noreturn]] void writeAndExit(Run &run, int pchStatus) {
+    int status = 0;
+    std::string error;
+    if (!run.ok && !run.internalError.empty()) {
+        error = run.internalError;
+        status = -1;
+    } else if (pchStatus == NB_PCH_REJECTED) {
+        error = run.pchFailure;
+        status = 1;
+    } else if (!run.ok) {
+        // "file:line:col: message" of the first error.
+        error = "compilation failed";
+        for (const DiagRecord &r : run.diags) {
+            if (r.severity < NB_DIAG_ERROR) continue;
+            error = r.hasLocation ? r.file + ":" + std::to_string(r.line) + ":" + std::to_string(r.column) + ": " : "";
+            error += r.message;
+            break;
+        }
+        status = 1;
+    }
+    nb_compile_result result{};
+    llvm::ArrayRef<char> object = status == 0 ? llvm::ArrayRef<char>(run.object) : llvm::ArrayRef<char>();
+    bool filled = fillResult(&result, run.diags, object, error, pchStatus, run.inputs);
+    result.status = status;
+    bool written = filled && nb_result_write(resultFD, &result) == 0;
+    // The caller has all it needs once the result's descriptor is closed; the rest (the LLVM
+    // module, the AST, the compiler instance) is left to the exit, as clang's -disable-free does.
+    close(resultFD);
+    _exit(written ? 0 : 71);
 }
 
-// In the child: builds the invocation, lets `prepare` adjust it, runs the action from
-// `makeAction`, and returns the encoded Outcome.
+[[noreturn]] void fail(const std::string &message) {
+    Run run;
+    run.internalError = message;
+    writeAndExit(run, NB_PCH_NONE);
+}
+
+// LLVM's default handler prints to stderr and exits; this one says it in the result.
+void onFatalError(void *, const char *reason, bool) { fail(std::string("LLVM fatal error: ") + reason); }
+
+// Builds the invocation for argv, lets `prepare` adjust it, runs the action from `makeAction`
+// with a file system that records what it reads (left out: `mainFile`).
 template <typename Prepare, typename MakeAction>
-std::string runClang(const std::vector<std::string> &argv, Prepare prepare, MakeAction makeAction) {
-    Outcome o;
+Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare, MakeAction makeAction) {
+    Run run;
     DiagCollector diags;
-    llvm::SmallVector<char, 0> object;
-    if (auto inv = buildInvocation(argv, diags, o.internalError)) {
-        if (prepare(*inv, o)) {
+    llvm::IntrusiveRefCntPtr<InputRecorder> files(new InputRecorder(llvm::vfs::getRealFileSystem(), mainFile));
+    if (auto inv = buildInvocation(argv, diags, run.internalError)) {
+        if (prepare(*inv, run)) {
             auto ci = std::make_unique<clang::CompilerInstance>();
             ci->setInvocation(inv);
             ci->createDiagnostics(&diags, /*ShouldOwnClient=*/false);
-            auto action = makeAction(*ci, object);
-            o.ok = ci->ExecuteAction(*action) && diags.getNumErrors() == 0;
-            // This runs in the compile child, which exits next: as clang's own -disable-free
-            // does, the action (LLVM module and context) and the compiler instance are left to
-            // the exit rather than freed node by node (a few ms for a vmlinux.h program).
-            llvm::BuryPointer(std::move(action));
+            ci->createFileManager(files);
+            auto action = makeAction(*ci, run.object);
+            run.ok = ci->ExecuteAction(*action) && diags.getNumErrors() == 0;
+            llvm::BuryPointer(std::move(action)); // this process exits next
             llvm::BuryPointer(std::move(ci));
         }
     }
-    o.diags = std::move(diags.records);
-    o.numErrors = diags.getNumErrors();
-    o.pchFailed = diags.pchFailed;
-    o.pchFailure = std::move(diags.pchFailure);
-    if (o.ok) o.object.assign(object.begin(), object.end());
-    return encode(o);
+    run.diags = std::move(diags.records);
+    run.numErrors = diags.getNumErrors();
+    run.pchFailed = diags.pchFailed;
+    run.pchFailure = std::move(diags.pchFailure);
+    run.inputs = std::move(files->records);
+    return run;
 }
 
-// Runs work in a child and decodes what it sent back.
-Outcome isolated(const std::function<std::string()> &work) {
-    Outcome o;
-    std::string payload, failure;
-    if (!runIsolated(work, payload, failure))
-        o.internalError = failure;
-    else if (!decode(payload, o))
-        o = Outcome{false, "malformed result from the compiler process"};
-    return o;
+std::string readAll(int fd) {
+    std::string bytes;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(std::string("cannot read the source: ") + strerror(errno));
+        if (n == 0) return bytes;
+        bytes.append(buf, size_t(n));
+    }
 }
 
-Outcome compileOnce(llvm::StringRef source, const std::string &fileName, const char *const *args,
-                    size_t nargs, const char *pch) {
+[[noreturn]] void compile(const std::string &fileName, const std::string &pch, const std::vector<std::string> &args) {
+    std::string source = readAll(STDIN_FILENO);
     std::vector<std::string> tail;
-    if (pch) tail = {"-include-pch", pch};
+    if (!pch.empty()) tail = {"-include-pch", pch};
     // -o is required by the driver but unused: the object goes to an in-memory stream.
     for (const char *s : {"-x", "c", "-c", fileName.c_str(), "-o", "/dev/null"}) tail.emplace_back(s);
-    std::vector<std::string> argv = driverCommandLine(args, nargs, tail);
-    return isolated([&] {
-        return runClang(
-            argv,
-            [&](clang::CompilerInvocation &inv, Outcome &) {
-                auto &pp = inv.getPreprocessorOpts();
-                pp.addRemappedFile(fileName, llvm::MemoryBuffer::getMemBufferCopy(source, fileName).release());
-                pp.RetainRemappedFileBuffers = false; // the invocation owns the buffer
-                return true;
-            },
-            [](clang::CompilerInstance &ci, llvm::SmallVector<char, 0> &object) {
-                ci.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
-                return std::make_unique<clang::EmitObjAction>();
-            });
-    });
+    Run run = runClang(
+        driverCommandLine(args, tail), fileName,
+        [&](clang::CompilerInvocation &inv, Run &) {
+            auto &pp = inv.getPreprocessorOpts();
+            pp.addRemappedFile(fileName, llvm::MemoryBuffer::getMemBufferCopy(source, fileName).release());
+            pp.RetainRemappedFileBuffers = false; // the invocation owns the buffer
+            return true;
+        },
+        [](clang::CompilerInstance &ci, llvm::SmallVector<char, 0> &object) {
+            ci.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
+            return std::make_unique<clang::EmitObjAction>();
+        });
+    writeAndExit(run, pch.empty() ? NB_PCH_NONE : run.pchFailed ? NB_PCH_REJECTED : NB_PCH_USED);
 }
 
-// "file:line:col: message" of the first error, for nb_compile_result.error.
-std::string summarize(const Outcome &o) {
-    for (const DiagRecord &r : o.diags) {
-        if (r.severity < NB_DIAG_ERROR) continue;
-        std::string s;
-        if (r.hasLocation) s = r.file + ":" + std::to_string(r.line) + ":" + std::to_string(r.column) + ": ";
-        s += r.message;
-        if (o.numErrors > 1) s += " (and " + std::to_string(o.numErrors - 1) + " more errors)";
-        return s;
+[[noreturn]] void buildPCH(const std::string &header, const std::string &out, const std::vector<std::string> &args) {
+    // An unnamed file in the PCH's directory, linked into place once complete: a build that
+    // fails in any way (a full disk makes LLVM end the process, a crash, SIGKILL) leaves
+    // nothing behind. clang writes it through /proc/self/fd (no temporary file of its own).
+    std::string dir = out.substr(0, out.find_last_of('/') == std::string::npos ? 0 : out.find_last_of('/'));
+    int fd = open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot create the PCH in " + dir + ": " + strerror(errno));
+    std::string unnamed = "/proc/self/fd/" + std::to_string(fd);
+    Run run = runClang(
+        driverCommandLine(args, {"-x", "c-header", header, "-o", unnamed}), header,
+        [](clang::CompilerInvocation &inv, Run &run) {
+            if (inv.getFrontendOpts().ProgramAction != clang::frontend::GeneratePCH) {
+                run.internalError = "arguments do not describe a PCH build";
+                return false;
+            }
+            // Write the -o file itself, and free the AST consumer at the end (no
+            // -disable-free): the destructor of its output stream is what reports a failed write.
+            inv.getFrontendOpts().UseTemporary = false;
+            inv.getFrontendOpts().DisableFree = false;
+            return true;
+        },
+        [](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) { return std::make_unique<clang::GeneratePCHAction>(); });
+    // 0644 whatever the umask: the cache takes no entry that others can write. A PCH already
+    // there (another process built it meanwhile) is as good as this one.
+    if (run.ok && (fchmod(fd, 0644) != 0 ||
+                   (linkat(AT_FDCWD, unnamed.c_str(), AT_FDCWD, out.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST))) {
+        run.ok = false;
+        run.internalError = std::string("cannot link the PCH into place: ") + strerror(errno);
     }
-    return "compilation failed";
-}
-
-int finish(nb_compile_result *out, Outcome &o, int pchStatus) {
-    int rc = 0;
-    std::string error;
-    if (!o.ok && !o.internalError.empty()) {
-        // A crash or fatal error outranks whatever clang diagnosed before it.
-        DiagRecord fatal;
-        fatal.severity = NB_DIAG_FATAL;
-        fatal.message = o.internalError;
-        o.diags.push_back(fatal);
-        error = o.internalError;
-        rc = -1;
-    } else if (!o.ok) {
-        error = summarize(o);
-        rc = 1;
-    }
-    llvm::ArrayRef<char> object = rc == 0 ? llvm::ArrayRef<char>(o.object.data(), o.object.size())
-                                          : llvm::ArrayRef<char>();
-    if (!fillResult(out, o.diags, object, error, pchStatus)) {
-        freeResult(out);
-        return -1;
-    }
-    return rc;
-}
-
-int failEarly(nb_compile_result *out, const char *message) {
-    Outcome o;
-    o.internalError = message;
-    return finish(out, o, NB_PCH_NONE);
+    writeAndExit(run, NB_PCH_NONE);
 }
 
 } // namespace
 
-extern "C" int nb_clang_compile(const char *source, size_t source_len, const char *file_name,
-                                const char *const *args, size_t nargs, const char *pch_path,
-                                nb_compile_result *out) {
-    if (!out) return -1;
-    *out = nb_compile_result{};
-    try {
-        if (!source && source_len) return failEarly(out, "source is NULL");
-        std::string name = (file_name && *file_name) ? file_name : "input.bpf.c";
-        llvm::StringRef text(source ? source : "", source ? source_len : 0);
-        if (pch_path && !*pch_path) pch_path = nullptr;
-        prepareParent();
-
-        Outcome first = compileOnce(text, name, args, nargs, pch_path);
-        if (!pch_path || !first.pchFailed) return finish(out, first, pch_path ? NB_PCH_USED : NB_PCH_NONE);
-
-        // A stale or mismatched PCH is a cache miss, not a user error: compile without it.
-        Outcome second = compileOnce(text, name, args, nargs, nullptr);
-        DiagRecord note;
-        note.severity = NB_DIAG_NOTE;
-        note.message = std::string("precompiled header '") + pch_path + "' not used: " + first.pchFailure;
-        second.diags.insert(second.diags.begin(), note);
-        return finish(out, second, NB_PCH_REJECTED);
-    } catch (const std::bad_alloc &) {
-        freeResult(out);
-        return -1;
+extern "C" int nb_cc_main(int argc, char **argv) {
+    resultFD = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (resultFD < 0 || devnull < 0 || dup2(devnull, STDOUT_FILENO) < 0) return 70;
+    close(devnull);
+    std::string mode = argc > 1 ? argv[1] : "";
+    if (argc < 4 || (mode != "compile" && mode != "pch")) {
+        dprintf(STDERR_FILENO, "usage: netbpf-cc compile FILE PCH|'' [CLANG_ARG...] < source\n"
+                               "       netbpf-cc pch HEADER OUT [CLANG_ARG...]\n"
+                               "The result goes to stdout in netbpf's format (netbpf_clang.h).\n");
+        return 2;
     }
-}
-
-extern "C" int nb_clang_build_pch(const char *header_path, const char *const *args, size_t nargs,
-                                  const char *out_pch_path, nb_compile_result *out) {
-    if (!out) return -1;
-    *out = nb_compile_result{};
-    try {
-        if (!header_path || !*header_path || !out_pch_path || !*out_pch_path)
-            return failEarly(out, "header_path and out_pch_path are required");
-        prepareParent();
-        // The child writes a temporary file of this call's own and renames it into place once
-        // the PCH is complete; this process removes it if the child failed in any way (LLVM's
-        // fatal "IO failure on output stream" on a full disk, a crash, SIGKILL), which clang's
-        // own temporary file would outlive.
-        static std::atomic<unsigned> serial{0};
-        std::string tmp = std::string(out_pch_path) + "." + std::to_string(getpid()) + "-" +
-                          std::to_string(serial++) + ".tmp";
-        std::vector<std::string> argv = driverCommandLine(args, nargs, {"-x", "c-header", header_path, "-o", tmp});
-        Outcome o = isolated([&] {
-            std::string encoded = runClang(
-                argv,
-                [](clang::CompilerInvocation &inv, Outcome &o) {
-                    if (inv.getFrontendOpts().ProgramAction != clang::frontend::GeneratePCH) {
-                        o.internalError = "arguments do not describe a PCH build";
-                        return false;
-                    }
-                    // Write the -o file itself (no temporary of clang's own), and free the AST
-                    // consumer at the end (no -disable-free): the destructor of its output
-                    // stream is what reports a failed write.
-                    inv.getFrontendOpts().UseTemporary = false;
-                    inv.getFrontendOpts().DisableFree = false;
-                    return true;
-                },
-                [](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) {
-                    return std::make_unique<clang::GeneratePCHAction>();
-                });
-            Outcome built;
-            if (!decode(encoded, built) || !built.ok) return encoded;
-            // 0644 whatever the umask: the cache takes no entry that others can write.
-            if (chmod(tmp.c_str(), 0644) != 0 || rename(tmp.c_str(), out_pch_path) != 0) {
-                built.ok = false;
-                built.internalError = std::string("cannot move the PCH into place: ") + strerror(errno);
-                return encode(built);
-            }
-            return encoded;
-        });
-        if (!o.ok) unlink(tmp.c_str());
-        return finish(out, o, NB_PCH_NONE);
-    } catch (const std::bad_alloc &) {
-        freeResult(out);
-        return -1;
-    }
-}
-
-extern "C" void nb_clang_free_result(nb_compile_result *r) { freeResult(r); }
-
-extern "C" const char *nb_clang_version(void) {
-    prepareParent();
-    return versionString().c_str();
-}
-
-extern "C" int nb_clang_abi_version(void) { return NB_CLANG_ABI_VERSION; }
-
-extern "C" const char *nb_clang_resource_dir(void) {
-    prepareParent();
-    return resourceDir().c_str();
+    clang::noteBottomOfStack(); // lets clang move deep recursion to a thread with more stack
+    llvm::install_fatal_error_handler(onFatalError, nullptr);
+    initializeBPFBackend();
+    std::vector<std::string> args(argv + 4, argv + argc);
+    if (mode == "compile") compile(argv[2], argv[3], args);
+    buildPCH(argv[2], argv[3], args);
 }

@@ -12,7 +12,8 @@ static char *dup(const std::string &s) {
 }
 
 bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
-                llvm::ArrayRef<char> object, const std::string &error, int pchStatus) {
+                llvm::ArrayRef<char> object, const std::string &error, int pchStatus,
+                const std::vector<InputRecord> &inputs) {
     *out = nb_compile_result{};
     out->pch_status = pchStatus;
     bool ok = true;
@@ -46,23 +47,20 @@ bool fillResult(nb_compile_result *out, const std::vector<DiagRecord> &diags,
             ok = false;
         }
     }
+    if (!inputs.empty()) {
+        out->inputs = static_cast<nb_input *>(std::calloc(inputs.size(), sizeof(nb_input)));
+        if (out->inputs) {
+            out->ninputs = inputs.size();
+            for (size_t i = 0; i < inputs.size(); i++) {
+                out->inputs[i].path = dup(inputs[i].path);
+                if (!inputs[i].identity.empty()) out->inputs[i].identity = dup(inputs[i].identity);
+            }
+        } else {
+            ok = false;
+        }
+    }
     if (!error.empty()) out->error = dup(error);
     return ok;
-}
-
-void freeResult(nb_compile_result *r) {
-    if (!r) return;
-    for (size_t i = 0; i < r->ndiags; i++) {
-        nb_diag &d = r->diags[i];
-        std::free(const_cast<char *>(d.file));
-        std::free(const_cast<char *>(d.message));
-        std::free(const_cast<char *>(d.source_line));
-        std::free(const_cast<char *>(d.flag));
-    }
-    std::free(r->diags);
-    std::free(r->object);
-    std::free(r->error);
-    *r = nb_compile_result{};
 }
 
 } // namespace netbpf

@@ -47,11 +47,6 @@ const std::string &clangExecutablePath() {
     return path;
 }
 
-const std::string &versionString() {
-    static const std::string v = clang::getClangFullVersion() + " (LLVM " LLVM_VERSION_STRING ")";
-    return v;
-}
-
 // Host-specific bits: the arch define bpf_tracing.h wants and the multiarch dir holding asm/.
 #if defined(__x86_64__)
 #define NB_TARGET_ARCH "x86"

@@ -15,9 +15,6 @@ const std::string &resourceDir();
 /// Path the driver treats as "the clang binary" (only used to derive install-relative paths).
 const std::string &clangExecutablePath();
 
-/// "Debian clang version 14.0.6 (LLVM 14.0.6)".
-const std::string &versionString();
-
 /// Driver arguments that come before the caller's: target, -O2 -g, arch define, include dirs.
 std::vector<std::string> defaultDriverArgs();
 

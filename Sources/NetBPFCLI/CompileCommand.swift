@@ -3,14 +3,14 @@ import Foundation
 import NetBPF
 import NetBPFCompiler
 
-/// `netbpf compile prog.c [-o prog.o] [-D NAME=VAL] [-I DIR]`: BPF C to an object, in-process.
+/// `netbpf compile prog.c [-o prog.o] [-D NAME=VAL] [-I DIR]`: BPF C to an object (clang 14 in netbpf-cc).
 struct CompileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compile",
-        abstract: "Compile BPF C to an object with the in-process clang (no kernel headers needed).",
+        abstract: "Compile BPF C to an object with netbpf's clang 14 (no kernel headers or clang binary needed).",
         discussion: """
         `#include "vmlinux.h"` gets the running kernel's types from BTF; `#include <netbpf.h>` gets \
-        BCC-style map macros. Objects are cached by content (source, includes, flags, compiler, kernel BTF).
+        BCC-style map macros. Objects are cached by content (source, flags, compiler; a hit while the files the compile read and the kernel BTF are unchanged).
         """)
 
     @Argument(help: "The BPF C source.") var source: String?

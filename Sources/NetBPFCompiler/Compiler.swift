@@ -13,9 +13,8 @@ public struct CompileOptions: Sendable, Equatable {
     public var extraArguments: [String] = []
     /// Reuse and store objects in the compile cache.
     public var useCache = true
-    /// Use a precompiled header of the `#include` lines the source starts with (Prelude):
-    /// vmlinux.h for programs that start with it, the common UAPI and libbpf headers for
-    /// networking programs. The object is the same either way; only the time differs.
+    /// Use a precompiled header of vmlinux.h for programs that start with `#include "vmlinux.h"`
+    /// (Prelude). The object is the same either way; only the time differs.
     public var usePrecompiledHeader = true
     /// Refuse objects with no programs or unknown sections (off only to make such objects for tests).
     public var checkObject = true
@@ -48,7 +47,7 @@ public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
     public init(function: String, section: String) { self.function = function; self.section = section }
 }
 
-/// Compiles BPF C to an ELF object in memory with clang 14 in-process (libNetBPFClang.so,
+/// Compiles BPF C to an ELF object in memory with clang 14 (netbpf-cc, a process per compile,
 /// loaded on the first real compile; a cache hit never loads it), with kernel types from BTF
 /// (vmlinux.h generated once per kernel), netbpf.h, and a content-addressed cache.
 public final class BPFCompiler: @unchecked Sendable {
@@ -61,15 +60,12 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Waits for the precompiled headers this process is building in the background (a compile
-    /// that finds one missing starts it and goes on without it) and for a load of the compiler
-    /// library in progress; call before exiting.
+    /// that finds one missing starts it and goes on without it). Not needed before exiting (a
+    /// builder finishes alone, and a PCH appears complete or not at all); for callers that want
+    /// the PCH in place before they go on.
     public static func waitForBackgroundWork() {
         PrecompiledHeaders.waitForBackgroundBuilds()
-        ClangLibrary.waitForPreload() // exiting while another thread is in dlopen is not safe
     }
-
-    /// True once LLVM has been mapped into this process.
-    public static var compilerLoaded: Bool { ClangLibrary.isLoaded }
 
     /// Compiles a .c file.
     public func compile(file path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
@@ -102,7 +98,6 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     private func compile(bytes original: [UInt8], path: String, name: String, options: CompileOptions) throws -> CompiledObject {
-        if !options.useCache { ClangLibrary.preload() }
         // BCC naming -> sections (text sources only: bytes that are not UTF-8 are passed as they are).
         var bytes = original
         var autoAttached: [AutoAttachedFunction] = []
@@ -119,7 +114,6 @@ public final class BPFCompiler: @unchecked Sendable {
             let (rewritten, added) = AutoAttach.rewrite(t)
             if !added.isEmpty {
                 bytes = Array(rewritten.utf8)
-                text = rewritten
                 autoAttached += added.map { AutoAttachedFunction(function: $0.function, section: $0.section) }
             }
         }
@@ -130,85 +124,64 @@ public final class BPFCompiler: @unchecked Sendable {
         let besides = (path as NSString).deletingLastPathComponent + "/include"
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: besides, isDirectory: &isDir), isDir.boolValue { userIncludes.append(besides) }
-        var args: [String] = []
-        for d in userIncludes { args += ["-I", d] }
-        args += ["-I", includeDir]
-
-        // The include graph decides vmlinux.h or not and is part of the cache key. A manifest of
-        // an earlier scan stands in for the scan while it still resolves the same (a miss with
-        // it, other -D say, goes straight to the compile); without one this is a compile in all
-        // likelihood, so the compiler library starts loading beside the scan.
-        let searchPath = userIncludes + [includeDir, "/usr/include", "/usr/include/x86_64-linux-gnu"]
-        let library = libraryIdentity()
-        let manifests = IncludeManifests(directory: cache)
-        let manifestKey = IncludeManifests.key(library: library, path: path, searchPath: searchPath, source: bytes)
-        let manifest = options.useCache ? manifests.lookup(manifestKey) : nil
-        if options.useCache && manifest == nil { ClangLibrary.preload() }
-        let scanner = IncludeScanner(searchPath: searchPath, skip: ["vmlinux.h"])
-        let dependencies = manifest?.result ?? scanner.dependencies(ofSource: bytes, at: path)
-        if options.useCache && manifest == nil { manifests.store(manifestKey, scanned: dependencies) }
-        var btf: String?
-        var kernelDirectory: String?
-        if dependencies.skippedIncluded.contains("vmlinux.h") {
-            let sum = try KernelTypes.btfChecksum(cache: cache)
-            btf = sum
-            kernelDirectory = try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum)
-            args += ["-I", kernelDirectory!]
+        // The clang arguments; the kernel's vmlinux.h directory, when given, is searched after
+        // the others.
+        func arguments(kernelDirectory: String?) -> [String] {
+            var args: [String] = []
+            for d in userIncludes { args += ["-I", d] }
+            args += ["-I", includeDir]
+            if let kernelDirectory { args += ["-I", kernelDirectory] }
+            for d in options.defines { args.append("-D" + d) }
+            return args + options.extraArguments
         }
-        for d in options.defines { args.append("-D" + d) }
-        args += options.extraArguments
 
-        // The cache key: everything that can change the object.
+        // The cache key: everything known before compiling. What the compile reads is in the
+        // entry, checked on lookup (CompileCache).
         var h = Hasher256()
-        h.add("netbpf-compile-v1")
-        h.add(library)
+        h.add("netbpf-compile-v2")
+        h.add(CompilerHelper.identity)
+        h.add(NetBPFHeader.text)
         h.add(path)
-        h.add(args.joined(separator: "\u{1}"))
+        h.add(arguments(kernelDirectory: nil).joined(separator: "\u{1}"))
         h.add(options.checkObject ? "checked" : "unchecked")
         bytes.withUnsafeBytes { h.add($0) }
-        if let btf { h.add(btf) }
-        // Identities as the scan read the files (or as the manifest, just checked, says).
-        for (dep, identity) in zip(dependencies.files, dependencies.identities) {
-            h.add(dep)
-            h.add(identity)
-        }
         let key = h.finish()
         let store = CompileCache(directory: cache)
-        if options.useCache, case .hit(let object, let warnings) = store.lookup(key) {
-            // A library load started for what turned out to be a hit (no manifest yet) is let
-            // finish: a process must not exit while another thread is in dlopen.
-            if manifest == nil { ClangLibrary.waitForPreload() }
-            return CompiledObject(name: name, bytes: object, diagnostics: warnings, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+        if options.useCache, let hit = store.lookup(key, kernelBTF: { try? KernelTypes.btfChecksum(cache: self.cache) }) {
+            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
-        let clang = try ClangLibrary.shared()
-        var pch: String?
-        if options.usePrecompiledHeader,
-           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, includeDirectory: includeDir,
-                                           firstIncludeIsKernels: { quoted in
-                                               var missed: [String] = []
-                                               return scanner.resolve("vmlinux.h", quoted: quoted, from: IncludeScanner.directory(of: path), absent: &missed) == nil
-                                           }) {
-            pch = try PrecompiledHeaders.available(for: prelude, args: args, clang: clang, cache: cache)
+        let started = time(nil)
+        let helper = try CompilerHelper.find()
+        // The kernel's types, for a source that names vmlinux.h; and for one that looked for it
+        // without naming it (a header of its own includes it), found out from what the first
+        // compile looked for, and compiled again with them.
+        var kernel: (btf: String, directory: String)?
+        func kernelTypes() throws -> (btf: String, directory: String) {
+            let sum = try KernelTypes.btfChecksum(cache: cache)
+            return (sum, try KernelTypes.includeDirectory(cache: cache, btfChecksum: sum))
         }
-        var result = nb_compile_result()
-        let rc = withCStrings(args) { argv in
-            bytes.withUnsafeBufferPointer { src in
-                src.withMemoryRebound(to: CChar.self) { csrc in
-                    clang.compile(csrc.baseAddress, csrc.count, path, argv, args.count, pch, &result)
-                }
-            }
+        if String(decoding: bytes, as: UTF8.self).contains("vmlinux.h") { kernel = try kernelTypes() }
+        var run = try runClang(helper, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+                               kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
+        if kernel == nil, run.lookedForVmlinux {
+            nb_free_result(&run.result)
+            kernel = try kernelTypes()
+            run = try runClang(helper, bytes: bytes, path: path, args: arguments(kernelDirectory: kernel?.directory),
+                               kernelDirectory: kernel?.directory, userIncludes: userIncludes, includeDirectory: includeDir, options: options)
         }
-        defer { clang.freeResult(&result) }
-        var diagnostics = (0..<result.ndiags).map { Diagnostic(result.diags[$0]) }
-        if result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch { unlink(pch) }
-        guard rc == 0, let objectPointer = result.object else {
+        defer { nb_free_result(&run.result) }
+        var diagnostics = (0..<run.result.ndiags).map { Diagnostic(run.result.diags[$0]) }
+        guard run.result.status == 0, let objectPointer = run.result.object else {
+            let all = (run.note.map { [$0] } ?? []) + diagnostics
+            let error = run.result.error.map { String(cString: $0) } ?? "compiler failed"
+            // The compiler failed (a crash, an LLVM fatal error): what it says is the verdict.
+            guard run.result.status > 0 else { throw CompileError(kind: .toolchain, message: error, diagnostics: all) }
             let errors = diagnostics.filter { $0.severity >= .error }
-            let first = errors.first?.summary ?? (result.error.map { String(cString: $0) } ?? "compiler failed")
             let more = errors.count > 1 ? " (and \(errors.count - 1) more error\(errors.count > 2 ? "s" : ""))" : ""
-            throw CompileError(kind: rc < 0 ? .toolchain : .source, message: first + more, hint: HeaderHints.hint(for: errors), diagnostics: diagnostics)
+            throw CompileError(kind: .source, message: (errors.first?.summary ?? error) + more, hint: HeaderHints.hint(for: errors), diagnostics: all)
         }
-        let object = Array(UnsafeBufferPointer(start: objectPointer, count: result.object_size))
+        let object = Array(UnsafeBufferPointer(start: objectPointer, count: run.result.object_size))
         if options.checkObject {
             do {
                 diagnostics += try ObjectChecks.check(object, name: name, path: path)
@@ -217,11 +190,37 @@ public final class BPFCompiler: @unchecked Sendable {
                 throw e
             }
         }
-        // What the source's compile said, without the note on a rejected PCH (this compile's
-        // cache event, not the source's).
-        if options.useCache { store.store(key, object: object, diagnostics: diagnostics.filter { !$0.message.hasPrefix("precompiled header '") }) }
-        return CompiledObject(name: name, bytes: object, diagnostics: diagnostics, cacheHit: false,
-                              usedPrecompiledHeader: result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
+        // What the source's compile said; the note on a rejected PCH is this compile's cache
+        // event, not the source's, and is not kept.
+        if options.useCache, let inputs = CompileInputs(run.result, kernelBTF: kernel?.btf, started: started,
+                                                              ownDirectories: [includeDir + "/", cache.path + "/kernel-"]) {
+            store.store(key, object: object, diagnostics: diagnostics, inputs: inputs)
+        }
+        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, cacheHit: false,
+                              usedPrecompiledHeader: run.result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
+    }
+
+    /// One clang run, with the PCH of the source's leading includes when there is one. A PCH
+    /// clang finds stale or mismatched is removed (the next compile builds it again) and the
+    /// source compiled without it, with a note saying why.
+    private func runClang(_ helper: CompilerHelper, bytes: [UInt8], path: String, args: [String], kernelDirectory: String?,
+                          userIncludes: [String], includeDirectory: String, options: CompileOptions) throws -> ClangRun {
+        var pch: String?
+        if options.usePrecompiledHeader,
+           let prelude = Prelude.forSource(bytes, kernelDirectory: kernelDirectory, firstIncludeIsKernels: { quoted in
+                                               // No vmlinux.h of the program's own comes first.
+                                               let before = (quoted ? [(path as NSString).deletingLastPathComponent] : []) + userIncludes + [includeDirectory]
+                                               return !before.contains { access($0 + "/vmlinux.h", F_OK) == 0 }
+                                           }) {
+            pch = try PrecompiledHeaders.available(for: prelude, args: args, helper: helper, cache: cache)
+        }
+        var result = helper.compile(bytes, file: path, args: args, pch: pch)
+        guard result.pch_status == Int32(NB_PCH_REJECTED.rawValue), let pch else { return ClangRun(result: result) }
+        let why = result.error.map { String(cString: $0) } ?? "rejected"
+        nb_free_result(&result)
+        unlink(pch)
+        return ClangRun(result: helper.compile(bytes, file: path, args: args, pch: nil),
+                        note: Diagnostic(severity: .note, file: nil, line: 0, column: 0, message: "precompiled header '\(pch)' not used: \(why)"))
     }
 
     /// <cache>/include with netbpf.h written (once per content).
@@ -233,16 +232,21 @@ public final class BPFCompiler: @unchecked Sendable {
         try cache.writeAtomically(Data(NetBPFHeader.text.utf8), to: header)
         return dir
     }
+}
 
-    /// Identity of the compiler library (its FileIdentity, not its path, so every binary that
-    /// finds the same library shares cache entries): cheap, and needs no dlopen.
-    private func libraryIdentity() -> String {
-        for path in ClangLibrary.candidates where FileManager.default.fileExists(atPath: path) {
-            return FileIdentity.of(path)
+/// What one clang run returned (free `result` with nb_free_result).
+struct ClangRun {
+    var result: nb_compile_result
+    /// Why a PCH was not used, when clang rejected it.
+    var note: Diagnostic?
+
+    /// Whether the compile looked for a vmlinux.h and found none.
+    var lookedForVmlinux: Bool {
+        let named = UnsafeBufferPointer(start: result.inputs, count: result.ninputs).filter {
+            (String(cString: $0.path) as NSString).lastPathComponent == "vmlinux.h"
         }
-        return "no-compiler-library"
+        return !named.isEmpty && named.allSatisfy { $0.identity == nil }
     }
-
 }
 
 /// Calls `body` with a C array of C strings that lives for the call.

@@ -13,35 +13,18 @@ struct Prelude {
     let name: String
     let directory: String
     let text: String
-    /// Whether the first compile that can use it builds it. The UAPI prelude waits for the
-    /// second: it saves ~6 ms per compile, but building it next to the first compile slows that
-    /// compile by about as much (both children compete for the two cores), and a cache that
-    /// compiles one program never gets it back. vmlinux.h's saves ~150 ms per compile.
-    var buildOnFirstUse = true
 
-    /// The UAPI and libbpf headers networking programs start with: a source whose first
-    /// includes are among these gets a PCH of exactly those lines, up to the first that is not.
-    static let uapiHeaders: Set<String> = ["linux/bpf.h", "linux/pkt_cls.h", "linux/if_ether.h", "linux/ip.h", "linux/ipv6.h",
-                                           "linux/icmpv6.h", "linux/tcp.h", "linux/udp.h", "linux/in.h", "linux/types.h",
-                                           "stddef.h", "bpf/bpf_helpers.h", "bpf/bpf_endian.h"]
-
-    /// The prelude for a source, or nil. `firstIncludeIsKernels`: whether the source's first
-    /// include, if it names vmlinux.h, finds the kernel's (in `kernelDirectory`) and not a
-    /// vmlinux.h of its own.
-    static func forSource(_ source: [UInt8], kernelDirectory: String?, includeDirectory: String,
-                          firstIncludeIsKernels: (Bool) -> Bool) -> Prelude? {
-        let leading = leadingIncludes(source)
-        guard let first = leading.first else { return nil }
-        if first.name == "vmlinux.h" {
-            guard let kernelDirectory, firstIncludeIsKernels(first.quoted) else { return nil }
-            return Prelude(name: "vmlinux-prelude", directory: kernelDirectory, text: "#include \"vmlinux.h\"\n")
-        }
-        let uapi = leading.prefix { !$0.quoted && uapiHeaders.contains($0.name) }
-        guard !uapi.isEmpty else { return nil }
-        let text = uapi.map { "#include <\($0.name)>\n" }.joined()
-        var h = Hasher256()
-        h.add(text)
-        return Prelude(name: "uapi-prelude-" + h.finish().prefix(12), directory: includeDirectory, text: text, buildOnFirstUse: false)
+    /// The prelude for a source, or nil: `#include "vmlinux.h"` when that is the source's first
+    /// line of code and it finds the kernel's (in `kernelDirectory`). Parsing the kernel's
+    /// 135,000 lines of types is most of a tracing program's compile; a PCH of them saves
+    /// ~0.5 s of clang's front end. (A PCH of the UAPI and libbpf headers networking programs
+    /// start with saved 6-7 ms per compile and was dropped: docs/benchmarks.md.)
+    /// `firstIncludeIsKernels`: whether the source's first include, quoted or not, finds the
+    /// kernel's vmlinux.h and not one of the program's own.
+    static func forSource(_ source: [UInt8], kernelDirectory: String?, firstIncludeIsKernels: (Bool) -> Bool) -> Prelude? {
+        guard let first = leadingIncludes(source).first, first.name == "vmlinux.h",
+              let kernelDirectory, firstIncludeIsKernels(first.quoted) else { return nil }
+        return Prelude(name: "vmlinux-prelude", directory: kernelDirectory, text: "#include \"vmlinux.h\"\n")
     }
 
     /// The `#include "..."` and `#include <...>` lines a source starts with, up to the first

@@ -103,7 +103,7 @@ struct AttachBench {
             // Warm: the same directory every round.
             try measure(&warm, attach, cache: warmDir)
             try measure(&warmClsact, attach + ["--clsact"], cache: warmDir)
-            // The object compiled again (an edited program), with the cache's headers and PCH ready.
+            // The object compiled again (an edited program), with the cache's headers ready.
             try measure(&recompile, attach + ["--no-cache"], cache: warmDir)
             // clang-14 + tc: the clsact qdisc is there already (untimed), as for a tc user.
             try must(["tc", "qdisc", "add", "dev", veth, "clsact"])
@@ -138,7 +138,7 @@ struct AttachBench {
             "|---|---:|---:|---:|---:|",
             "| `netbpf attach tc VETH prog.c`, warm cache (tcx) | \(fmt(warm.wall)) | \(fmt(warm.rss)) | **\(ratio(warm.wall, base))** (goal ≤ 0.5x) | **\(ratio(warm.wall, bccRun.wall))** (goal ≤ 0.1x) |",
             "| `netbpf attach tc VETH prog.c`, cold cache (tcx) | \(fmt(cold.wall)) | \(fmt(cold.rss)) | **\(ratio(cold.wall, base))** (goal ≤ 1.0x) | **\(ratio(cold.wall, bccRun.wall))** (goal ≤ 0.1x) |",
-            "| `netbpf attach tc VETH prog.c --no-cache` (compiled again; cache's headers and PCH ready) | \(fmt(recompile.wall)) | \(fmt(recompile.rss)) | \(ratio(recompile.wall, base)) | \(ratio(recompile.wall, bccRun.wall)) |",
+            "| `netbpf attach tc VETH prog.c --no-cache` (compiled again; cache's headers ready) | \(fmt(recompile.wall)) | \(fmt(recompile.rss)) | \(ratio(recompile.wall, base)) | \(ratio(recompile.wall, bccRun.wall)) |",
             "| `netbpf attach tc VETH prog.c --clsact`, warm cache | \(fmt(warmClsact.wall)) | \(fmt(warmClsact.rss)) | \(ratio(warmClsact.wall, base)) | \(ratio(warmClsact.wall, bccRun.wall)) |",
             "| `clang-14 -O2 -g -target bpf -c` + `tc filter add ... bpf da obj prog.o sec tc` | \(fmt(clangTC.wall)) | \(fmt(clangTC.rss)) | 1.00x | \(ratio(clangTC.wall, bccRun.wall)) |",
             "| &nbsp;&nbsp;of which clang-14 | \(fmt(clangOnly.wall)) | \(fmt(clangOnly.rss)) | | |",

@@ -1,7 +1,7 @@
 import Foundation
 import NetBPFCompiler
 
-/// Compiling BPF C: `netbpf compile` (in-process clang, PCH for vmlinux.h, cache) against the
+/// Compiling BPF C: `netbpf compile` (clang 14 in netbpf-cc, PCH for vmlinux.h, cache) against the
 /// clang-14 command line on the same files, as whole processes, plus the in-process cached path.
 struct CompileBench {
     let netbpf: String
@@ -40,9 +40,13 @@ struct CompileBench {
             }
             return ((Measure.median(walls.0), Measure.median(rss.0)), (Measure.median(walls.1), Measure.median(rss.1)))
         }
-        // Warm the PCHs and vmlinux.h once (the first compile after a kernel change pays this;
-        // the UAPI prelude's PCH is built from a cache's second compile on).
+        // Warm vmlinux.h and its PCH once (the first compile after a kernel change pays this),
+        // and the page cache for the tc program.
         let firstPCH = Measure.run([netbpf, "compile", "--no-cache", tp, "-o", "/dev/null"], captureOutput: false).wall * 1000
+        // netbpf does not wait for the PCH build it started; let it finish before measuring.
+        for _ in 0..<300 where ((try? FileManager.default.contentsOfDirectory(atPath: kernelDir)) ?? []).allSatisfy({ !$0.hasSuffix(".pch") }) {
+            usleep(50_000)
+        }
         for _ in 0..<2 { _ = Measure.run([netbpf, "compile", "--no-cache", tc, "-o", "/dev/null"], captureOutput: false) }
 
         let (tcNetbpf, tcClang) = sideBySide([netbpf, "compile", "--no-cache", tc, "-o", "/dev/null"], clangArgs + ["-c", tc, "-o", "/dev/null"])
@@ -66,7 +70,7 @@ struct CompileBench {
             "| same: `clang-14 -O2 -g -target bpf -c` | \(fmt(tcClang.0)) | \(fmt(tcClang.1)) | |",
             "| tracepoint program with vmlinux.h + CO-RE: `netbpf compile --no-cache` (PCH ready) | \(fmt(tpNetbpf.0)) | \(fmt(tpNetbpf.1)) | **\(fmt(tpNetbpf.0 / tpClang.0, 2))x** (goal ≤ 0.5x) |",
             "| same: `clang-14 -O2 -g -target bpf -c` with the same vmlinux.h | \(fmt(tpClang.0)) | \(fmt(tpClang.1)) | |",
-            "| first compile after a kernel change (writes vmlinux.h; compiles while its PCH is built beside it) | \(fmt(firstPCH)) | | |",
+            "| first compile after a kernel change (writes vmlinux.h; compiles while its PCH is built beside it, a build that goes on after netbpf exits) | \(fmt(firstPCH)) | | |",
             "| cached: `netbpf compile` (whole process) | \(fmt(cachedCLI.0)) | \(fmt(cachedCLI.1)) | |",
             "| cached: `BPFCompiler.compile(file:)` in-process, median of \(inProcess.count) | \(fmt(Measure.median(inProcess), 2)) | | goal ≤ 5 ms |",
             "| `netbpf features --no-helpers` (no compile: LLVM not mapped) | \(fmt(features.0)) | \(fmt(features.1)) | |",

@@ -3,5 +3,4 @@ import NetBPFCLI
 import NetBPF
 
 StandardStreams.ignoreSIGPIPE()
-ProcessExit.install()
 NetBPFCommand.run(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -26,7 +26,7 @@ extension CompilerTests {
     /// copies of the program `tc-events` compiles fail with an #error that says which it is.
     func runInstalledCopy(_ scratch: String, environment extra: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
         var env = ["PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": scratch + "/cache",
-                   "NETBPF_CLANG_LIBRARY": TestPrograms.repositoryRoot.appendingPathComponent(".build/debug/libNetBPFClang.so").path]
+                   "NETBPF_CC": TestPrograms.repositoryRoot.appendingPathComponent(".build/debug/netbpf-cc").path]
         env.merge(extra) { $1 }
         return try TestPrograms.run("/usr/bin/env", ["-C", scratch + "/cwd", scratch + "/bin/netbpf", "tc-events", "nb-no-such-if0"], environment: env)
     }
@@ -99,19 +99,26 @@ extension CompilerTests {
         }
     }
 
-    /// The compiler library is code netbpf runs: $NETBPF_CLANG_LIBRARY naming one that others
-    /// can write is refused before it is opened.
-    @Test func untrustedCompilerLibraryIsRefused() throws {
+    /// The compiler is code netbpf runs: $NETBPF_CC naming one that others can write is
+    /// refused before it is run.
+    @Test func untrustedCompilerIsRefused() throws {
         try withScratch { scratch in
-            let library = scratch + "/lib/libNetBPFClang.so"
-            try Self.write("not a library\n", to: library)
-            chmod(library, 0o666)
+            let helper = scratch + "/lib/netbpf-cc"
+            try Self.write("#!/bin/sh\nexit 0\n", to: helper)
+            chmod(helper, 0o777)
             let source = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
             let r = try TestPrograms.run(CLI.binary, ["compile", "--no-cache", source, "-o", "/dev/null"],
-                                         environment: ["PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": scratch + "/cache", "NETBPF_CLANG_LIBRARY": library])
+                                         environment: ["PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": scratch + "/cache", "NETBPF_CC": helper])
             #expect(r.status != 0)
-            #expect(r.stderr.contains("refusing \(library): it is writable by group and others (mode 0666)"), "\(r.stderr)")
+            #expect(r.stderr.contains("refusing \(helper): it is writable by group and others (mode 0777)"), "\(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "not one line: \(r.stderr)")
+            // Trusted, but not a compiler: it ends without a result, and that is one line too.
+            chmod(helper, 0o755)
+            let wrong = try TestPrograms.run(CLI.binary, ["compile", "--no-cache", source, "-o", "/dev/null"],
+                                             environment: ["PATH": "/usr/bin:/bin", "NETBPF_CACHE_DIR": scratch + "/cache", "NETBPF_CC": helper])
+            #expect(wrong.status != 0)
+            #expect(wrong.stderr.contains("exited with status 0 without a result"), "\(wrong.stderr)")
+            #expect(wrong.stderr.split(separator: "\n").count == 1, "not one line: \(wrong.stderr)")
         }
     }
 
@@ -173,7 +180,6 @@ extension CompilerTests {
             let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
             let first = try compiler.compile(file: path)
             let entry = try Self.onlyEntry(in: dir + "/objects")
-            let manifest = try Self.onlyEntry(in: dir + "/manifests")
 
             // Another program's valid entry, planted under count_packets' key by another user.
             let other = try withCompiler { otherCompiler, otherDir in
@@ -182,11 +188,10 @@ extension CompilerTests {
             }
             try other.write(to: URL(fileURLWithPath: entry))
             chown(entry, 65534, 65534)
-            chown(manifest, 65534, 65534)
             let planted = try compiler.compile(file: path)
             #expect(!planted.cacheHit)
             #expect(planted.bytes == first.bytes)
-            #expect(owner(entry) == 0 && owner(manifest) == 0) // rewritten
+            #expect(owner(entry) == 0) // rewritten
             #expect(try compiler.compile(file: path).cacheHit)
 
             chmod(entry, 0o666)
