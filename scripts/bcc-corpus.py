@@ -7,8 +7,9 @@ Runs each of Debian's bpfcc-tools examples (/usr/share/doc/bpfcc-tools/examples,
 and tools (/usr/sbin/*-bpfcc) with BCC's Python module replaced by a recorder: `BPF(text=...)`
 and `BPF(src_file=...)` record the C and the cflags, `load_func` and `attach_*` record how each
 function would be attached, and anything that would wait for events (perf_buffer_poll,
-trace_print, time.sleep ...) ends the run. Each run happens in a new network namespace
-(`unshare -n`) so the networking examples' pyroute2 calls change nothing on the machine.
+trace_print, time.sleep ...) ends the run. Each run happens in a new network namespace and a
+new mount namespace with its own empty /run/netns (`unshare -n -m`), so the networking
+examples' pyroute2 calls, including the namespaces they name, change nothing on the machine.
 
 OUTDIR gets, per captured program, NAME.c (the C exactly as BCC would have compiled it) and
 NAME.json ({"script", "args", "cflags", "loads": [...], "attaches": [...]}), plus index.json
@@ -254,7 +255,11 @@ def run(name, path, outdir, timeout):
                 dst.write(src.read())
         rec = os.path.join(tmp, "record.json")
         args = ARGS.get(name, [])
-        cmd = ["unshare", "-n", "/usr/bin/python3", "-c", RUNNER, rec, script] + args
+        # A new network and mount namespace with a private, empty /run/netns: scripts that name
+        # namespaces (pyroute2's NetNS("wan0")) create them there, and they go with the run.
+        cmd = ["unshare", "-n", "-m", "--propagation", "private", "sh", "-c",
+               'mkdir -p /run/netns && mount -t tmpfs netbpf-corpus /run/netns && exec "$@"', "sh",
+               "/usr/bin/python3", "-c", RUNNER, rec, script] + args
         try:
             p = subprocess.run(cmd, cwd=os.path.dirname(path), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=timeout)
