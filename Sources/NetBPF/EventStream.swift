@@ -70,13 +70,21 @@ public enum EventStream {
                                   pollMilliseconds: Int32 = 100) -> BoundedEventStream<PerfSample> {
         let drops = EventDrops()
         let limit = max(1, bufferLimit)
+        // Returns once the thread has opened the per-CPU perf events: a sample the program sends
+        // while no perf event sits in its CPU's slot of the map is lost (ENOENT), so a caller
+        // that triggers events right after this call must not race the thread's set-up.
+        let ready = DispatchSemaphore(value: 0)
         let stream = AsyncThrowingStream(PerfSample.self, bufferingPolicy: .bufferingOldest(limit)) { continuation in
             let state = PollState()
             continuation.onTermination = { _ in state.stop() }
             let thread = Thread {
                 do {
-                    let pb = try PerfBuffer(map: map, pagesPerCPU: pagesPerCPU, wakeupEvents: wakeupEvents) { cpu, data in
-                        deliver(PerfSample(cpu: cpu, data: Array(data)), to: continuation, drops: drops, state: state)
+                    let pb: PerfBuffer
+                    do {
+                        defer { ready.signal() }
+                        pb = try PerfBuffer(map: map, pagesPerCPU: pagesPerCPU, wakeupEvents: wakeupEvents) { cpu, data in
+                            deliver(PerfSample(cpu: cpu, data: Array(data)), to: continuation, drops: drops, state: state)
+                        }
                     }
                     // With wakeupEvents > 1 a trickle never wakes the poll: read the rings on timeouts too.
                     while !state.stopped {
@@ -92,6 +100,7 @@ public enum EventStream {
             }
             thread.name = "netbpf-perfbuf-\(map.name)"
             thread.start()
+            ready.wait()
         }
         return BoundedEventStream(stream: stream, drops: drops, limit: limit)
     }

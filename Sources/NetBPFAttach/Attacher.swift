@@ -202,7 +202,7 @@ public struct Attacher: Sendable {
             let ifindex = try netlink.interfaceIndex(.name(interface))
             let current = try netlink.xdp(on: .index(ifindex))
             if let other = current.programID {
-                let ours = (AttachmentStore.known() + [store]).flatMap { $0.all() }.first { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
+                let ours = AttachmentStore.allRecords(including: store).first { $0.programID == other && $0.ifindex == ifindex && $0.namespace == namespace }
                 throw AttachError(.alreadyAttached, "\(interface) already runs XDP program id \(other)\(ours != nil ? " (attached by netbpf)" : " (not attached by netbpf)")",
                                   hint: ours.map(freeingHint) ?? "remove it with the tool that attached it (ip link set dev \(interface) xdp off)")
             }
@@ -241,7 +241,7 @@ public struct Attacher: Sendable {
     /// hook, which holds one program, that of any program.
     private func refuseDuplicate(interface: String, namespace: String?, hook: String, program: String) throws {
         let pins = Self.pinDirectory(namespace: namespace, interface: interface, hook: hook, program: program)
-        for other in AttachmentStore.known() + [store] {
+        for other in AttachmentStore.known(including: store) {
             for existing in other.all() where existing.pinDirectory == pins
                 || (existing.interface == interface && existing.namespace == namespace && existing.lockedHook == hook
                     && (existing.programName == program || hook == "xdp")) {
@@ -266,7 +266,7 @@ public struct Attacher: Sendable {
             return "netbpf detach \(family) \(record.interface) --name \(record.programName)" + (record.namespace.map { " --netns \($0)" } ?? "")
         }
         var places: [String] = []
-        for r in (AttachmentStore.known() + [store]).flatMap({ $0.all() })
+        for r in AttachmentStore.allRecords(including: store)
         where r.ownerPID == pid && r.ownerStartTime == record.ownerStartTime && !places.contains(r.place) {
             places.append(r.place)
         }

@@ -76,12 +76,6 @@ public struct AttachmentRecord: Codable, Sendable, Equatable {
         return ProcessIdentity.isRunning(pid, startTime: start)
     }
 
-    /// True when the record belongs to a process (an attach in progress or a controller's
-    /// attachment) and that process is gone: what it attached is left over.
-    public var ownerIsGone: Bool {
-        (isPending || lifetime == .process) && !ownerIsRunning
-    }
-
     /// The hook lock (`HookLock`) that guards this attachment: the tc direction, or "xdp".
     public var lockedHook: String { kind == .xdpLink || kind == .xdpNetlink ? "xdp" : hook }
 
@@ -164,8 +158,10 @@ public struct AttachmentStore: Sendable {
     }
 
     /// Every store that exists: the default one and the registered ones (each once).
-    public static func known() -> [AttachmentStore] {
-        var directories = [defaultDirectory]
+    /// - Parameter store: a store to include whether or not it registered yet (each store is
+    ///   listed once).
+    public static func known(including store: AttachmentStore? = nil) -> [AttachmentStore] {
+        var directories = [defaultDirectory] + (store.map { [$0.directory] } ?? [])
         for name in (try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? [] {
             guard let data = FileManager.default.contents(atPath: registry + "/" + name) else { continue }
             let dir = String(decoding: data, as: UTF8.self)
@@ -173,6 +169,11 @@ public struct AttachmentStore: Sendable {
         }
         var seen = Set<String>()
         return directories.filter { seen.insert(($0 as NSString).standardizingPath).inserted }.map { AttachmentStore(directory: $0) }
+    }
+
+    /// The records of every known store (`known(including:)`).
+    public static func allRecords(including store: AttachmentStore? = nil) -> [AttachmentRecord] {
+        known(including: store).flatMap { $0.all() }
     }
 
     /// Writes this store's path under the registry (once; a file named by a hash of the path).

@@ -97,7 +97,7 @@ public struct Doctor: Sendable {
                     continue
                 }
             }
-            let owned = (AttachmentStore.known() + [store]).flatMap { $0.all() }.contains { Self.standardized($0.pinDirectory) == path }
+            let owned = AttachmentStore.allRecords(including: store).contains { Self.standardized($0.pinDirectory) == path }
             if !owned {
                 if fix { PinSet.remove(dir) }
                 findings.append(Finding(kind: "orphan-pin", what: dir, fixed: fix))

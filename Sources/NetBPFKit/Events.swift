@@ -7,17 +7,33 @@ import Foundation
 public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Sendable {
     /// Each event, decoded from the start of its record.
     public typealias Element = Record
-    let raw: AsyncThrowingStream<[UInt8], any Error>
+    /// Where the bytes come from: a ring buffer's records or a perf buffer's samples.
+    enum Source: Sendable {
+        case ring(AsyncThrowingStream<[UInt8], any Error>)
+        case perf(AsyncThrowingStream<EventStream.PerfSample, any Error>)
+    }
+    let source: Source
     /// What was dropped so far.
     public let drops: EventDrops
 
     /// Decodes records as the polling thread hands them over.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
+        enum Base {
+            case ring(AsyncThrowingStream<[UInt8], any Error>.AsyncIterator)
+            case perf(AsyncThrowingStream<EventStream.PerfSample, any Error>.AsyncIterator)
+        }
+        var base: Base
+
+        mutating func nextBytes() async throws -> [UInt8]? {
+            switch base {
+            case .ring(var it): defer { base = .ring(it) }; return try await it.next()
+            case .perf(var it): defer { base = .perf(it) }; return try await it.next()?.data
+            }
+        }
 
         /// The next record; a record shorter than `Record` is an error (the C side sent another struct).
         public mutating func next() async throws -> Record? {
-            guard let bytes = try await base.next() else { return nil }
+            guard let bytes = try await nextBytes() else { return nil }
             guard bytes.count >= MemoryLayout<Record>.size else {
                 throw BPFError(.sizeMismatch, operation: "decode event", subject: "\(Record.self)",
                                message: "record is \(bytes.count) bytes, \(Record.self) needs \(MemoryLayout<Record>.size)")
@@ -27,7 +43,12 @@ public struct BPFEvents<Record: BitwiseCopyable & Sendable>: AsyncSequence, Send
     }
 
     /// An iterator over the events in the order they were polled.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: raw.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        switch source {
+        case .ring(let stream): AsyncIterator(base: .ring(stream.makeAsyncIterator()))
+        case .perf(let stream): AsyncIterator(base: .perf(stream.makeAsyncIterator()))
+        }
+    }
 }
 
 extension BPF {
@@ -45,20 +66,10 @@ extension BPF {
         switch map.type {
         case .ringbuf:
             let stream = EventStream.ringBuffer(map, bufferLimit: bufferLimit)
-            return BPFEvents(raw: stream.stream, drops: stream.drops)
+            return BPFEvents(source: .ring(stream.stream), drops: stream.drops)
         case .perfEventArray:
             let samples = EventStream.perfBuffer(map, bufferLimit: bufferLimit)
-            return BPFEvents(raw: AsyncThrowingStream { continuation in
-                let task = Task {
-                    do {
-                        for try await sample in samples { continuation.yield(sample.data) }
-                        continuation.finish()
-                    } catch {
-                        continuation.finish(throwing: error)
-                    }
-                }
-                continuation.onTermination = { _ in task.cancel() }
-            }, drops: samples.drops)
+            return BPFEvents(source: .perf(samples.stream), drops: samples.drops)
         default:
             throw BPFError(.wrongMapType, operation: "events", subject: mapName, message: "map is \(map.type), not a ring buffer or perf event array")
         }

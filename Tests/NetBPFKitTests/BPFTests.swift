@@ -78,6 +78,31 @@ struct BPFTests {
         #expect(seen == [1000, 1001, 1002, 1003, 1004])
     }
 
+    /// The same through a perf event array (BCC's BPF_PERF_OUTPUT): `events` takes both kinds.
+    @Test func perfBufferEventsArriveTyped() async throws {
+        let bpf = try BPF(text: """
+            #include "vmlinux.h"
+            #include <bpf/bpf_helpers.h>
+            struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4); } samples SEC(".maps");
+            SEC("tracepoint/syscalls/sys_enter_getpgid")
+            int on_getpgid(struct trace_event_raw_sys_enter *ctx) {
+                __u64 v[2] = { bpf_get_current_pid_tgid() >> 32, ctx->args[0] };
+                bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, v, sizeof(v));
+                return 0;
+            }
+            char LICENSE[] SEC("license") = "GPL";
+            """)
+        defer { bpf.close() }
+        let events = try bpf.events("samples", as: (UInt64, UInt64).self)
+        for arg in 2000..<2003 { _ = getpgid(pid_t(arg)) }
+        var seen: [UInt64] = []
+        for try await (pid, arg) in events where pid == UInt64(getpid()) {
+            seen.append(arg)
+            if seen.count == 3 { break }
+        }
+        #expect(seen == [2000, 2001, 2002])
+    }
+
     @Test func log2HistogramCountsEachSlot() throws {
         let bpf = try BPF(text: Self.source)
         defer { bpf.close() }
