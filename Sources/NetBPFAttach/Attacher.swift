@@ -348,8 +348,11 @@ public struct Attacher: Sendable {
         // programs attached there: only the pins and the record are left to remove.
         let namespaceGone = record.namespace.map { !NetworkNamespace.exists($0) } ?? false
         if !namespaceGone { try undoInKernel(record) }
-        PinSet.remove(record.pinDirectory)
+        // The record goes before its pins: a reader that finds a pin missing then finds the
+        // record gone too, and can say "detached meanwhile" (a kill in between leaves orphan
+        // pins, which doctor removes).
         store.remove(record)
+        PinSet.remove(record.pinDirectory)
     }
 
     private func undoInKernel(_ record: AttachmentRecord) throws {

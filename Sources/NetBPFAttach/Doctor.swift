@@ -74,8 +74,8 @@ public struct Doctor: Sendable {
         }
         if fix {
             try? attacher.undoHoldingLock(current)
-            PinSet.remove(current.pinDirectory)
             store.remove(current)
+            PinSet.remove(current.pinDirectory)
         }
         return Finding(kind: "stale-record", what: "\(current.programName) on \(current.place)\(current.madeAlso): " + why.joined(separator: ", "), fixed: fix)
     }
