@@ -68,7 +68,8 @@ let package = Package(
         // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
-        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "CNetBPFProgramTypes", "Yams"]),
+        .target(name: "NetBPFControllers", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "CNetBPFProgramTypes", "Yams"],
+                resources: [.embedInCode("TunnelMonitor/tunnel-page.html")]),
         // The compiler helper's protocol: its types, and the client half that starts it.
         .target(name: "CNetBPFClangABI"),
         // clang 14 / LLVM 14 (Debian's llvm-14-dev, libclang-14-dev): the helper's compile.

@@ -141,11 +141,11 @@ struct Watch: ParsableCommand {
             let found = BPFHTTPBlockList.pinned(interface: interface, namespace: netns)
             let place = (interface ?? "any interface") + (netns.map { " in netns \($0)" } ?? "")
             guard !found.isEmpty else {
-                throw HTTPFilterError(.notFound, "no HTTP blocking program is attached on \(place)",
+                throw ControllerError("no HTTP blocking program is attached on \(place)",
                                       hint: "start one with: netbpf http-filter -i IFACE [--netns NS] --block (or --block-path/--block-host)")
             }
             guard found.count == 1 else {
-                throw HTTPFilterError(.ambiguous, "\(found.count) HTTP blocking programs are attached: "
+                throw ControllerError("\(found.count) HTTP blocking programs are attached: "
                                         + found.map { "\($0.interface)\($0.namespace.map { " (netns \($0))" } ?? "")" }.joined(separator: ", "),
                                       hint: "choose one with -i IFACE and --netns NS")
             }
@@ -195,7 +195,7 @@ struct Watch: ParsableCommand {
                 let (list, _) = try target.open()
                 for entry in wanted {
                     guard try list.remove(entry) else {
-                        throw HTTPFilterError(.notFound, "\(entry) is not in the block list", hint: "netbpf http-filter block list")
+                        throw ControllerError("\(entry) is not in the block list", hint: "netbpf http-filter block list")
                     }
                     if !output.json { print("unblocked \(entry)") }
                 }

@@ -68,7 +68,7 @@ final class HTTPLab: @unchecked Sendable {
         for (nl, link) in [(server, serverInterface), (client, clientInterface)] {
             let addresses = try nl.addresses(on: .name(link)).map(\.prefix.description)
             guard addresses.contains(where: { $0.hasPrefix("fd00::") }) else {
-                throw HTTPFilterError(.state, "topologies/pair.yaml gave \(link) no IPv6 address: \(addresses)")
+                throw ControllerError("topologies/pair.yaml gave \(link) no IPv6 address: \(addresses)")
             }
         }
         for nl in [server, client] { try nl.setLinkUp("lo") }
@@ -84,7 +84,7 @@ final class HTTPLab: @unchecked Sendable {
             if try curl("http://10.0.0.1:8000/", timeout: 1).code == "200" { return }
             usleep(50_000)
         }
-        throw HTTPFilterError(.state, "python3 http.server did not come up in the server namespace")
+        throw ControllerError("python3 http.server did not come up in the server namespace")
     }
 
     /// curl from the client namespace: (exit status, HTTP code).
@@ -122,7 +122,7 @@ final class HTTPLab: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
-        guard rc == 0 else { throw HTTPFilterError(.state, "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw ControllerError("posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
         return pid
     }
 
@@ -152,7 +152,7 @@ final class HTTPLab: @unchecked Sendable {
     func segmentationOff(_ interface: String, in namespace: String) throws {
         try withNamespace(namespace) {
             let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            guard s >= 0 else { throw HTTPFilterError(.state, "socket: \(errno)") }
+            guard s >= 0 else { throw ControllerError("socket: \(errno)") }
             defer { close(s) }
             for command: UInt32 in [0x1f, 0x24] { // ETHTOOL_STSO, ETHTOOL_SGSO
                 var value: (UInt32, UInt32) = (command, 0)
@@ -164,7 +164,7 @@ final class HTTPLab: @unchecked Sendable {
                     request.ifr_ifru.ifru_data = UnsafeMutableRawPointer(v).assumingMemoryBound(to: CChar.self)
                     return ioctl(s, 0x8946, &request) // SIOCETHTOOL
                 }
-                guard rc == 0 else { throw HTTPFilterError(.state, "SIOCETHTOOL \(command) on \(interface): errno \(errno)") }
+                guard rc == 0 else { throw ControllerError("SIOCETHTOOL \(command) on \(interface): errno \(errno)") }
             }
         }
     }
@@ -174,7 +174,7 @@ final class HTTPLab: @unchecked Sendable {
         try withNamespace(namespace) {
             let ifindex = try NetlinkSocket().interfaceIndex(.name(interface))
             let s = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), 0)
-            guard s >= 0 else { throw HTTPFilterError(.state, "socket(AF_PACKET): \(errno)") }
+            guard s >= 0 else { throw ControllerError("socket(AF_PACKET): \(errno)") }
             defer { close(s) }
             // struct sockaddr_ll (20 bytes; not in Swift's Glibc module): family, protocol,
             // ifindex, hatype, pkttype, halen, addr[8].
@@ -186,7 +186,7 @@ final class HTTPLab: @unchecked Sendable {
                 let n = address.withUnsafeBytes { a in
                     frame.withUnsafeBytes { sendto(s, $0.baseAddress, $0.count, 0, a.baseAddress!.assumingMemoryBound(to: sockaddr.self), 20) }
                 }
-                guard n == frame.count else { throw HTTPFilterError(.state, "sendto(AF_PACKET): errno \(errno)") }
+                guard n == frame.count else { throw ControllerError("sendto(AF_PACKET): errno \(errno)") }
             }
         }
     }
@@ -261,7 +261,7 @@ final class RunningFilter: @unchecked Sendable {
             done.signal()
         }
         thread.start()
-        if ready.wait(timeout: .now() + 10) == .timedOut { throw HTTPFilterError(.state, "the filter did not start") }
+        if ready.wait(timeout: .now() + 10) == .timedOut { throw ControllerError("the filter did not start") }
         if let failure = lock.withLock({ self.failure }) { throw failure }
     }
 

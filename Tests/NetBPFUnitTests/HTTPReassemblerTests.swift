@@ -298,10 +298,10 @@ struct HTTPSelectionAndFormatTests {
         #expect(try HTTPBlockEntry.host("[FD00::1]:80").value == "[fd00::1]")
         #expect(try HTTPBlockEntry.path("/" + String(repeating: "a", count: 63)).keyBytes[68] == 0x61)
         for bad in ["", "admin", "/a b", "/" + String(repeating: "a", count: 64), "/\u{7f}", "/é"] {
-            #expect(throws: HTTPFilterError.self) { try HTTPBlockEntry.path(bad) }
+            #expect(throws: ControllerError.self) { try HTTPBlockEntry.path(bad) }
         }
         for bad in ["", String(repeating: "h", count: 64), "a b", "a/b"] {
-            #expect(throws: HTTPFilterError.self) { try HTTPBlockEntry.host(bad) }
+            #expect(throws: ControllerError.self) { try HTTPBlockEntry.host(bad) }
         }
         #expect(HTTPBlockEntry(keyBytes: [UInt8](repeating: 0, count: 72)) == nil)
         #expect(HTTPBlockEntry(keyBytes: [1, 2, 3]) == nil)

@@ -242,19 +242,19 @@ struct TunnelUnitTests {
     // MARK: HTTP server
 
     @Test func listenAddressesParse() throws {
-        #expect(try TunnelHTTPServer.parseListen("127.0.0.1:8080") == ("127.0.0.1", 8080))
-        #expect(try TunnelHTTPServer.parseListen(":9") == ("0.0.0.0", 9))
-        #expect(try TunnelHTTPServer.parseListen("[::1]:80") == ("::1", 80))
+        #expect(try HTTPServer.parseListen("127.0.0.1:8080") == ("127.0.0.1", 8080))
+        #expect(try HTTPServer.parseListen(":9") == ("0.0.0.0", 9))
+        #expect(try HTTPServer.parseListen("[::1]:80") == ("::1", 80))
         for bad in ["localhost:80", "127.0.0.1", "1.2.3.4:99999", "::1:80", "[::1]80", ""] {
-            #expect(throws: ControllerError.self, "\(bad)") { _ = try TunnelHTTPServer.parseListen(bad) }
+            #expect(throws: ControllerError.self, "\(bad)") { _ = try HTTPServer.parseListen(bad) }
         }
     }
 
     @Test func requestHeadsParseStrictly() {
-        #expect(TunnelHTTPServer.parse(Array("GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nX-Y:  z ".utf8))?.query == "x=1")
-        #expect(TunnelHTTPServer.parse(Array("GET /a HTTP/1.0".utf8))?.path == "/a")
+        #expect(HTTPServer.parse(Array("GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nX-Y:  z ".utf8))?.query == "x=1")
+        #expect(HTTPServer.parse(Array("GET /a HTTP/1.0".utf8))?.path == "/a")
         for bad in ["GET /a", "get /a HTTP/1.1", "GET a HTTP/1.1", "GET /a HTTP/2", "GET  /a HTTP/1.1", "GET /a HTTP/1.1\r\nno colon", "\u{0}\u{1}"] {
-            #expect(TunnelHTTPServer.parse(Array(bad.utf8)) == nil, "\(bad)")
+            #expect(HTTPServer.parse(Array(bad.utf8)) == nil, "\(bad)")
         }
     }
 
@@ -347,7 +347,7 @@ struct TunnelUnitTests {
     }
 
     @Test func connectionsPastTheLimitGet503() throws {
-        let server = try TunnelHTTPServer(listen: "127.0.0.1:0", maxConnections: 4) { _ in .body(status: 200, contentType: "text/plain", Data("ok".utf8)) }
+        let server = try HTTPServer(listen: "127.0.0.1:0", maxConnections: 4) { _ in .body(status: 200, contentType: "text/plain", Data("ok".utf8)) }
         server.start()
         defer { server.stop() }
         var idle: [Int32] = []

@@ -1,6 +1,7 @@
-/// What a controller (rate limiter, VLAN learning, tunnel monitor, distributed bridge) reports
-/// when its input or the system is not what it needs: one line, with a hint where one is known.
-/// The HTTP filter keeps `HTTPFilterError`, whose codes its callers match on.
+/// What a controller (HTTP filter, rate limiter, VLAN learning, tunnel monitor, distributed
+/// bridge) reports when its input or the system is not what it needs: one line, with a hint
+/// where one is known. Errors of the layers underneath (BPFError, NetlinkError, AttachError,
+/// CompileError) pass through as they are.
 public struct ControllerError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var hint: String?

@@ -100,7 +100,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
     public let source: TunnelCounterSource
     public let sampler: TunnelSampler
     public let options: TunnelMonitorOptions
-    public private(set) var server: TunnelHTTPServer?
+    public private(set) var server: HTTPServer?
     let state: TunnelLiveState
     private let monitor: TunnelMonitor?
     private var stopped = false
@@ -137,7 +137,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
         server?.start()
     }
 
-    private init(source: TunnelCounterSource, monitor: TunnelMonitor?, options: TunnelMonitorOptions, state: TunnelLiveState, server: TunnelHTTPServer?) {
+    private init(source: TunnelCounterSource, monitor: TunnelMonitor?, options: TunnelMonitorOptions, state: TunnelLiveState, server: HTTPServer?) {
         self.source = source
         self.monitor = monitor
         self.options = options
@@ -155,8 +155,8 @@ public final class TunnelMonitorSession: @unchecked Sendable {
         guard access(dir, W_OK) == 0 else { throw ControllerError("--json-dir \(dir): not writable") }
     }
 
-    static func makeServer(_ web: String, state: TunnelLiveState, interval: Double) throws -> TunnelHTTPServer {
-        try TunnelHTTPServer(listen: web) { request in
+    static func makeServer(_ web: String, state: TunnelLiveState, interval: Double) throws -> HTTPServer {
+        try HTTPServer(listen: web) { request in
             switch request.path {
             case "/", "/index.html":
                 return .body(status: 200, contentType: "text/html; charset=utf-8", Data(TunnelWebPage.live(snapshot: state.snapshot(), intervalSeconds: interval).utf8))

@@ -19,17 +19,17 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     /// no spaces or control bytes, and be at most 64 bytes.
     public static func path(_ prefix: String) throws -> HTTPBlockEntry {
         let bytes = Array(prefix.utf8)
-        guard !bytes.isEmpty else { throw HTTPFilterError(.invalidArgument, "an empty path prefix would block every request", hint: "give a prefix such as /admin") }
+        guard !bytes.isEmpty else { throw ControllerError("an empty path prefix would block every request", hint: "give a prefix such as /admin") }
         guard bytes.count <= maximumPathBytes else {
-            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' is \(bytes.count) bytes; the blocking program compares at most \(maximumPathBytes)",
+            throw ControllerError("path prefix '\(prefix)' is \(bytes.count) bytes; the blocking program compares at most \(maximumPathBytes)",
                                   hint: "block a shorter prefix of it")
         }
         guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' contains spaces, control or non-ASCII bytes",
+            throw ControllerError("path prefix '\(prefix)' contains spaces, control or non-ASCII bytes",
                                   hint: "give the path as it is sent on the wire, percent-encoded")
         }
         guard bytes[0] == 0x2f || prefix.lowercased().hasPrefix("http://") || bytes == [0x2a] else {
-            throw HTTPFilterError(.invalidArgument, "path prefix '\(prefix)' does not start with '/'", hint: "request targets start with '/', e.g. /admin")
+            throw ControllerError("path prefix '\(prefix)' does not start with '/'", hint: "request targets start with '/', e.g. /admin")
         }
         return HTTPBlockEntry(kind: .path, value: prefix)
     }
@@ -38,12 +38,12 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     public static func host(_ name: String) throws -> HTTPBlockEntry {
         let normalized = HTTPSelection.stripPort(name.lowercased())
         let bytes = Array(normalized.utf8)
-        guard !bytes.isEmpty else { throw HTTPFilterError(.invalidArgument, "empty host name", hint: "give a host such as example.com") }
+        guard !bytes.isEmpty else { throw ControllerError("empty host name", hint: "give a host such as example.com") }
         guard bytes.count <= maximumHostBytes else {
-            throw HTTPFilterError(.invalidArgument, "host '\(name)' is \(bytes.count) bytes; the blocking program compares at most \(maximumHostBytes)")
+            throw ControllerError("host '\(name)' is \(bytes.count) bytes; the blocking program compares at most \(maximumHostBytes)")
         }
         guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != 0x2f }) else {
-            throw HTTPFilterError(.invalidArgument, "host '\(name)' contains spaces, '/', control or non-ASCII bytes",
+            throw ControllerError("host '\(name)' contains spaces, '/', control or non-ASCII bytes",
                                   hint: "give the name as in the Host header (IDNs in their xn-- form)")
         }
         return HTTPBlockEntry(kind: .host, value: normalized)
@@ -135,7 +135,7 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
 
     public init(map: BPFMap) throws {
         guard map.type == .lpmTrie, map.keySize == HTTPBlockEntry.keySize, map.valueSize == HTTPBlockEntry.valueSize else {
-            throw HTTPFilterError(.invalidArgument, "map '\(map.name)' is not an HTTP block list (\(map.type), key \(map.keySize) bytes, value \(map.valueSize) bytes)",
+            throw ControllerError("map '\(map.name)' is not an HTTP block list (\(map.type), key \(map.keySize) bytes, value \(map.valueSize) bytes)",
                                   hint: "expected the lpm_trie block_list of programs/http_block.bpf.c (key \(HTTPBlockEntry.keySize), value \(HTTPBlockEntry.valueSize))")
         }
         self.map = map

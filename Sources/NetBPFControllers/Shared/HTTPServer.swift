@@ -7,7 +7,7 @@ import Glibc
 /// garbage get 400, that send nothing time out (5 s), that disconnect mid-stream end only their
 /// own thread (writes use MSG_NOSIGNAL: no SIGPIPE). `stop()` closes the listener, shuts every
 /// client socket and waits for the threads.
-public final class TunnelHTTPServer: @unchecked Sendable {
+public final class HTTPServer: @unchecked Sendable {
     public struct Request: Sendable {
         public var method: String
         public var path: String
@@ -24,10 +24,10 @@ public final class TunnelHTTPServer: @unchecked Sendable {
     /// What a streaming handler writes with.
     public final class StreamWriter: @unchecked Sendable {
         let fd: Int32
-        let server: TunnelHTTPServer
-        init(fd: Int32, server: TunnelHTTPServer) { self.fd = fd; self.server = server }
+        let server: HTTPServer
+        init(fd: Int32, server: HTTPServer) { self.fd = fd; self.server = server }
         /// false once the client is gone or the server stops: the handler must return.
-        public func write(_ data: Data) -> Bool { !server.isStopping && TunnelHTTPServer.sendAll(fd, data) }
+        public func write(_ data: Data) -> Bool { !server.isStopping && HTTPServer.sendAll(fd, data) }
         public var isStopping: Bool { server.isStopping }
     }
 

@@ -108,7 +108,7 @@ public final class HTTPFilter: @unchecked Sendable {
         let compiler = try BPFCompiler()
         let spec = try HTTPPrograms.open("http_filter", directory: options.programsDirectory, compiler: compiler)
         if let vlan = options.vlan {
-            guard (1...4094).contains(vlan) else { throw HTTPFilterError(.invalidArgument, "VLAN id \(vlan) is not in 1...4094") }
+            guard (1...4094).contains(vlan) else { throw ControllerError("VLAN id \(vlan) is not in 1...4094") }
             try spec.setGlobal("want_vlan", to: vlan)
         }
         try spec.setMaxEntries(options.maxSessions, forMap: "sessions")
@@ -119,7 +119,7 @@ public final class HTTPFilter: @unchecked Sendable {
 
         if options.blocking || !options.blockEntries.isEmpty {
             guard let interface = options.interface else {
-                throw HTTPFilterError(.invalidArgument, "blocking needs the server-side interface", hint: "give -i IFACE (the interface the requests come in on)")
+                throw ControllerError("blocking needs the server-side interface", hint: "give -i IFACE (the interface the requests come in on)")
             }
             let blockSpec = try HTTPPrograms.open("http_block", directory: options.programsDirectory, compiler: compiler)
             let object = try blockSpec.load()
@@ -178,7 +178,7 @@ public final class HTTPFilter: @unchecked Sendable {
         }
         if let namespace = options.namespace {
             guard NetworkNamespace.exists(namespace) else {
-                throw HTTPFilterError(.notFound, "network namespace '\(namespace)' does not exist", hint: "ip netns list")
+                throw ControllerError("network namespace '\(namespace)' does not exist", hint: "ip netns list")
             }
             try withNamespace(namespace) { try body() }
         } else {
