@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
-            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing", "NetBPFKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Release links with lld and packed relative relocations (DT_RELR, glibc 2.36): the
@@ -121,7 +121,7 @@ let package = Package(
         // Helpers shared by the test targets: programs/ compiled, fd-leak checks, the CLI binary.
         .target(name: "NetBPFTestSupport", dependencies: ["NetBPF", "NetBPFCompiler"]),
         // Pure-logic tests: no root, no kernel state.
-        .testTarget(name: "NetBPFUnitTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
+        .testTarget(name: "NetBPFUnitTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFCLI", "NetBPFKit", "NetBPFNetlink", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tests against the real kernel: root, bpffs, namespaces.
         .testTarget(name: "NetBPFKernelTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.

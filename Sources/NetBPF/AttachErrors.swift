@@ -29,6 +29,6 @@ package enum AttachErrors {
         if e == EPERM || e == EACCES { code = .permission }
         let detail = LibbpfOutput.lastLine(log)
         return BPFError(code, operation: operation, subject: subject, errno: e,
-                        message: Errno.describe(e) + (detail.map { ": \($0)" } ?? ""), hint: hint)
+                        message: ErrnoName.describe(e) + (detail.map { ": \($0)" } ?? ""), hint: hint)
     }
 }

@@ -76,7 +76,7 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
             code = .notFound
         }
         return BPFError(code, operation: operation, subject: subject, errno: e,
-                        message: "\(Errno.describe(e))", hint: h)
+                        message: "\(ErrnoName.describe(e))", hint: h)
     }
 
     /// One line: `operation 'subject': message; hint: hint`.
@@ -90,7 +90,7 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Names for errno values, including the kernel-internal ones BPF returns (524 ENOTSUPP).
-public enum Errno {
+public enum ErrnoName {
     static let names: [Int32: String] = [
         EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO", ENXIO: "ENXIO",
         E2BIG: "E2BIG", ENOEXEC: "ENOEXEC", EBADF: "EBADF", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM",

@@ -70,7 +70,7 @@ public final class Features: @unchecked Sendable {
     func programType(_ name: String, _ type: UInt32) -> Feature {
         cached("prog:\(name)") {
             let r = libbpf_probe_bpf_prog_type(bpf_prog_type(type), nil)
-            return Feature(name: "program type \(name)", available: r == 1, detail: r == 1 ? "loads" : r == 0 ? "kernel refuses it" : "probe failed: \(Errno.describe(r))")
+            return Feature(name: "program type \(name)", available: r == 1, detail: r == 1 ? "loads" : r == 0 ? "kernel refuses it" : "probe failed: \(ErrnoName.describe(r))")
         }
     }
 
@@ -78,7 +78,7 @@ public final class Features: @unchecked Sendable {
     func mapType(_ name: String, _ type: UInt32) -> Feature {
         cached("map:\(name)") {
             let r = libbpf_probe_bpf_map_type(bpf_map_type(type), nil)
-            return Feature(name: "map type \(name)", available: r == 1, detail: r == 1 ? "creates" : r == 0 ? "kernel refuses it" : "probe failed: \(Errno.describe(r))")
+            return Feature(name: "map type \(name)", available: r == 1, detail: r == 1 ? "creates" : r == 0 ? "kernel refuses it" : "probe failed: \(ErrnoName.describe(r))")
         }
     }
 
@@ -86,7 +86,7 @@ public final class Features: @unchecked Sendable {
     func helper(_ name: String, programType: (String, UInt32), id: UInt32) -> Feature {
         cached("helper:\(programType.0):\(name)") {
             let (r, _) = LibbpfLog.capture { libbpf_probe_bpf_helper(bpf_prog_type(programType.1), bpf_func_id(id), nil) }
-            var detail = r == 1 ? "callable" : r == 0 ? "not callable" : "probe failed: \(Errno.describe(r))"
+            var detail = r == 1 ? "callable" : r == 0 ? "not callable" : "probe failed: \(ErrnoName.describe(r))"
             if name == "bpf_probe_write_user" && r != 1 { detail += " (refused under lockdown)" }
             return Feature(name: "\(name) from \(programType.0)", available: r == 1, detail: detail)
         }
@@ -99,13 +99,13 @@ public final class Features: @unchecked Sendable {
     public var batchOperations: Feature {
         cached("batch") {
             let fd = bpf_map_create(BPF_MAP_TYPE_HASH, "netbpf_probe", 4, 8, 4, nil)
-            guard fd >= 0 else { return Feature(name: "batch map operations", available: false, detail: "map create failed: \(Errno.describe(errno))") }
+            guard fd >= 0 else { return Feature(name: "batch map operations", available: false, detail: "map create failed: \(ErrnoName.describe(errno))") }
             defer { close(fd) }
             var keys = [UInt32](repeating: 0, count: 4), values = [UInt64](repeating: 0, count: 4)
             var out: UInt64 = 0, count: UInt32 = 4
             let r = nb_map_lookup_batch(fd, nil, &out, &keys, &values, &count, 0)
             return Feature(name: "batch map operations", available: r == 0 || r == -ENOENT,
-                           detail: r == 0 || r == -ENOENT ? "BPF_MAP_LOOKUP_BATCH answers" : "BPF_MAP_LOOKUP_BATCH: \(Errno.describe(r))")
+                           detail: r == 0 || r == -ENOENT ? "BPF_MAP_LOOKUP_BATCH answers" : "BPF_MAP_LOOKUP_BATCH: \(ErrnoName.describe(r))")
         }
     }
 
@@ -114,12 +114,12 @@ public final class Features: @unchecked Sendable {
     public var tcx: Feature {
         cached("tcx") {
             let prog = nb_load_trivial_prog(BPF_PROG_TYPE_SCHED_CLS.rawValue, 0, 0)
-            guard prog >= 0 else { return Feature(name: "tcx links", available: false, detail: "sched_cls load failed: \(Errno.describe(prog))") }
+            guard prog >= 0 else { return Feature(name: "tcx links", available: false, detail: "sched_cls load failed: \(ErrnoName.describe(prog))") }
             defer { close(prog) }
             let r = nb_link_create_plain(prog, 0, 46)
             if r >= 0 { close(r) }
             return Feature(name: "tcx links", available: r == -ENODEV || r >= 0,
-                           detail: r == -ENODEV || r >= 0 ? "BPF_LINK_CREATE knows BPF_TCX_INGRESS" : "BPF_LINK_CREATE(tcx): \(Errno.describe(r)); netbpf uses clsact instead")
+                           detail: r == -ENODEV || r >= 0 ? "BPF_LINK_CREATE knows BPF_TCX_INGRESS" : "BPF_LINK_CREATE(tcx): \(ErrnoName.describe(r)); netbpf uses clsact instead")
         }
     }
 
@@ -136,7 +136,7 @@ public final class Features: @unchecked Sendable {
             }
             switch result {
             case .success(0): return Feature(name: "XDP links", available: true, detail: "BPF_LINK_CREATE(BPF_XDP) on a scratch namespace's lo")
-            case .success(let r): return Feature(name: "XDP links", available: false, detail: "BPF_LINK_CREATE(BPF_XDP): \(Errno.describe(r))")
+            case .success(let r): return Feature(name: "XDP links", available: false, detail: "BPF_LINK_CREATE(BPF_XDP): \(ErrnoName.describe(r))")
             case .failure(let e): return Feature(name: "XDP links", available: false, detail: "could not make a scratch namespace: \(e)")
             }
         }
@@ -174,11 +174,11 @@ public final class Features: @unchecked Sendable {
             let id = btf__find_by_name_kind(btf, "bpf_fentry_test1", BTFKind.function)
             guard id > 0 else { return Feature(name: "fentry/fexit", available: false, detail: "bpf_fentry_test1 not in kernel BTF") }
             let prog = nb_load_trivial_prog(BPF_PROG_TYPE_TRACING.rawValue, BPF_TRACE_FENTRY.rawValue, UInt32(id))
-            guard prog >= 0 else { return Feature(name: "fentry/fexit", available: false, detail: "fentry program load refused: \(Errno.describe(prog))") }
+            guard prog >= 0 else { return Feature(name: "fentry/fexit", available: false, detail: "fentry program load refused: \(ErrnoName.describe(prog))") }
             defer { close(prog) }
             let link = nb_link_create_plain(prog, 0, BPF_TRACE_FENTRY.rawValue)
             if link >= 0 { close(link); return Feature(name: "fentry/fexit", available: true, detail: "trampoline attached") }
-            return Feature(name: "fentry/fexit", available: false, detail: "trampoline attach refused: \(Errno.describe(link))")
+            return Feature(name: "fentry/fexit", available: false, detail: "trampoline attach refused: \(ErrnoName.describe(link))")
         }
     }
 

@@ -41,7 +41,7 @@ enum LibbpfOutput {
                                 verifierLog: log)
             }
             let diagnosis = VerifierDiagnosis(log: vlog.isEmpty ? log : vlog, programType: program?.type)
-            var message = "verifier rejected (\(Errno.name(e))): \(diagnosis.summary)"
+            var message = "verifier rejected (\(ErrnoName.name(e))): \(diagnosis.summary)"
             if diagnosis.omittedLines > 0 { message += " (\(diagnosis.omittedLines) lines omitted)" }
             return BPFError(.verifier, operation: "load program", subject: name, errno: e, message: message,
                             hint: diagnosis.hint, verifierLog: vlog.isEmpty ? log : vlog)
@@ -51,7 +51,7 @@ enum LibbpfOutput {
         var hint = diagnosis.hint
         if hint == nil && (e == EPERM) { hint = "loading BPF needs root or CAP_BPF (plus CAP_NET_ADMIN / CAP_PERFMON)" }
         return BPFError(e == EPERM ? .permission : .system, operation: "load object", subject: object, errno: e,
-                        message: detail.map { "\(Errno.describe(e)): \($0)" } ?? Errno.describe(e),
+                        message: detail.map { "\(ErrnoName.describe(e)): \($0)" } ?? ErrnoName.describe(e),
                         hint: hint, verifierLog: log.isEmpty ? nil : log)
     }
 }

@@ -14,7 +14,7 @@ public final class BPFLink: Sendable {
 
     private struct State {
         var libbpfLink: LibbpfLink?
-        var ownedFD: FileDescriptor?
+        var ownedFD: OwnedFD?
         var program: BPFProgram?
         var pinnedPath: String?
 
@@ -39,7 +39,7 @@ public final class BPFLink: Sendable {
     }
 
     /// Takes ownership of a link fd made with BPF_LINK_CREATE.
-    package init(fd: FileDescriptor, program: BPFProgram?, description: String) {
+    package init(fd: OwnedFD, program: BPFProgram?, description: String) {
         state = Mutex(State(ownedFD: fd, program: program))
         attachPoint = description
     }
@@ -100,7 +100,7 @@ public final class BPFLink: Sendable {
     public static func open(pinned path: String) throws -> BPFLink {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { throw BPFError.system("open pinned link", subject: path, errno: errno) }
-        let owned = FileDescriptor(owning: fd)
+        let owned = OwnedFD(owning: fd)
         try FDKind.require(.link, fd: fd, path: path)
         let link = BPFLink(fd: owned, program: nil, description: path)
         _ = try link.info()

@@ -59,7 +59,7 @@ public final class BPFMap: @unchecked Sendable {
         possibleCPUs = Int(max(libbpf_num_possible_cpus(), 1))
     }
 
-    init(fd: FileDescriptor) throws {
+    init(fd: OwnedFD) throws {
         owner = fd
         self.fd = fd.rawValue
         info = try MapInfo(fd: fd.rawValue)
@@ -76,7 +76,7 @@ public final class BPFMap: @unchecked Sendable {
             throw BPFError.system("open pinned map", subject: path, errno: e,
                                   hint: e == ENOENT ? "nothing is pinned there; `netbpf map list` shows loaded maps" : nil)
         }
-        let owned = FileDescriptor(owning: fd)
+        let owned = OwnedFD(owning: fd)
         try FDKind.require(.map, fd: fd, path: path)
         return try BPFMap(fd: owned)
     }
@@ -86,7 +86,7 @@ public final class BPFMap: @unchecked Sendable {
     public static func open(id: UInt32) throws -> BPFMap {
         let fd = bpf_map_get_fd_by_id(id)
         guard fd >= 0 else { throw BPFError.system("open map", subject: "id \(id)", errno: errno) }
-        return try BPFMap(fd: FileDescriptor(owning: fd))
+        return try BPFMap(fd: OwnedFD(owning: fd))
     }
 
     /// The map's name as the kernel keeps it (at most 15 bytes).

@@ -30,9 +30,13 @@ public final class BPFObject: @unchecked Sendable {
         handle.programPointers.filter { bpf_program__fd($0) >= 0 }.map { BPFProgram(object: handle, pointer: $0) }
     }
 
-    /// Maps, including internal ones (.rodata, .bss, ...).
+    /// Maps the load created, including internal ones (.rodata, .bss, ...); maps with
+    /// autocreate off have no fd and are left out.
+    /// - Throws: `BPFError` when the kernel will not describe a created map (bpf_obj_get_info_by_fd).
     public var maps: [BPFMap] {
-        handle.mapPointers.compactMap { try? BPFMap(object: handle, pointer: $0) }
+        get throws {
+            try handle.mapPointers.filter { bpf_map__fd($0) >= 0 }.map { try BPFMap(object: handle, pointer: $0) }
+        }
     }
 
     /// The loaded program whose C function is `name` (bpf_object__find_program_by_name).
@@ -54,7 +58,7 @@ public final class BPFObject: @unchecked Sendable {
         guard let m = bpf_object__find_map_by_name(handle.pointer, name) else {
             throw BPFError(.notFound, operation: "find map", subject: name,
                            message: "no map of that name in object '\(self.name)'",
-                           hint: "maps here: " + maps.map(\.name).joined(separator: ", "))
+                           hint: "maps here: " + handle.mapPointers.map { String(cString: bpf_map__name($0)) }.joined(separator: ", "))
         }
         return try BPFMap(object: handle, pointer: m)
     }

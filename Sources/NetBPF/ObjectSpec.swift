@@ -184,7 +184,7 @@ public final class BPFObjectSpec {
             buffer.deallocate()
             let detail = LibbpfOutput.lastLine(log)
             throw BPFError(.invalidObject, operation: "open object", subject: displayPath, errno: err,
-                           message: detail.map { "\(Errno.describe(err)): \($0)" } ?? Errno.describe(err))
+                           message: detail.map { "\(ErrnoName.describe(err)): \($0)" } ?? ErrnoName.describe(err))
         }
         // libbpf copies what it keeps (instructions, BTF, initial map values) and ends its ELF
         // view of the buffer at the end of bpf_object__open_mem (bpf_object__elf_finish), so the

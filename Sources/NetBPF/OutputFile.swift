@@ -67,7 +67,7 @@ package enum OutputFile {
     static func failure(_ operation: String, _ subject: String, _ err: Int32, _ what: String) -> BPFError {
         let e = abs(err)
         return BPFError(e == EACCES || e == EPERM ? .permission : .system, operation: operation, subject: subject, errno: e,
-                        message: "\(what): \(Errno.describe(e))")
+                        message: "\(what): \(ErrnoName.describe(e))")
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {

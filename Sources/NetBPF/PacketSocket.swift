@@ -61,7 +61,7 @@ public struct CapturedFrame: Sendable {
 /// frame slips in between. Open it on a thread inside the target network namespace; the socket
 /// stays in that namespace. (SO_ATTACH_BPF, kernel 3.19; AF_PACKET.)
 public final class PacketSocket: @unchecked Sendable {
-    private let socket: FileDescriptor
+    private let socket: OwnedFD
     /// The program stays loaded while the socket lives.
     public let program: BPFProgram?
     /// The interface the socket is bound to; 0 for every interface of its namespace.
@@ -100,12 +100,12 @@ public final class PacketSocket: @unchecked Sendable {
         try bind()
     }
 
-    private static func open() throws -> FileDescriptor {
+    private static func open() throws -> OwnedFD {
         let s = nb_packet_socket()
         guard s >= 0 else {
             throw BPFError.system("socket(AF_PACKET)", errno: s, hint: -s == EPERM ? "packet sockets need CAP_NET_RAW" : nil)
         }
-        return FileDescriptor(owning: s)
+        return OwnedFD(owning: s)
     }
 
     private func bind() throws {

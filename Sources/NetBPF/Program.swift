@@ -6,19 +6,24 @@ import Glibc
 public final class BPFProgram: @unchecked Sendable {
     let object: ObjectHandle?
     package let pointer: OpaquePointer?
-    private let ownedFD: FileDescriptor?
+    private let ownedFD: OwnedFD?
+    /// The kernel's info, read once when the program was opened by id or pin (it has no libbpf
+    /// object to ask), so `name` and `type` never have to guess.
+    private let openedInfo: ProgramInfo?
 
     init(object: ObjectHandle, pointer: OpaquePointer) {
         self.object = object
         self.pointer = pointer
         self.ownedFD = nil
+        self.openedInfo = nil
     }
 
-    /// Wraps a program fd obtained by id or from a pin.
-    init(fd: FileDescriptor) {
+    /// Wraps a program fd obtained by id or from a pin; reads its info (bpf_obj_get_info_by_fd).
+    init(fd: OwnedFD) throws {
         self.object = nil
         self.pointer = nil
         self.ownedFD = fd
+        self.openedInfo = try ProgramInfo(fd: fd.rawValue)
     }
 
     /// The program's fd; valid while this object lives.
@@ -27,7 +32,7 @@ public final class BPFProgram: @unchecked Sendable {
     /// The C function's name; for a program opened by id or pin, the kernel's (at most 15 bytes).
     public var name: String {
         if let pointer { return String(cString: bpf_program__name(pointer)) }
-        return (try? info().name) ?? "?"
+        return openedInfo?.name ?? ""
     }
 
     /// The ELF section it came from ("" for programs opened by id or pin).
@@ -36,7 +41,7 @@ public final class BPFProgram: @unchecked Sendable {
     /// The program type.
     public var type: ProgramType {
         if let pointer { return ProgramType(rawValue: bpf_program__type(pointer).rawValue) }
-        return (try? info().type) ?? ProgramType(rawValue: 0)
+        return openedInfo?.type ?? ProgramType(rawValue: 0)
     }
 
     /// The attach type it was loaded for (0 for programs opened by id or pin, which do not say).
@@ -59,9 +64,9 @@ public final class BPFProgram: @unchecked Sendable {
     public static func open(pinned path: String) throws -> BPFProgram {
         let fd = bpf_obj_get(path)
         guard fd >= 0 else { throw BPFError.system("open pinned program", subject: path, errno: errno) }
-        let owned = FileDescriptor(owning: fd)
+        let owned = OwnedFD(owning: fd)
         try FDKind.require(.program, fd: fd, path: path)
-        return BPFProgram(fd: owned)
+        return try BPFProgram(fd: owned)
     }
 
     /// Opens a loaded program by its id (bpf_prog_get_fd_by_id: BPF_PROG_GET_FD_BY_ID, 4.13;
@@ -70,7 +75,7 @@ public final class BPFProgram: @unchecked Sendable {
     public static func open(id: UInt32) throws -> BPFProgram {
         let fd = bpf_prog_get_fd_by_id(id)
         guard fd >= 0 else { throw BPFError.system("open program", subject: "id \(id)", errno: errno) }
-        return BPFProgram(fd: FileDescriptor(owning: fd))
+        return try BPFProgram(fd: OwnedFD(owning: fd))
     }
 
     /// Pins the program in bpffs so it outlives this process (BPF_OBJ_PIN, 4.4), creating the
@@ -80,34 +85,6 @@ public final class BPFProgram: @unchecked Sendable {
     public func pin(at path: String) throws {
         try Pinning.prepareParent(of: path)
         if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin program", subject: path, errno: errno) }
-    }
-
-    /// Attaches by section name (bpf_program__attach): tracepoint/, raw_tracepoint/, tp_btf/, kprobe/, ...
-    /// - Throws: `BPFError(.state)` for a program opened by id or pin (no section); `.unsupported`
-    ///   when the kernel lacks kprobes or fentry; `.notFound` for a tracepoint that does not exist.
-    public func attach() throws -> BPFLink {
-        guard let pointer else {
-            throw BPFError(.state, operation: "attach", subject: name, message: "program opened by id or pin has no section to attach by")
-        }
-        let ((link, err), log) = LibbpfLog.capture { (bpf_program__attach(pointer), errno) }
-        guard let link else {
-            throw AttachErrors.error(operation: "attach", subject: name, section: section, errno: err, log: log)
-        }
-        return BPFLink(libbpfLink: link, program: self, description: section)
-    }
-
-    /// Attaches to a tracepoint (kernel 4.7; libbpf bpf_program__attach_tracepoint).
-    /// - Throws: `BPFError(.state)` for a program opened by id or pin; `.notFound` when
-    ///   `category:event` does not exist.
-    public func attachTracepoint(category: String, name event: String) throws -> BPFLink {
-        guard let pointer else {
-            throw BPFError(.state, operation: "attach tracepoint", subject: name, message: "program has no libbpf object")
-        }
-        let ((link, err), log) = LibbpfLog.capture { (bpf_program__attach_tracepoint(pointer, category, event), errno) }
-        guard let link else {
-            throw AttachErrors.error(operation: "attach tracepoint", subject: "\(category):\(event)", section: section, errno: err, log: log)
-        }
-        return BPFLink(libbpfLink: link, program: self, description: "tracepoint/\(category)/\(event)")
     }
 
     /// Runs the program once (or `repeat` times) on `data` in the kernel (BPF_PROG_TEST_RUN, 4.12).

@@ -31,7 +31,7 @@ public final class RingBuffer {
     private let mask: UInt64
     private let pageSize: Int
     private let dataSize: Int
-    private let epoll: FileDescriptor
+    private let epoll: OwnedFD
     /// The map stays open while the consumer lives.
     public let map: BPFMap
     /// Records delivered so far.
@@ -66,7 +66,7 @@ public final class RingBuffer {
             munmap(consumer, pageSize); munmap(producer, pageSize + 2 * dataSize)
             throw BPFError.system("epoll", subject: map.name, errno: efd)
         }
-        epoll = FileDescriptor(owning: efd)
+        epoll = OwnedFD(owning: efd)
     }
 
     /// Consumes every committed record without waiting; returns how many were delivered.

@@ -26,7 +26,7 @@ package enum StandardStreams {
                 if e == EINTR { continue }
                 if fd == 1 && exitOnClosedPipe {
                     if e == EPIPE { exit(0) }
-                    write(2, Array("netbpf: writing to stdout failed: \(Errno.describe(e))\n".utf8), exitOnClosedPipe: false)
+                    write(2, Array("netbpf: writing to stdout failed: \(ErrnoName.describe(e))\n".utf8), exitOnClosedPipe: false)
                     exit(1)
                 }
                 return

@@ -110,7 +110,7 @@ public struct Attacher: Sendable {
                 // Say what is about to be made before making it: a killed attach leaves this record.
                 try store.save(record)
                 if useTCX {
-                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                    try PinSet.pin(program: program, maps: try object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
                     let link = try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
                     undo.append { link.detach() }
@@ -140,7 +140,7 @@ public struct Attacher: Sendable {
                                                      expectedProgramID: info.id)
                     }
                     FaultInjection.step("filter")
-                    try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                    try PinSet.pin(program: program, maps: try object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
                 }
                 record.finishPending()
@@ -214,7 +214,7 @@ public struct Attacher: Sendable {
             do {
                 try store.save(record)
                 undo.append { [record] in store.remove(record) }
-                try PinSet.pin(program: program, maps: object.maps, link: nil, at: pins)
+                try PinSet.pin(program: program, maps: try object.maps, link: nil, at: pins)
                 if useNetlink {
                     try netlink.attachXDP(program, to: .index(ifindex), mode: mode)
                     undo.append { _ = try? netlink.detachXDP(from: .index(ifindex), mode: mode, expectedProgramID: info.id) }

@@ -26,7 +26,7 @@ final class HookLock {
                 guard fd >= 0 else {
                     let e = errno
                     release()
-                    throw AttachError(.system, "cannot open the hook lock \(path): \(Errno.describe(-e))")
+                    throw AttachError(.system, "cannot open the hook lock \(path): \(ErrnoName.describe(-e))")
                 }
                 while flock(fd, LOCK_EX | LOCK_NB) != 0 {
                     guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
@@ -96,7 +96,7 @@ final class HookLock {
 
     private static func makeDirectory() throws {
         for dir in ["/run/netbpf", directory] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw AttachError(.system, "cannot create \(dir): \(Errno.describe(-errno))")
+            throw AttachError(.system, "cannot create \(dir): \(ErrnoName.describe(-errno))")
         }
     }
 

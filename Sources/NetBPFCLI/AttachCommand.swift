@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import NetBPF
+import NetBPFKit
 import NetBPFAttach
 import NetBPFNetlink
 

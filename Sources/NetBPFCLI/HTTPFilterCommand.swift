@@ -94,7 +94,7 @@ struct Watch: ParsableCommand {
             filter.close()
             let writeFailure = progress.withLock { $0.writeFailure }
             if writeFailure != 0 {
-                StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(Errno.describe(writeFailure))); stopping and removing what it attached\n")
+                StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(ErrnoName.describe(writeFailure))); stopping and removing what it attached\n")
                 throw ExitCode(1)
             }
             summarize(filter.reassembler.counters, kernel: kernel)

@@ -18,7 +18,7 @@ final class ReportWriter {
     /// still detach what it attached (the stop itself came from `closed`).
     func finish(_ command: String) throws {
         guard closed else { return }
-        StandardStreams.err("netbpf: \(command): writing to stdout failed (\(Errno.describe(failure))); stopping and removing what it attached\n")
+        StandardStreams.err("netbpf: \(command): writing to stdout failed (\(ErrnoName.describe(failure))); stopping and removing what it attached\n")
         throw ExitCode(1)
     }
 

@@ -15,7 +15,7 @@ public enum KernelTypes {
         var hex = [CChar](repeating: 0, count: 65)
         let err = nb_btf_checksum(nil, &hex, hex.count)
         guard err == 0 else {
-            throw CompileError(kind: .toolchain, message: "cannot read kernel BTF (/sys/kernel/btf/vmlinux): \(Errno.describe(err))",
+            throw CompileError(kind: .toolchain, message: "cannot read kernel BTF (/sys/kernel/btf/vmlinux): \(ErrnoName.describe(err))",
                                hint: "the kernel needs CONFIG_DEBUG_INFO_BTF for vmlinux.h")
         }
         let sum = String(cString: hex)

@@ -369,7 +369,7 @@ final class Builder {
 
     private func attachPrograms() throws {
         for object in prepared.objects where object.pinMaps {
-            for map in object.object.maps where !map.name.contains(".") {
+            for map in try object.object.maps where !map.name.contains(".") {
                 try pin(map, at: "\(pinDirectory)/\(object.node)/\(object.name)/\(map.name)")
             }
         }

@@ -30,7 +30,7 @@ enum ToolSources {
             // Only the raw .BTF section (tens of KB): libbpf's btf__parse reads raw BTF first.
             let fd = compiled.bytes.withUnsafeBytes { nb_memfd_with(tool, $0.baseAddress! + btf.lowerBound, btf.count) }
             if fd > 0 {
-                let source = BTFSource(fd: FileDescriptor(owning: fd))
+                let source = BTFSource(fd: OwnedFD(owning: fd))
                 return (try BPFObjectSpec.open(bytes: compiled.bytes, name: compiled.name, coreBTFPath: source.path), source)
             }
         }
@@ -61,8 +61,8 @@ enum ELFSections {
 
 /// Keeps the memfd holding an object's BTF open until libbpf has loaded the object.
 final class BTFSource: @unchecked Sendable {
-    let fd: FileDescriptor
-    init(fd: FileDescriptor) { self.fd = fd }
+    let fd: OwnedFD
+    init(fd: OwnedFD) { self.fd = fd }
     /// The path libbpf opens.
     var path: String { "/proc/self/fd/\(fd.rawValue)" }
 }

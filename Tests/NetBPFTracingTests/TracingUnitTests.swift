@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import NetBPF
+@testable import NetBPF
 @testable import NetBPFTracing
 
 /// Pure logic: tracefs format parsing, histograms in BCC's layout, ELF symbols, filters, patterns.

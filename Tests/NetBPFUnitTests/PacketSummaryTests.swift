@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NetBPF
+import NetBPFKit
 import NetBPFTestSupport
 
 /// `PacketSummary` (the lines of `netbpf attach socket`) on VXLAN: one level decoded, the rest

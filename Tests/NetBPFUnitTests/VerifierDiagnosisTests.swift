@@ -186,9 +186,9 @@ struct VerifierDiagnosisTests {
 
 struct ErrnoTests {
     @Test func kernelInternalErrnoHasAName() {
-        #expect(Errno.name(524) == "ENOTSUPP")
-        #expect(Errno.name(-13) == "EACCES")
-        #expect(Errno.describe(13) == "permission denied (EACCES)")
+        #expect(ErrnoName.name(524) == "ENOTSUPP")
+        #expect(ErrnoName.name(-13) == "EACCES")
+        #expect(ErrnoName.describe(13) == "permission denied (EACCES)")
     }
 
     @Test func errorDescriptionIsOneLine() {

@@ -89,7 +89,7 @@ public enum Syscount {
     /// Errno names for -e ("ENOENT" or a number).
     package static func errnoValue(_ text: String) -> Int32? {
         if let n = Int32(text), n > 0 { return n }
-        for n in Int32(1)..<134 where Errno.name(n) == text.uppercased() { return n }
+        for n in Int32(1)..<134 where ErrnoName.name(n) == text.uppercased() { return n }
         return nil
     }
 }

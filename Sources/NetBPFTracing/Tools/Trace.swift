@@ -87,7 +87,7 @@ public enum Trace {
 
         /// Frames of a stack id, symbolized (kernel from kallsyms, user from the process's maps).
         func frames(_ id: Int32, user: UInt32?) -> [String]? {
-            guard id >= 0, let addresses = try? stacks?.addresses(id) else { return id == -1 ? nil : ["[stack unavailable: \(Errno.name(-id))]"] }
+            guard id >= 0, let addresses = try? stacks?.addresses(id) else { return id == -1 ? nil : ["[stack unavailable: \(ErrnoName.name(-id))]"] }
             if let pid = user {
                 if processSymbols[pid] == nil, let s = try? ProcessSymbols(pid: Int32(bitPattern: pid)) { processSymbols[pid] = s }
                 return addresses.map { processSymbols[pid]?.describe($0) ?? "[unknown]" }

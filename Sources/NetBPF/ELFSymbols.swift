@@ -1,5 +1,4 @@
 import Glibc
-import NetBPF
 
 /// A 64-bit little-endian ELF file (executable or shared library) mapped read-only: its function
 /// and object symbols from .symtab and .dynsym, and its PT_LOAD program headers, which turn a
@@ -179,7 +178,7 @@ public enum BinaryLocator {
     public static func locate(_ name: String, pid: Int32? = nil) throws -> String {
         if name.contains("/") {
             guard access(name, R_OK) == 0 else {
-                throw BPFError(.notFound, operation: "uprobe target", subject: name, errno: errno, message: "cannot read \(name): \(Errno.describe(errno))")
+                throw BPFError(.notFound, operation: "uprobe target", subject: name, errno: errno, message: "cannot read \(name): \(ErrnoName.describe(errno))")
             }
             return realPath(name)
         }

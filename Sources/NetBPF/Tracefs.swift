@@ -1,6 +1,5 @@
 import CNetBPFShims
 import Glibc
-import NetBPF
 
 /// tracefs: where it is mounted, the tracepoints it lists, and their argument layouts.
 public enum Tracefs {
@@ -257,7 +256,7 @@ extension Substring {
 }
 
 /// Reads a whole (small, procfs/sysfs/tracefs) file; nil with errno set on failure.
-func readTextFile(_ path: String) -> String? {
+package func readTextFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -272,7 +271,7 @@ func readTextFile(_ path: String) -> String? {
     return String(decoding: out, as: UTF8.self)
 }
 
-func listDirectory(_ path: String) -> [String] {
+package func listDirectory(_ path: String) -> [String] {
     guard let dir = opendir(path) else { return [] }
     defer { closedir(dir) }
     var names: [String] = []
@@ -283,7 +282,7 @@ func listDirectory(_ path: String) -> [String] {
     return names
 }
 
-func isDirectory(_ path: String) -> Bool {
+package func isDirectory(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }

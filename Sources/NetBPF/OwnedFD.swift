@@ -2,7 +2,7 @@ import Glibc
 
 /// Owns one kernel file descriptor (a BPF program, map, link or a socket) and closes it exactly
 /// once, when the last reference goes. Never closes 0 and never retries close on EINTR.
-package final class FileDescriptor: @unchecked Sendable {
+package final class OwnedFD: @unchecked Sendable {
     /// The raw descriptor; valid while this object is alive.
     package let rawValue: Int32
 
@@ -13,10 +13,10 @@ package final class FileDescriptor: @unchecked Sendable {
     }
 
     /// Duplicates `fd` (F_DUPFD_CLOEXEC, above 2) and owns the copy.
-    package static func duplicate(_ fd: Int32, operation: String = "dup") throws -> FileDescriptor {
+    package static func duplicate(_ fd: Int32, operation: String = "dup") throws -> OwnedFD {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0 else { throw BPFError.system(operation, errno: errno) }
-        return FileDescriptor(owning: copy)
+        return OwnedFD(owning: copy)
     }
 
     deinit { close(rawValue) }
