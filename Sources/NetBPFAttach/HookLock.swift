@@ -20,37 +20,19 @@ final class HookLock {
         try Self.makeDirectory()
         for hook in Set(hooks).sorted() {
             let path = Self.path(namespace: namespace, interface: interface, hook: hook)
-            let deadline = Date().addingTimeInterval(timeout)
-            while true {
-                let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-                guard fd >= 0 else {
-                    let e = errno
-                    release()
-                    throw AttachError(.system, "cannot open the hook lock \(path): \(ErrnoName.describe(-e))")
-                }
-                while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                    guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
-                        let holder = Self.holder(fd)
-                        close(fd)
-                        release()
-                        throw AttachError(.busy, "another netbpf process\(holder.map { " (pid \($0))" } ?? "") is changing \(namespace.map { "\($0)/" } ?? "")\(interface) \(hook)",
-                                          hint: "wait for it to finish, then try again")
-                    }
-                    usleep(5_000)
-                }
-                // `doctor --fix` removes the lock files of namespaces that are gone, holding the
-                // lock: a waiter that then gets the lock on the removed file starts over.
-                var held = stat(), current = stat()
-                guard fstat(fd, &held) == 0, stat(path, &current) == 0, held.st_ino == current.st_ino, held.st_dev == current.st_dev else {
-                    close(fd)
-                    continue
-                }
+            do throws(LockFile.Failure) {
+                let fd = try LockFile.acquire(path, mode: 0o600, timeout: timeout, interval: 0.005)
                 fds.append(fd)
-                // Whoever holds the lock says so, for the message above.
-                let pid = Array("\(getpid())\n".utf8)
-                _ = ftruncate(fd, 0)
-                _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-                break
+                LockFile.write("\(getpid())\n", to: fd) // for a waiter's "busy" message
+            } catch {
+                release()
+                switch error {
+                case .open(let e), .flock(let e):
+                    throw AttachError(.system, "cannot lock \(path): \(ErrnoName.describe(-e))")
+                case .timedOut(let holder):
+                    throw AttachError(.busy, "another netbpf process\(Int32(holder).map { " (pid \($0))" } ?? "") is changing \(namespace.map { "\($0)/" } ?? "")\(interface) \(hook)",
+                                      hint: "wait for it to finish, then try again")
+                }
             }
         }
     }
@@ -98,12 +80,5 @@ final class HookLock {
         for dir in ["/run/netbpf", directory] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
             throw AttachError(.system, "cannot create \(dir): \(ErrnoName.describe(-errno))")
         }
-    }
-
-    private static func holder(_ fd: Int32) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
-        return Int32(String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

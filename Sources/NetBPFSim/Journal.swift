@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NetBPF
 
 /// The state of one simulation, kept in /run/netbpf/sim/NAME/journal.json. Every kernel object
 /// whose life is not bound to a simulation namespace (the namespaces themselves, interfaces in
@@ -174,35 +175,19 @@ final class SimulationLock {
             throw SimError.system("mkdir", subject: d, errno: errno)
         }
         path = dir.lockPath
-        let deadline = Date().addingTimeInterval(timeout)
-        var told = false
-        while true {
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw SimError.system("open", subject: path, errno: errno) }
-            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let e = errno
-                guard e == EWOULDBLOCK || e == EINTR else {
-                    close(fd)
-                    throw SimError.system("flock", subject: path, errno: e)
-                }
-                if Date() > deadline {
-                    close(fd)
-                    throw SimError(.busy, operation: "lock", subject: dir.name,
-                                   message: "another netbpf process is working on simulation '\(dir.name)'",
-                                   hint: "wait for it, or find it with: fuser \(path)")
-                }
-                if !told && !quiet {
-                    FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8))
-                    told = true
-                }
-                usleep(50_000)
+        do throws(LockFile.Failure) {
+            fd = try LockFile.acquire(path, mode: 0o644, timeout: timeout, interval: 0.05) {
+                if !quiet { FileHandle.standardError.write(Data("netbpf: waiting for another netbpf process working on simulation '\(dir.name)'\n".utf8)) }
             }
-            // Still the file at `path`? (The previous holder may have removed it.)
-            var held = stat(), current = stat()
-            if fstat(fd, &held) == 0 && stat(path, &current) == 0 && held.st_ino == current.st_ino && held.st_dev == current.st_dev {
-                return
+        } catch {
+            switch error {
+            case .open(let e): throw SimError.system("open", subject: path, errno: e)
+            case .flock(let e): throw SimError.system("flock", subject: path, errno: e)
+            case .timedOut:
+                throw SimError(.busy, operation: "lock", subject: dir.name,
+                               message: "another netbpf process is working on simulation '\(dir.name)'",
+                               hint: "wait for it, or find it with: fuser \(path)")
             }
-            close(fd)
         }
     }
 
