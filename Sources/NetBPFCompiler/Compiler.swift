@@ -23,16 +23,21 @@ public struct CompileOptions: Sendable, Equatable {
     /// BCC mode: the section of a program function its name and first parameter do not decide
     /// (what BCC's `load_func(name, BPF.SCHED_CLS)` says), e.g. ["handle_egress": "tc"].
     public var bccSections: [String: String] = [:]
+    /// The defaults: cache and precompiled header on, object checked, dialect detected.
     public init() {}
 }
 
 /// A compiled BPF object in memory.
 public struct CompiledObject: Sendable {
+    /// The object's name: the file name without `.bpf.c` / `.c` (libbpf's object name).
     public let name: String
+    /// The BPF ELF object, ready for `BPFObjectSpec.open(bytes:name:)` (bpf_object__open_mem).
     public let bytes: [UInt8]
     /// Warnings and notes (errors end in a thrown CompileError instead).
     public let diagnostics: [Diagnostic]
-    public let cacheHit: Bool
+    /// True when the object came from the compile cache (netbpf-cc was not started).
+    public let isCacheHit: Bool
+    /// True when clang read vmlinux.h from a precompiled header (faster; the object is the same).
     public let usedPrecompiledHeader: Bool
     /// Functions that got a section from BCC's naming convention (kprobe__X -> "kprobe/X").
     public let autoAttached: [AutoAttachedFunction]
@@ -41,9 +46,14 @@ public struct CompiledObject: Sendable {
     public func open() throws -> BPFObjectSpec { try BPFObjectSpec.open(bytes: bytes, name: name) }
 }
 
+/// A function that BCC mode gave a section from its name (`kprobe__do_sys_open` ->
+/// `kprobe/do_sys_open`), so `BPF.attachAll()` can attach it.
 public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
+    /// The C function's name.
     public let function: String
+    /// The ELF section it was put in (libbpf reads the program type and hook from it).
     public let section: String
+    /// A pair as the compiler reports it (tests build expected values with it).
     public init(function: String, section: String) { self.function = function; self.section = section }
 }
 
@@ -53,8 +63,13 @@ public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
 public final class BPFCompiler: @unchecked Sendable {
     /// Sources larger than this are refused before clang sees them.
     public static let maximumSourceBytes = 8 << 20
+    /// Where objects, vmlinux.h and precompiled headers are cached.
     public let cache: CacheDirectory
 
+    /// A compiler over `cache` (nil: `CacheDirectory()`'s default). Starts nothing: netbpf-cc runs per
+    /// compile, and only on a cache miss.
+    /// - Throws: `CompileError(.input)` when the default cache directory is refused (see
+    /// `CacheDirectory`).
     public init(cache: CacheDirectory? = nil) throws {
         self.cache = try cache ?? CacheDirectory()
     }
@@ -63,7 +78,7 @@ public final class BPFCompiler: @unchecked Sendable {
     /// that finds one missing starts it and goes on without it). Not needed before exiting (a
     /// builder finishes alone, and a PCH appears complete or not at all); for callers that want
     /// the PCH in place before they go on.
-    public static func waitForBackgroundWork() {
+    package static func waitForBackgroundWork() {
         PrecompiledHeaders.waitForBackgroundBuilds()
     }
 
@@ -148,7 +163,7 @@ public final class BPFCompiler: @unchecked Sendable {
         let key = h.finish()
         let store = CompileCache(directory: cache)
         if options.useCache, let hit = store.lookup(key, kernelBTF: { try? KernelTypes.btfChecksum(cache: self.cache) }) {
-            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, isCacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
         let started = time(nil)
@@ -196,7 +211,7 @@ public final class BPFCompiler: @unchecked Sendable {
                                                               ownDirectories: [includeDir + "/", cache.path + "/kernel-"]) {
             store.store(key, object: object, diagnostics: diagnostics, inputs: inputs)
         }
-        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, cacheHit: false,
+        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, isCacheHit: false,
                               usedPrecompiledHeader: run.result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
     }
 

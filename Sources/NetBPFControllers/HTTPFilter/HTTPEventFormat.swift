@@ -9,9 +9,9 @@ import Glibc
 ///
 /// Missing fields print as "-" (a response whose request was not seen, a request without Host).
 /// Every field is already escaped by the parser (HTTPMessageParser.text), so a line is one line.
-public enum HTTPEventFormat {
+package enum HTTPEventFormat {
     /// Local wall-clock time with microseconds: 23:59:01.123456.
-    public static func clock(_ t: Double) -> String {
+    package static func clock(_ t: Double) -> String {
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         localtime_r(&seconds, &parts)
@@ -19,12 +19,12 @@ public enum HTTPEventFormat {
         return String(format: "%02d:%02d:%02d.%06d", parts.tm_hour, parts.tm_min, parts.tm_sec, micros)
     }
 
-    public static func latency(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
+    package static func latency(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
 
-    public static func text(_ event: HTTPEvent) -> String {
+    package static func text(_ event: HTTPEvent) -> String {
         switch event {
         case .request(let r):
-            return "\(clock(r.time)) request  \(r.connection) \(r.method) \(r.host ?? "-") \(r.path) \(r.version)" + (r.blocked == true ? " [blocked]" : "")
+            return "\(clock(r.time)) request  \(r.connection) \(r.method) \(r.host ?? "-") \(r.path) \(r.version)" + (r.isBlocked == true ? " [blocked]" : "")
         case .response(let r):
             var line = "\(clock(r.time)) response \(r.connection) "
             if let q = r.request {
@@ -62,7 +62,7 @@ public enum HTTPEventFormat {
     }
 
     /// UTC, ISO 8601 with microseconds: 2025-11-21T23:59:01.123456Z.
-    public static func isoTime(_ t: Double) -> String {
+    package static func isoTime(_ t: Double) -> String {
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -78,13 +78,13 @@ public enum HTTPEventFormat {
     }()
 
     /// One JSON object on one line.
-    public static func json(_ event: HTTPEvent) -> String {
+    package static func json(_ event: HTTPEvent) -> String {
         var line: Line
         switch event {
         case .request(let r):
             line = Line(type: "request", time: isoTime(r.time), timestamp: r.time, client: r.connection.client.description,
                         server: r.connection.server.description, method: r.method, host: r.host, path: r.path, version: r.version,
-                        line_bytes: r.lineBytes, segments: r.segments, blocked: r.blocked)
+                        line_bytes: r.lineBytes, segments: r.segments, blocked: r.isBlocked)
         case .response(let r):
             line = Line(type: "response", time: isoTime(r.time), timestamp: r.time, client: r.connection.client.description,
                         server: r.connection.server.description, method: r.request?.method, host: r.request?.host,

@@ -5,9 +5,12 @@ import NetBPFNetlink
 /// BCC's xdp_drop_count: programs/xdp_drop_count.bpf.c on an interface's XDP hook (generic or
 /// driver mode) drops every frame and counts it per IP protocol. `stop()` detaches (idempotent).
 /// Kernel 4.8 (XDP; generic mode 4.12); veth supports both modes.
-public final class XDPDropCounter: @unchecked Sendable {
+public final class XDPDropCounter: Sendable {
+    /// The interface the program is attached to.
     public let interface: String
+    /// Its network namespace (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts

@@ -10,9 +10,12 @@ import NetBPFNetlink
 /// In driver mode on a veth, bounced frames arrive at the peer only while the peer has a
 /// native XDP program: give `peer` and an XDP_PASS program is attached there for the duration
 /// (see XDPPassPeer). Kernel 4.8 (XDP_TX); veth native XDP 4.19.
-public final class XDPMacSwapper: @unchecked Sendable {
+public final class XDPMacSwapper: Sendable {
+    /// The interface the program is attached to.
     public let interface: String
+    /// Its network namespace (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts

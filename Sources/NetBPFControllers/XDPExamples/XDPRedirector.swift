@@ -13,10 +13,14 @@ import NetBPFNetlink
 /// XDP_PASS program goes on the out-interface too, as BCC does (drivers such as ixgbe set up
 /// their XDP transmit rings only while a program is attached); on a veth the frames are then
 /// queued on the out-interface's peer, which needs a native XDP program itself: give `peer`.
-public final class XDPRedirector: @unchecked Sendable {
+public final class XDPRedirector: Sendable {
+    /// The interface whose frames are redirected (the program's).
     public let input: String
+    /// The interface they are sent out of (devmap slot 0).
     public let output: String
+    /// The namespace of both (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts
