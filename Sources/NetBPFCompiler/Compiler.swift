@@ -43,6 +43,7 @@ public struct CompiledObject: Sendable {
     public let autoAttached: [AutoAttachedFunction]
 
     /// Opens the object for configuration and loading.
+    /// - Throws: `BPFError` when libbpf cannot parse the ELF (bpf_object__open_mem).
     public func open() throws -> BPFObjectSpec { try BPFObjectSpec.open(bytes: bytes, name: name) }
 }
 
@@ -60,7 +61,9 @@ public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
 /// Compiles BPF C to an ELF object in memory with clang 14 (netbpf-cc, a process per compile,
 /// loaded on the first real compile; a cache hit never loads it), with kernel types from BTF
 /// (vmlinux.h generated once per kernel), netbpf.h, and a content-addressed cache.
-public final class BPFCompiler: @unchecked Sendable {
+/// Sendable: its only state is the cache directory (`let`); compiles on several threads share
+/// the cache through atomic renames.
+public final class BPFCompiler: Sendable {
     /// Sources larger than this are refused before clang sees them.
     public static let maximumSourceBytes = 8 << 20
     /// Where objects, vmlinux.h and precompiled headers are cached.
@@ -78,11 +81,14 @@ public final class BPFCompiler: @unchecked Sendable {
     /// that finds one missing starts it and goes on without it). Not needed before exiting (a
     /// builder finishes alone, and a PCH appears complete or not at all); for callers that want
     /// the PCH in place before they go on.
-    package static func waitForBackgroundWork() {
+    public static func waitForBackgroundWork() {
         PrecompiledHeaders.waitForBackgroundBuilds()
     }
 
     /// Compiles a .c file.
+    /// - Throws: `CompileError(.input)` for a file that is missing, not regular or over
+    ///   `maximumSourceBytes`; `.source` with clang's diagnostics; `.toolchain` when netbpf-cc is missing
+    ///   or crashed; `.object` for an object with no programs or an unknown section.
     public func compile(file path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         var st = stat()
@@ -103,6 +109,7 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Compiles source held in memory; `path` names it in diagnostics and anchors `#include "..."`.
+    /// - Throws: as `compile(file:options:)`.
     public func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
         guard source.utf8.count <= Self.maximumSourceBytes else {
             throw CompileError(kind: .input, message: "source is larger than \(Self.maximumSourceBytes >> 20) MB")

@@ -56,6 +56,7 @@ public struct BridgeConfig: Sendable, Equatable {
     }
 
     /// From `--underlay`, `--vni VNI=TENANT_IFACE`, `--mesh REMOTE`, `--group GROUP`; errors name the bad argument.
+    /// - Throws: `ControllerError` naming the bad argument.
     public static func fromArguments(underlay: String?, vnis: [String], mesh: [String], group: String?, vxlan: String?,
                                      namespace: String?) throws -> BridgeConfig {
         guard let underlay else { throw ControllerError("--underlay is required", hint: "netbpf bridge --underlay eth0 --vni 10000=ten0 ...") }
@@ -102,6 +103,8 @@ public struct BridgeConfig: Sendable, Equatable {
     }
 
     /// Checks what can be checked without the kernel.
+    /// - Throws: `ControllerError` for no VNI, too many VNIs or mesh remotes, a VNI or port given
+    ///   twice, or a port (or underlay) that is the VXLAN device or the underlay.
     public func validate() throws {
         try Self.checkName(underlay, place: "--underlay")
         try Self.checkName(vxlan, place: "--vxlan")

@@ -21,6 +21,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
 
     /// A path-prefix entry. The prefix must start with "/" (or be an absolute-form URL), hold
     /// no spaces or control bytes, and be at most 64 bytes.
+    /// - Throws: `ControllerError` for an empty, too long or malformed prefix.
     public static func path(_ prefix: String) throws -> HTTPBlockEntry {
         let bytes = Array(prefix.utf8)
         guard !bytes.isEmpty else { throw ControllerError("an empty path prefix would block every request", hint: "give a prefix such as /admin") }
@@ -39,6 +40,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     }
 
     /// A host entry: matches requests whose Host header is this name (case and port ignored).
+    /// - Throws: `ControllerError` for an empty, too long or malformed name.
     public static func host(_ name: String) throws -> HTTPBlockEntry {
         let normalized = HTTPSelection.stripPort(name.lowercased())
         let bytes = Array(normalized.utf8)
@@ -155,6 +157,8 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, Sendable {
     }
 
     /// Opens a pinned block list (`.../http_block/maps/block_list`).
+    /// - Throws: `BPFError(.notFound)` when nothing is pinned there; `ControllerError` when it is not a
+    ///   block list.
     public convenience init(pinned path: String) throws {
         try self.init(map: BPFMap.open(pinned: path))
     }

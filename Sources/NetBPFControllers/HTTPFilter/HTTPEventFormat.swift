@@ -9,7 +9,7 @@ import Glibc
 ///
 /// Missing fields print as "-" (a response whose request was not seen, a request without Host).
 /// Every field is already escaped by the parser (HTTPMessageParser.text), so a line is one line.
-package enum HTTPEventFormat {
+public enum HTTPEventFormat {
     /// Local wall-clock time with microseconds: 23:59:01.123456.
     package static func clock(_ t: Double) -> String {
         var seconds = time_t(t.rounded(.down))
@@ -21,7 +21,8 @@ package enum HTTPEventFormat {
 
     package static func latency(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
 
-    package static func text(_ event: HTTPEvent) -> String {
+    /// The event as one line of text (the layout above).
+    public static func text(_ event: HTTPEvent) -> String {
         switch event {
         case .request(let r):
             return "\(clock(r.time)) request  \(r.connection) \(r.method) \(r.host ?? "-") \(r.path) \(r.version)" + (r.isBlocked == true ? " [blocked]" : "")
@@ -78,7 +79,7 @@ package enum HTTPEventFormat {
     }()
 
     /// One JSON object on one line.
-    package static func json(_ event: HTTPEvent) -> String {
+    public static func json(_ event: HTTPEvent) -> String {
         var line: Line
         switch event {
         case .request(let r):

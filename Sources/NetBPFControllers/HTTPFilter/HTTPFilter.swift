@@ -123,6 +123,8 @@ public final class HTTPFilter: Sendable {
 
     /// Compiles and loads the socket filter; with blocking, compiles, loads, fills and attaches
     /// the tc program (on failure nothing stays attached).
+    /// - Throws: `ControllerError` for a bad VLAN id or blocking without an interface; compile, load
+    ///   and attach errors.
     public init(_ options: Options) throws {
         self.options = options
         attacher = options.recordDirectory.map { Attacher(store: AttachmentStore(directory: $0)) } ?? Attacher()
@@ -186,6 +188,8 @@ public final class HTTPFilter: Sendable {
     /// Idle flows are expired, and the BPF sessions the reassembler gave up on deleted, once a second.
     /// With a namespace, `ready`, `shouldStop` and `handler` run on the namespace's thread (hence
     /// `@Sendable`); without one, on the caller's.
+    /// - Throws: `ControllerError` for a missing namespace; netlink errors for an unknown interface;
+    ///   `BPFError` from the AF_PACKET socket (`.permission` without CAP_NET_RAW).
     public func run(pollMilliseconds: Int32 = 100, ready: @Sendable () -> Void = {}, until shouldStop: @Sendable () -> Bool,
                     _ handler: @Sendable (HTTPEvent) -> Void) throws {
         @Sendable func body() throws {
@@ -236,6 +240,7 @@ public final class HTTPFilter: Sendable {
     /// Deletes BPF sessions idle for longer than the idle timeout that user space never heard
     /// of (their first segment was lost to a full socket buffer, or came before netbpf started);
     /// the LRU would push them out only when full. Returns how many went.
+    /// - Throws: `BPFError` from the map walk.
     @discardableResult
     public func sweepStaleSessions() throws -> Int {
         var ts = timespec()
@@ -269,9 +274,11 @@ public final class HTTPFilter: Sendable {
     }
 
     /// Open request lines the BPF side is passing continuations for.
+    /// - Throws: `BPFError` from the map walk.
     public func openSessions() throws -> Int { try sessions.keys().count }
 
     /// The BPF programs' counters.
+    /// - Throws: `BPFError` from the per-CPU array lookups.
     public func kernelStats() throws -> HTTPFilterStats {
         let s = try PerCPUArrayMap<UInt64>(stats)
         var out = HTTPFilterStats()

@@ -61,6 +61,7 @@ public struct RateLimitConfig: Sendable {
 
     /// Parses and validates the whole file before anything is attached; errors name the file,
     /// the key and the bad value.
+    /// - Throws: `ControllerError` naming the file, the key and the bad value.
     public static func load(path: String) throws -> RateLimitConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         func fail(_ key: String, _ message: String, hint: String? = nil) -> ControllerError { ControllerError("\(path): \(key): \(message)", hint: hint) }

@@ -67,6 +67,7 @@ public final class ICMPv6EchoMonitor: Sendable {
     }
 
     /// Events the program could not put in the ring buffer because it was full.
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func lost() throws -> UInt64 { try ArrayMap<UInt64>(object.map(named: "lost")).get(0) }
 
     /// Detaches the classifier (events already in the ring buffer can still be polled). Returns

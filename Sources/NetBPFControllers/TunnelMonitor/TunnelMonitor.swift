@@ -102,6 +102,8 @@ public final class TunnelMonitor: TunnelCounterSource, Sendable {
 
     /// Compiles and loads programs/tunnel_monitor.bpf.c with room for `maxConversations`
     /// conversations and the VXLAN `ports` (at most 4; default 4789), without attaching it.
+    /// - Throws: `ControllerError` for bad ports or table size; compile and load errors
+    ///   (bpf_object__load).
     public static func load(ports: [UInt16] = [TMLimits.defaultPort], maxConversations: Int = TMLimits.defaultMaxConversations) throws -> BPFObject {
         guard !ports.isEmpty, ports.count <= TMLimits.maxPorts, !ports.contains(0) else {
             throw ControllerError("give 1 to \(TMLimits.maxPorts) VXLAN UDP ports (not 0)", hint: "e.g. --port 4789 --port 8472")
@@ -143,6 +145,8 @@ public final class TunnelMonitor: TunnelCounterSource, Sendable {
     }
 
     /// Detaches both programs and removes their pins and records (idempotent).
+    /// - Throws: the first error of `Attacher.undo` (both undos are tried; the records are forgotten
+    ///   either way).
     public func detach() throws {
         let attacher = Attacher(store: store)
         let records = state.withLock { state in
@@ -157,6 +161,7 @@ public final class TunnelMonitor: TunnelCounterSource, Sendable {
     }
 
     /// Reads every map with batch lookups and sums the per-CPU values.
+    /// - Throws: `BPFError` from the map reads (BPF_MAP_LOOKUP_BATCH, kernel 5.6; key by key before).
     public func read() throws -> TunnelReading {
         let t0 = monotonicSeconds()
         var reading = TunnelReading(time: t0)

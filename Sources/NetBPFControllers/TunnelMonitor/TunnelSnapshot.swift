@@ -222,6 +222,7 @@ public struct TunnelSnapshot: Codable, Sendable {
 
     /// The snapshot as JSON (snake_case keys, sorted). The conversations, which are nearly all
     /// of it, are written by hand: JSONEncoder takes seconds for 100,000 of them.
+    /// - Throws: `EncodingError` from JSONEncoder (not expected: every field is encodable).
     public func json(pretty: Bool = false) throws -> Data {
         if pretty {
             let e = JSONEncoder()

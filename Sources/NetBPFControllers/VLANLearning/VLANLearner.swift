@@ -137,6 +137,7 @@ public final class VLANLearner: Sendable {
 
     /// What the programs counted and learned so far (map dumps with batch operations; the
     /// per-CPU counters summed over possible CPUs).
+    /// - Throws: `BPFError` from the map dumps.
     public func report(at time: Date = Date()) throws -> VLANLearningReport {
         try VLANLearningReport.make(config: config, interfaces: interfaces, snapshot: maps.snapshot(),
                                     monotonicNow: Self.monotonicNanoseconds(), time: time)

@@ -111,6 +111,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
     static let keys = ["trunk", "netns", "clients"]
 
     /// From `--trunk` and `--map MAC=WORKER` arguments; errors name the bad argument.
+    /// - Throws: `ControllerError` naming the bad argument.
     public static func fromArguments(trunk: String?, maps: [String], namespace: String?) throws -> VLANLearningConfig {
         guard let trunk else { throw ControllerError("--trunk is required (or --config FILE)", hint: "netbpf vlan-learn --trunk IFACE --map MAC=WORKER_IFACE ...") }
         guard !maps.isEmpty else { throw ControllerError("give at least one --map MAC=WORKER_IFACE (or --config FILE)") }
@@ -134,6 +135,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
     /// Parses and validates the whole file before anything is attached; errors name the file,
     /// the line, the key and the bad value. MACs may be written unquoted (the raw text of each
     /// YAML scalar is used, so 12:34:56:00:00:01 is not read as a base-60 number).
+    /// - Throws: `ControllerError` naming the file, the key and the bad value.
     public static func load(path: String) throws -> VLANLearningConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         func at(_ node: Node?) -> String {

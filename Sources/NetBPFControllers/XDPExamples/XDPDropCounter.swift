@@ -28,6 +28,7 @@ public final class XDPDropCounter: Sendable {
     }
 
     /// Frames dropped so far per protocol number (only protocols with frames).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Detaches; returns the attachments that could not be undone.

@@ -42,9 +42,11 @@ public final class XDPMacSwapper: Sendable {
 
     /// Frames seen so far per protocol number, sent back or not: those counted under protocol 17
     /// (UDP) were sent back unless they were broadcast or multicast (see `sentBack`).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Frames sent back so far (unicast UDP).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func sentBack() throws -> UInt64 { try bounced.sum(0) }
 
     /// Detaches; returns the attachments that could not be undone.

@@ -28,6 +28,8 @@ public final class XDPRedirector: Sendable {
 
     /// Loads the program, points slot 0 at `output`, attaches XDP_PASS to `peer` (if given) and
     /// to `output` (driver mode), and last the redirect program on `input`.
+    /// - Throws: netlink errors for an unknown `output`; compile, load and attach errors (nothing stays
+    ///   attached).
     public init(input: String, output: String, namespace: String?, mode: XDPMode, peer: XDPPassPeer? = nil,
                 store: AttachmentStore = AttachmentStore()) throws {
         self.input = input
@@ -53,9 +55,11 @@ public final class XDPRedirector: Sendable {
     }
 
     /// Frames redirected so far per protocol number (bpf_redirect_map returned XDP_REDIRECT).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Frames that arrived but were not redirected (slot 0 empty: dropped with XDP_ABORTED).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func notRedirected() throws -> UInt64 { try missed.sum(0) }
 
     /// Detaches; returns the attachments that could not be undone.
