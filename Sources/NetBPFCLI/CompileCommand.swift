@@ -35,10 +35,10 @@ struct CompileCommand: ParsableCommand {
             try OutputFile.write(compiled.bytes, to: out)
             if outputOptions.json {
                 struct Out: Encodable { let object: String; let bytes: Int; let cacheHit: Bool; let precompiledHeader: Bool; let autoAttached: [AutoAttachedFunction]; let diagnostics: [Diagnostic] }
-                try printJSON(Out(object: out, bytes: compiled.bytes.count, cacheHit: compiled.cacheHit, precompiledHeader: compiled.usedPrecompiledHeader,
+                try printJSON(Out(object: out, bytes: compiled.bytes.count, cacheHit: compiled.isCacheHit, precompiledHeader: compiled.usedPrecompiledHeader,
                                   autoAttached: compiled.autoAttached, diagnostics: compiled.diagnostics))
             } else if outputOptions.verbose {
-                print("\(out): \(compiled.bytes.count) bytes\(compiled.cacheHit ? " (cached)" : "")\(compiled.usedPrecompiledHeader ? " (precompiled headers)" : "")")
+                print("\(out): \(compiled.bytes.count) bytes\(compiled.isCacheHit ? " (cached)" : "")\(compiled.usedPrecompiledHeader ? " (precompiled headers)" : "")")
                 for f in compiled.autoAttached { print("  \(f.function) -> SEC(\"\(f.section)\")") }
             }
         } catch let error as CompileError {

@@ -97,7 +97,7 @@ struct Watch: ParsableCommand {
                 StandardStreams.err("netbpf: http-filter: writing to stdout failed (\(ErrnoName.describe(writeFailure))); stopping and removing what it attached\n")
                 throw ExitCode(1)
             }
-            summarize(filter.reassembler.counters, kernel: kernel)
+            summarize(filter.counters, kernel: kernel)
         }
     }
 

@@ -14,16 +14,16 @@ import Foundation
 /// - `/usr/share/netbpf/programs`.
 /// The location found is checked, not skipped: an untrusted one is an error, never a reason to
 /// look further.
-public enum BundledPrograms {
+package enum BundledPrograms {
     /// The path of programs/`file`, symlinks resolved.
     /// - Throws: `CompileError` (.input) when no location has it, or the one that has it is not trusted.
-    public static func path(_ file: String) throws -> String {
+    package static func path(_ file: String) throws -> String {
         try path(file, in: "programs", override: "NETBPF_PROGRAMS")
     }
 
     /// The path of `relative` (e.g. "execsnoop/execsnoop.bpf.c") inside netbpf's folder
     /// `folder` ("Tools"), with `$override` as the explicit location.
-    public static func path(_ relative: String, in folder: String, override variable: String) throws -> String {
+    package static func path(_ relative: String, in folder: String, override variable: String) throws -> String {
         if let explicit = ProcessInfo.processInfo.environment[variable] {
             return try path(relative, inDirectory: explicit)
         }
@@ -37,7 +37,7 @@ public enum BundledPrograms {
 
     /// `relative` inside `directory`, once the directory, the file, the directory's `include/`
     /// (searched by the compile) and what it holds pass TrustedPath.
-    public static func path(_ relative: String, inDirectory directory: String) throws -> String {
+    package static func path(_ relative: String, inDirectory directory: String) throws -> String {
         let file = directory + "/" + relative
         guard FileManager.default.fileExists(atPath: file) else {
             throw CompileError(kind: .input, message: "cannot find \(file)")

@@ -14,8 +14,13 @@ import NetBPF
 /// one not owned by the user or writable by group or others, left from before the directory
 /// was made private, counts as a miss, is removed and rewritten.
 public struct CacheDirectory: Sendable {
+    /// The directory's absolute or given path (made on first use, mode 0700).
     public let path: String
 
+    /// Opens `path`, or the default location, making it when missing.
+    /// - Throws: `CompileError(.input)` when the directory cannot be made, is not owned by the
+    /// effective user, is writable by group or others, or sits below a directory others can write
+    /// (TrustedPath).
     public init(path: String? = nil) throws {
         let env = ProcessInfo.processInfo.environment
         var isDefault = false

@@ -1,5 +1,6 @@
 /// A failed compile: clang's errors (structured), or a problem before clang ran.
 public struct CompileError: Error, Sendable, CustomStringConvertible {
+    /// What failed: the source, the input, the toolchain or the resulting object.
     public enum Kind: String, Sendable {
         /// clang reported errors in the source.
         case source
@@ -11,12 +12,16 @@ public struct CompileError: Error, Sendable, CustomStringConvertible {
         case object
     }
 
+    /// Which stage failed.
     public var kind: Kind
+    /// What happened, in one line (the first error's location and text for `.source`).
     public var message: String
+    /// What to try, where one is known.
     public var hint: String?
     /// Every diagnostic clang produced (errors, warnings, notes), in order.
     public var diagnostics: [Diagnostic]
 
+    /// An error of `kind`; the compiler makes these, tests and wrappers may too.
     public init(kind: Kind, message: String, hint: String? = nil, diagnostics: [Diagnostic] = []) {
         self.kind = kind
         self.message = message

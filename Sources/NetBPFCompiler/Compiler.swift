@@ -23,38 +23,56 @@ public struct CompileOptions: Sendable, Equatable {
     /// BCC mode: the section of a program function its name and first parameter do not decide
     /// (what BCC's `load_func(name, BPF.SCHED_CLS)` says), e.g. ["handle_egress": "tc"].
     public var bccSections: [String: String] = [:]
+    /// The defaults: cache and precompiled header on, object checked, dialect detected.
     public init() {}
 }
 
 /// A compiled BPF object in memory.
 public struct CompiledObject: Sendable {
+    /// The object's name: the file name without `.bpf.c` / `.c` (libbpf's object name).
     public let name: String
+    /// The BPF ELF object, ready for `BPFObjectSpec.open(bytes:name:)` (bpf_object__open_mem).
     public let bytes: [UInt8]
     /// Warnings and notes (errors end in a thrown CompileError instead).
     public let diagnostics: [Diagnostic]
-    public let cacheHit: Bool
+    /// True when the object came from the compile cache (netbpf-cc was not started).
+    public let isCacheHit: Bool
+    /// True when clang read vmlinux.h from a precompiled header (faster; the object is the same).
     public let usedPrecompiledHeader: Bool
     /// Functions that got a section from BCC's naming convention (kprobe__X -> "kprobe/X").
     public let autoAttached: [AutoAttachedFunction]
 
     /// Opens the object for configuration and loading.
+    /// - Throws: `BPFError` when libbpf cannot parse the ELF (bpf_object__open_mem).
     public func open() throws -> BPFObjectSpec { try BPFObjectSpec.open(bytes: bytes, name: name) }
 }
 
+/// A function that BCC mode gave a section from its name (`kprobe__do_sys_open` ->
+/// `kprobe/do_sys_open`), so `BPF.attachAll()` can attach it.
 public struct AutoAttachedFunction: Sendable, Equatable, Encodable {
+    /// The C function's name.
     public let function: String
+    /// The ELF section it was put in (libbpf reads the program type and hook from it).
     public let section: String
+    /// A pair as the compiler reports it (tests build expected values with it).
     public init(function: String, section: String) { self.function = function; self.section = section }
 }
 
 /// Compiles BPF C to an ELF object in memory with clang 14 (netbpf-cc, a process per compile,
 /// loaded on the first real compile; a cache hit never loads it), with kernel types from BTF
 /// (vmlinux.h generated once per kernel), netbpf.h, and a content-addressed cache.
-public final class BPFCompiler: @unchecked Sendable {
+/// Sendable: its only state is the cache directory (`let`); compiles on several threads share
+/// the cache through atomic renames.
+public final class BPFCompiler: Sendable {
     /// Sources larger than this are refused before clang sees them.
     public static let maximumSourceBytes = 8 << 20
+    /// Where objects, vmlinux.h and precompiled headers are cached.
     public let cache: CacheDirectory
 
+    /// A compiler over `cache` (nil: `CacheDirectory()`'s default). Starts nothing: netbpf-cc runs per
+    /// compile, and only on a cache miss.
+    /// - Throws: `CompileError(.input)` when the default cache directory is refused (see
+    /// `CacheDirectory`).
     public init(cache: CacheDirectory? = nil) throws {
         self.cache = try cache ?? CacheDirectory()
     }
@@ -68,6 +86,9 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Compiles a .c file.
+    /// - Throws: `CompileError(.input)` for a file that is missing, not regular or over
+    ///   `maximumSourceBytes`; `.source` with clang's diagnostics; `.toolchain` when netbpf-cc is missing
+    ///   or crashed; `.object` for an object with no programs or an unknown section.
     public func compile(file path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         var st = stat()
@@ -88,6 +109,7 @@ public final class BPFCompiler: @unchecked Sendable {
     }
 
     /// Compiles source held in memory; `path` names it in diagnostics and anchors `#include "..."`.
+    /// - Throws: as `compile(file:options:)`.
     public func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
         guard source.utf8.count <= Self.maximumSourceBytes else {
             throw CompileError(kind: .input, message: "source is larger than \(Self.maximumSourceBytes >> 20) MB")
@@ -148,7 +170,7 @@ public final class BPFCompiler: @unchecked Sendable {
         let key = h.finish()
         let store = CompileCache(directory: cache)
         if options.useCache, let hit = store.lookup(key, kernelBTF: { try? KernelTypes.btfChecksum(cache: self.cache) }) {
-            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, cacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
+            return CompiledObject(name: name, bytes: hit.object, diagnostics: hit.diagnostics, isCacheHit: true, usedPrecompiledHeader: false, autoAttached: autoAttached)
         }
 
         let started = time(nil)
@@ -196,7 +218,7 @@ public final class BPFCompiler: @unchecked Sendable {
                                                               ownDirectories: [includeDir + "/", cache.path + "/kernel-"]) {
             store.store(key, object: object, diagnostics: diagnostics, inputs: inputs)
         }
-        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, cacheHit: false,
+        return CompiledObject(name: name, bytes: object, diagnostics: (run.note.map { [$0] } ?? []) + diagnostics, isCacheHit: false,
                               usedPrecompiledHeader: run.result.pch_status == Int32(NB_PCH_USED.rawValue), autoAttached: autoAttached)
     }
 

@@ -4,10 +4,10 @@ import NetBPF
 
 /// Kernel types without kernel headers: vmlinux.h generated from /sys/kernel/btf/vmlinux with
 /// libbpf's btf_dump (no bpftool), cached per kernel under the cache directory.
-public enum KernelTypes {
+package enum KernelTypes {
     /// SHA-256 of the running kernel's BTF. Hashing 5 MB costs ~20 ms, so it is remembered per
     /// boot (kernel BTF cannot change without a reboot) in the cache directory.
-    public static func btfChecksum(cache: CacheDirectory) throws -> String {
+    package static func btfChecksum(cache: CacheDirectory) throws -> String {
         let bootID = ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let memo = cache.path + "/btf-\(bootID)"
@@ -24,7 +24,7 @@ public enum KernelTypes {
     }
 
     /// The directory holding vmlinux.h for the running kernel, generating it on first use.
-    public static func includeDirectory(cache: CacheDirectory, btfChecksum: String) throws -> String {
+    package static func includeDirectory(cache: CacheDirectory, btfChecksum: String) throws -> String {
         let dir = cache.path + "/kernel-" + btfChecksum.prefix(16)
         let header = dir + "/vmlinux.h"
         try cache.makeDirectory(dir)

@@ -1,8 +1,8 @@
 /// netbpf.h: BCC's convenience macros on plain libbpf C. The compiler writes it into its cache's
 /// include directory, so `#include <netbpf.h>` works in every program it compiles; `netbpf
 /// compile --emit-header DIR` writes it out for other compilers. docs/netbpf-h.md documents it.
-public enum NetBPFHeader {
-    public static let text = #"""
+package enum NetBPFHeader {
+    package static let text = #"""
 /* netbpf.h: BCC-style map declarations and helpers on plain libbpf C (BTF-defined maps).
  * Include after vmlinux.h, or on its own (it then includes <linux/bpf.h>). */
 #ifndef __NETBPF_H__

@@ -1,6 +1,7 @@
 import CNetBPFClangABI
 import Foundation
 import Glibc
+import Synchronization
 
 /// The cache's precompiled headers of vmlinux.h (`<kernel dir>/vmlinux-prelude-<hash>.pch`, one
 /// per kernel and arguments; a PCH of another clang is rejected by clang and rebuilt). A missing
@@ -12,8 +13,8 @@ import Glibc
 /// builder runs: the builder finishes alone. `waitForBackgroundBuilds()` is for callers that
 /// want the PCH there before they go on (tests, benchmarks).
 enum PrecompiledHeaders {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var building: Set<String> = []
+    /// The PCHs this process is building now (checked by the compiler: a `Mutex`).
+    private static let building = Mutex<Set<String>>([])
     private static let group = DispatchGroup()
 
     /// The PCH to compile with, or nil when there is none yet (or clang cannot build one; the
@@ -25,24 +26,18 @@ enum PrecompiledHeaders {
         let header = prelude.directory + "/\(prelude.name).h"
         let pch = prelude.directory + "/\(prelude.name)-\(h.finish().prefix(16)).pch"
         if cache.isTrusted(pch) { return pch }
-        lock.lock()
-        let alreadyBuilding = building.contains(pch)
-        lock.unlock()
+        let alreadyBuilding = building.withLock { $0.contains(pch) }
         if alreadyBuilding { return nil }
         if cache.read(header) != Data(prelude.text.utf8) { try cache.writeAtomically(Data(prelude.text.utf8), to: header) }
         guard ProcessInfo.processInfo.activeProcessorCount > 1 else {
             return helper.buildPCH(header: header, args: args, pch: pch) ? pch : nil
         }
-        lock.lock()
-        let inserted = building.insert(pch).inserted
-        lock.unlock()
+        let inserted = building.withLock { $0.insert(pch).inserted }
         guard inserted else { return nil }
         group.enter()
         Thread.detachNewThread {
             _ = helper.buildPCH(header: header, args: args, pch: pch)
-            lock.lock()
-            building.remove(pch)
-            lock.unlock()
+            _ = building.withLock { $0.remove(pch) }
             group.leave()
         }
         return nil

@@ -174,7 +174,7 @@ extension CompilerTests {
             usleep(10_000)
             try header(2)
             let edited = try compiler.compile(file: src + "/p.bpf.c")
-            #expect(!edited.cacheHit)
+            #expect(!edited.isCacheHit)
             #expect(try Self.returnValue(edited) == 2)
             var noCache = CompileOptions()
             noCache.useCache = false

@@ -76,14 +76,14 @@ struct CompilerTests {
         try withCompiler { compiler, dir in
             let path = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
             let first = try compiler.compile(file: path)
-            #expect(!first.cacheHit)
+            #expect(!first.isCacheHit)
             let second = try compiler.compile(file: path)
-            #expect(second.cacheHit)
+            #expect(second.isCacheHit)
             #expect(second.bytes == first.bytes)
             var noCache = CompileOptions(); noCache.useCache = false
-            #expect(try !compiler.compile(file: path, options: noCache).cacheHit)
+            #expect(try !compiler.compile(file: path, options: noCache).isCacheHit)
             var defined = CompileOptions(); defined.defines = ["SOMETHING=1"]
-            #expect(try !compiler.compile(file: path, options: defined).cacheHit)
+            #expect(try !compiler.compile(file: path, options: defined).isCacheHit)
 
             // Truncate every cached object: the next compile must notice and rebuild.
             let objects = dir + "/objects"
@@ -93,9 +93,9 @@ struct CompilerTests {
                 try d.prefix(d.count / 2).write(to: URL(fileURLWithPath: p))
             }
             let rebuilt = try compiler.compile(file: path)
-            #expect(!rebuilt.cacheHit)
+            #expect(!rebuilt.isCacheHit)
             #expect(rebuilt.bytes == first.bytes)
-            #expect(try compiler.compile(file: path).cacheHit)
+            #expect(try compiler.compile(file: path).isCacheHit)
         }
     }
 
@@ -116,7 +116,7 @@ struct CompilerTests {
             usleep(10_000)
             try "#define RET 7\n".write(toFile: src + "/include/ret.h", atomically: true, encoding: .utf8)
             let b = try compiler.compile(file: src + "/p.bpf.c")
-            #expect(!b.cacheHit)
+            #expect(!b.isCacheHit)
             #expect(try Self.returnValue(b) == 7)
         }
     }
@@ -132,7 +132,7 @@ struct CompilerTests {
             d[d.count / 2] ^= 0x40
             try d.write(to: URL(fileURLWithPath: p))
             let rebuilt = try compiler.compile(file: path)
-            #expect(!rebuilt.cacheHit)
+            #expect(!rebuilt.isCacheHit)
             #expect(rebuilt.bytes == first.bytes)
         }
     }
@@ -160,7 +160,7 @@ struct CompilerTests {
     /// Compiles `dir/p.bpf.c`: what `f` returns, and whether it came from the cache.
     static func run(_ compiler: BPFCompiler, _ dir: String, _ options: CompileOptions = CompileOptions()) throws -> (UInt32, Bool) {
         let c = try compiler.compile(file: dir + "/p.bpf.c", options: options)
-        return (try returnValue(c), c.cacheHit)
+        return (try returnValue(c), c.isCacheHit)
     }
 
     /// `#include_next` goes on along the search path from the directory its header was found

@@ -189,14 +189,14 @@ extension CompilerTests {
             try other.write(to: URL(fileURLWithPath: entry))
             chown(entry, 65534, 65534)
             let planted = try compiler.compile(file: path)
-            #expect(!planted.cacheHit)
+            #expect(!planted.isCacheHit)
             #expect(planted.bytes == first.bytes)
             #expect(owner(entry) == 0) // rewritten
-            #expect(try compiler.compile(file: path).cacheHit)
+            #expect(try compiler.compile(file: path).isCacheHit)
 
             chmod(entry, 0o666)
-            #expect(try !compiler.compile(file: path).cacheHit)
-            #expect(try compiler.compile(file: path).cacheHit)
+            #expect(try !compiler.compile(file: path).isCacheHit)
+            #expect(try compiler.compile(file: path).isCacheHit)
 
             // vmlinux.h and its PCH: another user's are replaced, not used.
             let tp = TestPrograms.repositoryRoot.appendingPathComponent("programs/tp_vmlinux.bpf.c").path

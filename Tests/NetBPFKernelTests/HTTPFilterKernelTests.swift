@@ -35,7 +35,7 @@ struct HTTPFilterKernelTests {
                 "response [fd00::2]:* -> [fd00::1]:8000 GET [fd00::1]:8000 /v6 404 File not found",
             ])
             for case .response(let r) in events { #expect((r.latency ?? -1) > 0, "no latency on \(shape(.response(r)))") }
-            let c = run.filter.reassembler.counters
+            let c = run.filter.counters
             #expect(c.requests == 5 && c.responses == 5 && c.duplicates == 0 && c.parseErrors == 0)
             let k = try run.filter.kernelStats()
             #expect(k.requestSegments == 5 && k.responseSegments == 5 && k.continuationSegments == 0)
@@ -62,7 +62,7 @@ struct HTTPFilterKernelTests {
             let k = try run.filter.kernelStats()
             #expect(k.sessionsOpened == 1 && k.sessionsEnded == 1 && k.continuationSegments >= 5)
             #expect(try run.filter.openSessions() == 0)
-            #expect(run.filter.reassembler.counters.requests == 1)
+            #expect(run.filter.counters.requests == 1)
         }
     }
 
@@ -81,7 +81,7 @@ struct HTTPFilterKernelTests {
             try NetlinkLab.exec(lab.clientNS, ["sh", "-c", "(printf 'GET /never-ends'; sleep 2) | nc -w 3 10.0.0.1 8000"])
             usleep(1_200_000)
             #expect(try run.filter.openSessions() == 0)
-            #expect(run.filter.reassembler.counters.expired >= 1)
+            #expect(run.filter.counters.expired >= 1)
             // A session user space never heard of is swept by its age.
             var value = [UInt8](repeating: 0, count: 16)
             value[0] = 1 // last_ns: long ago
@@ -99,7 +99,7 @@ struct HTTPFilterKernelTests {
             #expect(events.dropFirst().map(shape) == ["response 10.0.0.2:* -> 10.0.0.1:8000 GET - \(prefix)... 404 File not found"])
             let k = try run.filter.kernelStats()
             #expect(k.sessionsCapped == 1)
-            #expect(run.filter.reassembler.counters.tooLong == 1 && run.filter.reassembler.counters.requests == 0)
+            #expect(run.filter.counters.tooLong == 1 && run.filter.counters.requests == 0)
         }
     }
 
@@ -121,7 +121,7 @@ struct HTTPFilterKernelTests {
             usleep(300_000)
             let events = try run.stop()
             #expect(events.isEmpty, "\(events.map(HTTPEventFormat.text))")
-            #expect(run.filter.reassembler.counters.frames == 0)
+            #expect(run.filter.counters.frames == 0)
             #expect(try run.filter.kernelStats() == HTTPFilterStats())
         }
     }
@@ -159,11 +159,11 @@ struct HTTPFilterKernelTests {
             let events = try run.stop()
             let requests = events.compactMap { e -> HTTPRequest? in if case .request(let r) = e { return r }; return nil }
             // Each blocked request was seen once (its retransmissions are duplicates) and marked.
-            #expect(requests.map { "\($0.path) \($0.blocked == true ? "blocked" : "passed")" } == [
+            #expect(requests.map { "\($0.path) \($0.isBlocked == true ? "blocked" : "passed")" } == [
                 "/secret blocked", "/ passed", "/a/b passed", "/ blocked", "/a/b blocked", "/secret passed"])
             let answered = events.compactMap { e -> String? in if case .response(let r) = e, r.status == 200 { return r.request?.path }; return nil }
             #expect(answered.starts(with: ["/", "/a/b"]) && answered.contains("/secret"))
-            #expect(run.filter.reassembler.counters.duplicates > 0)
+            #expect(run.filter.counters.duplicates > 0)
             let k = try run.filter.kernelStats()
             #expect((k.blockDroppedPath ?? 0) >= 2 && (k.blockDroppedHost ?? 0) >= 1)
             // Detached and unpinned on stop.
@@ -221,7 +221,7 @@ struct HTTPFilterKernelTests {
             ])
             _ = events
             // Every kept frame came twice (outgoing and incoming); the copies were dropped.
-            let c = run.filter.reassembler.counters
+            let c = run.filter.counters
             #expect(c.frames == 4 && c.duplicates == 2)
         }
     }

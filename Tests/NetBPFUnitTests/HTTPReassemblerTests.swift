@@ -331,7 +331,7 @@ struct HTTPSelectionAndFormatTests {
         #expect(t.hasSuffix(".250000") && t.count == 15)
         var q = request()
         #expect(HTTPEventFormat.text(.request(q)) == "\(t) request  10.0.0.2:40000 -> 10.0.0.1:8000 GET Example.com:8000 /a/b?q=1 HTTP/1.1")
-        q.blocked = true
+        q.isBlocked = true
         #expect(HTTPEventFormat.text(.request(q)).hasSuffix("HTTP/1.1 [blocked]"))
         let s = HTTPResponse(time: 1_700_000_000.2515, connection: conn, version: "HTTP/1.0", status: 404, reason: "File not found", request: request(host: nil))
         #expect(HTTPEventFormat.text(.response(s)).hasSuffix(" response 10.0.0.2:40000 -> 10.0.0.1:8000 GET - /a/b?q=1 404 File not found (1.500 ms)"))

@@ -3,12 +3,18 @@ import NetBPFNetlink
 /// What `netbpf bridge` does: which underlay, which tenant port carries which VNI, and where
 /// flooded frames go (a multicast group, or every mesh remote).
 public struct BridgeConfig: Sendable, Equatable {
+    /// A tenant port: the interface whose frames belong to one VNI (and where that VNI's tunnel frames
+    /// are delivered).
     public struct Port: Sendable, Equatable {
+        /// The VXLAN network identifier (24 bits).
         public var vni: UInt32
+        /// The tenant interface's name, in the bridge's namespace.
         public var interface: String
+        /// A port carrying `vni` on `interface`.
         public init(vni: UInt32, interface: String) { self.vni = vni; self.interface = interface }
     }
 
+    /// Where broadcast, multicast and unknown-unicast frames go (the `db_flood` map).
     public enum Flood: Sendable, Equatable {
         /// Flooded frames go to one multicast group (BCC's default mode); the VXLAN device joins it.
         case multicast(IPAddress)
@@ -16,22 +22,28 @@ public struct BridgeConfig: Sendable, Equatable {
         case mesh([IPAddress])
     }
 
+    /// 239.1.1.1, the multicast group BCC's distributed_bridge uses.
     public static let defaultGroup = IPAddress("239.1.1.1")!
+    /// "vxlan0", the VXLAN device used or created when none is named.
     public static let defaultVXLAN = "vxlan0"
 
     /// The interface that carries the tunnel (its IPv4 address is the local VTEP).
     public var underlay: String
+    /// The tenant ports, one per VNI.
     public var ports: [Port]
+    /// Where flooded frames go.
     public var flood: Flood
     /// The VXLAN device: used if it exists (it must be in external mode), else created (and
     /// deleted again when the bridge stops).
     public var vxlan: String
+    /// The network namespace (/run/netns/NAME) everything is in; nil: the caller's.
     public var namespace: String?
     /// UDP port of a VXLAN device netbpf creates.
     public var udpPort: UInt16
     /// Outer TTL of the frames sent.
     public var ttl: UInt8
 
+    /// A config; nothing is checked until `validate()` or `DistributedBridge.start`.
     public init(underlay: String, ports: [Port], flood: Flood = .multicast(BridgeConfig.defaultGroup), vxlan: String = BridgeConfig.defaultVXLAN,
                 namespace: String? = nil, udpPort: UInt16 = 4789, ttl: UInt8 = 64) {
         self.underlay = underlay
@@ -44,6 +56,7 @@ public struct BridgeConfig: Sendable, Equatable {
     }
 
     /// From `--underlay`, `--vni VNI=TENANT_IFACE`, `--mesh REMOTE`, `--group GROUP`; errors name the bad argument.
+    /// - Throws: `ControllerError` naming the bad argument.
     public static func fromArguments(underlay: String?, vnis: [String], mesh: [String], group: String?, vxlan: String?,
                                      namespace: String?) throws -> BridgeConfig {
         guard let underlay else { throw ControllerError("--underlay is required", hint: "netbpf bridge --underlay eth0 --vni 10000=ten0 ...") }
@@ -90,6 +103,8 @@ public struct BridgeConfig: Sendable, Equatable {
     }
 
     /// Checks what can be checked without the kernel.
+    /// - Throws: `ControllerError` for no VNI, too many VNIs or mesh remotes, a VNI or port given
+    ///   twice, or a port (or underlay) that is the VXLAN device or the underlay.
     public func validate() throws {
         try Self.checkName(underlay, place: "--underlay")
         try Self.checkName(vxlan, place: "--vxlan")

@@ -23,14 +23,14 @@ enum DBLimits {
 }
 
 /// The map and program names of programs/distributed_bridge.bpf.c.
-public enum DistributedBridgeProgram {
-    public static let file = "distributed_bridge.bpf.c"
-    public static let tunnelProgram = "db_tunnel_ingress"
-    public static let portProgram = "db_port_ingress"
+package enum DistributedBridgeProgram {
+    package static let file = "distributed_bridge.bpf.c"
+    package static let tunnelProgram = "db_tunnel_ingress"
+    package static let portProgram = "db_port_ingress"
 }
 
 /// The object's maps through typed views.
-struct BridgeMaps {
+struct BridgeMaps: Sendable {
     let config: ArrayMap<db_config>
     let vniPort: HashMap<UInt32, db_port>
     let portVNI: HashMap<UInt32, UInt32>

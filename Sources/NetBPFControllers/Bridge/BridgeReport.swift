@@ -8,74 +8,128 @@ internal import CNetBPFProgramTypes
 public struct BridgeReport: Sendable, Encodable, Equatable {
     /// What happened to a frame (enum db_outcome in programs/include/distributed_bridge.h).
     public enum Outcome: String, Sendable, Encodable, CaseIterable {
+        /// A tunnel frame delivered to its VNI's tenant port (DB_RX_DELIVERED).
         case delivered
+        /// A tenant frame to a learned MAC, sent to its remote VTEP (DB_TX_UNICAST).
         case unicast
+        /// A broadcast, multicast or unknown-unicast frame sent to every flood destination
+        /// (DB_TX_FLOODED).
         case flooded
+        /// Dropped: a frame on the tunnel side without tunnel metadata (DB_DROP_NO_TUNNEL_KEY).
         case noTunnelKey = "no-tunnel-key"
+        /// Dropped: a tunnel frame of a VNI not configured here (DB_DROP_UNKNOWN_VNI).
         case unknownVNI = "unknown-vni"
+        /// Dropped: a tunnel frame from this host's own underlay address (DB_DROP_LOOP).
         case loop
+        /// Dropped: a frame on a port no VNI is mapped to (DB_DROP_NO_VNI_PORT).
         case noVNIPort = "no-vni-port"
+        /// Dropped: a flood frame of a VNI without flood destinations (DB_DROP_NO_FLOOD).
         case noFloodDestination = "no-flood-destination"
+        /// Dropped: a truncated frame or a helper failure (DB_DROP_ERROR).
         case error
 
+        /// True for the outcomes that drop the frame.
         public var isDrop: Bool { ![.delivered, .unicast, .flooded].contains(self) }
     }
 
+    /// One learned MAC: the remote VTEP it was last seen behind, and its traffic.
     public struct Entry: Sendable, Encodable, Equatable {
+        /// The tenant MAC address.
         public var mac: EthernetAddress
+        /// The VNI it was learned in.
         public var vni: UInt32
+        /// The tenant port of that VNI ("-" when the VNI has none).
         public var port: String
+        /// The remote VTEP's IPv4 address.
         public var remote: String
+        /// Frames from this MAC delivered to the tenant port.
         public var rxPackets: UInt64
+        /// Bytes of those frames.
         public var rxBytes: UInt64
+        /// Frames to this MAC sent to its remote (unicast).
         public var txPackets: UInt64
+        /// Bytes of those frames.
         public var txBytes: UInt64
+        /// Times the MAC showed up behind another remote.
         public var moves: UInt32
+        /// Seconds since a frame from it was last seen (millisecond precision).
         public var lastSeenSecondsAgo: Double
     }
 
+    /// One configured VNI's counters (the `db_vni_stats` map).
     public struct VNI: Sendable, Encodable, Equatable {
+        /// The VNI.
         public var vni: UInt32
+        /// Its tenant port.
         public var port: String
+        /// MACs learned in it.
         public var learnedMACs: Int
+        /// Frames delivered from the tunnel to the port.
         public var rxPackets: UInt64
+        /// Bytes of those frames.
         public var rxBytes: UInt64
+        /// Unicast frames sent into the tunnel.
         public var txPackets: UInt64
+        /// Bytes of those frames.
         public var txBytes: UInt64
+        /// Frames flooded, each counted once.
         public var floodedPackets: UInt64
+        /// Copies sent for them, one per flood destination.
         public var floodCopies: UInt64
+        /// Frames of this VNI dropped (`totals` says why).
         public var droppedPackets: UInt64
     }
 
+    /// A VNI that arrived from the tunnel but is not configured (the `db_unknown_vnis` map).
     public struct UnknownVNI: Sendable, Encodable, Equatable {
+        /// The VNI.
         public var vni: UInt32
+        /// Frames dropped for it.
         public var packets: UInt64
+        /// Bytes of those frames.
         public var bytes: UInt64
+        /// The last remote VTEP that sent one.
         public var lastRemote: String
     }
 
+    /// Frames and bytes of one outcome, over all VNIs (the `db_totals` per-CPU array, summed).
     public struct Total: Sendable, Encodable, Equatable {
+        /// What happened to the frames.
         public var outcome: Outcome
+        /// Frames.
         public var packets: UInt64
+        /// Bytes.
         public var bytes: UInt64
     }
 
     /// Seconds since the epoch.
     public var time: Double
+    /// The bridge's network namespace (nil: the caller's).
     public var namespace: String?
+    /// The underlay interface.
     public var underlay: String
+    /// The local VTEP address (the underlay's IPv4 address).
     public var local: String
+    /// The VXLAN device's name.
     public var vxlan: String
     /// "multicast" or "mesh".
     public var mode: String
+    /// The flood destinations: the group, or each mesh remote.
     public var floodTo: [String]
+    /// The learned table, by VNI then MAC.
     public var learned: [Entry]
+    /// Per configured VNI, in config order.
     public var vnis: [VNI]
+    /// VNIs received but not configured, by VNI.
     public var unknownVNIs: [UnknownVNI]
+    /// One per outcome, in `Outcome.allCases` order.
     public var totals: [Total]
 
+    /// The learned entry of `mac` in `vni`, if any.
     public func entry(_ mac: EthernetAddress, vni: UInt32) -> Entry? { learned.first { $0.mac == mac && $0.vni == vni } }
+    /// The counters of VNI `v`, if it is configured.
     public func vni(_ v: UInt32) -> VNI? { vnis.first { $0.vni == v } }
+    /// The total of outcome `o`.
     public func total(_ o: Outcome) -> Total? { totals.first { $0.outcome == o } }
 
     static func make(config: BridgeConfig, interfaces: DistributedBridge.Interfaces, snapshot s: BridgeSnapshot,

@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+import Synchronization
 internal import CNetBPFProgramTypes
 
 /// The distributed bridge (BCC's distributed_bridge): programs/distributed_bridge.bpf.c on the tc
@@ -21,29 +22,45 @@ internal import CNetBPFProgramTypes
 ///
 /// Kernel: 4.3 (external VXLAN, bpf_skb_get/set_tunnel_key, bpf_clone_redirect 4.2); tcx links on
 /// 6.6+, clsact cls_bpf direct-action filters before (`Attacher.attachTC`). See docs/bridge.md.
-public final class DistributedBridge: @unchecked Sendable {
+///
+/// Sendable: the records and the device index sit behind a `Mutex`; the rest is `let`.
+public final class DistributedBridge: Sendable {
     /// What `resolve` found in the namespace.
     public struct Interfaces: Sendable, Equatable {
+        /// The underlay's interface index.
         public var underlay: Int32
         /// The underlay's IPv4 address: the local VTEP.
         public var local: IPAddress
+        /// VNI -> its tenant port's interface index.
         public var ports: [UInt32: Int32]
         /// The VXLAN device's index if it existed when checked (nil: the attach creates it).
         public var vxlan: Int32?
+        /// Every interface of the namespace by index (names for the report).
         public var names: [Int32: String]
     }
 
+    /// What the bridge was started with.
     public let config: BridgeConfig
+    /// What `resolve` found when the bridge started.
     public let interfaces: Interfaces
-    public private(set) var records: [AttachmentRecord] = []
-    public private(set) var vxlanIndex: Int32 = 0
-    private var object: BPFObject?
-    private var maps: BridgeMaps?
+    /// What is attached now (the tunnel program first, then the ports); empty after `stop()`.
+    public var records: [AttachmentRecord] { state.withLock { $0.records } }
+    /// The VXLAN device's interface index once the tunnel program is attached (0 before).
+    public var vxlanIndex: Int32 { state.withLock { $0.vxlanIndex } }
+    private struct State {
+        var records: [AttachmentRecord] = []
+        var vxlanIndex: Int32 = 0
+    }
+    private let state = Mutex(State())
+    private let object: BPFObject
+    private let maps: BridgeMaps
     private let store: AttachmentStore
 
-    private init(config: BridgeConfig, interfaces: Interfaces, store: AttachmentStore) {
+    private init(config: BridgeConfig, interfaces: Interfaces, object: BPFObject, maps: BridgeMaps, store: AttachmentStore) {
         self.config = config
         self.interfaces = interfaces
+        self.object = object
+        self.maps = maps
         self.store = store
     }
 
@@ -111,12 +128,11 @@ public final class DistributedBridge: @unchecked Sendable {
     public static func start(_ config: BridgeConfig, store: AttachmentStore = AttachmentStore()) throws -> DistributedBridge {
         let interfaces = try resolve(config)
         let compiled = try BPFCompiler().compile(file: try BundledPrograms.path(DistributedBridgeProgram.file))
-        let bridge = DistributedBridge(config: config, interfaces: interfaces, store: store)
+        // Loading attaches nothing, so a failure here has nothing to undo.
+        let object = try compiled.open().load()
+        let maps = try BridgeMaps(object)
+        let bridge = DistributedBridge(config: config, interfaces: interfaces, object: object, maps: maps, store: store)
         do {
-            let object = try compiled.open().load()
-            bridge.object = object
-            let maps = try BridgeMaps(object)
-            bridge.maps = maps
             // The tunnel program reads the local address (loop check); the ports need the
             // device's index, known once the tunnel program's attach has made the device.
             var dbConfig = db_config(vxlan_ifindex: 0, local_ipv4: interfaces.local.hostOrderIPv4, ttl: UInt32(config.ttl), pad: 0)
@@ -136,15 +152,18 @@ public final class DistributedBridge: @unchecked Sendable {
             options.creations = bridge.networkCreations()
             let tunnel = try attacher.attachTC(try object.program(named: DistributedBridgeProgram.tunnelProgram), of: object,
                                                to: config.vxlan, namespace: config.namespace, options: options, lifetime: .process)
-            bridge.records.append(tunnel)
-            bridge.vxlanIndex = tunnel.ifindex
+            bridge.state.withLock {
+                $0.records.append(tunnel)
+                $0.vxlanIndex = tunnel.ifindex
+            }
             dbConfig.vxlan_ifindex = UInt32(bitPattern: tunnel.ifindex)
             try maps.config.set(0, dbConfig)
             options.creations = []
             let portProgram = try object.program(named: DistributedBridgeProgram.portProgram)
             for p in config.ports {
-                bridge.records.append(try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options,
-                                                            lifetime: .process))
+                let record = try attacher.attachTC(portProgram, of: object, to: p.interface, namespace: config.namespace, options: options,
+                                                   lifetime: .process)
+                bridge.state.withLock { $0.records.append(record) }
             }
         } catch {
             bridge.stop()
@@ -171,16 +190,19 @@ public final class DistributedBridge: @unchecked Sendable {
     /// Detaches every program (ports first); the tunnel program's record takes the route and
     /// the VXLAN device it created with it.
     public func stop() {
+        let records = state.withLock { state in
+            defer { state.records = [] }
+            return state.records
+        }
         for r in records.reversed() { try? Attacher(store: store).undo(r) }
-        records = []
     }
 
     deinit { stop() }
 
     /// What the programs learned and counted so far.
+    /// - Throws: `BPFError` from the map dumps (BPF_MAP_LOOKUP_BATCH, or key by key before 5.6).
     public func report(at time: Date = Date()) throws -> BridgeReport {
-        guard let maps else { throw ControllerError("the bridge is not running") }
-        return BridgeReport.make(config: config, interfaces: interfaces, snapshot: try maps.snapshot(),
+        BridgeReport.make(config: config, interfaces: interfaces, snapshot: try maps.snapshot(),
                                  monotonicNow: VLANLearner.monotonicNanoseconds(), time: time)
     }
 }

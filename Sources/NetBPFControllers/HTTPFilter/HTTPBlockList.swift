@@ -1,11 +1,14 @@
 import Foundation
 import Glibc
 import NetBPF
+import Synchronization
 internal import CNetBPFProgramTypes
 
 /// One entry of the blocking program's list (`block_list` in programs/http_block.bpf.c).
 public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// A Host header name (matched exactly) or a request-target prefix.
     public enum Kind: String, Sendable, Codable { case host, path }
+    /// Whether `value` is a host or a path prefix.
     public var kind: Kind
     /// For a host: lower case, without port. For a path: the prefix as sent on the wire.
     public var value: String
@@ -13,10 +16,12 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     /// Longest path prefix compared by the BPF program, and longest host name (one byte is
     /// taken by the NUL that makes host entries exact).
     public static let maximumPathBytes = Int(HTTP_BLOCK_BYTES)
+    /// Longest host name: the last byte of the key's data is the NUL that makes host matches exact.
     public static let maximumHostBytes = Int(HTTP_BLOCK_BYTES) - 1
 
     /// A path-prefix entry. The prefix must start with "/" (or be an absolute-form URL), hold
     /// no spaces or control bytes, and be at most 64 bytes.
+    /// - Throws: `ControllerError` for an empty, too long or malformed prefix.
     public static func path(_ prefix: String) throws -> HTTPBlockEntry {
         let bytes = Array(prefix.utf8)
         guard !bytes.isEmpty else { throw ControllerError("an empty path prefix would block every request", hint: "give a prefix such as /admin") }
@@ -35,6 +40,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     }
 
     /// A host entry: matches requests whose Host header is this name (case and port ignored).
+    /// - Throws: `ControllerError` for an empty, too long or malformed name.
     public static func host(_ name: String) throws -> HTTPBlockEntry {
         let normalized = HTTPSelection.stripPort(name.lowercased())
         let bytes = Array(normalized.utf8)
@@ -49,6 +55,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
         return HTTPBlockEntry(kind: .host, value: normalized)
     }
 
+    /// "host NAME" or "path PREFIX".
     public var description: String { "\(kind.rawValue) \(value)" }
 
     // MARK: BPF key
@@ -56,6 +63,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
     /// sizeof(struct http_block_key) and sizeof(struct http_block_value) of
     /// programs/include/http_filter.h.
     public static let keySize = MemoryLayout<http_block_key>.size
+    /// sizeof(struct http_block_value): the hit count and the time of the last hit.
     public static let valueSize = MemoryLayout<http_block_value>.size
 
     /// The LPM trie key: prefix length in bits (host order, as the kernel reads it), the kind
@@ -101,6 +109,7 @@ public struct HTTPBlockEntry: Hashable, Sendable, Codable, CustomStringConvertib
 
 /// An entry with what the BPF program counted for it.
 public struct HTTPBlockListing: Sendable, Equatable, Encodable {
+    /// The entry.
     public var entry: HTTPBlockEntry
     /// Requests dropped by this entry.
     public var hits: UInt64
@@ -125,14 +134,20 @@ public protocol HTTPBlockListStore: AnyObject {
     func add(_ entry: HTTPBlockEntry) throws
     /// Removes an entry; false if it was not there.
     func remove(_ entry: HTTPBlockEntry) throws -> Bool
+    /// Every entry with its counters, sorted by kind, then value.
     func listing() throws -> [HTTPBlockListing]
 }
 
 /// The block list in the kernel: the LPM trie `block_list` of http_block.bpf.c, either from a
 /// loaded object or opened from its pin. Changes are seen by the next packet.
-public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
+///
+/// Sendable: it holds only the map (`let`); each change is one syscall on the map's fd.
+public final class BPFHTTPBlockList: HTTPBlockListStore, Sendable {
+    /// The `block_list` LPM trie (BPF_MAP_TYPE_LPM_TRIE, kernel 4.11).
     public let map: BPFMap
 
+    /// A block list over `map`.
+    /// - Throws: `ControllerError` when `map` is not an LPM trie with http_block's key and value sizes.
     public init(map: BPFMap) throws {
         guard map.type == .lpmTrie, map.keySize == HTTPBlockEntry.keySize, map.valueSize == HTTPBlockEntry.valueSize else {
             throw ControllerError("map '\(map.name)' is not an HTTP block list (\(map.type), key \(map.keySize) bytes, value \(map.valueSize) bytes)",
@@ -142,10 +157,14 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
     }
 
     /// Opens a pinned block list (`.../http_block/maps/block_list`).
+    /// - Throws: `BPFError(.notFound)` when nothing is pinned there; `ControllerError` when it is not a
+    ///   block list.
     public convenience init(pinned path: String) throws {
         try self.init(map: BPFMap.open(pinned: path))
     }
 
+    /// Adds `entry` (BPF_MAP_UPDATE_ELEM with BPF_NOEXIST; present already: its counters are kept).
+    /// - Throws: `BPFError` from the update (ENOSPC when the trie is full).
     public func add(_ entry: HTTPBlockEntry) throws {
         do {
             try map.update(key: entry.keyBytes, value: [UInt8](repeating: 0, count: HTTPBlockEntry.valueSize), flags: .noExist)
@@ -154,10 +173,15 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
         }
     }
 
+    /// Removes `entry` (BPF_MAP_DELETE_ELEM); false when it was not there.
+    /// - Throws: `BPFError` for errors other than ENOENT.
     public func remove(_ entry: HTTPBlockEntry) throws -> Bool {
         try map.delete(key: entry.keyBytes)
     }
 
+    /// Every entry with what the program counted for it, sorted by kind, then value (a key walk and a
+    /// lookup per key).
+    /// - Throws: `BPFError` from the map walk.
     public func listing() throws -> [HTTPBlockListing] {
         var out: [HTTPBlockListing] = []
         for key in try map.keys() {
@@ -189,7 +213,7 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
 
     /// Pinned block lists of running `netbpf http-filter` instances, narrowed by interface and
     /// namespace ("root" for the caller's): (namespace, interface, path).
-    public static func pinned(interface: String? = nil, namespace: String? = nil) -> [(namespace: String?, interface: String, path: String)] {
+    package static func pinned(interface: String? = nil, namespace: String? = nil) -> [(namespace: String?, interface: String, path: String)] {
         let root = Pinning.root
         let fm = FileManager.default
         var found: [(String?, String, String)] = []
@@ -205,23 +229,32 @@ public final class BPFHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
 
 /// An in-memory block list with the BPF program's matching rules, for tests of code that
 /// manages entries and for checking the rules themselves without a kernel.
-public final class InMemoryHTTPBlockList: HTTPBlockListStore, @unchecked Sendable {
-    public private(set) var entries: [HTTPBlockEntry: HTTPBlockListing] = [:]
-    public init() {}
+/// Sendable: the entries sit behind a `Mutex`.
+package final class InMemoryHTTPBlockList: HTTPBlockListStore, Sendable {
+    private let state = Mutex<[HTTPBlockEntry: HTTPBlockListing]>([:])
+    /// The entries with their (always zero) counters.
+    package var entries: [HTTPBlockEntry: HTTPBlockListing] { state.withLock { $0 } }
+    /// An empty list.
+    package init() {}
 
-    public func add(_ entry: HTTPBlockEntry) throws {
-        if entries[entry] == nil { entries[entry] = HTTPBlockListing(entry: entry, hits: 0, lastHitNanoseconds: 0) }
+    /// Adds `entry` (kept as it is when present).
+    package func add(_ entry: HTTPBlockEntry) throws {
+        state.withLock { entries in
+            if entries[entry] == nil { entries[entry] = HTTPBlockListing(entry: entry, hits: 0, lastHitNanoseconds: 0) }
+        }
     }
 
-    public func remove(_ entry: HTTPBlockEntry) throws -> Bool { entries.removeValue(forKey: entry) != nil }
+    /// Removes `entry`; false when it was not there.
+    package func remove(_ entry: HTTPBlockEntry) throws -> Bool { state.withLock { $0.removeValue(forKey: entry) != nil } }
 
-    public func listing() throws -> [HTTPBlockListing] {
+    /// The entries sorted by kind, then value.
+    package func listing() throws -> [HTTPBlockListing] {
         entries.values.sorted { ($0.entry.kind.rawValue, $0.entry.value) < ($1.entry.kind.rawValue, $1.entry.value) }
     }
 
     /// Would http_block drop a request with this target and Host? (The first 64 bytes of the
     /// target against path prefixes; the Host, lower-cased without port, exactly.)
-    public func blocks(path: String, host: String?) -> Bool {
+    package func blocks(path: String, host: String?) -> Bool {
         let target = String(decoding: Array(path.utf8).prefix(HTTPBlockEntry.maximumPathBytes), as: UTF8.self)
         for entry in entries.keys {
             switch entry.kind {

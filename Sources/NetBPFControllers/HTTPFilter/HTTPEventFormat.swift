@@ -11,7 +11,7 @@ import Glibc
 /// Every field is already escaped by the parser (HTTPMessageParser.text), so a line is one line.
 public enum HTTPEventFormat {
     /// Local wall-clock time with microseconds: 23:59:01.123456.
-    public static func clock(_ t: Double) -> String {
+    package static func clock(_ t: Double) -> String {
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         localtime_r(&seconds, &parts)
@@ -19,12 +19,13 @@ public enum HTTPEventFormat {
         return String(format: "%02d:%02d:%02d.%06d", parts.tm_hour, parts.tm_min, parts.tm_sec, micros)
     }
 
-    public static func latency(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
+    package static func latency(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
 
+    /// The event as one line of text (the layout above).
     public static func text(_ event: HTTPEvent) -> String {
         switch event {
         case .request(let r):
-            return "\(clock(r.time)) request  \(r.connection) \(r.method) \(r.host ?? "-") \(r.path) \(r.version)" + (r.blocked == true ? " [blocked]" : "")
+            return "\(clock(r.time)) request  \(r.connection) \(r.method) \(r.host ?? "-") \(r.path) \(r.version)" + (r.isBlocked == true ? " [blocked]" : "")
         case .response(let r):
             var line = "\(clock(r.time)) response \(r.connection) "
             if let q = r.request {
@@ -62,7 +63,7 @@ public enum HTTPEventFormat {
     }
 
     /// UTC, ISO 8601 with microseconds: 2025-11-21T23:59:01.123456Z.
-    public static func isoTime(_ t: Double) -> String {
+    package static func isoTime(_ t: Double) -> String {
         var seconds = time_t(t.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -84,7 +85,7 @@ public enum HTTPEventFormat {
         case .request(let r):
             line = Line(type: "request", time: isoTime(r.time), timestamp: r.time, client: r.connection.client.description,
                         server: r.connection.server.description, method: r.method, host: r.host, path: r.path, version: r.version,
-                        line_bytes: r.lineBytes, segments: r.segments, blocked: r.blocked)
+                        line_bytes: r.lineBytes, segments: r.segments, blocked: r.isBlocked)
         case .response(let r):
             line = Line(type: "response", time: isoTime(r.time), timestamp: r.time, client: r.connection.client.description,
                         server: r.connection.server.description, method: r.request?.method, host: r.request?.host,

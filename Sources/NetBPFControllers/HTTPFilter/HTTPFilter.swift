@@ -4,19 +4,20 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+import Synchronization
 internal import CNetBPFProgramTypes
 
 /// The HTTP filter's BPF C: programs/NAME.bpf.c in `directory` when given, else where
 /// BundledPrograms finds netbpf's programs (never the working directory); either way only if
 /// it is owned by root (or the user) and not writable by others.
-public enum HTTPPrograms {
-    public static func locate(_ name: String, directory: String? = nil) throws -> String {
+package enum HTTPPrograms {
+    package static func locate(_ name: String, directory: String? = nil) throws -> String {
         if let directory { return try BundledPrograms.path("\(name).bpf.c", inDirectory: directory) }
         return try BundledPrograms.path("\(name).bpf.c")
     }
 
     /// Compiles programs/NAME.bpf.c in-process (through the compile cache) and opens it.
-    public static func open(_ name: String, directory: String? = nil, compiler: BPFCompiler? = nil) throws -> BPFObjectSpec {
+    package static func open(_ name: String, directory: String? = nil, compiler: BPFCompiler? = nil) throws -> BPFObjectSpec {
         let path = try locate(name, directory: directory)
         let compiled = try (compiler ?? BPFCompiler()).compile(file: path)
         return try compiled.open()
@@ -27,19 +28,30 @@ public enum HTTPPrograms {
 public struct HTTPFilterStats: Sendable, Equatable, Codable {
     /// http_filter (socket filter): segments kept, by reason.
     public var requestSegments: UInt64 = 0
+    /// Segments kept because they start with a status line.
     public var responseSegments: UInt64 = 0
+    /// Segments kept because they continue an open request line (a session in the BPF LRU map).
     public var continuationSegments: UInt64 = 0
+    /// Sessions the socket filter opened for request lines split over segments.
     public var sessionsOpened: UInt64 = 0
+    /// Sessions ended when their line was complete.
     public var sessionsEnded: UInt64 = 0
+    /// Sessions ended at the line-length limit (HTTP_LINE_MAX).
     public var sessionsCapped: UInt64 = 0
+    /// IP fragments skipped (no TCP header to read).
     public var fragmentsSkipped: UInt64 = 0
+    /// Frames of another VLAN than the one asked for.
     public var otherVLAN: UInt64 = 0
     /// http_block (tc), when attached.
     public var blockInspected: UInt64?
+    /// Requests dropped for a path prefix.
     public var blockDroppedPath: UInt64?
+    /// Requests dropped for a host.
     public var blockDroppedHost: UInt64?
+    /// Requests inspected that had no Host header in their first segment.
     public var blockNoHost: UInt64?
 
+    /// All zero, the block counters nil.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -63,7 +75,11 @@ public struct HTTPFilterStats: Sendable, Equatable, Codable {
 ///
 /// `close()` detaches the blocking program and removes its pins; it is idempotent and also runs
 /// on deinit. Kernel: socket filters (3.19), bpf_loop (5.17), tcx (6.6) or clsact (4.5).
-public final class HTTPFilter: @unchecked Sendable {
+///
+/// Sendable: the reassembler (single-owner logic), the blocking program's record and the sweep
+/// count sit behind a `Mutex`; the rest is `let`.
+public final class HTTPFilter: Sendable {
+    /// What to watch and whether to block.
     public struct Options: Sendable {
         /// The interface to watch (nil: every interface of the namespace).
         public var interface: String?
@@ -73,7 +89,9 @@ public final class HTTPFilter: @unchecked Sendable {
         public var vlan: UInt16?
         /// Attach the blocking program on the interface's ingress (implied by entries).
         public var blocking = false
+        /// Entries the block list starts with.
         public var blockEntries: [HTTPBlockEntry] = []
+        /// Limits of the user-space reassembler (line length, idle timeout, flows).
         public var reassembler = HTTPReassemblerConfiguration()
         /// Where programs/ is (nil: HTTPPrograms.locate's search).
         public var programsDirectory: String?
@@ -82,28 +100,33 @@ public final class HTTPFilter: @unchecked Sendable {
         public var recordDirectory: String?
         /// Sessions in the BPF LRU map.
         public var maxSessions: UInt32 = 4096
+        /// Every interface of the caller's namespace, no VLAN filter, no blocking.
         public init() {}
     }
 
+    /// What the filter was made with.
     public let options: Options
-    public let reassembler: HTTPReassembler
     let attacher: Attacher
     let filterObject: BPFObject
     let filterProgram: BPFProgram
     let sessions: BPFMap
     let stats: BPFMap
-    var blockObject: BPFObject?
-    /// The blocking program's attachment, while attached.
-    public private(set) var blockRecord: AttachmentRecord?
-    /// The block list of the attached blocking program.
-    public private(set) var blockList: BPFHTTPBlockList?
-    private let lock = NSLock()
+    let blockObject: BPFObject?
+    /// The block list of the blocking program (nil without blocking).
+    public let blockList: BPFHTTPBlockList?
+    private struct State {
+        var reassembler: HTTPReassembler
+        var blockRecord: AttachmentRecord?
+        var sessionsSwept = 0
+    }
+    private let state: Mutex<State>
 
     /// Compiles and loads the socket filter; with blocking, compiles, loads, fills and attaches
     /// the tc program (on failure nothing stays attached).
+    /// - Throws: `ControllerError` for a bad VLAN id or blocking without an interface; compile, load
+    ///   and attach errors.
     public init(_ options: Options) throws {
         self.options = options
-        reassembler = HTTPReassembler(configuration: options.reassembler)
         attacher = options.recordDirectory.map { Attacher(store: AttachmentStore(directory: $0)) } ?? Attacher()
         let compiler = try BPFCompiler()
         let spec = try HTTPPrograms.open("http_filter", directory: options.programsDirectory, compiler: compiler)
@@ -117,6 +140,7 @@ public final class HTTPFilter: @unchecked Sendable {
         sessions = try filterObject.map(named: "sessions")
         stats = try filterObject.map(named: "http_stats")
 
+        var blockRecord: AttachmentRecord?
         if options.blocking || !options.blockEntries.isEmpty {
             guard let interface = options.interface else {
                 throw ControllerError("blocking needs the server-side interface", hint: "give -i IFACE (the interface the requests come in on)")
@@ -131,20 +155,31 @@ public final class HTTPFilter: @unchecked Sendable {
                                                         namespace: options.namespace, options: tc, lifetime: .process)
             blockObject = object
             blockList = list
+        } else {
+            blockObject = nil
+            blockList = nil
         }
+        state = Mutex(State(reassembler: HTTPReassembler(configuration: options.reassembler), blockRecord: blockRecord))
     }
 
     deinit { close() }
 
+    /// The blocking program's attachment, while attached (nil without blocking and after `close()`).
+    public var blockRecord: AttachmentRecord? { state.withLock { $0.blockRecord } }
+
     /// Path of the pinned block list while blocking.
     public var blockListPin: String? { blockRecord.map { $0.pinDirectory + "/maps/block_list" } }
 
+    /// What user space made of the frames so far: requests, responses, duplicates, lines too
+    /// long, parse errors.
+    public var counters: HTTPCounters { state.withLock { $0.reassembler.counters } }
+
     /// Detaches the blocking program and removes its pins (idempotent).
     public func close() {
-        lock.lock()
-        let record = blockRecord
-        blockRecord = nil
-        lock.unlock()
+        let record = state.withLock { state in
+            defer { state.blockRecord = nil }
+            return state.blockRecord
+        }
         if let record { try? attacher.undo(record) }
     }
 
@@ -153,6 +188,8 @@ public final class HTTPFilter: @unchecked Sendable {
     /// Idle flows are expired, and the BPF sessions the reassembler gave up on deleted, once a second.
     /// With a namespace, `ready`, `shouldStop` and `handler` run on the namespace's thread (hence
     /// `@Sendable`); without one, on the caller's.
+    /// - Throws: `ControllerError` for a missing namespace; netlink errors for an unknown interface;
+    ///   `BPFError` from the AF_PACKET socket (`.permission` without CAP_NET_RAW).
     public func run(pollMilliseconds: Int32 = 100, ready: @Sendable () -> Void = {}, until shouldStop: @Sendable () -> Bool,
                     _ handler: @Sendable (HTTPEvent) -> Void) throws {
         @Sendable func body() throws {
@@ -163,13 +200,14 @@ public final class HTTPFilter: @unchecked Sendable {
             var ticks = 0
             while !shouldStop() {
                 if let frame = try socket.receive(timeoutMilliseconds: pollMilliseconds) {
-                    for event in self.reassembler.process(frame: frame.data, time: Self.now()) { handler(self.annotate(event)) }
+                    let events = self.state.withLock { $0.reassembler.process(frame: frame.data, time: Self.now()) }
+                    for event in events { handler(self.annotate(event)) }
                 }
                 let now = Self.now()
                 if now - lastExpiry >= 1 {
                     lastExpiry = now
                     ticks += 1
-                    self.reassembler.expire(now: now)
+                    self.state.withLock { $0.reassembler.expire(now: now) }
                     self.closeSessions()
                     if ticks % 10 == 0 { _ = try? self.sweepStaleSessions() }
                 }
@@ -189,19 +227,20 @@ public final class HTTPFilter: @unchecked Sendable {
     /// Marks requests the blocking program's list matches (it drops them after the packet
     /// socket saw them).
     func annotate(_ event: HTTPEvent) -> HTTPEvent {
-        guard let list = blockList, blockRecord != nil, case .request(var request) = event else { return event }
-        request.blocked = list.match(path: request.path, host: request.host) != nil
+        guard let list = blockList, state.withLock({ $0.blockRecord != nil }), case .request(var request) = event else { return event }
+        request.isBlocked = list.match(path: request.path, host: request.host) != nil
         return .request(request)
     }
 
     /// Deletes the BPF sessions of lines the reassembler gave up on (too long, lost, expired).
     func closeSessions() {
-        for key in reassembler.takeSessionsToClose() { _ = try? sessions.delete(key: Self.sessionKey(key)) }
+        for key in state.withLock({ $0.reassembler.takeSessionsToClose() }) { _ = try? sessions.delete(key: Self.sessionKey(key)) }
     }
 
     /// Deletes BPF sessions idle for longer than the idle timeout that user space never heard
     /// of (their first segment was lost to a full socket buffer, or came before netbpf started);
     /// the LRU would push them out only when full. Returns how many went.
+    /// - Throws: `BPFError` from the map walk.
     @discardableResult
     public func sweepStaleSessions() throws -> Int {
         var ts = timespec()
@@ -214,17 +253,17 @@ public final class HTTPFilter: @unchecked Sendable {
             let last = value.withUnsafeBytes { $0.loadUnaligned(as: http_session.self).last_ns }
             if last < now, now - last > limit, try sessions.delete(key: key) { removed += 1 }
         }
-        sessionsSwept += removed
+        state.withLock { $0.sessionsSwept += removed }
         return removed
     }
 
     /// BPF sessions removed by `sweepStaleSessions`.
-    public private(set) var sessionsSwept = 0
+    public var sessionsSwept: Int { state.withLock { $0.sessionsSwept } }
 
     /// The bytes of the sessions map's key, `struct http_flow` of programs/include/http_filter.h:
     /// saddr[16], daddr[16] (an IPv4 address in the first 4 bytes), sport, dport (network order),
     /// family (4 or 6), pad[3].
-    public static func sessionKey(_ flow: HTTPFlowKey) -> [UInt8] {
+    package static func sessionKey(_ flow: HTTPFlowKey) -> [UInt8] {
         var key = http_flow()
         withUnsafeMutableBytes(of: &key.saddr) { for (i, b) in flow.source.address.prefix(16).enumerated() { $0[i] = b } }
         withUnsafeMutableBytes(of: &key.daddr) { for (i, b) in flow.destination.address.prefix(16).enumerated() { $0[i] = b } }
@@ -235,9 +274,11 @@ public final class HTTPFilter: @unchecked Sendable {
     }
 
     /// Open request lines the BPF side is passing continuations for.
+    /// - Throws: `BPFError` from the map walk.
     public func openSessions() throws -> Int { try sessions.keys().count }
 
     /// The BPF programs' counters.
+    /// - Throws: `BPFError` from the per-CPU array lookups.
     public func kernelStats() throws -> HTTPFilterStats {
         let s = try PerCPUArrayMap<UInt64>(stats)
         var out = HTTPFilterStats()

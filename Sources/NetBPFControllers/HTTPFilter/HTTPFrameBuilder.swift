@@ -1,8 +1,8 @@
 /// Builds Ethernet frames carrying TCP segments, with the variations the HTTP filter must
 /// handle: VLAN tags, IPv4 options and fragments, IPv6 extension headers, TCP options. Used by
 /// the tests (unit and BPF_PROG_TEST_RUN), the benchmarks, and fuzzing.
-public struct HTTPFrameBuilder: Sendable {
-    public enum IPv6Extension: Sendable, Equatable {
+package struct HTTPFrameBuilder: Sendable {
+    package enum IPv6Extension: Sendable, Equatable {
         /// Hop-by-hop or destination options of (1 + units) * 8 bytes.
         case hopByHop(units: UInt8)
         case destination(units: UInt8)
@@ -13,39 +13,39 @@ public struct HTTPFrameBuilder: Sendable {
         case authentication(units: UInt8)
     }
 
-    public var sourceMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x02]
-    public var destinationMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
+    package var sourceMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x02]
+    package var destinationMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
     /// VLAN ids, outermost first; with two, the outer is 802.1ad (0x88a8), the inner 802.1Q.
-    public var vlans: [UInt16] = []
-    public var source: HTTPEndpoint
-    public var destination: HTTPEndpoint
-    public var sequence: UInt32 = 1000
-    public var acknowledgement: UInt32 = 1
-    public var flags: UInt8 = 0x18
+    package var vlans: [UInt16] = []
+    package var source: HTTPEndpoint
+    package var destination: HTTPEndpoint
+    package var sequence: UInt32 = 1000
+    package var acknowledgement: UInt32 = 1
+    package var flags: UInt8 = 0x18
     /// IPv4 options (padded to 4 bytes).
-    public var ipv4Options: [UInt8] = []
+    package var ipv4Options: [UInt8] = []
     /// IPv4 fragment offset in 8-byte units, and the more-fragments bit.
-    public var fragmentOffset: UInt16 = 0
-    public var moreFragments = false
-    public var ipv6Extensions: [IPv6Extension] = []
+    package var fragmentOffset: UInt16 = 0
+    package var moreFragments = false
+    package var ipv6Extensions: [IPv6Extension] = []
     /// TCP options (padded to 4 bytes).
-    public var tcpOptions: [UInt8] = []
+    package var tcpOptions: [UInt8] = []
     /// Bytes after the IP packet (Ethernet padding).
-    public var trailer: [UInt8] = []
+    package var trailer: [UInt8] = []
 
-    public init(source: HTTPEndpoint, destination: HTTPEndpoint) {
+    package init(source: HTTPEndpoint, destination: HTTPEndpoint) {
         self.source = source
         self.destination = destination
     }
 
     /// 10.0.0.2:40000 -> 10.0.0.1:8000.
-    public static func ipv4(sourcePort: UInt16 = 40000, destinationPort: UInt16 = 8000) -> HTTPFrameBuilder {
+    package static func ipv4(sourcePort: UInt16 = 40000, destinationPort: UInt16 = 8000) -> HTTPFrameBuilder {
         HTTPFrameBuilder(source: HTTPEndpoint(address: [10, 0, 0, 2], port: sourcePort),
                          destination: HTTPEndpoint(address: [10, 0, 0, 1], port: destinationPort))
     }
 
     /// [fd00::2]:40000 -> [fd00::1]:8000.
-    public static func ipv6(sourcePort: UInt16 = 40000, destinationPort: UInt16 = 8000) -> HTTPFrameBuilder {
+    package static func ipv6(sourcePort: UInt16 = 40000, destinationPort: UInt16 = 8000) -> HTTPFrameBuilder {
         let base: [UInt8] = [0xfd] + [UInt8](repeating: 0, count: 14)
         return HTTPFrameBuilder(source: HTTPEndpoint(address: base + [2], port: sourcePort),
                                 destination: HTTPEndpoint(address: base + [1], port: destinationPort))
@@ -65,7 +65,7 @@ public struct HTTPFrameBuilder: Sendable {
     }
 
     /// The TCP header and payload.
-    public func tcp(payload: [UInt8]) -> [UInt8] {
+    package func tcp(payload: [UInt8]) -> [UInt8] {
         let options = Self.padded(tcpOptions)
         let offset = UInt8((20 + options.count) / 4)
         return Self.be16(source.port) + Self.be16(destination.port) + Self.be32(sequence) + Self.be32(acknowledgement)
@@ -73,12 +73,12 @@ public struct HTTPFrameBuilder: Sendable {
     }
 
     /// The whole frame: Ethernet, tags, IP, TCP, payload, trailer.
-    public func frame(payload: [UInt8]) -> [UInt8] {
+    package func frame(payload: [UInt8]) -> [UInt8] {
         frame(transport: tcp(payload: payload), protocol: 6)
     }
 
     /// A frame with another transport (e.g. UDP, protocol 17) and its bytes as given.
-    public func frame(transport: [UInt8], protocol proto: UInt8) -> [UInt8] {
+    package func frame(transport: [UInt8], protocol proto: UInt8) -> [UInt8] {
         let v6 = source.address.count == 16
         var eth = destinationMAC + sourceMAC
         for (i, vlan) in vlans.enumerated() {
@@ -127,7 +127,7 @@ public struct HTTPFrameBuilder: Sendable {
     /// BPF_PROG_TEST_RUN starts socket filters at the network header (it strips one Ethernet
     /// header), while on an AF_PACKET socket they start at the Ethernet header: a dummy
     /// Ethernet header in front makes a test run see what a packet socket would.
-    public static func forSocketFilterTestRun(_ frame: [UInt8]) -> [UInt8] {
+    package static func forSocketFilterTestRun(_ frame: [UInt8]) -> [UInt8] {
         [UInt8](repeating: 0, count: 12) + (frame.count >= 14 ? Array(frame[12..<14]) : [0x08, 0x00]) + frame
     }
 }

@@ -2,14 +2,14 @@
 /// (programs/include/http_parse.h): up to two 802.1Q/802.1ad tags, IPv4 with options (non-first
 /// fragments refused), IPv6 with up to six extension headers, TCP with options. Every read is
 /// bounds-checked against the bytes given: any input gives a segment or a reason, never a trap.
-public enum HTTPFrameDecoder {
-    public enum Failure: String, Error, Sendable, Equatable {
+package enum HTTPFrameDecoder {
+    package enum Failure: String, Error, Sendable, Equatable {
         case truncated, notIP, notTCP, fragment, malformed, noPayload
     }
 
-    public static let maximumIPv6ExtensionHeaders = 6
+    package static let maximumIPv6ExtensionHeaders = 6
 
-    public static func decode(_ frame: [UInt8]) -> Result<TCPSegment, Failure> {
+    package static func decode(_ frame: [UInt8]) -> Result<TCPSegment, Failure> {
         let b = frame
         func u16(_ o: Int) -> Int? { o >= 0 && o + 1 < b.count ? Int(b[o]) << 8 | Int(b[o + 1]) : nil }
         func u32(_ o: Int) -> UInt32? {

@@ -2,14 +2,14 @@
 /// where it decides whether something is HTTP at all (method, target form, version), lenient
 /// where real servers are (bare LF line ends, any reason phrase). Reads only inside the bytes
 /// given and bounds every scan; any input gives a value or nil, never a trap.
-public enum HTTPMessageParser {
+package enum HTTPMessageParser {
     /// The methods the socket filter keeps, as ASCII.
-    public static let methods: [String] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
+    package static let methods: [String] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
     static let methodBytes: [[UInt8]] = methods.map { Array($0.utf8) }
     static let responsePrefix: [UInt8] = Array("HTTP/1.".utf8)
 
     /// The method when `b[from...]` starts with one of `methods` and a space.
-    public static func requestMethod(_ b: [UInt8], from: Int = 0) -> String? {
+    package static func requestMethod(_ b: [UInt8], from: Int = 0) -> String? {
         for (i, m) in methodBytes.enumerated() where hasPrefix(b, from, m) && from + m.count < b.count && b[from + m.count] == 0x20 {
             return methods[i]
         }
@@ -17,10 +17,10 @@ public enum HTTPMessageParser {
     }
 
     /// True when `b[from...]` starts with "HTTP/1.".
-    public static func startsResponse(_ b: [UInt8], from: Int = 0) -> Bool { hasPrefix(b, from, responsePrefix) }
+    package static func startsResponse(_ b: [UInt8], from: Int = 0) -> Bool { hasPrefix(b, from, responsePrefix) }
 
     /// True when `b[from...]` starts a request or a response.
-    public static func startsMessage(_ b: [UInt8], from: Int = 0) -> Bool {
+    package static func startsMessage(_ b: [UInt8], from: Int = 0) -> Bool {
         startsResponse(b, from: from) || requestMethod(b, from: from) != nil
     }
 
@@ -31,7 +31,7 @@ public enum HTTPMessageParser {
     }
 
     /// The index of the first LF in `b[from..<min(b.count, from + limit)]`.
-    public static func lineFeed(in b: [UInt8], from: Int, limit: Int = Int.max) -> Int? {
+    package static func lineFeed(in b: [UInt8], from: Int, limit: Int = Int.max) -> Int? {
         guard from >= 0, from < b.count else { return nil }
         let end = limit >= b.count - from ? b.count : from + limit
         var i = from
@@ -47,16 +47,16 @@ public enum HTTPMessageParser {
         lf > start && b[lf - 1] == 0x0d ? start..<(lf - 1) : start..<lf
     }
 
-    public struct RequestLine: Sendable, Equatable {
-        public var method: String
-        public var target: String
-        public var version: String
+    package struct RequestLine: Sendable, Equatable {
+        package var method: String
+        package var target: String
+        package var version: String
     }
 
     /// Parses "METHOD SP target SP HTTP/1.d" (the line end already removed). The target must
     /// be origin-form ("/..."), "*", absolute-form ("http://...", "https://...") or, for
     /// CONNECT, authority-form, and contain no spaces or control bytes.
-    public static func parseRequestLine(_ b: [UInt8], _ range: Range<Int>) -> RequestLine? {
+    package static func parseRequestLine(_ b: [UInt8], _ range: Range<Int>) -> RequestLine? {
         guard range.lowerBound >= 0, range.upperBound <= b.count, let method = requestMethod(b, from: range.lowerBound) else { return nil }
         let targetStart = range.lowerBound + method.utf8.count + 1
         guard targetStart <= range.upperBound else { return nil }
@@ -79,14 +79,14 @@ public enum HTTPMessageParser {
         return RequestLine(method: method, target: text(target[...]), version: text(b[versionStart..<range.upperBound]))
     }
 
-    public struct StatusLine: Sendable, Equatable {
-        public var version: String
-        public var status: Int
-        public var reason: String
+    package struct StatusLine: Sendable, Equatable {
+        package var version: String
+        package var status: Int
+        package var reason: String
     }
 
     /// Parses "HTTP/1.d SP 3DIGIT [SP reason]" (the line end already removed).
-    public static func parseStatusLine(_ b: [UInt8], _ range: Range<Int>) -> StatusLine? {
+    package static func parseStatusLine(_ b: [UInt8], _ range: Range<Int>) -> StatusLine? {
         let s = range.lowerBound
         guard s >= 0, range.upperBound <= b.count, range.count >= 12, hasPrefix(b, s, responsePrefix),
               (0x30...0x39).contains(b[s + 7]), b[s + 8] == 0x20 else { return nil }
@@ -107,22 +107,22 @@ public enum HTTPMessageParser {
         return StatusLine(version: text(b[s..<(s + 8)]), status: status, reason: reason)
     }
 
-    public struct Headers: Sendable, Equatable {
+    package struct Headers: Sendable, Equatable {
         /// The first Host header's value, trimmed.
-        public var host: String?
-        public var contentLength: Int?
-        public var chunked = false
+        package var host: String?
+        package var contentLength: Int?
+        package var chunked = false
         /// The blank line that ends the header block was seen.
-        public var complete = false
+        package var complete = false
         /// The index after the blank line (when complete).
-        public var end = 0
+        package var end = 0
         /// A header line without a colon or with a bad Content-Length was met (parsing stopped).
-        public var malformed = false
+        package var malformed = false
     }
 
     /// Header lines starting at `from`, up to the blank line or the end of the bytes given (an
     /// unfinished last line is not looked at). At most `limit` bytes are scanned.
-    public static func parseHeaders(_ b: [UInt8], from: Int, limit: Int = 65_536) -> Headers {
+    package static func parseHeaders(_ b: [UInt8], from: Int, limit: Int = 65_536) -> Headers {
         var h = Headers()
         var start = from
         let end = limit >= b.count - max(from, 0) ? b.count : from + limit
@@ -165,7 +165,7 @@ public enum HTTPMessageParser {
     /// Bytes as text for one line of output: printable ASCII as is, everything else (control
     /// bytes, bytes over 0x7e, a backslash) as \xNN, so nothing a client sends can break the
     /// line or drive the terminal.
-    public static func text(_ bytes: ArraySlice<UInt8>) -> String {
+    package static func text(_ bytes: ArraySlice<UInt8>) -> String {
         var out = ""
         out.reserveCapacity(bytes.count)
         for c in bytes {

@@ -1,12 +1,12 @@
 /// A TCP flow in one direction (the user-space twin of the BPF `struct http_flow`).
-public struct HTTPFlowKey: Hashable, Sendable, CustomStringConvertible {
-    public var source: HTTPEndpoint
-    public var destination: HTTPEndpoint
-    public init(source: HTTPEndpoint, destination: HTTPEndpoint) {
+package struct HTTPFlowKey: Hashable, Sendable, CustomStringConvertible {
+    package var source: HTTPEndpoint
+    package var destination: HTTPEndpoint
+    package init(source: HTTPEndpoint, destination: HTTPEndpoint) {
         self.source = source
         self.destination = destination
     }
-    public var description: String { "\(source) -> \(destination)" }
+    package var description: String { "\(source) -> \(destination)" }
 }
 
 /// Limits of the reassembler.
@@ -25,6 +25,7 @@ public struct HTTPReassemblerConfiguration: Sendable {
     /// data already seen (a loopback frame's second copy, a retransmission). Further behind, it
     /// is taken for a new connection on the same addresses and ports.
     public var duplicateWindow: UInt32 = 1 << 20
+    /// The defaults above.
     public init() {}
 }
 
@@ -42,9 +43,9 @@ public struct HTTPReassemblerConfiguration: Sendable {
 ///
 /// Pure logic: no kernel, no clock (times are passed in), so it is unit-tested and fuzzed with
 /// crafted segments. Not thread-safe: one owner.
-public final class HTTPReassembler {
-    public let configuration: HTTPReassemblerConfiguration
-    public private(set) var counters = HTTPCounters()
+package final class HTTPReassembler {
+    package let configuration: HTTPReassemblerConfiguration
+    package private(set) var counters = HTTPCounters()
 
     struct Pending {
         var bytes: [UInt8]
@@ -70,23 +71,23 @@ public final class HTTPReassembler {
     private(set) var connections: [HTTPConnection: ConnectionState] = [:]
     private var closeSessions: [HTTPFlowKey] = []
 
-    public init(configuration: HTTPReassemblerConfiguration = HTTPReassemblerConfiguration()) {
+    package init(configuration: HTTPReassemblerConfiguration = HTTPReassemblerConfiguration()) {
         self.configuration = configuration
     }
 
     /// Flows being tracked (for tests and status).
-    public var flowCount: Int { flows.count }
+    package var flowCount: Int { flows.count }
     /// Requests waiting for their response.
-    public var unansweredRequests: Int { connections.values.reduce(0) { $0 + $1.requests.count } }
+    package var unansweredRequests: Int { connections.values.reduce(0) { $0 + $1.requests.count } }
 
     /// The flows whose BPF session should be deleted since the last call.
-    public func takeSessionsToClose() -> [HTTPFlowKey] {
+    package func takeSessionsToClose() -> [HTTPFlowKey] {
         defer { closeSessions.removeAll() }
         return closeSessions
     }
 
     /// Decodes a captured Ethernet frame and processes its TCP segment.
-    public func process(frame: [UInt8], time: Double) -> [HTTPEvent] {
+    package func process(frame: [UInt8], time: Double) -> [HTTPEvent] {
         switch HTTPFrameDecoder.decode(frame) {
         case .success(let segment):
             return process(segment: segment, time: time)
@@ -97,7 +98,7 @@ public final class HTTPReassembler {
         }
     }
 
-    public func process(segment: TCPSegment, time: Double) -> [HTTPEvent] {
+    package func process(segment: TCPSegment, time: Double) -> [HTTPEvent] {
         counters.frames += 1
         guard !segment.payload.isEmpty else {
             counters.ignored += 1
@@ -330,7 +331,7 @@ public final class HTTPReassembler {
 
     /// Drops flows and connections idle for longer than the timeout. Open request lines and
     /// unanswered requests dropped this way are counted as expired.
-    public func expire(now: Double) {
+    package func expire(now: Double) {
         let limit = configuration.idleTimeout
         for (key, flow) in flows where now - flow.lastSeen > limit {
             if let pending = flow.pending {

@@ -9,14 +9,17 @@ public struct HTTPSelection: Sendable, Equatable {
     /// Prefixes of the request target, compared byte for byte.
     public var pathPrefixes: [String] = []
 
+    /// A selection; empty lists select everything.
     public init(hosts: [String] = [], methods: [String] = [], pathPrefixes: [String] = []) {
         self.hosts = hosts
         self.methods = methods
         self.pathPrefixes = pathPrefixes
     }
 
+    /// True when nothing is selected (everything is shown).
     public var isEmpty: Bool { hosts.isEmpty && methods.isEmpty && pathPrefixes.isEmpty }
 
+    /// Whether a request with this method, Host and target is selected.
     public func matches(method: String, host: String?, path: String) -> Bool {
         if !methods.isEmpty, !methods.contains(where: { $0.uppercased() == method.uppercased() }) { return false }
         if !pathPrefixes.isEmpty, !pathPrefixes.contains(where: { path.hasPrefix($0) }) { return false }
@@ -31,10 +34,13 @@ public struct HTTPSelection: Sendable, Equatable {
         return true
     }
 
+    /// Whether `request` is selected.
     public func matches(_ request: HTTPRequest) -> Bool {
         matches(method: request.method, host: request.host, path: request.path)
     }
 
+    /// Whether `event` is shown: a request when selected, a response when its request is (or, with no
+    /// request seen, only when nothing is selected), a too-long line by its method and target prefix.
     public func matches(_ event: HTTPEvent) -> Bool {
         switch event {
         case .request(let r): return matches(r)

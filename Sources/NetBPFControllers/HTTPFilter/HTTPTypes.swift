@@ -2,8 +2,10 @@
 public struct HTTPEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// Network byte order, 4 or 16 bytes.
     public var address: [UInt8]
+    /// The TCP port, host byte order.
     public var port: UInt16
 
+    /// An endpoint from network-order address bytes and a port.
     public init(address: [UInt8], port: UInt16) {
         self.address = address
         self.port = port
@@ -38,18 +40,18 @@ public struct HTTPEndpoint: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A TCP segment with payload, as decoded from a captured frame.
-public struct TCPSegment: Sendable, Equatable {
-    public var source: HTTPEndpoint
-    public var destination: HTTPEndpoint
+package struct TCPSegment: Sendable, Equatable {
+    package var source: HTTPEndpoint
+    package var destination: HTTPEndpoint
     /// The sequence number of the payload's first byte.
-    public var sequence: UInt32
+    package var sequence: UInt32
     /// TCP flags (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10).
-    public var flags: UInt8
-    public var payload: [UInt8]
+    package var flags: UInt8
+    package var payload: [UInt8]
     /// The VLAN id of the first tag in the frame, if it carried one.
-    public var vlan: UInt16?
+    package var vlan: UInt16?
 
-    public init(source: HTTPEndpoint, destination: HTTPEndpoint, sequence: UInt32, flags: UInt8 = 0x18,
+    package init(source: HTTPEndpoint, destination: HTTPEndpoint, sequence: UInt32, flags: UInt8 = 0x18,
                 payload: [UInt8], vlan: UInt16? = nil) {
         self.source = source
         self.destination = destination
@@ -62,12 +64,16 @@ public struct TCPSegment: Sendable, Equatable {
 
 /// A TCP connection seen from HTTP: who sent the requests (client) and who answered (server).
 public struct HTTPConnection: Hashable, Sendable, CustomStringConvertible {
+    /// The end that sent the request.
     public var client: HTTPEndpoint
+    /// The end that answered.
     public var server: HTTPEndpoint
+    /// A connection between `client` and `server`.
     public init(client: HTTPEndpoint, server: HTTPEndpoint) {
         self.client = client
         self.server = server
     }
+    /// "CLIENT -> SERVER".
     public var description: String { "\(client) -> \(server)" }
 }
 
@@ -75,7 +81,9 @@ public struct HTTPConnection: Hashable, Sendable, CustomStringConvertible {
 public struct HTTPRequest: Sendable, Equatable {
     /// Seconds since the epoch of the segment that started it.
     public var time: Double
+    /// The connection it was sent on.
     public var connection: HTTPConnection
+    /// "GET", "POST", ... as sent.
     public var method: String
     /// The request target as sent (origin-form "/a/b?q=1", "*", absolute-form, authority-form).
     public var path: String
@@ -89,8 +97,9 @@ public struct HTTPRequest: Sendable, Equatable {
     public var segments: Int
     /// With a blocking program attached: whether its list matches this request (it is then
     /// dropped on the interface's ingress, after the packet socket saw it). nil: no blocking.
-    public var blocked: Bool?
+    public var isBlocked: Bool?
 
+    /// A request as the reassembler reports it (tests build them too).
     public init(time: Double, connection: HTTPConnection, method: String, path: String, version: String,
                 host: String?, lineBytes: Int, segments: Int) {
         self.time = time
@@ -106,16 +115,22 @@ public struct HTTPRequest: Sendable, Equatable {
 
 /// A status line, with the request it answers when that was seen.
 public struct HTTPResponse: Sendable, Equatable {
+    /// Seconds since the epoch of the segment that carried the status line.
     public var time: Double
+    /// The connection it came on.
     public var connection: HTTPConnection
+    /// "HTTP/1.1", "HTTP/1.0".
     public var version: String
+    /// The status code (200, 404, ...).
     public var status: Int
+    /// The reason phrase as sent (may be empty).
     public var reason: String
     /// The request this answers (the oldest unanswered one on the connection), if seen.
     public var request: HTTPRequest?
     /// Seconds from the request's first segment to the response's.
     public var latency: Double? { request.map { time - $0.time } }
 
+    /// A response as the reassembler reports it (tests build them too).
     public init(time: Double, connection: HTTPConnection, version: String, status: Int, reason: String, request: HTTPRequest?) {
         self.time = time
         self.connection = connection
@@ -128,22 +143,30 @@ public struct HTTPResponse: Sendable, Equatable {
 
 /// A request line that grew past the limit without ending; reported once.
 public struct HTTPTooLong: Sendable, Equatable {
+    /// Seconds since the epoch of the segment that started the line.
     public var time: Double
+    /// The connection it was sent on.
     public var connection: HTTPConnection
+    /// The method, when it was seen.
     public var method: String
     /// The target's first bytes (at most 64).
     public var pathPrefix: String
     /// Bytes seen when the line was given up on.
     public var bytesSeen: Int
+    /// The limit it passed (`HTTPReassemblerConfiguration.maxLineBytes`).
     public var limit: Int
 }
 
 /// What the reassembler reports.
 public enum HTTPEvent: Sendable, Equatable {
+    /// A request line seen whole.
     case request(HTTPRequest)
+    /// A status line.
     case response(HTTPResponse)
+    /// A request line given up on at the length limit.
     case tooLong(HTTPTooLong)
 
+    /// When the event's message started (seconds since the epoch).
     public var time: Double {
         switch self {
         case .request(let r): return r.time
@@ -161,7 +184,9 @@ public struct HTTPCounters: Sendable, Equatable, Codable {
     public var undecodable = 0
     /// Segments already seen (the second copy of a loopback frame, retransmissions).
     public var duplicates = 0
+    /// Request lines reported.
     public var requests = 0
+    /// Status lines reported.
     public var responses = 0
     /// Request lines longer than the limit, reported once each.
     public var tooLong = 0
@@ -174,6 +199,7 @@ public struct HTTPCounters: Sendable, Equatable, Codable {
     /// Request lines that lost a segment (a gap that never filled) and were abandoned.
     public var incomplete = 0
 
+    /// All zero.
     public init() {}
 
     enum CodingKeys: String, CodingKey {

@@ -19,21 +19,49 @@ import Yams
 ///   - {address: 10.1.0.0/16, rate: 1mbit}
 /// ```
 public struct RateLimitConfig: Sendable {
-    public struct Limit: Sendable { public var prefix: AddressPrefix; public var rate: UInt64; public var burst: UInt64? }
+    /// One per-address or per-prefix limit.
+    public struct Limit: Sendable {
+        /// The address or prefix limited (the longest matching prefix applies).
+        public var prefix: AddressPrefix
+        /// Bits per second.
+        public var rate: UInt64
+        /// Bucket size in bytes (nil: `RateLimiter.defaultBurst(rateBitsPerSecond:)`).
+        public var burst: UInt64?
+        /// A limit of `rate` bits per second on `prefix`.
+        public init(prefix: AddressPrefix, rate: UInt64, burst: UInt64? = nil) {
+            self.prefix = prefix
+            self.rate = rate
+            self.burst = burst
+        }
+    }
+    /// The interface the limiter is attached to.
     public var interface: String
+    /// Its network namespace (nil: the caller's).
     public var namespace: String?
+    /// The tc hook: egress (the default) or ingress.
     public var direction: TCDirection = .egress
+    /// Which address of a packet picks its limit.
     public var keyOn: RateLimiter.KeyOn = .destination
+    /// Shape with HTB classes instead of dropping (egress only).
     public var shape = false
+    /// Bits per second for addresses without a limit (nil: unlimited).
     public var defaultRate: UInt64?
+    /// Bits per second for addresses learned on the `learnOn` ports.
     public var neighborRate: UInt64?
+    /// Ports ("IFACE" or "NETNS/IFACE") whose ingress source addresses are neighbors.
     public var learnOn: [String] = []
+    /// The per-address and per-prefix limits.
     public var limits: [Limit] = []
+
+    /// A config for `interface` with the defaults: egress, keyed on the destination, policing,
+    /// no limits.
+    public init(interface: String) { self.interface = interface }
 
     static let keys: Set<String> = ["interface", "netns", "direction", "key", "shape", "default", "neighbors", "learn_on", "limits"]
 
     /// Parses and validates the whole file before anything is attached; errors name the file,
     /// the key and the bad value.
+    /// - Throws: `ControllerError` naming the file, the key and the bad value.
     public static func load(path: String) throws -> RateLimitConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         func fail(_ key: String, _ message: String, hint: String? = nil) -> ControllerError { ControllerError("\(path): \(key): \(message)", hint: hint) }

@@ -1,12 +1,15 @@
 import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
+import Synchronization
 
 /// A limiter set up from a config for the life of a command: attach, learning programs on
 /// neighbor ports, limits; `stop()` undoes all of it (also after a partial start).
-public final class RateLimitSession: @unchecked Sendable {
+/// Sendable: the learners' records sit behind a `Mutex`.
+public final class RateLimitSession: Sendable {
+    /// The attached limiter (add, remove and read limits through it while the session runs).
     public let limiter: RateLimiter
-    private var learners: [AttachmentRecord] = []
+    private let learners = Mutex<[AttachmentRecord]>([])
     private let store: AttachmentStore
 
     private init(limiter: RateLimiter, store: AttachmentStore) {
@@ -14,6 +17,11 @@ public final class RateLimitSession: @unchecked Sendable {
         self.store = store
     }
 
+    /// Attaches the limiter of `config` (for the life of the process), sets its default,
+    /// neighbor and per-prefix limits, and attaches the neighbor-learning program to each
+    /// `learnOn` port (tc ingress, sharing the limiter's pinned `neighbors` map).
+    /// - Throws: `ControllerError`, compiler, loader, attach and map errors (everything done so
+    ///   far is undone).
     public static func start(_ config: RateLimitConfig, store: AttachmentStore = AttachmentStore()) throws -> RateLimitSession {
         let limiter = try RateLimiter.attach(interface: config.interface, namespace: config.namespace, direction: config.direction,
                                              keyOn: config.keyOn, shape: config.shape, learnNeighbors: !config.learnOn.isEmpty, store: store,
@@ -36,8 +44,9 @@ public final class RateLimitSession: @unchecked Sendable {
                     let (namespace, interface) = parts.count == 2 ? (parts[0], parts[1]) : (config.namespace, port)
                     var options = TCAttachOptions()
                     options.direction = .ingress
-                    session.learners.append(try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options,
-                                                                                lifetime: .process))
+                    let record = try Attacher(store: store).attachTC(program, of: object, to: interface, namespace: namespace, options: options,
+                                                                     lifetime: .process)
+                    session.learners.withLock { $0.append(record) }
                 }
             }
         } catch {
@@ -47,9 +56,14 @@ public final class RateLimitSession: @unchecked Sendable {
         return session
     }
 
+    /// Detaches the learning programs and the limiter (pins, records and, when shaping, the
+    /// HTB qdisc go with it). Errors are ignored: what stays is found by `netbpf doctor`.
     public func stop() {
-        for r in learners { try? Attacher(store: store).undo(r) }
-        learners = []
+        let records = learners.withLock { learners in
+            defer { learners = [] }
+            return learners
+        }
+        for r in records { try? Attacher(store: store).undo(r) }
         try? limiter.detach(store: store)
     }
 }

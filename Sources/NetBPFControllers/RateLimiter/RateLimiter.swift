@@ -9,21 +9,35 @@ internal import CNetBPFProgramTypes
 /// Per-IP and per-prefix rate limiting done in BPF (programs/ratelimit.bpf.c): a tc classifier
 /// with a token bucket per configured key, kept in maps that this controller changes live.
 /// Policing drops over the rate; shaping puts each limited key in its own HTB class (egress).
-public final class RateLimiter: @unchecked Sendable {
+/// Sendable: its state is the attachment record and typed views of pinned maps, all `let`; two
+/// threads changing the same limit at once both reach the kernel, and the last write wins.
+///
+/// Kernel: tcx links on 6.6+, clsact cls_bpf direct-action filters before (4.5); LPM tries 4.11.
+public final class RateLimiter: Sendable {
+    /// Which address of a packet picks its limit: the source's or the destination's.
     public enum KeyOn: String, Sendable, Codable { case source, destination }
 
     /// One configured limit with its counters.
     public struct Entry: Sendable, Encodable, Equatable {
+        /// The address or prefix, or "default" / "neighbors".
         public var prefix: String
+        /// The rate in bits per second.
         public var rateBitsPerSecond: UInt64
+        /// The bucket size in bytes.
         public var burstBytes: UInt64
+        /// The bucket's slot (and HTB class minor when shaping).
         public var id: UInt32
+        /// Packets within the rate.
         public var passedPackets: UInt64
+        /// Bytes within the rate.
         public var passedBytes: UInt64
+        /// Packets dropped over the rate (policing).
         public var droppedPackets: UInt64
+        /// Bytes dropped over the rate.
         public var droppedBytes: UInt64
     }
 
+    /// The attachment: where the classifier is, and the pin directory of its maps.
     public let record: AttachmentRecord
     let limits4: LPMTrieMap<(UInt8, UInt8, UInt8, UInt8), rl_limit>
     let limits6: BPFMap
@@ -31,7 +45,10 @@ public final class RateLimiter: @unchecked Sendable {
     let special: ArrayMap<rl_limit>
     let config: ArrayMap<rl_config>
 
-    /// The limiter netbpf attached to `interface` (found through its attachment record).
+    /// The limiter netbpf attached to `interface` (found through its attachment record; its
+    /// maps opened from their pins, BPF_OBJ_GET).
+    /// - Throws: `ControllerError` when no limiter or more than one matches, or when it was
+    ///   detached while being opened.
     public convenience init(interface: String? = nil, namespace: String? = nil, store: AttachmentStore = AttachmentStore()) throws {
         let candidates = store.all().filter { $0.programName == "ratelimit" && (interface == nil || $0.interface == interface) && (namespace == nil || $0.namespace == namespace) }
         guard let record = candidates.first else {
@@ -66,6 +83,8 @@ public final class RateLimiter: @unchecked Sendable {
     /// part of the attach (under the hook's lock, after the duplicate check), and the record
     /// names it, so whatever undoes the attachment (detach, doctor --fix, the next attach after
     /// a SIGKILL) removes it with its classes.
+    /// - Throws: `ControllerError` for shaping on ingress; compile, load and attach errors
+    ///   (nothing stays attached).
     @discardableResult
     public static func attach(interface: String, namespace: String?, direction: TCDirection, keyOn: KeyOn,
                               shape: Bool = false, learnNeighbors: Bool = false, store: AttachmentStore = AttachmentStore(),
@@ -91,7 +110,10 @@ public final class RateLimiter: @unchecked Sendable {
 
     var isShaping: Bool { ((try? config.get(0).shape) ?? 0) == 1 }
 
-    /// Sets (or changes) the limit of an address or prefix, live.
+    /// Sets (or changes) the limit of an address or prefix, live (an LPM trie update,
+    /// BPF_MAP_UPDATE_ELEM). A changed limit keeps its bucket's state, a new one starts full.
+    /// - Throws: `ControllerError` when all limit slots are in use; `BPFError` from the map
+    ///   updates; netlink errors from the HTB class (RTM_NEWTCLASS) when shaping.
     public func add(_ prefix: AddressPrefix, rateBitsPerSecond rate: UInt64, burstBytes: UInt64? = nil) throws {
         let existing = try limit(for: prefix)
         let id = try existing?.id ?? freeID()
@@ -109,7 +131,8 @@ public final class RateLimiter: @unchecked Sendable {
         }
     }
 
-    /// Removes the limit of exactly this address or prefix.
+    /// Removes the limit of exactly this address or prefix (and its HTB class when shaping).
+    /// - Throws: `ControllerError` when no limit is set for it; `BPFError` from the delete.
     public func remove(_ prefix: AddressPrefix) throws {
         guard let existing = try limit(for: prefix) else { throw ControllerError("no limit is set for \(prefix)", hint: "netbpf ratelimit list") }
         if prefix.isIPv6 {
@@ -121,11 +144,16 @@ public final class RateLimiter: @unchecked Sendable {
         if isShaping { try? inNamespace(record.namespace) { try netlink().deleteClass(on: .name(record.interface), classID: TCHandle(major: 1, minor: UInt16(existing.id))) } }
     }
 
-    /// The limit for addresses without one (nil: unlimited), and for learned neighbors.
+    /// Sets the limit for addresses without one of their own (nil: unlimited), live; the bucket
+    /// starts full.
+    /// - Throws: `BPFError` from the map updates; netlink errors from the HTB class when shaping.
     public func setDefault(rateBitsPerSecond rate: UInt64?, burstBytes: UInt64? = nil) throws {
         try setSpecial(RLIDs.defaultLimit, rate: rate, burst: burstBytes)
     }
 
+    /// Sets the limit for addresses the learning program saw on a neighbor port (nil:
+    /// unlimited), live; the bucket starts full.
+    /// - Throws: `BPFError` from the map updates; netlink errors from the HTB class when shaping.
     public func setNeighbor(rateBitsPerSecond rate: UInt64?, burstBytes: UInt64? = nil) throws {
         try setSpecial(RLIDs.neighborLimit, rate: rate, burst: burstBytes)
     }
@@ -179,6 +207,7 @@ public final class RateLimiter: @unchecked Sendable {
     }
 
     /// Every configured limit with its counters, the default and neighbor limits included.
+    /// - Throws: `BPFError` from the map reads.
     public func entries() throws -> [Entry] {
         var out: [Entry] = []
         for (prefix, limit) in try allLimits() { out.append(try entry(prefix.description, limit)) }
@@ -197,14 +226,18 @@ public final class RateLimiter: @unchecked Sendable {
 
     /// Live rates: counters sampled `interval` seconds apart.
     public struct LiveRate: Sendable, Encodable {
+        /// The entry at the second read.
         public var entry: Entry
+        /// Bits per second passed between the reads.
         public var passedBitsPerSecond: Double
+        /// Packets per second dropped between the reads.
         public var droppedPacketsPerSecond: Double
     }
 
     /// Reads the counters twice, `interval` seconds apart, and returns the rates over the time
     /// that really passed between the reads: a stopped process sleeps longer than asked, and a
-    /// signal (SIGINT, to stop) ends the sleep early.
+    /// signal (SIGINT, to stop) ends the sleep early. Blocks the calling thread.
+    /// - Throws: `BPFError` from the map reads.
     public func sample(interval: Double) throws -> [LiveRate] {
         let a = try entries()
         let t0 = MonotonicClock.seconds()
@@ -215,7 +248,7 @@ public final class RateLimiter: @unchecked Sendable {
 
     /// Rates of each entry of `after` against the same entry in `before` over `seconds`
     /// (entries new since `before` count from their first reading: rate 0).
-    public static func rates(before: [Entry], after: [Entry], seconds: Double) -> [LiveRate] {
+    package static func rates(before: [Entry], after: [Entry], seconds: Double) -> [LiveRate] {
         after.map { now in
             let then = before.first { $0.id == now.id && $0.prefix == now.prefix } ?? now
             return LiveRate(entry: now,
@@ -226,6 +259,8 @@ public final class RateLimiter: @unchecked Sendable {
 
     /// Detaches the limiter, removing pins and record (and the HTB qdisc in shaping mode: the
     /// record names it).
+    /// - Throws: `ControllerError` when another command detached it meanwhile; the errors of
+    ///   `Attacher.undo` (netlink, bpffs).
     public func detach(store: AttachmentStore = AttachmentStore()) throws {
         do {
             try Attacher(store: store).undo(record)

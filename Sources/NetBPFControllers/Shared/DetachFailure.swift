@@ -3,9 +3,12 @@ import NetBPFAttach
 /// An attachment that `stop()` of an example (XDPExampleRun, ICMPv6EchoMonitor) could not undo:
 /// its record and pins stay, so `netbpf detach` can try again.
 public struct DetachFailure: Error, CustomStringConvertible, Sendable {
+    /// The attachment that stays (its record and pins are kept).
     public let record: AttachmentRecord
+    /// Why the undo failed (the error's description).
     public let reason: String
 
+    /// A failure to undo `record`.
     public init(record: AttachmentRecord, error: Error) {
         self.record = record
         reason = "\(error)"

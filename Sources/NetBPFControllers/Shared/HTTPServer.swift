@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// A small HTTP/1.1 server on a POSIX socket for the monitor's page, JSON, server-sent events
 /// and /metrics. One thread accepts; each connection gets its own thread (at most
@@ -7,58 +8,79 @@ import Glibc
 /// garbage get 400, that send nothing time out (5 s), that disconnect mid-stream end only their
 /// own thread (writes use MSG_NOSIGNAL: no SIGPIPE). `stop()` closes the listener, shuts every
 /// client socket and waits for the threads.
-public final class HTTPServer: @unchecked Sendable {
-    public struct Request: Sendable {
-        public var method: String
-        public var path: String
-        public var query: String
-        public var headers: [String: String]
+///
+/// Sendable: the listener, the clients and the counters sit behind a `Mutex`; waiting (for the
+/// client threads in `stop()`, in `pause(seconds:)`) polls it.
+package final class HTTPServer: Sendable {
+    /// A parsed request head.
+    package struct Request: Sendable {
+        /// "GET" or "HEAD" (others get 405 before the handler runs).
+        package var method: String
+        /// The target without its query.
+        package var path: String
+        /// What followed "?" in the target ("" without one).
+        package var query: String
+        /// Header names lower-cased.
+        package var headers: [String: String]
     }
 
     /// A response: a whole body, or a stream written until the client leaves or the server stops.
-    public enum Response {
+    package enum Response {
         case body(status: Int, contentType: String, Data)
         case stream(contentType: String, (StreamWriter) -> Void)
     }
 
     /// What a streaming handler writes with.
-    public final class StreamWriter: @unchecked Sendable {
+    package final class StreamWriter: Sendable {
         let fd: Int32
         let server: HTTPServer
         init(fd: Int32, server: HTTPServer) { self.fd = fd; self.server = server }
         /// false once the client is gone or the server stops: the handler must return.
-        public func write(_ data: Data) -> Bool { !server.isStopping && HTTPServer.sendAll(fd, data) }
-        public var isStopping: Bool { server.isStopping }
+        package func write(_ data: Data) -> Bool { !server.isStopping && HTTPServer.sendAll(fd, data) }
+        /// True once `stop()` began.
+        package var isStopping: Bool { server.isStopping }
     }
 
-    public let host: String
-    public private(set) var port: UInt16 = 0
-    public let maxConnections: Int
+    /// The address listened on.
+    package let host: String
+    /// The port listened on (the one the kernel picked for port 0).
+    package let port: UInt16
+    /// Connections served at once; more get 503.
+    package let maxConnections: Int
     private let handler: @Sendable (Request) -> Response
-    private var listenFD: Int32 = -1
-    private var wakePipe: [Int32] = [-1, -1]
-    private let lock = NSCondition()
-    private var clients: Set<Int32> = []
-    private var active = 0
-    private var stopping = false
-    private var acceptDone = DispatchSemaphore(value: 0)
-    private var started = false
-    /// Counters for tests and logs.
-    public private(set) var requests = 0
-    public private(set) var badRequests = 0
-    public private(set) var rejected = 0
+    private struct State {
+        var listenFD: Int32
+        var wakePipe: [Int32]
+        var clients: Set<Int32> = []
+        var active = 0
+        var stopping = false
+        var started = false
+        var requests = 0
+        var badRequests = 0
+        var rejected = 0
+    }
+    private let state: Mutex<State>
+    private let acceptDone = DispatchSemaphore(value: 0)
+    /// Requests handed to the handler (for tests and logs).
+    package var requests: Int { state.withLock { $0.requests } }
+    /// Requests answered 400, 408 or 431.
+    package var badRequests: Int { state.withLock { $0.badRequests } }
+    /// Connections turned away with 503.
+    package var rejected: Int { state.withLock { $0.rejected } }
 
     static let readTimeoutSeconds = 5
     static let maxHeaderBytes = 16 * 1024
 
     /// Binds `listen` ("ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" for every IPv4 address; port 0
     /// picks a free one, see `port`).
-    public init(listen: String, maxConnections: Int = 64, handler: @escaping @Sendable (Request) -> Response) throws {
+    package init(listen: String, maxConnections: Int = 64, handler: @escaping @Sendable (Request) -> Response) throws {
         self.maxConnections = maxConnections
         self.handler = handler
         let (host, port) = try Self.parseListen(listen)
         self.host = host
-        try bind(host: host, port: port)
+        let bound = try Self.bind(host: host, port: port)
+        self.port = bound.port
+        state = Mutex(State(listenFD: bound.fd, wakePipe: bound.wakePipe))
     }
 
     deinit { stop() }
@@ -83,7 +105,8 @@ public final class HTTPServer: @unchecked Sendable {
         return (host, port)
     }
 
-    private func bind(host: String, port: UInt16) throws {
+    /// A listening socket on `host`:`port`, the port it got, and the pipe that wakes the accept loop.
+    private static func bind(host: String, port: UInt16) throws -> (fd: Int32, port: UInt16, wakePipe: [Int32]) {
         let v6 = host.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControllerError("socket: \(String(cString: strerror(errno)))") }
@@ -112,63 +135,65 @@ public final class HTTPServer: @unchecked Sendable {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        self.port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-        listenFD = fd
+        let boundPort = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+        var wakePipe: [Int32] = [-1, -1]
         guard pipe(&wakePipe) == 0 else {
             close(fd)
             throw ControllerError("pipe: \(String(cString: strerror(errno)))")
         }
         for p in wakePipe { _ = fcntl(p, F_SETFD, FD_CLOEXEC) }
+        return (fd, boundPort, wakePipe)
     }
 
     /// "http://HOST:PORT" (brackets for IPv6).
-    public var url: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    package var url: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
 
-    var isStopping: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return stopping
-    }
+    var isStopping: Bool { state.withLock { $0.stopping } }
 
     /// Starts accepting on a thread of its own.
-    public func start() {
-        lock.lock()
-        guard !started, listenFD >= 0 else { lock.unlock(); return }
-        started = true
-        lock.unlock()
+    package func start() {
+        let starts = state.withLock { state in
+            guard !state.started, state.listenFD >= 0 else { return false }
+            state.started = true
+            return true
+        }
+        guard starts else { return }
         let t = Thread { [self] in acceptLoop(); acceptDone.signal() }
         t.name = "netbpf-http-accept"
         t.start()
     }
 
     /// Stops accepting, disconnects every client and waits (up to 5 s) for their threads.
-    public func stop() {
-        lock.lock()
-        if stopping { lock.unlock(); return }
-        stopping = true
-        let wasStarted = started
-        lock.unlock()
-        if wakePipe[1] >= 0 { var b: UInt8 = 1; _ = Glibc.write(wakePipe[1], &b, 1) }
+    package func stop() {
+        let (alreadyStopping, wasStarted, wake) = state.withLock { state in
+            defer { state.stopping = true }
+            return (state.stopping, state.started, state.wakePipe[1])
+        }
+        if alreadyStopping { return }
+        if wake >= 0 { var b: UInt8 = 1; _ = Glibc.write(wake, &b, 1) }
         if wasStarted { acceptDone.wait() }
-        lock.lock()
-        for fd in clients { shutdown(fd, Int32(SHUT_RDWR)) }
-        lock.broadcast()
+        state.withLock { state in
+            for fd in state.clients { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
         let deadline = Date().addingTimeInterval(5)
-        while active > 0 && lock.wait(until: deadline) {}
-        lock.unlock()
-        if listenFD >= 0 { close(listenFD); listenFD = -1 }
-        for i in 0..<2 where wakePipe[i] >= 0 { close(wakePipe[i]); wakePipe[i] = -1 }
+        while state.withLock({ $0.active > 0 }) && Date() < deadline { usleep(5_000) }
+        state.withLock { state in
+            if state.listenFD >= 0 { close(state.listenFD); state.listenFD = -1 }
+            for i in 0..<2 where state.wakePipe[i] >= 0 { close(state.wakePipe[i]); state.wakePipe[i] = -1 }
+        }
     }
 
-    /// Blocks a streaming handler until the server stops or `seconds` pass.
-    public func pause(seconds: Double) {
-        lock.lock()
-        if !stopping { _ = lock.wait(until: Date().addingTimeInterval(seconds)) }
-        lock.unlock()
+    /// Blocks a streaming handler until the server stops or `seconds` pass (checked every 20 ms).
+    package func pause(seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !isStopping && Date() < deadline { usleep(UInt32(min(20_000, max(0, deadline.timeIntervalSinceNow) * 1e6))) }
     }
 
     private func acceptLoop() {
+        // Both stay open until stop() has seen this loop end (acceptDone).
+        let (listenFD, wakeFD) = state.withLock { ($0.listenFD, $0.wakePipe[0]) }
         while true {
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakePipe[0], events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             let n = poll(&fds, 2, -1)
             if n < 0 { if errno == EINTR { continue }; return }
             if fds[1].revents != 0 || isStopping { return }
@@ -179,24 +204,26 @@ public final class HTTPServer: @unchecked Sendable {
                 if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(50_000) }
                 continue
             }
-            lock.lock()
-            if active >= maxConnections || stopping {
-                rejected += 1
-                lock.unlock()
+            let admitted = state.withLock { state in
+                if state.active >= maxConnections || state.stopping {
+                    state.rejected += 1
+                    return false
+                }
+                state.active += 1
+                state.clients.insert(fd)
+                return true
+            }
+            if !admitted {
                 Self.sendAll(fd, Self.head(status: 503, contentType: "text/plain", length: 12) + Data("server busy\n".utf8))
                 close(fd)
                 continue
             }
-            active += 1
-            clients.insert(fd)
-            lock.unlock()
             let t = Thread { [self] in
                 serve(fd)
-                lock.lock()
-                clients.remove(fd)
-                active -= 1
-                lock.broadcast()
-                lock.unlock()
+                state.withLock { state in
+                    state.clients.remove(fd)
+                    state.active -= 1
+                }
                 close(fd)
             }
             t.name = "netbpf-http-client"
@@ -251,7 +278,7 @@ public final class HTTPServer: @unchecked Sendable {
             if headEnd == nil && buffer.count > Self.maxHeaderBytes { fail(fd, 431, "request head over \(Self.maxHeaderBytes) bytes"); return }
         }
         guard let request = Self.parse(Array(buffer[0..<headEnd!])) else { fail(fd, 400, "malformed HTTP request"); return }
-        lock.lock(); requests += 1; lock.unlock()
+        state.withLock { $0.requests += 1 }
         guard request.method == "GET" || request.method == "HEAD" else {
             let body = Data("method \(request.method) not allowed\n".utf8)
             Self.sendAll(fd, Self.head(status: 405, contentType: "text/plain; charset=utf-8", length: body.count, extra: ["Allow: GET, HEAD"]) + body)
@@ -268,7 +295,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func fail(_ fd: Int32, _ status: Int, _ message: String) {
-        lock.lock(); badRequests += 1; lock.unlock()
+        state.withLock { $0.badRequests += 1 }
         let body = Data((message + "\n").utf8)
         Self.sendAll(fd, Self.head(status: status, contentType: "text/plain; charset=utf-8", length: body.count) + body)
     }

@@ -3,11 +3,16 @@ import Glibc
 
 /// An IPv4 or IPv6 address with a prefix length ("10.0.0.2", "10.0.0.0/24", "fd00::/64").
 public struct AddressPrefix: Sendable, Hashable, CustomStringConvertible, Codable {
+    /// 4 or 16 bytes, network order, host bits cleared.
     public var address: [UInt8] // 4 or 16 bytes, host bits cleared
+    /// The prefix length in bits (32 or 128 for one address).
     public var length: Int
 
+    /// True for a 16-byte address.
     public var isIPv6: Bool { address.count == 16 }
 
+    /// Parses "ADDRESS" or "ADDRESS/LENGTH" (inet_pton), clearing the host bits.
+    /// - Throws: `ControllerError` for text that is not an address or has a bad length.
     public init(_ text: String) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let addrText = parts.first.map(String.init) else { throw ControllerError("'\(text)' is not an address or prefix") }
@@ -36,6 +41,7 @@ public struct AddressPrefix: Sendable, Hashable, CustomStringConvertible, Codabl
         self.length = length
     }
 
+    /// "10.0.0.2" for one address, "10.0.0.0/24" for a prefix (inet_ntop).
     public var description: String {
         var buf = [CChar](repeating: 0, count: 64)
         _ = address.withUnsafeBytes { inet_ntop(isIPv6 ? AF_INET6 : AF_INET, $0.baseAddress, &buf, socklen_t(buf.count)) }

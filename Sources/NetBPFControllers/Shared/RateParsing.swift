@@ -1,8 +1,8 @@
 /// Rates and sizes as tc writes them: "10mbit", "1.5gbit", "800kbit", "125000bps", "64k", "1m".
-public enum RateParsing {
+package enum RateParsing {
     /// Bits per second from "N[bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps]" (tc's units: bit
     /// suffixes are bits, bps suffixes bytes; k/m/g are powers of 1000 for rates, as tc).
-    public static func bitsPerSecond(_ text: String) throws -> UInt64 {
+    package static func bitsPerSecond(_ text: String) throws -> UInt64 {
         let t = text.lowercased().trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("tbit", 1e12), ("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1),
                                          ("gbps", 8e9), ("mbps", 8e6), ("kbps", 8e3), ("bps", 8)]
@@ -13,7 +13,7 @@ public enum RateParsing {
     }
 
     /// Bytes from "N", "Nb", "Nk"/"Nkb", "Nm"/"Nmb" (powers of 1024, as tc's sizes).
-    public static func bytes(_ text: String) throws -> UInt64 {
+    package static func bytes(_ text: String) throws -> UInt64 {
         let t = text.lowercased().trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("kb", 1024), ("mb", 1048576), ("gb", 1073741824), ("k", 1024), ("m", 1048576), ("g", 1073741824), ("b", 1)]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
@@ -32,7 +32,7 @@ public enum RateParsing {
     }
 
     /// "10mbit" style text for a rate in bits per second.
-    public static func describe(bitsPerSecond r: Double) -> String {
+    package static func describe(bitsPerSecond r: Double) -> String {
         if r >= 1e9 { return String(format: "%.2fgbit", r / 1e9) }
         if r >= 1e6 { return String(format: "%.2fmbit", r / 1e6) }
         if r >= 1e3 { return String(format: "%.1fkbit", r / 1e3) }

@@ -9,15 +9,20 @@ public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
     public static let size = MemoryLayout<icmp6_echo_event>.size
     /// bpf_ktime_get_ns() when the packet passed the classifier (CLOCK_MONOTONIC).
     public var timestampNanoseconds: UInt64
+    /// The IPv6 source address.
     public var source: IPAddress
+    /// The IPv6 destination address.
     public var destination: IPAddress
     /// The interface the packet leaves by (skb->ifindex).
     public var ifindex: UInt32
     /// The packet's length as the classifier sees it (skb->len): Ethernet header included on
     /// Ethernet devices; on L3 devices (tun, wireguard, ip6tnl) it starts at the IPv6 header.
     public var length: UInt32
+    /// The echo identifier.
     public var id: UInt16
+    /// The echo sequence number.
     public var sequence: UInt16
+    /// The IPv6 hop limit.
     public var hopLimit: UInt8
 
     /// Decodes a ring buffer record; nil when it is not exactly one event.
@@ -34,6 +39,7 @@ public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
         hopLimit = e.hop_limit
     }
 
+    /// An event from its fields (tests and fakes).
     public init(timestampNanoseconds: UInt64, source: IPAddress, destination: IPAddress, ifindex: UInt32,
                 length: UInt32, id: UInt16, sequence: UInt16, hopLimit: UInt8) {
         self.timestampNanoseconds = timestampNanoseconds
@@ -48,6 +54,7 @@ public struct ICMPv6EchoEvent: Sendable, Equatable, Encodable {
 
     private enum CodingKeys: String, CodingKey { case timestampNanoseconds, source, destination, ifindex, length, id, sequence, hopLimit }
 
+    /// JSON with the field names as keys and the addresses as text.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(timestampNanoseconds, forKey: .timestampNanoseconds)

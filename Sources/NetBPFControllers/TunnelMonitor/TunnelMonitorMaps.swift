@@ -18,6 +18,7 @@ private func sameBytes<T: BitwiseCopyable>(_ a: T, _ b: T) -> Bool {
 public struct TMKey: BitwiseCopyable, Hashable, Sendable {
     var raw = tm_key()
 
+    /// An all-zero key.
     public init() {}
 
     /// The key's nine 8-byte words, folded with a per-process random seed, then one Hasher round:
@@ -38,6 +39,7 @@ public struct TMKey: BitwiseCopyable, Hashable, Sendable {
         hasher.combine(h)
     }
 
+    /// Equal when every byte is.
     public static func == (l: TMKey, r: TMKey) -> Bool { sameBytes(l.raw, r.raw) }
 
     static let words = MemoryLayout<tm_key>.size / 8
@@ -55,37 +57,49 @@ public struct TMKey: BitwiseCopyable, Hashable, Sendable {
         raw.inner_proto = innerProto
     }
 
+    /// Outer address of endpoint a (the lower one), 16 bytes, IPv4 mapped.
     public var outerA: [UInt8] { withUnsafeBytes(of: raw.outer_a) { Array($0) } }
+    /// Outer address of endpoint b, 16 bytes.
     public var outerB: [UInt8] { withUnsafeBytes(of: raw.outer_b) { Array($0) } }
+    /// Inner address on a's side, 16 bytes (zero for non-IP).
     public var innerA: [UInt8] { withUnsafeBytes(of: raw.inner_a) { Array($0) } }
+    /// Inner address on b's side, 16 bytes.
     public var innerB: [UInt8] { withUnsafeBytes(of: raw.inner_b) { Array($0) } }
+    /// The VXLAN network identifier.
     public var vni: UInt32 { raw.vni }
+    /// The inner frame's EtherType (0x0800, 0x86dd, 0x0806, ...).
     public var innerProto: UInt16 { raw.inner_proto }
 }
 
 /// `struct tm_counters`: packets[4], bytes[4], indexed by `TMCell`.
 public struct TMCounters: BitwiseCopyable, Equatable, Sendable {
     var raw = tm_counters()
+    /// All zero.
     public init() {}
 
+    /// Frames per cell, in `TMCell` order.
     public var packets: (UInt64, UInt64, UInt64, UInt64) {
         get { raw.packets }
         set { raw.packets = newValue }
     }
+    /// Bytes per cell, in `TMCell` order.
     public var bytes: (UInt64, UInt64, UInt64, UInt64) {
         get { raw.bytes }
         set { raw.bytes = newValue }
     }
 
+    /// Equal when every counter is.
     public static func == (l: TMCounters, r: TMCounters) -> Bool {
         l.packets == r.packets && l.bytes == r.bytes
     }
 
+    /// Frames of one cell.
     public subscript(packets cell: TMCell) -> UInt64 {
         get { withUnsafeBytes(of: raw.packets) { $0.loadUnaligned(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
         set { withUnsafeMutableBytes(of: &raw.packets) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
     }
 
+    /// Bytes of one cell.
     public subscript(bytes cell: TMCell) -> UInt64 {
         get { withUnsafeBytes(of: raw.bytes) { $0.loadUnaligned(fromByteOffset: cell.rawValue * 8, as: UInt64.self) } }
         set { withUnsafeMutableBytes(of: &raw.bytes) { $0.storeBytes(of: newValue, toByteOffset: cell.rawValue * 8, as: UInt64.self) } }
@@ -106,15 +120,25 @@ public struct TMCounters: BitwiseCopyable, Equatable, Sendable {
         return r
     }
 
+    /// Frames sent out of the interface (egress hook).
     public var txPackets: UInt64 { packets.0 &+ packets.1 }
+    /// Frames received on the interface (ingress hook).
     public var rxPackets: UInt64 { packets.2 &+ packets.3 }
+    /// Bytes sent out of the interface.
     public var txBytes: UInt64 { bytes.0 &+ bytes.1 }
+    /// Bytes received on the interface.
     public var rxBytes: UInt64 { bytes.2 &+ bytes.3 }
+    /// Frames from a to b, both hooks.
     public var aToBPackets: UInt64 { packets.0 &+ packets.2 }
+    /// Frames from b to a, both hooks.
     public var bToAPackets: UInt64 { packets.1 &+ packets.3 }
+    /// Bytes from a to b.
     public var aToBBytes: UInt64 { bytes.0 &+ bytes.2 }
+    /// Bytes from b to a.
     public var bToABytes: UInt64 { bytes.1 &+ bytes.3 }
+    /// Every frame of the conversation.
     public var totalPackets: UInt64 { txPackets &+ rxPackets }
+    /// Every byte of the conversation.
     public var totalBytes: UInt64 { txBytes &+ rxBytes }
     var isZero: Bool { totalPackets == 0 && totalBytes == 0 }
 }
@@ -122,39 +146,55 @@ public struct TMCounters: BitwiseCopyable, Equatable, Sendable {
 /// `enum tm_cell`: the hook that saw a frame and its direction between the key's endpoints (a
 /// unit test checks the raw values against the C enum).
 public enum TMCell: Int, CaseIterable, Sendable {
+    /// Sent out of the interface a to b (TM_EGRESS_A_TO_B); b to a; received a to b; received b to a.
     case egressAToB = 0, egressBToA = 1, ingressAToB = 2, ingressBToA = 3
+    /// True for the ingress hook's cells (received).
     public var isIngress: Bool { rawValue >= 2 }
-    public var fromA: Bool { rawValue % 2 == 0 }
+    /// True for the a-to-b cells.
+    public var isFromA: Bool { rawValue % 2 == 0 }
 }
 
 /// `struct tm_flood_key` (24 bytes): group[16], vni, pad.
 public struct TMFloodKey: BitwiseCopyable, Hashable, Sendable {
     var raw = tm_flood_key()
+    /// An all-zero key.
     public init() {}
+    /// A key from a group address (4 or 16 bytes; IPv4 is stored mapped) and a VNI.
     public init(group: [UInt8], vni: UInt32) {
         let m = TunnelAddress.mapped(group)
         withUnsafeMutableBytes(of: &raw.group) { for j in 0..<16 { $0[j] = m[j] } }
         raw.vni = vni
     }
+    /// The outer destination group, 16 bytes, IPv4 mapped.
     public var group: [UInt8] { withUnsafeBytes(of: raw.group) { Array($0) } }
+    /// The VXLAN network identifier.
     public var vni: UInt32 { raw.vni }
 
+    /// Equal when every byte is.
     public static func == (l: TMFloodKey, r: TMFloodKey) -> Bool { sameBytes(l.raw, r.raw) }
+    /// Hashes every byte of the key.
     public func hash(into hasher: inout Hasher) { withUnsafeBytes(of: raw) { hasher.combine(bytes: $0) } }
 }
 
 /// `struct tm_flood_counters`: packets[2], bytes[2]; [0] egress (tx), [1] ingress (rx).
 public struct TMFloodCounters: BitwiseCopyable, Equatable, Sendable {
     var raw = tm_flood_counters()
+    /// All zero.
     public init() {}
+    /// Counters from their values.
     public init(txPackets: UInt64, rxPackets: UInt64, txBytes: UInt64, rxBytes: UInt64) {
         raw = tm_flood_counters(packets: (txPackets, rxPackets), bytes: (txBytes, rxBytes))
     }
+    /// Flooded frames sent out of the interface.
     public var txPackets: UInt64 { get { raw.packets.0 } set { raw.packets.0 = newValue } }
+    /// Flooded frames received on it.
     public var rxPackets: UInt64 { get { raw.packets.1 } set { raw.packets.1 = newValue } }
+    /// Bytes of the frames sent.
     public var txBytes: UInt64 { get { raw.bytes.0 } set { raw.bytes.0 = newValue } }
+    /// Bytes of the frames received.
     public var rxBytes: UInt64 { get { raw.bytes.1 } set { raw.bytes.1 = newValue } }
 
+    /// Equal when every counter is.
     public static func == (l: TMFloodCounters, r: TMFloodCounters) -> Bool { l.raw.packets == r.raw.packets && l.raw.bytes == r.raw.bytes }
 
     mutating func add(_ o: TMFloodCounters) {
@@ -165,9 +205,12 @@ public struct TMFloodCounters: BitwiseCopyable, Equatable, Sendable {
 /// `enum tm_stat`: the slots of `struct tm_stats`, with the names used in JSON and /metrics (a
 /// unit test checks the raw values against the C enum).
 public enum TMStat: Int, CaseIterable, Sendable {
+    /// Frames seen, ignored (not VXLAN), counted, flooded, outer fragments (TM_STAT_*).
     case seen = 0, notVXLAN, counted, flooded, outerFragment
+    /// Error slots: why a VXLAN-looking frame was not counted (TM_ERR_*).
     case outerTruncated, vxlanTruncated, vxlanFlags, innerTruncated, tableFull
 
+    /// The slot's name in JSON and /metrics ("not_vxlan", "table_full", ...).
     public var name: String {
         switch self {
         case .seen: "seen"
@@ -190,8 +233,11 @@ public enum TMStat: Int, CaseIterable, Sendable {
 /// `struct tm_stats`: one u64 per `TMStat` (TM_STAT_COUNT slots).
 public struct TMStats: BitwiseCopyable, Equatable, Sendable {
     var raw = tm_stats()
+    /// All zero.
     public init() {}
+    /// Equal when every slot is.
     public static func == (l: TMStats, r: TMStats) -> Bool { TMStat.allCases.allSatisfy { l[$0] == r[$0] } }
+    /// The counter of slot `s`.
     public subscript(_ s: TMStat) -> UInt64 {
         get { withUnsafeBytes(of: raw.v) { $0.loadUnaligned(fromByteOffset: s.rawValue * 8, as: UInt64.self) } }
         set { withUnsafeMutableBytes(of: &raw.v) { $0.storeBytes(of: newValue, toByteOffset: s.rawValue * 8, as: UInt64.self) } }
@@ -211,15 +257,18 @@ extension tm_config {
 
 /// Limits and defaults of programs/include/tunnel_monitor.h.
 public enum TMLimits {
+    /// VXLAN UDP ports one monitor counts at most (TM_MAX_PORTS).
     public static let maxPorts = Int(TM_MAX_PORTS)
+    /// 4789, IANA's VXLAN port (TM_DEFAULT_PORT).
     public static let defaultPort = UInt16(TM_DEFAULT_PORT)
+    /// Conversations the table holds unless asked otherwise (TM_DEFAULT_MAX_CONVERSATIONS).
     public static let defaultMaxConversations = Int(TM_DEFAULT_MAX_CONVERSATIONS)
 }
 
 /// Address formatting and parsing for the monitor's 16-byte addresses.
-public enum TunnelAddress {
+package enum TunnelAddress {
     /// 16 bytes: IPv4 (4 bytes) mapped to ::ffff:a.b.c.d; 16 bytes as they are.
-    public static func mapped(_ a: [UInt8]) -> [UInt8] {
+    package static func mapped(_ a: [UInt8]) -> [UInt8] {
         if a.count == 16 { return a }
         if a.count == 4 { return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] + a }
         return [UInt8](repeating: 0, count: 16)
@@ -227,7 +276,7 @@ public enum TunnelAddress {
 
     /// "a.b.c.d" for IPv4-mapped (and all-zero: "0.0.0.0" is not used; zero prints "-"),
     /// RFC 5952 text for IPv6.
-    public static func text(_ a: [UInt8]) -> String {
+    package static func text(_ a: [UInt8]) -> String {
         precondition(a.count == 16)
         if a.allSatisfy({ $0 == 0 }) { return "-" }
         if a[0..<10].allSatisfy({ $0 == 0 }) && a[10] == 0xff && a[11] == 0xff {
@@ -239,7 +288,7 @@ public enum TunnelAddress {
     }
 
     /// 4 or 16 bytes from text, nil if it is not an address.
-    public static func parse(_ text: String) -> [UInt8]? {
+    package static func parse(_ text: String) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: 16)
         if inet_pton(AF_INET, text, &bytes) == 1 { return Array(bytes.prefix(4)) }
         if inet_pton(AF_INET6, text, &bytes) == 1 { return bytes }
@@ -247,7 +296,7 @@ public enum TunnelAddress {
     }
 
     /// Name of an inner EtherType.
-    public static func protoName(_ p: UInt16) -> String {
+    package static func protoName(_ p: UInt16) -> String {
         switch p {
         case 0x0800: "ipv4"
         case 0x86dd: "ipv6"

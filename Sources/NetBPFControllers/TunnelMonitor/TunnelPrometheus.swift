@@ -3,11 +3,11 @@ import Foundation
 /// The Prometheus text exposition format (version 0.0.4) of a tunnel monitor sample:
 /// per-conversation, per-VNI, flood, frame and error counters. Every family has HELP and TYPE
 /// lines; series are sorted, so two scrapes of the same counters are byte-identical.
-public enum TunnelPrometheus {
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+package enum TunnelPrometheus {
+    package static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// Label value escaping of the text format: backslash, double quote and line feed.
-    public static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
         guard s.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return s }
         var out = ""
         for ch in s {
@@ -27,7 +27,7 @@ public enum TunnelPrometheus {
 
     /// `maxConversations`: conversations exported one by one (the most bytes first; the rest
     /// are in the per-VNI totals and counted by netbpf_tunnel_conversations_unexported).
-    public static func render(_ s: TunnelSample, maxConversations: Int = 10_000) -> String {
+    package static func render(_ s: TunnelSample, maxConversations: Int = 10_000) -> String {
         var out = ""
         out.reserveCapacity(4096 + min(s.reading.conversations.count, maxConversations) * 600)
         func family(_ name: String, _ type: String, _ help: String) {
@@ -66,7 +66,7 @@ public enum TunnelPrometheus {
             let ab = "{vni=\"\(vni)\",outer_src=\"\(escape(n.outerA))\",outer_dst=\"\(escape(n.outerB))\",inner_src=\"\(escape(n.innerA))\",inner_dst=\"\(escape(n.innerB))\",inner_proto=\"\(proto)\",direction=\""
             let ba = "{vni=\"\(vni)\",outer_src=\"\(escape(n.outerB))\",outer_dst=\"\(escape(n.outerA))\",inner_src=\"\(escape(n.innerB))\",inner_dst=\"\(escape(n.innerA))\",inner_proto=\"\(proto)\",direction=\""
             for cell in TMCell.allCases where c[packets: cell] > 0 || c[bytes: cell] > 0 {
-                let l = (cell.fromA ? ab : ba) + (cell.isIngress ? "rx\"} " : "tx\"} ")
+                let l = (cell.isFromA ? ab : ba) + (cell.isIngress ? "rx\"} " : "tx\"} ")
                 packets.append(contentsOf: "netbpf_tunnel_conversation_packets_total".utf8)
                 packets.append(contentsOf: l.utf8)
                 FastJSON.number(c[packets: cell], into: &packets)

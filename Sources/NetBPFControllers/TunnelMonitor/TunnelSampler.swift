@@ -1,8 +1,10 @@
 import Foundation
+import Synchronization
 
 /// The text of a conversation key, formatted once and cached (inet_ntop per address per
 /// interval would dominate a report of 100,000 conversations).
 public struct TunnelKeyNames: Sendable {
+    /// The key's addresses as text ("-" for none) and the inner EtherType's name.
     public var outerA: String, outerB: String, innerA: String, innerB: String, innerProto: String
     init(_ k: TMKey) {
         outerA = TunnelAddress.text(k.outerA)
@@ -14,16 +16,26 @@ public struct TunnelKeyNames: Sendable {
 }
 
 /// Turns successive readings into deltas, rates, per-VNI totals and a short rate history.
-public final class TunnelSampler: @unchecked Sendable {
+/// Sendable: the previous reading, the history and the name cache sit behind a `Mutex`
+/// (samples are taken one at a time).
+public final class TunnelSampler: Sendable {
+    /// The monitored interface (copied into each sample).
     public let interface: String
+    /// Its network namespace.
     public let namespace: String?
+    /// The VXLAN UDP ports counted.
     public let ports: [UInt16]
+    /// The conversations map's max_entries.
     public let capacity: Int
+    /// Samples of per-VNI rates kept for `TunnelSample.history`.
     public let historyLength: Int
-    private var previous: TunnelReading?
-    private var started: Double
-    private var history: [TunnelHistoryPoint] = []
-    private var names: [TMKey: TunnelKeyNames] = [:]
+    private struct State {
+        var previous: TunnelReading?
+        var started: Double
+        var history: [TunnelHistoryPoint] = []
+        var names: [TMKey: TunnelKeyNames] = [:]
+    }
+    private let state: Mutex<State>
 
     /// `started`: when counting began (monotonic seconds), for the first sample's rates.
     public init(interface: String, namespace: String?, ports: [UInt16], capacity: Int, historyLength: Int = 300, started: Double? = nil) {
@@ -32,84 +44,100 @@ public final class TunnelSampler: @unchecked Sendable {
         self.ports = ports
         self.capacity = capacity
         self.historyLength = historyLength
-        self.started = started ?? monotonicSeconds()
+        state = Mutex(State(started: started ?? monotonicSeconds()))
     }
 
     /// One sample: the reading against the previous one.
     public func sample(_ reading: TunnelReading, wallTime: Double = Date().timeIntervalSince1970) -> TunnelSample {
-        let elapsed = max(reading.time - (previous?.time ?? started), 1e-6)
-        var deltas: [TMKey: TMCounters] = [:]
-        let before = previous?.conversations ?? [:]
-        for (k, now) in reading.conversations {
-            let d = before[k].map { now.minus($0) } ?? now
-            if !d.isZero { deltas[k] = d }
-        }
-        var floodDeltas: [TMFloodKey: TMFloodCounters] = [:]
-        for (k, now) in reading.floods {
-            var d = now
-            if let b = previous?.floods[k] {
-                d = TMFloodCounters(txPackets: now.txPackets &- b.txPackets, rxPackets: now.rxPackets &- b.rxPackets,
-                                    txBytes: now.txBytes &- b.txBytes, rxBytes: now.rxBytes &- b.rxBytes)
+        state.withLock { st in
+            let elapsed = max(reading.time - (st.previous?.time ?? st.started), 1e-6)
+            var deltas: [TMKey: TMCounters] = [:]
+            let before = st.previous?.conversations ?? [:]
+            for (k, now) in reading.conversations {
+                let d = before[k].map { now.minus($0) } ?? now
+                if !d.isZero { deltas[k] = d }
             }
-            if d != TMFloodCounters() { floodDeltas[k] = d }
-        }
-        var statsDelta = TMStats()
-        for s in TMStat.allCases { statsDelta[s] = reading.stats[s] &- (previous?.stats[s] ?? 0) }
+            var floodDeltas: [TMFloodKey: TMFloodCounters] = [:]
+            for (k, now) in reading.floods {
+                var d = now
+                if let b = st.previous?.floods[k] {
+                    d = TMFloodCounters(txPackets: now.txPackets &- b.txPackets, rxPackets: now.rxPackets &- b.rxPackets,
+                                        txBytes: now.txBytes &- b.txBytes, rxBytes: now.rxBytes &- b.rxBytes)
+                }
+                if d != TMFloodCounters() { floodDeltas[k] = d }
+            }
+            var statsDelta = TMStats()
+            for s in TMStat.allCases { statsDelta[s] = reading.stats[s] &- (st.previous?.stats[s] ?? 0) }
 
-        for k in reading.conversations.keys where names[k] == nil { names[k] = TunnelKeyNames(k) }
-        if names.count > 2 * max(reading.conversations.count, 1024) {
-            names = names.filter { reading.conversations[$0.key] != nil }
-        }
+            for k in reading.conversations.keys where st.names[k] == nil { st.names[k] = TunnelKeyNames(k) }
+            if st.names.count > 2 * max(reading.conversations.count, 1024) {
+                st.names = st.names.filter { reading.conversations[$0.key] != nil }
+            }
 
-        var vnis: [UInt32: TunnelVNISummary] = [:]
-        for (k, c) in reading.conversations {
-            var v = vnis[k.vni] ?? TunnelVNISummary(vni: k.vni, conversations: 0)
-            v.conversations += 1
-            v.txPackets &+= c.txPackets; v.txBytes &+= c.txBytes; v.rxPackets &+= c.rxPackets; v.rxBytes &+= c.rxBytes
-            vnis[k.vni] = v
+            var vnis: [UInt32: TunnelVNISummary] = [:]
+            for (k, c) in reading.conversations {
+                var v = vnis[k.vni] ?? TunnelVNISummary(vni: k.vni, conversations: 0)
+                v.conversations += 1
+                v.txPackets &+= c.txPackets; v.txBytes &+= c.txBytes; v.rxPackets &+= c.rxPackets; v.rxBytes &+= c.rxBytes
+                vnis[k.vni] = v
+            }
+            for (k, d) in deltas {
+                guard var v = vnis[k.vni] else { continue }
+                v.txBitsPerSecond += Double(d.txBytes) * 8 / elapsed
+                v.rxBitsPerSecond += Double(d.rxBytes) * 8 / elapsed
+                v.txPacketsPerSecond += Double(d.txPackets) / elapsed
+                v.rxPacketsPerSecond += Double(d.rxPackets) / elapsed
+                vnis[k.vni] = v
+            }
+            let vniList = vnis.values.sorted { ($0.vni ?? 0) < ($1.vni ?? 0) }
+            var totals = TunnelVNISummary(vni: nil, conversations: reading.conversations.count)
+            for v in vniList {
+                totals.txPackets &+= v.txPackets; totals.txBytes &+= v.txBytes; totals.rxPackets &+= v.rxPackets; totals.rxBytes &+= v.rxBytes
+                totals.txBitsPerSecond += v.txBitsPerSecond; totals.rxBitsPerSecond += v.rxBitsPerSecond
+                totals.txPacketsPerSecond += v.txPacketsPerSecond; totals.rxPacketsPerSecond += v.rxPacketsPerSecond
+            }
+            st.history.append(TunnelHistoryPoint(time: wallTime, vnis: vniList.map {
+                .init(vni: $0.vni ?? 0, txBitsPerSecond: $0.txBitsPerSecond, rxBitsPerSecond: $0.rxBitsPerSecond,
+                      packetsPerSecond: $0.txPacketsPerSecond + $0.rxPacketsPerSecond)
+            }))
+            if st.history.count > historyLength { st.history.removeFirst(st.history.count - historyLength) }
+            st.previous = reading
+            return TunnelSample(interface: interface, namespace: namespace, ports: ports, capacity: capacity, wallTime: wallTime,
+                                elapsed: elapsed, reading: reading, deltas: deltas, floodDeltas: floodDeltas, statsDelta: statsDelta,
+                                vnis: vniList, totals: totals, history: st.history, names: st.names)
         }
-        for (k, d) in deltas {
-            guard var v = vnis[k.vni] else { continue }
-            v.txBitsPerSecond += Double(d.txBytes) * 8 / elapsed
-            v.rxBitsPerSecond += Double(d.rxBytes) * 8 / elapsed
-            v.txPacketsPerSecond += Double(d.txPackets) / elapsed
-            v.rxPacketsPerSecond += Double(d.rxPackets) / elapsed
-            vnis[k.vni] = v
-        }
-        let vniList = vnis.values.sorted { ($0.vni ?? 0) < ($1.vni ?? 0) }
-        var totals = TunnelVNISummary(vni: nil, conversations: reading.conversations.count)
-        for v in vniList {
-            totals.txPackets &+= v.txPackets; totals.txBytes &+= v.txBytes; totals.rxPackets &+= v.rxPackets; totals.rxBytes &+= v.rxBytes
-            totals.txBitsPerSecond += v.txBitsPerSecond; totals.rxBitsPerSecond += v.rxBitsPerSecond
-            totals.txPacketsPerSecond += v.txPacketsPerSecond; totals.rxPacketsPerSecond += v.rxPacketsPerSecond
-        }
-        history.append(TunnelHistoryPoint(time: wallTime, vnis: vniList.map {
-            .init(vni: $0.vni ?? 0, txBitsPerSecond: $0.txBitsPerSecond, rxBitsPerSecond: $0.rxBitsPerSecond,
-                  packetsPerSecond: $0.txPacketsPerSecond + $0.rxPacketsPerSecond)
-        }))
-        if history.count > historyLength { history.removeFirst(history.count - historyLength) }
-        previous = reading
-        return TunnelSample(interface: interface, namespace: namespace, ports: ports, capacity: capacity, wallTime: wallTime,
-                            elapsed: elapsed, reading: reading, deltas: deltas, floodDeltas: floodDeltas, statsDelta: statsDelta,
-                            vnis: vniList, totals: totals, history: history, names: names)
     }
 }
 
 /// One interval's result: the counters, what changed, and the rates.
 public struct TunnelSample: Sendable {
+    /// The monitored interface.
     public var interface: String
+    /// Its network namespace.
     public var namespace: String?
+    /// The VXLAN UDP ports counted.
     public var ports: [UInt16]
+    /// The conversations map's max_entries.
     public var capacity: Int
+    /// Unix time of the sample.
     public var wallTime: Double
+    /// Seconds since the previous sample (what rates and deltas cover).
     public var elapsed: Double
+    /// The counters read.
     public var reading: TunnelReading
+    /// What changed per conversation since the previous sample (only those that changed).
     public var deltas: [TMKey: TMCounters]
+    /// What changed per flood key.
     public var floodDeltas: [TMFloodKey: TMFloodCounters]
+    /// What changed in the frame counters.
     public var statsDelta: TMStats
+    /// Per-VNI totals and rates, by VNI.
     public var vnis: [TunnelVNISummary]
+    /// Totals and rates over every VNI.
     public var totals: TunnelVNISummary
+    /// Recent per-VNI rates, oldest first.
     public var history: [TunnelHistoryPoint]
+    /// Cached text of the keys.
     public var names: [TMKey: TunnelKeyNames]
 
     func names(_ k: TMKey) -> TunnelKeyNames { names[k] ?? TunnelKeyNames(k) }

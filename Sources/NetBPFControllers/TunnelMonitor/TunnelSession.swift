@@ -2,34 +2,38 @@ import Foundation
 import Glibc
 import NetBPF
 import NetBPFAttach
+import Synchronization
 
 /// What `netbpf tunnel-monitor IFACE` runs with.
-public struct TunnelMonitorOptions: Sendable {
-    public var interface: String
-    public var namespace: String?
-    public var ports: [UInt16] = [4789]
-    public var maxConversations = 65536
-    public var interval: Double = 1
+package struct TunnelMonitorOptions: Sendable {
+    package var interface: String
+    package var namespace: String?
+    package var ports: [UInt16] = [4789]
+    package var maxConversations = 65536
+    package var interval: Double = 1
     /// "ADDR:PORT" for the page, /api/snapshot, /events and /metrics.
-    public var web: String?
+    package var web: String?
     /// Where snapshot.json and delta.json are written each interval.
-    public var jsonDirectory: String?
-    public var historyLength = 300
+    package var jsonDirectory: String?
+    package var historyLength = 300
     /// Conversations in the page's snapshot (the busiest) and in /metrics (the most bytes).
-    public var webConversations = 500
-    public var metricsConversations = 10_000
-    public init(interface: String) { self.interface = interface }
+    package var webConversations = 500
+    package var metricsConversations = 10_000
+    package init(interface: String) { self.interface = interface }
 }
 
 /// The newest sample, shared between the sampling loop and the web server's threads; the
-/// page's JSON and /metrics are built at most once per sample, on first request.
-final class TunnelLiveState: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var sample: TunnelSample?
-    private(set) var generation = 0
-    private var stopped = false
-    private var webCache: (Int, Data)?
-    private var metricsCache: (Int, Data)?
+/// page's JSON and /metrics are built at most once per sample, on first request. Sendable: its
+/// state sits behind a `Mutex`; waiting for a new sample polls it (every 20 ms).
+final class TunnelLiveState: Sendable {
+    private struct State {
+        var sample: TunnelSample?
+        var generation = 0
+        var stopped = false
+        var webCache: (Int, Data)?
+        var metricsCache: (Int, Data)?
+    }
+    private let state = Mutex(State())
     let webConversations: Int
     let metricsConversations: Int
 
@@ -38,33 +42,32 @@ final class TunnelLiveState: @unchecked Sendable {
         self.metricsConversations = metricsConversations
     }
 
+    /// How many samples were published.
+    var generation: Int { state.withLock { $0.generation } }
+
     func publish(_ s: TunnelSample) {
-        cond.lock()
-        sample = s
-        generation += 1
-        cond.broadcast()
-        cond.unlock()
+        state.withLock {
+            $0.sample = s
+            $0.generation += 1
+        }
     }
 
     func stop() {
-        cond.lock()
-        stopped = true
-        cond.broadcast()
-        cond.unlock()
+        state.withLock { $0.stopped = true }
     }
 
     /// Waits for a sample newer than `generation` (or the stop, or the timeout).
     func wait(after generation: Int, timeout: Double) -> (generation: Int, stopped: Bool) {
-        cond.lock()
-        defer { cond.unlock() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while self.generation == generation && !stopped && cond.wait(until: deadline) {}
-        return (self.generation, stopped)
+        let deadline = monotonicSeconds() + timeout
+        while true {
+            let (now, stopped) = state.withLock { ($0.generation, $0.stopped) }
+            if now != generation || stopped || monotonicSeconds() >= deadline { return (now, stopped) }
+            usleep(20_000)
+        }
     }
 
     private func current() -> (Int, TunnelSample?) {
-        cond.lock(); defer { cond.unlock() }
-        return (generation, sample)
+        state.withLock { ($0.generation, $0.sample) }
     }
 
     func snapshot() -> TunnelSnapshot? {
@@ -73,22 +76,18 @@ final class TunnelLiveState: @unchecked Sendable {
 
     func webJSON() -> Data {
         let (gen, s) = current()
-        cond.lock()
-        if let c = webCache, c.0 == gen { cond.unlock(); return c.1 }
-        cond.unlock()
+        if let c = state.withLock({ $0.webCache }), c.0 == gen { return c.1 }
         let data = s.flatMap { try? $0.snapshot(limit: webConversations).json() } ?? Data("null".utf8)
-        cond.lock(); webCache = (gen, data); cond.unlock()
+        state.withLock { $0.webCache = (gen, data) }
         return data
     }
 
     func metrics() -> Data? {
         let (gen, s) = current()
         guard let s else { return nil }
-        cond.lock()
-        if let c = metricsCache, c.0 == gen { cond.unlock(); return c.1 }
-        cond.unlock()
+        if let c = state.withLock({ $0.metricsCache }), c.0 == gen { return c.1 }
         let data = Data(TunnelPrometheus.render(s, maxConversations: metricsConversations).utf8)
-        cond.lock(); metricsCache = (gen, data); cond.unlock()
+        state.withLock { $0.metricsCache = (gen, data) }
         return data
     }
 }
@@ -96,18 +95,20 @@ final class TunnelLiveState: @unchecked Sendable {
 /// A running tunnel monitor: the BPF programs (or any counter source), the sampler, the JSON
 /// files and the web server. `tick()` takes one sample; `stop()` stops the server and detaches
 /// everything, also after a partial start.
-public final class TunnelMonitorSession: @unchecked Sendable {
-    public let source: TunnelCounterSource
-    public let sampler: TunnelSampler
-    public let options: TunnelMonitorOptions
-    public private(set) var server: HTTPServer?
+///
+/// Sendable: everything is `let` of Sendable types, the stop flag behind a `Mutex`.
+package final class TunnelMonitorSession: Sendable {
+    package let source: TunnelCounterSource
+    package let sampler: TunnelSampler
+    package let options: TunnelMonitorOptions
+    package let server: HTTPServer?
     let state: TunnelLiveState
     private let monitor: TunnelMonitor?
-    private var stopped = false
+    private let stopped = Mutex(false)
 
     /// Attaches the monitor and starts the web server (when asked); on any failure everything
     /// started so far is undone.
-    public static func start(_ options: TunnelMonitorOptions, store: AttachmentStore = AttachmentStore()) throws -> TunnelMonitorSession {
+    package static func start(_ options: TunnelMonitorOptions, store: AttachmentStore = AttachmentStore()) throws -> TunnelMonitorSession {
         if let dir = options.jsonDirectory { try prepareDirectory(dir) }
         guard options.interval >= 0.05, options.interval <= 3600 else {
             throw ControllerError("--interval \(options.interval) is out of range", hint: "0.05 to 3600 seconds")
@@ -129,7 +130,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
     }
 
     /// A session over any counter source (the fake in unit tests); nothing is attached.
-    public convenience init(source: TunnelCounterSource, options: TunnelMonitorOptions) throws {
+    package convenience init(source: TunnelCounterSource, options: TunnelMonitorOptions) throws {
         if let dir = options.jsonDirectory { try Self.prepareDirectory(dir) }
         let state = TunnelLiveState(webConversations: options.webConversations, metricsConversations: options.metricsConversations)
         let server = try options.web.map { try Self.makeServer($0, state: state, interval: options.interval) }
@@ -198,7 +199,7 @@ public final class TunnelMonitorSession: @unchecked Sendable {
     /// Reads the counters, samples them, writes the JSON files, publishes the sample to the
     /// web server, and returns it.
     @discardableResult
-    public func tick() throws -> TunnelSample {
+    package func tick() throws -> TunnelSample {
         let sample = sampler.sample(try source.read())
         if let dir = options.jsonDirectory {
             try Self.writeAtomically(try sample.snapshot().json(pretty: false), to: dir + "/snapshot.json")
@@ -210,14 +211,17 @@ public final class TunnelMonitorSession: @unchecked Sendable {
 
     /// Writes `data` through `OutputFile` (a temporary file renamed over a regular file, so readers
     /// see the old snapshot or the new one, never a part).
-    public static func writeAtomically(_ data: Data, to path: String) throws {
+    package static func writeAtomically(_ data: Data, to path: String) throws {
         do { try OutputFile.write(Array(data), to: path) } catch { throw ControllerError("\(error)") }
     }
 
     /// Stops the web server (ending every stream) and detaches the programs. Idempotent.
-    public func stop() {
-        if stopped { return }
-        stopped = true
+    package func stop() {
+        let wasStopped = stopped.withLock { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        if wasStopped { return }
         state.stop()
         server?.stop()
         try? monitor?.detach()

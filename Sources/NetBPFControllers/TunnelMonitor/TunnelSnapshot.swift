@@ -2,73 +2,123 @@ import Foundation
 
 /// Packets and bytes.
 public struct TunnelCounter: Codable, Sendable, Equatable {
+    /// Frames.
     public var packets: UInt64
+    /// Bytes (outer frames as the hook saw them).
     public var bytes: UInt64
+    /// A counter pair.
     public init(packets: UInt64, bytes: UInt64) { self.packets = packets; self.bytes = bytes }
 }
 
 /// One conversation as reports show it. "a" is the endpoint with the lower outer address;
 /// tx = sent out of the monitored interface (egress hook), rx = received on it (ingress hook).
 public struct TunnelConversation: Codable, Sendable, Equatable {
+    /// The four counters of a conversation: by hook (egress, ingress) and direction (a to b, b to a).
     public struct Cells: Codable, Sendable, Equatable {
+        /// Sent out of the interface, a to b.
         public var egressAToB: TunnelCounter
+        /// Sent out of the interface, b to a.
         public var egressBToA: TunnelCounter
+        /// Received on the interface, a to b.
         public var ingressAToB: TunnelCounter
+        /// Received on the interface, b to a.
         public var ingressBToA: TunnelCounter
     }
+    /// The VXLAN network identifier.
     public var vni: UInt32
+    /// Outer (underlay) address of endpoint a.
     public var outerA: String
+    /// Outer address of endpoint b.
     public var outerB: String
+    /// Inner (tenant) address on a's side ("-" for non-IP).
     public var innerA: String
+    /// Inner address on b's side.
     public var innerB: String
+    /// Inner EtherType: "ipv4", "ipv6", "arp" or hex.
     public var innerProto: String
+    /// Frames sent out of the interface.
     public var txPackets: UInt64
+    /// Bytes sent out of the interface.
     public var txBytes: UInt64
+    /// Frames received on the interface.
     public var rxPackets: UInt64
+    /// Bytes received on the interface.
     public var rxBytes: UInt64
+    /// Frames from a to b, both hooks.
     public var aToBPackets: UInt64
+    /// Bytes from a to b.
     public var aToBBytes: UInt64
+    /// Frames from b to a, both hooks.
     public var bToAPackets: UInt64
+    /// Bytes from b to a.
     public var bToABytes: UInt64
+    /// The four underlying counters.
     public var cells: Cells
     /// Rates over the last interval (bits are bytes x 8, frames as counted).
     public var txBitsPerSecond: Double
+    /// Received bits per second.
     public var rxBitsPerSecond: Double
+    /// Sent frames per second.
     public var txPacketsPerSecond: Double
+    /// Received frames per second.
     public var rxPacketsPerSecond: Double
+    /// Bits per second from a to b.
     public var aToBBitsPerSecond: Double
+    /// Bits per second from b to a.
     public var bToABitsPerSecond: Double
 }
 
 /// Totals of one VNI (or of everything).
 public struct TunnelVNISummary: Codable, Sendable, Equatable {
+    /// The VNI (nil in the totals over every VNI).
     public var vni: UInt32?
+    /// Conversations counted.
     public var conversations: Int
+    /// Frames sent out of the interface.
     public var txPackets: UInt64 = 0
+    /// Bytes sent out of the interface.
     public var txBytes: UInt64 = 0
+    /// Frames received on the interface.
     public var rxPackets: UInt64 = 0
+    /// Bytes received on the interface.
     public var rxBytes: UInt64 = 0
+    /// Sent bits per second over the last interval.
     public var txBitsPerSecond: Double = 0
+    /// Received bits per second over the last interval.
     public var rxBitsPerSecond: Double = 0
+    /// Sent frames per second over the last interval.
     public var txPacketsPerSecond: Double = 0
+    /// Received frames per second over the last interval.
     public var rxPacketsPerSecond: Double = 0
 }
 
+/// Flooded frames of one VNI and outer destination group (never in the conversations).
 public struct TunnelFlood: Codable, Sendable, Equatable {
+    /// The VNI.
     public var vni: UInt32
+    /// The outer destination (multicast or broadcast) address.
     public var group: String
+    /// Frames sent out of the interface.
     public var txPackets: UInt64
+    /// Bytes sent out of the interface.
     public var txBytes: UInt64
+    /// Frames received on the interface.
     public var rxPackets: UInt64
+    /// Bytes received on the interface.
     public var rxBytes: UInt64
 }
 
 /// What happened to the frames the programs saw (TMStat's non-error slots).
 public struct TunnelFrames: Codable, Sendable, Equatable {
+    /// Every frame the programs ran on (TM_STAT_SEEN).
     public var seen: UInt64
+    /// Not IPv4/IPv6 UDP to a VXLAN port: ignored.
     public var notVxlan: UInt64
+    /// Counted in a conversation.
     public var counted: UInt64
+    /// Counted in floods instead.
     public var flooded: UInt64
+    /// Fragments of an outer UDP datagram (not attributable).
     public var outerFragment: UInt64
     init(_ s: TMStats) {
         seen = s[.seen]; notVxlan = s[.notVXLAN]; counted = s[.counted]; flooded = s[.flooded]; outerFragment = s[.outerFragment]
@@ -77,27 +127,40 @@ public struct TunnelFrames: Codable, Sendable, Equatable {
 
 /// Frames that looked like VXLAN and were not counted, by reason (TMStat's error slots).
 public struct TunnelErrors: Codable, Sendable, Equatable {
+    /// Outer Ethernet, VLAN, IP or UDP header cut short (or too deep).
     public var outerTruncated: UInt64
+    /// UDP to a VXLAN port with the VXLAN header cut short.
     public var vxlanTruncated: UInt64
+    /// VXLAN header without the I (valid VNI) flag.
     public var vxlanFlags: UInt64
+    /// Inner Ethernet, VLAN, IP or ARP header cut short.
     public var innerTruncated: UInt64
+    /// Not counted because the conversations map was full.
     public var tableFull: UInt64
     init(_ s: TMStats) {
         outerTruncated = s[.outerTruncated]; vxlanTruncated = s[.vxlanTruncated]; vxlanFlags = s[.vxlanFlags]
         innerTruncated = s[.innerTruncated]; tableFull = s[.tableFull]
     }
+    /// All errors together.
     public var total: UInt64 { outerTruncated + vxlanTruncated + vxlanFlags + innerTruncated + tableFull }
 }
 
 /// Rates of every VNI at one moment.
 public struct TunnelHistoryPoint: Codable, Sendable, Equatable {
+    /// One VNI's rates.
     public struct VNIRate: Codable, Sendable, Equatable {
+        /// The VNI.
         public var vni: UInt32
+        /// Sent bits per second.
         public var txBitsPerSecond: Double
+        /// Received bits per second.
         public var rxBitsPerSecond: Double
+        /// Frames per second, both directions.
         public var packetsPerSecond: Double
     }
+    /// Unix time of the sample.
     public var time: Double
+    /// Every VNI's rates, by VNI.
     public var vnis: [VNIRate]
 }
 
@@ -105,41 +168,53 @@ public struct TunnelHistoryPoint: Codable, Sendable, Equatable {
 /// `netbpf tunnel-monitor report`. kind "snapshot": counters since the monitor was attached;
 /// kind "delta": counters of the last interval, only conversations that changed.
 public struct TunnelSnapshot: Codable, Sendable {
+    /// "snapshot" (counters since attach) or "delta" (the last interval only).
     public var kind: String
+    /// The format's version (1).
     public var version: Int = 1
+    /// The monitored interface.
     public var interface: String
+    /// Its network namespace (nil: the caller's).
     public var namespace: String?
     /// Unix time of the sample, and the same as ISO 8601 UTC.
     public var time: Double
+    /// `time` in ISO 8601 UTC.
     public var isoTime: String
     /// Seconds since the previous sample (what rates and deltas cover).
     public var intervalSeconds: Double
+    /// The VXLAN UDP ports counted.
     public var ports: [UInt16]
     /// max_entries of the conversations map and the conversations in it.
     public var capacity: Int
+    /// Conversations in the map.
     public var conversationCount: Int
     /// Conversations below, when fewer than conversationCount (limited, or delta).
     public var includedConversations: Int
+    /// Totals over every VNI.
     public var totals: TunnelVNISummary
+    /// Per VNI, by VNI.
     public var vnis: [TunnelVNISummary]
+    /// The conversations included, busiest first.
     public var conversations: [TunnelConversation]
+    /// Flooded frames per VNI and group.
     public var floods: [TunnelFlood]
     /// Frames seen, ignored (not VXLAN), counted, flooded, outer fragments.
     public var frames: TunnelFrames
     /// VXLAN-looking frames not counted, by reason.
     public var errors: TunnelErrors
+    /// Recent per-VNI rates, oldest first (empty in a delta).
     public var history: [TunnelHistoryPoint]
     /// Milliseconds the map reads took.
     public var readMilliseconds: Double
 
-    public static let encoder: JSONEncoder = {
+    package static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
         e.outputFormatting = [.sortedKeys]
         return e
     }()
 
-    public static let decoder: JSONDecoder = {
+    package static let decoder: JSONDecoder = {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase
         return d
@@ -147,6 +222,7 @@ public struct TunnelSnapshot: Codable, Sendable {
 
     /// The snapshot as JSON (snake_case keys, sorted). The conversations, which are nearly all
     /// of it, are written by hand: JSONEncoder takes seconds for 100,000 of them.
+    /// - Throws: `EncodingError` from JSONEncoder (not expected: every field is encodable).
     public func json(pretty: Bool = false) throws -> Data {
         if pretty {
             let e = JSONEncoder()
@@ -172,6 +248,8 @@ public struct TunnelSnapshot: Codable, Sendable {
         return Data(out)
     }
 
+    /// Reads a snapshot written by the monitor (snapshot.json, delta.json or `--json` output).
+    /// - Throws: `ControllerError` naming the file when it cannot be read or is not a snapshot.
     public static func load(path: String) throws -> TunnelSnapshot {
         guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         do { return try decoder.decode(TunnelSnapshot.self, from: data) } catch {

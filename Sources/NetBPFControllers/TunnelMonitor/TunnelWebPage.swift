@@ -4,19 +4,19 @@ import Foundation
 /// and SVG, everything inline (no external script, style, font or image). The live page gets
 /// its first snapshot inline and then updates from /events (server-sent events), falling back
 /// to polling /api/snapshot; the report has its snapshot inline and no network at all.
-public enum TunnelWebPage {
+package enum TunnelWebPage {
     /// The live page (`snapshot` is the newest one, or nil before the first sample).
-    public static func live(snapshot: TunnelSnapshot?, intervalSeconds: Double) -> String {
+    package static func live(snapshot: TunnelSnapshot?, intervalSeconds: Double) -> String {
         render(snapshot: snapshot, live: true, intervalSeconds: intervalSeconds)
     }
 
     /// A report of one snapshot, readable offline.
-    public static func report(snapshot: TunnelSnapshot, source: String) -> String {
+    package static func report(snapshot: TunnelSnapshot, source: String) -> String {
         render(snapshot: snapshot, live: false, intervalSeconds: snapshot.intervalSeconds, source: source)
     }
 
     /// JSON safe inside a <script> element: no "<" at all (so no "</script>" or "<!--").
-    public static func scriptSafeJSON(_ data: Data) -> String {
+    package static func scriptSafeJSON(_ data: Data) -> String {
         String(decoding: data, as: UTF8.self)
             .replacingOccurrences(of: "<", with: "\\u003c")
             .replacingOccurrences(of: "\u{2028}", with: "\\u2028")

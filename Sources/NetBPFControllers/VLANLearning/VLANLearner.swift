@@ -4,6 +4,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFCompiler
 import NetBPFNetlink
+import Synchronization
 internal import CNetBPFProgramTypes
 
 /// VLAN learning (BCC's vlan_learning, done right): programs/vlan_learning.bpf.c on the ingress
@@ -17,18 +18,26 @@ internal import CNetBPFProgramTypes
 /// Kernel: 5.7 (bpf_skb_vlan_push/pop and bpf_redirect 4.3, bounded loops 5.3, `__sk_buff`
 /// gso_segs 5.1 and gso_size 5.7); tcx links on 6.6+, clsact cls_bpf filters before
 /// (`Attacher.attachTC`, BPF_LINK_CREATE or RTM_NEWTFILTER). See docs/vlan-learning.md.
-public final class VLANLearner: @unchecked Sendable {
+///
+/// Sendable: the attachment records sit behind a `Mutex`; the rest is `let`.
+public final class VLANLearner: Sendable {
     /// The interfaces of a config, resolved in its namespace.
     public struct Interfaces: Sendable, Equatable {
+        /// The trunk's interface index.
         public var trunk: Int32
+        /// Worker name -> interface index.
         public var workers: [String: Int32]
         /// Every interface of the namespace by index (names for the report).
         public var names: [Int32: String]
     }
 
+    /// What the learner was started with.
     public let config: VLANLearningConfig
+    /// What `resolve` found when it started.
     public let interfaces: Interfaces
-    public private(set) var records: [AttachmentRecord] = []
+    /// What is attached now (workers first, the trunk last); empty after `stop()`.
+    public var records: [AttachmentRecord] { attached.withLock { $0 } }
+    private let attached = Mutex<[AttachmentRecord]>([])
     private let object: BPFObject
     private let store: AttachmentStore
     let maps: VLANLearningMaps
@@ -87,11 +96,13 @@ public final class VLANLearner: @unchecked Sendable {
             // have a way back.
             let workerProgram = try object.program(named: VLANLearningProgram.workerProgram)
             for w in config.workers {
-                learner.records.append(try attacher.attachTC(workerProgram, of: object, to: w, namespace: config.namespace, options: options,
-                                                                    lifetime: .process))
+                let record = try attacher.attachTC(workerProgram, of: object, to: w, namespace: config.namespace, options: options,
+                                                   lifetime: .process)
+                learner.attached.withLock { $0.append(record) }
             }
-            learner.records.append(try attacher.attachTC(try object.program(named: VLANLearningProgram.trunkProgram), of: object,
-                                                         to: config.trunk, namespace: config.namespace, options: options, lifetime: .process))
+            let trunk = try attacher.attachTC(try object.program(named: VLANLearningProgram.trunkProgram), of: object,
+                                              to: config.trunk, namespace: config.namespace, options: options, lifetime: .process)
+            learner.attached.withLock { $0.append(trunk) }
         } catch {
             learner.stop()
             throw error
@@ -115,14 +126,18 @@ public final class VLANLearner: @unchecked Sendable {
 
     /// Detaches every program this learner attached (trunk first), removing pins and records.
     public func stop() {
+        let records = attached.withLock { records in
+            defer { records = [] }
+            return records
+        }
         for r in records.reversed() { try? Attacher(store: store).undo(r) }
-        records = []
     }
 
     deinit { stop() }
 
     /// What the programs counted and learned so far (map dumps with batch operations; the
     /// per-CPU counters summed over possible CPUs).
+    /// - Throws: `BPFError` from the map dumps.
     public func report(at time: Date = Date()) throws -> VLANLearningReport {
         try VLANLearningReport.make(config: config, interfaces: interfaces, snapshot: maps.snapshot(),
                                     monotonicNow: Self.monotonicNanoseconds(), time: time)
@@ -136,7 +151,7 @@ public final class VLANLearner: @unchecked Sendable {
 }
 
 /// The object's maps through typed views (sizes checked against the imported C structs).
-struct VLANLearningMaps {
+struct VLANLearningMaps: Sendable {
     let clients: HashMap<vl_mac, vl_client>
     let learned: HashMap<vl_mac, vl_learned>
     let workers: HashMap<UInt32, vl_worker>

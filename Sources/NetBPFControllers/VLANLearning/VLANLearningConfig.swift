@@ -5,10 +5,13 @@ import NetBPFNetlink
 /// A MAC address: "02:00:00:00:00:01", "02-00-00-00-00-01", "0200.0000.0001" or "020000000001"
 /// (BCC's vlan_learning prints them that way); printed lower-case with colons.
 public struct EthernetAddress: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+    /// The six bytes, in wire order.
     public let bytes: [UInt8]
 
     init(validBytes: [UInt8]) { bytes = validBytes }
 
+    /// Parses any of the forms above.
+    /// - Throws: `ControllerError` naming the text when it is not a MAC address.
     public init(_ text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
         func fail() -> ControllerError {
@@ -45,13 +48,19 @@ public struct EthernetAddress: Sendable, Hashable, Comparable, CustomStringConve
 
     /// Broadcast or multicast (the group bit, the lowest bit of the first byte).
     public var isGroup: Bool { bytes[0] & 1 == 1 }
+    /// True for 00:00:00:00:00:00.
     public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
 
+    /// Lower case with colons: "02:00:00:00:00:01".
     public var description: String { bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
 
+    /// Byte order (the order reports list MACs in).
     public static func < (a: EthernetAddress, b: EthernetAddress) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 
+    /// Decodes the text form.
+    /// - Throws: `ControllerError` when the string is not a MAC address.
     public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }
+    /// Encodes the text form (`description`).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)
@@ -69,16 +78,24 @@ public struct EthernetAddress: Sendable, Hashable, Comparable, CustomStringConve
 ///   02:00:00:00:00:01: w1
 /// ```
 public struct VLANLearningConfig: Sendable, Equatable {
+    /// One client: its MAC and the worker interface its frames go to.
     public struct Client: Sendable, Equatable {
+        /// The client's MAC address (the source of its frames on the trunk).
         public var mac: EthernetAddress
+        /// The worker interface its frames are sent to, untagged.
         public var worker: String
+        /// A client mapped to `worker`.
         public init(mac: EthernetAddress, worker: String) { self.mac = mac; self.worker = worker }
     }
 
+    /// The interface carrying the tagged frames.
     public var trunk: String
+    /// The network namespace of the interfaces (nil: the caller's).
     public var namespace: String?
+    /// Client MAC -> worker interface.
     public var clients: [Client]
 
+    /// A config; `VLANLearner.resolve` checks the interfaces, `start` the rest.
     public init(trunk: String, namespace: String? = nil, clients: [Client]) {
         self.trunk = trunk
         self.namespace = namespace
@@ -94,6 +111,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
     static let keys = ["trunk", "netns", "clients"]
 
     /// From `--trunk` and `--map MAC=WORKER` arguments; errors name the bad argument.
+    /// - Throws: `ControllerError` naming the bad argument.
     public static func fromArguments(trunk: String?, maps: [String], namespace: String?) throws -> VLANLearningConfig {
         guard let trunk else { throw ControllerError("--trunk is required (or --config FILE)", hint: "netbpf vlan-learn --trunk IFACE --map MAC=WORKER_IFACE ...") }
         guard !maps.isEmpty else { throw ControllerError("give at least one --map MAC=WORKER_IFACE (or --config FILE)") }
@@ -117,6 +135,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
     /// Parses and validates the whole file before anything is attached; errors name the file,
     /// the line, the key and the bad value. MACs may be written unquoted (the raw text of each
     /// YAML scalar is used, so 12:34:56:00:00:01 is not read as a base-60 number).
+    /// - Throws: `ControllerError` naming the file, the key and the bad value.
     public static func load(path: String) throws -> VLANLearningConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw ControllerError("\(path): cannot read the file") }
         func at(_ node: Node?) -> String {

@@ -35,16 +35,16 @@ enum VLLimits {
 }
 
 /// The map and program names of programs/vlan_learning.bpf.c.
-public enum VLANLearningProgram {
-    public static let file = "vlan_learning.bpf.c"
-    public static let trunkProgram = "vl_trunk_ingress"
-    public static let workerProgram = "vl_worker_ingress"
-    public static let clientsMap = "vl_clients"
-    public static let learnedMap = "vl_learned"
-    public static let workersMap = "vl_workers"
-    public static let statsMap = "vl_stats"
-    public static let totalsMap = "vl_totals"
-    public static let unknownMap = "vl_unknown"
+package enum VLANLearningProgram {
+    package static let file = "vlan_learning.bpf.c"
+    package static let trunkProgram = "vl_trunk_ingress"
+    package static let workerProgram = "vl_worker_ingress"
+    package static let clientsMap = "vl_clients"
+    package static let learnedMap = "vl_learned"
+    package static let workersMap = "vl_workers"
+    package static let statsMap = "vl_stats"
+    package static let totalsMap = "vl_totals"
+    package static let unknownMap = "vl_unknown"
 }
 
 extension EthernetAddress {

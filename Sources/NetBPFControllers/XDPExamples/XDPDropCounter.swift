@@ -5,9 +5,12 @@ import NetBPFNetlink
 /// BCC's xdp_drop_count: programs/xdp_drop_count.bpf.c on an interface's XDP hook (generic or
 /// driver mode) drops every frame and counts it per IP protocol. `stop()` detaches (idempotent).
 /// Kernel 4.8 (XDP; generic mode 4.12); veth supports both modes.
-public final class XDPDropCounter: @unchecked Sendable {
+public final class XDPDropCounter: Sendable {
+    /// The interface the program is attached to.
     public let interface: String
+    /// Its network namespace (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts
@@ -25,6 +28,7 @@ public final class XDPDropCounter: @unchecked Sendable {
     }
 
     /// Frames dropped so far per protocol number (only protocols with frames).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Detaches; returns the attachments that could not be undone.

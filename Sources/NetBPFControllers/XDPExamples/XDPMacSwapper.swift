@@ -10,9 +10,12 @@ import NetBPFNetlink
 /// In driver mode on a veth, bounced frames arrive at the peer only while the peer has a
 /// native XDP program: give `peer` and an XDP_PASS program is attached there for the duration
 /// (see XDPPassPeer). Kernel 4.8 (XDP_TX); veth native XDP 4.19.
-public final class XDPMacSwapper: @unchecked Sendable {
+public final class XDPMacSwapper: Sendable {
+    /// The interface the program is attached to.
     public let interface: String
+    /// Its network namespace (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts
@@ -39,9 +42,11 @@ public final class XDPMacSwapper: @unchecked Sendable {
 
     /// Frames seen so far per protocol number, sent back or not: those counted under protocol 17
     /// (UDP) were sent back unless they were broadcast or multicast (see `sentBack`).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Frames sent back so far (unicast UDP).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func sentBack() throws -> UInt64 { try bounced.sum(0) }
 
     /// Detaches; returns the attachments that could not be undone.

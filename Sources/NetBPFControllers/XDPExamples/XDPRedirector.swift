@@ -13,10 +13,14 @@ import NetBPFNetlink
 /// XDP_PASS program goes on the out-interface too, as BCC does (drivers such as ixgbe set up
 /// their XDP transmit rings only while a program is attached); on a veth the frames are then
 /// queued on the out-interface's peer, which needs a native XDP program itself: give `peer`.
-public final class XDPRedirector: @unchecked Sendable {
+public final class XDPRedirector: Sendable {
+    /// The interface whose frames are redirected (the program's).
     public let input: String
+    /// The interface they are sent out of (devmap slot 0).
     public let output: String
+    /// The namespace of both (nil: the caller's).
     public let namespace: String?
+    /// Generic (skb) or driver (native) XDP.
     public let mode: XDPMode
     private let run: XDPExampleRun
     private let counts: XDPProtocolCounts
@@ -24,6 +28,8 @@ public final class XDPRedirector: @unchecked Sendable {
 
     /// Loads the program, points slot 0 at `output`, attaches XDP_PASS to `peer` (if given) and
     /// to `output` (driver mode), and last the redirect program on `input`.
+    /// - Throws: netlink errors for an unknown `output`; compile, load and attach errors (nothing stays
+    ///   attached).
     public init(input: String, output: String, namespace: String?, mode: XDPMode, peer: XDPPassPeer? = nil,
                 store: AttachmentStore = AttachmentStore()) throws {
         self.input = input
@@ -49,9 +55,11 @@ public final class XDPRedirector: @unchecked Sendable {
     }
 
     /// Frames redirected so far per protocol number (bpf_redirect_map returned XDP_REDIRECT).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func totals() throws -> [UInt8: UInt64] { try counts.totals() }
 
     /// Frames that arrived but were not redirected (slot 0 empty: dropped with XDP_ABORTED).
+    /// - Throws: `BPFError` from the per-CPU map lookups (BPF_MAP_LOOKUP_ELEM).
     public func notRedirected() throws -> UInt64 { try missed.sum(0) }
 
     /// Detaches; returns the attachments that could not be undone.
