@@ -214,15 +214,22 @@ public final class BPFMap: @unchecked Sendable {
             throw BPFError(.unsupported, operation: "dump", subject: name, message: "a \(type) map has no keys: its records are consumed, not looked up",
                            hint: "read it with RingBuffer (or EventStream.ringBuffer)")
         }
+        return try forEachChunk(batchSize: batchSize, method: method, calls: .kernel, body)
+    }
+
+    /// `forEachChunk` with the batch system call given: the seam tests use to make the kernel
+    /// answer ENOSPC or EINVAL, so the growth and fallback paths run on a real map.
+    func forEachChunk(batchSize: Int, method: DumpMethod, calls: MapBatchCalls,
+                      _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void) throws -> DumpMethod {
         if method == .batch && type.supportsBatchLookup {
-            if try batchWalk(batchSize: max(batchSize, 1), body) { return .batch }
+            if try batchWalk(batchSize: max(batchSize, 1), calls: calls, body) { return .batch }
         }
         try perKeyWalk(body)
         return .perKey
     }
 
     /// Returns false (having called `body` for nothing) if the kernel has no batch ops for this map.
-    private func batchWalk(batchSize: Int, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void) throws -> Bool {
+    private func batchWalk(batchSize: Int, calls: MapBatchCalls, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int) throws -> Void) throws -> Bool {
         var capacity = batchSize
         let tokenSize = max(keySize, 8)
         let inToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
@@ -234,7 +241,7 @@ public final class BPFMap: @unchecked Sendable {
         var first = true
         while true {
             var count = UInt32(capacity)
-            let err = nb_map_lookup_batch(fd, first ? nil : inToken, outToken, keys.baseAddress, values.baseAddress, &count, 0)
+            let err = calls.lookup(fd, first ? nil : inToken, outToken, keys.baseAddress!, values.baseAddress!, &count)
             if err != 0 && err != -ENOENT {
                 if first && [EINVAL, ENOTSUP, 524, ENOSYS].contains(-err) { return false }
                 if -err == ENOSPC {
@@ -298,6 +305,11 @@ public final class BPFMap: @unchecked Sendable {
     /// The kernel's batch update takes only BPF_F_LOCK per element, so `.noExist` and `.exist`
     /// are honoured by updating entry by entry.
     public func update(batchOf count: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer, flags: UpdateFlags = .any) throws {
+        try update(batchOf: count, keys: keys, values: values, flags: flags, calls: .kernel)
+    }
+
+    /// `update(batchOf:)` with the batch system call given (the test seam).
+    func update(batchOf count: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer, flags: UpdateFlags, calls: MapBatchCalls) throws {
         func perEntry(from start: Int) throws {
             for i in start..<count { try update(key: keys + i * keySize, value: values + i * valueBufferSize, flags: flags) }
         }
@@ -305,7 +317,7 @@ public final class BPFMap: @unchecked Sendable {
         var done = 0
         while done < count {
             var n = UInt32(count - done)
-            let err = nb_map_update_batch(fd, keys + done * keySize, values + done * valueBufferSize, &n, flags.rawValue & UpdateFlags.lock.rawValue, 0)
+            let err = calls.update(fd, keys + done * keySize, values + done * valueBufferSize, &n, flags.rawValue & UpdateFlags.lock.rawValue)
             if err == 0 { done += Int(n); continue }
             if done == 0 && [EINVAL, ENOTSUP, 524, ENOSYS].contains(-err) {
                 return try perEntry(from: 0)
@@ -320,4 +332,18 @@ public final class BPFMap: @unchecked Sendable {
         try Pinning.prepareParent(of: path)
         if bpf_obj_pin(fd, path) != 0 { throw BPFError.system("pin map", subject: path, errno: errno) }
     }
+}
+
+/// The two batch system calls a map's dumps and bulk updates make (BPF_MAP_LOOKUP_BATCH and
+/// BPF_MAP_UPDATE_BATCH, 5.6), as values: `.kernel` calls them; a test wraps them to answer
+/// ENOSPC or EINVAL and check the fallbacks. Each returns 0 or a negative errno.
+struct MapBatchCalls: Sendable {
+    /// (fd, in-token or nil, out-token, keys, values, count in/out) -> 0 or -errno.
+    var lookup: @Sendable (Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer, UnsafeMutableRawPointer, UnsafeMutableRawPointer, UnsafeMutablePointer<UInt32>) -> Int32
+    /// (fd, keys, values, count in/out, element flags) -> 0 or -errno.
+    var update: @Sendable (Int32, UnsafeRawPointer, UnsafeRawPointer, UnsafeMutablePointer<UInt32>, UInt64) -> Int32
+
+    static let kernel = MapBatchCalls(
+        lookup: { fd, inToken, outToken, keys, values, count in nb_map_lookup_batch(fd, inToken, outToken, keys, values, count, 0) },
+        update: { fd, keys, values, count, flags in nb_map_update_batch(fd, keys, values, count, flags, 0) })
 }

@@ -29,7 +29,9 @@ struct ControllerKillTests {
             let controller = SweptController(
                 name: "ratelimit run" + (shape ? " (shape)" : ""), arguments: ["ratelimit", "run", "--config", config, "--interval", "0.2"],
                 stateDirectory: lab.stateDirectory, namespace: lab.server, readyText: "10.99.0.1",
-                trafficIsPlain: { try mbit() > 60 }, works: { _ in try mbit() < 30 },
+                // Unlimited veth traffic is hundreds of Mbit/s, but a loaded 2-core machine can slow one
+                // 1-second iperf3 run to tens: plain is any of three runs well above the 10 Mbit/s limit.
+                trafficIsPlain: { try (0..<3).contains { _ in try mbit() > 40 } }, works: { _ in try mbit() < 30 },
                 traffic: {
                     let server = try BackgroundProcess(["/usr/sbin/ip", "netns", "exec", lab.client, "iperf3", "-s", "-1", "-B", "10.99.0.1"])
                     usleep(200_000)
