@@ -1,23 +1,31 @@
 /// A failed attach, detach or listing, in one line, with a hint where one is known.
 public struct AttachError: Error, Sendable, CustomStringConvertible {
-    /// What kind of failure this is.
-    public enum Code: String, Sendable {
+    /// What kind of failure this is. A struct, not an enum, so a later release can add codes
+    /// without breaking a caller's `switch` (as `BPFError.Code`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, e.g. "notFound".
+        public let rawValue: String
+        /// A code by name.
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's name.
+        public var description: String { rawValue }
+
         /// No such program in the object, namespace, or netbpf attachment to detach.
-        case notFound
+        public static let notFound = Code("notFound")
         /// The program's type is not one the hook runs.
-        case wrongProgram
+        public static let wrongProgram = Code("wrongProgram")
         /// The hook holds this program already, or an XDP program, or a root qdisc netbpf did not make.
-        case alreadyAttached
+        public static let alreadyAttached = Code("alreadyAttached")
         /// The program named was attached by another tool; netbpf leaves it alone.
-        case notOurs
+        public static let notOurs = Code("notOurs")
         /// The kernel lacks what was asked (tcx before 6.6).
-        case unsupported
+        public static let unsupported = Code("unsupported")
         /// A file or directory of netbpf's state could not be written.
-        case system
+        public static let system = Code("system")
         /// Options that do not go together, or a choice left open (several programs, none named).
-        case invalidArgument
+        public static let invalidArgument = Code("invalidArgument")
         /// Another netbpf process held the hook's lock for the whole wait.
-        case busy
+        public static let busy = Code("busy")
     }
     /// What kind of failure this is.
     public var code: Code

@@ -14,12 +14,12 @@ extension BPF {
         LinearHistogram(unit: unit, start: start, step: step, slots: try slots(mapName))
     }
 
-    /// Prints `log2Histogram` in BCC's layout (nothing when every slot is 0, as BCC) to stdout
-    /// with write(2), as the CLI does: a reader that went away (EPIPE) ends the process with
-    /// status 0, another write failure (ENOSPC) with status 1.
+    /// Prints `log2Histogram` in BCC's layout (nothing when every slot is 0, as BCC) with
+    /// Swift's `print`, so the calling program keeps its own policy for a closed stdout (a
+    /// library never ends the process).
     /// - Throws: what `log2Histogram` throws.
     public func printLog2Histogram(_ mapName: String, unit: String = "value") throws {
-        StandardStreams.out(try log2Histogram(mapName, unit: unit).formatted())
+        print(try log2Histogram(mapName, unit: unit).formatted(), terminator: "")
     }
 
     private func slots(_ mapName: String) throws -> [UInt64] {
