@@ -151,11 +151,13 @@ struct BCCCompatTests {
     /// What was measured on this project's machines (docs/bcc-c.md): of the programs
     /// scripts/bcc-corpus.py captures from bpfcc-tools 0.26, how many compile, and how many of
     /// those load on Linux 6.18.
-    static let measuredCompiled = 112
-    static let measuredLoaded = 59
+    static let measuredCompiled = 115
+    static let measuredLoaded = 110
 
     struct CorpusProgram {
         let name: String
+        /// "networking", "tracing" (BCC's examples) or "tools".
+        let group: String
         let path: String
         let defines: [String]
         let sections: [String: String]
@@ -194,13 +196,20 @@ struct BCCCompatTests {
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw CompileError(kind: .input, message: "bcc-corpus.py exited with \(p.terminationStatus)") }
+        return try readCorpus(dir)
+    }
+
+    /// The programs of a corpus directory (NAME.c and NAME.json per program).
+    static func readCorpus(_ dir: String) throws -> [CorpusProgram] {
         var out: [CorpusProgram] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where file.hasSuffix(".c") {
             let name = String(file.dropLast(2))
             let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name + ".json"))
             let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
             let defines = (meta["cflags"] as? [String] ?? []).filter { $0.hasPrefix("-D") }.map { String($0.dropFirst(2)) }
-            out.append(CorpusProgram(name: name, path: dir + "/" + file, defines: defines, sections: sections(meta)))
+            let script = meta["script"] as? String ?? ""
+            let group = script.contains("/examples/networking/") ? "networking" : script.contains("/examples/") ? "tracing" : "tools"
+            out.append(CorpusProgram(name: name, group: group, path: dir + "/" + file, defines: defines, sections: sections(meta)))
         }
         return out
     }
@@ -214,11 +223,14 @@ struct BCCCompatTests {
     /// numbers as a floor. NETBPF_BCC_REPORT=FILE writes the table as markdown.
     @Test(.enabled(if: bpfccInstalled, "requires Debian's bpfcc-tools and python3-bpfcc (apt-get install bpfcc-tools)"))
     func corpusCompilesUnchanged() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netbpf-bcc-corpus-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let programs = try Self.extractCorpus(into: dir)
+        // NETBPF_BCC_CORPUS=DIR: a corpus scripts/bcc-corpus.py extracted before (kept).
+        let given = ProcessInfo.processInfo.environment["NETBPF_BCC_CORPUS"]
+        let dir = given ?? FileManager.default.temporaryDirectory.appendingPathComponent("netbpf-bcc-corpus-\(getpid())").path
+        defer { if given == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let programs = try given.map { try Self.readCorpus($0) } ?? Self.extractCorpus(into: dir)
         #expect(programs.count >= 100, "the corpus shrank: \(programs.count) programs")
         var compiled = 0, loaded = 0
+        var perGroup: [String: (programs: Int, compiled: Int, loaded: Int)] = [:]
         var rows: [String] = []
         try withCompiler { compiler in
             for p in programs {
@@ -227,12 +239,15 @@ struct BCCCompatTests {
                 options.defines = p.defines
                 options.bccSections = p.sections
                 var status: String
+                perGroup[p.group, default: (0, 0, 0)].programs += 1
                 do {
                     let object = try compiler.compile(file: p.path, options: options)
                     compiled += 1
+                    perGroup[p.group, default: (0, 0, 0)].compiled += 1
                     do {
                         _ = try object.open().load()
                         loaded += 1
+                        perGroup[p.group, default: (0, 0, 0)].loaded += 1
                         status = "loads"
                     } catch let e as BPFError {
                         status = "compiles; load: " + Self.oneLine(e.description)
@@ -240,14 +255,18 @@ struct BCCCompatTests {
                 } catch let e as CompileError {
                     status = "compile: " + Self.oneLine(e.message)
                 }
-                rows.append("| \(p.name) | \(status.replacingOccurrences(of: "|", with: "\\|")) |")
+                rows.append("| \(p.name) | \(p.group) | \(status.replacingOccurrences(of: "|", with: "\\|")) |")
             }
         }
-        let summary = "\(compiled) of \(programs.count) compile, \(loaded) load"
+        let groups = perGroup.keys.sorted().map { g in
+            let c = perGroup[g] ?? (0, 0, 0)
+            return "\(g): \(c.compiled) of \(c.programs) compile, \(c.loaded) load"
+        }
+        let summary = "\(compiled) of \(programs.count) compile, \(loaded) load (" + groups.joined(separator: "; ") + ")"
         print("BCC corpus: " + summary)
         for r in rows { print(r) }
         if let report = ProcessInfo.processInfo.environment["NETBPF_BCC_REPORT"] {
-            try ("| program | result |\n|---|---|\n" + rows.joined(separator: "\n") + "\n\n" + summary + "\n").write(toFile: report, atomically: true, encoding: .utf8)
+            try ("| program | group | result |\n|---|---|---|\n" + rows.joined(separator: "\n") + "\n\n" + summary + "\n").write(toFile: report, atomically: true, encoding: .utf8)
         }
         #expect(compiled >= Self.measuredCompiled, "\(summary)")
         #expect(loaded >= Self.measuredLoaded, "\(summary)")
