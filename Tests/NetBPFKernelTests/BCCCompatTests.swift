@@ -245,7 +245,15 @@ struct BCCCompatTests {
                     compiled += 1
                     perGroup[p.group, default: (0, 0, 0)].compiled += 1
                     do {
-                        _ = try object.open().load()
+                        // What BCC's Python would load: the functions its load_func/attach_*
+                        // calls named, and those BPF() attaches by their names (kprobe__ ...).
+                        let spec = try object.open()
+                        if !p.sections.isEmpty {
+                            for prog in spec.programs where p.sections[prog.name] == nil && !Self.autoAttachedPrefixes.contains(where: { prog.name.hasPrefix($0) }) {
+                                try spec.setAutoload(false, forProgram: prog.name)
+                            }
+                        }
+                        _ = try spec.load()
                         loaded += 1
                         perGroup[p.group, default: (0, 0, 0)].loaded += 1
                         status = "loads"
@@ -337,6 +345,9 @@ struct BCCCompatTests {
             #expect(Array(run.dataOut[0..<12]) == Array(Self.udpFrame[6..<12] + Self.udpFrame[0..<6]))
         }
     }
+
+    /// Functions BCC's BPF() attaches by their name alone.
+    static let autoAttachedPrefixes = ["kprobe__", "kretprobe__", "tracepoint__", "raw_tracepoint__", "kfunc__", "kretfunc__", "lsm__"]
 
     static func oneLine(_ s: String) -> String {
         let first = s.split(separator: "\n").first.map(String.init) ?? s

@@ -281,6 +281,8 @@ struct BCCRewriter {
             if ts.count >= 3, ts[0].text == "struct" || (ts[0].text == "const" && ts[1].text == "struct") {
                 let k = ts[0].text == "const" ? 2 : 1
                 if k < ts.count { contextType = ts[k].text }
+                // `struct CTXTYPE *ctx` with -DCTXTYPE=xdp_md (BCC's examples pick the type in cflags).
+                if let t = contextType, let value = defines[t], !value.isEmpty { contextType = value }
             }
             if ts.contains(where: { $0.text == "*" }), let last = ts.last, last.kind == .identifier { contextName = last.text }
         }
