@@ -90,7 +90,8 @@ void onFatalError(void *, const char *reason, bool) { fail(std::string("LLVM fat
 // Builds the invocation for argv, lets `prepare` adjust it, runs the action from `makeAction`
 // with a file system that records what it reads (left out: `mainFile`).
 template <typename Prepare, typename MakeAction>
-Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare, MakeAction makeAction) {
+Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare, MakeAction makeAction,
+             bool freeAfter = false) {
     Run run;
     DiagCollector diags;
     llvm::IntrusiveRefCntPtr<InputRecorder> files(new InputRecorder(llvm::vfs::getRealFileSystem(), mainFile));
@@ -101,9 +102,15 @@ Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, 
             ci->createDiagnostics(&diags, /*ShouldOwnClient=*/false);
             ci->createFileManager(files);
             auto action = makeAction(*ci, run.object);
+            if (freeAfter) inv->getFrontendOpts().DisableFree = false;
             run.ok = ci->ExecuteAction(*action) && diags.getNumErrors() == 0;
-            llvm::BuryPointer(std::move(action)); // this process exits next
-            llvm::BuryPointer(std::move(ci));
+            if (freeAfter) { // another run follows: give its memory back first
+                action.reset();
+                ci.reset();
+            } else {
+                llvm::BuryPointer(std::move(action)); // this process exits next
+                llvm::BuryPointer(std::move(ci));
+            }
         }
     }
     run.diags = std::move(diags.records);
@@ -144,7 +151,8 @@ std::string readAll(int fd) {
         std::string rewritten;
         bool changed = false;
         Run first = runClang(driverCommandLine(args, tail), fileName, withSource,
-                             [&](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) { return makeKernelReadsAction(rewritten, changed); });
+                             [&](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) { return makeKernelReadsAction(rewritten, changed); },
+                             /*freeAfter=*/true);
         if (!first.ok) writeAndExit(first, pch.empty() ? NB_PCH_NONE : first.pchFailed ? NB_PCH_REJECTED : NB_PCH_USED);
         if (changed) source = std::move(rewritten);
     }
