@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-15}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http packet elf object topology netlink)
+[ ${#targets[@]} -gt 0 ] || targets=(http packet elf object topology netlink bcc)
 out=.build-fuzz
 mkdir -p "$out/crashes" "$out/obj" "$out/modules"
 C=Sources/NetBPFControllers N=Sources/NetBPF L=Sources/NetBPFNetlink S=Sources/NetBPFSim
@@ -56,6 +56,7 @@ fi
 wanted http && build http NetBPFControllers fuzz/http_reassembler.swift $C/HTTPFrameDecoder.swift $C/HTTPReassembler.swift \
   $C/HTTPMessageParser.swift $C/HTTPTypes.swift $C/HTTPEventFormat.swift $C/HTTPSelection.swift $C/HTTPFilterError.swift
 wanted packet && build packet NetBPF fuzz/packet_summary.swift $N/PacketSummary.swift
+wanted bcc && build bcc NetBPFCompiler fuzz/bcc_rewriter.swift Sources/NetBPFCompiler/BCC/BCCRewriter.swift Sources/NetBPFCompiler/BCC/BCCTokenizer.swift
 wanted elf && build elf NetBPF fuzz/elf.swift $N/ELFHeader.swift $N/ELFSections.swift $N/BPFError.swift
 if wanted object; then
   # The whole NetBPF module, as `swift build` makes it, over the system libbpf (not instrumented).
@@ -88,6 +89,15 @@ for t in "${targets[@]}"; do
   fi
   corpus=$(mktemp -d)          # new inputs go to a scratch copy; the committed corpus stays small
   cp fuzz/corpus/$t/* "$corpus/"
+  # The BCC rewriter also starts from BCC's own programs, captured from the installed
+  # bpfcc-tools at run time (root only; never kept in the repository).
+  if [ "$t" = bcc ] && [ "$(id -u)" = 0 ] && [ -d /usr/share/doc/bpfcc-tools/examples ]; then
+    seeds=$(mktemp -d)
+    /usr/bin/python3 scripts/bcc-corpus.py "$seeds" --only http-parse-complete --only net_monitor --only vlan_learning \
+      --only tc_neighbor_sharing --only xdp_drop_count --only tcpconnect --only biolatency --only execsnoop >/dev/null 2>&1 || true
+    cp "$seeds"/*.c "$corpus/" 2>/dev/null || true
+    rm -rf "$seeds"
+  fi
   echo "fuzz: $t for ${seconds}s"
   # SWIFT_BACKTRACE off: a Swift trap must reach libFuzzer as a deadly signal (the Swift
   # backtracer otherwise takes the signal and trips over AddressSanitizer).

@@ -2,6 +2,7 @@
 // describes the protocol). This file decides what the run is and writes its result.
 #include "netbpf_clang.h"
 
+#include "bcc_kernel_reads.h"
 #include "diag_collector.h"
 #include "input_recorder.h"
 #include "invocation.h"
@@ -18,6 +19,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -88,7 +90,8 @@ void onFatalError(void *, const char *reason, bool) { fail(std::string("LLVM fat
 // Builds the invocation for argv, lets `prepare` adjust it, runs the action from `makeAction`
 // with a file system that records what it reads (left out: `mainFile`).
 template <typename Prepare, typename MakeAction>
-Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare, MakeAction makeAction) {
+Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, Prepare prepare, MakeAction makeAction,
+             bool freeAfter = false) {
     Run run;
     DiagCollector diags;
     llvm::IntrusiveRefCntPtr<InputRecorder> files(new InputRecorder(llvm::vfs::getRealFileSystem(), mainFile));
@@ -99,9 +102,15 @@ Run runClang(const std::vector<std::string> &argv, const std::string &mainFile, 
             ci->createDiagnostics(&diags, /*ShouldOwnClient=*/false);
             ci->createFileManager(files);
             auto action = makeAction(*ci, run.object);
+            if (freeAfter) inv->getFrontendOpts().DisableFree = false;
             run.ok = ci->ExecuteAction(*action) && diags.getNumErrors() == 0;
-            llvm::BuryPointer(std::move(action)); // this process exits next
-            llvm::BuryPointer(std::move(ci));
+            if (freeAfter) { // another run follows: give its memory back first
+                action.reset();
+                ci.reset();
+            } else {
+                llvm::BuryPointer(std::move(action)); // this process exits next
+                llvm::BuryPointer(std::move(ci));
+            }
         }
     }
     run.diags = std::move(diags.records);
@@ -130,14 +139,26 @@ std::string readAll(int fd) {
     if (!pch.empty()) tail = {"-include-pch", pch};
     // -o is required by the driver but unused: the object goes to an in-memory stream.
     for (const char *s : {"-x", "c", "-c", fileName.c_str(), "-o", "/dev/null"}) tail.emplace_back(s);
+    auto withSource = [&](clang::CompilerInvocation &inv, Run &) {
+        auto &pp = inv.getPreprocessorOpts();
+        pp.addRemappedFile(fileName, llvm::MemoryBuffer::getMemBufferCopy(source, fileName).release());
+        pp.RetainRemappedFileBuffers = false; // the invocation owns the buffer
+        return true;
+    };
+    // BCC mode: a first parse makes BCC's implicit kernel reads explicit (bcc_kernel_reads.h);
+    // its errors are the compile's, otherwise the rewritten text is what gets compiled.
+    if (std::find(args.begin(), args.end(), kBCCKernelReadsDefine) != args.end()) {
+        std::string rewritten;
+        bool changed = false;
+        Run first = runClang(driverCommandLine(args, tail), fileName, withSource,
+                             [&](clang::CompilerInstance &, llvm::SmallVector<char, 0> &) { return makeKernelReadsAction(rewritten, changed); },
+                             /*freeAfter=*/true);
+        if (!first.ok) writeAndExit(first, pch.empty() ? NB_PCH_NONE : first.pchFailed ? NB_PCH_REJECTED : NB_PCH_USED);
+        if (changed) source = std::move(rewritten);
+    }
     Run run = runClang(
         driverCommandLine(args, tail), fileName,
-        [&](clang::CompilerInvocation &inv, Run &) {
-            auto &pp = inv.getPreprocessorOpts();
-            pp.addRemappedFile(fileName, llvm::MemoryBuffer::getMemBufferCopy(source, fileName).release());
-            pp.RetainRemappedFileBuffers = false; // the invocation owns the buffer
-            return true;
-        },
+        withSource,
         [](clang::CompilerInstance &ci, llvm::SmallVector<char, 0> &object) {
             ci.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
             return std::make_unique<clang::EmitObjAction>();

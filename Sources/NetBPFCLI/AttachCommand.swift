@@ -51,8 +51,8 @@ struct AttachCommand: ParsableCommand {
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
                 // Compiled, loaded and chosen before the hook is touched: bad input changes nothing.
-                let object = try ProgramInput.open(path, compile: compile).load()
-                let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section,
+                let object = try ProgramInput.open(path, compile: compile, hook: "tc").load()
+                let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section,
                                                           hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
                 try report(record, json: output.json)
@@ -86,8 +86,8 @@ struct AttachCommand: ParsableCommand {
                 case "driver", "native", "drv": xdpMode = .native
                 default: throw AttachError(.invalidArgument, "unknown XDP mode '\(mode)'", hint: "generic or driver")
                 }
-                let object = try ProgramInput.open(path, compile: compile).load()
-                let program = try ProgramSelection.select(from: object, name: target.programName, section: target.section, hook: "xdp", accepts: [.xdp])
+                let object = try ProgramInput.open(path, compile: compile, hook: "xdp").load()
+                let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section, hook: "xdp", accepts: [.xdp])
                 let record = try Attacher().attachXDP(program, of: object, to: target.interface, namespace: target.netns, mode: xdpMode, netlink: netlink)
                 try report(record, json: output.json)
             }
@@ -112,8 +112,8 @@ struct AttachCommand: ParsableCommand {
                 var object: BPFObject?
                 var program: BPFProgram?
                 if let path = target.program {
-                    object = try ProgramInput.open(path, compile: compile).load()
-                    program = try ProgramSelection.select(from: object!, name: target.programName, section: target.section, hook: "socket", accepts: [.socketFilter])
+                    object = try ProgramInput.open(path, compile: compile, hook: "socket").load()
+                    program = try ProgramSelection.select(from: object!, name: target.programName ?? compile.functionName, section: target.section, hook: "socket", accepts: [.socketFilter])
                 }
                 let classic = try pcap.map { try ClassicFilter.compile(pcap: $0) }
                 let stop = StopFlag.installed()

@@ -120,6 +120,7 @@ public final class BPFCompiler: Sendable {
     }
 
     private func compile(bytes original: [UInt8], path: String, name: String, options: CompileOptions) throws -> CompiledObject {
+        var options = options
         // BCC naming -> sections (text sources only: bytes that are not UTF-8 are passed as they are).
         var bytes = original
         var autoAttached: [AutoAttachedFunction] = []
@@ -130,6 +131,8 @@ public final class BPFCompiler: Sendable {
             text = prepared.source
             bytes = Array(prepared.source.utf8)
             autoAttached = prepared.sections
+            // Asks netbpf-cc for BCC's implicit kernel reads (CNetBPFClang/bcc_kernel_reads.h).
+            options.defines.append(BCCMode.kernelReadsDefine)
         }
         // --- end of BCC mode
         if let t = text {

@@ -133,6 +133,12 @@ import Testing
         #expect(r.tracepoints == [BCCRewriter.TracepointName(category: "sched", event: "sched_switch")])
     }
 
+    /// BCC's xdp examples name the context type in their cflags (`-DCTXTYPE=xdp_md`).
+    @Test func contextTypeFromADefine() {
+        let r = BCCRewriter.rewrite("int xdp_prog1(struct CTXTYPE *ctx) { return 1; }\n", defines: ["CTXTYPE=xdp_md"])
+        #expect(r.sections.map(\.section) == ["xdp"])
+    }
+
     @Test func tracepointProbeIsFoundAndNotTakenForAFunction() {
         let r = BCCRewriter.rewrite("TRACEPOINT_PROBE(syscalls, sys_enter_openat) {\n  return args->dfd;\n}\n")
         #expect(r.tracepoints == [BCCRewriter.TracepointName(category: "syscalls", event: "sys_enter_openat")])

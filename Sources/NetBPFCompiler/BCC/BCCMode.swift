@@ -26,6 +26,10 @@ enum BCCMode {
         var notes: [String]
     }
 
+    /// The define that makes netbpf-cc rewrite BCC's implicit kernel reads into CO-RE probe
+    /// reads on clang's syntax tree (CNetBPFClang/bcc_kernel_reads.h; kBCCKernelReadsDefine).
+    static let kernelReadsDefine = "__NETBPF_BCC__=1"
+
     /// Whether a source is BCC's C: it uses BCC's map macros, TRACEPOINT_PROBE, bcc/ or
     /// kernel-internal includes, or `map.method(` calls, and includes none of libbpf's
     /// headers, vmlinux.h or netbpf.h (libbpf programs always include one of them; BCC's

@@ -470,18 +470,66 @@ unsigned long long load_word(void *skb, unsigned long long off) asm("llvm.bpf.lo
 
 #define cursor_advance(_cursor, _len) ({ void *_tmp = _cursor; _cursor += _len; _tmp; })
 
+/* A packet header: `p->field` on a pointer to one (a cursor offset) is rewritten by netbpf-cc
+ * into bpf_dext_pkt(skb, (u64)p + byte, bit, bits), an assignment into bpf_dins_pkt: fields
+ * are read as BCC reads them, big-endian bit numbering, values in host order. */
+#define BPF_PACKET_HEADER __attribute__((packed, annotate("netbpf_bcc_packet")))
+#define __NBB_MASK(bits) ((bits) >= 64 ? ~0ULL : ((1ULL << (bits)) - 1))
+
+/* `bsz` bits starting `bofs` bits after the most significant bit of the byte at packet offset
+ * `off`, in host order (LD_ABS loads are big-endian to host). */
+static __always_inline u64 bpf_dext_pkt(void *pkt, u64 off, u64 bofs, u64 bsz)
+{
+	if (bofs + bsz <= 8)
+		return (load_byte(pkt, off) >> (8 - bofs - bsz)) & __NBB_MASK(bsz);
+	if (bofs + bsz <= 16)
+		return (load_half(pkt, off) >> (16 - bofs - bsz)) & __NBB_MASK(bsz);
+	if (bofs + bsz <= 32)
+		return (load_word(pkt, off) >> (32 - bofs - bsz)) & __NBB_MASK(bsz);
+	if (bofs + bsz <= 64)
+		return ((((u64)load_word(pkt, off)) << 32 | load_word(pkt, off + 4)) >> (64 - bofs - bsz)) & __NBB_MASK(bsz);
+	return 0;
+}
+
+/* Stores the low `bsz` bits of `val` where bpf_dext_pkt would read them (bpf_skb_store_bytes,
+ * the bits around kept). */
+static __always_inline void bpf_dins_pkt(void *pkt, u64 off, u64 bofs, u64 bsz, u64 val)
+{
+	if (bofs + bsz <= 8) {
+		u8 keep = bsz == 8 ? 0 : (u8)load_byte(pkt, off);
+		u8 mask = __NBB_MASK(bsz) << (8 - bofs - bsz);
+		u8 v = (keep & ~mask) | ((val << (8 - bofs - bsz)) & mask);
+		bpf_skb_store_bytes(pkt, off, &v, 1, 0);
+	} else if (bofs + bsz <= 16) {
+		u16 keep = bsz == 16 ? 0 : (u16)load_half(pkt, off);
+		u16 mask = __NBB_MASK(bsz) << (16 - bofs - bsz);
+		u16 v = bpf_htons((keep & ~mask) | ((val << (16 - bofs - bsz)) & mask));
+		bpf_skb_store_bytes(pkt, off, &v, 2, 0);
+	} else if (bofs + bsz <= 32) {
+		u32 keep = bsz == 32 ? 0 : (u32)load_word(pkt, off);
+		u32 mask = __NBB_MASK(bsz) << (32 - bofs - bsz);
+		u32 v = bpf_htonl((keep & ~mask) | ((val << (32 - bofs - bsz)) & mask));
+		bpf_skb_store_bytes(pkt, off, &v, 4, 0);
+	} else if (bofs + bsz <= 64) {
+		u64 keep = bsz == 64 ? 0 : (((u64)load_word(pkt, off)) << 32 | load_word(pkt, off + 4));
+		u64 mask = __NBB_MASK(bsz) << (64 - bofs - bsz);
+		u64 v = bpf_cpu_to_be64((keep & ~mask) | ((val << (64 - bofs - bsz)) & mask));
+		bpf_skb_store_bytes(pkt, off, &v, 8, 0);
+	}
+}
+
 struct ethernet_t {
 	unsigned long long dst:48;
 	unsigned long long src:48;
 	unsigned int type:16;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct dot1q_t {
 	unsigned short pri:3;
 	unsigned short cfi:1;
 	unsigned short vlanid:12;
 	unsigned short type;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct arp_t {
 	unsigned short htype;
@@ -493,7 +541,7 @@ struct arp_t {
 	unsigned long long spa:32;
 	unsigned long long tha:48;
 	unsigned int tpa;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct ip_t {
 	unsigned char ver:4;
@@ -510,13 +558,13 @@ struct ip_t {
 	unsigned short hchecksum;
 	unsigned int src;
 	unsigned int dst;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct icmp_t {
 	unsigned char type;
 	unsigned char code;
 	unsigned short checksum;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct ip6_t {
 	unsigned int ver:4;
@@ -529,26 +577,26 @@ struct ip6_t {
 	unsigned long long src_lo;
 	unsigned long long dst_hi;
 	unsigned long long dst_lo;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct ip6_opt_t {
 	unsigned char next_header;
 	unsigned char ext_len;
 	unsigned char pad[6];
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct icmp6_t {
 	unsigned char type;
 	unsigned char code;
 	unsigned short checksum;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct udp_t {
 	unsigned short sport;
 	unsigned short dport;
 	unsigned short length;
 	unsigned short crc;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct tcp_t {
 	unsigned short src_port;
@@ -568,7 +616,7 @@ struct tcp_t {
 	unsigned short rcv_wnd;
 	unsigned short cksum;
 	unsigned short urg_ptr;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct vxlan_t {
 	unsigned int rsv1:4;
@@ -577,7 +625,7 @@ struct vxlan_t {
 	unsigned int rsv3:24;
 	unsigned int key:24;
 	unsigned int rsv4:8;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 struct vxlan_gbp_t {
 	unsigned int gflag:1;
@@ -593,7 +641,7 @@ struct vxlan_gbp_t {
 	unsigned int tag:16;
 	unsigned int key:24;
 	unsigned int rsv7:8;
-} __attribute__((packed));
+} BPF_PACKET_HEADER;
 
 #endif /* __NETBPF_BCC_H__ */
 """#

@@ -19,9 +19,9 @@
 ///   syscall's own pt_regs);
 /// - non-static functions that are not programs into `static __always_inline` ones.
 ///
-/// What it does not do (docs/bcc-c.md): BCC's implicit bpf_probe_read of kernel pointer
-/// dereferences (`sk->__sk_common.skc_daddr` in a kprobe compiles, but the verifier refuses
-/// it: use BPF_CORE_READ), BCC's packet-field rewrite of bcc/proto.h cursors, USDT arguments.
+/// What needs types is done after it, on clang's syntax tree, by netbpf-cc
+/// (CNetBPFClang/bcc_kernel_reads.h): BCC's implicit kernel reads (`sk->__sk_common.skc_daddr`
+/// in a kprobe) and its packet-header fields (`ip->src` on a cursor). Not done: USDT arguments.
 struct BCCRewriter {
     struct Result: Equatable {
         /// The rewritten source, line for line.
@@ -281,6 +281,8 @@ struct BCCRewriter {
             if ts.count >= 3, ts[0].text == "struct" || (ts[0].text == "const" && ts[1].text == "struct") {
                 let k = ts[0].text == "const" ? 2 : 1
                 if k < ts.count { contextType = ts[k].text }
+                // `struct CTXTYPE *ctx` with -DCTXTYPE=xdp_md (BCC's examples pick the type in cflags).
+                if let t = contextType, let value = defines[t], !value.isEmpty { contextType = value }
             }
             if ts.contains(where: { $0.text == "*" }), let last = ts.last, last.kind == .identifier { contextName = last.text }
         }
