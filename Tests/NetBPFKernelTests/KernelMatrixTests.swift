@@ -69,6 +69,22 @@ struct KernelMatrixTests {
         #expect(r.counts["clsact_while_attached"] == 1 && r.counts["clsact_after_detach"] == 0, "\(r.counts) \(r.output)")
     }
 
+    /// act_bpf as an action on a match-all cls_bpf filter (`netbpf attach tc-action`).
+    @Test func bpfProgramAsATCAction() throws {
+        let r = try KernelMatrix.result("tc-action-bpf")
+        #expect(r.counts["bpf_actions"] == 1, "\(r.counts) \(r.output)")
+        #expect(r.counts["echo_requests"] == Self.pings, "\(r.counts) \(r.output)")
+        #expect(r.counts["clsact_after"] == 0, "the command removes its filter and qdisc: \(r.output)")
+    }
+
+    /// A real 802.1Q sub-interface (8021q) on the client talks through vlan-learn's BPF pop/push.
+    @Test func vlanLearningWithA8021QClient() throws {
+        let r = try KernelMatrix.result("vlan-8021q")
+        #expect(r.counts["real_8021q"] == 1, "\(r.output)")
+        #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
+        #expect(r.counts["replies"] == Self.pings, "\(r.counts) \(r.output)")
+    }
+
     @Test func rateLimiterOnClsact() throws {
         let r = try KernelMatrix.result("ratelimit-clsact")
         #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")

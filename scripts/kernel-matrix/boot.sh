@@ -46,6 +46,11 @@ CASES='$here/guest-cases.sh'
 CASE_FILTER='$filter'
 ENV
 
+# The guest's compile cache (netbpf compiles the tools' BPF C against the guest kernel's BTF)
+# outlives the boot, so only the first run on a machine pays for clang under TCG.
+guest_cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf/kernel-matrix}/guest-compile-cache
+mkdir -p "$guest_cache" && chmod 700 "$guest_cache"
+
 qpid=
 reap() { [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null; [ -n "$qpid" ] && wait "$qpid" 2>/dev/null; qpid=; }
 trap 'reap; exit 130' INT TERM HUP
@@ -57,6 +62,7 @@ timeout -k 5 "$limit" "$qemu" -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
   -kernel "$kernel" -initrd "$initrd" -append 'console=ttyS0 panic=-1 quiet' \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+  -virtfs "local,path=$guest_cache,mount_tag=ccache,security_model=none" \
   </dev/null >"$results/qemu.out" 2>&1 &
 qpid=$!
 set +e

@@ -28,13 +28,14 @@ mount -t tmpfs run $h/run
 mount -t bpf bpf $h/sys/fs/bpf
 mount -t tracefs tracefs $h/sys/kernel/tracing
 mount -t debugfs debugfs $h/sys/kernel/debug 2>/dev/null
-mkdir -p $h/tmp/results
+mkdir -p $h/tmp/results $h/tmp/netbpf-cache
 mount -o bind /results $h/tmp/results
+mount -t 9p -o "$opts" ccache $h/tmp/netbpf-cache || echo "matrix-guest: no compile cache share"
 chroot $h /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
   NETBPF_CACHE_DIR=/tmp/netbpf-cache REPO="$REPO" CASE_FILTER="$CASE_FILTER" \
   /bin/bash "$CASES" /tmp/results > /results/guest.log 2>&1
 echo "matrix-guest: cases exited $?"
 echo done > /results/guest-done
-umount $h/tmp/results 2>/dev/null
+umount $h/tmp/results $h/tmp/netbpf-cache 2>/dev/null
 sync
 poweroff -f
