@@ -55,10 +55,17 @@ struct KernelMatrixTests {
         #expect((r.counts["probes"] ?? 0) >= 2, "\(r.counts) \(r.output)")
     }
 
-    /// `netbpf trace trace` on a tracefs kprobe event (kprobes are tracepoints there).
-    @Test func traceOnAKprobeEvent() throws {
-        let r = try KernelMatrix.result("trace-kprobe-event")
+    /// `netbpf trace trace p:ksys_sync`: one event per call.
+    @Test func traceOnAKprobe() throws {
+        let r = try KernelMatrix.result("trace-kprobe")
         #expect(r.counts["events"] == Self.syncs, "\(r.counts) \(r.output)")
+    }
+
+    /// A tracefs kprobe event given as a tracepoint: refused with the p:FUNCTION hint (attaching
+    /// the tracepoint program to it gave a bare EINVAL before).
+    @Test func traceRefusesAKprobeEventWithAHint() throws {
+        let r = try KernelMatrix.result("trace-kprobe-event-refused")
+        #expect(r.counts["exit"] != 0 && r.counts["hint"] == 1, "\(r.counts) \(r.output)")
     }
 
     /// `netbpf attach tc` without --clsact picks clsact because tcx is missing (detected).
@@ -83,6 +90,15 @@ struct KernelMatrixTests {
         #expect(r.counts["real_8021q"] == 1, "\(r.output)")
         #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
         #expect(r.counts["replies"] == Self.pings, "\(r.counts) \(r.output)")
+    }
+
+    /// BCC's neighbor_sharing (tc police) and netbpf's token bucket on one flow, 10 Mbit/s limit:
+    /// both must hold the flow to the limit (figures in docs/benchmarks.md).
+    @Test func policeActionAndTokenBucketHoldTheLimit() throws {
+        let r = try KernelMatrix.result("police-vs-bucket")
+        let limit = r.counts["limit_kbit"] ?? 0, police = r.counts["police_kbit"] ?? 0, bucket = r.counts["bucket_kbit"] ?? 0
+        #expect(police > 0 && bucket > 0, "\(r.counts) \(r.output)")
+        #expect(police <= limit * 11 / 10 && bucket <= limit * 11 / 10, "over the limit: \(r.counts)")
     }
 
     @Test func rateLimiterOnClsact() throws {

@@ -11,7 +11,7 @@ busybox=/bin/busybox
 
 # virtio + 9p for the shares; then what the cases use: veth, clsact/cls_bpf, tc actions, HTB/TBF,
 # 802.1Q, the bridge and VXLAN.
-wanted=(virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf act_bpf act_gact act_police sch_htb sch_tbf
+wanted=(virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf cls_matchall act_bpf act_gact act_police sch_htb sch_tbf
         8021q bridge vxlan dummy)
 
 declare -A path=() done=()
