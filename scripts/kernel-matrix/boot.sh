@@ -13,7 +13,7 @@ repo=$(cd "$here/../.." && pwd)
 results=$(mkdir -p "$1" && cd "$1" && pwd)
 filter=${2:-.}
 limit=${NETBPF_MATRIX_TIMEOUT:-400}
-rm -rf "$results/cases" "$results/logs" "$results/objs" "$results/skip" "$results"/guest-* "$results/console.log"
+rm -rf "$results/cases" "$results/logs" "$results/objs" "$results/qemu.pid" "$results/skip" "$results"/guest-* "$results/console.log"
 mkdir -p "$results/cases"
 
 skip() { echo "$*" > "$results/skip"; echo "kernel-matrix: skip: $*" >&2; exit 3; }
@@ -48,7 +48,7 @@ ENV
 
 # The guest's compile cache (netbpf compiles the tools' BPF C against the guest kernel's BTF)
 # outlives the boot, so only the first run on a machine pays for clang under TCG.
-guest_cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf/kernel-matrix}/guest-compile-cache
+guest_cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf-kernel-matrix}/guest-compile-cache
 mkdir -p "$guest_cache" && chmod 700 "$guest_cache"
 
 qpid=
@@ -58,7 +58,7 @@ trap reap EXIT
 start=$(date +%s.%N)
 # timeout sends TERM at the limit and KILL 5 s later; qemu is its child and is reaped by it.
 timeout -k 5 "$limit" "$qemu" -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
-  -nographic -nic none -no-reboot -monitor none -serial "file:$results/console.log" \
+  -nographic -nic none -no-reboot -monitor none -serial "file:$results/console.log" -pidfile "$results/qemu.pid" \
   -kernel "$kernel" -initrd "$initrd" -append 'console=ttyS0 panic=-1 quiet' \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \

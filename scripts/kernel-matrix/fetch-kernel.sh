@@ -3,11 +3,12 @@
 # vmlinuz, config, and the modules named in MODULES below (with their dependencies).
 # The package name is looked up (linux-image-amd64 depends on linux-image-6.1.0-NN-amd64);
 # the .deb and the extracted tree are cached under $NETBPF_KERNEL_CACHE
-# (default /var/cache/netbpf/kernel-matrix). Prints the extracted directory on stdout.
+# (default /var/cache/netbpf-kernel-matrix: not under /var/cache/netbpf, netbpf's compile cache,
+# which tests clear). Prints the extracted directory on stdout.
 # Exit 2 with one line on stderr when the package cannot be found or fetched.
 set -euo pipefail
 
-cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf/kernel-matrix}
+cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf-kernel-matrix}
 mkdir -p "$cache"
 cd "$cache"
 

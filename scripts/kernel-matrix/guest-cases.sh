@@ -50,8 +50,17 @@ run_group() {
 # bg NAME CMD...: starts CMD in the background (a child of this shell, so `wait` works; its pid
 # is then $!) with stdout/stderr in $work/NAME.out/.err.
 bg() { local n=$1; shift; "$@" > "$work/$n.out" 2> "$work/$n.err" & }
-# wait_for FILE PATTERN [SECONDS]: until FILE contains PATTERN.
-wait_for() { local i; for ((i = 0; i < ${3:-150} * 5; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+# wait_for FILE PATTERN [SECONDS]: until FILE contains PATTERN, or (for $work/NAME.out or .err)
+# the other file of the pair shows an error.
+wait_for() {
+  local i base=${1%.*}
+  for ((i = 0; i < ${3:-150} * 5; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    grep -q "^netbpf: \|^Error: " "$base.err" 2>/dev/null && return 1
+    sleep 0.2
+  done
+  return 1
+}
 # stop PID: SIGINT (the tools report and detach on it), then wait.
 stop() { kill -INT "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 # map_value JSON_FILE KEY: the number at maps.counts.KEY in `netbpf trace run --json` output.
