@@ -57,7 +57,7 @@ enum KernelMatrix {
         let script = repository + "/scripts/kernel-matrix/boot.sh"
         let log = resultsDirectory + ".log"
         guard let pid = spawn(["/bin/bash", script, resultsDirectory], log: log) else { return .skipped("cannot start \(script)") }
-        let limit = Double(ProcessInfo.processInfo.environment["NETBPF_MATRIX_TIMEOUT"] ?? "400") ?? 400
+        let limit = Double(ProcessInfo.processInfo.environment["NETBPF_MATRIX_TIMEOUT"] ?? "600") ?? 600
         let deadline = Date().addingTimeInterval(limit + 240)
         var status: Int32 = 0
         var done = false

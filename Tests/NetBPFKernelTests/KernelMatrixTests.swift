@@ -90,6 +90,9 @@ struct KernelMatrixTests {
         #expect(r.counts["real_8021q"] == 1, "\(r.output)")
         #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
         #expect(r.counts["replies"] == Self.pings, "\(r.counts) \(r.output)")
+        #expect(r.counts["learned_vlan"] == 10, "\(r.counts)")
+        // One ARP exchange and the echo requests/replies, each frame counted once per direction.
+        #expect(r.counts["rx_packets"] == Self.pings + 1 && r.counts["tx_packets"] == Self.pings + 1, "\(r.counts)")
     }
 
     /// BCC's neighbor_sharing (tc police) and netbpf's token bucket on one flow, 10 Mbit/s limit:
@@ -103,7 +106,7 @@ struct KernelMatrixTests {
 
     @Test func rateLimiterOnClsact() throws {
         let r = try KernelMatrix.result("ratelimit-clsact")
-        #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
+        #expect(r.counts["clsact"] == 1 && r.facts["kind"] == "clsact", "\(r.counts) \(r.facts) \(r.output)")
         #expect(r.counts["passed_packets"] == Self.pings, "\(r.counts) \(r.output)")
     }
 

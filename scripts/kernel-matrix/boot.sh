@@ -5,14 +5,14 @@
 #
 # Exit 0: the guest ran the cases (each case's result is in RESULTS_DIR/cases/NAME.json).
 # Exit 3: the matrix cannot run here; the one-line reason is in RESULTS_DIR/skip and on stderr.
-# Every boot runs under `timeout` ($NETBPF_MATRIX_TIMEOUT seconds, default 400), and qemu is
+# Every boot runs under `timeout` ($NETBPF_MATRIX_TIMEOUT seconds, default 600), and qemu is
 # killed and reaped when this script is interrupted, so no qemu outlives it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 results=$(mkdir -p "$1" && cd "$1" && pwd)
 filter=${2:-.}
-limit=${NETBPF_MATRIX_TIMEOUT:-400}
+limit=${NETBPF_MATRIX_TIMEOUT:-600}
 rm -rf "$results/cases" "$results/logs" "$results/objs" "$results/qemu.pid" "$results/skip" "$results"/guest-* "$results/console.log"
 mkdir -p "$results/cases"
 

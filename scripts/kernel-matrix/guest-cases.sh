@@ -188,7 +188,8 @@ group_tc() {
 group_ratelimit() {
   net_up
   $netbpf ratelimit attach mxa0 --json > "$work/rl.out" 2> "$work/rl.err"
-  local kind=$(grep -o '(tcx)\|(clsact)' "$work/rl.out" | head -1 | tr -d '()')
+  # "rate limiter attached to mxa0 egress (clsact prio 1 handle 1)" (attach prints text, also with --json)
+  local kind=$(grep -o 'egress (tcx\|egress (clsact' "$work/rl.out" | head -1 | sed 's/egress (//')
   $netbpf ratelimit add 10.77.0.2 10mbit >> "$work/rl.out" 2>> "$work/rl.err"
   ping -c $PINGS -i 0.2 -W 2 10.77.0.2 > "$work/rlping.out" 2>&1
   $netbpf ratelimit list --json > "$work/rllist.out" 2>> "$work/rl.err"
@@ -240,9 +241,11 @@ group_vlan() {
   sleep 1.5
   stop "$p"
   local vid=$(tail -1 "$work/vl.out" | grep -o '"vlan":[0-9]*' | head -1 | cut -d: -f2)
+  local rx=$(tail -1 "$work/vl.out" | grep -o '"rxPackets":[0-9]*' | head -1 | cut -d: -f2)
+  local tx=$(tail -1 "$work/vl.out" | grep -o '"txPackets":[0-9]*' | head -1 | cut -d: -f2)
   ip netns del mxc; ip netns del mxv; ip netns del mxw
   local st=fail; [ "$replies" = "$PINGS" ] && [ "$clsact" = 1 ] && [ "$is8021q" = 1 ] && st=pass
-  record vlan-8021q "$st" "$(both vl)" replies=$replies clsact=$clsact real_8021q=$is8021q learned_vlan="${vid:-0}"
+  record vlan-8021q "$st" "$(both vl)" replies=$replies clsact=$clsact real_8021q=$is8021q learned_vlan="${vid:-0}" rx_packets="${rx:-0}" tx_packets="${tx:-0}"
 }
 
 # BCC's neighbor_sharing limits with tc's police action; netbpf limits with a BPF token bucket.
