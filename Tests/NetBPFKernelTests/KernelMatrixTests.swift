@@ -91,8 +91,11 @@ struct KernelMatrixTests {
         #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
         #expect(r.counts["replies"] == Self.pings, "\(r.counts) \(r.output)")
         #expect(r.counts["learned_vlan"] == 10, "\(r.counts)")
-        // One ARP exchange and the echo requests/replies, each frame counted once per direction.
-        #expect(r.counts["rx_packets"] == Self.pings + 1 && r.counts["tx_packets"] == Self.pings + 1, "\(r.counts)")
+        // Every frame the client sent reached the worker and every answer came back: the echo
+        // requests and at least one ARP request each way in, as many frames out (a second ARP
+        // exchange, the worker's, may or may not happen within the run).
+        let rx = r.counts["rx_packets"] ?? 0, tx = r.counts["tx_packets"] ?? 0
+        #expect(rx >= Self.pings + 1 && rx == tx, "\(r.counts)")
     }
 
     /// BCC's neighbor_sharing (tc police) and netbpf's token bucket on one flow, 10 Mbit/s limit:
