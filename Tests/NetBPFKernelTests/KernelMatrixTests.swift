@@ -91,11 +91,11 @@ struct KernelMatrixTests {
         #expect(r.counts["clsact"] == 1, "\(r.counts) \(r.output)")
         #expect(r.counts["replies"] == Self.pings, "\(r.counts) \(r.output)")
         #expect(r.counts["learned_vlan"] == 10, "\(r.counts)")
-        // Every frame the client sent reached the worker and every answer came back: the echo
-        // requests and at least one ARP request each way in, as many frames out (a second ARP
-        // exchange, the worker's, may or may not happen within the run).
+        // Both ways through BPF: the client's ARP request and echo requests in (rx), the ARP
+        // reply and the echo replies out (tx). Lower bounds: a neighbour re-probe by either side
+        // may add a frame, and its answer may come after the last report.
         let rx = r.counts["rx_packets"] ?? 0, tx = r.counts["tx_packets"] ?? 0
-        #expect(rx >= Self.pings + 1 && rx == tx, "\(r.counts)")
+        #expect(rx >= Self.pings + 1 && tx >= Self.pings + 1, "\(r.counts)")
     }
 
     /// BCC's neighbor_sharing (tc police) and netbpf's token bucket on one flow, 10 Mbit/s limit:
