@@ -11,6 +11,7 @@ packages=(
   bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
   bpfcc-tools  # BCC's programs, the corpus BCC mode is measured on (BCCCompatTests, docs/bcc-c.md)
+  qemu-system-x86 busybox-static kmod  # the kernel matrix: Debian's 6.1 booted under qemu (docs/kernels.md)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -14,6 +14,13 @@ package enum AttachErrors {
                                 hint: "use a tracepoint (`netbpf trace tplist`) or a raw_tracepoint instead")
             }
         }
+        // kprobe.multi links (5.18) go through fprobe: a kernel built without CONFIG_FPROBE
+        // (Debian 12's 6.1) answers EOPNOTSUPP, which alone reads "operation not supported".
+        if (section.hasPrefix("kprobe.multi") || section.hasPrefix("kretprobe.multi")) && (e == EOPNOTSUPP || e == 524) {
+            return BPFError(.unsupported, operation: operation, subject: subject, errno: e,
+                            message: "this kernel has no kprobe.multi links (built without CONFIG_FPROBE, or older than 5.18)",
+                            hint: "attach one kprobe per function instead (SEC(\"kprobe/FUNC\"))")
+        }
         if TrampolineRefusal.applies(section: section) {
             if e == EPERM { return TrampolineRefusal.error(operation: operation, subject: subject) }
             if !Features.shared.fentry.available {

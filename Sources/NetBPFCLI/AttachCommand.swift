@@ -10,7 +10,7 @@ import NetBPFNetlink
 /// attachments stay in place after the command exits, like `tc filter add`.
 struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "attach", abstract: "Attach a BPF program to an interface.",
-                                                    subcommands: [TC.self, XDP.self, Socket.self])
+                                                    subcommands: [TC.self, XDP.self, Socket.self, TCAction.self])
 
     struct Target: ParsableArguments {
         @Argument(help: "The interface.") var interface: String

@@ -92,4 +92,33 @@ int trace_tracepoint(void *ctx)
 	return 0;
 }
 
+/* BCC's `trace 'p:FUNC'` / `'r:FUNC'`: a kprobe or kretprobe hit carries no tracepoint record,
+ * only who hit it (a kprobe event's perf event takes a kprobe program, not a tracepoint one). */
+SEC("kprobe")
+int trace_kprobe(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct tp_hit *e;
+
+	if (target_pid && (id >> 32) != target_pid)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = id >> 32;
+	e->tid = (u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->size = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->kernel_stack = kernel_stacks ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	e->user_stack = user_stacks ? bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK) : -1;
+	e->strings[0][0] = 0;
+	e->strings[1][0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 NETBPF_LICENSE("GPL");

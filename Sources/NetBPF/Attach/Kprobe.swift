@@ -65,6 +65,34 @@ extension BPFProgram {
         return BPFLink(libbpfLink: link, program: self, description: what)
     }
 
+    /// Attaches one kprobe_multi link (5.18) to the named kernel functions, function i with BPF
+    /// cookie `cookies[i]` (bpf_get_attach_cookie), so one program can tell them apart.
+    /// - Throws: `BPFError(.unsupported)` without kprobes or, with EOPNOTSUPP, on a kernel built
+    ///   without CONFIG_FPROBE (Debian 12's 6.1); otherwise the errno of
+    ///   bpf_program__attach_kprobe_multi_opts.
+    public func attachKprobeMulti(symbols: [String], cookies: [UInt64], retprobe: Bool = false) throws -> BPFLink {
+        let p = try requirePointer("attach kprobe_multi")
+        let what = "\(retprobe ? "kretprobe" : "kprobe").multi:\(symbols.count) functions"
+        try Self.requireKprobes(what)
+        guard symbols.count == cookies.count, !symbols.isEmpty else {
+            throw BPFError(.invalidArgument, operation: "attach kprobe_multi", subject: what, message: "one cookie per function is needed")
+        }
+        let names = symbols.map { strdup($0) }
+        defer { names.forEach { free($0) } }
+        var pointers: [UnsafePointer<CChar>?] = names.map { $0.map { UnsafePointer($0) } }
+        let ((link, err), log) = LibbpfLog.capture {
+            pointers.withUnsafeMutableBufferPointer { syms in
+                cookies.withUnsafeBufferPointer { c in
+                    (nb_attach_kprobe_multi(p, nil, syms.baseAddress, c.baseAddress, symbols.count, retprobe ? 1 : 0), errno)
+                }
+            }
+        }
+        guard let link else {
+            throw AttachErrors.error(operation: "attach kprobe_multi", subject: what, section: "kprobe.multi", errno: err, log: log)
+        }
+        return BPFLink(libbpfLink: link, program: self, description: what)
+    }
+
     package static func requireKprobes(_ what: String) throws {
         let k = Features.shared.kprobes
         guard k.available else {

@@ -6,7 +6,7 @@ struct TraceTrace: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace", abstract: "Print each hit of one tracepoint with its arguments, optionally filtered.",
         discussion: "Example: netbpf trace trace syscalls:sys_enter_kill --filter 'sig == 9 || sig == SIGTERM'")
-    @Argument(help: "The tracepoint: CATEGORY:EVENT or t:CATEGORY:EVENT.") var tracepoint: String
+    @Argument(help: "The tracepoint: CATEGORY:EVENT or t:CATEGORY:EVENT; or a kernel function: p:FUNCTION (kprobe), r:FUNCTION (kretprobe).") var tracepoint: String
     @Option(name: .shortAndLong, help: "FIELD OP VALUE terms joined by && and ||; OP is == != < <= > >= ~ (contains).") var filter: String?
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Flag(name: .customShort("T"), help: "Include a time column.") var time = false

@@ -120,15 +120,28 @@ public enum Funccount {
             throw BPFError(.invalidArgument, operation: "funccount", subject: o.pattern,
                            message: "\(targets.count) probes match; at most \(maxProbes)", hint: "narrow the pattern")
         }
+        if pattern.kind == .kprobe && targets.count > 1 {
+            // One kprobe.multi link (5.18, CONFIG_FPROBE) with cookie i for function i; a kernel
+            // without it (Debian 12's 6.1: EOPNOTSUPP) gets one kprobe per function.
+            do {
+                let session = try loadSession(keep: "funccount_kprobe_multi", pid: o.pid)
+                do {
+                    session.add(try session.object.program(named: "funccount_kprobe_multi")
+                        .attachKprobeMulti(symbols: targets, cookies: targets.indices.map { UInt64($0) }))
+                    return Counting(session: session, probes: targets)
+                } catch {
+                    session.close()
+                    throw error
+                }
+            } catch let e as BPFError where e.code == .unsupported && Features.shared.kprobes.available {
+                // kprobe.multi refused: the per-function path below.
+            }
+        }
         let keep: String = switch pattern.kind {
         case .tracepoint: "funccount_tracepoint"
-        case .uprobe: "funccount_probe"
-        case .kprobe: targets.count > 1 ? "funccount_kprobe_multi" : "funccount_probe"
+        case .uprobe, .kprobe: "funccount_probe"
         }
-        let session = try ToolSession.start("funccount", skipAttach: ["funccount_tracepoint", "funccount_probe", "funccount_kprobe_multi"]) { spec in
-            for p in spec.programs where p.name != keep { try spec.setAutoload(false, forProgram: p.name) }
-            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
-        }
+        let session = try loadSession(keep: keep, pid: o.pid)
         let program = try session.object.program(named: keep)
         switch pattern.kind {
         case .tracepoint:
@@ -141,13 +154,22 @@ public enum Funccount {
                 session.add(try program.attachUprobe(binary: path, symbol: symbol, pid: o.pid.map { Int32(bitPattern: $0) }, cookie: UInt64(i)))
             }
         case .kprobe:
-            if targets.count > 1 {
-                session.add(try program.attachKprobeMulti(pattern: pattern.name))
-            } else {
-                session.add(try program.attachKprobe(function: targets[0]))
+            do {
+                for (i, function) in targets.enumerated() { session.add(try program.attachKprobe(function: function, cookie: UInt64(i))) }
+            } catch {
+                session.close()
+                throw error
             }
         }
         return Counting(session: session, probes: targets)
+    }
+
+    /// funccount's object with only `keep` loaded, and the pid filter set.
+    static func loadSession(keep: String, pid: UInt32?) throws -> ToolSession {
+        try ToolSession.start("funccount", skipAttach: ["funccount_tracepoint", "funccount_probe", "funccount_kprobe_multi"]) { spec in
+            for p in spec.programs where p.name != keep { try spec.setAutoload(false, forProgram: p.name) }
+            if let pid { try spec.setGlobal("target_pid", to: pid) }
+        }
     }
 
     /// The report as BCC prints it: FUNC COUNT.

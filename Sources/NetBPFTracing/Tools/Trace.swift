@@ -121,6 +121,7 @@ public enum Trace {
     /// - Throws: `BPFError(.invalidArgument)` for a malformed tracepoint name or filter;
     ///   `.notFound` for a tracepoint or `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> Tracing {
+        if o.tracepoint.hasPrefix("p:") || o.tracepoint.hasPrefix("r:") { return try startKprobe(o) }
         var name = o.tracepoint
         if name.hasPrefix("t:") { name.removeFirst(2) } else if name.hasPrefix("tracepoint:") { name.removeFirst(11) }
         let parts = name.split(separator: ":", omittingEmptySubsequences: false)
@@ -129,10 +130,16 @@ public enum Trace {
                            hint: "list them with `netbpf trace tplist`")
         }
         let format = try Tracefs.format(category: String(parts[0]), event: String(parts[1]))
+        if format.field(named: "__probe_ip") != nil {
+            // A tracefs kprobe event: its perf event takes only kprobe programs (EINVAL otherwise).
+            throw BPFError(.invalidArgument, operation: "trace", subject: o.tracepoint, message: "this is a kprobe event, not a tracepoint",
+                           hint: "trace the function itself: netbpf trace trace p:FUNCTION (or r:FUNCTION)")
+        }
         let filter = try o.filter.map { try Filter(parsing: $0, fields: Array(Set(format.arguments.map(\.name) + ["pid", "tid", "cpu", "comm"])).sorted()) }
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
         let strings = format.arguments.filter { $0.isPointer && $0.type.contains("char") && $0.size == 8 }.prefix(2)
-        let session = try ToolSession.start("trace", skipAttach: ["trace_tracepoint"]) { spec in
+        let session = try ToolSession.start("trace", skipAttach: ["trace_tracepoint", "trace_kprobe"]) { spec in
+            try spec.setAutoload(false, forProgram: "trace_kprobe")
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             try spec.setGlobal("record_size", to: UInt32(min(format.recordSize, 512)))
             let offs = strings.map { Int32($0.offset) }
@@ -144,6 +151,38 @@ public enum Trace {
         let program = try session.object.program(named: "trace_tracepoint")
         session.add(try program.attachTracepoint(category: format.category, name: format.name, cookie: 0))
         return Tracing(session: session, format: format, filter: filter, stringFields: strings.map(\.name), options: o)
+    }
+
+    /// `p:FUNC` / `r:FUNC` (BCC's trace syntax): each entry to or return from a kernel function,
+    /// with pid, tid, cpu and comm (no arguments), through a kprobe (4.17 PMU, tracefs before).
+    /// A tracefs kprobe event (kprobes:NAME) cannot take the tracepoint program: its perf event
+    /// accepts only BPF_PROG_TYPE_KPROBE, so kernel functions are traced this way.
+    /// - Throws: `BPFError(.unsupported)` on a kernel without kprobes; `.notFound` for a
+    ///   function that cannot be probed.
+    static func startKprobe(_ o: Options) throws -> Tracing {
+        let retprobe = o.tracepoint.hasPrefix("r:")
+        let function = String(o.tracepoint.dropFirst(2))
+        guard !function.isEmpty, !function.contains(":") else {
+            throw BPFError(.invalidArgument, operation: "trace", subject: o.tracepoint, message: "give a kernel function as p:FUNCTION or r:FUNCTION")
+        }
+        try BPFProgram.requireKprobes("\(retprobe ? "kretprobe" : "kprobe"):\(function)")
+        let filter = try o.filter.map { try Filter(parsing: $0, fields: ["comm", "cpu", "pid", "tid"]) }
+        if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        let session = try ToolSession.start("trace", skipAttach: ["trace_tracepoint", "trace_kprobe"]) { spec in
+            try spec.setAutoload(false, forProgram: "trace_tracepoint")
+            if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
+            try spec.setGlobal("kernel_stacks", to: o.kernelStacks)
+            try spec.setGlobal("user_stacks", to: o.userStacks)
+        }
+        do {
+            session.add(try session.object.program(named: "trace_kprobe").attachKprobe(function: function, retprobe: retprobe))
+        } catch {
+            session.close()
+            throw error
+        }
+        // A format with a name and no fields: the event line shows FUNC and no arguments.
+        let format = try TracepointFormat(parsing: "name: \(function)\n", category: retprobe ? "r" : "p")
+        return Tracing(session: session, format: format, filter: filter, stringFields: [], options: o)
     }
 
     /// The column header line: PID TID COMM FUNC -, with the columns `o` adds.
