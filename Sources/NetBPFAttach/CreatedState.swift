@@ -28,7 +28,7 @@ public enum CreatedState: Codable, Sendable, Equatable, CustomStringConvertible 
         case .htbRoot:
             return try netlink.qdiscs(on: .name(interface)).contains { $0.kind == "htb" && $0.parent == .root }
         case .link(let name):
-            return try netlink.linkExists(.name(name))
+            return try netlink.interfaceExists(.name(name))
         case .route(let destination, _):
             // Any route as wide or wider (but not the default route) already carries the prefix.
             guard let wanted = IPPrefix(destination) else { return false }

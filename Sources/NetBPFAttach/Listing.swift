@@ -40,7 +40,7 @@ extension Attacher {
         }
         return try inNamespace(namespace) {
             let netlink = try socket(in: namespace)
-            let links = try interface.map { [try netlink.link(.name($0))] } ?? netlink.links()
+            let links = try interface.map { [try netlink.interface(.name($0))] } ?? netlink.interfaces()
             var out: [AttachedProgram] = []
             for link in links {
                 for direction in TCDirection.allCases {

@@ -24,7 +24,7 @@ extension Attacher {
     private func hookProblem(_ record: AttachmentRecord) -> String? {
         let answer: String?? = try? inNamespace(record.namespace) { () -> String? in
             let netlink = try socket(in: record.namespace)
-            guard let link = try? netlink.link(.index(record.ifindex)), link.name == record.interface else {
+            guard let link = try? netlink.interface(.index(record.ifindex)), link.name == record.interface else {
                 return "interface \(record.interface) (index \(record.ifindex)) is gone"
             }
             switch record.kind {

@@ -38,7 +38,7 @@ enum XDPExample {
     /// In driver mode on a veth without --peer, one line on stderr saying why nothing may arrive.
     static func warnAboutVethPeer(_ interface: String, namespace: String?, mode: XDPMode, peer: XDPPeerOptions, role: String) {
         guard mode == .native, peer.peer == nil,
-              let link = try? (namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).link(.name(interface)),
+              let link = try? (namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).interface(.name(interface)),
               link.kind == "veth" else { return }
         StandardStreams.err("note: \(interface) is a veth: in driver mode the frames it \(role) reach its peer only while the peer has a driver-mode XDP program; give --peer PEER [--peer-netns NS]\n")
     }

@@ -43,7 +43,7 @@ extension NetlinkSocket {
     public func interfaceIndex(_ interface: Interface) throws -> Int32 {
         switch interface {
         case .index(let i): return i
-        case .name: return try link(interface).index
+        case .name: return try self.interface(interface).index
         }
     }
 

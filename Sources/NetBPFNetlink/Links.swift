@@ -21,7 +21,7 @@ extension NetlinkSocket {
 
     /// One interface by name or index (RTM_GETLINK).
     /// - Throws: `.notFound`: "interface 'veth9' not found in network namespace 'ns1' (ENODEV)".
-    public func link(_ interface: Interface) throws -> InterfaceInfo {
+    public func interface(_ interface: Interface) throws -> InterfaceInfo {
         if case .name(let n) = interface { try validateInterfaceName(n, operation: "RTM_GETLINK") }
         do {
             let replies = try execute(Self.getLinkRequest(interface), subject: interface.description)
@@ -36,9 +36,9 @@ extension NetlinkSocket {
     }
 
     /// Whether an interface with this name or index exists here.
-    public func linkExists(_ interface: Interface) throws -> Bool {
+    public func interfaceExists(_ interface: Interface) throws -> Bool {
         do {
-            _ = try link(interface)
+            _ = try self.interface(interface)
             return true
         } catch let e as NetlinkError where e.code == .notFound {
             return false
@@ -46,7 +46,7 @@ extension NetlinkSocket {
     }
 
     /// Every interface in this socket's namespace, by index (RTM_GETLINK dump).
-    public func links() throws -> [InterfaceInfo] {
+    public func interfaces() throws -> [InterfaceInfo] {
         let req = NetlinkRequest(type: UInt16(RTM_GETLINK), flags: 0)
         var ifi = ifinfomsg()
         ifi.ifi_family = UInt8(AF_UNSPEC)

@@ -161,7 +161,7 @@ extension NetlinkSocket {
 
     /// The XDP state of `interface` (RTM_GETLINK, IFLA_XDP).
     public func xdp(on interface: Interface) throws -> XDPStatus {
-        try link(interface).xdp
+        try self.interface(interface).xdp
     }
 
     private func runXDP(_ req: NetlinkRequest, interface: Interface, mode: XDPMode) throws {

@@ -110,7 +110,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 
     /// Interfaces of one namespace with their addresses (one link dump, one address dump).
     static func describe(_ nl: NetlinkSocket, attachments: [Journal.AttachmentEntry], skipLoopback: Bool) -> [InterfaceReport] {
-        guard let links = try? nl.links() else { return [] }
+        guard let links = try? nl.interfaces() else { return [] }
         let addresses = (try? nl.addresses()) ?? []
         let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         var out: [InterfaceReport] = []

@@ -145,7 +145,7 @@ public enum Simulation {
         }
         if !rootNames.isEmpty {
             let nl = try NetlinkSocket()
-            for n in rootNames where try nl.linkExists(.name(n)) {
+            for n in rootNames where try nl.interfaceExists(.name(n)) {
                 throw SimError(.conflict, operation: "sim up", subject: topology.name,
                                message: "interface '\(n)' already exists in the root namespace",
                                hint: "delete it (ip link del \(n)) or rename the link end")

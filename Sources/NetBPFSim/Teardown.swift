@@ -55,7 +55,7 @@ enum Teardown {
             do {
                 let nl = try NetlinkSocket()
                 for link in journal.rootLinks {
-                    guard let info = try? nl.link(.name(link.name)) else { continue }
+                    guard let info = try? nl.interface(.name(link.name)) else { continue }
                     guard info.kind == "veth" else {
                         result.leftovers.append("root interface \(link.name) is a \(info.kind ?? "device"), not our veth: left alone")
                         continue
@@ -64,7 +64,7 @@ enum Teardown {
                         try nl.deleteLink(.name(link.name))
                         result.rootLinksRemoved += 1
                     } catch {
-                        if (try? nl.linkExists(.name(link.name))) == true { result.leftovers.append("root interface \(link.name): \(error)") }
+                        if (try? nl.interfaceExists(.name(link.name))) == true { result.leftovers.append("root interface \(link.name): \(error)") }
                     }
                 }
             } catch {

@@ -96,7 +96,7 @@ extension AttachTests {
             AttachLab.expectOneLineError(again, "'xdp_count' is already attached by netbpf")
             let other = try lab.netbpf(["attach", "xdp", "b", AttachLab.source("count_packets"), "--program-name", "xdp_drop", "--netns", lab.server, "--netlink"])
             AttachLab.expectOneLineError(other, "b already runs XDP program id \(xdp.programID) (attached by netbpf)")
-            #expect(try lab.right.link("b").xdp.programID == xdp.programID)
+            #expect(try lab.right.interface("b").xdp.programID == xdp.programID)
             #expect(lab.store.all().count == 2)
 
             // The first attachments still work.
@@ -146,14 +146,14 @@ extension AttachTests {
             let ip = try NetlinkLab.exec(lab.server, ["ip", "link", "set", "dev", "b", "xdpgeneric", "obj", xdpObject, "sec", "xdp"])
             try #require(ip.status == 0, "ip link set xdpgeneric: \(ip.stderr)")
             defer { _ = try? NetlinkLab.exec(lab.server, ["ip", "link", "set", "dev", "b", "xdpgeneric", "off"]) }
-            let theirXDP = try #require(try lab.right.link("b").xdp.programID)
+            let theirXDP = try #require(try lab.right.interface("b").xdp.programID)
             for args in [["--all"], ["--id", String(theirXDP)]] {
                 let r = try lab.netbpf(["detach", "xdp", "b", "--netns", lab.server] + args)
                 AttachLab.expectOneLineError(r, "program \(theirXDP) 'xdp_count' on b xdp/generic was not attached by netbpf")
             }
             let attach = try lab.netbpf(["attach", "xdp", "b", AttachLab.source("count_packets"), "--program-name", "xdp_drop", "--netns", lab.server])
             AttachLab.expectOneLineError(attach, "b already runs XDP program id \(theirXDP) (not attached by netbpf)")
-            #expect(try lab.right.link("b").xdp.programID == theirXDP)
+            #expect(try lab.right.interface("b").xdp.programID == theirXDP)
             #expect(try lab.tcShow("ingress").map(\.id) == [theirs.id])
             #expect(lab.store.all().isEmpty)
 

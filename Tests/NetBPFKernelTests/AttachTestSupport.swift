@@ -167,7 +167,7 @@ struct AttachLab {
         #expect(pins().isEmpty, "pins left\(what): \(pins())", sourceLocation: sourceLocation)
         for (sock, dev) in [(left, "a"), (right, "b")] {
             #expect(try !sock.qdiscs(on: .name(dev)).contains { $0.kind == "clsact" }, "clsact left on \(dev)\(what)", sourceLocation: sourceLocation)
-            #expect(try sock.link(.name(dev)).xdp.programID == nil, "XDP left on \(dev)\(what)", sourceLocation: sourceLocation)
+            #expect(try sock.interface(.name(dev)).xdp.programID == nil, "XDP left on \(dev)\(what)", sourceLocation: sourceLocation)
             for d in TCDirection.allCases {
                 #expect(try tcxPrograms(d, interface: dev).isEmpty, "tcx \(d) programs left on \(dev)\(what)", sourceLocation: sourceLocation)
             }

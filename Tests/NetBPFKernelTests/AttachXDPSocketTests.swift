@@ -21,14 +21,14 @@ extension AttachTests {
             let drop = try lab.attachXDP("count_packets", ["--program-name", "xdp_drop"] + extra)
             #expect(drop.kind == (via == "netlink" ? .xdpNetlink : .xdpLink))
             #expect(drop.hook == "generic")
-            #expect(try lab.right.link("b").xdp.programID(in: .generic) == drop.programID)
+            #expect(try lab.right.interface("b").xdp.programID(in: .generic) == drop.programID)
             let shown = try NetlinkLab.exec(lab.server, ["ip", "link", "show", "dev", "b"]).stdout
             #expect(shown.contains("xdpgeneric") && shown.contains("prog/xdp id \(drop.programID) name xdp_drop"), "ip link: \(shown)")
             #expect(FileManager.default.fileExists(atPath: drop.pinDirectory + "/link") == (via == "link"))
 
             #expect(try !lab.ping(2), "ping got through xdp_drop")
             try lab.netbpfOK(["detach", "xdp", "b", "--netns", lab.server])
-            #expect(try lab.right.link("b").xdp.programID == nil)
+            #expect(try lab.right.interface("b").xdp.programID == nil)
             #expect(try lab.ping(1), "ping still fails after detaching xdp_drop")
 
             let pass = try lab.attachXDP("count_packets", ["--program-name", "xdp_count"] + extra)
@@ -56,7 +56,7 @@ extension AttachTests {
             }
             let record = try AttachLab.decodeRecord(r.stdout)
             #expect(record.hook == "driver")
-            let status = try lab.right.link("b").xdp
+            let status = try lab.right.interface("b").xdp
             #expect(status.programID(in: .native) == record.programID)
             #expect(status.programID(in: .generic) == nil)
             let shown = try NetlinkLab.exec(lab.server, ["ip", "link", "show", "dev", "b"]).stdout

@@ -40,7 +40,7 @@ struct BridgeTests {
             var out = store.all().map { "record \($0.place) \($0.programName)" }
             for i in 0..<3 {
                 if let sock = try? NetlinkSocket(namespace: host(i)) {
-                    if (try? sock.linkExists(.name("vxlan0"))) == true { out.append("vxlan0 in host\(i)") }
+                    if (try? sock.interfaceExists(.name("vxlan0"))) == true { out.append("vxlan0 in host\(i)") }
                     for r in (try? sock.routes(family: .v4)) ?? [] where r.destination?.description == "224.0.0.0/4" { out.append("multicast route in host\(i)") }
                 }
                 for port in ["ten0", "ten1"] {

@@ -182,7 +182,7 @@ struct NetworkSnapshot {
 
     init(_ namespace: String) throws {
         let netlink = try NetlinkSocket(namespace: namespace)
-        let links = try netlink.links()
+        let links = try netlink.interfaces()
         let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         var lines: Set<String> = []
         for link in links {

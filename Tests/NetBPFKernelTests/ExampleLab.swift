@@ -57,7 +57,7 @@ struct ExampleLab {
     }
 
     func mac(_ short: String, _ dev: String) throws -> MACAddress {
-        try #require(try NetlinkSocket(namespace: ns(short)).link(.name(dev)).macAddress)
+        try #require(try NetlinkSocket(namespace: ns(short)).interface(.name(dev)).macAddress)
     }
 
     func ifindex(_ short: String, _ dev: String) throws -> Int32 { try NetlinkSocket(namespace: ns(short)).interfaceIndex(.name(dev)) }

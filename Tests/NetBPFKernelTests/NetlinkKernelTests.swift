@@ -22,7 +22,7 @@ struct NetlinkKernelTests {
         #expect(exec.status == 0, "ip netns exec failed: \(exec.stderr)")
         // iproute2 sees it, and its namespace is a different one from ours.
         #expect(try NetlinkLab.spawn(["/usr/sbin/ip", "netns", "list"]).stdout.contains(name))
-        let inside = try withNamespace(name) { try NetlinkSocket().links().map(\.name) }
+        let inside = try withNamespace(name) { try NetlinkSocket().interfaces().map(\.name) }
         #expect(inside == ["lo"])
         // Creating it twice is an error that says so.
         let dup = #expect(throws: NetlinkError.self) { try NetworkNamespace.create(name) }
@@ -38,7 +38,7 @@ struct NetlinkKernelTests {
     @Test func missingInterfaceErrorNamesTheNamespace() throws {
         try NetlinkLab.withNamespaces(1) { ns in
             let nl = try NetlinkSocket(namespace: ns[0])
-            let e = #expect(throws: NetlinkError.self) { try nl.link("veth9") }
+            let e = #expect(throws: NetlinkError.self) { try nl.interface("veth9") }
             #expect(e?.code == .notFound)
             #expect(e?.description == "RTM_GETLINK 'veth9': interface 'veth9' not found in network namespace '\(ns[0])' (ENODEV)")
             let e2 = #expect(throws: NetlinkError.self) { try nl.setLinkUp("veth9") }
@@ -55,8 +55,8 @@ struct NetlinkKernelTests {
             let left = try NetlinkSocket(namespace: ns[0])
             let right = try NetlinkSocket(namespace: ns[1])
             try left.createVeth("v0", peer: "v1", peerNamespace: try NetworkNamespace.open(ns[1]), mtu: 1400)
-            #expect(try !left.linkExists("v1"))
-            let v1 = try right.link("v1")
+            #expect(try !left.interfaceExists("v1"))
+            let v1 = try right.interface("v1")
             #expect(v1.kind == "veth")
             #expect(v1.mtu == 1400)
             #expect(v1.linkNetnsID != nil)
@@ -72,7 +72,7 @@ struct NetlinkKernelTests {
             try right.setLinkUp("v1")
             try left.setLinkUp("lo")
 
-            let v0 = try left.link("v0")
+            let v0 = try left.interface("v0")
             #expect(v0.mtu == 1450 && v0.isUp)
             #expect(v0.macAddress?.description == "02:00:00:00:00:01")
             let addrs = try left.addresses(on: "v0")
@@ -105,10 +105,10 @@ struct NetlinkKernelTests {
 
             // Moving the link: v0 joins v1 in the second namespace; deleting one end deletes both.
             try left.moveLink("v0", to: try NetworkNamespace.open(ns[1]))
-            #expect(try !left.linkExists("v0"))
-            #expect(try right.linkExists("v0"))
+            #expect(try !left.interfaceExists("v0"))
+            #expect(try right.interfaceExists("v0"))
             try right.deleteLink("v0")
-            #expect(try right.links().map(\.name) == ["lo"])
+            #expect(try right.interfaces().map(\.name) == ["lo"])
         }
     }
 
@@ -127,15 +127,15 @@ struct NetlinkKernelTests {
                 try h.setLinkUp("eth0")
             }
             try sw.setLinkUp("br0")
-            let br = try sw.link("br0")
+            let br = try sw.interface("br0")
             #expect(br.kind == "bridge")
-            let ports = try sw.links().filter { $0.masterIndex == br.index }
+            let ports = try sw.interfaces().filter { $0.masterIndex == br.index }
             #expect(ports.map(\.name).sorted() == ["p1", "p2"])
             #expect(ports.allSatisfy { $0.portKind == "bridge" })
             #expect(try NetlinkLab.exec(ns[0], ["ip", "-o", "link", "show", "master", "br0"]).stdout.contains("p1"))
             #expect(try NetlinkLab.ping(from: ns[1], "10.97.0.2"))
             try sw.setMaster("p2", nil)
-            #expect(try sw.link("p2").masterIndex == nil)
+            #expect(try sw.interface("p2").masterIndex == nil)
             #expect(try !NetlinkLab.ping(from: ns[1], "10.97.0.2", count: 1))
         }
     }
@@ -147,14 +147,14 @@ struct NetlinkKernelTests {
             try nl.addAddress(IPPrefix("10.96.0.1/24")!, to: "under0")
             try nl.createVXLAN("vx0", VXLANOptions(vni: 4242, remote: IPAddress("10.96.0.2"), local: IPAddress("10.96.0.1"),
                                                   port: 4789, underlay: "under0", learning: false, ttl: 16))
-            let vx = try nl.link("vx0")
+            let vx = try nl.interface("vx0")
             #expect(vx.kind == "vxlan")
             let info = try #require(vx.vxlan)
             #expect(info.vni == 4242)
             #expect(info.remote?.description == "10.96.0.2")
             #expect(info.local?.description == "10.96.0.1")
             #expect(info.port == 4789)
-            #expect(info.underlayIndex == (try nl.link("under0").index))
+            #expect(info.underlayIndex == (try nl.interface("under0").index))
             #expect(info.learning == false)
             #expect(info.external == false)
             #expect(info.ttl == 16)
@@ -163,7 +163,7 @@ struct NetlinkKernelTests {
             #expect(shown.contains("dstport 4789"))
 
             try nl.createVXLAN("vxext", VXLANOptions(port: 4790, external: true))
-            let ext = try #require(try nl.link("vxext").vxlan)
+            let ext = try #require(try nl.interface("vxext").vxlan)
             #expect(ext.external)
             #expect(ext.vni == nil)
             #expect(ext.port == 4790)
@@ -175,7 +175,7 @@ struct NetlinkKernelTests {
             #expect(dup?.code == .exists)
             try nl.deleteLink("vx0")
             try nl.deleteLink("vxext")
-            #expect(try !nl.linkExists("vx0"))
+            #expect(try !nl.interfaceExists("vx0"))
         }
     }
 
@@ -306,7 +306,7 @@ struct NetlinkKernelTests {
             let act = try #require(f.actions.first)
             #expect(act.kind == "mirred")
             #expect(act.mirredDirection == .egressRedirect)
-            #expect(act.mirredTargetIndex == (try left.link("m0").index))
+            #expect(act.mirredTargetIndex == (try left.interface("m0").index))
             #expect(act.verdict == TCVerdict.stolen.rawValue)
             #expect(try left.filters(on: "a", hook: .egress).first?.actions.first?.kind == "mirred")
             let tc = try NetlinkLab.exec(ns[0], ["tc", "filter", "show", "dev", "a", "egress"]).stdout
@@ -390,7 +390,7 @@ struct NetlinkKernelTests {
             let status = try right.attachXDP(drop, to: "b", mode: .generic)
             #expect(status.attached == .generic)
             #expect(status.programID == dropID && status.genericProgramID == dropID)
-            #expect(try right.links().first { $0.name == "b" }?.xdp.programID == dropID)
+            #expect(try right.interfaces().first { $0.name == "b" }?.xdp.programID == dropID)
             #expect(try NetlinkLab.exec(ns[1], ["ip", "link", "show", "dev", "b"]).stdout.contains("xdpgeneric"))
             #expect(try !NetlinkLab.ping(from: ns[0], "10.99.0.2", count: 2))
 

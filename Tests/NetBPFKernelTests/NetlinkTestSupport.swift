@@ -151,8 +151,8 @@ enum NetlinkLab {
             try right.addAddress(IPPrefix("10.99.0.2/24")!, to: "b")
             try left.setLinkUp("a")
             try right.setLinkUp("b")
-            let macA = try left.link("a").macAddress!
-            let macB = try right.link("b").macAddress!
+            let macA = try left.interface("a").macAddress!
+            let macB = try right.interface("b").macAddress!
             try left.addNeighbor(IPAddress("10.99.0.2")!, mac: macB, on: "a")
             try right.addNeighbor(IPAddress("10.99.0.1")!, mac: macA, on: "b")
             return try body(ns, left, right)

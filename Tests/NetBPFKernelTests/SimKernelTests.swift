@@ -390,7 +390,7 @@ struct SimKernelTests {
                 // The root-namespace end: prefixed name, address, and the host is reachable from here.
                 let rootName = Topology.rootInterfacePrefix(simulation: name) + "up0"
                 #expect(journal.rootLinks.map(\.name) == [rootName])
-                #expect(try NetlinkSocket().link(.name(rootName)).isUp)
+                #expect(try NetlinkSocket().interface(.name(rootName)).isUp)
                 let ping = try SimLab.Spawned(["ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "2", "10.213.77.2"])
                 #expect(ping.wait() == 0, "root -> h1 over the root link")
             }

@@ -122,7 +122,7 @@ enum SimLab {
         var out: [String] = []
         for ns in (try? NetworkNamespace.list()) ?? [] where ns.hasPrefix("nb-\(name)-") { out.append("namespace \(ns)") }
         let prefix = Topology.rootInterfacePrefix(simulation: name)
-        if let links = try? NetlinkSocket().links() {
+        if let links = try? NetlinkSocket().interfaces() {
             for l in links where l.name.hasPrefix(prefix) { out.append("root interface \(l.name)") }
         }
         if access("/sys/fs/bpf/netbpf/sim/\(name)", F_OK) == 0 { out.append("pin directory /sys/fs/bpf/netbpf/sim/\(name)") }

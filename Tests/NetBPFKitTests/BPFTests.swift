@@ -191,7 +191,7 @@ struct BPFTests {
     /// carries no main-actor isolation and no runtime check can trap it.
     @MainActor @Test func namespaceClosureFromTheMainActorDoesNotTrap() throws {
         let value = try NetworkNamespace.withTemporary(prefix: "nbkit") { name in
-            try withNamespace(name) { try NetlinkSocket().links().map(\.name) }
+            try withNamespace(name) { try NetlinkSocket().interfaces().map(\.name) }
         }
         #expect(value == ["lo"])
     }

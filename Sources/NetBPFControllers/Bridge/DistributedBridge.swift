@@ -84,7 +84,7 @@ public final class DistributedBridge: Sendable {
         let links: [InterfaceInfo]
         do {
             sock = try socket(config)
-            links = try sock.links()
+            links = try sock.interfaces()
         } catch {
             throw ControllerError("cannot list the interfaces\(place): \(error)")
         }

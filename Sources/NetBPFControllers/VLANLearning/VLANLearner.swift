@@ -58,7 +58,7 @@ public final class VLANLearner: Sendable {
         }
         let links: [InterfaceInfo]
         do {
-            links = try (config.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).links()
+            links = try (config.namespace.map { try NetlinkSocket(namespace: $0) } ?? NetlinkSocket()).interfaces()
         } catch {
             throw ControllerError("cannot list the interfaces\(config.namespace.map { " of network namespace '\($0)'" } ?? ""): \(error)")
         }
