@@ -47,11 +47,17 @@ fi
 started=$SECONDS
 bin=${NETBPF_BIN_DIR:-$(bash scripts/release-build.sh)}
 step "release build ready in $((SECONDS - started)) s ($bin)"
-deb=$(NETBPF_BIN_DIR="$bin" bash scripts/package-deb.sh "$work/new")
-old=$(NETBPF_BIN_DIR="$bin" NETBPF_DEB_VERSION=0.0.1~old NETBPF_SKIP_MAN=1 bash scripts/package-deb.sh "$work/old")
+deb=$(NETBPF_BIN_DIR="$bin" NETBPF_DEB_COMPRESSION="gzip -z1" bash scripts/package-deb.sh "$work/new")
+# The "older" package: the same files under a lower version, repacked without compression.
+dpkg-deb -R "$deb" "$work/oldtree"
+sed -i 's/^Version: .*/Version: 0.0.1~old/' "$work/oldtree/DEBIAN/control"
+mkdir -p "$work/old"
+old="$work/old/netbpf_0.0.1~old_amd64.deb"
+dpkg-deb --root-owner-group -Znone --build "$work/oldtree" "$old" >/dev/null
+rm -rf "$work/oldtree"
 version=$(dpkg-deb -f "$deb" Version)
 step "packages: $(basename "$deb") ($(du -k "$deb" | cut -f1) KB), $(basename "$old")"
-[ "$("$bin/netbpf" --version)" = "$version (git $(git rev-parse --short=7 HEAD)$( [ -n "$(git status --porcelain --untracked-files=no)" ] && echo -dirty))" ] \
+[[ "$("$bin/netbpf" --version)" =~ ^"$version (git "[0-9a-f]{7}(-dirty)?")"$ ]] \
   || fail "netbpf --version says '$("$bin/netbpf" --version)', the package is $version"
 
 # Install the old version, attach something, upgrade: the attachment's record and pins stay.
@@ -66,7 +72,8 @@ pins="/sys/fs/bpf/netbpf/$ns/eth0/ingress/count_icmp"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null || fail "apt-get install $deb (upgrade)"
 [ "$(dpkg-query -W -f='${Version}' netbpf)" = "$version" ] || fail "the upgrade did not install $version"
 [ -e "$pins/maps/counts" ] || fail "the upgrade removed the pins of a running attachment ($pins)"
-netbpf list --json | grep -q "$ns" || fail "the upgrade lost the attachment's record (netbpf list has no $ns)"
+grep -rqs "$ns" /run/netbpf/attach || fail "the upgrade lost the attachment's record (none in /run/netbpf/attach names $ns)"
+netbpf list --netns "$ns" --json | grep -q count_icmp || fail "after the upgrade netbpf list --netns $ns does not show count_icmp"
 step "upgrade from 0.0.1~old to $version kept the attachment (record and pins)"
 
 # From here on the clone and the Swift toolchain are out of reach.
@@ -98,10 +105,11 @@ netbpf detach tc eth0 --netns "$NS" --all >/dev/null || fail "detach tc"
 netbpf sim down "$SIM" >/dev/null || fail "sim down"
 ip netns list | grep -q "nb-$SIM-" && fail "sim down left namespaces"
 # A tool: its BPF C from /usr/share/netbpf/Tools, not the decoy in the working directory.
-(sleep 0.3; for i in 1 2 3; do /bin/true install-test-marker; done) &
+# exec()s all the while execsnoop runs (its compile comes first, then one second of tracing).
+(while [ ! -e "$WORK/execsnoop.done" ]; do /bin/true install-test-marker; sleep 0.05; done) &
 netbpf trace execsnoop -d 1 > "$WORK/execsnoop.txt" || fail "trace execsnoop -d 1"
-wait
-grep -q 'install-test-marker' "$WORK/execsnoop.txt" || fail "execsnoop did not show the exec()s made while it ran"
+touch "$WORK/execsnoop.done"; wait
+grep -q 'install-test-marker' "$WORK/execsnoop.txt" || fail "execsnoop did not show the exec()s made while it ran: $(head -3 "$WORK/execsnoop.txt")"
 man -w netbpf-attach >/dev/null || fail "man netbpf-attach: no page"
 man netbpf-attach 2>/dev/null | grep -q 'tc' || fail "man netbpf-attach: the page does not describe attach"
 words=$(bash -c 'shopt -s extglob; source /usr/share/bash-completion/bash_completion 2>/dev/null; source /usr/share/bash-completion/completions/netbpf; COMP_WORDS=(netbpf att); COMP_CWORD=1; COMP_LINE="netbpf att"; COMP_POINT=${#COMP_LINE}; _netbpf netbpf att netbpf 2>/dev/null; echo "${COMPREPLY[*]}"')
@@ -125,28 +133,32 @@ compare() {  # compare LABEL COMMAND...: installed and clone-built netbpf, same 
   step "$label: $a"
 }
 as_nobody() { local exe=$1; setpriv --reuid=nobody --regid=nogroup --clear-groups "$exe" attach tc lo /usr/share/netbpf/programs/count_icmp.bpf.c; }
-without_bpffs() { local exe=$1; unshare --mount --propagation slave sh -c 'mount -t tmpfs none /sys/fs/bpf && exec "$0" attach tc lo /usr/share/netbpf/programs/count_icmp.bpf.c' "$exe"; }
+without_bpffs() { local exe=$1; unshare --mount --net --propagation slave sh -c 'mount -t tmpfs none /sys/fs/bpf && exec "$0" attach tc lo /usr/share/netbpf/programs/count_icmp.bpf.c' "$exe"; }
 compare "without root" as_nobody
 compare "without bpffs" without_bpffs
 
 # scripts/install.sh into a scratch prefix: found there, and --uninstall leaves nothing.
-NETBPF_BIN_DIR="$bin" bash scripts/install.sh "$work/prefix" >/dev/null || fail "scripts/install.sh $work/prefix"
+NETBPF_BIN_DIR="$bin" bash "$repo/scripts/install.sh" "$work/prefix" >/dev/null || fail "scripts/install.sh $work/prefix"
 (cd / && "$work/prefix/bin/netbpf" compile "$work/prefix/share/netbpf/programs/count_packets.bpf.c" -o "$work/count2.o" >/dev/null) \
   || fail "netbpf installed by install.sh cannot compile"
 [ -e "$work/prefix/share/man/man1/netbpf-attach.1" ] || fail "install.sh wrote no netbpf-attach.1"
-bash scripts/install.sh --uninstall "$work/prefix" >/dev/null || fail "install.sh --uninstall"
+bash "$repo/scripts/install.sh" --uninstall "$work/prefix" >/dev/null || fail "install.sh --uninstall"
 [ ! -e "$work/prefix" ] || fail "install.sh --uninstall left: $(find "$work/prefix" | head -5 | tr '\n' ' ')"
 step "scripts/install.sh PREFIX and --uninstall: nothing left"
 
 # Removal: nothing of the package is left.
 files=$(dpkg-query -L netbpf | grep -E '^/usr/(bin|lib|share)/.*netbpf|^/usr/share/(netbpf|doc/netbpf)' || true)
+purged_at=$(date +%s)
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq netbpf >/dev/null || fail "apt-get purge netbpf"
 installed_here=0
 left=$(printf '%s\n' "$files" | while read -r f; do [ -n "$f" ] && [ -e "$f" ] && echo "$f"; done || true)
 [ -z "$left" ] || fail "apt-get purge left: $left"
-for d in /usr/share/netbpf /usr/lib/netbpf /usr/share/doc/netbpf /var/cache/netbpf /usr/bin/netbpf; do
+for d in /usr/share/netbpf /usr/lib/netbpf /usr/share/doc/netbpf /usr/bin/netbpf; do
   [ ! -e "$d" ] || fail "apt-get purge left $d"
 done
+# The compile cache goes too; a netbpf built elsewhere on this machine (a clone's tests) may
+# have made a new one since: then it was born after the purge.
+[ ! -e /var/cache/netbpf ] || [ "$(stat -c %W /var/cache/netbpf)" -ge "$purged_at" ] || fail "apt-get purge left /var/cache/netbpf"
 dpkg-query -W netbpf >/dev/null 2>&1 && fail "dpkg still knows netbpf after purge"
 step "apt-get purge: nothing left"
 echo "install-test: ok ($((SECONDS - started)) s)"

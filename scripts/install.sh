@@ -12,7 +12,7 @@
 # and records every file and directory it created in PREFIX/share/netbpf/install-manifest,
 # which --uninstall reads. docs/install.md has the details.
 # Environment: DESTDIR stages into a folder (package-deb.sh; no manifest then), NETBPF_BIN_DIR
-# takes already-built executables instead of building, NETBPF_SKIP_MAN=1 skips the man pages.
+# takes already-built executables instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$(pwd)
@@ -41,7 +41,8 @@ if [ $uninstall = 1 ]; then
   rm -f "$manifest"
   printf '%s\n' "$entries" | sed -n 's/^f //p' | while IFS= read -r f; do rm -f "$f"; done
   printf '%s\n' "$entries" | sed -n 's/^d //p' | sort -r | while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done
-  command -v mandb >/dev/null && mandb -q "$root/share/man" 2>/dev/null || true
+  # apropos/whatis index (man itself needs none); only the system manpath, whose cache is /var/cache/man.
+  [ "$prefix" != /usr/local ] || ! command -v mandb >/dev/null || mandb -q 2>/dev/null || true
   echo "netbpf removed from $prefix"
   exit 0
 fi
@@ -101,16 +102,15 @@ put 0644 "$gen/_netbpf" "$zshdir/_netbpf"
 put 0644 "$gen/netbpf.fish" "$root/share/fish/vendor_completions.d/netbpf.fish"
 
 # Man pages, one per command, from the command definitions (scripts/man-pages.sh).
-if [ "${NETBPF_SKIP_MAN:-0}" != 1 ]; then
-  bash scripts/man-pages.sh "$bin/netbpf" "$gen/man"
-  for page in "$gen"/man/*.1; do
-    if [ -n "$destdir" ]; then gzip -9n "$page"; page="$page.gz"; fi
-    put 0644 "$page" "$root/share/man/man1/$(basename "$page")"
-  done
-fi
+bash scripts/man-pages.sh "$bin/netbpf" "$gen/man"
+for page in "$gen"/man/*.1; do
+  if [ -n "$destdir" ]; then gzip -9n "$page"; page="$page.gz"; fi
+  put 0644 "$page" "$root/share/man/man1/$(basename "$page")"
+done
 
 if [ -z "$destdir" ]; then
   { printf 'f %s\n' "${files[@]}"; [ ${#dirs[@]} -eq 0 ] || printf 'd %s\n' "${dirs[@]}"; } > "$manifest"
-  command -v mandb >/dev/null && mandb -q "$root/share/man" 2>/dev/null || true
+  # apropos/whatis index (man itself needs none); only the system manpath, whose cache is /var/cache/man.
+  [ "$prefix" != /usr/local ] || ! command -v mandb >/dev/null || mandb -q 2>/dev/null || true
   echo "netbpf $("$root/bin/netbpf" --version) installed under $prefix (${#files[@]} files; remove with: bash scripts/install.sh --uninstall $prefix)"
 fi

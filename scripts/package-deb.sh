@@ -4,13 +4,13 @@
 # then `apt-get install ./out/netbpf_VERSION_amd64.deb`. The files are scripts/install.sh's with
 # PREFIX=/usr (man pages gzipped, zsh completions in vendor-completions), staged with DESTDIR.
 # The version is NetBPFVersion.number (Sources/NetBPFCLI/Version.swift), the one
-# `netbpf --version` prints; NETBPF_DEB_VERSION overrides it (the install test builds an
-# "older" package that way to try an upgrade). Depends are what the binary links (ldd, each
+# `netbpf --version` prints; NETBPF_DEB_VERSION overrides it. Depends are what the binary links (ldd, each
 # library's Debian package at the installed version or newer), libpcap0.8 (opened on first use
 # of --pcap) and the headers a compile reads: libbpf-dev (<bpf/bpf_helpers.h>), linux-libc-dev
 # (<linux/*.h>) and libclang-common-14-dev (clang's own headers). The Swift runtime is linked
 # in and netbpf-cc is a static executable, so neither brings a dependency.
-# NETBPF_BIN_DIR reuses executables already built by scripts/release-build.sh.
+# NETBPF_BIN_DIR reuses executables already built by scripts/release-build.sh;
+# NETBPF_DEB_COMPRESSION chooses dpkg-deb's compression (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out}
@@ -43,8 +43,8 @@ chmod 0644 "$doc/copyright"
 # Depends: the Debian package of every shared library the binary needs.
 depends=()
 while read -r lib; do
-  pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)
-  [ -n "$pkg" ] || pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1)
+  pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1 || true)
+  [ -n "$pkg" ] || pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1 || true)
   [ -n "$pkg" ] || { echo "package-deb: no Debian package owns $lib (needed by netbpf)" >&2; exit 1; }
   ver=$(dpkg-query -W -f='${Version}' "$pkg")
   depends+=("$pkg (>= ${ver%-*})")
@@ -100,5 +100,8 @@ chmod 0755 "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 
 deb="$out/netbpf_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+# xz by default (the smallest .deb); NETBPF_DEB_COMPRESSION="gzip -z1" is what the install test
+# uses: xz of the 125 MB tree takes minutes on a busy 2-CPU machine, gzip -1 seconds.
+read -r -a compression <<< "${NETBPF_DEB_COMPRESSION:-xz}"
+dpkg-deb --root-owner-group "-Z${compression[0]}" "${compression[@]:1}" --build "$stage" "$deb" >/dev/null
 echo "$deb"
