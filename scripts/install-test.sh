@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The install test, as root, on this machine: builds the Debian package (and the same files as an
 # "older" version), installs the old one with apt-get, starts an attachment, upgrades to the new
-# one (the attachment's record and pins must survive), then, with this clone and the Swift
-# toolchain hidden (a private mount namespace lays empty tmpfs over both) and from an unrelated
+# one (the attachment's record and pins must survive), then, with this clone, the Swift
+# toolchain and /usr/lib/llvm-14 hidden (a private mount namespace lays empty tmpfs over them),
+# from an unrelated
 # working directory holding decoy programs/, Tools/ and topologies/:
 #   netbpf --version, features, compile, sim up pair + attach tc + ping + exact count + detach +
 #   sim down, trace execsnoop -d 1, man netbpf-attach, bash completion;
@@ -88,6 +89,7 @@ set -euo pipefail
 fail() { echo "install-test: FAIL: $*" >&2; exit 1; }
 mount -t tmpfs -o size=1m,mode=0755 none "$REPO"
 mount -t tmpfs -o size=1m,mode=0755 none "$TOOLCHAIN"
+mount -t tmpfs -o size=1m,mode=0755 none /usr/lib/llvm-14   # the helper's headers are its own
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 cd "$WORK/cwd"
 [ ! -e "$REPO/Package.swift" ] && ! command -v swift >/dev/null || fail "the clone or the toolchain is still visible"
@@ -115,7 +117,7 @@ man netbpf-attach 2>/dev/null | grep -q 'tc' || fail "man netbpf-attach: the pag
 words=$(bash -c 'shopt -s extglob; source /usr/share/bash-completion/bash_completion 2>/dev/null; source /usr/share/bash-completion/completions/netbpf; COMP_WORDS=(netbpf att); COMP_CWORD=1; COMP_LINE="netbpf att"; COMP_POINT=${#COMP_LINE}; _netbpf netbpf att netbpf 2>/dev/null; echo "${COMPREPLY[*]}"')
 [[ " $words " == *" attach "* ]] || fail "bash completion of 'netbpf att' gave '$words'"
 INSIDE
-step "hiding $repo and $toolchain; working directory $work/cwd (with decoy programs/, Tools/, topologies/)"
+step "hiding $repo, $toolchain and /usr/lib/llvm-14; working directory $work/cwd (with decoy programs/, Tools/, topologies/)"
 REPO=$repo TOOLCHAIN=$toolchain WORK=$work SIM=$sim NS=$ns PINS=$pins \
 EXPECTED_VERSION="$("$bin/netbpf" --version)" \
   unshare --mount --propagation slave bash "$work/inside.sh" || fail "the installed netbpf (see above)"

@@ -5,6 +5,7 @@
 # Builds release (scripts/release-build.sh: Swift runtime linked in, commit recorded), then puts
 #   PREFIX/bin/netbpf                       the command
 #   PREFIX/lib/netbpf/netbpf-cc             the compiler helper (found as ../lib/netbpf beside the binary)
+#   PREFIX/lib/netbpf/clang/include         clang's freestanding headers, which the helper uses
 #   PREFIX/share/netbpf/programs, Tools, topologies   BPF C sources and topologies (found beside the binary)
 #   PREFIX/share/man/man1/netbpf*.1         one page per command (netbpf-attach.1, ...)
 #   PREFIX/share/bash-completion/completions/netbpf, zsh and fish completions
@@ -80,6 +81,14 @@ share="$root/share/netbpf"
 # Stripped: the symbol tables and DWARF are a third of the release binary (94 MB -> 63 MB).
 put "0755 -s" "$bin/netbpf" "$root/bin/netbpf"
 put "0755 -s" "$bin/netbpf-cc" "$root/lib/netbpf/netbpf-cc"
+# clang's freestanding headers (<stddef.h>, <stdint.h>, ...; 132 KB) beside the helper, which uses
+# them instead of libclang-common-14-dev's 20 MB (toolchain.cpp, resourceDir): from the clang the
+# helper was linked with.
+clang_include=$(ls -d /usr/lib/llvm-14/lib/clang/14*/include | sort -V | tail -1)
+for h in float.h inttypes.h iso646.h limits.h stdalign.h stdarg.h stdatomic.h stdbool.h stddef.h stdint.h \
+         stdnoreturn.h tgmath.h unwind.h varargs.h __stddef_max_align_t.h; do
+  put 0644 "$clang_include/$h" "$root/lib/netbpf/clang/include/$h"
+done
 for f in programs/*.bpf.c; do put 0644 "$f" "$share/$f"; done
 for f in programs/include/*.h; do put 0644 "$f" "$share/$f"; done
 for f in Tools/*/*.bpf.c; do put 0644 "$f" "$share/$f"; done

@@ -6,9 +6,10 @@
 # The version is NetBPFVersion.number (Sources/NetBPFCLI/Version.swift), the one
 # `netbpf --version` prints; NETBPF_DEB_VERSION overrides it. Depends are what the binary links (ldd, each
 # library's Debian package at the installed version or newer), libpcap0.8 (opened on first use
-# of --pcap) and the headers a compile reads: libbpf-dev (<bpf/bpf_helpers.h>), linux-libc-dev
-# (<linux/*.h>) and libclang-common-14-dev (clang's own headers). The Swift runtime is linked
-# in and netbpf-cc is a static executable, so neither brings a dependency.
+# of --pcap) and the headers a compile reads: libbpf-dev (<bpf/bpf_helpers.h>) and linux-libc-dev
+# (<linux/*.h>). clang's own headers (<stddef.h>) are shipped in /usr/lib/netbpf/clang rather than
+# depending on libclang-common-14-dev, which pulls in libllvm14. The Swift runtime is linked in and
+# netbpf-cc is a static executable, so neither brings a dependency.
 # NETBPF_BIN_DIR reuses executables already built by scripts/release-build.sh;
 # NETBPF_DEB_COMPRESSION chooses dpkg-deb's compression (below).
 set -euo pipefail
@@ -49,7 +50,7 @@ while read -r lib; do
   ver=$(dpkg-query -W -f='${Version}' "$pkg")
   depends+=("$pkg (>= ${ver%-*})")
 done < <(ldd "$bin/netbpf" | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
-depends+=("libpcap0.8" "libbpf-dev" "linux-libc-dev" "libclang-common-14-dev")
+depends+=("libpcap0.8" "libbpf-dev" "linux-libc-dev")
 depends_line=$(printf '%s\n' "${depends[@]}" | sort -u | paste -sd, | sed 's/,/, /g')
 
 mkdir -p "$stage/DEBIAN"
