@@ -14,12 +14,12 @@ source scripts/setup.sh
 all=(install benchmarks sim tunnel)
 which=("$@"); [ ${#which[@]} -gt 0 ] || which=("${all[@]}")
 results=()
-run() {  # run NAME SECONDS COMMAND...
-  local name=$1 limit=$2; shift 2
+run() {  # run NAME SECONDS WHAT COMMAND...: WHAT is the documented command, for the table
+  local name=$1 limit=$2 what=$3; shift 3
   local t0=$SECONDS rc=0
-  echo "smoke: $name: $*"
+  echo "smoke: $name: $what"
   RUNS=1 timeout --kill-after=20 "$limit" "$@" > ".build/smoke-$name.log" 2>&1 || rc=$?
-  results+=("| $name | \`$*\` | $((SECONDS - t0)) s | $([ $rc = 0 ] && echo ok || echo "FAILED ($rc)") |")
+  results+=("| $name | \`$what\` | $((SECONDS - t0)) s | $([ $rc = 0 ] && echo ok || echo "FAILED ($rc)") |")
   if [ $rc != 0 ]; then
     tail -20 ".build/smoke-$name.log" >&2
     [ $rc = 124 ] && echo "smoke: $name: did not finish within $limit s" >&2 || echo "smoke: $name: exit status $rc" >&2
@@ -30,11 +30,11 @@ run() {  # run NAME SECONDS COMMAND...
 mkdir -p .build
 for w in "${which[@]}"; do
   case "$w" in
-    install) run install 420 bash scripts/install-test.sh ;;
+    install) run install 900 "bash scripts/install-test.sh" bash scripts/install-test.sh ;;
     # map-dump and attach: a Swift/libbpf/BCC peer each, through setup-peers.sh (the fresh-machine case).
-    benchmarks) run benchmarks 420 bash benchmarks/run.sh map-dump attach ;;
-    sim) run sim 180 bash benchmarks/sim.sh ;;
-    tunnel) run tunnel 60 bash -c 'bash scripts/tunnel-lab.sh up 2 1 && ip netns exec tl-h0 ping -q -c 1 -W 2 192.168.0.2; rc=$?; bash scripts/tunnel-lab.sh down; exit $rc' ;;
+    benchmarks) run benchmarks 420 "RUNS=1 bash benchmarks/run.sh map-dump attach" bash benchmarks/run.sh map-dump attach ;;
+    sim) run sim 180 "RUNS=1 bash benchmarks/sim.sh" bash benchmarks/sim.sh ;;
+    tunnel) run tunnel 60 "bash scripts/tunnel-lab.sh up 2 1; ping; down" bash -c 'bash scripts/tunnel-lab.sh up 2 1 && ip netns exec tl-h0 ping -q -c 1 -W 2 192.168.0.2; rc=$?; bash scripts/tunnel-lab.sh down; exit $rc' ;;
     *) echo "smoke: unknown '$w' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done
