@@ -23,7 +23,7 @@ sum() { local f=$1; shift; [ $# -gt 0 ] || { echo 0; return; }
   apt-cache show --no-all-versions "$@" 2>/dev/null | awk -v f="$f" -F': ' '$1 == f {t += $2} END {print t + 0}'; }
 sum_installed() { sum Installed-Size "$@"; }
 sum_download() { sum Size "$@"; }
-mb() { echo "scale=1; $1 / 1024" | bc; }
+mb() { printf "%.1f" "$(echo "scale=3; $1 / 1024" | bc)"; }
 
 nb_inst=$(dpkg-deb -f "$deb" Installed-Size)
 nb_size=$(stat -c %s "$deb")
