@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The install test, as root, on this machine: builds the Debian package (and the same files as an
 # "older" version), installs the old one with apt-get, starts an attachment, upgrades to the new
-# one (the attachment's record and pins must survive), then, with this clone, the Swift
-# toolchain and /usr/lib/llvm-14 hidden (a private mount namespace lays empty tmpfs over them),
-# from an unrelated
-# working directory holding decoy programs/, Tools/ and topologies/:
+# one (the attachment's record and pins must survive), then, with this clone, the Swift toolchain
+# and /usr/lib/llvm-14 hidden (a private mount namespace lays empty tmpfs over them), from an
+# unrelated working directory holding decoy programs/, Tools/ and topologies/:
 #   netbpf --version, features, compile, sim up pair + attach tc + ping + exact count + detach +
 #   sim down, trace execsnoop -d 1, man netbpf-attach, bash completion;
 # the one-line errors without root and without bpffs (the same as the clone's binary gives);
