@@ -65,6 +65,8 @@ let package = Package(
         // imported as they are (an umbrella header including them by relative path), so each
         // key, value and record layout has one definition, in C.
         .target(name: "CNetBPFProgramTypes"),
+        // The commit netbpf was built from, when the release scripts recorded it (scripts/build-info.sh).
+        .target(name: "CNetBPFBuildInfo"),
         // Attach, detach and list programs on interfaces (tcx, clsact, XDP) with records of what netbpf did.
         .target(name: "NetBPFAttach", dependencies: ["NetBPF", "NetBPFNetlink"]),
         // Controllers driven by maps: rate limiter (and HTTP filter, VLAN learning, tunnel monitor).
@@ -107,6 +109,7 @@ let package = Package(
         .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
+            "CNetBPFBuildInfo",
             "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing", "NetBPFKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

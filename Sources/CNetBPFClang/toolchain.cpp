@@ -3,7 +3,9 @@
 #include <clang/Basic/Version.h>
 #include <llvm/Config/llvm-config.h>
 
+#include <climits>
 #include <mutex>
+#include <unistd.h>
 
 // The BPF target's registration hooks (C symbols of libLLVMBPF*.a). Only BPF is
 // registered: the driver never needs the host backend for -target bpf.
@@ -37,8 +39,21 @@ void initializeBPFBackend() {
 // libclang-common-14-dev's, under /usr/lib/llvm-14/lib/clang/<version>.
 static const char *const llvmPrefix = "/usr/lib/llvm-" LLVM_VERSION_MAJOR_STR;
 
+// An installed helper (scripts/install.sh, the Debian package) has clang's freestanding headers
+// beside it, in <its folder>/clang/include: the package then needs no libclang-common-14-dev,
+// which would pull in libllvm14 (107 MB) for 20 MB of headers netbpf-cc does not link against.
+// The folder is trusted as the helper is (root's, like /usr/lib/netbpf). Otherwise Debian's.
 const std::string &resourceDir() {
-    static const std::string dir = std::string(llvmPrefix) + "/lib/clang/" CLANG_VERSION_STRING;
+    static const std::string dir = [] {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            std::string beside(exe, size_t(n));
+            beside = beside.substr(0, beside.rfind('/')) + "/clang";
+            if (access((beside + "/include/stddef.h").c_str(), R_OK) == 0) return beside;
+        }
+        return std::string(llvmPrefix) + "/lib/clang/" CLANG_VERSION_STRING;
+    }();
     return dir;
 }
 

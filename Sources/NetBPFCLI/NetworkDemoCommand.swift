@@ -19,13 +19,13 @@ struct DemoCommand: ParsableCommand {
 
 struct NetworkDemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "network", abstract: "Run the networking demo (the default).")
-    @Option(help: "The demo topology.") var topology: String = "topologies/demo.yaml"
+    @Option(help: "The demo topology: a file, or a shipped topology's name.") var topology: String = "demo"
     @Option(help: "Seconds of iperf3 per client.") var seconds: Int = 4
     @Option(help: "Where to write the tunnel monitor's HTML report.") var report: String = "netbpf-demo-report.html"
 
     func run() throws {
         try reportingErrors {
-            let demo = NetworkDemo(topologyPath: topology, iperfSeconds: seconds, reportPath: report)
+            let demo = NetworkDemo(topologyPath: TopologyLocation.resolve(topology), iperfSeconds: seconds, reportPath: report)
             defer { demo.tearDown() }
             try demo.run()
         }

@@ -17,7 +17,9 @@ struct SimUpCommand: ParsableCommand {
             died), or rebuilds one left half-made.
             """)
 
-    @Argument(help: "The topology file (YAML, see docs/topologies.md).") var file: String
+    @Argument(help: "The topology file (YAML, see docs/topologies.md), or the name of a shipped one (pair, router, demo, ...).") var file: String
+    /// The file `file` names (TopologyLocation: a shipped topology by its name).
+    var path: String { TopologyLocation.resolve(file) }
     @Option(name: .long, help: "Simulation name (default: the file's name: or its file name); run a second copy under another name.")
     var name: String?
     @Flag(help: "Tear down a running copy and build it again.") var recreate = false
@@ -26,12 +28,12 @@ struct SimUpCommand: ParsableCommand {
     func run() throws {
         try reportingSimErrors(verbose: output.verbose) {
             let text: String
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw SimError(.notFound, operation: "read topology", subject: file, message: "no such file or not readable",
-                               hint: "shipped topologies are in topologies/ (e.g. topologies/pair.yaml)")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw SimError(.notFound, operation: "read topology", subject: path, message: "no such file or not readable",
+                               hint: "name a topology file, or a shipped topology by its name (e.g. pair)")
             }
             text = String(decoding: data, as: UTF8.self)
-            let topology = try Topology.parse(text, file: file, nameOverride: name)
+            let topology = try Topology.parse(text, file: path, nameOverride: name)
             var options = UpOptions(recreate: recreate)
             if output.verbose {
                 // write(2), not FileHandle: a closed pipe must not end the build half-way.
