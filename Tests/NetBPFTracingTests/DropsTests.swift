@@ -177,6 +177,20 @@ struct DropsTests {
         }
     }
 
+    @Test func simulationHostsNameThePlace() throws {
+        let name = "dr\(getpid() % 100_000)-pair"
+        let topology = TestPrograms.repositoryRoot.path + "/topologies/pair.yaml"
+        defer { _ = try? CLI.run(["sim", "down", name]) }
+        let up = try CLI.run(["sim", "up", topology, "--name", name])
+        try #require(up.status == 0, "\(up.stderr)")
+        let rows = try dropsReport(["--netns", "nb-\(name)-h2", "udp", "port", "9"]) {
+            let r = try CLI.run(["sim", "exec", "h1", "--sim", name, "--", "python3", "-c",
+                                 "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(2): s.sendto(b'x', ('10.0.0.2', 9))"])
+            try #require(r.status == 0, "\(r.stderr)")
+        }
+        #expect(rows.count == 1 && rows.first?["place"] as? String == "h2/eth0" && rows.first?["packets"] as? Int == 2, "\(rows)")
+    }
+
     @Test func badInputIsOneLine() throws {
         let ns = try CLI.run(["drops", "--netns", "no-such-ns-dr", "--seconds", "1"])
         #expect(ns.status == 1 && ns.stderr.split(separator: "\n").count == 1 && ns.stderr.contains("no-such-ns-dr"), "\(ns.stderr)")
