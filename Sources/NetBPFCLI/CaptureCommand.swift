@@ -156,7 +156,7 @@ struct CaptureCommand: ParsableCommand {
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
         let nsWord = String(parts[0]), name = String(parts[1])
         var namespace: String?
-        if NetworkNamespace.exists(nsWord) { namespace = nsWord } else if let (_, ns) = try? Simulation.namespace(of: nsWord) { namespace = ns }
+        if NetworkNamespace.exists(nsWord) { namespace = nsWord } else { namespace = try DropsPlaces.simulationNamespace(nsWord) }
         guard let namespace else {
             throw BPFError(.notFound, operation: "capture", subject: word, message: "no network namespace '\(nsWord)' in /run/netns nor a simulation host of that name",
                            hint: "list them with `ip netns list` or `netbpf sim status NAME`")

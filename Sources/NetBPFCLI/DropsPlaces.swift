@@ -33,10 +33,20 @@ enum DropsPlaces {
         return names
     }
 
+    /// The namespace of simulation host `host`; nil when no simulation has it.
+    /// - Throws: `BPFError(.invalidArgument)` when several simulations have such a host.
+    static func simulationNamespace(_ host: String) throws -> String? {
+        do { return try Simulation.namespace(of: host).namespace }
+        catch let e as SimError where e.code == .conflict {
+            throw BPFError(.invalidArgument, operation: "find namespace", subject: host, message: e.message,
+                           hint: "name the namespace itself, nb-SIMULATION-\(host) (netbpf sim status)")
+        } catch { return nil }
+    }
+
     /// The inode of `--netns NAME`: a /run/netns name, else a simulation host's namespace.
     static func inode(of namespace: String) throws -> UInt32 {
         if let i = DropsNames.inode("/run/netns/" + namespace), NetworkNamespaceName.isPlain(namespace) { return i }
-        if let (_, ns) = try? Simulation.namespace(of: namespace), let i = DropsNames.inode("/run/netns/" + ns) { return i }
+        if let ns = try simulationNamespace(namespace), let i = DropsNames.inode("/run/netns/" + ns) { return i }
         throw BPFError(.notFound, operation: "drops", subject: "--netns \(namespace)",
                        message: "no network namespace '\(namespace)' in /run/netns nor a simulation host of that name",
                        hint: "list them with `ip netns list` or `netbpf sim status NAME`")
