@@ -86,8 +86,10 @@ struct CaptureCommand: ParsableCommand {
             }
             let offset = Capture.realtimeOffset()
             // Packets of one poll round from every hook, written in time order.
-            struct Pending { var time: UInt64; var idb: UInt32; var bytes: [UInt8]; var length: UInt32; var comment: String }
-            final class State { var pending: [Pending] = []; var packets = 0 }
+            // Packets wait up to `hold` seconds for a drop note (skb:kfree_skb of a captured skb).
+            struct Pending { var time: UInt64; var idb: UInt32; var seq: UInt64; var arrived: Double; var bytes: [UInt8]; var length: UInt32; var comment: String }
+            final class State { var pending: [Pending] = []; var reasons: [UInt64: UInt32] = [:]; var packets = 0 }
+            let hold = 0.2
             let state = State()
             let types = ["host", "broadcast", "multicast", "otherhost", "outgoing", "loopback"]
             let labels = descriptions
@@ -95,26 +97,32 @@ struct CaptureCommand: ParsableCommand {
             for h in hooks {
                 buffers.append(try PerfBuffer(map: h.session.map("events"), pagesPerCPU: 256) { _, data in
                     guard let p = Capture.Packet(data) else { return }
+                    if p.isDropNote { state.reasons[UInt64(p.idb) << 40 | p.sequence] = p.reason; return }  // seq is per hook object
                     let type = Int(p.packetType) < types.count ? types[Int(p.packetType)] : "\(p.packetType)"
                     let label = labels[Int(p.idb) < labels.count ? Int(p.idb) : 0]
-                    state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, bytes: Array(p.data), length: p.length,
+                    state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, seq: p.sequence, arrived: Clock.monotonic(), bytes: Array(p.data), length: p.length,
                                                  comment: "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"))
                 })
             }
-            func drain() {
+            func drain(all: Bool = false) {
                 state.pending.sort { $0.time < $1.time }
-                for p in state.pending {
+                let now = Clock.monotonic()
+                let ready = all ? state.pending.count : (state.pending.firstIndex { now - $0.arrived < hold } ?? state.pending.count)
+                for p in state.pending[..<ready] {
                     if let c = count, state.packets >= c { break }
+                    var comment = p.comment
+                    if let r = state.reasons.removeValue(forKey: UInt64(p.idb) << 40 | p.seq) { comment += " dropped: " + DropReasons.name(r) }
                     p.bytes.withUnsafeBytes {
                         writer.packet(interface: p.idb, timestampNs: p.time, data: $0, originalLength: p.length,
-                                      inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: p.comment)
+                                      inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: comment)
                     }
                     state.packets += 1
                 }
-                state.pending.removeAll(keepingCapacity: true)
+                state.pending.removeFirst(ready)
+                if state.pending.isEmpty && state.reasons.count > 100_000 { state.reasons.removeAll() }
             }
-            func flush() throws {
-                drain()
+            func flush(all: Bool = false) throws {
+                drain(all: all)
                 let bytes = writer.take()
                 guard !bytes.isEmpty else { return }
                 let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, out) }
@@ -132,6 +140,7 @@ struct CaptureCommand: ParsableCommand {
                 try flush()
             }
             for b in buffers { try b.consume() }
+            try flush(all: true)
             var lost: UInt64 = 0
             let now = Capture.realtimeOffset() &+ Clock.bootNanoseconds()
             for (i, h) in hooks.enumerated() {

@@ -75,6 +75,39 @@ struct CaptureTests {
         }
     }
 
+    @Test func droppedPacketsCarryTheirReason() throws {
+        try DropsLab.with { lab in
+            let file = "/tmp/netbpf-dr-capture-drop-\(getpid()).pcapng"
+            let state = "/tmp/netbpf-dr-state-cap-\(getpid())"
+            setenv("NETBPF_STATE_DIR", state, 1)
+            defer {
+                _ = try? CLI.run(["ratelimit", "detach", "--interface", lab.ifB, "--netns", lab.b])
+                unsetenv("NETBPF_STATE_DIR")
+                _ = try? FileManager.default.removeItem(atPath: state)
+                unlink(file)
+            }
+            let attach = try CLI.run(["ratelimit", "attach", lab.ifB, "--netns", lab.b, "--ingress", "--key", "source"])
+            try #require(attach.status == 0, "\(attach.stderr)")
+            #expect(try CLI.run(["ratelimit", "add", lab.addrA, "64kbit", "--burst", "4k"]).status == 0)
+            let b = "\(lab.b)/\(lab.ifB)"
+            let p = try StreamingProcess(CLI.binary, ["capture", b, "--hook", "ingress", "-w", file, "udp", "port", "9"])
+            defer { p.interrupt() }
+            let end = Date().addingTimeInterval(60)
+            while !p.errorText.contains("Hit Ctrl-C"), p.process.isRunning, Date() < end { usleep(20_000) }
+            try #require(p.errorText.contains("Hit Ctrl-C"), "\(p.errorText)")
+            try lab.udp(from: lab.a, to: lab.addrB, port: 9, count: 20, size: 1000)
+            usleep(500_000)
+            p.interrupt(interruptible: true)
+            let comments = try tsharkFields(file, ["frame.comment"]).map { $0[0] }
+            // Every datagram entered B's ingress: the limiter dropped some there (TC_INGRESS, after
+            // the capture program, which runs first), the closed port the rest (NO_SOCKET).
+            #expect(comments.count == 20, "\(comments)")
+            let limited = comments.filter { $0.hasSuffix("dropped: TC_INGRESS") }.count
+            let closed = comments.filter { $0.hasSuffix("dropped: NO_SOCKET") }.count
+            #expect(limited > 0 && limited + closed == 20, "\(comments)")
+        }
+    }
+
     @Test func badInput() throws {
         let none = try CLI.run(["capture", "-w", "/tmp/netbpf-dr-x.pcapng", "no-such-if-dr"])
         #expect(none.status == 1 && none.stderr.split(separator: "\n").count == 1 && none.stderr.contains("not an interface"), "\(none.stderr)")

@@ -15,6 +15,7 @@
 /* Layout mirrored by Sources/NetBPFTracing/Tools/Capture.swift. */
 struct capture_meta {
 	u64 ts_ns;      /* bpf_ktime_get_ns */
+	u64 seq;        /* this packet's number (kind 0), or the dropped packet's (kind 1) */
 	u32 idb;
 	u32 len;        /* skb->len */
 	u32 caplen;     /* bytes that follow */
@@ -23,10 +24,16 @@ struct capture_meta {
 	u32 priority;
 	u16 protocol;   /* skb->protocol, host order */
 	u8 pkt_type;
-	u8 _pad;
-	u32 _pad2;
+	u8 kind;        /* 0 a packet (its bytes follow), 1 a captured packet was dropped */
+	u32 reason;     /* kind 1: enum skb_drop_reason */
 };
-_Static_assert(sizeof(struct capture_meta) == 40, "capture_meta layout");
+_Static_assert(sizeof(struct capture_meta) == 48, "capture_meta layout");
+
+/* The kernel's sk_buff behind the tc context (kfunc, 6.3): its address is what skb:kfree_skb
+ * reports, so a captured packet that is dropped later gets its reason. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+BPF_LRU_HASH(inflight, u64, u64, 16384);   /* kernel skb address -> packet number */
+u64 next_seq = 0;
 
 const volatile u32 idb = 0;
 const volatile u32 snaplen = 262144;
@@ -100,9 +107,47 @@ int capture_tc(struct __sk_buff *skb)
 	m.priority = skb->priority;
 	m.protocol = bpf_ntohs(skb->protocol);
 	m.pkt_type = skb->pkt_type;
-	if (bpf_perf_event_output(skb, &events, ((u64)cap << 32) | BPF_F_CURRENT_CPU, &m, sizeof(m)))
+	m.seq = __sync_fetch_and_add(&next_seq, 1) + 1;
+	if (bpf_perf_event_output(skb, &events, ((u64)cap << 32) | BPF_F_CURRENT_CPU, &m, sizeof(m))) {
 		bump(2);
+		return TCX_NEXT;
+	}
+	{
+		u64 addr = (u64)bpf_cast_to_kern_ctx(skb);
+
+		bpf_map_update_elem(&inflight, &addr, &m.seq, BPF_ANY);
+	}
 	return TCX_NEXT;
+}
+
+/* A captured packet dropped later (at this hook's programs or anywhere after): tell user space,
+ * which holds packets briefly to put the reason in their comment. */
+SEC("tracepoint/skb/kfree_skb")
+int capture_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+{
+	u64 addr = (u64)ctx->skbaddr, *seq = bpf_map_lookup_elem(&inflight, &addr);
+	struct capture_meta m = {};
+
+	if (!seq)
+		return 0;
+	m.ts_ns = bpf_ktime_get_ns();
+	m.seq = *seq;
+	m.idb = idb;
+	m.kind = 1;
+	m.reason = ctx->reason;
+	bpf_map_delete_elem(&inflight, &addr);
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &m, sizeof(m));
+	return 0;
+}
+
+/* Delivered: forget it, so a later skb at the same address is not taken for it. */
+SEC("tracepoint/skb/consume_skb")
+int capture_consume_skb(struct trace_event_raw_consume_skb *ctx)
+{
+	u64 addr = (u64)ctx->skbaddr;
+
+	bpf_map_delete_elem(&inflight, &addr);
+	return 0;
 }
 
 NETBPF_LICENSE("GPL");

@@ -13,10 +13,10 @@ public enum Capture {
         public let idb: UInt32
         /// The loaded object (its program and maps).
         public let session: ToolSession
-        /// The program to attach.
-        public var program: BPFProgram { session.object.programs[0] }
+        /// The program to attach at the tc hook.
+        public let program: BPFProgram
 
-        init(idb: UInt32, session: ToolSession) { self.idb = idb; self.session = session }
+        init(idb: UInt32, session: ToolSession, program: BPFProgram) { self.idb = idb; self.session = session; self.program = program }
 
         /// Packets the filter matched, packets the hook saw, samples the perf buffer refused.
         public func counters() -> (matched: UInt64, seen: UInt64, refused: UInt64) {
@@ -39,12 +39,22 @@ public enum Capture {
         try spec.setGlobal("snaplen", to: snaplen)
         let object = try spec.load()
         withExtendedLifetime(btf) {}
-        return Hook(idb: idb, session: ToolSession(object: object))
+        let session = ToolSession(object: object)
+        // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
+        for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
+        guard let tc = object.programs.first(where: { $0.section == "tc" }) else {
+            throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"tc\") program")
+        }
+        return Hook(idb: idb, session: session, program: tc)
     }
 
-    /// One packet as the program sent it: struct capture_meta (40 bytes), then the bytes.
+    /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes), or
+    /// (`isDropNote`) the news that packet `sequence` was dropped for `reason`.
     public struct Packet {
         public var timestampNs: UInt64
+        public var sequence: UInt64
+        public var isDropNote: Bool
+        public var reason: UInt32
         public var idb: UInt32
         public var length: UInt32
         public var mark: UInt32
@@ -57,11 +67,12 @@ public enum Capture {
 
         /// Decodes a perf sample; nil when it is too short.
         public init?(_ r: UnsafeRawBufferPointer) {
-            guard r.count >= 40 else { return nil }
-            timestampNs = r.u64(0); idb = r.u32(8); length = r.u32(12)
-            let caplen = Int(r.u32(16))
-            mark = r.u32(20); ifindex = r.u32(24); priority = r.u32(28); etherType = r.u16(32); packetType = r.u8(34)
-            data = UnsafeRawBufferPointer(rebasing: r[40..<min(r.count, 40 + caplen)])
+            guard r.count >= 48 else { return nil }
+            timestampNs = r.u64(0); sequence = r.u64(8); idb = r.u32(16); length = r.u32(20)
+            let caplen = Int(r.u32(24))
+            mark = r.u32(28); ifindex = r.u32(32); priority = r.u32(36); etherType = r.u16(40); packetType = r.u8(42)
+            isDropNote = r.u8(43) == 1; reason = r.u32(44)
+            data = UnsafeRawBufferPointer(rebasing: r[48..<min(r.count, 48 + caplen)])
         }
     }
 
