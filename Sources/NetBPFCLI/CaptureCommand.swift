@@ -20,7 +20,7 @@ struct CaptureCommand: ParsableCommand {
         and detaches when netbpf exits.
         """)
 
-    @Option(name: .customShort("w"), help: "The pcap-ng file to write, - for stdout.") var file: String
+    @Option(name: .customShort("w"), help: ArgumentHelp("The pcap-ng file to write, - for stdout.", valueName: "file")) var file: String
     @Option(name: [.customShort("c"), .long], help: "Stop after this many packets.") var count: Int?
     @Option(name: [.customShort("s"), .long], help: "Bytes of each packet to keep.") var snaplen: UInt32 = 262_144
     @Option(help: "Hooks: ingress, egress or both.") var hook: String = "both"
