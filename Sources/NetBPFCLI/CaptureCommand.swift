@@ -107,7 +107,9 @@ struct CaptureCommand: ParsableCommand {
             func drain(all: Bool = false) {
                 state.pending.sort { $0.time < $1.time }
                 let now = Clock.monotonic()
-                let ready = all ? state.pending.count : (state.pending.firstIndex { now - $0.arrived < hold } ?? state.pending.count)
+                // Written: everything older than the oldest packet still waiting for a drop note.
+                let waiting = state.pending.filter { now - $0.arrived < hold }.map(\.time).min()
+                let ready = all || waiting == nil ? state.pending.count : (state.pending.firstIndex { $0.time >= waiting! } ?? state.pending.count)
                 for p in state.pending[..<ready] {
                     if let c = count, state.packets >= c { break }
                     var comment = p.comment
@@ -136,7 +138,11 @@ struct CaptureCommand: ParsableCommand {
                 if let c = count, state.packets >= c { break }
                 if let s = seconds, Clock.monotonic() - start >= s { break }
                 _ = Glibc.poll(&pfds, nfds_t(pfds.count), 100)
-                for (i, b) in buffers.enumerated() where pfds[i].revents != 0 { _ = try b.poll(timeoutMilliseconds: 0) }
+                // Every buffer each round (not only those poll() flagged): a hook read late would
+                // write its packets out of time order and miss drop notes.
+                // consume, not poll: it reads every CPU's ring whether or not its wake-up (an irq_work
+                // from the tc hook) has arrived yet.
+                for b in buffers { try b.consume() }
                 try flush()
             }
             for b in buffers { try b.consume() }
