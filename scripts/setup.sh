@@ -12,6 +12,7 @@ packages=(
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
   bpfcc-tools  # BCC's programs, the corpus BCC mode is measured on (BCCCompatTests, docs/bcc-c.md)
   qemu-system-x86 busybox-static kmod  # the kernel matrix: Debian's 6.1 booted under qemu (docs/kernels.md)
+  tshark  # reads the pcap-ng files of `netbpf capture` in its tests (debconf question answered by apt.sh's noninteractive default)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,10 +22,19 @@ enum ToolSources {
     /// which is most of a tool's start-up memory (about 10 MB at peak). The object reaches
     /// libbpf through a memfd that `BTFSource` keeps open until load.
     /// NETBPF_KERNEL_BTF=1 makes libbpf use the kernel's BTF instead.
-    static func open(_ tool: String, defines: [String] = []) throws -> (BPFObjectSpec, BTFSource?) {
+    /// `transform`, when given, rewrites the source text before the compile (a generated filter
+    /// pasted in: drops' pcap expression); the compile cache keys on the text compiled.
+    static func open(_ tool: String, defines: [String] = [], transform: ((String) throws -> String)? = nil) throws -> (BPFObjectSpec, BTFSource?) {
         var options = CompileOptions()
         options.defines = defines
-        let compiled = try BPFCompiler().compile(file: try source(tool), options: options)
+        let path = try source(tool)
+        let compiled: CompiledObject
+        if let transform {
+            guard let text = readTextFile(path) else { throw BPFError.system("read tool source", subject: path, errno: errno) }
+            compiled = try BPFCompiler().compile(source: try transform(text), path: path, options: options)
+        } else {
+            compiled = try BPFCompiler().compile(file: path, options: options)
+        }
         if getenv("NETBPF_KERNEL_BTF") == nil, let btf = ELFSections.section(".BTF", in: compiled.bytes) {
             // Only the raw .BTF section (tens of KB): libbpf's btf__parse reads raw BTF first.
             let fd = compiled.bytes.withUnsafeBytes { nb_memfd_with(tool, $0.baseAddress! + btf.lowerBound, btf.count) }
@@ -90,7 +99,15 @@ public final class ToolSession {
     ///   attaching throws; links made before a failure are released.
     public static func start(_ tool: String, defines: [String] = [], skipAttach: Set<String> = [],
                              configure: (BPFObjectSpec) throws -> Void = { _ in }) throws -> ToolSession {
-        let (spec, btf) = try ToolSources.open(tool, defines: defines)
+        try start(tool, defines: defines, skipAttach: skipAttach, transforming: nil, configure: configure)
+    }
+
+    /// `start`, with the tool's source text rewritten by `transforming` before the compile (a
+    /// generated filter pasted in: drops' pcap expression).
+    public static func start(_ tool: String, defines: [String] = [], skipAttach: Set<String> = [],
+                             transforming transform: ((String) throws -> String)?,
+                             configure: (BPFObjectSpec) throws -> Void) throws -> ToolSession {
+        let (spec, btf) = try ToolSources.open(tool, defines: defines, transform: transform)
         try configure(spec)
         let session = ToolSession(object: try spec.load())
         withExtendedLifetime(btf) {}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NetBPF
+import NetBPFNetlink
+import NetBPFSim
+import NetBPFTracing
+
+/// `netbpf capture IFACE... -w FILE [FILTER]`: packets at the tc hooks of interfaces in any
+/// namespaces, filtered in the kernel, written as pcap-ng with one interface block per
+/// (namespace, interface, hook) and the packet's metadata as a comment.
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Capture packets at tc hooks of interfaces in any namespaces to pcap-ng, filtered in the kernel.",
+        discussion: """
+        Each IFACE is NAME (this namespace) or NS/NAME (NS: a /run/netns name or a simulation host). \
+        The words after the interfaces are a pcap filter (as tcpdump's), compiled by libpcap and run in the kernel \
+        at each hook, so unmatched packets never reach user space. The program is attached first on each tcx hook \
+        and detaches when netbpf exits.
+        """)
+
+    @Option(name: .customShort("w"), help: ArgumentHelp("The pcap-ng file to write, - for stdout.", valueName: "file")) var file: String
+    @Option(name: [.customShort("c"), .long], help: "Stop after this many packets.") var count: Int?
+    @Option(name: [.customShort("s"), .long], help: "Bytes of each packet to keep.") var snaplen: UInt32 = 262_144
+    @Option(help: "Hooks: ingress, egress or both.") var hook: String = "both"
+    @Option(help: "Stop after this many seconds.") var seconds: Double?
+    @Flag(name: .long, help: "Print libbpf's messages and whole verifier logs.") var verbose = false
+    @Argument(help: "Interfaces (NAME or NS/NAME), then an optional pcap filter.") var words: [String] = []
+
+    /// One interface to capture on.
+    struct Target { var namespace: String?; var label: String; var name: String; var ifindex: Int32 }
+
+    func run() throws {
+        try runTool(verbose: verbose) {
+            let directions: [TCDirection]
+            switch hook {
+            case "both": directions = [.ingress, .egress]
+            case "ingress": directions = [.ingress]
+            case "egress": directions = [.egress]
+            default: throw BPFError(.invalidArgument, operation: "capture", subject: "--hook \(hook)", message: "not a hook", hint: "ingress, egress or both")
+            }
+            if let c = count, c <= 0 { throw BPFError(.invalidArgument, operation: "capture", subject: "--count", message: "must be at least 1") }
+            guard snaplen >= 64 else { throw BPFError(.invalidArgument, operation: "capture", subject: "--snaplen", message: "must be at least 64") }
+            var targets: [Target] = []
+            var rest = words[...]
+            while let w = rest.first, let t = try Self.target(w) { targets.append(t); rest = rest.dropFirst() }
+            guard !targets.isEmpty else {
+                throw BPFError(.invalidArgument, operation: "capture", subject: words.first ?? "",
+                               message: words.isEmpty ? "no interface given" : "'\(words[0])' is not an interface here",
+                               hint: "give NAME or NS/NAME first (ip link; ip netns list), then the filter")
+            }
+            let filter = rest.isEmpty ? nil : rest.joined(separator: " ")
+
+            let out: UnsafeMutablePointer<FILE>
+            if file == "-" { out = StandardStreams.cOut } else {
+                guard let f = fopen(file, "w") else { throw BPFError.system("open", subject: file, errno: errno) }
+                out = f
+            }
+            defer { if file != "-" { fclose(out) } }
+
+            var writer = PcapNGWriter(application: "netbpf capture")
+            var hooks: [Capture.Hook] = []
+            var links: [BPFLink] = []
+            var descriptions: [String] = []
+            defer { for l in links { l.detach() } }
+            for t in targets {
+                for d in directions {
+                    let idb = UInt32(hooks.count)
+                    let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter)
+                    let program = hook.program
+                    let link: BPFLink
+                    if let ns = t.namespace {
+                        let ifindex = t.ifindex
+                        link = try withNamespace(ns) { try program.attachTCX(ifindex: ifindex, direction: d, position: .first) }
+                    } else {
+                        link = try program.attachTCX(ifindex: t.ifindex, direction: d, position: .first)
+                    }
+                    links.append(link)
+                    hooks.append(hook)
+                    let name = "\(t.label):\(d.rawValue)"
+                    descriptions.append(name)
+                    writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), tcx \(d.rawValue)",
+                                     snaplen: snaplen)
+                }
+            }
+            let offset = Capture.realtimeOffset()
+            // Packets of one poll round from every hook, written in time order.
+            // Packets wait up to `hold` seconds for a drop note (skb:kfree_skb of a captured skb).
+            struct Pending { var time: UInt64; var idb: UInt32; var seq: UInt64; var arrived: Double; var bytes: [UInt8]; var length: UInt32; var comment: String }
+            final class State { var pending: [Pending] = []; var reasons: [UInt64: UInt32] = [:]; var packets = 0 }
+            let hold = 0.2
+            let state = State()
+            let types = ["host", "broadcast", "multicast", "otherhost", "outgoing", "loopback"]
+            let labels = descriptions
+            var buffers: [PerfBuffer] = []
+            for h in hooks {
+                buffers.append(try PerfBuffer(map: h.session.map("events"), pagesPerCPU: 256) { _, data in
+                    guard let p = Capture.Packet(data) else { return }
+                    if p.isDropNote { state.reasons[UInt64(p.idb) << 40 | p.sequence] = p.reason; return }  // seq is per hook object
+                    let type = Int(p.packetType) < types.count ? types[Int(p.packetType)] : "\(p.packetType)"
+                    let label = labels[Int(p.idb) < labels.count ? Int(p.idb) : 0]
+                    state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, seq: p.sequence, arrived: Clock.monotonic(), bytes: Array(p.data), length: p.length,
+                                                 comment: "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"))
+                })
+            }
+            func drain(all: Bool = false) {
+                state.pending.sort { $0.time < $1.time }
+                let now = Clock.monotonic()
+                // Written: everything older than the oldest packet still waiting for a drop note.
+                let waiting = state.pending.filter { now - $0.arrived < hold }.map(\.time).min()
+                let ready = all || waiting == nil ? state.pending.count : (state.pending.firstIndex { $0.time >= waiting! } ?? state.pending.count)
+                for p in state.pending[..<ready] {
+                    if let c = count, state.packets >= c { break }
+                    var comment = p.comment
+                    if let r = state.reasons.removeValue(forKey: UInt64(p.idb) << 40 | p.seq) { comment += " dropped: " + DropReasons.name(r) }
+                    p.bytes.withUnsafeBytes {
+                        writer.packet(interface: p.idb, timestampNs: p.time, data: $0, originalLength: p.length,
+                                      inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: comment)
+                    }
+                    state.packets += 1
+                }
+                state.pending.removeFirst(ready)
+                if state.pending.isEmpty && state.reasons.count > 100_000 { state.reasons.removeAll() }
+            }
+            func flush(all: Bool = false) throws {
+                drain(all: all)
+                let bytes = writer.take()
+                guard !bytes.isEmpty else { return }
+                let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, out) }
+                guard n == bytes.count, fflush(out) == 0 else { throw BPFError.system("write", subject: file, errno: errno) }
+            }
+            try flush()
+            StandardStreams.err("Capturing on \(descriptions.joined(separator: ", "))\(filter.map { ", filter '\($0)'" } ?? "")... Hit Ctrl-C to end.\n")
+            var pfds = buffers.map { pollfd(fd: $0.epollFD, events: Int16(POLLIN), revents: 0) }
+            let start = Clock.monotonic()
+            while !StopSignal.requested {
+                if let c = count, state.packets >= c { break }
+                if let s = seconds, Clock.monotonic() - start >= s { break }
+                _ = Glibc.poll(&pfds, nfds_t(pfds.count), 100)
+                // Every buffer each round (not only those poll() flagged): a hook read late would
+                // write its packets out of time order and miss drop notes.
+                // consume, not poll: it reads every CPU's ring whether or not its wake-up (an irq_work
+                // from the tc hook) has arrived yet.
+                for b in buffers { try b.consume() }
+                try flush()
+            }
+            for b in buffers { try b.consume() }
+            try flush(all: true)
+            var lost: UInt64 = 0
+            let now = Capture.realtimeOffset() &+ Clock.bootNanoseconds()
+            for (i, h) in hooks.enumerated() {
+                let c = h.counters()
+                let dropped = buffers[i].lostCount + c.refused
+                lost += dropped
+                writer.statistics(interface: h.idb, timestampNs: now, received: c.matched, dropped: dropped)
+            }
+            try flush()
+            StandardStreams.err("\(state.packets) packets captured, \(lost) lost\n")
+        }
+    }
+
+    /// NAME (this namespace, if it has it) or NS/NAME (a /run/netns name or a simulation host);
+    /// nil when `word` is neither, which is where the filter starts.
+    static func target(_ word: String) throws -> Target? {
+        let parts = word.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 1 {
+            let i = if_nametoindex(word)
+            return i == 0 ? nil : Target(namespace: nil, label: word, name: word, ifindex: Int32(i))
+        }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        let nsWord = String(parts[0]), name = String(parts[1])
+        var namespace: String?
+        if NetworkNamespace.exists(nsWord) { namespace = nsWord } else { namespace = try DropsPlaces.simulationNamespace(nsWord) }
+        guard let namespace else {
+            throw BPFError(.notFound, operation: "capture", subject: word, message: "no network namespace '\(nsWord)' in /run/netns nor a simulation host of that name",
+                           hint: "list them with `ip netns list` or `netbpf sim status NAME`")
+        }
+        let ifindex = try withNamespace(namespace) { Int32(if_nametoindex(name)) }
+        guard ifindex != 0 else {
+            throw BPFError(.notFound, operation: "capture", subject: word, message: "no interface '\(name)' in namespace \(namespace)")
+        }
+        return Target(namespace: namespace, label: word, name: name, ifindex: ifindex)
+    }
+}
+
+extension CaptureCommand: TracingCommand {}

@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+import NetBPF
+
+/// capture: packets at tc hooks, filtered in the kernel by a pcap expression, with their
+/// metadata (Tools/capture/capture.bpf.c). One object per (namespace, interface, hook): its
+/// `idb` global is the hook's pcap-ng interface number; the caller attaches its program (tcx,
+/// first) from a thread in the right namespace.
+public enum Capture {
+    /// One loaded capture program for one hook.
+    public final class Hook {
+        /// The hook's pcap-ng interface number.
+        public let idb: UInt32
+        /// The loaded object (its program and maps).
+        public let session: ToolSession
+        /// The program to attach at the tc hook.
+        public let program: BPFProgram
+
+        init(idb: UInt32, session: ToolSession, program: BPFProgram) { self.idb = idb; self.session = session; self.program = program }
+
+        /// Packets the filter matched, packets the hook saw, samples the perf buffer refused.
+        public func counters() -> (matched: UInt64, seen: UInt64, refused: UInt64) {
+            guard let m = try? session.map("counters"), let a = try? ArrayMap<UInt64>(m) else { return (0, 0, 0) }
+            return ((try? a.get(0)) ?? 0, (try? a.get(1)) ?? 0, (try? a.get(2)) ?? 0)
+        }
+    }
+
+    /// Compiles (once per filter, cached) and loads a capture program for interface block `idb`.
+    /// - Throws: `BPFError(.invalidArgument)` for a pcap expression libpcap rejects; what
+    ///   compiling and loading throw.
+    public static func load(idb: UInt32, snaplen: UInt32, filter: String?) throws -> Hook {
+        var transform: ((String) throws -> String)?
+        if let expression = filter, !expression.trimmingCharacters(in: .whitespaces).isEmpty {
+            let function = try PcapToC.function(ClassicFilter.compile(pcap: expression, snapshotLength: Int32(clamping: snaplen)))
+            transform = { try PcapToC.insert(function, into: $0) }
+        }
+        let (spec, btf) = try ToolSources.open("capture", transform: transform)
+        try spec.setGlobal("idb", to: idb)
+        try spec.setGlobal("snaplen", to: snaplen)
+        let object = try spec.load()
+        withExtendedLifetime(btf) {}
+        let session = ToolSession(object: object)
+        // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
+        for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
+        guard let tc = object.programs.first(where: { $0.section == "tc" }) else {
+            throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"tc\") program")
+        }
+        return Hook(idb: idb, session: session, program: tc)
+    }
+
+    /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes), or
+    /// (`isDropNote`) the news that packet `sequence` was dropped for `reason`.
+    public struct Packet {
+        public var timestampNs: UInt64
+        public var sequence: UInt64
+        public var isDropNote: Bool
+        public var reason: UInt32
+        public var idb: UInt32
+        public var length: UInt32
+        public var mark: UInt32
+        public var ifindex: UInt32
+        public var priority: UInt32
+        public var etherType: UInt16
+        public var packetType: UInt8
+        /// The captured bytes (valid during the handler call).
+        public var data: UnsafeRawBufferPointer
+
+        /// Decodes a perf sample; nil when it is too short.
+        public init?(_ r: UnsafeRawBufferPointer) {
+            guard r.count >= 48 else { return nil }
+            timestampNs = r.u64(0); sequence = r.u64(8); idb = r.u32(16); length = r.u32(20)
+            let caplen = Int(r.u32(24))
+            mark = r.u32(28); ifindex = r.u32(32); priority = r.u32(36); etherType = r.u16(40); packetType = r.u8(42)
+            isDropNote = r.u8(43) == 1; reason = r.u32(44)
+            data = UnsafeRawBufferPointer(rebasing: r[48..<min(r.count, 48 + caplen)])
+        }
+    }
+
+    /// Nanoseconds to add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) for Unix time.
+    public static func realtimeOffset() -> UInt64 {
+        var mono = timespec(), real = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        clock_gettime(CLOCK_REALTIME, &real)
+        let m = UInt64(mono.tv_sec) * 1_000_000_000 + UInt64(mono.tv_nsec)
+        let r = UInt64(real.tv_sec) * 1_000_000_000 + UInt64(real.tv_nsec)
+        return r &- m
+    }
+}
