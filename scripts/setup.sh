@@ -11,6 +11,7 @@ packages=(
   bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
   bpfcc-tools  # BCC's programs, the corpus BCC mode is measured on (BCCCompatTests, docs/bcc-c.md)
+  etcd-server prometheus openssl  # the fleet: desired state store, scraper, and the PKI of `netbpf fleet pki` (docs/fleet.md)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,8 @@ public struct NetBPFCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "netbpf",
         abstract: "BPF networking on Linux: load, attach and inspect BPF programs and maps.",
-        subcommands: [CompileCommand.self, AttachCommand.self, DetachCommand.self, ListCommand.self, RateLimitCommand.self, TunnelMonitorCommand.self, DoctorCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, ObjectCommand.self, DemoCommand.self, SimCommand.self, HTTPFilterCommand.self, VLANLearnCommand.self, BridgeCommand.self, XDPDropCountCommand.self, XDPMacSwapCommand.self, XDPRedirectCommand.self, TCEventsCommand.self, TraceCommand.self])
+        subcommands: [CompileCommand.self, AttachCommand.self, DetachCommand.self, ListCommand.self, RateLimitCommand.self, TunnelMonitorCommand.self, DoctorCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, ObjectCommand.self, DemoCommand.self, SimCommand.self, HTTPFilterCommand.self, VLANLearnCommand.self, BridgeCommand.self, XDPDropCountCommand.self, XDPMacSwapCommand.self, XDPRedirectCommand.self, TCEventsCommand.self, TraceCommand.self,
+                      AgentCommand.self, FleetCommand.self])
 
     public init() {}
 
