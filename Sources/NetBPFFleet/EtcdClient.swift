@@ -165,7 +165,10 @@ public final class EtcdClient: Sendable {
                             throw FleetError("etcd watch: revision \(startRevision) was compacted (now \(compact))")
                         }
                         if result["canceled"] as? Bool == true {
-                            throw FleetError("etcd cancelled the watch: \(result["cancel_reason"] ?? "no reason")")
+                            let reason = "\(result["cancel_reason"] ?? "no reason")"
+                            // etcd restarted: its simple tokens are gone; authenticate again.
+                            if reason.contains("invalid auth token") { token.withLock { $0 = nil } }
+                            throw FleetError("etcd cancelled the watch: \(reason)")
                         }
                         let header = result["header"] as? [String: Any]
                         let events: [Event] = (result["events"] as? [[String: Any]] ?? []).compactMap { e in

@@ -21,7 +21,7 @@ struct FleetCLITests {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             let args = [CLI.binary, "agent", "--node", node, "--etcd", lab.etcd.endpoint, "--pki", lab.pki.directory,
-                        "--interface", "a", "--netns", lab.client, "--listen", listen, "--ttl", String(ttl)]
+                        "--interface", "fla", "--netns", lab.client, "--listen", listen, "--ttl", String(ttl)]
             let argv = args.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
             var env = ProcessInfo.processInfo.environment
@@ -85,7 +85,7 @@ struct FleetCLITests {
             #expect(try get("http://127.0.0.1:\(port)/metrics", method: "POST").status == "405")
 
             // SIGKILL: the limiter stays, limits never lapse, the lease expires.
-            let limiter = try RateLimiter(interface: "a", namespace: lab.client, store: lab.store)
+            let limiter = try RateLimiter(interface: "fla", namespace: lab.client, store: lab.store)
             let before = try passedBytes(limiter)
             #expect(before > 1_000_000)
             _ = agent.kill(SIGKILL)

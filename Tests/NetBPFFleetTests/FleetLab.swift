@@ -8,7 +8,7 @@ import NetBPFTestSupport
 
 /// One fleet test's world: a PKI in a temporary directory, a real etcd (TLS, client
 /// certificates required, auth on with the fleet's roles), and two namespaces joined by a
-/// veth pair: "a" in `client` (10.77.0.1), "b" in `server` (10.77.0.2). Records go to a
+/// veth pair: "fla" in `client` (10.77.0.1), "flb" in `server` (10.77.0.2). Records go to a
 /// private NETBPF_STATE_DIR. `with` removes all of it afterwards, also when the test throws.
 struct FleetLab {
     let directory: String
@@ -53,11 +53,11 @@ struct FleetLab {
     func makeNamespaces() throws {
         try ip(["netns", "add", client])
         try ip(["netns", "add", server])
-        try ip(["-n", client, "link", "add", "a", "type", "veth", "peer", "name", "b", "netns", server])
-        try ip(["-n", client, "addr", "add", "10.77.0.1/24", "dev", "a"])
-        try ip(["-n", server, "addr", "add", "10.77.0.2/24", "dev", "b"])
-        try ip(["-n", client, "link", "set", "a", "up"])
-        try ip(["-n", server, "link", "set", "b", "up"])
+        try ip(["-n", client, "link", "add", "name", "fla", "type", "veth", "peer", "name", "flb", "netns", server])
+        try ip(["-n", client, "addr", "add", "10.77.0.1/24", "dev", "fla"])
+        try ip(["-n", server, "addr", "add", "10.77.0.2/24", "dev", "flb"])
+        try ip(["-n", client, "link", "set", "fla", "up"])
+        try ip(["-n", server, "link", "set", "flb", "up"])
         try ip(["-n", client, "link", "set", "lo", "up"])
         try ip(["-n", server, "link", "set", "lo", "up"])
     }
@@ -67,9 +67,9 @@ struct FleetLab {
         try EtcdClient(endpoint: etcd.endpoint, tls: pki.tls(user: user), credentials: try pki.credentials(user: user))
     }
 
-    /// The rate limiter on the client's "a" egress, keyed on the destination.
+    /// The rate limiter on the client's "fla" egress, keyed on the destination.
     func attachLimiter() throws -> RateLimiter {
-        try RateLimiter.attach(interface: "a", namespace: client, direction: .egress, keyOn: .destination, store: store)
+        try RateLimiter.attach(interface: "fla", namespace: client, direction: .egress, keyOn: .destination, store: store)
     }
 
     /// Waits (up to `seconds`) until `node`'s status says it applied `revision` or later.
