@@ -149,6 +149,8 @@ struct FleetSimTests {
             let sumPassed = try sim.query("sum(netbpf_ratelimit_passed_bytes_total{prefix=\"10.200.0.2\"})")[""] ?? 0
             let sumDropped = try sim.query("sum(netbpf_ratelimit_dropped_bytes_total{prefix=\"10.200.0.2\"})")[""] ?? 0
             let sent = sentBytes.values.reduce(0, +)
+            print("fleet sim: \(n) nodes; per-node passed bit/s min \(Int(passed.map { $0.value * 8 / (elapsed[$0.key] ?? seconds) }.min() ?? 0)) max \(Int(passed.map { $0.value * 8 / (elapsed[$0.key] ?? seconds) }.max() ?? 0)); "
+                  + "sum(passed) \(Int(sumPassed)), sent \(Int(sent)), sum(dropped) \(Int(sumDropped))")
             #expect(abs(sumPassed - passed.values.reduce(0, +)) < 1)
             #expect(abs(sumDropped - dropped.values.reduce(0, +)) < 1)
             #expect(sent > 0 && abs(sumPassed - (sent - sumDropped)) / sent <= 0.01,
