@@ -27,15 +27,19 @@ public final class ControlPlane: Sendable {
         self.layout = layout
         self.prometheusPort = prometheusPort
         self.scrapeInterval = scrapeInterval
-        etcd = try EtcdServer(dataDirectory: directory + "/etcd", host: listen, clientPort: etcdPort, peerPort: etcdPort + 1,
-                              pki: FleetPKI(directory: directory + "/pki"))
+        // etcd fsyncs its WAL on every write; on this project's machines /run is on disk, and
+        // a 100-node fleet's keepalives and status writes behind a busy disk starved it
+        // (fdatasync 6 s). A simulation's store lives in tmpfs, gone with the simulation.
+        let shm = "/dev/shm/netbpf-fleet-" + directory.split(separator: "/").joined(separator: "-")
+        etcd = try EtcdServer(dataDirectory: FileManager.default.fileExists(atPath: "/dev/shm") ? shm : directory + "/etcd",
+                              host: listen, clientPort: etcdPort, peerPort: etcdPort + 1, pki: FleetPKI(directory: directory + "/pki"))
     }
 
     /// PKI, etcd (bootstrapped once: a marker file says so), Prometheus.
     public func start() async throws {
         try pki.generate(nodes: nodes, serverAddresses: [listen, "127.0.0.1"])
         try etcd.start()
-        let marker = directory + "/bootstrapped"
+        let marker = etcd.dataDirectory + "/netbpf-bootstrapped"
         if !FileManager.default.fileExists(atPath: marker) {
             try await pki.bootstrap(endpoint: etcd.endpoint, layout: layout, nodes: nodes)
             _ = FileManager.default.createFile(atPath: marker, contents: nil)
@@ -94,6 +98,10 @@ public final class ControlPlane: Sendable {
             p.waitUntilExit()
         }
         etcd.stop()
-        if removeDirectory { try? FileManager.default.removeItem(atPath: directory) }
+        if removeDirectory {
+            try? FileManager.default.removeItem(atPath: etcd.dataDirectory)
+            try? FileManager.default.removeItem(atPath: etcd.dataDirectory + ".log")
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 }
