@@ -64,6 +64,15 @@ public struct FleetPKI: Sendable {
     }
 
     func makeUsers(_ root: EtcdClient, layout: KeyLayout, nodes: [String]) async throws {
+        // etcd listens before it serves (it closes connections until it has a leader); on a
+        // loaded machine that took seconds. Wait for a first answer, 60 s at most.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do { _ = try await root.range(layout.prefix + "/"); break } catch {
+                if ContinuousClock.now > deadline { throw error }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
         func tolerate(_ body: () async throws -> Void) async throws {
             do { try await body() } catch let e as FleetError where e.message.contains("already exists") {}
         }
