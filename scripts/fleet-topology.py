@@ -45,7 +45,7 @@ for k in range(1, a.nodes + 1):
             "    interfaces:",
             f"      eth0: {{addresses: [{ip}/16]}}",
             "    processes:",
-            f"      - {{name: agent, command: 'exec netbpf agent --node node{k} --etcd https://10.200.0.1:2379 --pki {work}/pki"
+            f"      - {{name: agent, command: 'exec netbpf agent --node node{k} --etcd https://10.200.0.1:2379 --pki {work}/agents-pki"
             f" --interface eth0 --netns nb-$NETBPF_SIM-node{k} --listen {ip}:9560 --ttl 5 --detach-on-exit'}}"]
 out += ["bridges:", "  br0: {}", "links:"]
 out += ["  - [ctl:eth0, br0]", "  - [sink:eth0, br0]"]

@@ -44,6 +44,13 @@ public final class ControlPlane: Sendable {
             try await pki.bootstrap(endpoint: etcd.endpoint, layout: layout, nodes: nodes)
             _ = FileManager.default.createFile(atPath: marker, contents: nil)
         }
+        // The agents are pointed at DIR/agents-pki, which appears only now: 100 agents
+        // dialling an etcd that is still being bootstrapped made it close the bootstrap's
+        // connection.
+        let link = directory + "/agents-pki"
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil {
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "pki")
+        }
         try writePrometheusConfig([])
         try startPrometheus()
     }

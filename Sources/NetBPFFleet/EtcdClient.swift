@@ -229,11 +229,18 @@ public final class EtcdClient: Sendable {
             request.headers.add(name: "Authorization", value: try await authToken(credentials))
         }
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        do {
-            return try await http.execute(request, deadline: deadline)
-        } catch {
-            throw FleetError("etcd \(endpoint) unreachable: \(error)")
+        // A pooled connection that etcd closed between two requests (HTTP/2 GOAWAY) fails
+        // the request before etcd saw it: send it again on a new connection, twice at most.
+        for attempt in 0..<3 {
+            do {
+                return try await http.execute(request, deadline: deadline)
+            } catch let e as HTTPClientError where e == .remoteConnectionClosed && attempt < 2 {
+                continue
+            } catch {
+                throw FleetError("etcd \(endpoint) unreachable: \(error)")
+            }
         }
+        throw FleetError("etcd \(endpoint) unreachable")
     }
 
     func authToken(_ c: Credentials) async throws -> String {
