@@ -59,6 +59,9 @@ public final class EtcdClient: Sendable {
         self.credentials = credentials
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(3), read: nil)
+        // HTTP/1.1: over HTTP/2, etcd 3.4's gateway closed the shared connection under a
+        // burst of requests (a 100-user bootstrap), failing every request in flight on it.
+        config.httpVersion = .http1Only
         if let tls {
             var t = TLSConfiguration.makeClientConfiguration()
             do {

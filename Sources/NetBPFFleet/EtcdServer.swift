@@ -35,6 +35,10 @@ public final class EtcdServer: Sendable {
                     "--listen-peer-urls", "http://\(host):\(peerPort)", "--initial-advertise-peer-urls", "http://\(host):\(peerPort)",
                     "--initial-cluster", "netbpf=http://\(host):\(peerPort)", "--log-level", "warn", "--logger", "zap",
                     ]
+        // The fleet's passwords are 192 random bits (FleetPKI), so bcrypt's cost adds nothing;
+        // at etcd's default (10) each user add and each agent's authenticate costs ~0.1 s
+        // of CPU, and 100 of them at once starved a loaded machine's etcd.
+        args += ["--bcrypt-cost", "4"]
         if let pki {
             args += ["--cert-file", pki.path("etcd.crt"), "--key-file", pki.path("etcd.key"), "--trusted-ca-file", pki.path("ca.crt"), "--client-cert-auth"]
         }
