@@ -51,6 +51,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // etcd's v3 JSON gateway over HTTPS with client certificates (NIOSSL), for NetBPFFleet only.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
     ],
     targets: [
         // System libraries (Debian: libbpf-dev, libmnl-dev), nothing else.
@@ -107,10 +111,17 @@ let package = Package(
         .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "CLibBPF", "CNetBPFShims"]),
         // The front door: BCC's BPF(text=...) for Swift, re-exporting the layers under it.
         .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
+        // The fleet: node agent and operator client over etcd's v3 JSON gateway (TLS client certs).
+        .target(name: "NetBPFFleet", dependencies: [
+            "NetBPF", "NetBPFAttach", "NetBPFControllers",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // Argument parsing and output formatting only.
         .target(name: "NetBPFCLI", dependencies: [
             "CNetBPFBuildInfo",
-            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing", "NetBPFKit",
+            "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTracing", "NetBPFKit", "NetBPFFleet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Release links with lld and packed relative relocations (DT_RELR, glibc 2.36): the
@@ -129,6 +140,8 @@ let package = Package(
         .testTarget(name: "NetBPFKernelTests", dependencies: ["CNetBPFProgramTypes", "NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFAttach", "NetBPFControllers", "NetBPFSim", "NetBPFTestSupport"]),
         // Tracing: unit tests (formats, ELF, histograms) and kernel tests of the probes and tools.
         .testTarget(name: "NetBPFTracingTests", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFTracing", "NetBPFTestSupport"]),
+        // The fleet agent and operator client against a real etcd (and the kernel).
+        .testTarget(name: "NetBPFFleetTests", dependencies: ["NetBPF", "NetBPFAttach", "NetBPFControllers", "NetBPFFleet", "NetBPFTestSupport"]),
         // The front door, against the real kernel.
         .testTarget(name: "NetBPFKitTests", dependencies: ["NetBPFKit", "NetBPFTestSupport"]),
     ],

@@ -37,7 +37,7 @@ struct DropsCommand: ParsableCommand {
             o.byFlow = byFlow
             let metrics = Mutex<Data?>(nil)
             let server = try listen.map { address in
-                try TunnelHTTPServer(listen: address) { request in
+                try HTTPServer(listen: address) { request in
                     guard request.path == "/metrics" else {
                         return .body(status: 404, contentType: "text/plain; charset=utf-8", Data("netbpf drops serves /metrics\n".utf8))
                     }

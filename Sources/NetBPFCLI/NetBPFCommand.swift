@@ -9,7 +9,7 @@ package struct NetBPFCommand: ParsableCommand {
         abstract: "BPF networking on Linux: load, attach and inspect BPF programs and maps.",
         version: NetBPFVersion.text,
         subcommands: [CompileCommand.self, AttachCommand.self, DetachCommand.self, ListCommand.self, RateLimitCommand.self, TunnelMonitorCommand.self, DoctorCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, ObjectCommand.self, DemoCommand.self, SimCommand.self, HTTPFilterCommand.self, VLANLearnCommand.self, BridgeCommand.self, XDPDropCountCommand.self, XDPMacSwapCommand.self, XDPRedirectCommand.self, TCEventsCommand.self, TraceCommand.self,
-                      DropsCommand.self, CaptureCommand.self])
+                      DropsCommand.self, CaptureCommand.self, AgentCommand.self, FleetCommand.self])
 
     package init() {}
 

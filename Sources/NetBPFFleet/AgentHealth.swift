@@ -1,0 +1,43 @@
+import Foundation
+
+/// What the agent reports about itself: in its status key, and on /metrics. A value snapshot,
+/// copied out under the agent's lock.
+public struct AgentHealth: Sendable, Codable, Equatable {
+    /// Highest etcd revision of a desired-state change this agent has applied (0: none yet).
+    public var revision: Int64 = 0
+    /// When that apply finished.
+    public var appliedAt: Date?
+    /// Wall time from receiving the change to the maps holding it, seconds.
+    public var applySeconds: Double = 0
+    /// Every revision applied, in order, last 64 (a revision seen twice would show twice).
+    public var history: [Int64] = []
+    /// How many times a change reached the maps.
+    public var applies: Int = 0
+    /// Refused keys and failed map updates: key (relative to desired/) -> reason.
+    public var errors: [String: String] = [:]
+    /// Limits in force (the default included).
+    public var limits: Int = 0
+    public var etcdConnected = false
+    public var reconnects: Int = 0
+    public var node: String = ""
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case revision, appliedAt = "applied_at", applySeconds = "apply_seconds", history, applies, errors, limits
+        case etcdConnected = "etcd_connected", reconnects, node
+    }
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+
+    public static func decode(_ data: Data) throws -> AgentHealth {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return try d.decode(AgentHealth.self, from: data)
+    }
+}

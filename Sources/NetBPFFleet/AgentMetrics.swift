@@ -1,0 +1,55 @@
+import Foundation
+import NetBPFControllers
+
+/// The agent's /metrics page (Prometheus text format 0.0.4): agent health and the rate
+/// limiter's counters, read from the maps at scrape time.
+public enum AgentMetrics {
+    public static func render(health h: AgentHealth, limits: [RateLimiter.Entry]) -> String {
+        var out = ""
+        let node = TunnelPrometheus.escape(h.node)
+        func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
+        func value(_ name: String, _ v: String, _ extra: String = "") { out += "\(name){node=\"\(node)\"\(extra)} \(v)\n" }
+        family("netbpf_agent_applied_revision", "gauge", "etcd revision of the last desired-state change applied.")
+        value("netbpf_agent_applied_revision", String(h.revision))
+        family("netbpf_agent_applies_total", "counter", "Changes that reached the maps.")
+        value("netbpf_agent_applies_total", String(h.applies))
+        family("netbpf_agent_apply_seconds", "gauge", "Time from receiving the last change to the maps holding it.")
+        value("netbpf_agent_apply_seconds", String(format: "%.6f", h.applySeconds))
+        family("netbpf_agent_refused_keys", "gauge", "Desired-state keys refused (reasons in the status key).")
+        value("netbpf_agent_refused_keys", String(h.errors.count))
+        family("netbpf_agent_etcd_connected", "gauge", "1 while the agent follows etcd's watches.")
+        value("netbpf_agent_etcd_connected", h.etcdConnected ? "1" : "0")
+        family("netbpf_agent_etcd_reconnects_total", "counter", "Connections to etcd lost and made again.")
+        value("netbpf_agent_etcd_reconnects_total", String(h.reconnects))
+        family("netbpf_ratelimit_limit_bits_per_second", "gauge", "Configured rate of each limit.")
+        for e in limits { value("netbpf_ratelimit_limit_bits_per_second", String(e.rateBitsPerSecond), ",prefix=\"\(TunnelPrometheus.escape(e.prefix))\"") }
+        for (name, help, pick) in [
+            ("netbpf_ratelimit_passed_bytes_total", "Bytes passed under each limit.", \RateLimiter.Entry.passedBytes),
+            ("netbpf_ratelimit_passed_packets_total", "Packets passed under each limit.", \RateLimiter.Entry.passedPackets),
+            ("netbpf_ratelimit_dropped_bytes_total", "Bytes dropped over each limit.", \RateLimiter.Entry.droppedBytes),
+            ("netbpf_ratelimit_dropped_packets_total", "Packets dropped over each limit.", \RateLimiter.Entry.droppedPackets),
+        ] as [(String, String, KeyPath<RateLimiter.Entry, UInt64>)] {
+            family(name, "counter", help)
+            for e in limits { value(name, String(e[keyPath: pick]), ",prefix=\"\(TunnelPrometheus.escape(e.prefix))\"") }
+        }
+        return out
+    }
+
+    /// A read-only HTTP endpoint: GET /metrics and GET /status (JSON); anything else 404/405.
+    public static func server(listen: String, node: String, health: @escaping @Sendable () -> AgentHealth,
+                              limits: @escaping @Sendable () -> [RateLimiter.Entry]) throws -> HTTPServer {
+        try HTTPServer(listen: listen) { request in
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return .body(status: 405, contentType: "text/plain", Data("read-only: GET /metrics or /status\n".utf8))
+            }
+            switch request.path {
+            case "/metrics":
+                return .body(status: 200, contentType: TunnelPrometheus.contentType, Data(render(health: health(), limits: limits()).utf8))
+            case "/status":
+                return .body(status: 200, contentType: "application/json", (try? AgentHealth.encoder().encode(health())) ?? Data())
+            default:
+                return .body(status: 404, contentType: "text/plain", Data("GET /metrics or /status\n".utf8))
+            }
+        }
+    }
+}

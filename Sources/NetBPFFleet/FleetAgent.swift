@@ -1,0 +1,223 @@
+import Foundation
+import NetBPFControllers
+import Synchronization
+
+/// The node agent: registers the node under a lease, watches its desired state (all nodes and
+/// its own), applies it to the rate limiter's maps, writes back what it applied.
+///
+/// Resilience: the maps keep the last applied state whatever happens to etcd; a lost connection
+/// is retried with back-off (0.2 s doubling to 2 s) and each watch resumes at the revision after
+/// the last event it processed, so a change made meanwhile arrives once and none is missed. A
+/// compacted revision falls back to a full read. An expired lease (etcd away longer than the
+/// TTL) is replaced and the node key written again.
+public actor FleetAgent {
+    public struct Options: Sendable {
+        public var node: String
+        public var layout: KeyLayout
+        public var leaseTTL: Int = 10
+        /// What the node key says where the metrics are ("http://ADDR:PORT/metrics").
+        public var metricsURL: String?
+        public init(node: String, layout: KeyLayout) { self.node = node; self.layout = layout }
+    }
+
+    let etcd: EtcdClient
+    let options: Options
+    let target: RateLimitTarget
+    /// Read by the /metrics handler on its own thread.
+    public nonisolated let health: Mutex<AgentHealth>
+
+    var allKVs: [String: EtcdClient.KeyValue] = [:]
+    var ownKVs: [String: EtcdClient.KeyValue] = [:]
+    /// Last revision each watch has processed; the next watch starts after it.
+    var seenAll: Int64 = 0
+    var seenOwn: Int64 = 0
+    var synced = false
+    var lease: Int64?
+    var statusDirty = true
+    var writingStatus = false
+
+    public init(etcd: EtcdClient, options: Options, target: RateLimitTarget) throws {
+        try KeyLayout.checkNodeName(options.node)
+        self.etcd = etcd
+        self.options = options
+        self.target = target
+        var h = AgentHealth()
+        h.node = options.node
+        health = Mutex(h)
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        var delay = 0.2
+        var first = true
+        while !Task.isCancelled {
+            do {
+                try await connect()
+                delay = 0.2
+                try await follow()
+            } catch is CancellationError {
+                break
+            } catch {
+                if Task.isCancelled { break }
+                health.withLock {
+                    if $0.etcdConnected || first { $0.reconnects += first ? 0 : 1 }
+                    $0.etcdConnected = false
+                }
+                log("etcd: \(error); retrying in \(String(format: "%.1f", delay)) s")
+            }
+            first = false
+            try? await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 2)
+        }
+        if let lease { try? await etcd.revoke(lease: lease, timeout: 1) }
+    }
+
+    /// Registers (a lease unless the current one is alive), reads the state in full the first
+    /// time (or after compaction), and writes a pending status.
+    func connect() async throws {
+        if let l = lease, try await etcd.keepAlive(lease: l) > 0 {
+        } else {
+            let l = try await etcd.grantLease(ttl: options.leaseTTL)
+            try await etcd.put(options.layout.node(options.node), registration(), lease: l)
+            lease = l
+            log("registered \(options.layout.node(options.node)) (lease \(String(l, radix: 16)), ttl \(options.leaseTTL) s)")
+        }
+        if !synced { try await fullSync() }
+        health.withLock { $0.etcdConnected = true }
+        if statusDirty { try await writeStatus() }
+    }
+
+    func registration() -> Data {
+        var o: [String: Any] = ["node": options.node, "pid": Int(getpid()), "started": ISO8601DateFormatter().string(from: Date())]
+        if let m = options.metricsURL { o["metrics"] = m }
+        return (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data()
+    }
+
+    /// Reads desired/all/ and desired/node/NODE/ at one revision and applies them.
+    func fullSync() async throws {
+        let started = ContinuousClock.now
+        let (rev, all) = try await etcd.range(options.layout.desiredAll, prefix: true)
+        let (_, own) = try await etcd.range(options.layout.desiredNode(options.node), prefix: true, revision: rev)
+        allKVs = Dictionary(all.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        ownKVs = Dictionary(own.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        seenAll = rev
+        seenOwn = rev
+        synced = true
+        let newest = (all + own).map(\.modRevision).max() ?? 0
+        try apply(revision: newest, since: started, force: true)
+    }
+
+    /// Keeps the lease alive and follows both watches until one fails.
+    func follow() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.keepAliveLoop() }
+            group.addTask { try await self.watchLoop(own: false) }
+            group.addTask { try await self.watchLoop(own: true) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func keepAliveLoop() async throws {
+        let period = max(1.0, Double(options.leaseTTL) / 3)
+        while true {
+            try await Task.sleep(for: .seconds(period))
+            guard let l = lease else { return }
+            if try await etcd.keepAlive(lease: l) == 0 {
+                lease = nil
+                throw FleetError("lease \(String(l, radix: 16)) expired")
+            }
+        }
+    }
+
+    func watchLoop(own: Bool) async throws {
+        let key = own ? options.layout.desiredNode(options.node) : options.layout.desiredAll
+        let start = (own ? seenOwn : seenAll) + 1
+        do {
+            for try await batch in etcd.watch(key, prefix: true, startRevision: start) {
+                try handle(batch.events, own: own, received: ContinuousClock.now)
+            }
+        } catch let e as FleetError where e.message.contains("compacted") {
+            synced = false
+            throw e
+        }
+    }
+
+    /// One watch response: folds the events not seen yet into the state and applies it.
+    func handle(_ events: [EtcdClient.Event], own: Bool, received: ContinuousClock.Instant) throws {
+        let seen = own ? seenOwn : seenAll
+        let fresh = events.filter { $0.kv.modRevision > seen }
+        guard let newest = fresh.map(\.kv.modRevision).max() else { return }
+        for e in fresh {
+            if own {
+                if e.kind == .put { ownKVs[e.kv.key] = e.kv } else { ownKVs[e.kv.key] = nil }
+            } else {
+                if e.kind == .put { allKVs[e.kv.key] = e.kv } else { allKVs[e.kv.key] = nil }
+            }
+        }
+        if own { seenOwn = newest } else { seenAll = newest }
+        try apply(revision: newest, since: received, force: false)
+        Task { try? await self.writeStatus() }
+    }
+
+    /// Parses every key, folds the node's effective state and changes the maps where they differ.
+    func apply(revision: Int64, since: ContinuousClock.Instant, force: Bool) throws {
+        var errors: [String: String] = [:]
+        func items(_ kvs: [String: EtcdClient.KeyValue], under base: String, label: String) -> [DesiredState.Item] {
+            kvs.values.sorted { $0.key < $1.key }.compactMap { kv in
+                let rel = String(kv.key.dropFirst(base.count))
+                do { return try DesiredState.parse(relativeKey: rel, value: kv.value) } catch {
+                    errors[label + rel] = "\(error)"
+                    return nil
+                }
+            }
+        }
+        let all = items(allKVs, under: options.layout.desiredAll, label: "all/")
+        let own = items(ownKVs, under: options.layout.desiredNode(options.node), label: "node/\(options.node)/")
+        let (state, conflicts) = DesiredState.effective(node: options.node, all: all, own: own)
+        errors.merge(conflicts) { a, _ in a }
+        let outcome = try LimitApplier.apply(state, to: target)
+        for (k, v) in outcome.errors { errors["map:" + k] = v }
+        let seconds = Double((ContinuousClock.now - since).components.attoseconds) / 1e18 + Double((ContinuousClock.now - since).components.seconds)
+        health.withLock { h in
+            if revision > h.revision || force {
+                if revision > h.revision || h.history.last != revision { h.history.append(revision) }
+                h.history = Array(h.history.suffix(64))
+                h.revision = max(h.revision, revision)
+                h.applies += 1
+                h.appliedAt = Date()
+                h.applySeconds = seconds
+            }
+            h.errors = errors
+            h.limits = state.limits.count + (state.defaultRate == nil ? 0 : 1)
+        }
+        statusDirty = true
+        if outcome.changedAnything || !errors.isEmpty {
+            log("applied revision \(revision): +\(outcome.added) ~\(outcome.changed) -\(outcome.removed)\(outcome.defaultChanged ? " default" : "")"
+                + (errors.isEmpty ? "" : ", \(errors.count) refused: " + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")))
+        }
+    }
+
+    /// Writes the status; one write at a time (the actor is reentrant at the await), and a
+    /// change made during a write is written after it, so the last write is the newest state.
+    func writeStatus() async throws {
+        statusDirty = true
+        guard !writingStatus else { return }
+        writingStatus = true
+        defer { writingStatus = false }
+        while statusDirty {
+            statusDirty = false
+            let snapshot = health.withLock { $0 }
+            do {
+                try await etcd.put(options.layout.status(options.node), try AgentHealth.encoder().encode(snapshot))
+            } catch {
+                statusDirty = true
+                throw error
+            }
+        }
+    }
+
+    nonisolated func log(_ s: String) {
+        FileHandle.standardError.write(Data("netbpf agent \(options.node): \(s)\n".utf8))
+    }
+}

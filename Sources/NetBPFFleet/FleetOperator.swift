@@ -1,0 +1,105 @@
+import Foundation
+import NetBPFControllers
+
+/// The operator's side (`netbpf fleet`): writes desired state, reads what the nodes report.
+/// Every value is validated here with the agent's own parser before it is written, so the
+/// operator sees a bad rate at once; the agents check again (etcd may be written by others).
+public struct FleetOperator: Sendable {
+    public let etcd: EtcdClient
+    public let layout: KeyLayout
+
+    public init(etcd: EtcdClient, layout: KeyLayout) { self.etcd = etcd; self.layout = layout }
+
+    /// The key name a prefix is stored under: "10.1.0.0/16" -> "10.1.0.0_16".
+    public static func name(for prefix: AddressPrefix) -> String { prefix.description.replacingOccurrences(of: "/", with: "_") }
+
+    /// Sets the limit of `prefix` on the nodes `nodes` selects (a glob over node names, "*" all),
+    /// or on one node only (`node`). Returns the etcd revision of the change.
+    @discardableResult
+    public func setLimit(prefix: String, rate: String, burst: String?, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        let p = try AddressPrefix(prefix)
+        var o: [String: String] = ["prefix": p.description, "rate": rate]
+        if let burst { o["burst"] = burst }
+        if node == nil { o["nodes"] = nodes }
+        return try await write("ratelimit/" + Self.name(for: p), o, node: node)
+    }
+
+    /// Sets the default limit (nil: remove it).
+    @discardableResult
+    public func setDefault(rate: String?, burst: String?, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        guard let rate else { return try await remove("ratelimit/default", node: node) }
+        var o: [String: String] = ["rate": rate]
+        if let burst { o["burst"] = burst }
+        if node == nil { o["nodes"] = nodes }
+        return try await write("ratelimit/default", o, node: node)
+    }
+
+    @discardableResult
+    public func removeLimit(prefix: String, node: String? = nil) async throws -> Int64 {
+        try await remove("ratelimit/" + Self.name(for: try AddressPrefix(prefix)), node: node)
+    }
+
+    func base(node: String?) throws -> String {
+        if let node { try KeyLayout.checkNodeName(node); return layout.desiredNode(node) }
+        return layout.desiredAll
+    }
+
+    func write(_ rel: String, _ o: [String: String], node: String?) async throws -> Int64 {
+        let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+        _ = try DesiredState.parse(relativeKey: rel, value: data)
+        return try await etcd.put(try base(node: node) + rel, data)
+    }
+
+    func remove(_ rel: String, node: String?) async throws -> Int64 {
+        let key = try base(node: node) + rel
+        guard try await etcd.delete(key) > 0 else { throw FleetError("nothing is set at \(key)", hint: "netbpf fleet show") }
+        return try await etcd.range(key).revision
+    }
+
+    /// Every desired-state key (relative to desired/) with its value as text.
+    public func desired() async throws -> [(key: String, value: String, revision: Int64)] {
+        try await etcd.range(layout.desired, prefix: true).kvs.map {
+            (String($0.key.dropFirst(layout.desired.count)), String(decoding: $0.value, as: UTF8.self), $0.modRevision)
+        }
+    }
+
+    /// One node as the fleet sees it: registered (lease alive) or not, and its last status.
+    public struct NodeView: Sendable, Encodable {
+        public var node: String
+        public var alive: Bool
+        public var metrics: String?
+        public var status: AgentHealth?
+        public init(node: String, alive: Bool, metrics: String? = nil, status: AgentHealth? = nil) {
+            self.node = node; self.alive = alive; self.metrics = metrics; self.status = status
+        }
+    }
+
+    public func status() async throws -> [NodeView] {
+        let nodes = try await etcd.range(layout.nodes, prefix: true).kvs
+        let statuses = try await etcd.range(layout.status, prefix: true).kvs
+        var views: [String: NodeView] = [:]
+        for kv in nodes {
+            let name = String(kv.key.dropFirst(layout.nodes.count))
+            let o = (try? JSONSerialization.jsonObject(with: kv.value)) as? [String: Any]
+            views[name] = NodeView(node: name, alive: true, metrics: o?["metrics"] as? String)
+        }
+        for kv in statuses {
+            let name = String(kv.key.dropFirst(layout.status.count))
+            var v = views[name] ?? NodeView(node: name, alive: false)
+            v.status = try? AgentHealth.decode(kv.value)
+            views[name] = v
+        }
+        return views.values.sorted { $0.node < $1.node }
+    }
+
+    /// A Prometheus configuration scraping every registered node's /metrics.
+    public static func prometheusConfig(nodes: [NodeView], interval: Int = 5) -> String {
+        var out = "# written by netbpf fleet prometheus-config\nglobal:\n  scrape_interval: \(interval)s\n  evaluation_interval: \(interval)s\nscrape_configs:\n  - job_name: netbpf-agents\n    static_configs:\n"
+        for n in nodes where n.alive {
+            guard let m = n.metrics, let url = URL(string: m), let host = url.host, let port = url.port else { continue }
+            let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            out += "      - targets: ['\(target)']\n        labels: {node: '\(n.node)'}\n"
+        }
+        return out
+    }
+}

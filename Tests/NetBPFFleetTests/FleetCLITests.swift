@@ -1,0 +1,128 @@
+import Foundation
+import Glibc
+import Testing
+import NetBPFControllers
+import NetBPFFleet
+import NetBPFTestSupport
+
+/// `netbpf agent` and `netbpf fleet` as a user runs them: the agent is SIGKILLed in the middle
+/// of traffic and started again.
+@Suite(.serialized, .enabled(if: FleetLab.canRun, "requires root, /usr/bin/etcd (etcd-server) and openssl"))
+struct FleetCLITests {
+    /// A started `netbpf agent` child; its stderr goes to a file.
+    final class AgentProcess {
+        let pid: pid_t
+        let log: String
+        init(_ lab: FleetLab, node: String, listen: String, ttl: Int) throws {
+            log = lab.directory + "/agent-\(node)-\(Int.random(in: 0...99999)).log"
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            let args = [CLI.binary, "agent", "--node", node, "--etcd", lab.etcd.endpoint, "--pki", lab.pki.directory,
+                        "--interface", "fla", "--netns", lab.client, "--listen", listen, "--ttl", String(ttl)]
+            let argv = args.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var env = ProcessInfo.processInfo.environment
+            env["NETBPF_STATE_DIR"] = lab.stateDirectory
+            let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer { envp.forEach { free($0) } }
+            var p: pid_t = 0
+            let rc = posix_spawn(&p, CLI.binary, &actions, nil, argv, envp)
+            guard rc == 0 else { throw FleetError("posix_spawn netbpf agent: \(rc)") }
+            pid = p
+        }
+        var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        func kill(_ sig: Int32) -> Int32 {
+            Glibc.kill(pid, sig)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            return status
+        }
+    }
+
+    func fleet(_ lab: FleetLab, _ args: [String]) throws -> String {
+        let r = try CLI.run(["fleet"] + args + ["--etcd", lab.etcd.endpoint, "--pki", lab.pki.directory])
+        guard r.status == 0 else { throw FleetError("netbpf fleet \(args.joined(separator: " ")): \(r.stderr)") }
+        return r.stdout
+    }
+
+    func get(_ url: String, method: String = "GET") throws -> (status: String, body: String) {
+        let r = try TestPrograms.run("/usr/bin/curl", ["-s", "-X", method, "-w", "\n%{http_code}", url])
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+    }
+
+    func passedBytes(_ limiter: RateLimiter) throws -> UInt64 {
+        try limiter.entries().first { $0.prefix == "10.77.0.2" }?.passedBytes ?? 0
+    }
+
+    @Test func sigkillRestartReadoptsAndCountersContinue() async throws {
+        try await FleetLab.with(nodes: ["edge-1"]) { lab in
+            let port = try EtcdServer.freePort()
+            var agent = try AgentProcess(lab, node: "edge-1", listen: "127.0.0.1:\(port)", ttl: 2)
+            defer { _ = agent.kill(SIGKILL) }
+            let rev = Int64(try fleet(lab, ["ratelimit", "add", "10.77.0.2", "10mbit", "--nodes", "edge-*"])
+                .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "revision ", with: "")) ?? -1
+            try await withClient(try lab.client(user: "operator")) { op in
+                _ = try await lab.waitForStatus("edge-1", revision: rev, as: op)
+            }
+            #expect(agent.output.contains("attached a rate limiter"), "\(agent.output)")
+            let status = try fleet(lab, ["status"])
+            #expect(status.contains("edge-1") && status.contains("yes") && status.contains(String(rev)), "\(status)")
+            let promConfig = try fleet(lab, ["prometheus-config"])
+            #expect(promConfig.contains("127.0.0.1:\(port)"), "\(promConfig)")
+
+            // /metrics: health and counters; read-only.
+            let mbit = try lab.iperf(seconds: 2)
+            #expect(abs(mbit - 10) / 10 <= 0.10, "\(mbit) Mbit/s under 10mbit")
+            let metrics = try get("http://127.0.0.1:\(port)/metrics")
+            #expect(metrics.status == "200")
+            #expect(metrics.body.contains("netbpf_agent_applied_revision{node=\"edge-1\"} \(rev)"), "\(metrics.body.prefix(600))")
+            #expect(metrics.body.contains("netbpf_agent_etcd_connected{node=\"edge-1\"} 1"))
+            #expect(metrics.body.contains("netbpf_ratelimit_passed_bytes_total{node=\"edge-1\",prefix=\"10.77.0.2\"}"))
+            #expect(try get("http://127.0.0.1:\(port)/metrics", method: "POST").status == "405")
+
+            // SIGKILL: the limiter stays, limits never lapse, the lease expires.
+            let limiter = try RateLimiter(interface: "fla", namespace: lab.client, store: lab.store)
+            let before = try passedBytes(limiter)
+            #expect(before > 1_000_000)
+            _ = agent.kill(SIGKILL)
+            let during = try lab.iperf(seconds: 2)
+            #expect(during <= 11, "traffic passed unlimited while the agent was dead: \(during) Mbit/s")
+            try await withClient(try lab.client(user: "operator")) { op in
+                let deadline = Date().addingTimeInterval(8)
+                while Date() < deadline, try await !op.range(lab.layout.node("edge-1")).kvs.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+                #expect(try await op.range(lab.layout.node("edge-1")).kvs.isEmpty, "the dead node's lease did not expire")
+            }
+            let afterKill = try passedBytes(limiter)
+            #expect(afterKill > before)
+
+            // Restart: adopts the same limiter, counters continue, registers again.
+            agent = try AgentProcess(lab, node: "edge-1", listen: "127.0.0.1:\(port)", ttl: 2)
+            try await withClient(try lab.client(user: "operator")) { op in
+                let deadline = Date().addingTimeInterval(8)
+                while Date() < deadline, try await op.range(lab.layout.node("edge-1")).kvs.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(try await !op.range(lab.layout.node("edge-1")).kvs.isEmpty, "the agent did not register again")
+            }
+            #expect(agent.output.contains("adopted the rate limiter"), "\(agent.output)")
+            #expect(try passedBytes(limiter) >= afterKill, "counters restarted")
+            #expect(lab.store.all().count == 1)
+            _ = try lab.iperf(seconds: 1)
+            #expect(try passedBytes(limiter) > afterKill)
+            // SIGTERM: a clean stop (the limiter keeps enforcing).
+            let st = agent.kill(SIGTERM)
+            #expect(st == 0, "exit status \(st): \(agent.output)")
+        }
+    }
+
+    @Test func badCommandLinesSayWhy() throws {
+        let r = try CLI.run(["fleet", "ratelimit", "add", "10.0.0.999/33", "1mbit", "--etcd", "https://127.0.0.1:1", "--pki", "/nonexistent"])
+        #expect(r.status != 0 && r.stderr.contains("10.0.0.999/33"), "\(r.stderr)")
+        let r2 = try CLI.run(["agent", "--node", "a/b", "--etcd", "http://127.0.0.1:1", "--interface", "x"])
+        #expect(r2.status != 0 && r2.stderr.contains("not a node name"), "\(r2.stderr)")
+        let r3 = try CLI.run(["fleet", "show", "--etcd", "nonsense"])
+        #expect(r3.status != 0 && r3.stderr.contains("not an etcd URL"), "\(r3.stderr)")
+    }
+}

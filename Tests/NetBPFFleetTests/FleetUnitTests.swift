@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import NetBPFControllers
+import NetBPFFleet
+
+/// Pure logic: desired-state values, the effective state of a node, the map diff.
+@Suite struct FleetUnitTests {
+    func parse(_ key: String, _ json: String) throws -> DesiredState.Item {
+        try DesiredState.parse(relativeKey: key, value: Data(json.utf8))
+    }
+    func reason(_ key: String, _ json: String) -> String {
+        do { _ = try parse(key, json); return "" } catch { return "\(error)" }
+    }
+
+    @Test func goodValuesParse() throws {
+        let item = try parse("ratelimit/office", #"{"prefix":"10.1.0.0/16","rate":"10mbit","burst":"64k","nodes":"edge-*"}"#)
+        #expect(item.limit == DesiredLimit(prefix: try AddressPrefix("10.1.0.0/16"), rateBitsPerSecond: 10_000_000, burstBytes: 65536))
+        #expect(item.nodes == "edge-*")
+        let d = try parse("ratelimit/default", #"{"rate":"1mbit"}"#)
+        #expect(d.limit == nil && d.defaultRate == 1_000_000 && d.nodes == "*")
+    }
+
+    @Test func badValuesAreRefusedWithTheirReason() {
+        #expect(reason("ratelimit/a", "{not json").contains("not JSON"))
+        #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8","rate":"1mbit","colour":"red"}"#).contains("unknown key 'colour'"))
+        #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8","rate":"fast"}"#).contains("'fast' is not a rate"))
+        #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.999/33","rate":"1mbit"}"#).contains("10.0.0.999/33"))
+        #expect(reason("ratelimit/a", #"["a"]"#).contains("JSON object"))
+        #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8"}"#).contains("'rate' is required"))
+        #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8","rate":10}"#).contains("must be a string"))
+        #expect(reason("vlan/a", #"{}"#).contains("not managed"))
+        #expect(reason("ratelimit", #"{}"#).contains("CONTROLLER/NAME"))
+        #expect(reason("ratelimit/default", #"{"rate":"1mbit","prefix":"10.0.0.0/8"}"#).contains("unknown key 'prefix'"))
+    }
+
+    @Test func nodeKeysOverrideAndGlobsSelect() throws {
+        let all = [try parse("ratelimit/a", #"{"prefix":"10.1.0.0/16","rate":"10mbit","nodes":"edge-*"}"#),
+                   try parse("ratelimit/b", #"{"prefix":"10.2.0.0/16","rate":"20mbit"}"#),
+                   try parse("ratelimit/default", #"{"rate":"100mbit","nodes":"core-?"}"#)]
+        let own = [try parse("ratelimit/b", #"{"prefix":"10.2.0.0/16","rate":"5mbit"}"#)]
+        let (edge, e1) = DesiredState.effective(node: "edge-1", all: all, own: own)
+        #expect(e1.isEmpty)
+        #expect(edge.limits.count == 2 && edge.defaultRate == nil)
+        #expect(edge.limits[try AddressPrefix("10.2.0.0/16")]?.rateBitsPerSecond == 5_000_000)
+        let (core, _) = DesiredState.effective(node: "core-1", all: all, own: [])
+        #expect(core.limits.count == 1 && core.defaultRate == 100_000_000)
+        // Two names for one prefix: the second (by name) is refused, the first applies.
+        let dup = [try parse("ratelimit/x", #"{"prefix":"10.9.0.0/16","rate":"1mbit"}"#),
+                   try parse("ratelimit/y", #"{"prefix":"10.9.0.0/16","rate":"2mbit"}"#)]
+        let (s, errors) = DesiredState.effective(node: "n", all: dup, own: [])
+        #expect(s.limits.first?.value.rateBitsPerSecond == 1_000_000)
+        #expect(errors["all/ratelimit/y"]?.contains("already limited by 'x'") == true)
+    }
+
+    /// An in-memory limiter: the applier must change only what differs.
+    final class FakeTarget: RateLimitTarget, @unchecked Sendable {
+        // Only touched from the test's thread.
+        var limits: [String: (UInt64, UInt64)] = [:]
+        var calls = 0
+        func currentLimits() throws -> [(name: String, rate: UInt64, burst: UInt64)] { limits.map { ($0.key, $0.value.0, $0.value.1) } }
+        func add(_ p: AddressPrefix, rateBitsPerSecond r: UInt64, burstBytes b: UInt64?) throws { calls += 1; limits[p.description] = (r, b ?? 0) }
+        func remove(_ p: AddressPrefix) throws { calls += 1; limits[p.description] = nil }
+        func setDefault(rateBitsPerSecond r: UInt64?, burstBytes b: UInt64?) throws { calls += 1; limits["default"] = r.map { ($0, b ?? 0) } }
+    }
+
+    @Test func applierChangesOnlyTheDifference() throws {
+        let t = FakeTarget()
+        var s = EffectiveState()
+        s.limits[try AddressPrefix("10.1.0.0/16")] = DesiredLimit(prefix: try AddressPrefix("10.1.0.0/16"), rateBitsPerSecond: 8_000_000, burstBytes: nil)
+        s.defaultRate = 1_000_000
+        let first = try LimitApplier.apply(s, to: t)
+        #expect(first.added == 1 && first.defaultChanged && t.calls == 2)
+        let again = try LimitApplier.apply(s, to: t)
+        #expect(!again.changedAnything && t.calls == 2)
+        s.limits = [:]
+        s.defaultRate = nil
+        let gone = try LimitApplier.apply(s, to: t)
+        #expect(gone.removed == 1 && gone.defaultChanged && t.limits.isEmpty)
+    }
+
+    @Test func keyLayoutAndNames() throws {
+        let l = try KeyLayout(prefix: "/fleet/")
+        #expect(l.desiredNode("edge-1") == "/fleet/desired/node/edge-1/")
+        #expect(throws: FleetError.self) { try KeyLayout(prefix: "fleet") }
+        #expect(throws: FleetError.self) { try KeyLayout.checkNodeName("a/b") }
+        #expect(FleetOperator.name(for: try AddressPrefix("10.1.0.0/16")) == "10.1.0.0_16")
+    }
+
+    @Test func prometheusConfigListsAliveNodes() {
+        let nodes = [FleetOperator.NodeView(node: "a", alive: true, metrics: "http://10.0.0.1:9560/metrics"),
+                     FleetOperator.NodeView(node: "b", alive: false, metrics: "http://10.0.0.2:9560/metrics")]
+        let text = FleetOperator.prometheusConfig(nodes: nodes)
+        #expect(text.contains("10.0.0.1:9560") && !text.contains("10.0.0.2"))
+    }
+}
