@@ -36,7 +36,7 @@ public enum AgentMetrics {
     }
 
     /// A read-only HTTP endpoint: GET /metrics and GET /status (JSON); anything else 404/405.
-    public static func server(listen: String, node: String, health: @escaping @Sendable () -> AgentHealth,
+    package static func server(listen: String, node: String, health: @escaping @Sendable () -> AgentHealth,
                               limits: @escaping @Sendable () -> [RateLimiter.Entry]) throws -> HTTPServer {
         try HTTPServer(listen: listen) { request in
             guard request.method == "GET" || request.method == "HEAD" else {
