@@ -1,5 +1,6 @@
 import CNetBPFShims
 import Foundation
+import Synchronization
 
 /// Routes libbpf's log output. libbpf prints through one global callback, so this keeps a
 /// per-thread capture: a load on one thread sees only its own lines (verifier logs included),
@@ -7,7 +8,12 @@ import Foundation
 package enum LibbpfLog {
     private static let key = "netbpf.libbpf.capture"
     private static let installOnce: Void = { nb_set_print(forward) }()
-    nonisolated(unsafe) package static var verbose = false
+    /// Whether libbpf's lines also go to stderr (`--verbose`); an atomic flag, read on every line.
+    package static var verbose: Bool {
+        get { verboseFlag.load(ordering: .relaxed) }
+        set { verboseFlag.store(newValue, ordering: .relaxed) }
+    }
+    private static let verboseFlag = Atomic<Bool>(false)
 
     /// Makes sure libbpf prints through netbpf (idempotent, cheap).
     package static func install() { _ = installOnce }

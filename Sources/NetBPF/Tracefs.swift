@@ -1,24 +1,25 @@
 import CNetBPFShims
 import Glibc
+import Synchronization
 
 /// tracefs: where it is mounted, the tracepoints it lists, and their argument layouts.
 public enum Tracefs {
     /// The tracefs mount (/sys/kernel/tracing, or debugfs's tracing/), mounting tracefs at
     /// /sys/kernel/tracing when neither is there (needs root).
     public static func root() throws -> String {
-        if let cached = rootCache { return cached }
+        if let cached = rootCache.withLock({ $0 }) { return cached }
         for candidate in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] where access(candidate + "/events", F_OK) == 0 {
-            rootCache = candidate
+            rootCache.withLock { $0 = candidate }
             return candidate
         }
         if mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nil) == 0 {
-            rootCache = "/sys/kernel/tracing"
+            rootCache.withLock { $0 = "/sys/kernel/tracing" }
             return "/sys/kernel/tracing"
         }
         throw BPFError.system("mount tracefs", subject: "/sys/kernel/tracing", errno: errno,
                               hint: "mount it: mount -t tracefs tracefs /sys/kernel/tracing")
     }
-    nonisolated(unsafe) private static var rootCache: String?
+    private static let rootCache = Mutex<String?>(nil)
 
     /// Every tracepoint as "category:event", sorted, optionally filtered by a glob on that name
     /// (`sched:*`, `*:sys_enter_open*`).

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetBPF
+import Synchronization
 
 /// drops: packets the kernel dropped (skb:kfree_skb, 5.17+ for the reason), counted in the kernel
 /// by reason, location, namespace, interface, protocol and addresses (Tools/drops/drops.bpf.c).
@@ -104,19 +105,19 @@ public enum Drops {
 /// Names of `enum skb_drop_reason`, read from the running kernel's BTF ("NO_SOCKET" for
 /// SKB_DROP_REASON_NO_SOCKET), so renamed and added reasons are right on any kernel.
 public enum DropReasons {
-    nonisolated(unsafe) private static var cache: [Int64: String]?
-    private static let lock = NSLock()
+    private static let cache = Mutex<[Int64: String]?>(nil)
 
     /// Value -> name without the SKB_DROP_REASON_ prefix; empty when the kernel has no BTF.
     public static func all() -> [Int64: String] {
-        lock.lock(); defer { lock.unlock() }
-        if let cache { return cache }
-        var names: [Int64: String] = [:]
-        for (v, n) in (try? BTFEnums.values(of: "skb_drop_reason")) ?? [:] {
-            names[v] = n.hasPrefix("SKB_DROP_REASON_") ? String(n.dropFirst("SKB_DROP_REASON_".count)) : n
+        cache.withLock { cached in
+            if let cached { return cached }
+            var names: [Int64: String] = [:]
+            for (v, n) in (try? BTFEnums.values(of: "skb_drop_reason")) ?? [:] {
+                names[v] = n.hasPrefix("SKB_DROP_REASON_") ? String(n.dropFirst("SKB_DROP_REASON_".count)) : n
+            }
+            cached = names
+            return names
         }
-        cache = names
-        return names
     }
 
     /// The reason's name; a subsystem reason (high 16 bits set, e.g. mac80211's) or an unknown

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetBPF
+import Synchronization
 
 /// Where a program sits: a namespace (inode), an interface index there, and a hook
 /// ("ingress", "egress" or "xdp").
@@ -89,15 +90,17 @@ public struct DropRow: Sendable, Encodable, Equatable {
 
 /// Turns the kernel's table into rows, a table, and Prometheus text.
 public enum DropsReport {
-    nonisolated(unsafe) private static var symbols: KernelSymbols??
-    private static let lock = NSLock()
+    /// nil until first use; then the symbols, or nil inside when /proc/kallsyms is unreadable.
+    private static let symbols = Mutex<KernelSymbols??>(nil)
 
     /// "func+0x1c" for a kernel address; /proc/kallsyms is read on first use (not at start-up).
     public static func symbolize(_ address: UInt64) -> String {
-        lock.lock(); defer { lock.unlock() }
-        if symbols == nil { symbols = .some(try? KernelSymbols()) }
+        let loaded = symbols.withLock { cached -> KernelSymbols? in
+            if cached == nil { cached = .some(try? KernelSymbols()) }
+            return cached ?? nil
+        }
         guard address != 0 else { return "-" }
-        guard let s = symbols ?? nil else { return "0x" + String(address, radix: 16) }
+        guard let s = loaded else { return "0x" + String(address, radix: 16) }
         let text = s.describe(address)
         return text == "[unknown]" ? "0x" + String(address, radix: 16) : text
     }
