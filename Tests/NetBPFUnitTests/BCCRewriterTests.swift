@@ -3,6 +3,17 @@ import Testing
 
 /// BCC mode's source rewrite (BCCRewriter) on tricky inputs: no kernel, no clang.
 @Suite struct BCCRewriterTests {
+    /// Found by the bcc fuzz target: a BPF_TABLE( left open runs into a function definition, so
+    /// the declaration's start (walked back to the table macro) lies before text already
+    /// rewritten (the "hash" string). That trapped on an inverted range; now the section goes
+    /// in at the cursor and nothing is written twice.
+    @Test func unclosedTableBeforeAFunctionDoesNotTrap() {
+        let src = "BPF_TABLE(\"hash\", u32, u64, counts\nint f(struct __sk_buff *skb) { return 0; }\n"
+        let r = BCCRewriter.rewrite(src, sections: ["f": "tc"])
+        #expect(r.source.components(separatedBy: "hash").count == 2, "the table type appears once: \(r.source)")
+        #expect(r.source.contains("return 0;"))
+    }
+
     func lines(_ s: String) -> Int { s.filter { $0 == "\n" }.count }
 
     @Test func lookupUpdateDeleteBecomeHelperCalls() {

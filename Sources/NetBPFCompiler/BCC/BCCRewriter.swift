@@ -226,10 +226,14 @@ struct BCCRewriter {
                     if let edit = functionEdit(name: i, open: i + 1, close: close) {
                         // Text up to the declaration's start, then the section, then the rest up to
                         // and including "{", then the locals.
-                        out += text(cursor, tokens[edit.declarationStart].start)
+                        // Never before the cursor: on malformed text the declaration's start can
+                        // fall inside an earlier edit (the fuzzer found one), and text already
+                        // written must not be written again.
+                        let declarationStart = max(cursor, tokens[edit.declarationStart].start)
+                        out += text(cursor, declarationStart)
                         out += edit.prefix
-                        cursor = tokens[edit.declarationStart].start
-                        if let drop = edit.dropParameters {
+                        cursor = declarationStart
+                        if let drop = edit.dropParameters, tokens[drop.lowerBound].start >= cursor {
                             out += text(cursor, tokens[drop.lowerBound].start)
                             let removed = text(tokens[drop.lowerBound].start, tokens[drop.upperBound - 1].end)
                             out += String(repeating: "\n", count: removed.filter { $0 == "\n" }.count)
