@@ -103,8 +103,9 @@ int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 		e->args_count++;
 		e->args_size = used + n;
 	}
-	/* One more than max_args means "there were more" (printed as "..."). */
-	if (max_args < ARG_LIMIT && !bpf_probe_read_user(&arg, sizeof(arg), &argv[max_args]) && arg)
+	/* One more than max_args means "there were more" (printed as "..."). Only the pointer
+	 * argv[max_args] is read, never its string, so this holds at max_args == ARG_LIMIT too. */
+	if (!bpf_probe_read_user(&arg, sizeof(arg), &argv[max_args]) && arg)
 		e->args_count++;
 	return 0;
 }

@@ -23,8 +23,9 @@ struct TraceBiolatency: ParsableCommand {
 }
 
 struct TraceBitesize: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bitesize", abstract: "Summarize block device I/O size as a histogram.")
+    static let configuration = CommandConfiguration(commandName: "bitesize", abstract: "Summarize block device I/O size as a histogram per process.")
     @Flag(name: .customShort("T"), help: "Include a timestamp on output.") var timestamp = false
+    @Option(name: [.customShort("c"), .customLong("comm")], help: "Trace this command name only (the kernel's comm, 15 bytes at most).") var comm: String?
     @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
@@ -33,7 +34,7 @@ struct TraceBitesize: ParsableCommand {
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Biolatency.Options()
-            o.sizes = true; o.timestamp = timestamp; o.disk = disk
+            o.sizes = true; o.timestamp = timestamp; o.disk = disk; o.comm = comm
             try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
         }
     }

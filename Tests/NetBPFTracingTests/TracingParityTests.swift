@@ -1,0 +1,131 @@
+import Foundation
+import Glibc
+import Testing
+import NetBPF
+import NetBPFTestSupport
+@testable import NetBPFTracing
+
+/// Behaviour where netbpf's tools differed from Debian's libbpf-tools (issue 20, "exact, option for
+/// option"): each test fails on the old behaviour.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: loads and attaches tracing programs"))
+struct TracingParityTests {
+    /// libbpf-tools' sigsnoop -k sees kill(2), tkill(2) and tgkill(2); killsnoop must see all three.
+    @Test func killsnoopSeesKillTkillAndTgkill() throws {
+        // The sender: starts a child that ignores SIGUSR2, then signals it once with each call.
+        // Syscall numbers for tkill/tgkill are per architecture (x86_64, aarch64).
+        let script = """
+        import ctypes, os, platform, signal, subprocess, sys
+        c = subprocess.Popen([sys.executable, '-c', "import signal, sys, time; signal.signal(signal.SIGUSR2, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
+        c.stdout.readline()
+        nr = {'x86_64': (200, 234), 'aarch64': (130, 131)}[platform.machine()]
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.kill(c.pid, signal.SIGUSR2)
+        assert libc.syscall(nr[0], c.pid, signal.SIGUSR2) == 0
+        assert libc.syscall(nr[1], c.pid, c.pid, signal.SIGUSR2) == 0
+        print(c.pid, flush=True)
+        c.kill(); c.wait()
+        """
+        var o = Killsnoop.Options()
+        o.signal = SIGUSR2
+        let session = try Killsnoop.start(o)
+        defer { session.close() }
+        let (sender, out, status) = try runPython(script)
+        #expect(status == 0, "sender failed: \(out)")
+        let child = try #require(Int32(out.split(separator: "\n").last.map(String.init) ?? ""), "sender printed: \(out)")
+        let events = try collectEvents(session, timeout: 5, decode: Killsnoop.decode) { $0.filter { $0.targetPID == child }.count >= 3 }
+        usleep(200_000)
+        let mine = events.filter { $0.targetPID == child }
+        #expect(mine.count == 3, "events for \(child): \(mine)")
+        for e in mine {
+            #expect(e.pid == UInt32(sender) && e.signal == SIGUSR2 && e.result == 0, "\(e)")
+        }
+    }
+
+    /// --max-args 60 (the most the program copies) used to drop argument 61 onward silently.
+    @Test func execsnoopMarksTruncationAtEveryLimit() throws {
+        for (limit, count) in [(3, 6), (60, 64)] {
+            let marker = "nbtl\(getpid())x\(limit)"
+            var o = Execsnoop.Options()
+            o.maxArgs = limit
+            let session = try Execsnoop.start(o)
+            defer { session.close() }
+            let args = [marker] + (2...count - 1).map { "a\($0)" }
+            let (pid, status) = try Workload.run("/bin/true", args)
+            #expect(status == 0)
+            let events = try collectEvents(session, decode: { Execsnoop.decode($0, maxArgs: limit) }) { $0.contains { $0.pid == UInt32(pid) } }
+            let e = try #require(events.first { $0.pid == UInt32(pid) })
+            #expect(e.args == Array((["/bin/true"] + args).prefix(limit)), "limit \(limit)")
+            #expect(e.truncated, "limit \(limit): \(count) arguments, \(e.args.count) printed, not marked")
+            #expect(Execsnoop.line(e, o, startNs: 0).hasSuffix(" ..."))
+        }
+    }
+
+    /// The same through the command: " ..." on the line and `"truncated":true` in JSON.
+    @Test func execsnoopCommandPrintsTruncation() throws {
+        let marker = "nbtlcli\(getpid())"
+        let args = [marker] + (2...64).map { "a\($0)" }
+        let text = try StreamingProcess(CLI.binary, ["trace", "execsnoop", "--max-args", "60"])
+        let json = try StreamingProcess(CLI.binary, ["trace", "execsnoop", "--max-args", "60", "--json"])
+        defer { text.interrupt(); json.interrupt() }
+        #expect(text.wait(for: "PCOMM", timeout: 60), "stderr: \(text.errorText)")
+        usleep(1_500_000)  // JSON mode prints no header: give it the time the text one took and more
+        try Workload.run("/bin/true", args)
+        #expect(text.wait(for: marker, timeout: 10) && json.wait(for: marker, timeout: 10), "stderr: \(json.errorText)")
+        let line = try #require(text.lines(containing: marker).first)
+        #expect(line.hasSuffix(" a59 ..."), "\(line)")
+        let jsonLine = try #require(json.lines(containing: marker).first)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any])
+        #expect(object["truncated"] as? Bool == true)
+        #expect((object["args"] as? [String])?.count == 60)
+    }
+
+    /// bitesize: one histogram per issuing command, and -c keeps only one command (BCC, libbpf-tools).
+    @Test func bitesizePerProcessAndCommFilter() throws {
+        let comm = "nbtlbs\(getpid() % 100_000)"
+        let path = "/var/tmp/netbpf-tl-bitesize-\(getpid())"
+        defer { unlink(path) }
+        // Direct 64 KiB writes, fsynced: block requests issued from this command's own context.
+        let script = """
+        import mmap, os
+        open('/proc/self/comm', 'w').write('\(comm)')
+        buf = mmap.mmap(-1, 65536); buf.write(b'x' * 65536)
+        fd = os.open('\(path)', os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o600)
+        for i in range(32): os.write(fd, buf)
+        os.fsync(fd); os.close(fd)
+        """
+        var filtered = Biolatency.Options()
+        filtered.sizes = true
+        filtered.comm = comm
+        var all = Biolatency.Options()
+        all.sizes = true
+        let a = try Biolatency.start(filtered)
+        defer { a.close() }
+        let b = try Biolatency.start(all)
+        defer { b.close() }
+        let (_, out, status) = try runPython(script)
+        #expect(status == 0, "writer failed: \(out)")
+        usleep(300_000)
+        let only = try Biolatency.collect(a, filtered)
+        let every = try Biolatency.collect(b, all)
+        #expect(!only.isEmpty && only.allSatisfy { $0.comm == comm }, "-c \(comm): \(only.map { $0.comm ?? "nil" })")
+        // 64 KiB requests land in the 64 -> 127 slot.
+        #expect((only.first?.histogram.slots[6] ?? 0) > 0, "\(only.first?.histogram.slots ?? [])")
+        let comms = every.compactMap(\.comm)
+        #expect(comms.contains(comm) && Set(comms).count == every.count && every.count == comms.count, "\(comms)")
+        let text = Biolatency.format(only, filtered)
+        #expect(text.hasPrefix("\nProcess Name = \(comm)\n     Kbytes"), "\(text)")
+    }
+}
+
+/// Runs a python3 script to completion: its pid, stdout and exit status.
+func runPython(_ script: String) throws -> (pid: Int32, stdout: String, status: Int32) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = ["-c", script]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.processIdentifier, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), p.terminationStatus)
+}
