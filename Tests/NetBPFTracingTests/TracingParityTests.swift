@@ -115,6 +115,38 @@ struct TracingParityTests {
         let text = Biolatency.format(only, filtered)
         #expect(text.hasPrefix("\nProcess Name = \(comm)\n     Kbytes"), "\(text)")
     }
+
+    /// Layouts scripts parse, as libbpf-tools 0.26 prints them: opensnoop -T (HH:MM:SS under
+    /// TIME), -U (7 wide), -e (%08o); tcplife -T (headed TIME(s)); syscount -l ("%3d: %s").
+    /// Where the peer is installed its own output is the reference too.
+    @Test func layoutsMatchLibbpfTools() throws {
+        var o = Opensnoop.Options()
+        o.timestamp = true
+        o.printUID = true
+        o.extended = true
+        let header = Opensnoop.header(o)
+        #expect(header == "TIME     UID     PID    COMM              FD ERR FLAGS    PATH")
+        let e = Opensnoop.Event(timestampNs: 0, pid: 42, tid: 42, uid: 0, ret: 3, flags: 0, comm: "cat", path: "/etc/hosts")
+        let line = Opensnoop.line(e, o, startNs: 0)
+        #expect(line.range(of: #"^\d\d:\d\d:\d\d 0       42     cat                3   0 00000000 /etc/hosts$"#, options: .regularExpression) != nil, "\(line)")
+        var t = Tcplife.Options()
+        t.time = true
+        #expect(Tcplife.header(t).hasPrefix("TIME(s)  PID     COMM"))
+        #expect(Syscount.listing.prefix(3) == ["  0: read", "  1: write", "  2: open"])
+        if hasPeer("opensnoop") {
+            let peer = try startPeer("opensnoop", ["-T", "-U", "-e"], header: "PATH")
+            let theirs = peer.interrupt().split(separator: "\n").first.map(String.init)
+            #expect(theirs == header)
+        }
+        if hasPeer("syscount") {
+            let (status, out, _) = try TestPrograms.run("\(libbpfTools)/syscount", ["-l"])
+            let ours = Set(Syscount.listing)
+            #expect(status == 0)
+            // Every line the peer prints, ours prints the same (ours knows newer syscalls too).
+            let missing = out.split(separator: "\n").map(String.init).filter { !ours.contains($0) }
+            #expect(missing.isEmpty, "libbpf-tools' syscount -l lines netbpf does not print: \(missing.prefix(10))")
+        }
+    }
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.

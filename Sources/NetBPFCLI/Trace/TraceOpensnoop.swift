@@ -9,7 +9,7 @@ struct TraceOpensnoop: ParsableCommand {
     @Option(name: .customShort("u"), help: "Trace this UID only.") var uid: UInt32?
     @Flag(name: .customShort("x"), help: "Failed opens only.") var failed = false
     @Option(name: .customShort("n"), help: "Only process names containing this.") var name: String?
-    @Flag(name: .customShort("T"), help: "Include a timestamp column.") var timestamp = false
+    @Flag(name: .customShort("T"), help: "Include a time column (HH:MM:SS).") var timestamp = false
     @Flag(name: .customShort("U"), help: "Print a UID column.") var printUID = false
     @Flag(name: .customShort("e"), help: "Print the open flags.") var extended = false
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?

@@ -19,7 +19,7 @@ struct TraceSyscount: ParsableCommand {
     func run() throws {
         try runTool(verbose: output.verbose) {
             if list {
-                for (n, name) in Syscount.syscallNames { TraceOutput.line(leftPad3(n) + " " + name) }
+                for line in Syscount.listing { TraceOutput.line(line) }
                 return
             }
             var o = Syscount.Options()
@@ -45,5 +45,4 @@ struct TraceSyscount: ParsableCommand {
         }
     }
 
-    private func leftPad3(_ n: Int) -> String { let s = String(n); return String(repeating: " ", count: max(0, 3 - s.count)) + s }
 }

@@ -51,7 +51,11 @@ public enum Syscount {
     /// The x86-64 name of syscall `n` ("openat"), or "[unknown: n]".
     public static func name(ofSyscall n: UInt32) -> String { SyscallTable.x86_64[Int(n)] ?? "[unknown: \(n)]" }
 
-    /// Every syscall name known (syscount -l).
+    /// `syscount -l`: one "NUM: name" line per syscall, the number right-aligned in 3 columns
+    /// (libbpf-tools' "%3d: %s").
+    public static var listing: [String] { syscallNames.map { leftPad(String($0.0), 3) + ": " + $0.1 } }
+
+    /// Every syscall number and name known, by number.
     public static var syscallNames: [(Int, String)] { SyscallTable.x86_64.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
     /// The x86-64 number of the syscall called `name`, or nil.

@@ -194,7 +194,8 @@ public enum Tcplife {
     /// The column header line: PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS.
     public static func header(_ o: Options) -> String {
         let w = o.wide ? 39 : 15
-        return (o.time ? pad("TIME", 8) + " " : "") + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("LADDR", w) + " " + pad("LPORT", 5) + " "
+        // libbpf-tools' tcplife heads its HH:MM:SS column "TIME(s)": the same header, for scripts.
+        return (o.time ? pad("TIME(s)", 8) + " " : "") + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("LADDR", w) + " " + pad("LPORT", 5) + " "
             + pad("RADDR", w) + " " + pad("RPORT", 5) + " " + pad("TX_KB", 6) + " " + pad("RX_KB", 6) + " MS"
     }
 
