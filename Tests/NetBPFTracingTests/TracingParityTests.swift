@@ -113,7 +113,7 @@ struct TracingParityTests {
         let comms = every.compactMap(\.comm)
         #expect(comms.contains(comm) && Set(comms).count == every.count && every.count == comms.count, "\(comms)")
         let text = Biolatency.format(only, filtered)
-        #expect(text.hasPrefix("\nProcess Name = \(comm)\n     Kbytes"), "\(text)")
+        #expect(text.hasPrefix("\nProcess Name = \(comm)\n     Kbytes              : count    distribution\n"), "\(text)")
     }
 
     /// Layouts scripts parse, as libbpf-tools 0.26 prints them: opensnoop -T (HH:MM:SS under
@@ -146,6 +146,19 @@ struct TracingParityTests {
             let missing = out.split(separator: "\n").map(String.init).filter { !ours.contains($0) }
             #expect(missing.isEmpty, "libbpf-tools' syscount -l lines netbpf does not print: \(missing.prefix(10))")
         }
+    }
+
+    /// runqlat's report, run side by side with libbpf-tools' for one second: the same header lines.
+    @Test(.enabled(if: hasPeer("runqlat"), "libbpf-tools runqlat is not installed"))
+    func runqlatReportLayoutMatchesPeer() throws {
+        let peer = try StreamingProcess("/usr/bin/stdbuf", ["-oL", "\(libbpfTools)/runqlat", "1", "1"])
+        defer { peer.interrupt() }
+        let (status, ours, err) = try CLI.run(["trace", "runqlat", "1", "1"])
+        #expect(status == 0, "\(err)")
+        #expect(peer.wait(for: "distribution", timeout: 30))
+        let theirs = peer.interrupt()
+        let head: (String) -> [String] = { text in text.split(separator: "\n").map(String.init).filter { $0.contains("distribution") || $0.hasPrefix("Tracing") } }
+        #expect(head(ours) == head(theirs), "ours:\n\(ours)\ntheirs:\n\(theirs)")
     }
 }
 

@@ -103,7 +103,7 @@ public enum Biolatency {
         for e in entries {
             if let d = e.disk { out += "\ndisk = \(d)\n" }
             if let c = e.comm { out += "\nProcess Name = \(c)\n" }
-            out += e.histogram.formatted()
+            out += e.histogram.formatted(libbpfTools: true)
         }
         return out
     }

@@ -63,7 +63,7 @@ public enum Runqlat {
         var out = ""
         for e in entries {
             if let id = e.id { out += "\n\(o.byProcess ? "pid" : "tid") = \(id) \(e.comm ?? "")\n" }
-            out += e.histogram.formatted()
+            out += e.histogram.formatted(libbpfTools: true)
         }
         return out
     }
