@@ -160,6 +160,29 @@ struct TracingParityTests {
         let head: (String) -> [String] = { text in text.split(separator: "\n").map(String.init).filter { $0.contains("distribution") || $0.hasPrefix("Tracing") } }
         #expect(head(ours) == head(theirs), "ours:\n\(ours)\ntheirs:\n\(theirs)")
     }
+
+    /// opensnoop sees openat2(2) too, with how->flags as the flags.
+    @Test func opensnoopSeesOpenat2() throws {
+        let missing = "/nonexistent-netbpf-tl-\(getpid())-openat2"
+        // struct open_how { u64 flags, mode, resolve }; openat2 is 437 on x86_64 and aarch64.
+        let script = """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        how = (ctypes.c_uint64 * 3)(os.O_RDONLY | os.O_CLOEXEC, 0, 0)
+        fd = libc.syscall(437, -100, b'\(missing)', ctypes.byref(how), 24)
+        print(fd, ctypes.get_errno(), flush=True)
+        """
+        var o = Opensnoop.Options()
+        o.failedOnly = true
+        let session = try Opensnoop.start(o)
+        defer { session.close() }
+        let (pid, out, status) = try runPython(script)
+        #expect(status == 0 && out == "-1 \(ENOENT)", "openat2 from python3: \(out)")
+        let events = try collectEvents(session, decode: Opensnoop.decode) { $0.contains { $0.path == missing } }
+        let e = try #require(events.first { $0.path == missing }, "no openat2 event among \(events.count)")
+        #expect(e.pid == UInt32(pid) && e.errno == ENOENT && e.fd == -1)
+        #expect(e.flags == O_RDONLY | O_CLOEXEC)
+    }
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.

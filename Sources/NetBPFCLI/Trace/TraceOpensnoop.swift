@@ -3,7 +3,7 @@ import NetBPF
 import NetBPFTracing
 
 struct TraceOpensnoop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "opensnoop", abstract: "Trace open() and openat() calls.")
+    static let configuration = CommandConfiguration(commandName: "opensnoop", abstract: "Trace open(), openat() and openat2() calls.")
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Option(name: .customShort("t"), help: "Trace this thread only.") var tid: UInt32?
     @Option(name: .customShort("u"), help: "Trace this UID only.") var uid: UInt32?

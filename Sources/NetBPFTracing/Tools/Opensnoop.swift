@@ -1,6 +1,6 @@
 import NetBPF
 
-/// opensnoop: open()/openat() calls with their result (libbpf-tools opensnoop columns).
+/// opensnoop: open()/openat()/openat2() calls with their result (libbpf-tools opensnoop columns).
 public enum Opensnoop {
     /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
@@ -24,7 +24,7 @@ public enum Opensnoop {
         public init() {}
     }
 
-    /// One open() or openat().
+    /// One open(), openat() or openat2().
     public struct Event: Sendable, Encodable, Equatable {
         /// bpf_ktime_get_ns() at the call.
         public var timestampNs: UInt64
@@ -48,7 +48,7 @@ public enum Opensnoop {
         public var errno: Int32 { ret >= 0 ? 0 : -ret }
     }
 
-    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open and _openat).
+    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open, _openat and _openat2).
     /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
