@@ -183,6 +183,35 @@ struct TracingParityTests {
         #expect(e.pid == UInt32(pid) && e.errno == ENOENT && e.fd == -1)
         #expect(e.flags == O_RDONLY | O_CLOEXEC)
     }
+
+    /// killsnoop -a: RESULT is signal_generate's errno, as in sigsnoop; an ignored signal (result
+    /// code 1) is no failure, so -a -x does not list it.
+    @Test func killsnoopAllReportsErrnoNotResultCode() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        child.arguments = ["-c", "import signal, time; signal.signal(signal.SIGUSR2, signal.SIG_IGN); signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR2]); print('ready', flush=True); time.sleep(30)"]
+        let pipe = Pipe()
+        child.standardOutput = pipe
+        try child.run()
+        defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
+        _ = pipe.fileHandleForReading.availableData  // "ready": SIGUSR2 is ignored and unblocked
+        var o = Killsnoop.Options()
+        o.allSignals = true
+        o.signal = SIGUSR2
+        o.pid = UInt32(getpid())
+        var failed = o
+        failed.failedOnly = true
+        let all = try Killsnoop.start(o)
+        defer { all.close() }
+        let onlyFailed = try Killsnoop.start(failed)
+        defer { onlyFailed.close() }
+        #expect(kill(child.processIdentifier, SIGUSR2) == 0)
+        let events = try collectEvents(all, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
+        let e = try #require(events.first { $0.targetPID == child.processIdentifier })
+        #expect(e.result == 0, "RESULT \(e.result) for an ignored signal (signal_generate result code leaked)")
+        let failures = try collectEvents(onlyFailed, timeout: 1, decode: Killsnoop.decode) { _ in false }
+        #expect(!failures.contains { $0.targetPID == child.processIdentifier }, "-a -x listed an ignored signal")
+    }
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.

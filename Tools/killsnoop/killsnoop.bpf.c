@@ -121,7 +121,9 @@ int killsnoop_generate(struct trace_event_raw_signal_generate *ctx)
 		return 0;
 	if (target_signal && rec.sig != target_signal)
 		return 0;
-	if (failed_only && rec.errno == 0 && rec.result == 0)
+	/* RESULT is the errno, as in libbpf-tools' sigsnoop: signal_generate's result codes
+	 * (1 ignored, 2 already pending, ...) are not failures and are not reported. */
+	if (failed_only && rec.errno == 0)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -132,7 +134,7 @@ int killsnoop_generate(struct trace_event_raw_signal_generate *ctx)
 	e->pid = id >> 32;
 	e->target = rec.pid;
 	e->sig = rec.sig;
-	e->ret = rec.errno ? rec.errno : rec.result;
+	e->ret = rec.errno;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -29,7 +29,7 @@ public enum Killsnoop {
         public var targetPID: Int32
         /// The signal number.
         public var signal: Int32
-        /// The syscall's return value (0 or -errno), or signal_generate's errno/result.
+        /// The syscall's return value (0 or -errno), or signal_generate's errno (as sigsnoop).
         public var result: Int32
         /// The sender's command name.
         public var comm: String
