@@ -212,6 +212,42 @@ struct TracingParityTests {
         let failures = try collectEvents(onlyFailed, timeout: 1, decode: Killsnoop.decode) { _ in false }
         #expect(!failures.contains { $0.targetPID == child.processIdentifier }, "-a -x listed an ignored signal")
     }
+
+    /// tcplife's MS counts from the session's establishment, as BCC and libbpf-tools do: a
+    /// connect whose first SYN is dropped (the listener's accept queue is full) and retransmitted
+    /// a second later does not count that second.
+    @Test func tcplifeDoesNotCountSynRetransmission() throws {
+        let script = """
+        import socket, threading, time
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+        port = s.getsockname()[1]
+        first = socket.create_connection(('127.0.0.1', port))   # fills the accept queue
+        time.sleep(0.1)
+        def drain():
+            time.sleep(0.3)
+            a, _ = s.accept(); a.close()
+            b, _ = s.accept(); b.recv(10); b.close()
+        t = threading.Thread(target=drain); t.start()
+        c = socket.socket()
+        started = time.monotonic()
+        c.connect(('127.0.0.1', port))   # first SYN dropped: queue full; retransmitted after ~1 s
+        took = time.monotonic() - started
+        cport = c.getsockname()[1]
+        c.sendall(b'x'); time.sleep(0.05); c.close(); t.join(); first.close(); s.close()
+        print(port, cport, int(took * 1000), flush=True)
+        """
+        let session = try Tcplife.start(Tcplife.Options())
+        defer { session.close() }
+        let (_, out, status) = try runPython(script)
+        let parts = out.split(separator: " ").compactMap { Int($0) }
+        #expect(status == 0 && parts.count == 3, "\(out)")
+        guard parts.count == 3 else { return }
+        let (server, client, connectMs) = (UInt16(parts[0]), UInt16(parts[1]), parts[2])
+        #expect(connectMs >= 800, "the first SYN was not dropped (connect took \(connectMs) ms): the test proves nothing")
+        let events = try collectEvents(session, decode: Tcplife.decode) { $0.contains { $0.localPort == client && $0.remotePort == server } }
+        let c = try #require(events.first { $0.localPort == client && $0.remotePort == server })
+        #expect(c.milliseconds < 500, "MS \(c.milliseconds) includes the SYN retransmission (connect took \(connectMs) ms)")
+    }
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.
