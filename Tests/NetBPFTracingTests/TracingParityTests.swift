@@ -248,6 +248,43 @@ struct TracingParityTests {
         let c = try #require(events.first { $0.localPort == client && $0.remotePort == server })
         #expect(c.milliseconds < 500, "MS \(c.milliseconds) includes the SYN retransmission (connect took \(connectMs) ms)")
     }
+
+    /// tcpstates -w and tcplife -w as libbpf-tools prints them: COMM 16 wide and an IP column
+    /// (tcpstates), addresses 26 wide. Against the installed peer, character for character up to
+    /// the MS column.
+    @Test func tcpWideLayoutsMatchLibbpfTools() throws {
+        var s = Tcpstates.Options()
+        s.wide = true
+        var l = Tcplife.Options()
+        l.wide = true
+        #expect(Tcpstates.header(s) == "SKADDR           PID     COMM             IP LADDR" + String(repeating: " ", count: 22)
+            + "LPORT RADDR" + String(repeating: " ", count: 22) + "RPORT OLDSTATE    -> NEWSTATE    MS")
+        #expect(Tcplife.header(l) == "PID     COMM             LADDR" + String(repeating: " ", count: 22)
+            + "LPORT RADDR" + String(repeating: " ", count: 22) + "RPORT TX_KB  RX_KB  MS")
+    }
+
+    /// tcpstates -w next to libbpf-tools' tcpstates -w: one ESTABLISHED line, character for
+    /// character up to the MS column (which each reads from its own clock).
+    @Test(.enabled(if: hasPeer("tcpstates"), "libbpf-tools tcpstates is not installed"))
+    func tcpstatesWideLineMatchesPeer() throws {
+        var s = Tcpstates.Options()
+        s.wide = true
+        let peer = try startPeer("tcpstates", ["-w"], header: "SKADDR")
+        defer { peer.interrupt() }
+        s.family = 2
+        let session = try Tcpstates.start(s)
+        defer { session.close() }
+        let (server, client) = try Workload.tcpSession(clientBytes: 10, serverBytes: 10)
+        let events = try collectEvents(session, decode: Tcpstates.decode) { $0.contains { $0.localPort == client && $0.newState == "CLOSE" } }
+        let e = try #require(events.first { $0.localPort == client && $0.remotePort == server && $0.newState == "ESTABLISHED" })
+        usleep(300_000)
+        let text = peer.interrupt()
+        let ours = Tcpstates.line(e, s, startNs: 0)
+        let key = String(e.skaddr, radix: 16)
+        let theirs = try #require(text.split(separator: "\n").map(String.init).first { $0.hasPrefix(key) && $0.contains("-> ESTABLISHED") }, "\(text.suffix(600))")
+        let cut: (String) -> String = { $0.components(separatedBy: "-> ESTABLISHED").first ?? $0 }
+        #expect(cut(ours) == cut(theirs))
+    }
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.
