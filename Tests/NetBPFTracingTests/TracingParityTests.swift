@@ -285,6 +285,56 @@ struct TracingParityTests {
         let cut: (String) -> String = { $0.components(separatedBy: "-> ESTABLISHED").first ?? $0 }
         #expect(cut(ours) == cut(theirs))
     }
+
+    /// -c CGROUP (libbpf-tools): execsnoop and exitsnoop see the process moved into a fresh
+    /// cgroup v2 directory and not one outside it; syscount, runqlat and biolatency load with the
+    /// filter too; a path that is not a cgroup v2 directory is refused before anything loads.
+    @Test(.enabled(if: cgroup2Mount() != nil, "no cgroup2 mount"))
+    func cgroupFilterKeepsOnlyThatCgroup() throws {
+        let mount = try #require(cgroup2Mount())
+        let dir = "\(mount)/netbpf-tl-\(getpid())"
+        #expect(mkdir(dir, 0o755) == 0, "mkdir \(dir): errno \(errno)")
+        defer { rmdir(dir) }
+        let inside = "nbtlcgin\(getpid())", outside = "nbtlcgout\(getpid())"
+        var e = Execsnoop.Options()
+        e.cgroup = dir
+        let exec = try Execsnoop.start(e)
+        defer { exec.close() }
+        var x = Exitsnoop.Options()
+        x.cgroup = dir
+        let exits = try Exitsnoop.start(x)
+        defer { exits.close() }
+        let (pid, status) = try Workload.run("/bin/sh", ["-c", "echo $$ > \(dir)/cgroup.procs && exec /bin/true \(inside)"])
+        #expect(status == 0)
+        let (outPid, _) = try Workload.run("/bin/true", [outside])
+        let execs = try collectEvents(exec, decode: { Execsnoop.decode($0, maxArgs: 20) }) { $0.contains { $0.args.contains(inside) } }
+        #expect(execs.contains { $0.pid == UInt32(pid) && $0.args.contains(inside) })
+        #expect(!execs.contains { $0.args.contains(outside) }, "an exec outside the cgroup passed the filter")
+        let exited = try collectEvents(exits, decode: Exitsnoop.decode) { $0.contains { $0.pid == UInt32(pid) } }
+        #expect(exited.contains { $0.pid == UInt32(pid) })
+        #expect(!exited.contains { $0.pid == UInt32(outPid) })
+        var sc = Syscount.Options()
+        sc.cgroup = dir
+        try Syscount.start(sc).close()
+        var rq = Runqlat.Options()
+        rq.cgroup = dir
+        try Runqlat.start(rq).close()
+        var bl = Biolatency.Options()
+        bl.cgroup = dir
+        try Biolatency.start(bl).close()
+        let (code, _, err) = try CLI.run(["trace", "execsnoop", "-c", "/tmp"])
+        #expect(code != 0 && err.contains("not a cgroup v2 directory"), "\(err)")
+    }
+}
+
+/// The cgroup2 mount point (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems).
+func cgroup2Mount() -> String? {
+    guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ")
+        if f.count > 2 && f[2] == "cgroup2" { return String(f[1]) }
+    }
+    return nil
 }
 
 /// Runs a python3 script to completion: its pid, stdout and exit status.

@@ -32,6 +32,21 @@ const volatile bool sizes = false;     /* bitesize: histogram of request sizes i
 const volatile u32 target_dev = 0;
 const volatile char target_comm[16] = {};  /* bitesize -c: only this command ("" = all) */
 
+/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
+ * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
+const volatile bool filter_cg = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+static __always_inline bool cgroup_refused(void)
+{
+	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
+}
+
 /* bitesize's key: the command that issued the request. */
 struct comm_key {
 	char comm[16];
@@ -78,6 +93,8 @@ static __always_inline int start(u32 dev, u64 sector, u32 bytes)
 	struct rq_start s = { .ts_ns = bpf_ktime_get_ns(), .bytes = bytes };
 
 	if (target_dev && dev != target_dev)
+		return 0;
+	if (cgroup_refused())
 		return 0;
 	bpf_map_update_elem(&started, &k, &s, BPF_ANY);
 	return 0;

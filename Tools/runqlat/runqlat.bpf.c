@@ -18,6 +18,21 @@ const volatile bool by_process = false;
 const volatile bool by_thread = false;
 const volatile bool in_millis = false;
 
+/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
+ * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
+const volatile bool filter_cg = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+static __always_inline bool cgroup_refused(void)
+{
+	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
+}
+
 BPF_HASH(enqueued, u32, u64, 16384);
 BPF_HASH(hists, u32, struct runq_hist, 4096);
 
@@ -38,12 +53,16 @@ static __always_inline int enqueue(struct task_struct *p)
 SEC("raw_tracepoint/sched_wakeup")
 int runqlat_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cgroup_refused())
+		return 0;
 	return enqueue((struct task_struct *)ctx->args[0]);
 }
 
 SEC("raw_tracepoint/sched_wakeup_new")
 int runqlat_wakeup_new(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cgroup_refused())
+		return 0;
 	return enqueue((struct task_struct *)ctx->args[0]);
 }
 
@@ -58,6 +77,8 @@ int runqlat_switch(struct bpf_raw_tracepoint_args *ctx)
 	u64 *start, delta;
 	u32 tid, key, slot;
 
+	if (cgroup_refused())
+		return 0;
 	/* A task preempted while runnable goes straight back on the queue. */
 	if (BPF_CORE_READ(prev, __state) == 0)
 		enqueue(prev);

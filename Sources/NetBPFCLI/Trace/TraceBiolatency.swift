@@ -9,6 +9,7 @@ struct TraceBiolatency: ParsableCommand {
     @Flag(name: .customShort("Q"), help: "Include OS queued time (from block_rq_insert).") var queued = false
     @Flag(name: .customShort("D"), help: "A histogram per disk device.") var disks = false
     @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
     @OptionGroup var output: TraceOutputOptions
@@ -16,6 +17,7 @@ struct TraceBiolatency: ParsableCommand {
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Biolatency.Options()
+            o.cgroup = cgroup
             o.perDisk = disks; o.milliseconds = milliseconds; o.queued = queued; o.timestamp = timestamp; o.disk = disk
             try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
         }

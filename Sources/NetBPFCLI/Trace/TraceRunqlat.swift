@@ -11,12 +11,14 @@ struct TraceRunqlat: ParsableCommand {
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
         try runTool(verbose: output.verbose) {
             guard !(pids && tids) else { throw BPFError(.invalidArgument, operation: "runqlat", message: "give -P or -L, not both") }
             var o = Runqlat.Options()
+            o.cgroup = cgroup
             o.pid = pid; o.byProcess = pids; o.byThread = tids; o.milliseconds = milliseconds; o.timestamp = timestamp
             let session = try Runqlat.start(o)
             defer { session.close() }

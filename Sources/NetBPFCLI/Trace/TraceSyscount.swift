@@ -14,6 +14,7 @@ struct TraceSyscount: ParsableCommand {
     @Flag(name: .customShort("m"), help: "Latency in milliseconds (default microseconds).") var milliseconds = false
     @Flag(name: .customShort("P"), help: "Count by process, not by syscall.") var process = false
     @Flag(name: .customShort("l"), help: "List the syscalls this tool knows and exit.") var list = false
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
@@ -23,6 +24,7 @@ struct TraceSyscount: ParsableCommand {
                 return
             }
             var o = Syscount.Options()
+            o.cgroup = cgroup
             o.pid = pid; o.failedOnly = failures; o.latency = latency; o.milliseconds = milliseconds; o.byProcess = process; o.top = top
             if let e = errno {
                 guard let n = Syscount.errnoValue(e) else { throw BPFError(.invalidArgument, operation: "syscount", subject: e, message: "not an errno number or name") }

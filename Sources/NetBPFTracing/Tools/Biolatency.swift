@@ -19,6 +19,8 @@ public enum Biolatency {
         /// bitesize -c: only requests issued by this command (at most 15 bytes are compared, the
         /// kernel's comm length).
         public var comm: String?
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// Latency of every disk in one histogram, in microseconds.
         public init() {}
     }
@@ -37,7 +39,7 @@ public enum Biolatency {
 
     /// Compiles, loads and attaches biolatency (block:block_rq_issue/complete, and
     /// block_rq_insert with `queued`).
-    /// - Throws: `BPFError(.notFound)` for a `disk` not in /sys/class/block; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.notFound)` for a `disk` not in /sys/class/block; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         var dev: UInt32 = 0
         if let disk = o.disk {
@@ -46,7 +48,8 @@ public enum Biolatency {
             }
             dev = d
         }
-        return try ToolSession.start("biolatency", skipAttach: o.queued ? [] : ["biolatency_insert"]) { spec in
+        return try CgroupFilter.start(o.cgroup) { cg in try ToolSession.start("biolatency", skipAttach: o.queued ? [] : ["biolatency_insert"]) { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if !o.queued { try spec.setAutoload(false, forProgram: "biolatency_insert") }
             try spec.setGlobal("per_disk", to: o.perDisk)
             try spec.setGlobal("in_millis", to: o.milliseconds)
@@ -54,7 +57,7 @@ public enum Biolatency {
             try spec.setGlobal("sizes", to: o.sizes)
             try spec.setGlobal("target_dev", to: dev)
             if let c = o.comm { try spec.setGlobal("target_comm", to: commBytes(c)) }
-        }
+        } }
     }
 
     /// A command name as the kernel's 16-byte comm: at most 15 bytes, NUL-padded.

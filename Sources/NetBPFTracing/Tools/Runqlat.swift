@@ -14,6 +14,8 @@ public enum Runqlat {
         public var milliseconds = false
         /// -T: a timestamp on each report.
         public var timestamp = false
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// One histogram of every task, in microseconds.
         public init() {}
     }
@@ -32,15 +34,16 @@ public enum Runqlat {
 
     /// Compiles, loads and attaches runqlat (raw tracepoints sched_wakeup, sched_wakeup_new,
     /// sched_switch).
-    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
-        return try ToolSession.start("runqlat") { spec in
+        return try CgroupFilter.start(o.cgroup) { cg in try ToolSession.start("runqlat") { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             try spec.setGlobal("by_process", to: o.byProcess)
             try spec.setGlobal("by_thread", to: o.byThread)
             try spec.setGlobal("in_millis", to: o.milliseconds)
-        }
+        } }
     }
 
     /// Reads and clears the histograms.
