@@ -325,6 +325,27 @@ struct TracingParityTests {
         let (code, _, err) = try CLI.run(["trace", "execsnoop", "-c", "/tmp"])
         #expect(code != 0 && err.contains("not a cgroup v2 directory"), "\(err)")
     }
+
+    /// runqlat --pidnss: one histogram per PID namespace, keyed by its inode number; a task in a
+    /// fresh namespace (unshare -p -f) gets its own, this process's namespace another.
+    @Test func runqlatPerPIDNamespace() throws {
+        var o = Runqlat.Options()
+        o.byPIDNamespace = true
+        let session = try Runqlat.start(o)
+        defer { session.close() }
+        let mine = try #require(UInt32(String((try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")).filter(\.isNumber))))
+        // A loop of short sleeps inside a new PID namespace: wake-ups there.
+        let (status, out, err) = try TestPrograms.run("/usr/bin/unshare", ["-p", "-f", "--mount-proc", "/bin/sh", "-c",
+            "readlink /proc/self/ns/pid; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.01; done"])
+        #expect(status == 0, "\(err)")
+        let theirs = try #require(UInt32(out.filter(\.isNumber)), "readlink printed \(out)")
+        for _ in 0..<50 { usleep(1000) }
+        let entries = try Runqlat.collect(session, o)
+        let ids = Set(entries.compactMap(\.id))
+        #expect(ids.contains(theirs) && ids.contains(mine), "namespaces \(ids.sorted()), want \(theirs) and \(mine)")
+        let text = Runqlat.format(entries, o)
+        #expect(text.contains("\npidns = \(theirs) "), "\(text.prefix(300))")
+    }
 }
 
 /// The cgroup2 mount point (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems).

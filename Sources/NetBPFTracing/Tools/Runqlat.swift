@@ -10,6 +10,8 @@ public enum Runqlat {
         public var byProcess = false
         /// -L: a histogram per thread.
         public var byThread = false
+        /// --pidnss: a histogram per PID namespace (its inode number), as libbpf-tools.
+        public var byPIDNamespace = false
         /// -m: milliseconds instead of microseconds.
         public var milliseconds = false
         /// -T: a timestamp on each report.
@@ -20,7 +22,8 @@ public enum Runqlat {
         public init() {}
     }
 
-    /// One histogram: for everything (key nil), a process (-P) or a thread (-L).
+    /// One histogram: for everything (key nil), a process (-P), a thread (-L) or a PID namespace
+    /// (--pidnss: its inode number, and the comm of the first task seen in it).
     public struct Entry: Sendable, Encodable, Equatable {
         /// The pid or tid; nil for the histogram of everything.
         public var id: UInt32?
@@ -42,6 +45,7 @@ public enum Runqlat {
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             try spec.setGlobal("by_process", to: o.byProcess)
             try spec.setGlobal("by_thread", to: o.byThread)
+            try spec.setGlobal("by_pidns", to: o.byPIDNamespace)
             try spec.setGlobal("in_millis", to: o.milliseconds)
         } }
     }
@@ -53,7 +57,7 @@ public enum Runqlat {
         for entry in try map.dump() {
             let key = entry.key.withUnsafeBytes { $0.u32(0) }
             let (slots, comm) = entry.value.withUnsafeBytes { r in ((0..<Self.slots).map { UInt64(r.u32($0 * 4)) }, r.cString(Self.slots * 4, max: 16)) }
-            let split = o.byProcess || o.byThread
+            let split = o.byProcess || o.byThread || o.byPIDNamespace
             out.append(Entry(id: split ? key : nil, comm: split ? comm : nil,
                              histogram: Log2Histogram(unit: o.milliseconds ? "msecs" : "usecs", slots: slots)))
             _ = try map.delete(key: entry.key)
@@ -61,11 +65,11 @@ public enum Runqlat {
         return out.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
     }
 
-    /// The report as BCC prints it: a "pid = N COMM" (or tid) line before each histogram.
+    /// The report as libbpf-tools prints it: a "pid = N COMM" (tid, pidns) line before each histogram.
     public static func format(_ entries: [Entry], _ o: Options) -> String {
         var out = ""
         for e in entries {
-            if let id = e.id { out += "\n\(o.byProcess ? "pid" : "tid") = \(id) \(e.comm ?? "")\n" }
+            if let id = e.id { out += "\n\(o.byProcess ? "pid" : o.byThread ? "tid" : "pidns") = \(id) \(e.comm ?? "")\n" }
             out += e.histogram.formatted(libbpfTools: true)
         }
         return out
