@@ -30,14 +30,19 @@ public struct Log2Histogram: Sendable, Equatable, Encodable {
     /// BCC's layout (python bcc table.print_log2_hist): a header
     /// `     usecs               : count     distribution`, then one row per slot up to the last
     /// non-empty one, with a 40-column star bar (20 and wider columns past slot 32).
-    /// Empty string when every slot is 0, as BCC prints nothing then.
-    public func formatted() -> String {
+    /// Empty string when every slot is 0, as BCC prints nothing then. `libbpfTools` heads the
+    /// counts `count    distribution` (4 spaces), as libbpf-tools' print_log2_hist does; the
+    /// rows are the same in both.
+    public func formatted() -> String { formatted(libbpfTools: false) }
+
+    /// `formatted()`, or with `libbpfTools` the header libbpf-tools prints (see above).
+    public func formatted(libbpfTools: Bool) -> String {
         guard let last = slots.lastIndex(where: { $0 > 0 }) else { return "" }
         let maxValue = slots.max() ?? 0
         let wide = last > 32
         let barWidth = wide ? 20 : 40
         var out = wide ? String(repeating: " ", count: 15) + pad(unit, 29) : String(repeating: " ", count: 5) + pad(unit, 19)
-        out += " : count     distribution\n"
+        out += libbpfTools ? " : count    distribution\n" : " : count     distribution\n"
         for i in 0...last {
             let (low, high) = Self.range(i)
             let w = wide ? 20 : 10

@@ -1,6 +1,7 @@
 // biolatency: block I/O latency (issue to completion, or insert to completion with -Q) as
 // log2 histograms, from the block:block_rq_* tracepoints. bitesize's sizes come along:
-// the same requests, bucketed by kilobytes.
+// the same requests at issue, bucketed by kilobytes, one histogram per issuing command
+// (as BCC's and libbpf-tools' bitesize).
 #include "vmlinux.h"
 #include <netbpf.h>
 
@@ -29,9 +30,62 @@ const volatile bool in_millis = false;
 const volatile bool from_insert = false;
 const volatile bool sizes = false;     /* bitesize: histogram of request sizes in KB */
 const volatile u32 target_dev = 0;
+const volatile char target_comm[16] = {};  /* bitesize -c: only this command ("" = all) */
+
+/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
+ * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
+const volatile bool filter_cg = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+static __always_inline bool cgroup_refused(void)
+{
+	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
+}
+
+/* bitesize's key: the command that issued the request. */
+struct comm_key {
+	char comm[16];
+};
 
 BPF_HASH(started, struct rq_key, struct rq_start, 16384);
 BPF_HASH(hists, u32, struct bio_hist, 256);
+BPF_HASH(size_hists, struct comm_key, struct bio_hist, 1024);
+
+static __always_inline u32 hist_slot(u64 value)
+{
+	u32 slot = netbpf_log2l(value);
+
+	return slot >= SLOTS ? SLOTS - 1 : slot;
+}
+
+/* bitesize: the request's size, counted at issue under the issuing task's comm. */
+static __always_inline int count_size(u32 dev, u32 bytes)
+{
+	static const struct bio_hist blank;
+	struct comm_key k = {};
+	struct bio_hist *h;
+
+	if (target_dev && dev != target_dev)
+		return 0;
+	bpf_get_current_comm(k.comm, sizeof(k.comm));
+	if (target_comm[0]) {
+		for (int i = 0; i < 16; i++) {
+			if (k.comm[i] != target_comm[i])
+				return 0;
+			if (!k.comm[i])
+				break;
+		}
+	}
+	h = netbpf_lookup_or_init(&size_hists, &k, &blank);
+	if (h)
+		__sync_fetch_and_add(&h->slots[hist_slot(bytes / 1024)], 1);
+	return 0;
+}
 
 static __always_inline int start(u32 dev, u64 sector, u32 bytes)
 {
@@ -39,6 +93,8 @@ static __always_inline int start(u32 dev, u64 sector, u32 bytes)
 	struct rq_start s = { .ts_ns = bpf_ktime_get_ns(), .bytes = bytes };
 
 	if (target_dev && dev != target_dev)
+		return 0;
+	if (cgroup_refused())
 		return 0;
 	bpf_map_update_elem(&started, &k, &s, BPF_ANY);
 	return 0;
@@ -63,6 +119,8 @@ int biolatency_issue(struct trace_event_raw_block_rq *ctx)
 
 	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
 		return 0;
+	if (sizes)
+		return count_size(rq.dev, rq.bytes);
 	k.dev = rq.dev;
 	k.sector = rq.sector;
 
@@ -81,7 +139,7 @@ int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 	struct rq_start *s;
 	struct bio_hist *h;
 	u64 value;
-	u32 key, slot;
+	u32 key;
 
 	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
 		return 0;
@@ -90,21 +148,14 @@ int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 	s = bpf_map_lookup_elem(&started, &k);
 	if (!s)
 		return 0;
-	if (sizes) {
-		value = s->bytes / 1024;
-	} else {
-		value = bpf_ktime_get_ns() - s->ts_ns;
-		value /= in_millis ? 1000000 : 1000;
-	}
+	value = bpf_ktime_get_ns() - s->ts_ns;
+	value /= in_millis ? 1000000 : 1000;
 	bpf_map_delete_elem(&started, &k);
 	key = per_disk ? rq.dev : 0;
 	h = netbpf_lookup_or_init(&hists, &key, &blank);
 	if (!h)
 		return 0;
-	slot = netbpf_log2l(value);
-	if (slot >= SLOTS)
-		slot = SLOTS - 1;
-	__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->slots[hist_slot(value)], 1);
 	return 0;
 }
 

@@ -29,6 +29,21 @@ const volatile u32 target_uid = (u32)-1;
 const volatile u32 max_args = 20;
 const volatile bool include_failed = false;
 
+/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
+ * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
+const volatile bool filter_cg = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+static __always_inline bool cgroup_refused(void)
+{
+	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
+}
+
 static const struct exec_event blank;
 
 struct {
@@ -67,6 +82,8 @@ int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 
 	if (target_uid != (u32)-1 && uid != target_uid)
 		return 0;
+	if (cgroup_refused())
+		return 0;
 	if (bpf_map_update_elem(&pending, &pid, &blank, BPF_NOEXIST))
 		return 0;
 	e = bpf_map_lookup_elem(&pending, &pid);
@@ -103,8 +120,9 @@ int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 		e->args_count++;
 		e->args_size = used + n;
 	}
-	/* One more than max_args means "there were more" (printed as "..."). */
-	if (max_args < ARG_LIMIT && !bpf_probe_read_user(&arg, sizeof(arg), &argv[max_args]) && arg)
+	/* One more than max_args means "there were more" (printed as "..."). Only the pointer
+	 * argv[max_args] is read, never its string, so this holds at max_args == ARG_LIMIT too. */
+	if (!bpf_probe_read_user(&arg, sizeof(arg), &argv[max_args]) && arg)
 		e->args_count++;
 	return 0;
 }

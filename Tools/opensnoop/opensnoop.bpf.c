@@ -1,4 +1,4 @@
-// opensnoop: open() and openat() with their result, from the syscall tracepoints.
+// opensnoop: open(), openat() and openat2() with their result, from the syscall tracepoints.
 #include "vmlinux.h"
 #include <netbpf.h>
 
@@ -115,6 +115,23 @@ SEC("tracepoint/syscalls/sys_enter_openat")
 int opensnoop_openat(struct trace_event_raw_sys_enter *ctx)
 {
 	return remember((const char *)ctx->args[1], (long)ctx->args[2]);
+}
+
+/* openat2(dfd, path, struct open_how *how, size): the flags are how->flags, read from user
+ * memory (Linux 5.6+). */
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int opensnoop_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 flags = 0;
+
+	bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]);
+	return remember((const char *)ctx->args[1], (long)flags);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int opensnoop_openat2_ret(struct trace_event_raw_sys_exit *ctx)
+{
+	return finish(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")

@@ -16,10 +16,38 @@ struct runq_hist {
 const volatile u32 target_pid = 0;   /* a process (tgid) */
 const volatile bool by_process = false;
 const volatile bool by_thread = false;
+const volatile bool by_pidns = false;   /* --pidnss: a histogram per PID namespace */
 const volatile bool in_millis = false;
+
+/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
+ * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
+const volatile bool filter_cg = false;
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+static __always_inline bool cgroup_refused(void)
+{
+	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
+}
 
 BPF_HASH(enqueued, u32, u64, 16384);
 BPF_HASH(hists, u32, struct runq_hist, 4096);
+
+/* The inode number of the task's active PID namespace: pid->numbers[pid->level].ns, what
+ * task_active_pid_ns() follows (libbpf-tools' runqlat --pidnss keys the same way). */
+static __always_inline u32 pid_namespace(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid = {};
+
+	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level]);
+	return BPF_CORE_READ(upid.ns, ns.inum);
+}
 
 static __always_inline int enqueue(struct task_struct *p)
 {
@@ -38,12 +66,16 @@ static __always_inline int enqueue(struct task_struct *p)
 SEC("raw_tracepoint/sched_wakeup")
 int runqlat_wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cgroup_refused())
+		return 0;
 	return enqueue((struct task_struct *)ctx->args[0]);
 }
 
 SEC("raw_tracepoint/sched_wakeup_new")
 int runqlat_wakeup_new(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cgroup_refused())
+		return 0;
 	return enqueue((struct task_struct *)ctx->args[0]);
 }
 
@@ -58,6 +90,8 @@ int runqlat_switch(struct bpf_raw_tracepoint_args *ctx)
 	u64 *start, delta;
 	u32 tid, key, slot;
 
+	if (cgroup_refused())
+		return 0;
 	/* A task preempted while runnable goes straight back on the queue. */
 	if (BPF_CORE_READ(prev, __state) == 0)
 		enqueue(prev);
@@ -72,11 +106,11 @@ int runqlat_switch(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	delta /= in_millis ? 1000000 : 1000;
 
-	key = by_process ? BPF_CORE_READ(next, tgid) : by_thread ? tid : (u32)-1;
+	key = by_process ? BPF_CORE_READ(next, tgid) : by_thread ? tid : by_pidns ? pid_namespace(next) : (u32)-1;
 	h = netbpf_lookup_or_init(&hists, &key, &blank);
 	if (!h)
 		return 0;
-	if ((by_process || by_thread) && h->comm[0] == 0)
+	if ((by_process || by_thread || by_pidns) && h->comm[0] == 0)
 		BPF_CORE_READ_STR_INTO(&h->comm, next, comm);
 	slot = netbpf_log2l(delta);
 	if (slot >= SLOTS)

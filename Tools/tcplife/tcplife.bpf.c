@@ -70,8 +70,9 @@ int tcplife_change(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (filter_dport && !bpf_map_lookup_elem(&dports, &dport))
 		goto forget;
 
-	/* Birth: the first state before FIN_WAIT1 we see for this socket. */
-	if (newstate < TCP_FIN_WAIT1 && !bpf_map_lookup_elem(&born, &sk)) {
+	/* Birth: the last state before FIN_WAIT1 (ESTABLISHED, normally), as BCC and libbpf-tools
+	 * take it: a connect whose SYN is retransmitted does not add the retransmission wait. */
+	if (newstate < TCP_FIN_WAIT1) {
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&born, &sk, &now, BPF_ANY);
 	}

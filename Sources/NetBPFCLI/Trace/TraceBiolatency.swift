@@ -9,6 +9,7 @@ struct TraceBiolatency: ParsableCommand {
     @Flag(name: .customShort("Q"), help: "Include OS queued time (from block_rq_insert).") var queued = false
     @Flag(name: .customShort("D"), help: "A histogram per disk device.") var disks = false
     @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
     @OptionGroup var output: TraceOutputOptions
@@ -16,6 +17,7 @@ struct TraceBiolatency: ParsableCommand {
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Biolatency.Options()
+            o.cgroup = cgroup
             o.perDisk = disks; o.milliseconds = milliseconds; o.queued = queued; o.timestamp = timestamp; o.disk = disk
             try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
         }
@@ -23,8 +25,9 @@ struct TraceBiolatency: ParsableCommand {
 }
 
 struct TraceBitesize: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bitesize", abstract: "Summarize block device I/O size as a histogram.")
+    static let configuration = CommandConfiguration(commandName: "bitesize", abstract: "Summarize block device I/O size as a histogram per process.")
     @Flag(name: .customShort("T"), help: "Include a timestamp on output.") var timestamp = false
+    @Option(name: [.customShort("c"), .customLong("comm")], help: "Trace this command name only (the kernel's comm, 15 bytes at most).") var comm: String?
     @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
@@ -33,7 +36,7 @@ struct TraceBitesize: ParsableCommand {
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Biolatency.Options()
-            o.sizes = true; o.timestamp = timestamp; o.disk = disk
+            o.sizes = true; o.timestamp = timestamp; o.disk = disk; o.comm = comm
             try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
         }
     }

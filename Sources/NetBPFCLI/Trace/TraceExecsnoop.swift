@@ -14,11 +14,13 @@ struct TraceExecsnoop: ParsableCommand {
     @Option(name: .customShort("l"), help: "Only commands with an argument containing this.") var line: String?
     @Option(name: .long, help: "Arguments parsed and printed at most (1-60).") var maxArgs = 20
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Execsnoop.Options()
+            o.cgroup = cgroup
             o.uid = uid; o.maxArgs = maxArgs; o.includeFailed = fails; o.name = name; o.line = self.line
             o.quote = quote; o.time = time; o.timestamp = timestamp; o.printUID = printUID
             let session = try Execsnoop.start(o)

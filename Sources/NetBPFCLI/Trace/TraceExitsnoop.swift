@@ -9,11 +9,13 @@ struct TraceExitsnoop: ParsableCommand {
     @Flag(name: .customShort("x"), help: "Failed exits only (non-zero status or a signal).") var failed = false
     @Flag(name: .customShort("T"), help: "Trace every thread's exit, not only processes'.") var threaded = false
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
         try runTool(verbose: output.verbose) {
             var o = Exitsnoop.Options()
+            o.cgroup = cgroup
             o.pid = pid; o.timestamp = timestamp; o.failedOnly = failed; o.threads = threaded
             let session = try Exitsnoop.start(o)
             defer { session.close() }

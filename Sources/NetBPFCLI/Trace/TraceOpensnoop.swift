@@ -3,13 +3,13 @@ import NetBPF
 import NetBPFTracing
 
 struct TraceOpensnoop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "opensnoop", abstract: "Trace open() and openat() calls.")
+    static let configuration = CommandConfiguration(commandName: "opensnoop", abstract: "Trace open(), openat() and openat2() calls.")
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Option(name: .customShort("t"), help: "Trace this thread only.") var tid: UInt32?
     @Option(name: .customShort("u"), help: "Trace this UID only.") var uid: UInt32?
     @Flag(name: .customShort("x"), help: "Failed opens only.") var failed = false
     @Option(name: .customShort("n"), help: "Only process names containing this.") var name: String?
-    @Flag(name: .customShort("T"), help: "Include a timestamp column.") var timestamp = false
+    @Flag(name: .customShort("T"), help: "Include a time column (HH:MM:SS).") var timestamp = false
     @Flag(name: .customShort("U"), help: "Print a UID column.") var printUID = false
     @Flag(name: .customShort("e"), help: "Print the open flags.") var extended = false
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?

@@ -8,16 +8,21 @@ struct TraceRunqlat: ParsableCommand {
     @Flag(name: .customShort("m"), help: "Millisecond histogram.") var milliseconds = false
     @Flag(name: .customShort("P"), help: "A histogram per process ID.") var pids = false
     @Flag(name: .customShort("L"), help: "A histogram per thread ID.") var tids = false
+    @Flag(name: .customLong("pidnss"), help: "A histogram per PID namespace.") var pidnss = false
     @Option(name: .customShort("p"), help: "Trace this process only.") var pid: UInt32?
     @Argument(help: "Seconds between reports.") var interval: Int?
     @Argument(help: "Number of reports.") var count: Int?
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
         try runTool(verbose: output.verbose) {
-            guard !(pids && tids) else { throw BPFError(.invalidArgument, operation: "runqlat", message: "give -P or -L, not both") }
+            guard [pids, tids, pidnss].filter({ $0 }).count <= 1 else {
+                throw BPFError(.invalidArgument, operation: "runqlat", message: "give one of -P, -L and --pidnss")
+            }
             var o = Runqlat.Options()
-            o.pid = pid; o.byProcess = pids; o.byThread = tids; o.milliseconds = milliseconds; o.timestamp = timestamp
+            o.cgroup = cgroup
+            o.pid = pid; o.byProcess = pids; o.byThread = tids; o.byPIDNamespace = pidnss; o.milliseconds = milliseconds; o.timestamp = timestamp
             let session = try Runqlat.start(o)
             defer { session.close() }
             if !output.json { TraceOutput.line("Tracing run queue latency... Hit Ctrl-C to end."); TraceOutput.flush() }

@@ -14,15 +14,17 @@ struct TraceSyscount: ParsableCommand {
     @Flag(name: .customShort("m"), help: "Latency in milliseconds (default microseconds).") var milliseconds = false
     @Flag(name: .customShort("P"), help: "Count by process, not by syscall.") var process = false
     @Flag(name: .customShort("l"), help: "List the syscalls this tool knows and exit.") var list = false
+    @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
         try runTool(verbose: output.verbose) {
             if list {
-                for (n, name) in Syscount.syscallNames { TraceOutput.line(leftPad3(n) + " " + name) }
+                for line in Syscount.listing { TraceOutput.line(line) }
                 return
             }
             var o = Syscount.Options()
+            o.cgroup = cgroup
             o.pid = pid; o.failedOnly = failures; o.latency = latency; o.milliseconds = milliseconds; o.byProcess = process; o.top = top
             if let e = errno {
                 guard let n = Syscount.errnoValue(e) else { throw BPFError(.invalidArgument, operation: "syscount", subject: e, message: "not an errno number or name") }
@@ -45,5 +47,4 @@ struct TraceSyscount: ParsableCommand {
         }
     }
 
-    private func leftPad3(_ n: Int) -> String { let s = String(n); return String(repeating: " ", count: max(0, 3 - s.count)) + s }
 }

@@ -14,8 +14,13 @@ public enum Biolatency {
         public var timestamp = false
         /// Only this disk ("vda").
         public var disk: String?
-        /// bitesize: request sizes in KB instead of latency.
+        /// bitesize: request sizes in KB instead of latency, one histogram per issuing command.
         public var sizes = false
+        /// bitesize -c: only requests issued by this command (at most 15 bytes are compared, the
+        /// kernel's comm length).
+        public var comm: String?
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// Latency of every disk in one histogram, in microseconds.
         public init() {}
     }
@@ -24,6 +29,8 @@ public enum Biolatency {
     public struct Entry: Sendable, Encodable, Equatable {
         /// The disk ("vda", or "MAJOR:MINOR" when it has no name); nil without `perDisk`.
         public var disk: String?
+        /// bitesize: the command that issued the requests; nil for biolatency.
+        public var comm: String?
         /// The counts, unit "usecs", "msecs" or "Kbytes".
         public var histogram: Log2Histogram
     }
@@ -32,7 +39,7 @@ public enum Biolatency {
 
     /// Compiles, loads and attaches biolatency (block:block_rq_issue/complete, and
     /// block_rq_insert with `queued`).
-    /// - Throws: `BPFError(.notFound)` for a `disk` not in /sys/class/block; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.notFound)` for a `disk` not in /sys/class/block; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         var dev: UInt32 = 0
         if let disk = o.disk {
@@ -41,19 +48,32 @@ public enum Biolatency {
             }
             dev = d
         }
-        return try ToolSession.start("biolatency", skipAttach: o.queued ? [] : ["biolatency_insert"]) { spec in
+        return try CgroupFilter.start(o.cgroup) { cg in try ToolSession.start("biolatency", skipAttach: o.queued ? [] : ["biolatency_insert"]) { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if !o.queued { try spec.setAutoload(false, forProgram: "biolatency_insert") }
             try spec.setGlobal("per_disk", to: o.perDisk)
             try spec.setGlobal("in_millis", to: o.milliseconds)
             try spec.setGlobal("from_insert", to: o.queued)
             try spec.setGlobal("sizes", to: o.sizes)
             try spec.setGlobal("target_dev", to: dev)
-        }
+            if let c = o.comm { try spec.setGlobal("target_comm", to: commBytes(c)) }
+        } }
     }
 
-    /// Reads and clears the histograms (the `hists` map), sorted by disk.
+    /// A command name as the kernel's 16-byte comm: at most 15 bytes, NUL-padded.
+    static func commBytes(_ name: String) -> (UInt64, UInt64) {
+        var out: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &out) { dst in
+            for (i, b) in name.utf8.prefix(15).enumerated() { dst[i] = b }
+        }
+        return out
+    }
+
+    /// Reads and clears the histograms (the `hists` map; `size_hists` per command for bitesize),
+    /// sorted by disk or command.
     /// - Throws: `BPFError` from the map dump or delete.
     public static func collect(_ session: ToolSession, _ o: Options) throws -> [Entry] {
+        if o.sizes { return try collectSizes(session) }
         let map = try session.map("hists")
         var out: [Entry] = []
         let unit = o.sizes ? "Kbytes" : o.milliseconds ? "msecs" : "usecs"
@@ -66,12 +86,27 @@ public enum Biolatency {
         return out.sorted { ($0.disk ?? "") < ($1.disk ?? "") }
     }
 
-    /// The report as BCC prints it: a "disk = NAME" line before each disk's histogram.
+    /// bitesize's histograms, keyed by the issuing command's comm.
+    static func collectSizes(_ session: ToolSession) throws -> [Entry] {
+        let map = try session.map("size_hists")
+        var out: [Entry] = []
+        for entry in try map.dump() {
+            let comm = entry.key.withUnsafeBytes { $0.cString(0, max: 16) }
+            let slots = entry.value.withUnsafeBytes { r in (0..<Self.slots).map { UInt64(r.u32($0 * 4)) } }
+            out.append(Entry(comm: comm, histogram: Log2Histogram(unit: "Kbytes", slots: slots)))
+            _ = try map.delete(key: entry.key)
+        }
+        return out.sorted { ($0.comm ?? "") < ($1.comm ?? "") }
+    }
+
+    /// The report as BCC prints it: a "disk = NAME" line before each disk's histogram, and for
+    /// bitesize a "Process Name = COMM" line before each command's (libbpf-tools' layout).
     public static func format(_ entries: [Entry], _ o: Options) -> String {
         var out = ""
         for e in entries {
             if let d = e.disk { out += "\ndisk = \(d)\n" }
-            out += e.histogram.formatted()
+            if let c = e.comm { out += "\nProcess Name = \(c)\n" }
+            out += e.histogram.formatted(libbpfTools: true)
         }
         return out
     }

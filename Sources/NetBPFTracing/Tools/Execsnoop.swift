@@ -22,6 +22,8 @@ public enum Execsnoop {
         public var timestamp = false
         /// -U: a uid column.
         public var printUID = false
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// No filters, 20 arguments, no extra columns.
         public init() {}
     }
@@ -50,16 +52,17 @@ public enum Execsnoop {
 
     /// Compiles, loads and attaches execsnoop (syscalls:sys_enter/exit_execve tracepoints);
     /// read its `events` ring buffer with `ToolSession.runRing` and `decode`.
-    /// - Throws: `BPFError(.invalidArgument)` for `maxArgs` outside 1...60; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.invalidArgument)` for `maxArgs` outside 1...60; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ options: Options) throws -> ToolSession {
         guard (1...60).contains(options.maxArgs) else {
             throw BPFError(.invalidArgument, operation: "execsnoop", subject: "--max-args", message: "must be 1 to 60")
         }
-        return try ToolSession.start("execsnoop") { spec in
+        return try CgroupFilter.start(options.cgroup) { cg in try ToolSession.start("execsnoop") { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if let uid = options.uid { try spec.setGlobal("target_uid", to: uid) }
             try spec.setGlobal("max_args", to: UInt32(options.maxArgs))
             try spec.setGlobal("include_failed", to: options.includeFailed)
-        }
+        } }
     }
 
     /// Decodes one record of the `events` ring buffer.

@@ -13,6 +13,8 @@ public enum Exitsnoop {
         public var failedOnly = false
         /// -t: a HH:MM:SS column.
         public var timestamp = false
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// Every process exit, no extra columns.
         public init() {}
     }
@@ -38,14 +40,15 @@ public enum Exitsnoop {
     }
 
     /// Compiles, loads and attaches exitsnoop (sched:sched_process_exit).
-    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
-        return try ToolSession.start("exitsnoop") { spec in
+        return try CgroupFilter.start(o.cgroup) { cg in try ToolSession.start("exitsnoop") { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             try spec.setGlobal("by_thread", to: o.threads)
             try spec.setGlobal("failed_only", to: o.failedOnly)
-        }
+        } }
     }
 
     /// Decodes one record of the `events` ring buffer.

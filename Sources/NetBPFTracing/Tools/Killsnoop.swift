@@ -1,6 +1,6 @@
 import NetBPF
 
-/// killsnoop: signals sent with kill(2), or every signal generated (--all, like sigsnoop).
+/// killsnoop: signals sent with kill(2), tkill(2) or tgkill(2), or every signal generated (--all, like sigsnoop).
 public enum Killsnoop {
     /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
@@ -14,7 +14,7 @@ public enum Killsnoop {
         public var allSignals = false
         /// -n: print signal names instead of numbers.
         public var names = false
-        /// Every kill(2), numbers printed.
+        /// Every kill(2), tkill(2) and tgkill(2), numbers printed.
         public init() {}
     }
 
@@ -24,22 +24,30 @@ public enum Killsnoop {
         public var timestampNs: UInt64
         /// The sending process.
         public var pid: UInt32
-        /// The pid argument of kill(2): negative for a process group, 0 for the caller's group.
+        /// The pid argument of kill(2) (negative for a process group, 0 for the caller's group),
+        /// or the thread id of tkill(2) and tgkill(2).
         public var targetPID: Int32
         /// The signal number.
         public var signal: Int32
-        /// kill(2)'s return value (0 or -errno), or signal_generate's errno/result.
+        /// The syscall's return value (0 or -errno), or signal_generate's errno (as sigsnoop).
         public var result: Int32
         /// The sender's command name.
         public var comm: String
     }
 
-    /// Compiles, loads and attaches killsnoop: syscalls:sys_enter/exit_kill, or
+    /// The syscall tracepoint programs: kill(2), tkill(2) and tgkill(2), entry and exit
+    /// (libbpf-tools' sigsnoop -k traces the same three).
+    static let syscallPrograms: Set<String> = [
+        "killsnoop_enter", "killsnoop_exit", "killsnoop_tkill_enter", "killsnoop_tkill_exit",
+        "killsnoop_tgkill_enter", "killsnoop_tgkill_exit",
+    ]
+
+    /// Compiles, loads and attaches killsnoop: syscalls:sys_enter/exit_kill, _tkill and _tgkill, or
     /// signal:signal_generate with `allSignals`.
     /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
-        let skip: Set<String> = o.allSignals ? ["killsnoop_enter", "killsnoop_exit"] : ["killsnoop_generate"]
+        let skip: Set<String> = o.allSignals ? syscallPrograms : ["killsnoop_generate"]
         return try ToolSession.start("killsnoop", skipAttach: skip) { spec in
             for name in skip { try spec.setAutoload(false, forProgram: name) }
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }

@@ -1,6 +1,6 @@
 import NetBPF
 
-/// opensnoop: open()/openat() calls with their result (libbpf-tools opensnoop columns).
+/// opensnoop: open()/openat()/openat2() calls with their result (libbpf-tools opensnoop columns).
 public enum Opensnoop {
     /// What to trace and print; the fields are the command's flags.
     public struct Options: Sendable {
@@ -14,7 +14,7 @@ public enum Opensnoop {
         public var failedOnly = false
         /// -n: only process names containing this.
         public var name: String?
-        /// -T: a column of seconds since the start.
+        /// -T: a TIME column of wall-clock HH:MM:SS (libbpf-tools 0.26's opensnoop -T).
         public var timestamp = false
         /// -U: a uid column.
         public var printUID = false
@@ -24,7 +24,7 @@ public enum Opensnoop {
         public init() {}
     }
 
-    /// One open() or openat().
+    /// One open(), openat() or openat2().
     public struct Event: Sendable, Encodable, Equatable {
         /// bpf_ktime_get_ns() at the call.
         public var timestampNs: UInt64
@@ -48,7 +48,7 @@ public enum Opensnoop {
         public var errno: Int32 { ret >= 0 ? 0 : -ret }
     }
 
-    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open and _openat).
+    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open, _openat and _openat2).
     /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
@@ -75,20 +75,27 @@ public enum Opensnoop {
     /// The column header line: PID COMM FD ERR PATH, with the columns `o` adds.
     public static func header(_ o: Options) -> String {
         var h = ""
-        if o.timestamp { h += pad("TIME(s)", 8) + " " }
-        if o.printUID { h += pad("UID", 6) + " " }
+        if o.timestamp { h += pad("TIME", 8) + " " }
+        if o.printUID { h += pad("UID", 7) + " " }
         h += pad("PID", 6) + " " + pad("COMM", 16) + " " + leftPad("FD", 3) + " " + leftPad("ERR", 3) + " "
         if o.extended { h += pad("FLAGS", 8) + " " }
         return h + "PATH"
     }
 
-    /// One output line under `header(o)`; `startNs` is the time the `timestamp` column counts from.
+    /// One output line under `header(o)`, stamped with the current wall-clock time under `-T`;
+    /// `startNs` is kept for callers and no longer used.
     public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
         var s = ""
-        if o.timestamp { s += pad(formatSeconds(e.timestampNs &- startNs), 8) + " " }
-        if o.printUID { s += pad(String(e.uid), 6) + " " }
+        if o.timestamp { s += pad(Clock.wallTime(), 8) + " " }
+        if o.printUID { s += pad(String(e.uid), 7) + " " }
         s += pad(String(e.pid), 6) + " " + pad(e.comm, 16) + " " + leftPad(String(e.fd), 3) + " " + leftPad(String(e.errno), 3) + " "
-        if o.extended { s += pad("0" + String(e.flags, radix: 8), 8) + " " }
+        if o.extended { s += octal8(e.flags) + " " }
         return s + e.path
     }
+}
+
+/// Open flags as libbpf-tools prints them ("%08o"): octal, zero-padded to 8 digits.
+func octal8(_ flags: Int32) -> String {
+    let digits = String(UInt32(bitPattern: flags), radix: 8)
+    return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }

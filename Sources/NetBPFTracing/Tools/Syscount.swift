@@ -19,6 +19,8 @@ public enum Syscount {
         public var byProcess = false
         /// -T: rows kept in a report.
         public var top = 10
+        /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
+        public var cgroup: String?
         /// Counts of every syscall, top 10.
         public init() {}
     }
@@ -36,22 +38,27 @@ public enum Syscount {
     }
 
     /// Compiles, loads and attaches syscount (raw_syscalls:sys_enter/sys_exit).
-    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
-        return try ToolSession.start("syscount") { spec in
+        return try CgroupFilter.start(o.cgroup) { cg in try ToolSession.start("syscount") { spec in
+            try spec.setGlobal("filter_cg", to: cg)
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             try spec.setGlobal("failed_only", to: o.failedOnly)
             if let e = o.errno { try spec.setGlobal("only_errno", to: e) }
             try spec.setGlobal("with_latency", to: o.latency)
             try spec.setGlobal("by_process", to: o.byProcess)
-        }
+        } }
     }
 
     /// The x86-64 name of syscall `n` ("openat"), or "[unknown: n]".
     public static func name(ofSyscall n: UInt32) -> String { SyscallTable.x86_64[Int(n)] ?? "[unknown: \(n)]" }
 
-    /// Every syscall name known (syscount -l).
+    /// `syscount -l`: one "NUM: name" line per syscall, the number right-aligned in 3 columns
+    /// (libbpf-tools' "%3d: %s").
+    public static var listing: [String] { syscallNames.map { leftPad(String($0.0), 3) + ": " + $0.1 } }
+
+    /// Every syscall number and name known, by number.
     public static var syscallNames: [(Int, String)] { SyscallTable.x86_64.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
     /// The x86-64 number of the syscall called `name`, or nil.

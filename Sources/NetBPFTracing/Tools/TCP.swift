@@ -46,7 +46,7 @@ public enum Tcpstates {
         public var remotePorts: [UInt16] = []
         /// -T: a column of seconds since the start.
         public var timestamp = false
-        /// -w: address columns wide enough for IPv6.
+        /// -w: wide columns as libbpf-tools prints them (addresses 26 wide).
         public var wide = false
         /// Every TCP socket, narrow columns.
         public init() {}
@@ -105,19 +105,22 @@ public enum Tcpstates {
                      milliseconds: Double(r.u64(16)) / 1e6, timestampNs: r.u64(8))
     }
 
-    /// The column header line: SKADDR PID COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS.
+    /// The column header line: SKADDR PID COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS;
+    /// -w as libbpf-tools prints it: COMM 16 wide, an IP column (4 or 6), addresses 26 wide.
     public static func header(_ o: Options) -> String {
-        let w = o.wide ? 39 : 15
-        return (o.timestamp ? pad("TIME(s)", 8) + " " : "") + pad("SKADDR", 16) + " " + pad("PID", 7) + " " + pad("COMM", 10) + " "
+        let w = o.wide ? 26 : 15
+        return (o.timestamp ? pad("TIME(s)", 8) + " " : "") + pad("SKADDR", 16) + " " + pad("PID", 7) + " "
+            + (o.wide ? pad("COMM", 16) + " IP " : pad("COMM", 10) + " ")
             + pad("LADDR", w) + " " + pad("LPORT", 5) + " " + pad("RADDR", w) + " " + pad("RPORT", 5) + " "
             + pad("OLDSTATE", 11) + " -> " + pad("NEWSTATE", 11) + " MS"
     }
 
     /// One output line under `header(o)`; `startNs` is the time the `timestamp` column counts from.
     public static func line(_ e: Event, _ o: Options, startNs: UInt64) -> String {
-        let w = o.wide ? 39 : 15
+        let w = o.wide ? 26 : 15
+        let comm = o.wide ? pad(e.comm, 16) + " " + pad(e.family == 10 ? "6" : "4", 2) + " " : pad(String(e.comm.prefix(10)), 10) + " "
         return (o.timestamp ? pad(formatSeconds(e.timestampNs &- startNs), 8) + " " : "") + pad(String(e.skaddr, radix: 16), 16) + " "
-            + pad(String(e.pid), 7) + " " + pad(String(e.comm.prefix(10)), 10) + " " + pad(e.localAddress, w) + " " + pad(String(e.localPort), 5) + " "
+            + pad(String(e.pid), 7) + " " + comm + pad(e.localAddress, w) + " " + pad(String(e.localPort), 5) + " "
             + pad(e.remoteAddress, w) + " " + pad(String(e.remotePort), 5) + " " + pad(e.oldState, 11) + " -> " + pad(e.newState, 11) + " "
             + fixed(e.milliseconds, 3)
     }
@@ -137,7 +140,7 @@ public enum Tcplife {
         public var remotePorts: [UInt16] = []
         /// -T: a HH:MM:SS column.
         public var time = false
-        /// -w: address columns wide enough for IPv6.
+        /// -w: wide columns as libbpf-tools prints them (addresses 26 wide).
         public var wide = false
         /// Every TCP session, narrow columns.
         public init() {}
@@ -193,14 +196,15 @@ public enum Tcplife {
 
     /// The column header line: PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS.
     public static func header(_ o: Options) -> String {
-        let w = o.wide ? 39 : 15
-        return (o.time ? pad("TIME", 8) + " " : "") + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("LADDR", w) + " " + pad("LPORT", 5) + " "
+        let w = o.wide ? 26 : 15  // libbpf-tools' -w width (a full IPv6 address overflows it there too)
+        // libbpf-tools' tcplife heads its HH:MM:SS column "TIME(s)": the same header, for scripts.
+        return (o.time ? pad("TIME(s)", 8) + " " : "") + pad("PID", 7) + " " + pad("COMM", 16) + " " + pad("LADDR", w) + " " + pad("LPORT", 5) + " "
             + pad("RADDR", w) + " " + pad("RPORT", 5) + " " + pad("TX_KB", 6) + " " + pad("RX_KB", 6) + " MS"
     }
 
     /// One output line under `header(o)`.
     public static func line(_ e: Event, _ o: Options) -> String {
-        let w = o.wide ? 39 : 15
+        let w = o.wide ? 26 : 15
         return (o.time ? pad(Clock.wallTime(), 8) + " " : "") + pad(String(e.pid), 7) + " " + pad(e.comm, 16) + " " + pad(e.localAddress, w) + " "
             + pad(String(e.localPort), 5) + " " + pad(e.remoteAddress, w) + " " + pad(String(e.remotePort), 5) + " "
             + pad(fixed(Double(e.txBytes) / 1024, 2), 6) + " " + pad(fixed(Double(e.rxBytes) / 1024, 2), 6) + " " + fixed(e.milliseconds, 2)
