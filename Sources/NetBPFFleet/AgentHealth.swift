@@ -17,10 +17,15 @@ public struct AgentHealth: Sendable, Codable, Equatable {
     public var errors: [String: String] = [:]
     /// Limits in force (the default included).
     public var limits: Int = 0
+    /// True while the agent is connected to etcd (registered, synced) and following its watches.
     public var etcdConnected = false
+    /// Connections to etcd lost and made again: one per loss of a working connection (failed
+    /// first attempts not counted).
     public var reconnects: Int = 0
+    /// The node's name (`FleetAgent` sets it).
     public var node: String = ""
 
+    /// Nothing applied yet, not connected, no node.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -35,6 +40,8 @@ public struct AgentHealth: Sendable, Codable, Equatable {
         return e
     }
 
+    /// Decodes a status value as the agent writes it (JSON, snake_case keys, ISO 8601 dates).
+    /// - Throws: `DecodingError` when `data` is not such a value.
     public static func decode(_ data: Data) throws -> AgentHealth {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601

@@ -4,6 +4,9 @@ import NetBPFControllers
 /// The agent's /metrics page (Prometheus text format 0.0.4): agent health and the rate
 /// limiter's counters, read from the maps at scrape time.
 public enum AgentMetrics {
+    /// The page for one scrape: the agent's health (gauges and counters labelled with its node)
+    /// and, for each entry of `limits`, its configured rate and its passed and dropped bytes and
+    /// packets, labelled with the prefix. Every family has HELP and TYPE.
     public static func render(health h: AgentHealth, limits: [RateLimiter.Entry]) -> String {
         var out = ""
         let node = TunnelPrometheus.escape(h.node)

@@ -7,18 +7,30 @@ import Synchronization
 /// 2.42) whose scrape configuration follows the registered nodes (rewritten and SIGHUPed when
 /// they change). `stop()` ends both and, with `removeOnStop`, removes the directory.
 public final class ControlPlane: Sendable {
+    /// The plane's files: pki/, agents-pki (a link to pki/, made once etcd is bootstrapped),
+    /// prometheus.yml, Prometheus' data and log.
     public let directory: String
+    /// The address etcd and Prometheus listen on (also in etcd's server certificate).
     public let listen: String
+    /// The fleet's node names: each gets a certificate, a password and an etcd role.
     public let nodes: [String]
+    /// Where the fleet's keys are in etcd.
     public let layout: KeyLayout
+    /// The plane's etcd: its data in /dev/shm when there is one (etcd fsyncs every write; a
+    /// simulation's store need not outlive it), else DIR/etcd; peer port the client port + 1.
     public let etcd: EtcdServer
+    /// Prometheus' port (9090 unless told).
     public let prometheusPort: UInt16
+    /// Prometheus' scrape and evaluation interval, seconds.
     public let scrapeInterval: Int
     let prometheus = Mutex<Process?>(nil)
     let targets = Mutex<[String]>([])
 
+    /// The fleet's PKI, in DIR/pki.
     public var pki: FleetPKI { FleetPKI(directory: directory + "/pki") }
 
+    /// Sets the plane up; nothing is written or started until `start()`.
+    /// - Throws: what `EtcdServer.init` throws.
     public init(directory: String, listen: String, nodes: [String], layout: KeyLayout, etcdPort: UInt16 = 2379,
                 prometheusPort: UInt16 = 9090, scrapeInterval: Int = 1) throws {
         self.directory = directory
@@ -75,6 +87,7 @@ public final class ControlPlane: Sendable {
         await client.close()
     }
 
+    /// Prometheus' web address, `http://LISTEN:PORT`.
     public var prometheusURL: String { "http://\(listen):\(prometheusPort)" }
 
     func writePrometheusConfig(_ nodes: [FleetOperator.NodeView]) throws {

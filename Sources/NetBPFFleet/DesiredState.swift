@@ -4,9 +4,14 @@ import NetBPFControllers
 
 /// One rate limit of the desired state, validated.
 public struct DesiredLimit: Sendable, Equatable {
+    /// The address or prefix limited.
     public var prefix: AddressPrefix
+    /// The rate, bits per second.
     public var rateBitsPerSecond: UInt64
+    /// The bucket's size, bytes; nil: the limiter's default for the rate
+    /// (`RateLimiter.defaultBurst(rateBitsPerSecond:)`).
     public var burstBytes: UInt64?
+    /// A limit from values already checked (`DesiredState.parse` checks them).
     public init(prefix: AddressPrefix, rateBitsPerSecond: UInt64, burstBytes: UInt64?) {
         self.prefix = prefix; self.rateBitsPerSecond = rateBitsPerSecond; self.burstBytes = burstBytes
     }
@@ -14,9 +19,14 @@ public struct DesiredLimit: Sendable, Equatable {
 
 /// A node's effective desired state: what the agent makes its maps hold.
 public struct EffectiveState: Sendable, Equatable {
+    /// The limit of each prefix, at most one per prefix.
     public var limits: [AddressPrefix: DesiredLimit] = [:]
+    /// The rate of addresses without a limit of their own, bits per second; nil: no default
+    /// limit.
     public var defaultRate: UInt64?
+    /// The default's bucket size, bytes; nil: the limiter's default for the rate.
     public var defaultBurst: UInt64?
+    /// No limits and no default.
     public init() {}
 }
 
@@ -26,10 +36,15 @@ public enum DesiredState {
     /// `{"prefix": "10.1.0.0/16", "rate": "10mbit", "burst": "256k", "nodes": "edge-*"}`;
     /// under the name `default`, no prefix.
     public struct Item: Sendable, Equatable {
+        /// The key's NAME (`default` for the default limit).
         public var name: String
+        /// The limit of a prefix; nil for the default.
         public var limit: DesiredLimit?        // nil for the default
+        /// The default's rate, bits per second (the default only).
         public var defaultRate: UInt64?
+        /// The default's bucket size, bytes, when given (the default only).
         public var defaultBurst: UInt64?
+        /// The glob of node names the item applies to when under desired/all/ (`*` when absent).
         public var nodes: String
     }
 

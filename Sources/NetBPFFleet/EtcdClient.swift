@@ -16,33 +16,50 @@ import Synchronization
 public final class EtcdClient: Sendable {
     /// TLS material, PEM files.
     public struct TLSFiles: Sendable {
+        /// The CA certificate that signed etcd's server certificate.
         public var caFile: String
+        /// This client's certificate, presented only together with `keyFile`.
         public var certFile: String?
+        /// This client's private key.
         public var keyFile: String?
+        /// The file paths; the files are read by `EtcdClient.init`.
         public init(caFile: String, certFile: String?, keyFile: String?) { self.caFile = caFile; self.certFile = certFile; self.keyFile = keyFile }
     }
 
+    /// An etcd user, authenticated with `/v3/auth/authenticate`; the token it yields goes in the
+    /// Authorization header of each request.
     public struct Credentials: Sendable {
+        /// The etcd user's name.
         public var user: String
+        /// Its password.
         public var password: String
+        /// A user name and password.
         public init(user: String, password: String) { self.user = user; self.password = password }
     }
 
     /// One key-value pair as etcd returns it.
     public struct KeyValue: Sendable, Equatable {
+        /// The key (decoded from base64).
         public var key: String
+        /// The value's bytes (empty when etcd sends none).
         public var value: Data
+        /// The revision of the key's last change (for a delete event, of the delete).
         public var modRevision: Int64
+        /// The lease the key is attached to; 0: none.
         public var lease: Int64
     }
 
     /// One watch event.
     public struct Event: Sendable, Equatable {
+        /// The key was put (created or changed) or deleted.
         public enum Kind: Sendable { case put, delete }
+        /// What happened to the key.
         public var kind: Kind
+        /// The key as the event left it.
         public var kv: KeyValue
     }
 
+    /// The etcd URL, `https://HOST:PORT` (or `http://`), without a trailing slash.
     public let endpoint: String
     let http: HTTPClient
     let credentials: Credentials?
@@ -192,10 +209,17 @@ public final class EtcdClient: Sendable {
 
     // MARK: Auth administration (root only)
 
+    /// Creates an etcd user (`/v3/auth/user/add`).
+    /// - Throws: `FleetError` when etcd refuses (e.g. the user already exists) or is unreachable.
     public func addUser(_ name: String, password: String) async throws { _ = try await call("/v3/auth/user/add", ["name": name, "password": password]) }
+    /// Creates a role, with no permissions yet (`/v3/auth/role/add`).
+    /// - Throws: `FleetError` when etcd refuses (e.g. the role already exists) or is unreachable.
     public func addRole(_ name: String) async throws { _ = try await call("/v3/auth/role/add", ["name": name]) }
+    /// Gives `user` the role `role` (`/v3/auth/user/grant`).
+    /// - Throws: `FleetError` when etcd refuses or is unreachable.
     public func grantRole(_ role: String, toUser user: String) async throws { _ = try await call("/v3/auth/user/grant", ["user": user, "role": role]) }
 
+    /// What a role may do with a key range (etcd's `permType`).
     public enum Permission: String, Sendable { case read = "READ", write = "WRITE", readwrite = "READWRITE" }
     /// Lets `role` read/write `key` (every key under it when `prefix`).
     public func grant(_ permission: Permission, on key: String, prefix: Bool, toRole role: String) async throws {
@@ -203,6 +227,9 @@ public final class EtcdClient: Sendable {
         if prefix { perm["range_end"] = Self.b64(Self.prefixEnd(key)) }
         _ = try await call("/v3/auth/role/grant", ["name": role, "perm": perm])
     }
+    /// Turns etcd's authentication on (`/v3/auth/enable`); from then on requests need a user.
+    /// - Throws: `FleetError` when etcd refuses (e.g. no root user with the root role) or is
+    ///   unreachable.
     public func enableAuth() async throws { _ = try await call("/v3/auth/enable", [:]) }
 
     // MARK: Transport

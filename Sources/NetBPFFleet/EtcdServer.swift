@@ -7,15 +7,24 @@ import Synchronization
 /// with client certificates required when `pki` is given. `stop()` ends it with SIGTERM and
 /// waits; `start()` again reuses the data (the revision history survives).
 public final class EtcdServer: Sendable {
+    /// The member's data; its log is `dataDirectory` + ".log".
     public let dataDirectory: String
+    /// The client port (a free one when not given).
     public let clientPort: UInt16
+    /// The peer port, plain HTTP (a free one when not given).
     public let peerPort: UInt16
+    /// The IPv4 address etcd listens on (`start()` checks it over IPv4).
     public let host: String
+    /// The PKI whose etcd.crt and etcd.key serve TLS and whose ca.crt checks client
+    /// certificates; nil: plain HTTP, no client certificates.
     public let pki: FleetPKI?
     let process = Mutex<Process?>(nil)
 
+    /// The client URL: `https://HOST:PORT` with `pki`, `http://HOST:PORT` without.
     public var endpoint: String { "\(pki == nil ? "http" : "https")://\(host):\(clientPort)" }
 
+    /// Sets the server up; nothing runs until `start()`.
+    /// - Throws: `FleetError` when no free port is found for a port not given.
     public init(dataDirectory: String, host: String = "127.0.0.1", clientPort: UInt16? = nil, peerPort: UInt16? = nil, pki: FleetPKI?) throws {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -24,6 +33,7 @@ public final class EtcdServer: Sendable {
         self.pki = pki
     }
 
+    /// Whether /usr/bin/etcd is there (Debian's etcd-server).
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") }
 
     /// Starts etcd and waits until it answers (up to 10 s).
@@ -67,6 +77,7 @@ public final class EtcdServer: Sendable {
         p.waitUntilExit()
     }
 
+    /// The running process's id; nil before `start()` and after `stop()`.
     public var pid: Int32? { process.withLock { $0?.processIdentifier } }
 
     deinit { stop() }

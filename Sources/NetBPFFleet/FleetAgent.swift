@@ -11,12 +11,17 @@ import Synchronization
 /// compacted revision falls back to a full read. An expired lease (etcd away longer than the
 /// TTL) is replaced and the node key written again.
 public actor FleetAgent {
+    /// What the agent is: its node, where the keys are, its lease and its metrics address.
     public struct Options: Sendable {
+        /// The node's name, a key segment (`KeyLayout.checkNodeName`).
         public var node: String
+        /// Where the fleet's keys are in etcd.
         public var layout: KeyLayout
+        /// The registration lease's TTL, seconds; renewed every third of it (at most once a second).
         public var leaseTTL: Int = 10
         /// What the node key says where the metrics are ("http://ADDR:PORT/metrics").
         public var metricsURL: String?
+        /// Options for `node`: a 10 s lease, no metrics address.
         public init(node: String, layout: KeyLayout) { self.node = node; self.layout = layout }
     }
 
@@ -36,6 +41,9 @@ public actor FleetAgent {
     var statusDirty = true
     var writingStatus = false
 
+    /// An agent that makes `target`'s maps hold the node's desired state; nothing happens until
+    /// `run()`.
+    /// - Throws: `FleetError` when `options.node` is not a node name.
     public init(etcd: EtcdClient, options: Options, target: RateLimitTarget) throws {
         try KeyLayout.checkNodeName(options.node)
         self.etcd = etcd

@@ -5,9 +5,12 @@ import NetBPFControllers
 /// Every value is validated here with the agent's own parser before it is written, so the
 /// operator sees a bad rate at once; the agents check again (etcd may be written by others).
 public struct FleetOperator: Sendable {
+    /// The client it reads and writes with.
     public let etcd: EtcdClient
+    /// Where the fleet's keys are in etcd.
     public let layout: KeyLayout
 
+    /// An operator on `etcd`'s keys under `layout`.
     public init(etcd: EtcdClient, layout: KeyLayout) { self.etcd = etcd; self.layout = layout }
 
     /// The key name a prefix is stored under: "10.1.0.0/16" -> "10.1.0.0_16".
@@ -34,6 +37,10 @@ public struct FleetOperator: Sendable {
         return try await write("ratelimit/default", o, node: node)
     }
 
+    /// Removes the limit of `prefix` from desired/all/, or from one node's desired state
+    /// (`node`). Returns the store's revision after the delete.
+    /// - Throws: `FleetError` when no limit of `prefix` is set there, for a bad node name, or
+    ///   from etcd; what `AddressPrefix.init` throws for a bad prefix.
     @discardableResult
     public func removeLimit(prefix: String, node: String? = nil) async throws -> Int64 {
         try await remove("ratelimit/" + Self.name(for: try AddressPrefix(prefix)), node: node)
@@ -65,15 +72,23 @@ public struct FleetOperator: Sendable {
 
     /// One node as the fleet sees it: registered (lease alive) or not, and its last status.
     public struct NodeView: Sendable, Encodable {
+        /// The node's name.
         public var node: String
+        /// Whether its node key exists: its lease is alive.
         public var alive: Bool
+        /// The metrics URL its registration names, if any.
         public var metrics: String?
+        /// Its last status; nil when it wrote none (or it does not decode).
         public var status: AgentHealth?
+        /// A view of `node`.
         public init(node: String, alive: Bool, metrics: String? = nil, status: AgentHealth? = nil) {
             self.node = node; self.alive = alive; self.metrics = metrics; self.status = status
         }
     }
 
+    /// Every node that is registered or has a status, sorted by name: alive when registered,
+    /// with its metrics URL and last status.
+    /// - Throws: `FleetError` from the etcd reads (`/v3/kv/range`).
     public func status() async throws -> [NodeView] {
         let nodes = try await etcd.range(layout.nodes, prefix: true).kvs
         let statuses = try await etcd.range(layout.status, prefix: true).kvs

@@ -10,14 +10,21 @@ import Foundation
 /// gateway dials etcd's gRPC port with it), and for each user (root, operator, node-NAME)
 /// USER.crt USER.key USER.password.
 public struct FleetPKI: Sendable {
+    /// Where the files are (DIR above).
     public let directory: String
 
+    /// The PKI in `directory`; nothing is read or written until asked.
     public init(directory: String) { self.directory = directory }
 
+    /// The path of `file` in the directory.
     public func path(_ file: String) -> String { directory + "/" + file }
+    /// The CA certificate and the certificate and key of `user` (root, operator or node-NAME),
+    /// for `EtcdClient`.
     public func tls(user: String) -> EtcdClient.TLSFiles {
         EtcdClient.TLSFiles(caFile: path("ca.crt"), certFile: path(user + ".crt"), keyFile: path(user + ".key"))
     }
+    /// The etcd user `user` with its password, read from USER.password.
+    /// - Throws: `FleetError` when the password file cannot be read.
     public func credentials(user: String) throws -> EtcdClient.Credentials {
         guard let p = try? String(contentsOfFile: path(user + ".password"), encoding: .utf8) else {
             throw FleetError("no password file \(path(user + ".password"))", hint: "netbpf fleet pki --dir \(directory) --nodes ...")

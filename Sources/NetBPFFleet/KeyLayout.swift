@@ -9,8 +9,12 @@
 /// NAME "default"                             the limit of addresses without one
 /// ```
 public struct KeyLayout: Sendable, Equatable {
+    /// The prefix every key is under: starts with `/`, no trailing `/`.
     public var prefix: String
 
+    /// A layout under `prefix` (trailing slashes dropped).
+    /// - Throws: `FleetError` when `prefix` does not start with `/`, is only slashes or
+    ///   contains `//`.
     public init(prefix: String = "/netbpf") throws {
         var p = prefix
         while p.hasSuffix("/") { p.removeLast() }
@@ -18,12 +22,19 @@ public struct KeyLayout: Sendable, Equatable {
         self.prefix = p
     }
 
+    /// `PREFIX/nodes/`: the registration keys.
     public var nodes: String { prefix + "/nodes/" }
+    /// `PREFIX/status/`: the agents' status keys.
     public var status: String { prefix + "/status/" }
+    /// `PREFIX/desired/`: all desired state.
     public var desired: String { prefix + "/desired/" }
+    /// `PREFIX/desired/all/`: the desired state of every node.
     public var desiredAll: String { prefix + "/desired/all/" }
+    /// `PREFIX/nodes/NODE`: the node's registration (lease-bound).
     public func node(_ name: String) -> String { nodes + name }
+    /// `PREFIX/status/NODE`: what the node applied.
     public func status(_ name: String) -> String { status + name }
+    /// `PREFIX/desired/node/NODE/`: the desired state of that node only.
     public func desiredNode(_ name: String) -> String { prefix + "/desired/node/\(name)/" }
 
     /// Node names become key segments and role names: letters, digits, '-', '_', '.'.

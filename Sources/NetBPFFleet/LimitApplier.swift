@@ -5,12 +5,21 @@ import NetBPFControllers
 public protocol RateLimitTarget: Sendable {
     /// Configured limits (prefix text, rate, burst); the special names "default" and "neighbors" included.
     func currentLimits() throws -> [(name: String, rate: UInt64, burst: UInt64)]
+    /// Sets (or changes) the limit of `prefix`; `burstBytes` nil: the target's default burst.
+    /// For `RateLimiter`, a live LPM trie update (BPF_MAP_UPDATE_ELEM).
+    /// - Throws: when the target refuses the limit.
     func add(_ prefix: AddressPrefix, rateBitsPerSecond: UInt64, burstBytes: UInt64?) throws
+    /// Removes the limit of exactly `prefix`.
+    /// - Throws: when the target has no such limit or refuses the change.
     func remove(_ prefix: AddressPrefix) throws
+    /// Sets the limit of addresses without one of their own (`rateBitsPerSecond` nil: none).
+    /// - Throws: when the target refuses the change.
     func setDefault(rateBitsPerSecond: UInt64?, burstBytes: UInt64?) throws
 }
 
 extension RateLimiter: RateLimitTarget {
+    /// `entries()` as (prefix text or special name, rate, burst).
+    /// - Throws: `BPFError` from the map reads.
     public func currentLimits() throws -> [(name: String, rate: UInt64, burst: UInt64)] {
         try entries().map { ($0.prefix, $0.rateBitsPerSecond, $0.burstBytes) }
     }
@@ -19,13 +28,23 @@ extension RateLimiter: RateLimitTarget {
 /// Makes a limiter's maps hold an effective state, changing only what differs (a limit that
 /// stays keeps its bucket and counters). Each change is one map update: no re-attach.
 public enum LimitApplier {
+    /// What `apply` changed, and what the target refused.
     public struct Outcome: Sendable, Equatable {
+        /// Limits added, changed (rate or burst) and removed.
         public var added = 0, changed = 0, removed = 0
+        /// Whether the default limit was set, changed or removed.
         public var defaultChanged = false
+        /// Prefix (or "default") -> why the target refused its change.
         public var errors: [String: String] = [:]   // prefix -> reason (a map update the kernel refused)
+        /// Whether any limit or the default changed.
         public var changedAnything: Bool { added + changed + removed > 0 || defaultChanged }
     }
 
+    /// Makes `target` hold `state`: adds the limits it lacks, changes those whose rate or burst
+    /// differ (bursts left nil compared as `RateLimiter.defaultBurst`), removes those `state` does
+    /// not have, sets the default when it differs. A refused change is reported in
+    /// `Outcome.errors` and the rest still applies.
+    /// - Throws: what `currentLimits()` throws; nothing is changed then.
     public static func apply(_ state: EffectiveState, to target: RateLimitTarget) throws -> Outcome {
         var out = Outcome()
         let current = try target.currentLimits()

@@ -51,16 +51,27 @@ public enum Capture {
     /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes), or
     /// (`isDropNote`) the news that packet `sequence` was dropped for `reason`.
     public struct Packet {
+        /// When the program saw it, bpf_ktime_get_ns() (add `realtimeOffset()` for Unix time).
         public var timestampNs: UInt64
+        /// The packet's number; in a drop note, the dropped packet's.
         public var sequence: UInt64
+        /// True for a drop note (no bytes), false for a packet.
         public var isDropNote: Bool
+        /// In a drop note, the `enum skb_drop_reason` value (skb:kfree_skb).
         public var reason: UInt32
+        /// The hook's pcap-ng interface number.
         public var idb: UInt32
+        /// skb->len; `data` may hold fewer bytes (snaplen, at most 65000).
         public var length: UInt32
+        /// skb->mark.
         public var mark: UInt32
+        /// skb->ifindex.
         public var ifindex: UInt32
+        /// skb->priority.
         public var priority: UInt32
+        /// skb->protocol, host byte order (0x0800, 0x86dd ...).
         public var etherType: UInt16
+        /// skb->pkt_type (PACKET_HOST, PACKET_BROADCAST ...).
         public var packetType: UInt8
         /// The captured bytes (valid during the handler call).
         public var data: UnsafeRawBufferPointer

@@ -61,8 +61,11 @@ public enum Drops {
 
     /// Packets and bytes of one row, and when the last was dropped (bpf_ktime_get_ns).
     public struct Count: Sendable, Equatable {
+        /// Packets dropped.
         public var packets: UInt64
+        /// Their bytes (skb->len when dropped).
         public var bytes: UInt64
+        /// bpf_ktime_get_ns() at the last drop.
         public var lastNs: UInt64
     }
 

@@ -6,9 +6,13 @@ import Synchronization
 /// Where a program sits: a namespace (inode), an interface index there, and a hook
 /// ("ingress", "egress" or "xdp").
 public struct HookPlace: Hashable, Sendable {
+    /// The namespace's inode.
     public var netns: UInt32
+    /// The interface's index in that namespace.
     public var ifindex: Int32
+    /// "ingress", "egress" or "xdp".
     public var hook: String
+    /// A place as given.
     public init(netns: UInt32, ifindex: Int32, hook: String) { self.netns = netns; self.ifindex = ifindex; self.hook = hook }
 }
 
@@ -26,6 +30,7 @@ public struct DropsNames: Sendable {
     /// The program at a hook, described ("ratelimit (id 104) on web/vxlan100 tcx ingress").
     public var programs: [HookPlace: String] = [:]
 
+    /// No names known (`scan()` fills what it can see).
     public init() {}
 
     /// The inode of a namespace file (/run/netns/NAME, /proc/self/ns/net), nil when absent.
@@ -84,7 +89,9 @@ public struct DropRow: Sendable, Encodable, Equatable {
     public var source: String
     /// Destination address, with ":port" for TCP and UDP.
     public var destination: String
+    /// Packets dropped (the row's count).
     public var packets: UInt64
+    /// Their bytes (skb->len when dropped).
     public var bytes: UInt64
 }
 
@@ -185,6 +192,7 @@ public enum DropsReport {
         s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 
+    /// The Content-Type of `prometheus(_:tableFull:seen:)`'s text (format 0.0.4).
     public static let prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// Prometheus text format 0.0.4, as the tunnel monitor's /metrics: every family with HELP and
