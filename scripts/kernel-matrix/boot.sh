@@ -61,6 +61,7 @@ timeout -k 5 "$limit" "$qemu" -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
   -nographic -nic none -no-reboot -monitor none -serial "file:$results/console.log" -pidfile "$results/qemu.pid" \
   -kernel "$kernel" -initrd "$initrd" -append 'console=ttyS0 panic=-1 quiet' \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \
   -virtfs "local,path=$guest_cache,mount_tag=ccache,security_model=none" \
   </dev/null >"$results/qemu.out" 2>&1 &

@@ -7,7 +7,8 @@ set -euo pipefail
 tree=$1 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx insmod || { echo "build-initramfs: busybox-static is missing ($busybox)" >&2; exit 2; }
+# grep reads the whole list (no -q): under pipefail, busybox killed by SIGPIPE would read as "missing".
+[ -x "$busybox" ] && "$busybox" --list | grep -x insmod >/dev/null || { echo "build-initramfs: busybox-static is missing ($busybox)" >&2; exit 2; }
 
 # virtio + 9p for the shares; then what the cases use: veth, clsact/cls_bpf, tc actions, HTB/TBF,
 # 802.1Q, the bridge and VXLAN.

@@ -25,6 +25,10 @@ mount -t devtmpfs dev $h/dev
 mount -t devpts devpts $h/dev/pts 2>/dev/null
 mount -t tmpfs tmp $h/tmp
 mount -t tmpfs run $h/run
+# The repository (netbpf's binary and the case script) has a share of its own: a clone under /tmp
+# or /run (CI's may be) is hidden by the tmpfs mounts above.
+mkdir -p "$h$REPO" 2>/dev/null
+mount -t 9p -o "$opts,ro,cache=loose" repo "$h$REPO" || echo "matrix-guest: no repository share"
 mount -t bpf bpf $h/sys/fs/bpf
 mount -t tracefs tracefs $h/sys/kernel/tracing
 mount -t debugfs debugfs $h/sys/kernel/debug 2>/dev/null
