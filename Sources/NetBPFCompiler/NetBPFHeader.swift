@@ -132,6 +132,24 @@ static __always_inline unsigned int netbpf_log2l(u64 v)
 	return hi ? netbpf_log2(hi) + 32 : netbpf_log2((u32)v);
 }
 
+/* NETBPF_CGROUP_FILTER(): libbpf-tools' `-c CGROUP`, once for every tool that offers it.
+ * Declares `filter_cg` (set it in .rodata before load), `cgroup_map` (a CGROUP_ARRAY whose slot 0
+ * user space fills with the cgroup v2 directory's fd after load) and cgroup_refused(), true for
+ * a task outside that cgroup (bpf_current_task_under_cgroup, 4.8). Until the fd is stored,
+ * nothing passes: the helper fails on an empty slot. */
+#define NETBPF_CGROUP_FILTER()                                                  \
+	const volatile _Bool filter_cg = 0;                                     \
+	struct {                                                                \
+		__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);                        \
+		__uint(max_entries, 1);                                         \
+		__type(key, u32);                                               \
+		__type(value, u32);                                             \
+	} cgroup_map SEC(".maps");                                              \
+	static __always_inline _Bool cgroup_refused(void)                       \
+	{                                                                       \
+		return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1; \
+	}
+
 /* NETBPF_LICENSE("GPL"): the license section GPL-only helpers require. */
 #define NETBPF_LICENSE(text) char LICENSE[] SEC("license") = text
 

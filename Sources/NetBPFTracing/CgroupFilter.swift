@@ -18,7 +18,8 @@ enum CgroupFilter {
         guard fd >= 0, faccessat(fd, "cgroup.controllers", F_OK, 0) == 0 else {
             if fd >= 0 { close(fd) }
             throw BPFError(.notFound, operation: "cgroup filter", subject: path,
-                           message: "not a cgroup v2 directory; hint: give a directory under the cgroup2 mount (see `mount -t cgroup2`), e.g. /sys/fs/cgroup/unified/NAME")
+                           message: "not a cgroup v2 directory",
+                           hint: "give a directory under the cgroup2 mount (see `mount -t cgroup2`), e.g. /sys/fs/cgroup/unified/NAME")
         }
         defer { close(fd) }
         let session = try start(true)

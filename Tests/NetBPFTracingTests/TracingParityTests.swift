@@ -240,8 +240,8 @@ struct TracingParityTests {
         defer { session.close() }
         let (_, out, status) = try runPython(script)
         let parts = out.split(separator: " ").compactMap { Int($0) }
-        #expect(status == 0 && parts.count == 3, "\(out)")
-        guard parts.count == 3 else { return }
+        #expect(status == 0, "\(out)")
+        try #require(parts.count == 3, "\(out)")
         let (server, client, connectMs) = (UInt16(parts[0]), UInt16(parts[1]), parts[2])
         #expect(connectMs >= 800, "the first SYN was not dropped (connect took \(connectMs) ms): the test proves nothing")
         let events = try collectEvents(session, decode: Tcplife.decode) { $0.contains { $0.localPort == client && $0.remotePort == server } }

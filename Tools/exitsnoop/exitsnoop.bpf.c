@@ -19,20 +19,8 @@ const volatile u32 target_pid = 0;
 const volatile bool by_thread = false;
 const volatile bool failed_only = false;
 
-/* -c CGROUP (as libbpf-tools): only tasks under the cgroup v2 directory whose fd user space
- * stores at index 0 after load. Until then nothing passes (the helper returns an error). */
-const volatile bool filter_cg = false;
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} cgroup_map SEC(".maps");
-
-static __always_inline bool cgroup_refused(void)
-{
-	return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1;
-}
+/* -c CGROUP, as libbpf-tools (netbpf.h). */
+NETBPF_CGROUP_FILTER()
 
 BPF_RINGBUF_OUTPUT(events, 64);
 
