@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An async sequence of buffer events that holds at most `limit` undelivered records, and the
 /// count of those it dropped. A consumer slower than the kernel would otherwise grow the
@@ -18,20 +19,18 @@ public struct BoundedEventStream<Element: Sendable>: AsyncSequence, Sendable {
 }
 
 /// Counters of a `BoundedEventStream`, updated by its polling thread and read from any thread.
-/// `@unchecked Sendable`: every field is behind `lock`.
-public final class EventDrops: @unchecked Sendable {
-    private let lock = NSLock()
-    private var droppedCount: UInt64 = 0
-    private var kernelLostCount: UInt64 = 0
+public final class EventDrops: Sendable {
+    private let droppedCount = Atomic<UInt64>(0)
+    private let kernelLostCount = Atomic<UInt64>(0)
 
     init() {}
 
     /// Records read from the kernel and dropped because the consumer had `limit` waiting.
-    public var dropped: UInt64 { lock.lock(); defer { lock.unlock() }; return droppedCount }
+    public var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
     /// Samples the kernel dropped because a perf ring was full (perf buffers only; a ring buffer
     /// producer sees its reserve fail instead and must count that itself).
-    public var kernelLost: UInt64 { lock.lock(); defer { lock.unlock() }; return kernelLostCount }
+    public var kernelLost: UInt64 { kernelLostCount.load(ordering: .relaxed) }
 
-    func noteDropped() { lock.lock(); droppedCount &+= 1; lock.unlock() }
-    func setKernelLost(_ n: UInt64) { lock.lock(); kernelLostCount = n; lock.unlock() }
+    func noteDropped() { droppedCount.wrappingAdd(1, ordering: .relaxed) }
+    func setKernelLost(_ n: UInt64) { kernelLostCount.store(n, ordering: .relaxed) }
 }

@@ -3,7 +3,7 @@ import Glibc
 /// A 64-bit little-endian ELF file (executable or shared library) mapped read-only: its function
 /// and object symbols from .symtab and .dynsym, and its PT_LOAD program headers, which turn a
 /// symbol's virtual address into the file offset a uprobe needs.
-public final class ELFFile: @unchecked Sendable {
+public final class ELFFile: Sendable {
     /// One entry of .symtab or .dynsym.
     public struct Symbol: Sendable, Equatable {
         /// The symbol's name, with its version for versioned .dynsym entries (`malloc@@GLIBC_2.2.5`).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Ring and perf buffer events as an AsyncSequence, bounded: at most `bufferLimit` records wait
 /// for the consumer, further ones are dropped and counted (`BoundedEventStream.drops`).
@@ -116,11 +117,10 @@ public enum EventStream {
         }
     }
 
-    /// Set when the stream ends. `@unchecked Sendable`: `flag` is behind `lock`.
-    private final class PollState: @unchecked Sendable {
-        private let lock = NSLock()
-        private var flag = false
-        var stopped: Bool { lock.lock(); defer { lock.unlock() }; return flag }
-        func stop() { lock.lock(); flag = true; lock.unlock() }
+    /// Set when the stream ends; read by the polling thread between polls.
+    private final class PollState: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var stopped: Bool { flag.load(ordering: .acquiring) }
+        func stop() { flag.store(true, ordering: .releasing) }
     }
 }

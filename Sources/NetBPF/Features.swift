@@ -1,6 +1,7 @@
 import CLibBPF
 import CNetBPFShims
 import Foundation
+import Synchronization
 
 /// One probed kernel capability.
 public struct Feature: Sendable, Encodable, Equatable {
@@ -16,18 +17,19 @@ public struct Feature: Sendable, Encodable, Equatable {
 /// Kernel feature probes. Each is decided by trying the thing (loading a program of the type,
 /// creating the map, calling the command), never from the kernel version, and computed once per
 /// process on first use.
-public final class Features: @unchecked Sendable {
+public final class Features: Sendable {
     /// The process-wide cache; every probe runs at most once per process.
     public static let shared = Features()
-    private let lock = NSLock()
-    private var cache: [String: Feature] = [:]
+    private let cache = Mutex<[String: Feature]>([:])
 
+    /// Holds the lock while probing, so two threads asking at once run the probe once.
     private func cached(_ key: String, _ probe: () -> Feature) -> Feature {
-        lock.lock(); defer { lock.unlock() }
-        if let f = cache[key] { return f }
-        let f = probe()
-        cache[key] = f
-        return f
+        cache.withLock { cache in
+            if let f = cache[key] { return f }
+            let f = probe()
+            cache[key] = f
+            return f
+        }
     }
 
     static let programTypes: [(String, UInt32)] = [

@@ -200,13 +200,9 @@ package func readSmallFile(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw BPFError.system("open", subject: path, errno: errno) }
     defer { close(fd) }
-    var out = [UInt8]()
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; throw BPFError.system("read", subject: path, errno: errno) }
-        if n == 0 { break }
-        out.append(contentsOf: chunk[0..<n])
+    do {
+        return String(decoding: try SystemCall.readAll(fd), as: UTF8.self)
+    } catch {
+        throw BPFError.system("read", subject: path, errno: error.errno)
     }
-    return String(decoding: out, as: UTF8.self)
 }

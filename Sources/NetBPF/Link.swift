@@ -91,7 +91,11 @@ public final class BPFLink: Sendable {
     public func unpin() throws {
         try state.withLock { s in
             guard let path = s.pinnedPath else { return }
-            try Pinning.unpin(path)
+            do {
+                try Pinning.unpin(path)
+            } catch let error as BPFError where error.errno == ENOENT {
+                // Someone removed the pin already: the link ends with our fd.
+            }
             s.pinnedPath = nil
         }
     }
@@ -112,15 +116,30 @@ public final class BPFLink: Sendable {
     /// events (tracepoints, kprobes, uprobes), raw tracepoints and fentry have no BPF_LINK_DETACH
     /// in the kernel: for those the pin this object made is removed and the fd closed, which ends
     /// the attachment once nothing else (another pin, another process's fd) holds the link.
-    public func detach() {
-        state.withLock { s in
-            if s.fd >= 0, bpf_link_detach(s.fd) != 0, let path = s.pinnedPath {
-                try? Pinning.unpin(path)
-                s.pinnedPath = nil
+    /// - Throws: `BPFError` when that pin cannot be removed: the attachment then stays in the
+    ///   kernel (the fd is released all the same).
+    public func detach() throws {
+        try state.withLock { s in
+            defer { s.release() }
+            guard s.fd >= 0, bpf_link_detach(s.fd) != 0, let path = s.pinnedPath else { return }
+            do {
+                try Pinning.unpin(path)
+            } catch let error as BPFError where error.errno == ENOENT {
+                // Someone removed the pin already: the link ends with our fd.
             }
-            s.release()
+            s.pinnedPath = nil
         }
     }
 
     deinit { state.withLock { $0.release() } }
+}
+
+/// Detaches every link in order, trying all of them before reporting a failure.
+/// - Throws: the first `BPFLink.detach()` error.
+public func detachAll(_ links: some Sequence<BPFLink>) throws {
+    var firstError: (any Error)?
+    for link in links {
+        do { try link.detach() } catch { firstError = firstError ?? error }
+    }
+    if let firstError { throw firstError }
 }

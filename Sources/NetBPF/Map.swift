@@ -38,8 +38,9 @@ public struct MapEntry: Sendable, Equatable {
 
 /// A BPF map in the kernel, with untyped (byte) access. Typed views (`HashMap`, `ArrayMap`, ...)
 /// sit on top of it and check sizes once.
-public final class BPFMap: @unchecked Sendable {
-    private let owner: AnyObject
+public final class BPFMap: Sendable {
+    /// What keeps `fd` open: the loaded object it came from, or its own duplicate.
+    private let owner: any AnyObject & Sendable
     /// The map's fd; valid while this object lives.
     public let fd: Int32
     /// The kernel's description of the map, read once when this object was made.

@@ -3,7 +3,7 @@ import CLibBPF
 /// A loaded BPF object: its maps exist in the kernel and its programs are verified.
 /// Programs and maps taken from it keep it alive; when the last reference goes, libbpf closes it
 /// (maps and programs that are pinned or attached through a link stay in the kernel).
-public final class BPFObject: @unchecked Sendable {
+public final class BPFObject: Sendable {
     let handle: ObjectHandle
     /// Everything libbpf printed during load (verifier logs of programs with a log level set).
     public var loadLog: String { handle.loadLog }

@@ -1,17 +1,23 @@
 import CLibBPF
 import Glibc
+import Synchronization
 
 /// Owns one libbpf `struct bpf_object` (and the ELF bytes it was opened from). Every program and
 /// map handed out keeps this alive, so a map never outlives the object behind its fd.
-/// `@unchecked Sendable`: `loaded` and `loadLog` are written only by `BPFObjectSpec.load`, before
-/// the loaded object is handed to anyone; after that every field is read-only.
+/// `@unchecked Sendable` only because C pointers are not: `pointer` and `bytes` never change, and
+/// once loaded, libbpf's object is only read (iterating programs and maps, reading their fds).
+/// What does change, the load result, is behind a mutex.
 final class ObjectHandle: @unchecked Sendable {
     let pointer: OpaquePointer
     let name: String
     private let bytes: UnsafeMutableRawBufferPointer?
-    var loaded = false
-    /// What libbpf printed during load (verifier logs of programs with a log level set).
-    var loadLog = ""
+    /// nil until `BPFObjectSpec.load` succeeds; then what libbpf printed during load (verifier
+    /// logs of programs with a log level set).
+    private let loadResult = Mutex<String?>(nil)
+
+    var loaded: Bool { loadResult.withLock { $0 != nil } }
+    var loadLog: String { loadResult.withLock { $0 ?? "" } }
+    func markLoaded(log: String) { loadResult.withLock { $0 = log } }
 
     init(pointer: OpaquePointer, name: String, bytes: UnsafeMutableRawBufferPointer?) {
         self.pointer = pointer
@@ -114,18 +120,16 @@ public final class BPFObjectSpec {
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw BPFError(.invalidObject, operation: "open object", subject: path, message: "not a regular file")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw BPFError.system("read object", subject: path, errno: errno) }
-            if n == 0 { break }
-            done += n
+        let bytes: [UInt8]
+        do {
+            bytes = try SystemCall.readAll(fd)
+        } catch {
+            throw BPFError.system("read object", subject: path, errno: error.errno)
         }
         let base = path.split(separator: "/").last.map(String.init) ?? path
         var name = base
         for suffix in [".bpf.o", ".o"] where name.hasSuffix(suffix) { name.removeLast(suffix.count); break }
-        return try open(bytes: bytes[..<done], name: name, displayPath: path)
+        return try open(bytes: bytes[...], name: name, displayPath: path)
     }
 
     /// Opens a BPF ELF object from memory (for example the output of the in-process compiler),
@@ -299,8 +303,7 @@ public final class BPFObjectSpec {
         try checkNotLoaded()
         let (err, log) = LibbpfLog.capture { bpf_object__load(handle.pointer) }
         guard err == 0 else { throw LibbpfOutput.loadError(errno: err, log: log, object: name, programs: programs) }
-        handle.loaded = true
-        handle.loadLog = log
+        handle.markLoaded(log: log)
         return BPFObject(handle: handle)
     }
 }

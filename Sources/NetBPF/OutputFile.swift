@@ -71,12 +71,10 @@ package enum OutputFile {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw failure("write", path, n < 0 ? errno : EIO, "cannot write the output") }
-            offset += n
+        do {
+            try SystemCall.writeAll(fd, bytes)
+        } catch {
+            throw failure("write", path, error.errno, "cannot write the output")
         }
     }
 }

@@ -2,7 +2,7 @@ import Glibc
 
 /// Owns one kernel file descriptor (a BPF program, map, link or a socket) and closes it exactly
 /// once, when the last reference goes. Never closes 0 and never retries close on EINTR.
-package final class OwnedFD: @unchecked Sendable {
+package final class OwnedFD: Sendable {
     /// The raw descriptor; valid while this object is alive.
     package let rawValue: Int32
 

@@ -60,7 +60,7 @@ public struct CapturedFrame: Sendable {
 /// nothing), the filter is attached, and only then is it bound to ETH_P_ALL, so no unfiltered
 /// frame slips in between. Open it on a thread inside the target network namespace; the socket
 /// stays in that namespace. (SO_ATTACH_BPF, kernel 3.19; AF_PACKET.)
-public final class PacketSocket: @unchecked Sendable {
+public final class PacketSocket: Sendable {
     private let socket: OwnedFD
     /// The program stays loaded while the socket lives.
     public let program: BPFProgram?

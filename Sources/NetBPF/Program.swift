@@ -3,6 +3,8 @@ import CNetBPFShims
 import Glibc
 
 /// A program loaded into the kernel. Keeps its object alive.
+/// `@unchecked Sendable` only because libbpf's `struct bpf_program *` is a C pointer: every field
+/// is immutable, and a loaded program's libbpf state is only read.
 public final class BPFProgram: @unchecked Sendable {
     let object: ObjectHandle?
     package let pointer: OpaquePointer?

@@ -18,20 +18,13 @@ package enum StandardStreams {
     }
 
     private static func write(_ fd: Int32, _ bytes: [UInt8], exitOnClosedPipe: Bool) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                if fd == 1 && exitOnClosedPipe {
-                    if e == EPIPE { exit(0) }
-                    write(2, Array("netbpf: writing to stdout failed: \(ErrnoName.describe(e))\n".utf8), exitOnClosedPipe: false)
-                    exit(1)
-                }
-                return
-            }
-            done += n
+        do {
+            try SystemCall.writeAll(fd, bytes)
+        } catch {
+            guard fd == 1 && exitOnClosedPipe else { return }
+            if error.errno == EPIPE { exit(0) }
+            write(2, Array("netbpf: writing to stdout failed: \(ErrnoName.describe(error.errno))\n".utf8), exitOnClosedPipe: false)
+            exit(1)
         }
     }
 

@@ -19,7 +19,7 @@ func checkView(_ map: BPFMap, types: [MapType], key: Int?, value: Int, view: Str
 }
 
 /// A hash map (BPF_MAP_TYPE_HASH, 3.19; LRU_HASH, 4.10) viewed with Swift key and value types.
-public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     /// The map underneath, for byte-level access.
     public let map: BPFMap
 
@@ -91,7 +91,7 @@ public struct HashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked 
 public typealias LRUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable> = HashMap<Key, Value>
 
 /// An array map (BPF_MAP_TYPE_ARRAY, 3.19): keys are indexes, every index always exists.
-public struct ArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
+public struct ArrayMap<Value: BitwiseCopyable>: Sendable {
     /// The map underneath, for byte-level access.
     public let map: BPFMap
 
@@ -162,7 +162,7 @@ enum PerCPU {
 }
 
 /// A per-CPU hash (BPF_MAP_TYPE_PERCPU_HASH, 4.6; LRU_PERCPU_HASH, 4.10): one value per possible CPU.
-public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     /// The map underneath, for byte-level access.
     public let map: BPFMap
 
@@ -212,7 +212,7 @@ public struct PerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: @unch
 }
 
 /// A per-CPU array (BPF_MAP_TYPE_PERCPU_ARRAY, 4.6): the usual home of hot counters.
-public struct PerCPUArrayMap<Value: BitwiseCopyable>: @unchecked Sendable {
+public struct PerCPUArrayMap<Value: BitwiseCopyable>: Sendable {
     /// The map underneath, for byte-level access.
     public let map: BPFMap
 
@@ -262,7 +262,7 @@ extension PerCPUArrayMap where Value: FixedWidthInteger {
 
 /// A longest-prefix-match trie (BPF_MAP_TYPE_LPM_TRIE, 4.11). Keys are a 32-bit prefix length
 /// followed by the address bytes (`Address` is e.g. a 4-byte IPv4 or 16-byte IPv6 address).
-public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unchecked Sendable {
+public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     /// The map underneath, for byte-level access.
     public let map: BPFMap
 
@@ -318,7 +318,7 @@ public struct LPMTrieMap<Address: BitwiseCopyable, Value: BitwiseCopyable>: @unc
 }
 
 /// A program array for tail calls (BPF_MAP_TYPE_PROG_ARRAY, 4.2).
-public struct ProgramArrayMap: @unchecked Sendable {
+public struct ProgramArrayMap: Sendable {
     /// The map underneath.
     public let map: BPFMap
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Names of the temporary files `OutputFile.replaceAtomically` renames over their target, and
 /// the removal of those whose writer is gone. A writer killed between create and rename (SIGKILL,
@@ -71,10 +72,9 @@ enum WriterTemporaryFile {
         return Date().timeIntervalSince1970 - (Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
     }
 
-    /// A counter shared by the threads of this process. `@unchecked Sendable`: `value` is behind `lock`.
-    private final class Sequence: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: UInt64 = 0
-        func next() -> UInt64 { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    /// A counter shared by the threads of this process.
+    private final class Sequence: Sendable {
+        private let value = Atomic<UInt64>(0)
+        func next() -> UInt64 { value.wrappingAdd(1, ordering: .relaxed).newValue }
     }
 }

@@ -113,7 +113,7 @@ public struct Attacher: Sendable {
                     try PinSet.pin(program: program, maps: try object.maps, link: nil, at: pins)
                     FaultInjection.step("pins")
                     let link = try program.attachTCX(ifindex: ifindex, direction: options.direction, position: options.position)
-                    undo.append { link.detach() }
+                    undo.append { try? link.detach() }
                     FaultInjection.step("link")
                     try link.pin(at: pins + "/link")
                 } else {
@@ -221,7 +221,7 @@ public struct Attacher: Sendable {
                 } else {
                     let flags: UInt32 = mode == .generic ? 2 : 4 // XDP_FLAGS_SKB_MODE / XDP_FLAGS_DRV_MODE
                     let link = try program.attachXDPLink(ifindex: ifindex, flags: flags)
-                    undo.append { link.detach() }
+                    undo.append { try? link.detach() }
                     try link.pin(at: pins + "/link")
                 }
                 record.finishPending()
@@ -363,7 +363,7 @@ public struct Attacher: Sendable {
             guard record.ifindex != 0 else { return }
             switch record.kind {
             case .tcx, .xdpLink:
-                if let link = try? BPFLink.open(pinned: record.pinDirectory + "/link") { link.detach() }
+                if let link = try? BPFLink.open(pinned: record.pinDirectory + "/link") { try link.detach() }
             case .clsact:
                 let netlink = try socket(in: record.namespace)
                 let hook: TCHook = record.hook == "egress" ? .egress : .ingress

@@ -5,6 +5,7 @@ import NetBPF
 import NetBPFKit
 import NetBPFAttach
 import NetBPFNetlink
+import Synchronization
 
 /// `netbpf attach tc|xdp|socket`: compile (for .c), load, attach, pin, and return; tc and XDP
 /// attachments stay in place after the command exits, like `tc filter add`.
@@ -166,16 +167,18 @@ func inNamespaceCLI<T>(_ name: String?, _ body: @Sendable () throws -> T) throws
 /// Set by SIGINT, SIGTERM or SIGHUP (a closed terminal), so streaming commands stop cleanly and
 /// release what they hold (detach their programs) instead of dying with them attached. A SIGHUP
 /// that was ignored when we started (`nohup`) stays ignored: whoever ran us asked to survive it.
-final class StopFlag: @unchecked Sendable {
-    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
-    var isSet: Bool { Self.flag != 0 }
+/// The handlers store into a lock-free atomic, which is async-signal-safe.
+final class StopFlag: Sendable {
+    private static let received = Atomic<Bool>(false)
+    var isSet: Bool { Self.received.load(ordering: .relaxed) }
     static func installed() -> StopFlag {
-        signal(SIGINT) { _ in StopFlag.flag = 1 }
-        signal(SIGTERM) { _ in StopFlag.flag = 1 }
+        _ = received.load(ordering: .relaxed) // initialised before a handler can run
+        signal(SIGINT) { _ in StopFlag.received.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in StopFlag.received.store(true, ordering: .relaxed) }
         var previous = sigaction()
         sigaction(SIGHUP, nil, &previous)
         if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self) {
-            signal(SIGHUP) { _ in StopFlag.flag = 1 }
+            signal(SIGHUP) { _ in StopFlag.received.store(true, ordering: .relaxed) }
         }
         // A parent may have started us with these blocked (Foundation's Process on Linux
         // passes its thread's mask on): unblock them, or SIGTERM would never arrive.

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import NetBPF
 import NetBPFControllers
+import Synchronization
 
 /// `netbpf bridge`: BCC's distributed_bridge. A VXLAN device in external mode and tc programs
 /// bridge tenant ports across hosts, one VNI per port; reports the learned table each interval
@@ -41,7 +42,8 @@ struct BridgeCommand: ParsableCommand {
         if let s = seconds, !(s >= 0 && s.isFinite) { throw ControllerError("--seconds \(s) must be a number of seconds") }
         let cfg = try BridgeConfig.fromArguments(underlay: underlay, vnis: vnis, mesh: mesh, group: group, vxlan: vxlan, namespace: netns)
         let stop = StopFlag.installed()
-        signal(SIGHUP) { _ in BridgeCommand.hangup = 1 }
+        _ = BridgeCommand.hangup.load(ordering: .relaxed)
+        signal(SIGHUP) { _ in BridgeCommand.hangup.store(true, ordering: .relaxed) }
         var unblock = sigset_t()
         sigemptyset(&unblock)
         for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, s) }
@@ -63,7 +65,7 @@ struct BridgeCommand: ParsableCommand {
         let started = Date()
         let deadline = seconds.map { started.addingTimeInterval($0) }
         var next = started.addingTimeInterval(interval)
-        func stopping() -> Bool { stop.isSet || BridgeCommand.hangup != 0 || out.closed }
+        func stopping() -> Bool { stop.isSet || BridgeCommand.hangup.load(ordering: .relaxed) || out.closed }
         while !stopping() {
             let now = Date()
             if let deadline, now >= deadline { break }
@@ -114,7 +116,8 @@ struct BridgeCommand: ParsableCommand {
         return s
     }
 
-    nonisolated(unsafe) static var hangup: sig_atomic_t = 0
+    /// Set by the SIGHUP handler (a lock-free atomic store is async-signal-safe).
+    static let hangup = Atomic<Bool>(false)
 }
 
 private func formatBridgeSeconds(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }

@@ -63,7 +63,7 @@ struct CaptureCommand: ParsableCommand {
             var hooks: [Capture.Hook] = []
             var links: [BPFLink] = []
             var descriptions: [String] = []
-            defer { for l in links { l.detach() } }
+            defer { detachReportingFailures(links) }
             for t in targets {
                 for d in directions {
                     let idb = UInt32(hooks.count)

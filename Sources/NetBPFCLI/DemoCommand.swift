@@ -28,7 +28,7 @@ struct SyscallsDemoCommand: ParsableCommand {
                 print("after \(second)s: \(total) system calls; top commands:")
                 for row in rows { print("  \(row.key.name.padded(16)) \(row.value)") }
             }
-            link.detach()
+            try link.detach()
             print("detached; the map and program are released when netbpf exits")
         }
     }

@@ -5,6 +5,7 @@ import NetBPF
 import NetBPFAttach
 import NetBPFControllers
 import NetBPFSim
+import Synchronization
 
 /// `netbpf demo`: the README's first command. Brings up topologies/demo.yaml (a web host and two
 /// clients over VXLAN), attaches the tunnel monitor (web's underlay), the rate limiter and the HTTP
@@ -32,11 +33,27 @@ struct NetworkDemoCommand: ParsableCommand {
     }
 }
 
-/// The demo's steps, each announced; `tearDown` undoes whatever was made.
-/// Sendable by hand: what the HTTP and iperf3 threads write (`stopHTTP`, `httpLines`,
-/// `iperfMbps`) is behind `lock`; the other fields are set on the main thread before those
-/// threads start and read after they are joined.
-final class NetworkDemo: @unchecked Sendable {
+/// What the demo's HTTP and iperf3 threads share with the main thread, and nothing else.
+final class DemoThreadResults: Sendable {
+    private struct State {
+        var stopHTTP = false
+        var httpLines: [String] = []
+        /// iperf3's received rate per client, Mbit/s.
+        var iperfMbps: [String: Double] = [:]
+    }
+    private let state = Mutex(State())
+
+    var shouldStopHTTP: Bool { state.withLock { $0.stopHTTP } }
+    func stopHTTP() { state.withLock { $0.stopHTTP = true } }
+    var httpLines: [String] { state.withLock { $0.httpLines } }
+    func addHTTPLine(_ line: String) { state.withLock { $0.httpLines.append(line) } }
+    func iperfMbps(_ client: String) -> Double? { state.withLock { $0.iperfMbps[client] } }
+    func setIperfMbps(_ client: String, _ value: Double) { state.withLock { $0.iperfMbps[client] = value } }
+}
+
+/// The demo's steps, each announced; `tearDown` undoes whatever was made. Used on the main
+/// thread only; its threads get `results` and the namespace names they need.
+final class NetworkDemo {
     let topologyPath: String
     let iperfSeconds: Int
     let reportPath: String
@@ -47,12 +64,8 @@ final class NetworkDemo: @unchecked Sendable {
     var http: HTTPFilter?
     var httpThread: Thread?
     let httpDone = DispatchSemaphore(value: 0)
-    var httpLines: [String] = []
-    /// iperf3's received rate per client, Mbit/s (written by the iperf3 threads).
-    var iperfMbps: [String: Double] = [:]
-    let lock = NSLock()
+    let results = DemoThreadResults()
     let stop = StopFlag.installed()
-    var stopHTTP = false
     let store = AttachmentStore()
 
     init(topologyPath: String, iperfSeconds: Int, reportPath: String) {
@@ -71,7 +84,10 @@ final class NetworkDemo: @unchecked Sendable {
 
     /// Runs a command in a host's namespace and returns its output.
     @discardableResult
-    func exec(_ host: String, _ args: [String]) -> String {
+    func exec(_ host: String, _ args: [String]) -> String { Self.exec(inNamespace: ns(host), args) }
+
+    /// Runs `ip netns exec NAMESPACE args...` and returns its standard output.
+    static func exec(inNamespace namespace: String, _ args: [String]) -> String {
         var pipeFDs: [Int32] = [0, 0]
         pipe(&pipeFDs)
         var actions = posix_spawn_file_actions_t()
@@ -80,7 +96,7 @@ final class NetworkDemo: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
-        let argv = (["ip", "netns", "exec", ns(host)] + args).map { strdup($0) } + [nil]
+        let argv = (["ip", "netns", "exec", namespace] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         guard posix_spawnp(&pid, "ip", &actions, nil, argv, environ) == 0 else { return "" }
@@ -120,11 +136,11 @@ final class NetworkDemo: @unchecked Sendable {
         let filter = try HTTPFilter(httpOptions)
         http = filter
         let ready = DispatchSemaphore(value: 0)
-        httpThread = Thread { [self] in
+        let (results, httpDone) = (self.results, self.httpDone)
+        httpThread = Thread {
             defer { httpDone.signal() }
-            try? filter.run(ready: { ready.signal() }, until: { self.lock.withLock { self.stopHTTP } }) { event in
-                let line = HTTPEventFormat.text(event)
-                self.lock.withLock { self.httpLines.append(line) }
+            try? filter.run(ready: { ready.signal() }, until: { results.shouldStopHTTP }) { event in
+                results.addHTTPLine(HTTPEventFormat.text(event))
             }
         }
         httpThread?.start()
@@ -144,11 +160,12 @@ final class NetworkDemo: @unchecked Sendable {
         let group = DispatchGroup()
         for (client, port) in [("client1", 5201), ("client2", 5202)] {
             group.enter()
-            Thread { [self] in
-                let json = exec(client, ["iperf3", "-c", "192.168.100.1", "-p", "\(port)", "-t", "\(iperfSeconds)", "-O", "1", "-J"])
+            let (namespace, seconds) = (ns(client), iperfSeconds)
+            Thread {
+                let json = Self.exec(inNamespace: namespace, ["iperf3", "-c", "192.168.100.1", "-p", "\(port)", "-t", "\(seconds)", "-O", "1", "-J"])
                 if let j = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
                    let bps = ((j["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double {
-                    self.lock.withLock { self.iperfMbps[client] = bps / 1e6 }
+                    results.setIperfMbps(client, bps / 1e6)
                 }
                 group.leave()
             }.start()
@@ -158,13 +175,13 @@ final class NetworkDemo: @unchecked Sendable {
         try step(6, "what the controllers saw")
         print("  rate limiter (configured vs achieved by iperf3):")
         for (client, configured) in [("client1", 10.0), ("client2", 30.0)] {
-            let got = lock.withLock { iperfMbps[client] } ?? 0
+            let got = results.iperfMbps(client) ?? 0
             print(String(format: "    %@  configured %5.1f Mbit/s  achieved %5.1f Mbit/s  (%+.0f%%)", client, configured, got, (got / configured - 1) * 100))
         }
         for e in try rl.entries() {
             print("    \(e.prefix): passed \(e.passedPackets) packets / \(e.passedBytes) bytes, dropped \(e.droppedPackets)")
         }
-        lock.withLock { stopHTTP = true }
+        results.stopHTTP()
         _ = httpDone.wait(timeout: .now() + 3)
         let sample = try tunnelSession.tick()
         print("  tunnel monitor on web's eth0 (VXLAN conversations since the start):")
@@ -175,7 +192,7 @@ final class NetworkDemo: @unchecked Sendable {
         try TunnelMonitorSession.writeAtomically(Data(TunnelWebPage.report(snapshot: snapshot, source: "netbpf demo").utf8), to: reportPath)
         print("    HTML report: \(reportPath) (\(snapshot.conversations.count) conversations)")
         print("  HTTP filter:")
-        for line in lock.withLock({ httpLines }) { print("    " + line) }
+        for line in results.httpLines { print("    " + line) }
         print("  attached on web (netbpf list):")
         for row in try Attacher(store: store).list(namespace: ns("web")) {
             print("    \(row.interface) \(row.hook) \(row.programName) (id \(row.programID), by \(row.owner))")
@@ -184,7 +201,7 @@ final class NetworkDemo: @unchecked Sendable {
 
     func tearDown() {
         print(String(format: "[%4.1fs] 7/7 tearing down: controllers, programs, pins, namespaces", Date().timeIntervalSince(started)))
-        lock.withLock { stopHTTP = true }
+        results.stopHTTP()
         if httpThread != nil { _ = httpDone.wait(timeout: .now() + 3) }
         http?.close()
         try? limiter?.detach(store: store)

@@ -23,17 +23,12 @@ final class ReportWriter {
     }
 
     func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count && !closed {
-            let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                closed = true
-            } else {
-                done += n
-            }
+        guard !closed else { return }
+        do {
+            try SystemCall.writeAll(1, Array(text.utf8))
+        } catch {
+            failure = error.errno
+            closed = true
         }
     }
 

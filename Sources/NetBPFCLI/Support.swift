@@ -138,3 +138,11 @@ func formatTime(_ t: Double) -> String {
     strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &parts)
     return String(cString: buf)
 }
+
+/// Detaches `links` when a command ends (in a `defer`, where nothing can be thrown): a link that
+/// cannot be detached (its pin cannot be removed) is reported on stderr, not ignored.
+func detachReportingFailures(_ links: [BPFLink]) {
+    for link in links {
+        do { try link.detach() } catch { StandardStreams.err("netbpf: could not detach \(link.attachPoint): \(error)\n") }
+    }
+}

@@ -26,7 +26,7 @@ struct TraceRun: ParsableCommand {
             let object = try ProgramInput.open(program, compile: compile).load()
             var links: [BPFLink] = []
             var attached: [String] = []
-            defer { links.forEach { $0.detach() } }
+            defer { detachReportingFailures(links) }
             for p in object.programs {
                 let (link, place) = try Self.attach(p)
                 links.append(link)

@@ -4,6 +4,7 @@ import Glibc
 import NetBPF
 import NetBPFAttach
 import NetBPFControllers
+import Synchronization
 
 /// `netbpf vlan-learn`: BCC's vlan_learning, done right. Attaches programs/vlan_learning.bpf.c to
 /// a trunk and to the worker interfaces, maps client MACs to workers, reports each interval and
@@ -45,7 +46,8 @@ struct VLANLearnCommand: ParsableCommand {
             cfg = try VLANLearningConfig.fromArguments(trunk: trunk, maps: maps, namespace: netns)
         }
         let stop = StopFlag.installed()
-        signal(SIGHUP) { _ in VLANLearnCommand.hangup = 1 }
+        _ = VLANLearnCommand.hangup.load(ordering: .relaxed)
+        signal(SIGHUP) { _ in VLANLearnCommand.hangup.store(true, ordering: .relaxed) }
         // A parent may have started us with these blocked (the mask survives exec): then the
         // handlers would never run and nothing would be detached.
         var unblock = sigset_t()
@@ -63,7 +65,7 @@ struct VLANLearnCommand: ParsableCommand {
         let started = Date()
         let deadline = seconds.map { started.addingTimeInterval($0) }
         var next = started.addingTimeInterval(interval)
-        func stopping() -> Bool { stop.isSet || VLANLearnCommand.hangup != 0 || out.closed }
+        func stopping() -> Bool { stop.isSet || VLANLearnCommand.hangup.load(ordering: .relaxed) || out.closed }
         while !stopping() {
             let now = Date()
             if let deadline, now >= deadline { break }
@@ -81,7 +83,8 @@ struct VLANLearnCommand: ParsableCommand {
         try out.finish("vlan-learn")
     }
 
-    nonisolated(unsafe) static var hangup: sig_atomic_t = 0
+    /// Set by the SIGHUP handler (a lock-free atomic store is async-signal-safe).
+    static let hangup = Atomic<Bool>(false)
 }
 
 private func formatSeconds(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }

@@ -62,15 +62,17 @@ public final class BPF: Sendable {
         if autoAttach { try attachAll() }
     }
 
-    deinit { close() }
+    deinit { try? close() }
 
-    /// Detaches every link this `BPF` holds. Idempotent; the object stays loaded until released.
-    public func close() {
+    /// Detaches every link this `BPF` holds, newest first, trying all of them before it reports a
+    /// failure. Idempotent; the object stays loaded until released.
+    /// - Throws: the first `BPFLink.detach()` error (a pin that could not be removed).
+    public func close() throws {
         let links = state.withLock { links in
             defer { links = [] }
             return links
         }
-        for link in links.reversed() { link.detach() }
+        try detachAll(links.reversed())
     }
 
     /// The links made so far (auto-attached and explicit), in order.

@@ -1,6 +1,7 @@
 internal import CMnl
 import Foundation
 import Glibc
+import Synchronization
 
 /// An rtnetlink socket (NETLINK_ROUTE, via mnl_socket_open2/mnl_socket_bind) that sends one request
 /// at a time and collects its whole reply: request + ACK (NLM_F_ACK) or a multi-part dump
@@ -13,18 +14,28 @@ import Glibc
 /// The link, address, route, tc and XDP operations are extensions in their own files. Each
 /// throws `NetlinkError` named after its message ("RTM_NEWQDISC") with the kernel's errno and
 /// extack text; a missing interface is `.notFound` naming the interface and the namespace.
-/// Thread-safe: one request runs at a time (an internal lock). Closes its socket exactly once, on deinit.
-/// `@unchecked Sendable`: `nextSequence` and `receiveBuffer` are used only under `lock`.
-public final class NetlinkSocket: @unchecked Sendable {
-    private let nl: OpaquePointer
+/// Thread-safe: one request runs at a time (the socket, its sequence counter and its receive
+/// buffer live behind one mutex). Closes its socket exactly once, when the last reference goes.
+public final class NetlinkSocket: Sendable {
+    /// What a request uses, one request at a time. Noncopyable, so the socket is closed and the
+    /// buffer freed exactly once, when the mutex holding it goes away.
+    private struct Connection: ~Copyable {
+        let nl: OpaquePointer
+        var nextSequence: UInt32
+        let receiveBuffer: UnsafeMutableRawPointer
+
+        deinit {
+            mnl_socket_close(nl)
+            receiveBuffer.deallocate()
+        }
+    }
+
+    private let connection: Mutex<Connection>
     /// The port id the kernel assigned at bind (MNL_SOCKET_AUTOPID).
     package let portID: UInt32
     /// The namespace this socket acts in: its name, or its path, or nil for the namespace of the
     /// thread that opened it (usually the process's own).
     public let namespaceName: String?
-    private var nextSequence: UInt32
-    private let lock = NSLock()
-    private let receiveBuffer: UnsafeMutableRawPointer
     private static let receiveBufferSize = 65536
     /// How many times a dump is restarted when the kernel reports NLM_F_DUMP_INTR.
     package static let dumpAttempts = 5
@@ -48,26 +59,16 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// - Throws: `NetlinkError` from setns ("setns(CLONE_NEWNET)", `.permission` without
     ///   CAP_SYS_ADMIN) or from opening the socket.
     public convenience init(namespace: NetworkNamespace) throws {
-        let box = try namespace.run { HandleBox(try Self.openHandle()) }
-        try self.init(handle: box.handle, namespaceName: namespace.displayName)
+        let handle = try namespace.run { try Self.openHandle() }
+        try self.init(handle: handle, namespaceName: namespace.displayName)
     }
 
     private init(handle: OpaquePointer, namespaceName: String?) throws {
-        nl = handle
         portID = mnl_socket_get_portid(handle)
         self.namespaceName = namespaceName
-        nextSequence = UInt32(truncatingIfNeeded: time(nil))
-        receiveBuffer = UnsafeMutableRawPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 8)
-    }
-
-    deinit {
-        mnl_socket_close(nl)
-        receiveBuffer.deallocate()
-    }
-
-    private final class HandleBox: @unchecked Sendable {
-        let handle: OpaquePointer
-        init(_ handle: OpaquePointer) { self.handle = handle }
+        connection = Mutex(Connection(
+            nl: handle, nextSequence: UInt32(truncatingIfNeeded: time(nil)),
+            receiveBuffer: UnsafeMutableRawPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 8)))
     }
 
     /// socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE), bind, and the socket options.
@@ -105,50 +106,53 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// (e.g. RTM_NEWLINK for a RTM_GETLINK, or the echo of NLM_F_ECHO).
     /// - Throws: `NetlinkError` with operation = the request's type, the errno and extack text.
     package func execute(_ request: NetlinkRequest, subject: String?) throws -> [NetlinkMessage] {
-        lock.lock()
-        defer { lock.unlock() }
         request.flags |= UInt16(NLM_F_ACK)
-        var collector = try exchange(request, mode: .ack, subject: subject)
-        return collector.takeMessages()
+        return try connection.withLock { connection in
+            var collector = try exchange(&connection, request, mode: .ack, subject: subject)
+            return collector.takeMessages()
+        }
     }
 
     /// Sends `request` with NLM_F_DUMP and returns every part of the multi-part reply, restarting
     /// the dump (new sequence number) up to `dumpAttempts` times while it comes back flagged
     /// NLM_F_DUMP_INTR (or fails with EINTR).
     package func dump(_ request: NetlinkRequest, subject: String?) throws -> [NetlinkMessage] {
-        lock.lock()
-        defer { lock.unlock() }
         request.flags |= UInt16(NLM_F_DUMP)
-        for _ in 1...Self.dumpAttempts {
-            do {
-                var collector = try exchange(request, mode: .dump, subject: subject)
-                if !collector.interrupted { return collector.takeMessages() }
-            } catch let error as NetlinkError where error.errno == EINTR {
-                continue
+        let messages: [NetlinkMessage]? = try connection.withLock { connection in
+            for _ in 1...Self.dumpAttempts {
+                do {
+                    var collector = try exchange(&connection, request, mode: .dump, subject: subject)
+                    if !collector.interrupted { return collector.takeMessages() }
+                } catch let error as NetlinkError where error.errno == EINTR {
+                    continue
+                }
             }
+            return nil
         }
+        if let messages { return messages }
         throw NetlinkError(.interrupted, operation: request.operation, subject: subject, errno: EINTR,
                            message: "the dump was interrupted by concurrent changes \(Self.dumpAttempts) times (NLM_F_DUMP_INTR)",
                            hint: "retry when the interfaces/filters stop changing")
     }
 
-    /// One send and its complete reply. Called with the lock held.
-    private func exchange(_ request: NetlinkRequest, mode: ReplyCollector.Mode, subject: String?) throws -> ReplyCollector {
+    /// One send and its complete reply, on the connection the caller holds locked.
+    private func exchange(_ connection: inout Connection, _ request: NetlinkRequest, mode: ReplyCollector.Mode,
+                          subject: String?) throws -> ReplyCollector {
         guard !request.overflowed else {
             throw NetlinkError(.invalidArgument, operation: request.operation, subject: subject, errno: EMSGSIZE,
                                message: "request larger than \(NetlinkRequest.capacity) bytes")
         }
-        nextSequence &+= 1
-        if nextSequence == 0 { nextSequence = 1 }
-        request.sequence = nextSequence
-        while mnl_socket_sendto(nl, request.rawPointer, request.length) < 0 {
+        connection.nextSequence &+= 1
+        if connection.nextSequence == 0 { connection.nextSequence = 1 }
+        request.sequence = connection.nextSequence
+        while mnl_socket_sendto(connection.nl, request.rawPointer, request.length) < 0 {
             let e = errno
             if e == EINTR { continue }
             throw NetlinkError.system(request.operation, subject: subject, errno: e)
         }
         var collector = ReplyCollector(mode: mode, sequence: request.sequence, portID: portID)
         while true {
-            let n = mnl_socket_recvfrom(nl, receiveBuffer, Self.receiveBufferSize)
+            let n = mnl_socket_recvfrom(connection.nl, connection.receiveBuffer, Self.receiveBufferSize)
             if n < 0 {
                 let e = errno
                 if e == EINTR { continue }
@@ -162,7 +166,7 @@ public final class NetlinkSocket: @unchecked Sendable {
                 }
                 throw NetlinkError.system(request.operation, subject: subject, errno: e)
             }
-            guard let messages = NetlinkMessage.split(UnsafeRawBufferPointer(start: receiveBuffer, count: n)) else {
+            guard let messages = NetlinkMessage.split(UnsafeRawBufferPointer(start: connection.receiveBuffer, count: n)) else {
                 throw NetlinkError(.protocolError, operation: request.operation, subject: subject, errno: EBADMSG,
                                    message: "truncated netlink message in the reply")
             }

@@ -12,7 +12,7 @@ import Glibc
 /// setns() changes one thread only and Swift tasks hop threads, so code never enters a
 /// namespace on the caller's thread: `run { ... }` runs a synchronous closure on a dedicated
 /// thread that entered it, and sockets opened there (`NetlinkSocket(namespace:)`) stay bound to it.
-public final class NetworkNamespace: @unchecked Sendable {
+public final class NetworkNamespace: Sendable {
     /// Where named namespaces live (iproute2's NETNS_RUN_DIR).
     public static let runDirectory = "/run/netns"
 
@@ -187,12 +187,17 @@ public final class NetworkNamespace: @unchecked Sendable {
         }
     }
 
+    /// Carries `run`'s result from the namespace thread back to the caller. `@unchecked Sendable`
+    /// because T need not be Sendable: the thread writes `result` once and exits before the
+    /// caller, woken by the semaphore, reads it; the two never touch it at the same time.
     private final class ResultBox<T>: @unchecked Sendable {
         var result: Result<T, Error>?
     }
 
     /// Holds the work for a fresh thread and drops it as soon as it ran, so nothing but the
     /// caller references the closure once the caller resumes (`withoutActuallyEscaping` checks).
+    /// `@unchecked Sendable` for the same hand-off as `ResultBox`: written by one thread, read
+    /// by the other only after the semaphore.
     private final class WorkBox<V>: @unchecked Sendable {
         var work: (@Sendable () -> V)?
         var value: V?

@@ -139,15 +139,7 @@ package struct StateDirectory: Sendable {
         let tmp = journalPath + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SimError.system("write journal", subject: tmp, errno: errno) }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
-        }
+        var ok = data.withUnsafeBytes { raw in (try? SystemCall.writeAll(fd, raw)) != nil }
         let e = errno
         close(fd)
         if ok { ok = rename(tmp, journalPath) == 0 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetBPFNetlink
+import Synchronization
 
 /// How `Simulation.up` behaves.
 public struct UpOptions: Sendable {
@@ -288,18 +289,15 @@ public enum Simulation {
 /// polls it between steps and tears down what it made. (A plain handler, not a dispatch source:
 /// those rely on signalfd and the signal being blocked in every thread.)
 package enum SimSignals {
-    /// Written only by the signal handler, read by the builder: a sig_atomic_t, as C requires.
-    nonisolated(unsafe) private static let slot: UnsafeMutablePointer<sig_atomic_t> = {
-        let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
-        p.pointee = 0
-        return p
-    }()
+    /// Written only by the signal handler, read by the builder. A lock-free atomic store is
+    /// async-signal-safe.
+    private static let slot = Atomic<Int32>(0)
     static let handled = [SIGINT, SIGTERM, SIGHUP]
 
     /// Installs the handlers, and ignores SIGPIPE so a closed output pipe cannot kill a build
     /// half-way (children started later get default dispositions back).
     package static func install() {
-        _ = slot
+        _ = slot.load(ordering: .relaxed) // initialised before a handler can run
         var unblock = sigset_t()
         sigemptyset(&unblock)
         for s in handled {
@@ -311,7 +309,7 @@ package enum SimSignals {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    private static func record(_ signal: Int32) { slot.pointee = signal }
+    private static func record(_ signal: Int32) { slot.store(signal, ordering: .relaxed) }
 
     /// Restores the default dispositions.
     package static func restore() {
@@ -320,7 +318,7 @@ package enum SimSignals {
 
     /// The signal received since `install`, if any.
     package static var received: Int32? {
-        let v = slot.pointee
+        let v = slot.load(ordering: .relaxed)
         return v == 0 ? nil : v
     }
 }

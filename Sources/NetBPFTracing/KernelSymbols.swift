@@ -3,7 +3,7 @@ import NetBPF
 
 /// Kernel symbols from /proc/kallsyms, sorted by address, looked up by binary search.
 /// Addresses read as 0 without CAP_SYSLOG (kptr_restrict); then lookups find nothing.
-public final class KernelSymbols: @unchecked Sendable {
+public final class KernelSymbols: Sendable {
     /// One text symbol of /proc/kallsyms.
     public struct Symbol: Sendable, Equatable {
         /// Its address in the running kernel.

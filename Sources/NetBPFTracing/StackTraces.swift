@@ -2,7 +2,7 @@ import NetBPF
 
 /// Reads BPF_MAP_TYPE_STACK_TRACE maps (bpf_get_stackid) and prints stacks the way BCC's tools
 /// do: one frame per line, innermost first, kernel frames then a "-" then user frames.
-public struct StackTraceMap: @unchecked Sendable {
+public struct StackTraceMap: Sendable {
     /// The stack_trace map.
     public let map: BPFMap
 

@@ -69,7 +69,7 @@ enum ELFSections {
 }
 
 /// Keeps the memfd holding an object's BTF open until libbpf has loaded the object.
-final class BTFSource: @unchecked Sendable {
+final class BTFSource: Sendable {
     let fd: OwnedFD
     init(fd: OwnedFD) { self.fd = fd }
     /// The path libbpf opens.
@@ -192,9 +192,13 @@ public final class ToolSession {
         reportedLost = total
     }
 
-    /// Detaches everything now.
+    /// Detaches everything now. A link that cannot be detached (its pin cannot be removed) is
+    /// reported on stderr, as lost events are: a tool's session ends in a `defer`, where there
+    /// is no caller left to throw to.
     public func close() {
-        for l in links { l.detach() }
+        for link in links {
+            do { try link.detach() } catch { fputs("netbpf: \(link.attachPoint): \(error)\n", nb_stderr()) }
+        }
         links.removeAll()
         KprobeEvents.removeAll()
     }

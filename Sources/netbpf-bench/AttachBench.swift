@@ -112,7 +112,7 @@ struct AttachBench {
             try must(["tc", "qdisc", "del", "dev", veth, "clsact"])
             var link: BPFLink?
             let created = try Measure.time { link = try passThrough.attachTCX(ifindex: vethIndex, direction: .ingress) }
-            link?.detach()
+            try link?.detach()
             if i == 0 { continue }
             linkCreateMs.append(created * 1000)
             clangOnly.add(c)

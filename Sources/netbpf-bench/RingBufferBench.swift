@@ -18,7 +18,7 @@ struct RingBufferBench {
         try spec.setAutoload(false, forProgram: "emit_perfbuf")
         let obj = try spec.load()
         let link = try obj.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         var count = 0
         let rb = try RingBuffer(map: obj.map(named: "events")) { _ in count += 1 }
         let t = try Measure.time {
@@ -43,7 +43,7 @@ struct RingBufferBench {
         try spec.setAutoload(false, forProgram: "emit_ringbuf")
         let obj = try spec.load()
         let link = try obj.program(named: "emit_perfbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         var count = 0
         let pb = try PerfBuffer(map: obj.map(named: "perf_events"), pagesPerCPU: 256, wakeupEvents: wakeup) { _, _ in count += 1 }
         let n = triggers / 10

@@ -61,7 +61,7 @@ struct BCCSyntaxTreeTests {
             options.defines = ["WANTED=\(getpid())"]
             let object = try compiler.compile(source: source, path: "/tmp/bcc_kernel_reads.c", options: options).open().load()
             let link = try object.program(named: "tracepoint__syscalls__sys_enter_getppid").attachTracepoint(category: "syscalls", name: "sys_enter_getppid")
-            defer { link.detach() }
+            defer { try? link.detach() }
             let parent = getppid()
             let map = try object.map(named: "seen")
             func value(_ k: UInt32) throws -> UInt64? {

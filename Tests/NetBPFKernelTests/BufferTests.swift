@@ -22,7 +22,7 @@ struct BufferTests {
             let rb = try RingBuffer(map: obj.map(named: "events")) { seqs.append($0.loadUnaligned(as: UInt64.self)) }
             for _ in 0..<10 { _ = getpgid(0) ; try rb.consume() }
             try rb.poll(timeoutMilliseconds: 0)
-            link.detach()
+            try link.detach()
             #expect(seqs.count == 1000)
             #expect(seqs == Array(seqs.first!..<(seqs.first! + 1000)))
             #expect(rb.recordCount == 1000)
@@ -33,7 +33,7 @@ struct BufferTests {
     @Test func ringBufferCountsDropsWhenFull() throws {
         let obj = try load(records: 1000)
         let link = try obj.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         // 4 MiB of 16-byte slots (8 bytes + header) holds 262,144 records; 300,000 overflow it.
         for _ in 0..<300 { _ = getpgid(0) }
         var got = 0
@@ -53,7 +53,7 @@ struct BufferTests {
                 seqs.append(data.loadUnaligned(as: UInt64.self))
             }
             for _ in 0..<20 { _ = getppid(); try pb.consume() }
-            link.detach()
+            try link.detach()
             try pb.consume()
             #expect(seqs.count == 1000)
             #expect(Set(seqs).count == 1000)
@@ -71,7 +71,7 @@ struct BufferTests {
         try pb.consume()
         // The kernel writes its PERF_RECORD_LOST note once the ring has room again.
         _ = getppid()
-        link.detach()
+        try link.detach()
         try pb.consume()
         let failed = try ArrayMap<UInt64>(obj.map(named: "drops")).get(0)
         #expect(pb.lostCount > 0)
@@ -82,7 +82,7 @@ struct BufferTests {
     @Test func asyncStreamYieldsRecords() async throws {
         let obj = try load(records: 10)
         let link = try obj.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         let stream = EventStream.ringBuffer(try obj.map(named: "events"), pollMilliseconds: 20)
         let trigger = Thread { for _ in 0..<5 { usleep(20_000); _ = getpgid(0) } }
         trigger.start()
@@ -102,7 +102,7 @@ struct BufferTests {
     @Test func slowConsumerStreamIsBoundedAndCountsDrops() async throws {
         let obj = try load(records: 1000)
         let link = try obj.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         let limit = 100
         let events = EventStream.ringBuffer(try obj.map(named: "events"), bufferLimit: limit, pollMilliseconds: 20)
         #expect(events.limit == limit)

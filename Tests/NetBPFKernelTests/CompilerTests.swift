@@ -299,7 +299,7 @@ struct CompilerTests {
             let obj = try spec.load()
             let link = try obj.program(named: "on_sys_enter").attach()
             _ = getppid()
-            link.detach()
+            try link.detach()
             let seen = try ArrayMap<UInt64>(obj.map(named: "seen"))
             #expect(try seen.get(1) == UInt64(getpid()))
             #expect(try seen.get(0) > 0)
@@ -336,7 +336,7 @@ struct CompilerTests {
             let obj = try spec.load()
             let link = try obj.program(named: "tracepoint__syscalls__sys_enter_getpgid").attach()
             for _ in 0..<5 { _ = getpgid(0) }
-            link.detach()
+            try link.detach()
             #expect(try HashMap<UInt32, UInt64>(obj.map(named: "calls")).lookup(UInt32(getpid())) == 5)
             #expect(try ArrayMap<UInt64>(obj.map(named: "totals")).get(0) == 5)
             let hist = try HashMap<Int32, UInt64>(obj.map(named: "pid_log2")).entries()

@@ -117,7 +117,7 @@ struct LeakTests {
         try spec.setGlobal("records_per_trigger", to: UInt32(1000))
         let object = try spec.load()
         let link = try object.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         var received = 0
         var sum: UInt64 = 0
         let rb = try RingBuffer(map: object.map(named: "events")) { sum &+= $0.loadUnaligned(as: UInt64.self); received += 1 }
@@ -147,7 +147,7 @@ struct LeakTests {
         try spec.setGlobal("records_per_trigger", to: UInt32(1000))
         let object = try spec.load()
         let link = try object.program(named: "emit_ringbuf").attach()
-        defer { link.detach() }
+        defer { try? link.detach() }
         let stream = EventStream.ringBuffer(try object.map(named: "events"), pollMilliseconds: 20)
         // A lost record would leave next() waiting forever: a watchdog cancels the consumer
         // (the stream's next() then returns nil) when no record arrives for `stall` seconds.

@@ -69,7 +69,7 @@ struct ProgramTests {
             let reopened = try BPFLink.open(pinned: dir + "/link")
             #expect(try reopened.info().id == id)
             // A tracepoint link has no BPF_LINK_DETACH: detach() removes the pin and closes the fd.
-            reopened.detach()
+            try reopened.detach()
             #expect(!FileManager.default.fileExists(atPath: dir + "/link"))
             #expect(try !Inventory.links().contains { $0.id == id })
         }

@@ -63,7 +63,7 @@ struct BPFTests {
 
     @Test func helloWorldEventsArriveTypedAndExact() async throws {
         let bpf = try BPF(text: Self.source)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         #expect(bpf.links.count == 1, "the tracepoint program attaches itself from its section")
         let events = try bpf.events("events", as: Event.self)
         let me = UInt32(getpid())
@@ -92,7 +92,7 @@ struct BPFTests {
             }
             char LICENSE[] SEC("license") = "GPL";
             """)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         let events = try bpf.events("samples", as: (UInt64, UInt64).self)
         for arg in 2000..<2003 { _ = getpgid(pid_t(arg)) }
         var seen: [UInt64] = []
@@ -105,7 +105,7 @@ struct BPFTests {
 
     @Test func log2HistogramCountsEachSlot() throws {
         let bpf = try BPF(text: Self.source)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         let before = try bpf.log2Histogram("dist", unit: "arg")
         for arg in [1, 2, 3, 100, 100, 4096] { _ = getpgid(pid_t(arg)) }
         var after = try bpf.log2Histogram("dist", unit: "arg")
@@ -119,7 +119,7 @@ struct BPFTests {
 
     @Test func aLayoutThatDriftedIsAnErrorNamingTheField() throws {
         let bpf = try BPF(text: Self.source)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         #expect {
             _ = try bpf.events("events", as: Misordered.self)
         } throws: { error in
@@ -143,7 +143,7 @@ struct BPFTests {
             }
             char LICENSE[] SEC("license") = "GPL";
             """)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         struct Stats: BPFRecord {
             var packets: UInt64
             var pid: UInt32
@@ -175,11 +175,11 @@ struct BPFTests {
         #expect { try bpf.attachXDP("on_getpgid", interface: "lo") } throws: { _ in true }
         #expect { _ = try bpf.events("dist", as: UInt64.self) } throws: { "\($0)".contains("not a ring buffer") }
         #expect { _ = try bpf.log2Histogram("events") } throws: { _ in true }
-        bpf.close()
-        bpf.close() // twice is fine
+        try bpf.close()
+        try bpf.close() // twice is fine
         let link = try bpf.attachTracepoint("syscalls:sys_enter_getpgid", program: "on_getpgid")
-        link.detach()
-        link.detach() // twice is fine
+        try link.detach()
+        try link.detach() // twice is fine
         #expect(bpf["nope"] == nil && bpf["dist"] != nil)
     }
 
@@ -199,7 +199,7 @@ struct BPFTests {
     /// Events consumed on the main actor while the ring buffer is polled on its own thread.
     @MainActor @Test func eventsConsumedOnTheMainActor() async throws {
         let bpf = try BPF(text: Self.source)
-        defer { bpf.close() }
+        defer { try? bpf.close() }
         let events = try bpf.events("events", as: Event.self)
         _ = getpgid(4242)
         for try await event in events where event.pid == UInt32(getpid()) && event.arg == 4242 { break }

@@ -159,13 +159,13 @@ struct TracingProbeTests {
         let hits = try ArrayMap<UInt64>(object.map(named: "hits"))
         #expect(try hits.get(1) == 1234)
         #expect(try hits.get(2) == 1234)
-        entry.detach(); exit.detach()
+        try entry.detach(); try exit.detach()
     }
 
     @Test func uprobeOnALibcFunctionWithoutPID() throws {
         let object = try load()
         let link = try object.program(named: "on_uprobe").attachUprobe(binary: "c", symbol: "getpid", cookie: 3)
-        defer { link.detach() }
+        defer { try? link.detach() }
         for _ in 0..<10 { try Workload.run("/usr/bin/python3", ["-c", "import os; os.getpid()"]) }
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(3) >= 10)
     }
@@ -198,7 +198,7 @@ struct TracingProbeTests {
         let object = try load()
         let link = try object.program(named: "on_kprobe").attachKprobe(function: "do_sys_openat2")
         for _ in 0..<20 { close(open("/dev/null", O_RDONLY)) }
-        link.detach()
+        try link.detach()
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(5) >= 20)
     }
 
@@ -232,14 +232,14 @@ struct TracingProbeTests {
         let link = try object.program(named: "on_fentry").attachTrampoline()
         let id = try link.info().id
         #expect(try Inventory.links().contains { $0.id == id })
-        link.detach()
+        try link.detach()
     }
 
     @Test func rawTracepointSeesSyscalls() throws {
         let object = try load(pid: UInt32(getpid()))
         let link = try object.program(named: "on_raw").attachRawTracepoint("sys_enter")
         for _ in 0..<100 { _ = getppid() }
-        link.detach()
+        try link.detach()
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(6) == 100)
         let e = try #require(throws: BPFError.self) { try object.program(named: "on_raw").attachRawTracepoint("no_such_tracepoint_netbpf") }
         #expect(e.code == .notFound)
@@ -249,7 +249,7 @@ struct TracingProbeTests {
         let object = try load(pid: UInt32(getpid()))
         let link = try object.program(named: "on_btf").attach()
         for _ in 0..<100 { _ = getppid() }
-        link.detach()
+        try link.detach()
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(7) == 100)
     }
 
@@ -270,7 +270,7 @@ struct TracingProbeTests {
         // Keep a CPU busy in the kernel for a while (getppid in a loop).
         let end = Date().addingTimeInterval(0.6)
         while Date() < end { for _ in 0..<1000 { _ = getppid() } }
-        for l in links { l.detach() }
+        for l in links { try l.detach() }
         #expect(try ArrayMap<UInt64>(object.map(named: "hits")).get(0) > 50)
         let stacks = try StackTraceMap(object.map(named: "stacks"))
         let counts = try HashMap<Int32, UInt64>(object.map(named: "stack_counts")).entries()

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NetBPF
 import Synchronization
 
 /// A small HTTP/1.1 server on a POSIX socket for the monitor's page, JSON, server-sent events
@@ -245,15 +246,8 @@ package final class HTTPServer: Sendable {
 
     @discardableResult
     static func sendAll(_ fd: Int32, _ data: Data) -> Bool {
-        data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
-                if n < 0 { if errno == EINTR { continue }; return false }
-                if n == 0 { return false }
-                off += n
-            }
-            return true
+        data.withUnsafeBytes { raw in
+            (try? SystemCall.writeAll(raw) { send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }) != nil
         }
     }
 

@@ -66,7 +66,7 @@ public enum Funccount {
     }
 
     /// The attached session and the probe names, in cookie order.
-    public final class Counting: @unchecked Sendable {
+    public final class Counting {
         /// The loaded program and its links.
         public let session: ToolSession
         /// The probed functions or tracepoints; index i is the cookie of probe i.
