@@ -21,7 +21,7 @@ public enum NodeKind: String, Sendable, Codable {
 
 extension Topology {
     /// Bridges that get a namespace of their own.
-    public var standaloneBridges: [Bridge] { bridges.filter { $0.host == nil } }
+    public var standaloneBridges: [Topology.Bridge] { bridges.filter { $0.host == nil } }
 
     /// Every namespace node in build order: hosts, then standalone bridges.
     public var nodes: [(name: String, kind: NodeKind)] {
@@ -29,22 +29,22 @@ extension Topology {
     }
 
     /// The host called `name`, or nil.
-    public func host(named name: String) -> Host? { hosts.first { $0.name == name } }
+    public func host(named name: String) -> Topology.Host? { hosts.first { $0.name == name } }
     /// The bridge called `name`, or nil.
-    public func bridge(named name: String) -> Bridge? { bridges.first { $0.name == name } }
+    public func bridge(named name: String) -> Topology.Bridge? { bridges.first { $0.name == name } }
 
     /// The node (namespace) a bridge lives in.
-    public func node(of bridge: Bridge) -> String { bridge.host ?? bridge.name }
+    public func node(of bridge: Topology.Bridge) -> String { bridge.host ?? bridge.name }
 
     /// The name of an interface in the root namespace: prefix + name.
     public var rootInterfacePrefix: String { Topology.rootInterfacePrefix(simulation: name) }
 
     /// Both ends of a link, resolved.
-    public func resolve(_ link: Link) -> (ResolvedEnd, ResolvedEnd) {
+    public func resolve(_ link: Topology.Link) -> (ResolvedEnd, ResolvedEnd) {
         (resolve(link.a, other: link.b), resolve(link.b, other: link.a))
     }
 
-    func resolve(_ end: Endpoint, other: Endpoint) -> ResolvedEnd {
+    func resolve(_ end: Topology.Endpoint, other: Topology.Endpoint) -> ResolvedEnd {
         switch end {
         case .host(let h, let i):
             return ResolvedEnd(node: h, interface: i, bridge: nil)
@@ -58,7 +58,7 @@ extension Topology {
 
     /// The bridge-side name of a link to BRIDGE when the file does not give one:
     /// HOST-IFNAME for a host, the other bridge's name, or root-NAME.
-    static func defaultPortName(facing other: Endpoint) -> String {
+    static func defaultPortName(facing other: Topology.Endpoint) -> String {
         switch other {
         case .host(let h, let i): return "\(h)-\(i)"
         case .bridge(let b, _): return b

@@ -232,72 +232,76 @@ public struct ProcessConfig: Sendable, Equatable {
     }
 }
 
-/// A host: one network namespace.
-public struct Host: Sendable, Equatable {
-    /// The host's name (its namespace is nb-SIMULATION-NAME).
-    public var name: String
-    /// Interfaces with settings, in file order.
-    public var interfaces: [InterfaceConfig] = []
-    /// VXLAN devices to create.
-    public var vxlans: [VXLANConfig] = []
-    /// Static routes to add.
-    public var routes: [RouteConfig] = []
-    /// Sysctls to write in its namespace.
-    public var sysctls: [SysctlSetting] = []
-    /// Processes to start once the network is built.
-    public var processes: [ProcessConfig] = []
-    /// Where it is in the file.
-    public var location: SourceLocation
+// The parts of a topology, nested so that `Host`, `Link`, `Bridge` and `Endpoint` do not clash
+// with Foundation's `Host` or a consumer's own names.
+extension Topology {
+    /// A host: one network namespace.
+    public struct Host: Sendable, Equatable {
+        /// The host's name (its namespace is nb-SIMULATION-NAME).
+        public var name: String
+        /// Interfaces with settings, in file order.
+        public var interfaces: [InterfaceConfig] = []
+        /// VXLAN devices to create.
+        public var vxlans: [VXLANConfig] = []
+        /// Static routes to add.
+        public var routes: [RouteConfig] = []
+        /// Sysctls to write in its namespace.
+        public var sysctls: [SysctlSetting] = []
+        /// Processes to start once the network is built.
+        public var processes: [ProcessConfig] = []
+        /// Where it is in the file.
+        public var location: SourceLocation
 
-    /// The settings written for interface `name` (defaults when it has none).
-    public func settings(for name: String) -> InterfaceSettings {
-        interfaces.first { $0.name == name }?.settings ?? InterfaceSettings()
-    }
-}
-
-/// A Linux bridge (no VLAN filtering on this kernel).
-public struct Bridge: Sendable, Equatable {
-    /// The bridge device's name.
-    public var name: String
-    /// The host whose namespace holds it; nil = its own namespace nb-SIM-NAME.
-    public var host: String?
-    /// Interfaces of that host enslaved to it (veth ends, VXLAN devices); links naming the
-    /// bridge as an endpoint add their bridge-side end as a port too.
-    public var ports: [String]
-    /// Settings of the bridge device itself.
-    public var settings: InterfaceSettings
-    /// Where it is in the file.
-    public var location: SourceLocation
-}
-
-/// One end of a veth link.
-public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
-    /// HOST:IFNAME
-    case host(String, String)
-    /// BRIDGE or BRIDGE:PORTNAME (the bridge-side end, enslaved to the bridge).
-    case bridge(String, port: String?)
-    /// root:NAME, an interface in the machine's own namespace (named with the simulation's
-    /// root prefix, see `Topology.rootInterfacePrefix`).
-    case root(String)
-
-    /// As written in the file: "HOST:IF", "BRIDGE[:PORT]", "root:NAME".
-    public var description: String {
-        switch self {
-        case .host(let h, let i): return "\(h):\(i)"
-        case .bridge(let b, let p): return p.map { "\(b):\($0)" } ?? b
-        case .root(let n): return "root:\(n)"
+        /// The settings written for interface `name` (defaults when it has none).
+        public func settings(for name: String) -> InterfaceSettings {
+            interfaces.first { $0.name == name }?.settings ?? InterfaceSettings()
         }
     }
-}
 
-/// A veth pair between two endpoints.
-public struct Link: Sendable, Equatable {
-    /// The first end.
-    public var a: Endpoint
-    /// The second end.
-    public var b: Endpoint
-    /// The MTU of both ends; nil keeps the kernel's.
-    public var mtu: UInt32?
-    /// Where it is in the file.
-    public var location: SourceLocation
+    /// A Linux bridge (no VLAN filtering on this kernel).
+    public struct Bridge: Sendable, Equatable {
+        /// The bridge device's name.
+        public var name: String
+        /// The host whose namespace holds it; nil = its own namespace nb-SIM-NAME.
+        public var host: String?
+        /// Interfaces of that host enslaved to it (veth ends, VXLAN devices); links naming the
+        /// bridge as an endpoint add their bridge-side end as a port too.
+        public var ports: [String]
+        /// Settings of the bridge device itself.
+        public var settings: InterfaceSettings
+        /// Where it is in the file.
+        public var location: SourceLocation
+    }
+
+    /// One end of a veth link.
+    public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+        /// HOST:IFNAME
+        case host(String, String)
+        /// BRIDGE or BRIDGE:PORTNAME (the bridge-side end, enslaved to the bridge).
+        case bridge(String, port: String?)
+        /// root:NAME, an interface in the machine's own namespace (named with the simulation's
+        /// root prefix, see `Topology.rootInterfacePrefix`).
+        case root(String)
+
+        /// As written in the file: "HOST:IF", "BRIDGE[:PORT]", "root:NAME".
+        public var description: String {
+            switch self {
+            case .host(let h, let i): return "\(h):\(i)"
+            case .bridge(let b, let p): return p.map { "\(b):\($0)" } ?? b
+            case .root(let n): return "root:\(n)"
+            }
+        }
+    }
+
+    /// A veth pair between two endpoints.
+    public struct Link: Sendable, Equatable {
+        /// The first end.
+        public var a: Endpoint
+        /// The second end.
+        public var b: Endpoint
+        /// The MTU of both ends; nil keeps the kernel's.
+        public var mtu: UInt32?
+        /// Where it is in the file.
+        public var location: SourceLocation
+    }
 }

@@ -47,13 +47,13 @@ struct TopologyParser {
         if let n = top.value("name") { name = reader.string(n, "name") ?? name }
         let description = top.value("description").flatMap { reader.string($0, "description") }
 
-        var hosts: [Host] = []
+        var hosts: [Topology.Host] = []
         if let h = top.value("hosts") {
             if let m = reader.mapping(h, "hosts", what: "hosts") {
                 for e in m.entries { hosts.append(parseHost(e.key, e.value, keyNode: e.keyNode)) }
             }
         } // no hosts at all is reported by the validator
-        var bridges: [Bridge] = []
+        var bridges: [Topology.Bridge] = []
         if let b = top.value("bridges"), let m = reader.mapping(b, "bridges", what: "bridges") {
             for e in m.entries { bridges.append(parseBridge(e.key, e.value, keyNode: e.keyNode)) }
         }
@@ -71,7 +71,7 @@ struct TopologyParser {
             }
         }
         let bridgeNames = Set(bridges.map(\.name))
-        var links: [Link] = []
+        var links: [Topology.Link] = []
         if let l = top.value("links"), let seq = reader.sequence(l, "links", what: "links") {
             for (node, path) in seq {
                 if let link = parseLink(node, path, bridges: bridgeNames) { links.append(link) }
@@ -84,9 +84,9 @@ struct TopologyParser {
 
     // MARK: Hosts
 
-    func parseHost(_ name: String, _ node: Node, keyNode: Node) -> Host {
+    func parseHost(_ name: String, _ node: Node, keyNode: Node) -> Topology.Host {
         let path = YAMLReader.path("hosts", name)
-        var host = Host(name: name, location: SourceLocation(keyNode, path))
+        var host = Topology.Host(name: name, location: SourceLocation(keyNode, path))
         guard let m = reader.mapping(node, path, allowed: Self.hostKeys, what: "a host") else { return host }
         if let n = m.value("interfaces"), let im = reader.mapping(n, m.childPath("interfaces"), what: "interfaces") {
             for e in im.entries {
@@ -324,9 +324,9 @@ struct TopologyParser {
 
     // MARK: Bridges and links
 
-    func parseBridge(_ name: String, _ node: Node, keyNode: Node) -> Bridge {
+    func parseBridge(_ name: String, _ node: Node, keyNode: Node) -> Topology.Bridge {
         let path = YAMLReader.path("bridges", name)
-        var b = Bridge(name: name, host: nil, ports: [], settings: InterfaceSettings(), location: SourceLocation(keyNode, path))
+        var b = Topology.Bridge(name: name, host: nil, ports: [], settings: InterfaceSettings(), location: SourceLocation(keyNode, path))
         guard let m = reader.mapping(node, path, allowed: Self.bridgeKeys, what: "a bridge") else { return b }
         b.settings = parseSettings(m)
         b.settings.location = SourceLocation(keyNode, path)
@@ -337,7 +337,7 @@ struct TopologyParser {
         return b
     }
 
-    func parseLink(_ node: Node, _ path: String, bridges: Set<String>) -> Link? {
+    func parseLink(_ node: Node, _ path: String, bridges: Set<String>) -> Topology.Link? {
         var ends: [(Node, String)] = []
         var mtu: UInt32?
         switch node {
@@ -361,7 +361,7 @@ struct TopologyParser {
             }
             return nil
         }
-        var parsed: [Endpoint] = []
+        var parsed: [Topology.Endpoint] = []
         for (n, p) in ends {
             guard let text = reader.string(n, p, what: "an endpoint (HOST:IFNAME or BRIDGE)") else { continue }
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

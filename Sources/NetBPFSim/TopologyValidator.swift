@@ -163,7 +163,7 @@ struct TopologyValidator {
 
     // MARK: Hosts
 
-    func checkHost(_ host: Host, interfaces: [(name: String, origin: InterfaceOrigin)]) {
+    func checkHost(_ host: Topology.Host, interfaces: [(name: String, origin: InterfaceOrigin)]) {
         let names = Dictionary(interfaces.map { ($0.name, $0.origin) }, uniquingKeysWith: { a, _ in a })
         var allSettings: [(String, InterfaceSettings)] = []
         for cfg in host.interfaces {
@@ -281,7 +281,7 @@ struct TopologyValidator {
         return IPPrefix(address, prefixLength: prefix.prefixLength).network == prefix.network
     }
 
-    func checkVXLAN(_ v: VXLANConfig, host: Host, names: [String: InterfaceOrigin]) {
+    func checkVXLAN(_ v: VXLANConfig, host: Topology.Host, names: [String: InterfaceOrigin]) {
         let loc = v.settings.location
         switch (v.group, v.remote) {
         case (nil, nil):
@@ -328,7 +328,7 @@ struct TopologyValidator {
         }
     }
 
-    func checkVLANPorts(host: Host, names: [String: InterfaceOrigin]) {
+    func checkVLANPorts(host: Topology.Host, names: [String: InterfaceOrigin]) {
         var trunkVLANs: [String: [UInt16: String]] = [:]
         let bridgePorts = bridgePortsOf(node: host.name)
         let accessPorts = Set(host.interfaces.filter { $0.settings.vlanAccess != nil }.map(\.name))
@@ -374,7 +374,7 @@ struct TopologyValidator {
 
     // MARK: Bridges
 
-    func checkBridge(_ bridge: Bridge, interfaces: [(name: String, origin: InterfaceOrigin)]) {
+    func checkBridge(_ bridge: Topology.Bridge, interfaces: [(name: String, origin: InterfaceOrigin)]) {
         let node = topology.node(of: bridge)
         if let h = bridge.host, topology.host(named: h) == nil {
             log.add(bridge.location, "bridge '\(bridge.name)' is in host '\(h)', which is not defined",
