@@ -60,6 +60,9 @@ package enum SystemCall {
     /// Writes all of `bytes` to `fd` with write(2).
     /// - Throws: `Failure` as `writeAll(_:with:)`.
     package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Failure) {
-        try bytes.withUnsafeBytes { (raw) throws(Failure) in try writeAll(fd, raw) }
+        let failure = bytes.withUnsafeBytes { raw -> Failure? in
+            do throws(Failure) { try writeAll(fd, raw); return nil } catch { return error }
+        }
+        if let failure { throw failure }
     }
 }

@@ -19,10 +19,17 @@ import Synchronization
 public final class NetlinkSocket: Sendable {
     /// What a request uses, one request at a time. Noncopyable, so the socket is closed and the
     /// buffer freed exactly once, when the mutex holding it goes away.
-    private struct Connection: ~Copyable {
-        let nl: OpaquePointer
+    private struct Connection: ~Copyable, Sendable {
+        /// libmnl's socket and the receive buffer. `@unchecked Sendable` only because C pointers
+        /// are not: both are immutable and used only under the mutex that holds the connection.
+        struct Pointers: @unchecked Sendable {
+            let nl: OpaquePointer
+            let receiveBuffer: UnsafeMutableRawPointer
+        }
+        let pointers: Pointers
+        var nl: OpaquePointer { pointers.nl }
+        var receiveBuffer: UnsafeMutableRawPointer { pointers.receiveBuffer }
         var nextSequence: UInt32
-        let receiveBuffer: UnsafeMutableRawPointer
 
         deinit {
             mnl_socket_close(nl)
@@ -66,9 +73,9 @@ public final class NetlinkSocket: Sendable {
     private init(handle: OpaquePointer, namespaceName: String?) throws {
         portID = mnl_socket_get_portid(handle)
         self.namespaceName = namespaceName
-        connection = Mutex(Connection(
-            nl: handle, nextSequence: UInt32(truncatingIfNeeded: time(nil)),
-            receiveBuffer: UnsafeMutableRawPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 8)))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 8)
+        connection = Mutex(Connection(pointers: .init(nl: handle, receiveBuffer: buffer),
+                                      nextSequence: UInt32(truncatingIfNeeded: time(nil))))
     }
 
     /// socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE), bind, and the socket options.

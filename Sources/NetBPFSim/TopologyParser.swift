@@ -389,7 +389,7 @@ struct TopologyParser {
             }
         }
         guard parsed.count == 2 else { return nil }
-        return Link(a: parsed[0], b: parsed[1], mtu: mtu, location: SourceLocation(node, path))
+        return Topology.Link(a: parsed[0], b: parsed[1], mtu: mtu, location: SourceLocation(node, path))
     }
 
     // MARK: Addresses
