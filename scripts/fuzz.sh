@@ -58,11 +58,11 @@ wanted http && build http NetBPFControllers fuzz/http_reassembler.swift $C/HTTPF
   $C/Shared/ControllerError.swift
 wanted packet && build packet NetBPFKit fuzz/packet_summary.swift Sources/NetBPFKit/PacketSummary.swift
 wanted bcc && build bcc NetBPFCompiler fuzz/bcc_rewriter.swift Sources/NetBPFCompiler/BCC/BCCRewriter.swift Sources/NetBPFCompiler/BCC/BCCTokenizer.swift
-wanted elf && build elf NetBPF fuzz/elf.swift $N/ELFHeader.swift $N/ELFSections.swift $N/BPFError.swift
+wanted elf && build elf NetBPF fuzz/elf.swift $N/ELF/ELFHeader.swift $N/ELF/ELFSections.swift $N/Errors/BPFError.swift
 if wanted object; then
   # The whole NetBPF module, as `swift build` makes it, over the system libbpf (not instrumented).
   mapfile -t pcap < <(cobjects pcap Sources/CNetBPFPcap/include Sources/CNetBPFPcap/*.c)
-  build object NetBPF fuzz/object.swift $N/*.swift $N/Attach/*.swift "${shims[@]}" "${pcap[@]}" -lbpf -lelf -lz
+  build object NetBPF fuzz/object.swift $N/*/*.swift "${shims[@]}" "${pcap[@]}" -lbpf -lelf -lz
 fi
 if wanted netlink; then
   build netlink NetBPFNetlink fuzz/netlink.swift $L/*.swift "${shims[@]}" -lmnl -lbpf -lelf -lz
