@@ -3,7 +3,7 @@ import NetBPFNetlink
 /// Runs `body` in the named network namespace (on a dedicated thread), or right here when nil.
 /// Interface indexes, tcx and XDP links, packet sockets and netlink sockets all resolve in the
 /// namespace of the thread that makes them.
-func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
+func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> sending T) throws -> sending T {
     guard let name else { return try body() }
     guard NetworkNamespace.exists(name) else {
         throw AttachError(.notFound, "network namespace '\(name)' does not exist", hint: "ip netns list")

@@ -158,7 +158,7 @@ func report(_ record: AttachmentRecord, json: Bool) throws {
 }
 
 /// Runs `body` inside a namespace for CLI code (errors as AttachError).
-func inNamespaceCLI<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
+func inNamespaceCLI<T>(_ name: String?, _ body: @Sendable () throws -> sending T) throws -> sending T {
     guard let name else { return try body() }
     guard NetworkNamespace.exists(name) else { throw AttachError(.notFound, "network namespace '\(name)' does not exist", hint: "ip netns list") }
     return try withNamespace(name, body)

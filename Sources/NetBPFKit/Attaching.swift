@@ -124,7 +124,7 @@ extension BPF {
     }
 
     /// Runs `body` in the named namespace's thread (its sockets and links stay there), or here.
-    static func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
+    static func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> sending T) throws -> sending T {
         guard let name else { return try body() }
         return try withNamespace(name, body)
     }

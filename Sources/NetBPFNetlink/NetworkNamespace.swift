@@ -1,6 +1,7 @@
 internal import CNetBPFShims
 import Foundation
 import Glibc
+import Synchronization
 
 /// A network namespace held open by a file descriptor this object owns (closed once, on deinit).
 ///
@@ -116,7 +117,7 @@ public final class NetworkNamespace: Sendable {
         let bound: Int32 = onFreshThread {
             let u = nb_unshare_netns()
             return u != 0 ? u : nb_netns_bind_thread_ns(path)
-        }
+        } ?? ESRCH
         guard bound == 0 else {
             unlink(path)
             throw NetlinkError.system("unshare+bind", subject: name, errno: bound)
@@ -170,64 +171,53 @@ public final class NetworkNamespace: Sendable {
     /// Runs `body` on a dedicated thread that entered this namespace (setns CLONE_NEWNET), waits
     /// for it, and returns its result or rethrows its error. The caller's thread never changes
     /// namespace. Blocks the caller (don't call it from a latency-sensitive actor).
-    public func run<T>(_ body: @Sendable () throws -> T) throws -> T {
+    /// `T` need not be `Sendable`: the result is `sending`, a value the closure made and handed
+    /// over whole, so the compiler checks the hand-off from the namespace's thread.
+    public func run<T>(_ body: @Sendable () throws -> sending T) throws -> sending T {
         try withoutActuallyEscaping(body) { escapable in
-            let box = ResultBox<T>()
             let fd = self.fd
             let ns = displayName
-            Self.onFreshThread {
+            let outcome = Self.onFreshThread { () -> sending Result<T, Error> in
                 let err = nb_setns_net(fd)
                 guard err == 0 else {
-                    box.result = .failure(NetlinkError.system("setns(CLONE_NEWNET)", subject: ns, errno: err))
-                    return
+                    return .failure(NetlinkError.system("setns(CLONE_NEWNET)", subject: ns, errno: err))
                 }
-                box.result = Result { try escapable() }
+                return Result { try escapable() }
             }
-            return try box.result!.get()
+            guard let outcome else {
+                throw NetlinkError(.system, operation: "setns(CLONE_NEWNET)", subject: ns,
+                                   message: "the namespace thread did not run")
+            }
+            return try outcome.get()
         }
     }
 
-    /// Carries `run`'s result from the namespace thread back to the caller. `@unchecked Sendable`
-    /// because T need not be Sendable: the thread writes `result` once and exits before the
-    /// caller, woken by the semaphore, reads it; the two never touch it at the same time.
-    private final class ResultBox<T>: @unchecked Sendable {
-        var result: Result<T, Error>?
-    }
-
-    /// Holds the work for a fresh thread and drops it as soon as it ran, so nothing but the
-    /// caller references the closure once the caller resumes (`withoutActuallyEscaping` checks).
-    /// `@unchecked Sendable` for the same hand-off as `ResultBox`: written by one thread, read
-    /// by the other only after the semaphore.
-    private final class WorkBox<V>: @unchecked Sendable {
-        var work: (@Sendable () -> V)?
-        var value: V?
-        init(_ work: @escaping @Sendable () -> V) { self.work = work }
-        func run() {
-            let w = work
-            work = nil
-            value = w?()
-        }
-    }
-
-    /// Runs `work` on a new thread and waits for it: namespace changes die with the thread.
-    @discardableResult
-    private static func onFreshThread<R>(_ work: @escaping @Sendable () -> R) -> R {
-        let box = WorkBox<R>(work)
+    /// Runs `work` on a new thread and waits for it: namespace changes die with the thread. The
+    /// result crosses back through a mutex; nil only if the thread never ran `work`. The thread
+    /// takes `work` out of `pending` and drops it before it signals, so once the caller resumes
+    /// nothing but the caller holds the closure (what `withoutActuallyEscaping` checks).
+    private static func onFreshThread<R>(_ work: @escaping @Sendable () -> sending R) -> sending R? {
+        let pending = Mutex<(@Sendable () -> sending R)?>(work)
+        let result = Mutex<R?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            box.run()
+            do {
+                if let work = pending.withLock({ $0.take() }) {
+                    result.withLock { $0 = work() }
+                }
+            }
             done.signal()
         }
         thread.stackSize = 1 << 20
         thread.start()
         done.wait()
-        return box.value!
+        return result.withLock { $0.take() }
     }
 }
 
 /// Runs `body` on a dedicated thread inside the named namespace (/run/netns/NAME).
 /// See `NetworkNamespace.run`.
-public func withNamespace<T>(_ name: String, _ body: @Sendable () throws -> T) throws -> T {
+public func withNamespace<T>(_ name: String, _ body: @Sendable () throws -> sending T) throws -> sending T {
     try NetworkNamespace.open(name).run(body)
 }
 

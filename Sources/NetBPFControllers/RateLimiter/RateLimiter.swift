@@ -270,7 +270,7 @@ public final class RateLimiter: Sendable {
     }
 }
 
-func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> T) throws -> T {
+func inNamespace<T>(_ name: String?, _ body: @Sendable () throws -> sending T) throws -> sending T {
     guard let name else { return try body() }
     return try withNamespace(name, body)
 }

@@ -68,6 +68,6 @@ public final class XDPRedirector: Sendable {
 
     private static func inNamespace(_ name: String?, _ body: @Sendable () throws -> Void) throws {
         guard let name else { return try body() }
-        try withNamespace(name, body)
+        try withNamespace(name) { try body() }
     }
 }
