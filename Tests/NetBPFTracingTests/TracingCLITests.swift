@@ -46,6 +46,11 @@ struct TracingCLITests {
             (["trace", "funccount", "u:c:no_such_function_netbpf"], "no uprobe matches"),
             (["trace", "killsnoop", "-s", "SIGNOPE"], "not a signal"),
             (["trace", "tcplife", "-L", "http"], "comma-separated list of ports"),
+            (["trace", "tcpconnect", "-P", "http"], "comma-separated list of ports"),
+            (["trace", "tcpaccept", "-p", "1073741800"], "no such process"),
+            (["trace", "tcpretrans", "-l"], "tail loss probes have no tracepoint"),
+            (["trace", "tcpreset", "--sent", "--received"], "not both"),
+            (["trace", "tcprtt", "-a", "nothost"], "not an IPv4 or IPv6"),
         ]
         for (args, expected) in cases { try Self.expectOneLineError(args, expected) }
     }
