@@ -12,7 +12,8 @@ struct TraceCommand: ParsableCommand {
         abstract: "Tracing tools: execsnoop, opensnoop, exitsnoop, killsnoop, syscount, runqlat, tcpstates, tcplife, biolatency, bitesize, funccount, tplist, bps, trace.",
         subcommands: [TraceExecsnoop.self, TraceOpensnoop.self, TraceExitsnoop.self, TraceKillsnoop.self, TraceSyscount.self,
                       TraceRunqlat.self, TraceTcpstates.self, TraceTcplife.self, TraceBiolatency.self, TraceBitesize.self,
-                      TraceFunccount.self, TraceTplist.self, TraceBps.self, TraceTrace.self, TraceRun.self])
+                      TraceFunccount.self, TraceTplist.self, TraceBps.self, TraceTrace.self, TraceRun.self,
+                      TracePacket.self])
 }
 
 /// Options shared by the tracing tools.
