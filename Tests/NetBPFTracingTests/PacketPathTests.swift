@@ -60,6 +60,11 @@ import Testing
             drop.isDrop = true
             let dropped = Self.assemble([Self.seen(1000, Self.b, 0), Self.seen(1001, Self.b, 1), drop])
             #expect(dropped.first?.route == "h2/eth0 ingress (mon: ok) -> dropped: NO_SOCKET (__udp4_lib_rcv)")
+            // Freed after a raw socket took a clone (iputils ping as root).
+            drop.cloned = true
+            let cloned = Self.assemble([Self.seen(1000, Self.b, 0), Self.seen(1001, Self.b, 1), drop])
+            #expect(cloned.first?.route == "h2/eth0 ingress (mon: ok) -> dropped: NO_SOCKET (__udp4_lib_rcv; a clone lives on)")
+            #expect(cloned.first?.end.cloned == true)
         }
     }
 
