@@ -9,10 +9,11 @@ import NetBPFTracing
 struct TraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace",
-        abstract: "Tracing tools: execsnoop, opensnoop, exitsnoop, killsnoop, syscount, runqlat, tcpstates, tcplife, tcpconnect, tcpaccept, tcpretrans, tcpreset, tcpdrop, tcprtt, sofdsnoop, biolatency, bitesize, funccount, tplist, bps, trace.",
+        abstract: "Tracing tools: execsnoop, opensnoop, exitsnoop, killsnoop, syscount, runqlat, tcpstates, tcplife, tcpconnect, tcpaccept, tcpretrans, tcpreset, tcpdrop, tcprtt, sofdsnoop, biolatency, bitesize, funccount, tplist, bps, trace, packet.",
         subcommands: [TraceExecsnoop.self, TraceOpensnoop.self, TraceExitsnoop.self, TraceKillsnoop.self, TraceSyscount.self,
                       TraceRunqlat.self, TraceTcpstates.self, TraceTcplife.self, TraceTcpconnect.self, TraceTcpaccept.self, TraceTcpretrans.self, TraceTcpreset.self, TraceTcpdrop.self, TraceTcprtt.self, TraceSofdsnoop.self, TraceBiolatency.self, TraceBitesize.self,
-                      TraceFunccount.self, TraceTplist.self, TraceBps.self, TraceTrace.self, TraceRun.self])
+                      TraceFunccount.self, TraceTplist.self, TraceBps.self, TraceTrace.self, TraceRun.self,
+                      TracePacket.self])
 }
 
 /// Options shared by the tracing tools.
