@@ -35,6 +35,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "tcx: run before the program with this id (0: first).") var before: UInt32?
         @Option(help: "tcx: run after the program with this id.") var after: UInt32?
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -51,7 +52,7 @@ struct AttachCommand: ParsableCommand {
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
                 // Compiled, loaded and chosen before the hook is touched: bad input changes nothing.
-                let object = try ProgramInput.open(path, compile: compile, hook: "tc").load()
+                let object = try module.load(ProgramInput.open(path, compile: compile, hook: "tc"))
                 let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section,
                                                           hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
@@ -75,6 +76,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "generic (skb) or driver (native).") var mode: String = "generic"
         @Flag(help: "Attach over netlink (IFLA_XDP) instead of with a BPF link.") var netlink = false
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -86,7 +88,7 @@ struct AttachCommand: ParsableCommand {
                 case "driver", "native", "drv": xdpMode = .native
                 default: throw AttachError(.invalidArgument, "unknown XDP mode '\(mode)'", hint: "generic or driver")
                 }
-                let object = try ProgramInput.open(path, compile: compile, hook: "xdp").load()
+                let object = try module.load(ProgramInput.open(path, compile: compile, hook: "xdp"))
                 let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section, hook: "xdp", accepts: [.xdp])
                 let record = try Attacher().attachXDP(program, of: object, to: target.interface, namespace: target.netns, mode: xdpMode, netlink: netlink)
                 try report(record, json: output.json)
@@ -104,6 +106,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "Stop after this many frames.") var count: Int?
         @Option(help: "Stop after this many seconds.") var seconds: Double?
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -112,7 +115,7 @@ struct AttachCommand: ParsableCommand {
                 var object: BPFObject?
                 var program: BPFProgram?
                 if let path = target.program {
-                    object = try ProgramInput.open(path, compile: compile, hook: "socket").load()
+                    object = try module.load(ProgramInput.open(path, compile: compile, hook: "socket"))
                     program = try ProgramSelection.select(from: object!, name: target.programName ?? compile.functionName, section: target.section, hook: "socket", accepts: [.socketFilter])
                 }
                 let classic = try pcap.map { try ClassicFilter.compile(pcap: $0) }

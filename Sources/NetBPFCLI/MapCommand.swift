@@ -43,7 +43,7 @@ struct EntryPrinter {
 /// `netbpf map list|dump|get|update|delete`.
 struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "map", abstract: "List, dump and edit BPF maps.",
-                                                    subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self])
+                                                    subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self, MapEventsCommand.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Every BPF map on the system (like `bpftool map show`).")
