@@ -75,7 +75,8 @@ struct BCCExamplesSimTests {
 
     /// xdp_redirect_map.py eth0 eth1 on the router topology's router: frames from subnet A
     /// get their MACs swapped and go out eth1 through `tx_port` (the Python's
-    /// `tx_port[0] = out ifindex`: `netbpf map update`), `xdp_dummy` on eth1; `rxcnt` counts
+    /// `tx_port[0] = out ifindex`: `netbpf map update --netns`, as a devmap takes the index in
+    /// the writer's namespace), `xdp_dummy` on eth1; `rxcnt` counts
     /// them (the script's "N pkt/s"). N datagrams a1 -> b1: rxcnt.sum(0) == N and b1 sees N
     /// frames addressed to a1's MAC (swapped, not routed).
     @Test func xdpRedirectMapForwardsThroughTheDevmap() throws {
@@ -85,7 +86,7 @@ struct BCCExamplesSimTests {
             try r.neighbour("a1", "10.1.0.1", try r.link("router", "eth0").mac, dev: "eth0")
             let rec = try r.attach("xdp", "eth0", on: "router", "xdp_redirect_map", ["--func", "xdp_redirect_map"])
             try r.attach("xdp", "eth1", on: "router", "xdp_redirect_map", ["--func", "xdp_dummy"])
-            try r.netbpf(["map", "update", rec.pinDirectory + "/maps/tx_port", "--key", "u32:0", "--value", "u32:\(out.index)"])
+            try r.netbpf(["map", "update", rec.pinDirectory + "/maps/tx_port", "--key", "u32:0", "--value", "u32:\(out.index)", "--netns", r.ns("router")])
             let seen = try SimLab.capture(r.ns("b1"), "eth0", ["-Q", "in", "udp", "dst", "port", "9999", "and", "ether", "dst", a1.mac], count: 6) {
                 try UDPReceiver.send(from: r.ns("a1"), to: "10.2.0.11", port: 9999, count: 6)
             }
