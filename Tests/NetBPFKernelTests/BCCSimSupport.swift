@@ -91,7 +91,7 @@ final class BCCSimRun {
         for n in try NetworkNamespace.list() where n.hasPrefix("nb-\(sim)-") {
             _ = try SimLab.inNamespace(n, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
         }
-        usleep(300_000)
+        usleep(500_000)
     }
 
     /// The interface's index and MAC address in host `host` (`ip -j link show`).
