@@ -36,6 +36,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "tcx: run before the program with this id (0: first).") var before: UInt32?
         @Option(help: "tcx: run after the program with this id.") var after: UInt32?
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -52,7 +53,7 @@ struct AttachCommand: ParsableCommand {
                 if let before { options.position = before == 0 ? .first : .before(programID: before) }
                 if let after { options.position = .after(programID: after) }
                 // Compiled, loaded and chosen before the hook is touched: bad input changes nothing.
-                let object = try ProgramInput.open(path, compile: compile, hook: "tc").load()
+                let object = try module.load(ProgramInput.open(path, compile: compile, hook: "tc"))
                 let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section,
                                                           hook: "tc", accepts: [.schedCls])
                 let record = try Attacher().attachTC(program, of: object, to: target.interface, namespace: target.netns, options: options)
@@ -76,6 +77,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "generic (skb) or driver (native).") var mode: String = "generic"
         @Flag(help: "Attach over netlink (IFLA_XDP) instead of with a BPF link.") var netlink = false
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -87,7 +89,7 @@ struct AttachCommand: ParsableCommand {
                 case "driver", "native", "drv": xdpMode = .native
                 default: throw AttachError(.invalidArgument, "unknown XDP mode '\(mode)'", hint: "generic or driver")
                 }
-                let object = try ProgramInput.open(path, compile: compile, hook: "xdp").load()
+                let object = try module.load(ProgramInput.open(path, compile: compile, hook: "xdp"))
                 let program = try ProgramSelection.select(from: object, name: target.programName ?? compile.functionName, section: target.section, hook: "xdp", accepts: [.xdp])
                 let record = try Attacher().attachXDP(program, of: object, to: target.interface, namespace: target.netns, mode: xdpMode, netlink: netlink)
                 try report(record, json: output.json)
@@ -105,6 +107,7 @@ struct AttachCommand: ParsableCommand {
         @Option(help: "Stop after this many frames.") var count: Int?
         @Option(help: "Stop after this many seconds.") var seconds: Double?
         @OptionGroup var compile: CompileArguments
+        @OptionGroup var module: SharedModuleOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -113,7 +116,7 @@ struct AttachCommand: ParsableCommand {
                 var object: BPFObject?
                 var program: BPFProgram?
                 if let path = target.program {
-                    object = try ProgramInput.open(path, compile: compile, hook: "socket").load()
+                    object = try module.load(ProgramInput.open(path, compile: compile, hook: "socket"))
                     program = try ProgramSelection.select(from: object!, name: target.programName ?? compile.functionName, section: target.section, hook: "socket", accepts: [.socketFilter])
                 }
                 let classic = try pcap.map { try ClassicFilter.compile(pcap: $0) }

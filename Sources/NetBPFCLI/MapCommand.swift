@@ -43,7 +43,7 @@ struct EntryPrinter {
 /// `netbpf map list|dump|get|update|delete`.
 struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "map", abstract: "List, dump and edit BPF maps.",
-                                                    subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self])
+                                                    subcommands: [List.self, Dump.self, Get.self, Update.self, Delete.self, MapEventsCommand.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Every BPF map on the system (like `bpftool map show`).")
@@ -120,20 +120,25 @@ struct MapCommand: ParsableCommand {
         @Option(help: "The key: hex bytes, or u32:N, u64:N, ipv4:A.B.C.D.") var key: String
         @Option(help: "The value, in the same forms (per-CPU maps: all CPUs' slots).") var value: String
         @Option(help: "any, noexist or exist.") var flags: String = "any"
+        @Option(help: "Update from inside this network namespace: a devmap or cpumap entry's interface index is looked up in the namespace of the process that writes it (as BCC's Python runs where its interfaces are).")
+        var netns: String?
         @OptionGroup var output: OutputOptions
         func run() throws {
             try reportingErrors(verbose: output.verbose) {
-                let map = try openMap(target)
-                let f: UpdateFlags
-                switch flags {
-                case "any": f = .any
-                case "noexist": f = .noExist
-                case "exist": f = .exist
-                default: throw BPFError(.invalidArgument, operation: "map update", message: "unknown --flags '\(flags)'", hint: "any, noexist or exist")
+                let (target, key, value, flags) = (self.target, self.key, self.value, self.flags)
+                try inNamespaceCLI(netns) {
+                    let map = try openMap(target)
+                    let f: UpdateFlags
+                    switch flags {
+                    case "any": f = .any
+                    case "noexist": f = .noExist
+                    case "exist": f = .exist
+                    default: throw BPFError(.invalidArgument, operation: "map update", message: "unknown --flags '\(flags)'", hint: "any, noexist or exist")
+                    }
+                    let k = try parseBytes(key, expectedSize: map.keySize, what: "key")
+                    let v = try parseBytes(value, expectedSize: map.valueBufferSize, what: "value")
+                    try map.update(key: k, value: v, flags: f)
                 }
-                let k = try parseBytes(key, expectedSize: map.keySize, what: "key")
-                let v = try parseBytes(value, expectedSize: map.valueBufferSize, what: "value")
-                try map.update(key: k, value: v, flags: f)
             }
         }
     }

@@ -59,4 +59,35 @@ struct BCCAttachCLITests {
             try lab.expectNothingLeft()
         }
     }
+
+    /// `--maps-from` and `--prog-array` (one BCC module on several hooks): bad input is one
+    /// error line and leaves nothing attached; a second attach with `--maps-from` counts into
+    /// the first one's map.
+    @Test func sharedMapsAndBadModuleOptions() throws {
+        let path = try Self.program(Self.icmpCounter)
+        let other = try Self.program("BPF_HASH(counts, u32, u32, 8);\nint count_icmp(struct __sk_buff *skb) { return 0; }\n")
+        defer { unlink(path); unlink(other) }
+        try AttachLab.with { lab in
+            for (args, text) in [(["--maps-from", "/nonexistent-bn5"], "no such directory"),
+                                 (["--prog-array", "counts"], "is not MAP:KEY=FUNCTION"),
+                                 (["--prog-array", "counts:1=count_icmp"], "not a prog array"),
+                                 (["--prog-array", "nomap:1=count_icmp"], "no map named 'nomap'")] {
+                let r = try lab.netbpf(["attach", "tc", "b", path, "--func", "count_icmp", "--netns", lab.server] + args)
+                AttachLab.expectOneLineError(r, text)
+            }
+            try lab.expectNothingLeft("after refused attaches")
+            // The first on egress (replies, source 10.99.0.2: never counted), the second on
+            // ingress (the client's requests: counted) into the first one's map.
+            let first = try AttachLab.decodeRecord(try lab.netbpfOK(["attach", "tc", "b", path, "--func", "count_icmp", "--egress", "--netns", lab.server, "--json"]))
+            let maps = first.pinDirectory + "/maps"
+            let wrong = try lab.netbpf(["attach", "tc", "b", other, "--func", "count_icmp", "--netns", lab.server, "--maps-from", maps])
+            AttachLab.expectOneLineError(wrong, "pinned at")
+            try lab.netbpfOK(["attach", "tc", "b", path, "--func", "count_icmp", "--netns", lab.server, "--maps-from", maps])
+            #expect(try lab.ping(2))
+            #expect(try lab.dumpCounters(maps + "/counts") == [2, 0])
+            let events = try lab.netbpf(["map", "events", maps + "/counts", "--seconds", "1"])
+            AttachLab.expectOneLineError(events, "not perf_event_array")
+            try lab.netbpfOK(["detach", "tc", "b", "--all", "--netns", lab.server])
+        }
+    }
 }
