@@ -23,6 +23,9 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Its network namespace.") var netns: String?
     @Option(help: "Key on the source or destination address (with --interface).") var keyOn: RateLimiter.KeyOn = .destination
     @Flag(help: "Limit on ingress (with --interface; default egress).") var ingress = false
+    @Option(help: "Run HTTP blocking on this interface's ingress (in --netns); the fleet's http/ keys fill its list.") var httpBlockInterface: String?
+    @Option(help: "Run VLAN learning with this trunk (in --netns); the fleet's vlan/ keys map clients to --vlan-worker interfaces.") var vlanTrunk: String?
+    @Option(help: "A worker interface of VLAN learning (repeat).") var vlanWorker: [String] = []
     @Option(help: "Lease TTL in seconds: how long after the agent dies the fleet sees the node gone.") var ttl = 10
     @Flag(help: "Detach the limiter when the agent stops (default: it keeps enforcing).") var detachOnExit = false
     @OptionGroup var output: OutputOptions
@@ -36,27 +39,64 @@ struct AgentCommand: ParsableCommand {
                 let c = try RateLimitConfig.load(path: config)
                 place = (c.interface, c.namespace, c.direction, c.keyOn, c.shape)
             }
-            guard let iface = place.interface else { throw ValidationError("give --interface IFACE or --config FILE") }
+            guard place.interface != nil || httpBlockInterface != nil || vlanTrunk != nil else {
+                throw ValidationError("give --interface IFACE or --config FILE (rate limiter), --http-block-interface IFACE or --vlan-trunk IFACE")
+            }
+            guard (vlanTrunk == nil) == vlanWorker.isEmpty else { throw ValidationError("--vlan-trunk and --vlan-worker go together") }
             // In a simulation the control host writes the PKI while the agents start: wait for it.
             if let dir = etcdOptions.pki { waitForFile(dir + "/" + FleetPKI.user(node: node) + ".password", seconds: 60) }
             let etcd = try etcdOptions.client(defaultUser: FleetPKI.user(node: node))
             var options = FleetAgent.Options(node: node, layout: try etcdOptions.layout())
             options.leaseTTL = ttl
 
-            let limiter: RateLimiter
-            if let adopted = try? RateLimiter(interface: iface, namespace: place.netns) {
-                limiter = adopted
-                StandardStreams.err("netbpf agent \(node): adopted the rate limiter on \(adopted.record.place)\n")
-            } else {
-                limiter = try RateLimiter.attach(interface: iface, namespace: place.netns, direction: place.direction, keyOn: place.key, shape: place.shape)
-                StandardStreams.err("netbpf agent \(node): attached a rate limiter to \(limiter.record.place)\n")
+            // Each controller is adopted when netbpf already attached it here (pinned: an agent
+            // killed with SIGKILL left it enforcing), else attached. VLAN learning is attached
+            // for the process (its programs go when the agent goes; learned VLANs are relearned).
+            // VLAN first: it checks its interfaces before attaching, and goes with the process.
+            var learner: VLANLearner?
+            if let trunk = vlanTrunk {
+                var config = VLANLearningConfig(trunk: trunk, namespace: netns, clients: [])
+                config.spareWorkers = vlanWorker
+                learner = try VLANLearner.start(config)
+                StandardStreams.err("netbpf agent \(node): VLAN learning on trunk \(trunk), workers \(vlanWorker.joined(separator: ", "))\n")
             }
+            var limiter: RateLimiter?
+            var attachedLimiter = false
+            if let iface = place.interface {
+                if let adopted = try? RateLimiter(interface: iface, namespace: place.netns) {
+                    limiter = adopted
+                    StandardStreams.err("netbpf agent \(node): adopted the rate limiter on \(adopted.record.place)\n")
+                } else {
+                    let l = try RateLimiter.attach(interface: iface, namespace: place.netns, direction: place.direction, keyOn: place.key, shape: place.shape)
+                    limiter = l
+                    attachedLimiter = true
+                    StandardStreams.err("netbpf agent \(node): attached a rate limiter to \(l.record.place)\n")
+                }
+            }
+            var blocker: HTTPBlocker?
+            if let iface = httpBlockInterface {
+                if let adopted = try? HTTPBlocker(interface: iface, namespace: netns) {
+                    blocker = adopted
+                    StandardStreams.err("netbpf agent \(node): adopted HTTP blocking on \(adopted.record.place)\n")
+                } else {
+                    let b: HTTPBlocker
+                    do { b = try HTTPBlocker.attach(interface: iface, namespace: netns) } catch {
+                        if attachedLimiter { try? limiter?.detach() }
+                        throw error
+                    }
+                    blocker = b
+                    StandardStreams.err("netbpf agent \(node): attached HTTP blocking to \(b.record.place)\n")
+                }
+            }
+            let (l, b, v) = (limiter, blocker, learner)
             let agentBox = AgentBox()
             let server = try AgentMetrics.server(listen: listen, node: node,
                                                  health: { agentBox.agent?.health.withLock { $0 } ?? AgentHealth() },
-                                                 limits: { (try? limiter.entries()) ?? [] })
+                                                 limits: { (try? l?.entries()) ?? [] },
+                                                 blocks: { b.map { (try? $0.list.listing()) ?? [] } },
+                                                 vlan: { try? v?.report() })
             options.metricsURL = server.url + "/metrics"
-            let agent = try FleetAgent(etcd: etcd, options: options, target: limiter)
+            let agent = try FleetAgent(etcd: etcd, options: options, targets: NodeTargets(rateLimit: limiter, httpBlock: blocker?.list, vlan: learner))
             agentBox.agent = agent
             server.start()
             StandardStreams.err("netbpf agent \(node): metrics on \(server.url)/metrics, following \(etcd.endpoint)\n")
@@ -72,11 +112,15 @@ struct AgentCommand: ParsableCommand {
             // Lease revoke waits 1 s at most, so --detach-on-exit is done well within the 2 s
             // that sim down gives before SIGKILL.
             try blocking { await task.value }
-            if detachOnExit { try limiter.detach() }
+            learner?.stop()
+            if detachOnExit {
+                try limiter?.detach()
+                try blocker?.detach()
+            }
             sources.forEach { $0.cancel() }
             server.stop()
             try blocking { await etcd.close() }
-            StandardStreams.err("netbpf agent \(node): stopped" + (detachOnExit ? ", limiter detached" : ", limiter keeps enforcing") + "\n")
+            StandardStreams.err("netbpf agent \(node): stopped" + (detachOnExit ? ", controllers detached" : ", rate limiter and HTTP blocking keep enforcing") + "\n")
         }
     }
 }

@@ -8,7 +8,8 @@ import NetBPFFleet
 /// Prometheus scrape configuration, and the PKI of a simulation (docs/fleet.md).
 struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fleet", abstract: "Set and show a fleet's desired state in etcd; node status; PKI.",
-                                                    subcommands: [RateLimit.self, Show.self, Status.self, PrometheusConfig.self, PKI.self, FleetControlPlaneCommand.self])
+                                                    subcommands: [RateLimit.self, FleetHTTPCommand.self, FleetVLANCommand.self, Show.self, Status.self, PrometheusConfig.self, PKI.self,
+                                                                  FleetControlPlaneCommand.self])
 
     struct RateLimit: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ratelimit", abstract: "Limits every node (or some) enforces.",
@@ -81,9 +82,10 @@ struct FleetCommand: ParsableCommand {
             try reportingErrors(verbose: output.verbose) {
                 let nodes = try etcd.withOperator { try await $0.status() }
                 if output.json { try printJSON(nodes); return }
-                print(table(["NODE", "ALIVE", "REVISION", "APPLIED", "LIMITS", "ETCD", "REFUSED"], nodes.map { n in
+                print(table(["NODE", "ALIVE", "REVISION", "APPLIED", "LIMITS", "BLOCKS", "CLIENTS", "ETCD", "REFUSED"], nodes.map { n in
                     [n.node, n.alive ? "yes" : "no", n.status.map { String($0.revision) } ?? "-",
                      n.status?.appliedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "-", n.status.map { String($0.limits) } ?? "-",
+                     n.status?.blocks.map(String.init) ?? "-", n.status?.vlanClients.map(String.init) ?? "-",
                      n.status.map { $0.etcdConnected ? "up" : "down" } ?? "-",
                      n.status.map { $0.errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ") } ?? ""]
                 }))

@@ -17,6 +17,10 @@ public struct AgentHealth: Sendable, Codable, Equatable {
     public var errors: [String: String] = [:]
     /// Limits in force (the default included).
     public var limits: Int = 0
+    /// HTTP blocks in force; nil when the node runs no HTTP blocking.
+    public var blocks: Int?
+    /// VLAN clients mapped; nil when the node runs no VLAN learning.
+    public var vlanClients: Int?
     /// True while the agent is connected to etcd (registered, synced) and following its watches.
     public var etcdConnected = false
     /// Connections to etcd lost and made again: one per loss of a working connection (failed
@@ -29,7 +33,8 @@ public struct AgentHealth: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case revision, appliedAt = "applied_at", applySeconds = "apply_seconds", history, applies, errors, limits
+        case revision, appliedAt = "applied_at", applySeconds = "apply_seconds", history, applies, errors, limits, blocks
+        case vlanClients = "vlan_clients"
         case etcdConnected = "etcd_connected", reconnects, node
     }
 

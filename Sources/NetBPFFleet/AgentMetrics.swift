@@ -7,7 +7,10 @@ public enum AgentMetrics {
     /// The page for one scrape: the agent's health (gauges and counters labelled with its node)
     /// and, for each entry of `limits`, its configured rate and its passed and dropped bytes and
     /// packets, labelled with the prefix. Every family has HELP and TYPE.
-    public static func render(health h: AgentHealth, limits: [RateLimiter.Entry]) -> String {
+    /// With `blocks`, each HTTP block's dropped requests (labels kind, value); with `vlan`, the
+    /// VLAN learner's frames and bytes per outcome.
+    public static func render(health h: AgentHealth, limits: [RateLimiter.Entry], blocks: [HTTPBlockListing]? = nil,
+                              vlan: VLANLearningReport? = nil) -> String {
         var out = ""
         let node = TunnelPrometheus.escape(h.node)
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
@@ -35,19 +38,34 @@ public enum AgentMetrics {
             family(name, "counter", help)
             for e in limits { value(name, String(e[keyPath: pick]), ",prefix=\"\(TunnelPrometheus.escape(e.prefix))\"") }
         }
+        if let blocks {
+            family("netbpf_http_block_dropped_requests_total", "counter", "HTTP requests dropped by each block.")
+            for b in blocks {
+                value("netbpf_http_block_dropped_requests_total", String(b.hits),
+                      ",kind=\"\(b.entry.kind.rawValue)\",value=\"\(TunnelPrometheus.escape(b.entry.value))\"")
+            }
+        }
+        if let vlan {
+            family("netbpf_vlan_frames_total", "counter", "Frames the VLAN learner handled, by outcome.")
+            for t in vlan.totals { value("netbpf_vlan_frames_total", String(t.packets), ",outcome=\"\(t.outcome.rawValue)\"") }
+            family("netbpf_vlan_bytes_total", "counter", "Bytes the VLAN learner handled, by outcome.")
+            for t in vlan.totals { value("netbpf_vlan_bytes_total", String(t.bytes), ",outcome=\"\(t.outcome.rawValue)\"") }
+        }
         return out
     }
 
     /// A read-only HTTP endpoint: GET /metrics and GET /status (JSON); anything else 404/405.
     package static func server(listen: String, node: String, health: @escaping @Sendable () -> AgentHealth,
-                              limits: @escaping @Sendable () -> [RateLimiter.Entry]) throws -> HTTPServer {
+                              limits: @escaping @Sendable () -> [RateLimiter.Entry],
+                              blocks: @escaping @Sendable () -> [HTTPBlockListing]? = { nil },
+                              vlan: @escaping @Sendable () -> VLANLearningReport? = { nil }) throws -> HTTPServer {
         try HTTPServer(listen: listen) { request in
             guard request.method == "GET" || request.method == "HEAD" else {
                 return .body(status: 405, contentType: "text/plain", Data("read-only: GET /metrics or /status\n".utf8))
             }
             switch request.path {
             case "/metrics":
-                return .body(status: 200, contentType: TunnelPrometheus.contentType, Data(render(health: health(), limits: limits()).utf8))
+                return .body(status: 200, contentType: TunnelPrometheus.contentType, Data(render(health: health(), limits: limits(), blocks: blocks(), vlan: vlan()).utf8))
             case "/status":
                 return .body(status: 200, contentType: "application/json", (try? AgentHealth.encoder().encode(health())) ?? Data())
             default:

@@ -3,7 +3,8 @@ import NetBPFControllers
 import Synchronization
 
 /// The node agent: registers the node under a lease, watches its desired state (all nodes and
-/// its own), applies it to the rate limiter's maps, writes back what it applied.
+/// its own), applies it to the maps of the node's controllers (rate limiter, HTTP blocking,
+/// VLAN learning), writes back what it applied.
 ///
 /// Resilience: the maps keep the last applied state whatever happens to etcd; a lost connection
 /// is retried with back-off (0.2 s doubling to 2 s) and each watch resumes at the revision after
@@ -27,7 +28,7 @@ public actor FleetAgent {
 
     let etcd: EtcdClient
     let options: Options
-    let target: RateLimitTarget
+    let targets: NodeTargets
     /// Read by the /metrics handler on its own thread.
     public nonisolated let health: Mutex<AgentHealth>
 
@@ -41,14 +42,21 @@ public actor FleetAgent {
     var statusDirty = true
     var writingStatus = false
 
-    /// An agent that makes `target`'s maps hold the node's desired state; nothing happens until
-    /// `run()`.
+    /// An agent that makes `target`'s maps hold the node's rate limits (the node runs no other
+    /// controller); nothing happens until `run()`.
     /// - Throws: `FleetError` when `options.node` is not a node name.
     public init(etcd: EtcdClient, options: Options, target: RateLimitTarget) throws {
+        try self.init(etcd: etcd, options: options, targets: NodeTargets(rateLimit: target))
+    }
+
+    /// An agent that makes the maps of the node's controllers hold its desired state; keys of a
+    /// controller the node does not run are refused with that reason. Nothing happens until `run()`.
+    /// - Throws: `FleetError` when `options.node` is not a node name.
+    public init(etcd: EtcdClient, options: Options, targets: NodeTargets) throws {
         try KeyLayout.checkNodeName(options.node)
         self.etcd = etcd
         self.options = options
-        self.target = target
+        self.targets = targets
         var h = AgentHealth()
         h.node = options.node
         health = Mutex(h)
@@ -180,12 +188,40 @@ public actor FleetAgent {
                 }
             }
         }
-        let all = items(allKVs, under: options.layout.desiredAll, label: "all/")
-        let own = items(ownKVs, under: options.layout.desiredNode(options.node), label: "node/\(options.node)/")
+        // A controller this node does not run: its keys are refused (on the nodes they select).
+        func runs(_ item: DesiredState.Item, label: String) -> Bool {
+            let missing: String? = switch item.controller {
+            case "http": targets.httpBlock == nil ? "this node runs no HTTP blocking (netbpf agent --http-block-interface IFACE)" : nil
+            case "vlan": targets.vlan == nil ? "this node runs no VLAN learning (netbpf agent --vlan-trunk IFACE --vlan-worker IFACE)" : nil
+            default: targets.rateLimit == nil ? "this node runs no rate limiter" : nil
+            }
+            guard let missing else { return true }
+            if DesiredState.matches(item.nodes, node: options.node) || label.hasPrefix("node/") { errors[label + item.key] = missing }
+            return false
+        }
+        let allLabel = "all/", ownLabel = "node/\(options.node)/"
+        let all = items(allKVs, under: options.layout.desiredAll, label: allLabel).filter { runs($0, label: allLabel) }
+        let own = items(ownKVs, under: options.layout.desiredNode(options.node), label: ownLabel).filter { runs($0, label: ownLabel) }
         let (state, conflicts) = DesiredState.effective(node: options.node, all: all, own: own)
         errors.merge(conflicts) { a, _ in a }
-        let outcome = try LimitApplier.apply(state, to: target)
-        for (k, v) in outcome.errors { errors["map:" + k] = v }
+        // A map update the kernel refused is reported under the key that asked for it.
+        func refused(_ id: String, _ reason: String) { errors[state.origin[id] ?? "map:" + id] = reason }
+        var outcome = LimitApplier.Outcome()
+        if let rl = targets.rateLimit {
+            outcome = try LimitApplier.apply(state, to: rl)
+            for (k, v) in outcome.errors { refused("ratelimit " + k, v) }
+        }
+        var other = ControllerApplier.Outcome()
+        if let http = targets.httpBlock {
+            let o = try ControllerApplier.apply(blocks: state.blocks, to: http)
+            other.added += o.added; other.removed += o.removed
+            for (k, v) in o.errors { refused(k, v) }
+        }
+        if let vlan = targets.vlan {
+            let o = try ControllerApplier.apply(vlanClients: state.vlanClients, to: vlan)
+            other.added += o.added; other.removed += o.removed; other.moved += o.moved
+            for (k, v) in o.errors { refused(k, v) }
+        }
         let seconds = Double((ContinuousClock.now - since).components.attoseconds) / 1e18 + Double((ContinuousClock.now - since).components.seconds)
         health.withLock { h in
             if revision > h.revision || force {
@@ -198,10 +234,13 @@ public actor FleetAgent {
             }
             h.errors = errors
             h.limits = state.limits.count + (state.defaultRate == nil ? 0 : 1)
+            h.blocks = targets.httpBlock == nil ? nil : state.blocks.count
+            h.vlanClients = targets.vlan == nil ? nil : state.vlanClients.count
         }
         statusDirty = true
-        if outcome.changedAnything || !errors.isEmpty {
-            log("applied revision \(revision): +\(outcome.added) ~\(outcome.changed) -\(outcome.removed)\(outcome.defaultChanged ? " default" : "")"
+        if outcome.changedAnything || other.changedAnything || !errors.isEmpty {
+            log("applied revision \(revision): limits +\(outcome.added) ~\(outcome.changed) -\(outcome.removed)\(outcome.defaultChanged ? " default" : "")"
+                + (other.changedAnything ? ", blocks/clients +\(other.added) ~\(other.moved) -\(other.removed)" : "")
                 + (errors.isEmpty ? "" : ", \(errors.count) refused: " + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")))
         }
     }

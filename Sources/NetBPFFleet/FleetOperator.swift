@@ -46,6 +46,48 @@ public struct FleetOperator: Sendable {
         try await remove("ratelimit/" + Self.name(for: try AddressPrefix(prefix)), node: node)
     }
 
+    /// The key name of an HTTP block: "path-%2Fadmin" for path /admin, "host-example.com"
+    /// ('%' and '/' percent-encoded, so the name is one key segment and names never collide).
+    public static func name(for block: HTTPBlockEntry) -> String {
+        block.kind.rawValue + "-" + block.value.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+    }
+
+    /// The key name of a VLAN client: its MAC with dashes, "02-00-00-00-00-01".
+    public static func name(for mac: EthernetAddress) -> String { mac.description.replacingOccurrences(of: ":", with: "-") }
+
+    /// Blocks HTTP requests by path prefix or Host on the nodes `nodes` selects, or on one node
+    /// (`node`). Returns the etcd revision of the change.
+    /// - Throws: `ControllerError` for a malformed path or host; `FleetError` from etcd.
+    @discardableResult
+    public func block(_ entry: HTTPBlockEntry, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        var o: [String: String] = [entry.kind.rawValue: entry.value]
+        if node == nil { o["nodes"] = nodes }
+        return try await write("http/" + Self.name(for: entry), o, node: node)
+    }
+
+    /// Removes a block set with `block` (from desired/all/, or from one node's desired state).
+    /// - Throws: `FleetError` when no such block is set there, or from etcd.
+    @discardableResult
+    public func unblock(_ entry: HTTPBlockEntry, node: String? = nil) async throws -> Int64 {
+        try await remove("http/" + Self.name(for: entry), node: node)
+    }
+
+    /// Maps a VLAN client MAC to a worker interface on the nodes `nodes` selects, or on one node.
+    /// - Throws: `FleetError` for a malformed value, or from etcd.
+    @discardableResult
+    public func mapVLANClient(_ mac: EthernetAddress, worker: String, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        var o: [String: String] = ["mac": mac.description, "worker": worker]
+        if node == nil { o["nodes"] = nodes }
+        return try await write("vlan/" + Self.name(for: mac), o, node: node)
+    }
+
+    /// Removes a VLAN client mapping set with `mapVLANClient`.
+    /// - Throws: `FleetError` when no such mapping is set there, or from etcd.
+    @discardableResult
+    public func unmapVLANClient(_ mac: EthernetAddress, node: String? = nil) async throws -> Int64 {
+        try await remove("vlan/" + Self.name(for: mac), node: node)
+    }
+
     func base(node: String?) throws -> String {
         if let node { try KeyLayout.checkNodeName(node); return layout.desiredNode(node) }
         return layout.desiredAll

@@ -119,4 +119,75 @@ struct FleetAgentTests {
             }
         }
     }
+
+    /// HTTP blocking from the fleet: a path blocked through the operator reaches the node's
+    /// http_block list live (same program id): curl of it fails (the request is dropped),
+    /// other paths still answer, the entry counts the drops; unblock lifts it. Malformed http/
+    /// and vlan/ values, and keys of a controller the node does not run, are refused per key
+    /// with the reason written back, and the agent goes on.
+    @Test func httpBlocksApplyLiveAndBadValuesAreRefusedPerKey() async throws {
+        try await FleetLab.with { lab in
+            let blocker = try HTTPBlocker.attach(interface: "flb", namespace: lab.server, store: lab.store)
+            let programID = blocker.record.programID
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            server.arguments = ["netns", "exec", lab.server, "python3", "-m", "http.server", "8080", "--bind", "10.77.0.2", "--directory", "/usr/share/doc"]
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            defer { server.terminate(); server.waitUntilExit() }
+            /// (HTTP code, curl exit status) of GET PATH from the client.
+            func get(_ path: String) throws -> (code: String, exit: Int32) {
+                let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", lab.client, "curl", "-s", "-o", "/dev/null", "-m", "2",
+                                                              "-w", "%{http_code}", "http://10.77.0.2:8080" + path])
+                return (r.stdout, r.status)
+            }
+            var first = (code: "", exit: Int32(-1))
+            for _ in 0..<50 where first.code != "404" { first = try get("/secret/a"); usleep(100_000) }
+            #expect(first.code == "404", "the server did not answer: \(first)")
+
+            try await withClient(try lab.client(user: "operator")) { op in
+                let fleet = FleetOperator(etcd: op, layout: lab.layout)
+                try await withAgent(lab, node: "n1", targets: NodeTargets(httpBlock: blocker.list)) { agent in
+                    let secret = try HTTPBlockEntry.path("/secret")
+                    let rev = try await fleet.block(secret, nodes: "n*")
+                    let status = try await lab.waitForStatus("n1", revision: rev, as: op)
+                    #expect(status.errors.isEmpty && status.blocks == 1 && status.vlanClients == nil, "\(status)")
+                    #expect(try blocker.list.listing().map(\.entry) == [secret])
+                    let blocked = try get("/secret/a")
+                    #expect(blocked.code == "000" && blocked.exit == 28, "GET /secret/a under the block: \(blocked)")
+                    #expect(try get("/").code == "200")
+                    #expect(try blocker.list.listing().first?.hits ?? 0 >= 1)
+
+                    let bad: [(String, String, String)] = [
+                        ("http/relative", #"{"path":"admin"}"#, "does not start with '/'"),
+                        ("http/both", #"{"path":"/a","host":"example.com"}"#, "exactly one of 'path'"),
+                        ("http/long", #"{"path":"/\#(String(repeating: "a", count: 80))"}"#, "at most 64"),
+                        ("http/colour", #"{"path":"/a","colour":"red"}"#, "unknown key 'colour'"),
+                        ("vlan/mac", #"{"mac":"02:00:00:00:00:zz","worker":"w1"}"#, "not a MAC address"),
+                        ("vlan/group", #"{"mac":"01:00:5e:00:00:01","worker":"w1"}"#, "not a unicast address"),
+                        ("vlan/noworker", #"{"mac":"02:00:00:00:00:01"}"#, "'worker' is required"),
+                        ("vlan/good", #"{"mac":"02:00:00:00:00:01","worker":"w1"}"#, "runs no VLAN learning"),
+                        ("ratelimit/good", #"{"prefix":"10.5.0.0/16","rate":"1mbit"}"#, "runs no rate limiter"),
+                    ]
+                    var last: Int64 = 0
+                    for (k, v, _) in bad { last = try await op.put(lab.layout.desiredAll + k, Data(v.utf8)) }
+                    let refused = try await lab.waitForStatus("n1", revision: last, as: op)
+                    for (k, _, why) in bad {
+                        #expect(refused.errors["all/" + k]?.contains(why) == true, "\(k): \(refused.errors["all/" + k] ?? "no error written")")
+                    }
+                    #expect(refused.errors.count == bad.count, "\(refused.errors)")
+                    #expect(try get("/secret/a").code == "000", "the block went away with the bad keys")
+
+                    let rev2 = try await fleet.unblock(secret)
+                    let h = try await lab.waitForStatus("n1", revision: rev2, as: op)
+                    #expect(h.blocks == 0 && agent.health.withLock { $0.etcdConnected })
+                    #expect(try blocker.list.listing().isEmpty)
+                    #expect(try get("/secret/a").code == "404", "still blocked after unblock")
+                }
+            }
+            #expect(lab.store.all().first { $0.programName == "http_block" }?.programID == programID, "the program was re-attached")
+            try blocker.detach(store: lab.store)
+        }
+    }
 }

@@ -13,7 +13,9 @@ struct FleetCLITests {
     final class AgentProcess {
         let pid: pid_t
         let log: String
-        init(_ lab: FleetLab, node: String, listen: String, ttl: Int) throws {
+        /// `controllers`: the agent's controller options (default: the rate limiter on the
+        /// lab's client end, fla).
+        init(_ lab: FleetLab, node: String, listen: String, ttl: Int, controllers: [String]? = nil) throws {
             log = lab.directory + "/agent-\(node)-\(Int.random(in: 0...99999)).log"
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
@@ -21,7 +23,7 @@ struct FleetCLITests {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             let args = [CLI.binary, "agent", "--node", node, "--etcd", lab.etcd.endpoint, "--pki", lab.pki.directory,
-                        "--interface", "fla", "--netns", lab.client, "--listen", listen, "--ttl", String(ttl)]
+                        "--listen", listen, "--ttl", String(ttl)] + (controllers ?? ["--interface", "fla", "--netns", lab.client])
             let argv = args.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
             var env = ProcessInfo.processInfo.environment
@@ -34,10 +36,14 @@ struct FleetCLITests {
             pid = p
         }
         var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        private var exitStatus: Int32?
+        /// Sends `sig` and reaps the agent (once; later calls return the first status).
         func kill(_ sig: Int32) -> Int32 {
+            if let exitStatus { return exitStatus }
             Glibc.kill(pid, sig)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+            exitStatus = status
             return status
         }
     }
@@ -124,5 +130,74 @@ struct FleetCLITests {
         #expect(r2.status != 0 && r2.stderr.contains("not a node name"), "\(r2.stderr)")
         let r3 = try CLI.run(["fleet", "show", "--etcd", "nonsense"])
         #expect(r3.status != 0 && r3.stderr.contains("not an etcd URL"), "\(r3.stderr)")
+    }
+
+    /// VLAN maps from the fleet, with real traffic: topologies/vlan-learning.yaml (three clients
+    /// on VLANs 10/20/30 sharing one IP, three workers sharing one IP, each answering with its
+    /// name) and `netbpf agent --vlan-trunk trunk --vlan-worker w0 w1 w2` in sw-workers. Before
+    /// any mapping nothing crosses; `netbpf fleet vlan map` sends client0 to worker1, a second
+    /// change moves it to worker0 (live, same programs), `unmap` cuts it again. A mapping to a
+    /// worker the node has not attached is refused with the reason in the status.
+    @Test func vlanMapsFromTheFleetSteerRealTraffic() async throws {
+        try await FleetLab.with(nodes: ["vl-1"]) { lab in
+            let name = "flv\(getpid() % 1000)"
+            let template = try String(contentsOf: TestPrograms.repositoryRoot.appendingPathComponent("topologies/vlan-learning.yaml"), encoding: .utf8)
+            let topology = lab.directory + "/vlan.yaml"
+            try template.replacingOccurrences(of: "name: vlan-learning", with: "name: \(name)").write(toFile: topology, atomically: true, encoding: .utf8)
+            var env = ProcessInfo.processInfo.environment
+            env["NETBPF_STATE_DIR"] = lab.stateDirectory
+            let up = try TestPrograms.run(CLI.binary, ["sim", "up", topology], environment: env)
+            defer {
+                let down = try? TestPrograms.run(CLI.binary, ["sim", "down", name], environment: env)
+                if down?.status != 0 { Issue.record("sim down: \(down?.stderr ?? "did not run")") }
+            }
+            try #require(up.status == 0, "sim up: \(up.stderr)")
+            func curl(_ client: Int) throws -> String {
+                let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", "nb-\(name)-client\(client)", "curl", "-s", "-m", "2", "http://172.16.1.5/"])
+                return r.status == 0 ? r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "curl exit \(r.status)"
+            }
+            let port = try EtcdServer.freePort()
+            let agent = try AgentProcess(lab, node: "vl-1", listen: "127.0.0.1:\(port)", ttl: 5,
+                                         controllers: ["--netns", "nb-\(name)-sw-workers", "--vlan-trunk", "trunk",
+                                                       "--vlan-worker", "w0", "--vlan-worker", "w1", "--vlan-worker", "w2"])
+            defer { _ = agent.kill(SIGTERM) }
+            try await withClient(try lab.client(user: "operator")) { op in
+                let deadline = Date().addingTimeInterval(30)
+                while Date() < deadline, try await op.range(lab.layout.node("vl-1")).kvs.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(try await !op.range(lab.layout.node("vl-1")).kvs.isEmpty, "the agent did not register: \(agent.output)")
+            }
+            #expect(try curl(0).hasPrefix("curl exit"), "client0 got through before any mapping")
+
+            func revision(_ out: String) -> Int64 { Int64(out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "revision ", with: "")) ?? -1 }
+            func wait(_ rev: Int64) async throws -> AgentHealth {
+                try await withClient(try lab.client(user: "operator")) { op in try await lab.waitForStatus("vl-1", revision: rev, seconds: 15, as: op) }
+            }
+            let rev1 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w1", "--nodes", "vl-*"]))
+            let h1 = try await wait(rev1)
+            #expect(h1.vlanClients == 1 && h1.errors.isEmpty, "\(h1)")
+            #expect(try curl(0) == "worker1")
+            #expect(try curl(1).hasPrefix("curl exit"), "client1 is not mapped")
+            let records = lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted()
+            #expect(records.count == 4, "trunk and three workers: \(records)")
+
+            let rev2 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w0"]))
+            _ = try await wait(rev2)
+            #expect(try curl(0) == "worker0", "the client did not move to worker0")
+            let rev3 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:02", "w9"]))
+            let h3 = try await wait(rev3)
+            #expect(h3.errors["all/vlan/02-00-00-00-00-02"]?.contains("worker 'w9' is not attached on this node") == true, "\(h3.errors)")
+            #expect(h3.vlanClients == 2)   // desired; the refused one is in errors
+            #expect(try curl(2).hasPrefix("curl exit"))
+            let metrics = try get("http://127.0.0.1:\(port)/metrics").body
+            let toWorker = metrics.split(separator: "\n").first { $0.hasPrefix("netbpf_vlan_frames_total{node=\"vl-1\",outcome=\"to-worker\"}") }
+            #expect((toWorker.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 8, "two requests' frames: \(toWorker ?? "none")")
+
+            let rev4 = revision(try fleet(lab, ["vlan", "unmap", "02:00:00:00:00:00"]))
+            _ = try await wait(rev4)
+            #expect(try curl(0).hasPrefix("curl exit"), "client0 still reaches a worker after unmap")
+            #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted() == records, "programs were re-attached")
+            #expect(agent.kill(SIGTERM) == 0, "\(agent.output)")
+            #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.isEmpty, "VLAN learning left records")
+        }
     }
 }

@@ -109,10 +109,17 @@ struct FleetLab {
 /// Runs an agent in this process until `body` returns, then stops it and closes its client.
 func withAgent<T>(_ lab: FleetLab, node: String, target: RateLimitTarget, ttl: Int = 10,
                   _ body: (FleetAgent) async throws -> T) async throws -> T {
+    try await withAgent(lab, node: node, targets: NodeTargets(rateLimit: target), ttl: ttl, body)
+}
+
+/// Runs an agent of the node's `targets` in this process until `body` returns, then stops it
+/// and closes its client.
+func withAgent<T>(_ lab: FleetLab, node: String, targets: NodeTargets, ttl: Int = 10,
+                  _ body: (FleetAgent) async throws -> T) async throws -> T {
     let etcd = try lab.client(user: FleetPKI.user(node: node))
     var options = FleetAgent.Options(node: node, layout: lab.layout)
     options.leaseTTL = ttl
-    let agent = try FleetAgent(etcd: etcd, options: options, target: target)
+    let agent = try FleetAgent(etcd: etcd, options: options, targets: targets)
     let task = Task { await agent.run() }
     do {
         let v = try await body(agent)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import NetBPFControllers
 import NetBPFFleet
@@ -28,7 +29,7 @@ import NetBPFFleet
         #expect(reason("ratelimit/a", #"["a"]"#).contains("JSON object"))
         #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8"}"#).contains("'rate' is required"))
         #expect(reason("ratelimit/a", #"{"prefix":"10.0.0.0/8","rate":10}"#).contains("must be a string"))
-        #expect(reason("vlan/a", #"{}"#).contains("not managed"))
+        #expect(reason("bgp/a", #"{}"#).contains("not managed"))
         #expect(reason("ratelimit", #"{}"#).contains("CONTROLLER/NAME"))
         #expect(reason("ratelimit/default", #"{"rate":"1mbit","prefix":"10.0.0.0/8"}"#).contains("unknown key 'prefix'"))
     }
@@ -91,5 +92,65 @@ import NetBPFFleet
                      FleetOperator.NodeView(node: "b", alive: false, metrics: "http://10.0.0.2:9560/metrics")]
         let text = FleetOperator.prometheusConfig(nodes: nodes)
         #expect(text.contains("10.0.0.1:9560") && !text.contains("10.0.0.2"))
+    }
+
+    @Test func httpAndVLANValuesParseAndConflict() throws {
+        let admin = try HTTPBlockEntry.path("/admin"), example = try HTTPBlockEntry.host("example.com")
+        let mac1 = try EthernetAddress("02:00:00:00:00:01")
+        let b = try parse("http/x", #"{"path":"/admin","nodes":"edge-*"}"#)
+        #expect(b.controller == "http" && b.block == admin && b.nodes == "edge-*")
+        let h = try parse("http/h", #"{"host":"Example.COM:8080"}"#)
+        #expect(h.block == example)
+        let v = try parse("vlan/c", #"{"mac":"02-00-00-00-00-01","worker":"w1"}"#)
+        #expect(v.vlanClient?.mac == mac1 && v.vlanClient?.worker == "w1")
+        #expect(reason("http/a", #"{}"#).contains("exactly one"))
+        #expect(reason("http/a", #"{"path":"a b"}"#).contains("spaces"))
+        #expect(reason("vlan/a", #"{"mac":"ff:ff:ff:ff:ff:ff","worker":"w1"}"#).contains("unicast"))
+        #expect(reason("vlan/a", #"{"mac":"02:00:00:00:00:01","worker":"a/b"}"#).contains("not an interface name"))
+        // The same NAME under two controllers is two keys; two names for one MAC: the later is refused.
+        let all = [try parse("ratelimit/x", #"{"prefix":"10.9.0.0/16","rate":"1mbit"}"#), try parse("http/x", #"{"path":"/x"}"#),
+                   try parse("vlan/a", #"{"mac":"02:00:00:00:00:01","worker":"w1"}"#),
+                   try parse("vlan/b", #"{"mac":"02:00:00:00:00:01","worker":"w2"}"#)]
+        let own = [try parse("http/x", #"{"path":"/y"}"#)]
+        let (s, errors) = DesiredState.effective(node: "n", all: all, own: own)
+        let y = try HTTPBlockEntry.path("/y")
+        #expect(s.limits.count == 1 && s.blocks == [y])
+        #expect(s.vlanClients == [mac1: "w1"])
+        #expect(errors == ["all/vlan/b": "client 02:00:00:00:00:01 is already mapped by 'a'"])
+        #expect(s.origin["http path /y"] == "node/n/http/x" && s.origin["vlan 02:00:00:00:00:01"] == "all/vlan/a")
+        let odd = try HTTPBlockEntry.path("/a/b%c")
+        #expect(FleetOperator.name(for: odd) == "path-%2Fa%2Fb%25c")
+    }
+
+    /// In-memory block list and VLAN client map: the appliers change only what differs.
+    final class FakeControllers: HTTPBlockTarget, VLANClientTarget, Sendable {
+        struct State { var blocks: Set<HTTPBlockEntry> = []; var clients: [EthernetAddress: String] = [:]; var calls = 0 }
+        let state = Mutex(State())
+        var blocks: Set<HTTPBlockEntry> { state.withLock { $0.blocks } }
+        var clients: [EthernetAddress: String] { state.withLock { $0.clients } }
+        var calls: Int { state.withLock { $0.calls } }
+        func listing() throws -> [HTTPBlockListing] { blocks.map { HTTPBlockListing(entry: $0, hits: 0, lastHitNanoseconds: 0) } }
+        func add(_ e: HTTPBlockEntry) throws { state.withLock { $0.calls += 1; _ = $0.blocks.insert(e) } }
+        func remove(_ e: HTTPBlockEntry) throws -> Bool { state.withLock { $0.calls += 1; return $0.blocks.remove(e) != nil } }
+        func clientMap() throws -> [EthernetAddress: String] { clients }
+        func setClient(_ mac: EthernetAddress, worker: String) throws {
+            guard worker != "bad" else { throw FleetError("worker 'bad' is not attached") }
+            state.withLock { $0.calls += 1; $0.clients[mac] = worker }
+        }
+        func removeClient(_ mac: EthernetAddress) throws -> Bool { state.withLock { $0.calls += 1; return $0.clients.removeValue(forKey: mac) != nil } }
+    }
+
+    @Test func controllerApplierChangesOnlyTheDifference() throws {
+        let t = FakeControllers()
+        let a = try HTTPBlockEntry.path("/a"), b = try HTTPBlockEntry.host("b.example")
+        #expect(try ControllerApplier.apply(blocks: [a, b], to: t).added == 2)
+        #expect(try !ControllerApplier.apply(blocks: [a, b], to: t).changedAnything && t.calls == 2)
+        let o = try ControllerApplier.apply(blocks: [b], to: t)
+        #expect(o.removed == 1 && o.added == 0 && t.blocks == [b])
+        let m1 = try EthernetAddress("02:00:00:00:00:01"), m2 = try EthernetAddress("02:00:00:00:00:02")
+        let v = try ControllerApplier.apply(vlanClients: [m1: "w1", m2: "bad"], to: t)
+        #expect(v.added == 1 && v.errors.keys.sorted() == ["vlan 02:00:00:00:00:02"])
+        let moved = try ControllerApplier.apply(vlanClients: [m1: "w2"], to: t)
+        #expect(moved.moved == 1 && t.clients == [m1: "w2"])
     }
 }

@@ -115,6 +115,10 @@ public struct HTTPBlockListing: Sendable, Equatable, Encodable {
     public var hits: UInt64
     /// CLOCK_MONOTONIC nanoseconds of the last drop (0: never).
     public var lastHitNanoseconds: UInt64
+    /// An entry with its counters (for stores other than the BPF map, e.g. tests' fakes).
+    public init(entry: HTTPBlockEntry, hits: UInt64, lastHitNanoseconds: UInt64) {
+        self.entry = entry; self.hits = hits; self.lastHitNanoseconds = lastHitNanoseconds
+    }
 
     enum CodingKeys: String, CodingKey { case kind, value, hits, lastHitNanoseconds = "last_hit_ns" }
 

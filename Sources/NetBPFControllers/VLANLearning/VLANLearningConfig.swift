@@ -94,6 +94,9 @@ public struct VLANLearningConfig: Sendable, Equatable {
     public var namespace: String?
     /// Client MAC -> worker interface.
     public var clients: [Client]
+    /// Worker interfaces with no client yet, attached anyway so that clients can be mapped to
+    /// them later without an attach (`VLANLearner.setClient`; the fleet agent's VLAN maps).
+    public var spareWorkers: [String] = []
 
     /// A config; `VLANLearner.resolve` checks the interfaces, `start` the rest.
     public init(trunk: String, namespace: String? = nil, clients: [Client]) {
@@ -105,7 +108,7 @@ public struct VLANLearningConfig: Sendable, Equatable {
     /// The worker interfaces, in the order they first appear.
     public var workers: [String] {
         var seen: Set<String> = []
-        return clients.map(\.worker).filter { seen.insert($0).inserted }
+        return (clients.map(\.worker) + spareWorkers).filter { seen.insert($0).inserted }
     }
 
     static let keys = ["trunk", "netns", "clients"]
