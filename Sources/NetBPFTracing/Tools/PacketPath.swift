@@ -87,7 +87,7 @@ public enum PacketPath {
         public var slot: Int
         /// The packet (valid in slot 0 sightings; the inner packet of a VXLAN frame).
         public var packet: Packet
-        /// A drop of an skb that had been cloned: a copy lives on (a raw socket's, a packet socket's).
+        /// A drop of an skb whose data a clone still shares: a copy lives on (a raw socket's, a packet socket's).
         public var cloned = false
 
         /// Decodes a record; nil when it is too short.
