@@ -179,7 +179,7 @@ public enum PacketPath {
             var out = [CChar](repeating: 0, count: 64)
             let af = bytes.count == 16 ? AF_INET6 : AF_INET
             _ = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &out, socklen_t(out.count)) }
-            return String(cString: out)
+            return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
     }
 
