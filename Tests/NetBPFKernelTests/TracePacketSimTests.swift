@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import NetBPFAttach
 import NetBPFControllers
+import NetBPFNetlink
 import NetBPFSim
 import NetBPFTestSupport
 import Testing
@@ -107,6 +108,22 @@ struct TracePacketSimTests {
     static func route(_ line: String) -> String {
         guard let r = line.range(of: ": ") else { return line }
         return String(line[r.upperBound...])
+    }
+
+    /// Without a simulation: namespaces and interfaces by name, and a drop by the stack.
+    @Test func udpToAClosedPortInGivenNamespaces() throws {
+        try NetworkNamespace.withTemporaryPair(prefix: "pt3", addresses: ("10.231.0.1/24", "10.231.0.2/24")) { a, b in
+            let r = try Self.trace(["--netns", a, "-i", "\(b)/vb", "--count", "1", "udp", "port", "9"]) {
+                let send = try SimLab.inNamespace(a, ["python3", "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x' * 10, ('10.231.0.2', 9))"])
+                #expect(send.status == 0, "\(send.stderr)")
+            }
+            try #require(r.status == 0, "trace packet: \(r.status.map(String.init) ?? "did not finish") \(r.stderr)")
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            try #require(lines.count == 1, "\(r.stdout)")
+            #expect(lines[0].contains(" udp 10.231.0.1:") && lines[0].contains(" > 10.231.0.2:9 len 10: "), "\(lines[0])")
+            #expect(Self.route(lines[0]) == "\(a)/va egress -> \(b)/vb ingress -> dropped: NO_SOCKET (__udp4_lib_rcv)", "\(lines[0])")
+            #expect(r.stderr.contains("on 6 hooks in 2 namespaces"), "lo and va in the first, vb in the second: \(r.stderr)")
+        }
     }
 
     @Test func badInput() throws {

@@ -46,7 +46,7 @@ struct pp_event {
 	u8 proto;       /* IPPROTO_* */
 	u8 tcp_flags;
 	u8 encap;       /* 1: the frame was VXLAN, the fields are the inner packet's;
-	                 * kind 1: 1 when the skb was cloned (a copy lives on: a raw or packet socket's) */
+	                 * kind 1: 1 when a clone still shares the data (a raw or packet socket's copy) */
 	u8 icmp_type;
 	u16 sport;      /* ICMP echo: id */
 	u16 dport;      /* ICMP: code */
@@ -356,7 +356,16 @@ int pp_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 		e.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	}
 	e.len = BPF_CORE_READ(skb, len);
-	e.encap = BPF_CORE_READ_BITFIELD_PROBED(skb, cloned);
+	/* Cloned, and the clone still holds the data (dataref counts the skbs sharing it; the
+	 * cloned bit alone stays set after a clone is gone, e.g. on a TCP segment whose sender's
+	 * clone crossed a veth). */
+	if (BPF_CORE_READ_BITFIELD_PROBED(skb, cloned)) {
+		unsigned char *head = BPF_CORE_READ(skb, head);
+		u32 end = BPF_CORE_READ(skb, end);
+		struct skb_shared_info *shinfo = (void *)(head + end);
+
+		e.encap = (BPF_CORE_READ(shinfo, dataref.counter) & 0xffff) > 1;
+	}
 	bpf_map_delete_elem(&seen, &addr);
 	emit(&e);
 	return 0;

@@ -87,7 +87,7 @@ public enum PacketPath {
         public var slot: Int
         /// The packet (valid in slot 0 sightings; the inner packet of a VXLAN frame).
         public var packet: Packet
-        /// A drop of an skb that had been cloned: a copy lives on (a raw socket's, a packet socket's).
+        /// A drop of an skb whose data a clone still shares: a copy lives on (a raw socket's, a packet socket's).
         public var cloned = false
 
         /// Decodes a record; nil when it is too short.
@@ -179,7 +179,7 @@ public enum PacketPath {
             var out = [CChar](repeating: 0, count: 64)
             let af = bytes.count == 16 ? AF_INET6 : AF_INET
             _ = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &out, socklen_t(out.count)) }
-            return String(cString: out)
+            return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
     }
 
