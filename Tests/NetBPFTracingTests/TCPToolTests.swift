@@ -448,4 +448,45 @@ struct TCPToolTests {
         expected += pad(String(sent[0]), 5) + " \(base)-0"
         #expect(lines.first == expected)
     }
+
+    /// IPv6: two connects over ::1 are seen by tcpconnect -6 and tcpaccept -6 with IPv6
+    /// addresses and the IP column 6; tcpconnect -4 sees none of them.
+    @Test func tcpconnectAndTcpacceptOverIPv6() throws {
+        try TCPLab.with { lab in
+            var six = Tcpconnect.Options()
+            six.family = 10
+            let connects = try Tcpconnect.start(six)
+            defer { connects.close() }
+            var four = Tcpconnect.Options()
+            four.family = 2
+            let connects4 = try Tcpconnect.start(four)
+            defer { connects4.close() }
+            var a = Tcpaccept.Options()
+            a.family = 10
+            let accepts = try Tcpaccept.start(a)
+            defer { accepts.close() }
+            let out = try lab.python("""
+                import os, socket
+                s = socket.socket(socket.AF_INET6); s.bind(('::1', 0)); s.listen(4)
+                port = s.getsockname()[1]
+                mine = []
+                for _ in range(2):
+                    c = socket.create_connection(('::1', port)); mine.append(c.getsockname()[1])
+                    x, _ = s.accept(); x.close(); c.close()
+                print(os.getpid(), port, *mine)
+                """)
+            try #require(out.count == 4, "\(out)")
+            let (pid, port, mine) = (UInt32(out[0]), UInt16(out[1]), out[2...].map { UInt16($0) })
+            var c = try collectEvents(connects, decode: Tcpconnect.decode) { $0.filter { $0.pid == pid }.count >= 2 }
+            c = try settle(connects, c, decode: Tcpconnect.decode).filter { $0.pid == pid }
+            #expect(c.map(\.sourcePort).sorted() == mine.sorted() && c.allSatisfy { $0.family == 10 && $0.sourceAddress == "::1" && $0.destinationAddress == "::1" && $0.destinationPort == port }, "\(c)")
+            let line = Tcpconnect.line(try #require(c.first), six, startNs: 0)
+            #expect(line.contains(" python3      6  ::1              ::1              \(port)"), "\(line)")
+            var x = try collectEvents(accepts, decode: Tcpaccept.decode) { $0.filter { $0.pid == pid }.count >= 2 }
+            x = try settle(accepts, x, decode: Tcpaccept.decode).filter { $0.pid == pid }
+            #expect(x.map(\.remotePort).sorted() == mine.sorted() && x.allSatisfy { $0.family == 10 && $0.localAddress == "::1" && $0.localPort == port }, "\(x)")
+            let none = try collectEvents(connects4, timeout: 0.3, decode: Tcpconnect.decode) { _ in false }
+            #expect(!none.contains { $0.pid == pid })
+        }
+    }
 }
