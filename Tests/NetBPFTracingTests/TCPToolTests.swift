@@ -364,7 +364,7 @@ struct TCPToolTests {
             try spec.setGlobal("port", to: port)
             let counter = try spec.load()
             let link = try #require(counter.programs.first).attachTracepoint(category: "tcp", name: "tcp_probe", cookie: 0)
-            defer { link.detach() }
+            defer { try? link.detach() }
             var server = Tcprtt.Options()
             server.localPort = port
             server.extended = true
@@ -394,7 +394,7 @@ struct TCPToolTests {
                 print(0)
                 """)
             usleep(200_000)
-            link.detach()
+            try link.detach()
             let hits = try ArrayMap<UInt64>(counter.map(named: "hits"))
             let (onServer, onClient) = (try hits.get(0), try hits.get(1))
             let s = try Tcprtt.collect(serverSide, server)

@@ -54,7 +54,7 @@ struct TracePacket: ParsableCommand {
             defer { probes.session.close() }
 
             var links: [BPFLink] = []
-            defer { for l in links { l.detach() } }
+            defer { detachReportingFailures(links) }
             var hooks: [PacketPath.Hook: PacketPath.HookInfo] = [:]
             var names: [UInt32: String] = [:]
             for (t, s) in zip(targets, scanned) {
@@ -181,7 +181,7 @@ struct TracePacket: ParsableCommand {
             let ports = all.compactMap { $0.vxlan?.port }
             return Scanned(inode: DropsNames.inode("/proc/thread-self/ns/net") ?? 0, devices: devices, vxlanPorts: ports)
         }
-        if let ns = t.namespace { return try withNamespace(ns, work) }
+        if let ns = t.namespace { return try withNamespace(ns) { try work() } }
         return try work()
     }
 
@@ -228,7 +228,7 @@ struct TracePacket: ParsableCommand {
             }
             return out
         }
-        let results = try t.namespace.map { try withNamespace($0, work) } ?? work()
+        let results = try t.namespace.map { try withNamespace($0) { try work() } } ?? work()
         var links: [BPFLink] = [], hooks: [PacketPath.Hook: PacketPath.HookInfo] = [:]
         for (link, hook, info) in results {
             if let link { links.append(link) }
