@@ -11,7 +11,7 @@ packages=(
   bpftool iproute2 iputils-ping iperf3 curl netcat-openbsd tcpdump python3  # peers and traffic
   libbpf-tools gcc  # tracing peers compared in the tests, and the uprobe test target
   bpfcc-tools  # BCC's programs, the corpus BCC mode is measured on (BCCCompatTests, docs/bcc-c.md)
-  qemu-system-x86 busybox-static kmod  # the kernel matrix: Debian's 6.1 booted under qemu (docs/kernels.md)
+  qemu-system-x86 busybox-static kmod jq  # the kernel matrix: Debian's 6.1 booted under qemu (docs/kernels.md)
   tshark  # reads the pcap-ng files of `netbpf capture` in its tests (debconf question answered by apt.sh's noninteractive default)
   etcd-server prometheus openssl  # the fleet: desired state store, scraper, and the PKI of `netbpf fleet pki` (docs/fleet.md)
 )

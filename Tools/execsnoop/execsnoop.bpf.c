@@ -1,8 +1,12 @@
-// execsnoop: every exec(), with its arguments, from the execve tracepoints.
+// execsnoop: every exec(), with its arguments, from the execve tracepoints (libbpf-tools'
+// way) or, with --kprobe or where the kernel has no syscall tracepoints, from a kprobe and a
+// kretprobe on the execve syscall function (BCC's way; libbpf's ksyscall sections).
 // Entry: the file name and argv are copied from user memory into a per-process record.
 // Exit: the record gets the return value and the new comm and goes to the ring buffer.
+// User space loads one pair of programs (Sources/NetBPFTracing/SyscallProbes.swift).
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbpf.h>
 
 #define ARG_BYTES 128            /* one argument, NUL included, at most */
@@ -55,13 +59,11 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int enter(const char *filename, const char *const *argv)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 pid = id >> 32;
 	u32 uid = (u32)bpf_get_current_uid_gid();
-	const char *const *argv = (const char *const *)ctx->args[1];
 	const char *arg = NULL;
 	struct exec_event *e;
 	struct task_struct *task;
@@ -86,7 +88,7 @@ int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 
 	/* The path being executed stands in for argv[0], as in BCC. */
-	n = bpf_probe_read_user_str(e->args, ARG_BYTES, (const char *)ctx->args[0]);
+	n = bpf_probe_read_user_str(e->args, ARG_BYTES, filename);
 	if (n <= 0) {
 		e->args[0] = 0;
 		n = 1;
@@ -115,8 +117,7 @@ int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_execve")
-int execsnoop_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int leave(long ret)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct exec_event *e = bpf_map_lookup_elem(&pending, &pid);
@@ -124,8 +125,8 @@ int execsnoop_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (!e)
 		return 0;
-	e->retval = ctx->ret;
-	if (ctx->ret >= 0 || include_failed) {
+	e->retval = ret;
+	if (ret >= 0 || include_failed) {
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		size = e->args_size;
 		if (size > ARGS_AREA)
@@ -135,6 +136,32 @@ int execsnoop_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	bpf_map_delete_elem(&pending, &pid);
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int execsnoop_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int execsnoop_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+/* The kprobe pair: libbpf attaches them to the syscall function (__x64_sys_execve) and
+ * BPF_KSYSCALL reads the user's arguments through the syscall wrapper's pt_regs. */
+SEC("ksyscall/execve")
+int BPF_KSYSCALL(execsnoop_kprobe_enter, const char *filename, const char *const *argv)
+{
+	return enter(filename, argv);
+}
+
+SEC("kretsyscall/execve")
+int BPF_KRETPROBE(execsnoop_kprobe_exit, long ret)
+{
+	return leave(ret);
 }
 
 NETBPF_LICENSE("GPL");

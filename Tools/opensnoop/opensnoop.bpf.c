@@ -1,5 +1,10 @@
-// opensnoop: open(), openat() and openat2() with their result, from the syscall tracepoints.
+// opensnoop: open(), openat() and openat2() with their result, from the syscall tracepoints
+// (libbpf-tools' way) or, with --kprobe or where the kernel has no syscall tracepoints, from
+// kprobes and kretprobes on the syscall functions (BCC's way; libbpf's ksyscall sections).
+// User space loads one set of programs (Sources/NetBPFTracing/SyscallProbes.swift).
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbpf.h>
 
 /* Layout mirrored by Sources/NetBPFTracing/Tools/Opensnoop.swift. */
@@ -144,6 +149,47 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int opensnoop_openat_ret(struct trace_event_raw_sys_exit *ctx)
 {
 	return finish(ctx->ret);
+}
+
+/* The kprobe set: libbpf attaches each to its syscall function (__x64_sys_openat ...), and
+ * BPF_KSYSCALL reads the user's arguments through the syscall wrapper's pt_regs. */
+SEC("ksyscall/open")
+int BPF_KSYSCALL(opensnoop_kprobe_open, const char *path, long flags)
+{
+	return remember(path, flags);
+}
+
+SEC("ksyscall/openat")
+int BPF_KSYSCALL(opensnoop_kprobe_openat, long dfd, const char *path, long flags)
+{
+	return remember(path, flags);
+}
+
+SEC("ksyscall/openat2")
+int BPF_KSYSCALL(opensnoop_kprobe_openat2, long dfd, const char *path, const void *how)
+{
+	u64 flags = 0;
+
+	bpf_probe_read_user(&flags, sizeof(flags), how);
+	return remember(path, (long)flags);
+}
+
+SEC("kretsyscall/open")
+int BPF_KRETPROBE(opensnoop_kprobe_open_ret, long ret)
+{
+	return finish(ret);
+}
+
+SEC("kretsyscall/openat")
+int BPF_KRETPROBE(opensnoop_kprobe_openat_ret, long ret)
+{
+	return finish(ret);
+}
+
+SEC("kretsyscall/openat2")
+int BPF_KRETPROBE(opensnoop_kprobe_openat2_ret, long ret)
+{
+	return finish(ret);
 }
 
 NETBPF_LICENSE("GPL");

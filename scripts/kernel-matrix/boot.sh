@@ -21,8 +21,8 @@ skip() { echo "$*" > "$results/skip"; echo "kernel-matrix: skip: $*" >&2; exit 3
 [ "$(id -u)" -eq 0 ] || skip "requires root (apt-get, qemu's 9p share of /)"
 if [ "${NETBPF_MATRIX_NO_INSTALL:-}" != 1 ]; then
   source "$repo/scripts/apt.sh"
-  install_missing kernel-matrix qemu-system-x86 busybox-static kmod >&2 \
-    || skip "apt-get could not install qemu-system-x86 busybox-static kmod"
+  install_missing kernel-matrix qemu-system-x86 busybox-static kmod jq >&2 \
+    || skip "apt-get could not install qemu-system-x86 busybox-static kmod jq"
 fi
 qemu=${NETBPF_MATRIX_QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null || skip "qemu is missing ($qemu not on PATH; apt-get install qemu-system-x86)"
@@ -40,16 +40,23 @@ for src in "$here"/programs/*.bpf.c "$repo/programs/count_icmp.bpf.c"; do
   "$repo/.build/debug/netbpf" compile "$src" -o "$results/objs/$name.o" >/dev/null 2>"$results/objs/$name.err" \
     || skip "netbpf compile $src failed: $(tail -1 "$results/objs/$name.err")"
 done
+# The guest's compile cache (netbpf compiles the tools' BPF C against the guest kernel's BTF)
+# outlives the boot, so only the first run on a machine pays for clang under TCG. The guest
+# mounts it at the same path, so the controllers' programs, which use no kernel types (no
+# vmlinux.h: their cache entries do not depend on the kernel), are compiled here, natively, with
+# the cache keys the guest will look up.
+guest_cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf-kernel-matrix}/guest-compile-cache
+mkdir -p "$guest_cache" && chmod 700 "$guest_cache"
+for src in ratelimit http_filter http_block tunnel_monitor vlan_learning distributed_bridge; do
+  NETBPF_CACHE_DIR=$guest_cache "$repo/.build/debug/netbpf" compile "$repo/programs/$src.bpf.c" -o "$results/objs/$src.o" >/dev/null 2>"$results/objs/$src.err" \
+    || skip "netbpf compile programs/$src.bpf.c failed: $(tail -1 "$results/objs/$src.err")"
+done
 cat > "$results/guest.env" <<ENV
 REPO='$repo'
 CASES='$here/guest-cases.sh'
 CASE_FILTER='$filter'
+CCACHE='$guest_cache'
 ENV
-
-# The guest's compile cache (netbpf compiles the tools' BPF C against the guest kernel's BTF)
-# outlives the boot, so only the first run on a machine pays for clang under TCG.
-guest_cache=${NETBPF_KERNEL_CACHE:-/var/cache/netbpf-kernel-matrix}/guest-compile-cache
-mkdir -p "$guest_cache" && chmod 700 "$guest_cache"
 
 qpid=
 reap() { [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null; [ -n "$qpid" ] && wait "$qpid" 2>/dev/null; qpid=; }

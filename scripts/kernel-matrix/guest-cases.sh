@@ -50,13 +50,14 @@ run_group() {
 # bg NAME CMD...: starts CMD in the background (a child of this shell, so `wait` works; its pid
 # is then $!) with stdout/stderr in $work/NAME.out/.err.
 bg() { local n=$1; shift; "$@" > "$work/$n.out" 2> "$work/$n.err" & }
-# wait_for FILE PATTERN [SECONDS]: until FILE contains PATTERN, or (for $work/NAME.out or .err)
-# the other file of the pair shows an error.
+# wait_for FILE PATTERN [SECONDS] [PID]: until FILE contains PATTERN, or (for $work/NAME.out or
+# .err) the other file of the pair shows an error, or process PID has ended.
 wait_for() {
   local i base=${1%.*}
   for ((i = 0; i < ${3:-150} * 5; i++)); do
     grep -q "$2" "$1" 2>/dev/null && return 0
     grep -q "^netbpf: \|^Error: " "$base.err" 2>/dev/null && return 1
+    [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
     sleep 0.2
   done
   return 1
@@ -68,6 +69,15 @@ map_value() { grep -o "\"$2\":[0-9]*" "$1" | head -1 | cut -d: -f2; }
 # syncs N: N sync(2) calls, one per coreutils sync (libc sync() -> ksys_sync).
 syncs() { local i; for ((i = 0; i < $1; i++)); do /usr/bin/sync; done; }
 both() { cat "$work/$1.err" "$work/$1.out" > "$work/$1.both" 2>/dev/null; echo "$work/$1.both"; }
+# hooks IFACE [NETNS]: what `netbpf list` sees on IFACE, "HOOK:PROGRAM" sorted ("tc/ingress:x" is
+# a cls_bpf filter on clsact, "tcx/ingress:x" a tcx link).
+hooks() { $netbpf list "$1" ${2:+--netns "$2"} --json 2>/dev/null | jq -r '[.[] | .hook + ":" + .programName] | sort | join(" ")'; }
+# tcx_count HOOKS: how many of them are tcx links (6.1 has none: the controllers must use clsact).
+tcx_count() { local n=0 h; for h in $1; do [[ $h == tcx/* ]] && n=$((n + 1)); done; echo $n; }
+# no_ipv6 NETNS...: IPv6 off, so router solicitations and MLD reports do not add frames to counts.
+no_ipv6() { local n; for n in "$@"; do ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done; }
+# last_json FILE: the last line of FILE that is a JSON object.
+last_json() { grep '^{' "$1" | tail -1; }
 
 group_features() {
   $netbpf features --json > "$work/features.json" 2>&1
@@ -155,6 +165,42 @@ group_trace_kprobe() {
   record trace-kprobe-event-refused "$([ $rc -ne 0 ] && [ "$hinted" = 1 ] && echo pass || echo fail)" "$(both tke)" exit=$rc hint=$hinted
 }
 
+# execsnoop and opensnoop on kprobes (--kprobe: BCC's way, a kprobe and a kretprobe on each
+# syscall function through libbpf's ksyscall sections) instead of the syscall tracepoints.
+# EXECS runs of `/bin/true MARKER` must give EXECS lines; OPENS opens of an existing file and
+# FAILS of a missing one by this shell (opensnoop -p) must give OPENS lines with an fd and FAILS
+# with ERR 2. While they run, the kernel's kprobe list must show the probes on the syscall
+# functions (__x64_sys_execve: kprobe + kretprobe; open, openat, openat2: three pairs).
+EXECS=6 OPENS=5 FAILS=2
+group_syscall_kprobes() {
+  local marker=mxexec$RANDOM i p q list=/sys/kernel/debug/kprobes/list
+  bg es $netbpf trace execsnoop --kprobe; p=$!
+  wait_for "$work/es.out" "PCOMM" 200 $p
+  local probes=$(grep -c "__x64_sys_execve" $list)
+  for ((i = 0; i < EXECS; i++)); do /bin/true $marker; done
+  sleep 1
+  stop $p
+  local n=$(grep -c "/bin/true $marker\$" "$work/es.out") st=fail
+  [ "$n" = $EXECS ] && [ "$probes" = 2 ] && st=pass
+  record execsnoop-kprobe "$st" "$(both es)" execs=$EXECS lines="$n" kprobes_listed="$probes" after_stop=$(grep -c "__x64_sys_execve" $list)
+  local file=/tmp/mxopen$RANDOM
+  echo x > $file
+  bg os $netbpf trace opensnoop --kprobe -p $BASHPID; q=$!
+  wait_for "$work/os.out" "PATH" 200 $q
+  probes=$(grep -c "__x64_sys_open" $list)
+  for ((i = 0; i < OPENS; i++)); do : < $file; done
+  for ((i = 0; i < FAILS; i++)); do : < $file.missing; done 2>/dev/null
+  sleep 1
+  stop $q
+  # Columns: PID COMM FD ERR PATH.
+  local ok=$(awk -v f=$file '$NF == f && $3 >= 0 && $4 == 0' "$work/os.out" | wc -l)
+  local failed=$(awk -v f=$file.missing '$NF == f && $3 == -1 && $4 == 2' "$work/os.out" | wc -l)
+  st=fail; [ "$ok" = $OPENS ] && [ "$failed" = $FAILS ] && [ "$probes" = 6 ] && st=pass
+  record opensnoop-kprobe "$st" "$(both os)" opens=$OPENS fails=$FAILS ok_lines="$ok" failed_lines="$failed" kprobes_listed="$probes" \
+    after_stop=$(grep -c "__x64_sys_open" $list)
+  rm -f $file
+}
+
 # Two veths: mxa0 (root ns, 10.77.0.1) -- mxb0 (netns mxb, 10.77.0.2).
 net_up() {
   ip netns add mxb
@@ -184,23 +230,158 @@ group_tc() {
   net_down
 }
 
-# The rate limiter on the clsact fallback: attached without flags, a limit, pings counted.
+# The rate limiter on the clsact fallback, attached without flags, dropping over its rate: 1 kbit/s
+# (125 B/s) with a burst of 2085 bytes, and ten 1042-byte frames (UDP datagrams of 1000 bytes:
+# + 8 UDP + 20 IP + 14 Ethernet, what skb->len is on egress) written in about a second, one
+# write each (bash's /dev/udp: no retry; ping would resend what the drop refused with ENOBUFS).
+# The bucket starts full: frames 1-3 pass (2085 -> 1043 -> 1 -> -1041; a frame passes while
+# tokens > 0), the debt of 1041 bytes takes 8 s to refill at 125 B/s, so frames 4-10 drop:
+# exactly 3 passed, 7 dropped. One ping before the limit resolves ARP (ARP is never limited).
+RL_FRAMES=10 RL_PASS=3
 group_ratelimit() {
   net_up
-  $netbpf ratelimit attach mxa0 --json > "$work/rl.out" 2> "$work/rl.err"
-  # "rate limiter attached to mxa0 egress (clsact prio 1 handle 1)" (attach prints text, also with --json)
+  $netbpf ratelimit attach mxa0 > "$work/rl.out" 2> "$work/rl.err"
+  # "rate limiter attached to mxa0 egress (clsact prio 1 handle 1)" (tcx would read "(tcx")
   local kind=$(grep -o 'egress (tcx\|egress (clsact' "$work/rl.out" | head -1 | sed 's/egress (//')
-  $netbpf ratelimit add 10.77.0.2 10mbit >> "$work/rl.out" 2>> "$work/rl.err"
-  ping -c $PINGS -i 0.2 -W 2 10.77.0.2 > "$work/rlping.out" 2>&1
-  $netbpf ratelimit list --json > "$work/rllist.out" 2>> "$work/rl.err"
-  local flat=$(tr -d ' \n' < "$work/rllist.out")
-  local passed=$(grep -o '"passedPackets":[0-9]*' <<< "$flat" | head -1 | cut -d: -f2)
+  ping -c 1 -W 2 10.77.0.2 > "$work/rlping.out" 2>&1
+  $netbpf ratelimit add 10.77.0.2 1kbit --burst 2085 >> "$work/rl.out" 2>> "$work/rl.err"
+  local hk=$(hooks mxa0) i payload
+  printf -v payload '%1000s' ''
+  for ((i = 0; i < RL_FRAMES; i++)); do printf '%s' "$payload" > /dev/udp/10.77.0.2/9; done 2>> "$work/rl.err"
+  $netbpf ratelimit list --json --interval 0.1 > "$work/rllist.out" 2>> "$work/rl.err"
+  local q='.[] | select(.entry.prefix == "10.77.0.2") | .entry'
+  local passed=$(jq "$q.passedPackets" "$work/rllist.out") dropped=$(jq "$q.droppedPackets" "$work/rllist.out")
+  local bytes=$(jq "$q.passedBytes" "$work/rllist.out") burst=$(jq "$q.burstBytes" "$work/rllist.out")
   local clsact=$(tc qdisc show dev mxa0 | grep -c clsact)
   $netbpf ratelimit detach --interface mxa0 >> "$work/rl.out" 2>> "$work/rl.err"
+  local left=$(tc qdisc show dev mxa0 | grep -c clsact)
   cat "$work/rllist.out" >> "$work/rl.out"
-  local st=fail; [ "$clsact" = 1 ] && [ "$kind" = clsact ] && [ "${passed:-0}" = "$PINGS" ] && st=pass
-  record ratelimit-clsact "$st" "$(both rl)" clsact=$clsact passed_packets="${passed:-0}" kind="${kind:-?}"
+  local st=fail
+  [ "$clsact" = 1 ] && [ "$kind" = clsact ] && [ "${passed:-0}" = $RL_PASS ] && [ "${dropped:-0}" = $((RL_FRAMES - RL_PASS)) ] && [ "$left" = 0 ] && st=pass
+  record ratelimit-clsact "$st" "$(both rl)" clsact=$clsact kind="${kind:-?}" hooks="$hk" tcx_hooks=$(tcx_count "$hk") \
+    frames=$RL_FRAMES passed_packets="${passed:-0}" dropped_packets="${dropped:-0}" passed_bytes="${bytes:-0}" burst_bytes="${burst:-0}" clsact_after_detach=$left
   net_down
+}
+
+# The HTTP filter's blocker (tc ingress on the server's veth, clsact here) and its socket filter:
+# busybox httpd in netns mxb serves /a/b and /secret; curl from the root namespace asks for /a/b
+# HTTP_OK times (200 each) and for /secret HTTP_BLOCKED times (blocked: no answer, curl gives
+# 000 after 2 s). Every request is printed once, blocked or not (retransmissions of a blocked
+# one are duplicates).
+HTTP_OK=3 HTTP_BLOCKED=2
+group_http_filter() {
+  net_up
+  local www=/tmp/mxwww i p
+  mkdir -p $www/a && echo hello > $www/a/b && echo 'top secret' > $www/secret
+  ip netns exec mxb /bin/busybox httpd -f -p 10.77.0.2:8000 -h $www > "$work/httpd.out" 2>&1 & local h=$!
+  for ((i = 0; i < 100; i++)); do curl -s -o /dev/null -m 2 http://10.77.0.2:8000/a/b && break; sleep 0.2; done
+  bg hf $netbpf http-filter -i mxb0 --netns mxb --block-path /secret --json; p=$!
+  # Ready when a request to /warm shows up (404 from httpd, not blocked).
+  for ((i = 0; i < 300; i++)); do
+    curl -s -o /dev/null -m 2 http://10.77.0.2:8000/warm
+    grep -q 'warm"' "$work/hf.out" 2>/dev/null && break
+    kill -0 $p 2>/dev/null || break
+    sleep 0.3
+  done
+  local hk=$(hooks mxb0 mxb) clsact=$(tc -n mxb qdisc show dev mxb0 | grep -c clsact)
+  local codes=""
+  for ((i = 0; i < HTTP_OK; i++)); do codes+=$(curl -s -o /dev/null -m 3 -w '%{http_code}' http://10.77.0.2:8000/a/b)" "; done
+  local pids=()
+  for ((i = 0; i < HTTP_BLOCKED; i++)); do curl -s -o /dev/null -m 2 -w '%{http_code}' http://10.77.0.2:8000/secret > "$work/blocked$i.code" & pids+=($!); done
+  wait "${pids[@]}"
+  for ((i = 0; i < HTTP_BLOCKED; i++)); do codes+=$(cat "$work/blocked$i.code")" "; done
+  sleep 1
+  stop $p
+  kill $h 2>/dev/null; wait $h 2>/dev/null
+  local ok=$(grep -o 200 <<< "$codes" | wc -l) timeouts=$(grep -o 000 <<< "$codes" | wc -l)
+  local o=$work/hf.out
+  local seen_ok=$(jq -s '[.[] | select(.type == "request" and .path == "/a/b" and .blocked != true)] | length' "$o")
+  local seen_blocked=$(jq -s '[.[] | select(.type == "request" and .path == "/secret" and .blocked == true)] | length' "$o")
+  local responses=$(jq -s '[.[] | select(.type == "response" and .path == "/a/b" and .status == 200)] | length' "$o")
+  local dropped=$(jq -s '[.[] | select(.type == "summary") | .kernel.block_dropped_path] | first // 0' "$o")
+  local left=$(tc -n mxb qdisc show dev mxb0 | grep -c clsact)
+  local st=fail
+  [ "$ok" = $HTTP_OK ] && [ "$timeouts" = $HTTP_BLOCKED ] && [ "$seen_blocked" = $HTTP_BLOCKED ] && [ "$clsact" = 1 ] && [ "$left" = 0 ] && st=pass
+  record http-filter-clsact "$st" "$(both hf)" curl_200=$ok curl_blocked=$timeouts requests_passed="$seen_ok" requests_blocked="$seen_blocked" \
+    responses_200="$responses" kernel_dropped_by_path="${dropped:-0}" clsact=$clsact hooks="$hk" tcx_hooks=$(tcx_count "$hk") clsact_after=$left codes="$codes"
+  rm -rf $www
+  net_down
+}
+
+# The tunnel monitor (tc ingress + egress on the underlay, clsact here) on a unicast VXLAN:
+# mxt1 u0 172.31.9.1 -- mxt2 u0 172.31.9.2, vx0 VNI 4242 on both (10.42.0.1, .2), IPv6 off.
+# TUN_PINGS echo requests of 512 bytes from mxt1: one conversation (VNI 4242, 10.42.0.1 <->
+# 10.42.0.2, ipv4) with TUN_PINGS packets each way, 604 bytes each on the underlay (512 + 8 ICMP
+# + 20 IP + 14 Ethernet inside, + 8 VXLAN + 8 UDP + 20 IP + 14 Ethernet outside).
+TUN_PINGS=4
+group_tunnel_monitor() {
+  ip netns add mxt1; ip netns add mxt2
+  no_ipv6 mxt1 mxt2
+  ip -n mxt1 link add u0 type veth peer name u0 netns mxt2
+  ip -n mxt1 addr add 172.31.9.1/24 dev u0; ip -n mxt2 addr add 172.31.9.2/24 dev u0
+  ip -n mxt1 link add vx0 type vxlan id 4242 remote 172.31.9.2 local 172.31.9.1 dstport 4789 dev u0
+  ip -n mxt2 link add vx0 type vxlan id 4242 remote 172.31.9.1 local 172.31.9.2 dstport 4789 dev u0
+  ip -n mxt1 addr add 10.42.0.1/24 dev vx0; ip -n mxt2 addr add 10.42.0.2/24 dev vx0
+  local n l
+  for n in mxt1 mxt2; do for l in lo u0 vx0; do ip -n $n link set $l up; done; done
+  local dir=$work/tmjson p
+  bg tm $netbpf tunnel-monitor u0 --netns mxt1 --interval 0.5 --json-dir "$dir" --json; p=$!
+  wait_for "$dir/snapshot.json" "conversations" 200 $p
+  local hk=$(hooks u0 mxt1)
+  ip netns exec mxt1 ping -c $TUN_PINGS -s 512 -i 0.2 -W 2 10.42.0.2 > "$work/tmping.out" 2>&1
+  local replies=$(grep -c "bytes from" "$work/tmping.out")
+  sleep 1.5   # three intervals: the last snapshot has every frame
+  cp "$dir/snapshot.json" "$work/tm-snapshot.json"
+  stop $p
+  local s=$work/tm-snapshot.json q='.conversations[] | select(.vni == 4242 and .inner_proto == "ipv4")'
+  local tx=$(jq "[$q | .tx_packets] | add // 0" "$s") rx=$(jq "[$q | .rx_packets] | add // 0" "$s")
+  local txb=$(jq "[$q | .tx_bytes] | add // 0" "$s") convs=$(jq "[$q] | length" "$s")
+  local arp=$(jq '[.conversations[] | select(.vni == 4242 and .inner_proto == "arp")] | length' "$s")
+  local errors=$(jq '[.errors | to_entries[] | .value] | add // 0' "$s")
+  local left=$(tc -n mxt1 qdisc show dev u0 | grep -c clsact)
+  ip netns del mxt1; ip netns del mxt2
+  local st=fail
+  [ "$convs" = 1 ] && [ "$tx" = $TUN_PINGS ] && [ "$rx" = $TUN_PINGS ] && [ "$txb" = $((TUN_PINGS * 604)) ] && [ "$left" = 0 ] && st=pass
+  record tunnel-monitor-clsact "$st" "$(both tm)" replies=$replies ipv4_conversations="$convs" tx_packets="$tx" rx_packets="$rx" tx_bytes="$txb" \
+    arp_conversations="$arp" errors="$errors" hooks="$hk" tcx_hooks=$(tcx_count "$hk") clsact_after=$left
+}
+
+# The distributed bridge (BCC's distributed_bridge) on two hosts in mesh mode: mxh1 u0
+# 172.31.8.1 -- mxh2 u0 172.31.8.2; tenant port ten0 on each (VNI 10000), its peer eth0 in
+# netns mxta (02:00:00:00:0a:01, 99.9.0.1) and mxtb (02:00:00:00:0b:01, 99.9.0.2). BR_PINGS
+# echo requests from mxta must all come back, and each bridge must have learned the other
+# tenant's MAC behind the other host.
+BR_PINGS=5
+group_bridge() {
+  local n
+  for n in mxh1 mxh2 mxta mxtb; do ip netns add $n; done
+  no_ipv6 mxh1 mxh2 mxta mxtb
+  ip -n mxh1 link add u0 type veth peer name u0 netns mxh2
+  ip -n mxh1 addr add 172.31.8.1/24 dev u0; ip -n mxh2 addr add 172.31.8.2/24 dev u0
+  ip -n mxh1 link add ten0 type veth peer name eth0 netns mxta
+  ip -n mxh2 link add ten0 type veth peer name eth0 netns mxtb
+  ip -n mxta link set eth0 address 02:00:00:00:0a:01; ip -n mxtb link set eth0 address 02:00:00:00:0b:01
+  ip -n mxta addr add 99.9.0.1/24 dev eth0; ip -n mxtb addr add 99.9.0.2/24 dev eth0
+  for n in mxh1 mxh2; do ip -n $n link set lo up; ip -n $n link set u0 up; ip -n $n link set ten0 up; done
+  for n in mxta mxtb; do ip -n $n link set lo up; ip -n $n link set eth0 up; done
+  local a b
+  bg br1 $netbpf bridge --underlay u0 --vni 10000=ten0 --mesh 172.31.8.2 --netns mxh1 --interval 0.5 --json; a=$!
+  bg br2 $netbpf bridge --underlay u0 --vni 10000=ten0 --mesh 172.31.8.1 --netns mxh2 --interval 0.5 --json; b=$!
+  wait_for "$work/br1.out" '"learned"' 200 $a; wait_for "$work/br2.out" '"learned"' 200 $b
+  local hk1=$(hooks ten0 mxh1) hk2=$(hooks ten0 mxh2)
+  ip netns exec mxta ping -c $BR_PINGS -i 0.2 -W 2 99.9.0.2 > "$work/brping.out" 2>&1
+  local replies=$(grep -c "bytes from" "$work/brping.out")
+  sleep 1.2
+  stop $a; stop $b
+  local r1=$(last_json "$work/br1.out") r2=$(last_json "$work/br2.out")
+  local l1=$(jq -r '[.learned[] | select(.vni == 10000) | .mac + "@" + .remote] | sort | join(" ")' <<< "$r1")
+  local l2=$(jq -r '[.learned[] | select(.vni == 10000) | .mac + "@" + .remote] | sort | join(" ")' <<< "$r2")
+  local vx=$(ip -n mxh1 link show vxlan0 2>/dev/null | grep -c vxlan0) left=$(tc -n mxh1 qdisc show dev ten0 | grep -c clsact)
+  for n in mxh1 mxh2 mxta mxtb; do ip netns del $n; done
+  local st=fail
+  [ "$replies" = $BR_PINGS ] && [ "$l1" = "02:00:00:00:0b:01@172.31.8.2" ] && [ "$l2" = "02:00:00:00:0a:01@172.31.8.1" ] && [ "$left" = 0 ] && st=pass
+  record bridge-clsact "$st" "$(both br1)" replies=$replies learned_h1="$l1" learned_h2="$l2" hooks_h1="$hk1" hooks_h2="$hk2" \
+    tcx_hooks=$(( $(tcx_count "$hk1") + $(tcx_count "$hk2") )) vxlan_after=$vx clsact_after=$left
 }
 
 # act_bpf: `netbpf attach tc-action` runs act_count as an action on a match-all cls_bpf filter
@@ -220,32 +401,55 @@ group_tc_action() {
   net_down
 }
 
-# VLAN learning with a real 802.1Q sub-interface on the client (the 8021q module) against
-# netbpf's BPF tag pop/push on the trunk: client mxc (c0.10, VLAN 10) -- trunk t0 [netns mxv,
-# vlan-learn] w0 -- worker mxw (wk0). Every echo request must cross the trunk tagged by 8021q,
-# be popped by BPF to the worker, and the reply be tagged again by BPF for 8021q to accept.
+# VLAN learning with real 802.1Q sub-interfaces (the 8021q module) on two clients against
+# netbpf's BPF tag pop/push on the trunk: client mxc1 (c1.10, VLAN 10, 02:00:00:00:0c:01) and
+# client mxc2 (c2.20, VLAN 20, 02:00:00:00:0c:02) share the trunk through a Linux bridge in mxv
+# (no VLAN filtering: tagged frames pass as they are) -- trunk t0 [netns mxv, vlan-learn] -- w1
+# to worker mxw1 (wk1), w2 to worker mxw2 (wk2). Each client's echo requests must cross the
+# trunk tagged by 8021q, be popped by BPF to its own worker, and the replies be tagged again by
+# BPF for 8021q to accept; vlan-learn must have learned VLAN 10 for one MAC and 20 for the other.
+VLAN_PINGS2=3
 group_vlan() {
-  ip netns add mxc; ip netns add mxv; ip netns add mxw
-  ip -n mxc link add c0 address 02:00:00:00:0c:01 type veth peer name t0 netns mxv
-  ip -n mxw link add wk0 address 02:00:00:00:0d:01 type veth peer name w0 netns mxv
-  ip -n mxc link add link c0 name c0.10 type vlan id 10
-  ip -n mxc addr add 10.88.0.1/24 dev c0.10; ip -n mxw addr add 10.88.0.2/24 dev wk0
-  for l in c0 c0.10; do ip -n mxc link set $l up; done
-  ip -n mxw link set wk0 up; ip -n mxv link set t0 up; ip -n mxv link set w0 up
-  bg vl $netbpf vlan-learn --trunk t0 --map 02:00:00:00:0c:01=w0 --netns mxv --interval 1 --json; local p=$!
-  wait_for "$work/vl.out" "." 200
-  local clsact=$(tc -n mxv qdisc show dev t0 | grep -c clsact)
-  ip netns exec mxc ping -c $PINGS -i 0.2 -W 2 10.88.0.2 > "$work/vlping.out" 2>&1
-  local replies=$(grep -c "bytes from" "$work/vlping.out")
-  local is8021q=$(ip -n mxc -d link show c0.10 | grep -c "vlan protocol 802.1Q id 10")
+  local n
+  for n in mxc1 mxc2 mxv mxw1 mxw2; do ip netns add $n; done
+  no_ipv6 mxc1 mxc2 mxv mxw1 mxw2
+  ip -n mxv link add br0 type bridge
+  ip -n mxc1 link add c1 address 02:00:00:00:0c:01 type veth peer name s1 netns mxv
+  ip -n mxc2 link add c2 address 02:00:00:00:0c:02 type veth peer name s2 netns mxv
+  ip -n mxv link add tp type veth peer name t0
+  for n in s1 s2 tp; do ip -n mxv link set $n master br0; done
+  ip -n mxw1 link add wk1 address 02:00:00:00:0d:01 type veth peer name w1 netns mxv
+  ip -n mxw2 link add wk2 address 02:00:00:00:0d:02 type veth peer name w2 netns mxv
+  ip -n mxc1 link add link c1 name c1.10 type vlan id 10
+  ip -n mxc2 link add link c2 name c2.20 type vlan id 20
+  ip -n mxc1 addr add 10.88.1.1/24 dev c1.10; ip -n mxw1 addr add 10.88.1.2/24 dev wk1
+  ip -n mxc2 addr add 10.88.2.1/24 dev c2.20; ip -n mxw2 addr add 10.88.2.2/24 dev wk2
+  for n in c1 c1.10; do ip -n mxc1 link set $n up; done
+  for n in c2 c2.20; do ip -n mxc2 link set $n up; done
+  for n in br0 s1 s2 tp t0 w1 w2; do ip -n mxv link set $n up; done
+  ip -n mxw1 link set wk1 up; ip -n mxw2 link set wk2 up
+  bg vl $netbpf vlan-learn --trunk t0 --map 02:00:00:00:0c:01=w1 --map 02:00:00:00:0c:02=w2 --netns mxv --interval 1 --json; local p=$!
+  wait_for "$work/vl.out" "." 200 $p
+  local clsact=$(tc -n mxv qdisc show dev t0 | grep -c clsact) hk=$(hooks t0 mxv)
+  ip netns exec mxc1 ping -c $PINGS -i 0.2 -W 2 10.88.1.2 > "$work/vlping.out" 2>&1
+  ip netns exec mxc2 ping -c $VLAN_PINGS2 -i 0.2 -W 2 10.88.2.2 > "$work/vlping2.out" 2>&1
+  local replies=$(grep -c "bytes from" "$work/vlping.out") replies2=$(grep -c "bytes from" "$work/vlping2.out")
+  local is8021q=$(( $(ip -n mxc1 -d link show c1.10 | grep -c "vlan protocol 802.1Q id 10") + $(ip -n mxc2 -d link show c2.20 | grep -c "vlan protocol 802.1Q id 20") ))
   sleep 1.5
   stop "$p"
-  local vid=$(tail -1 "$work/vl.out" | grep -o '"vlan":[0-9]*' | head -1 | cut -d: -f2)
-  local rx=$(tail -1 "$work/vl.out" | grep -o '"rxPackets":[0-9]*' | head -1 | cut -d: -f2)
-  local tx=$(tail -1 "$work/vl.out" | grep -o '"txPackets":[0-9]*' | head -1 | cut -d: -f2)
-  ip netns del mxc; ip netns del mxv; ip netns del mxw
-  local st=fail; [ "$replies" = "$PINGS" ] && [ "$clsact" = 1 ] && [ "$is8021q" = 1 ] && st=pass
-  record vlan-8021q "$st" "$(both vl)" replies=$replies clsact=$clsact real_8021q=$is8021q learned_vlan="${vid:-0}" rx_packets="${rx:-0}" tx_packets="${tx:-0}"
+  local r=$(last_json "$work/vl.out")
+  client() { jq -r --arg m "$1" ".clients[] | select(.mac == \$m) | $2" <<< "$r"; }
+  local vid=$(client 02:00:00:00:0c:01 '.learned.vlan // 0') vid2=$(client 02:00:00:00:0c:02 '.learned.vlan // 0')
+  local w=$(client 02:00:00:00:0c:01 .worker) w2=$(client 02:00:00:00:0c:02 .worker)
+  local rx=$(client 02:00:00:00:0c:01 .rxPackets) tx=$(client 02:00:00:00:0c:01 .txPackets)
+  local rx2=$(client 02:00:00:00:0c:02 .rxPackets) tx2=$(client 02:00:00:00:0c:02 .txPackets)
+  local learned=$(jq '[.clients[] | select(.learned != null)] | length' <<< "$r")
+  for n in mxc1 mxc2 mxv mxw1 mxw2; do ip netns del $n; done
+  local st=fail
+  [ "$replies" = "$PINGS" ] && [ "$replies2" = "$VLAN_PINGS2" ] && [ "$clsact" = 1 ] && [ "$is8021q" = 2 ] && [ "$vid" = 10 ] && [ "$vid2" = 20 ] && st=pass
+  record vlan-8021q "$st" "$(both vl)" replies=$replies replies_c2=$replies2 clsact=$clsact real_8021q=$is8021q learned_clients="$learned" \
+    learned_vlan="${vid:-0}" learned_vlan_c2="${vid2:-0}" worker="$w" worker_c2="$w2" rx_packets="${rx:-0}" tx_packets="${tx:-0}" \
+    rx_packets_c2="${rx2:-0}" tx_packets_c2="${tx2:-0}" hooks="$hk" tcx_hooks=$(tcx_count "$hk")
 }
 
 # BCC's neighbor_sharing limits with tc's police action; netbpf limits with a BPF token bucket.
@@ -272,6 +476,8 @@ group_police_vs_bucket() {
 }
 
 echo "guest: $(uname -r), $(nproc) CPUs"
-for g in features probes funccount trace-kprobe tc tc-action ratelimit vlan police-vs-bucket; do run_group "$g"; done
+for g in features probes funccount trace-kprobe syscall-kprobes tc tc-action ratelimit http-filter tunnel-monitor vlan bridge police-vs-bucket; do
+  run_group "$g"
+done
 for f in "$work"/*.err; do echo "== $f"; tail -5 "$f"; done
 

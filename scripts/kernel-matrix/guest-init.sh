@@ -17,7 +17,7 @@ if ! mount -t 9p -o "$opts,ro,cache=loose" hostroot /host; then
   echo "no host root share" > /results/guest-failed
   poweroff -f
 fi
-. /results/guest.env   # REPO, CASES (the case script), CASE_FILTER
+. /results/guest.env   # REPO, CASES (the case script), CASE_FILTER, CCACHE (the compile cache's host path)
 h=/host
 mount -t proc proc $h/proc
 mount -t sysfs sys $h/sys
@@ -32,14 +32,17 @@ mount -t 9p -o "$opts,ro,cache=loose" repo "$h$REPO" || echo "matrix-guest: no r
 mount -t bpf bpf $h/sys/fs/bpf
 mount -t tracefs tracefs $h/sys/kernel/tracing
 mount -t debugfs debugfs $h/sys/kernel/debug 2>/dev/null
-mkdir -p $h/tmp/results $h/tmp/netbpf-cache
+mkdir -p $h/tmp/results
 mount -o bind /results $h/tmp/results
-mount -t 9p -o "$opts" ccache $h/tmp/netbpf-cache || echo "matrix-guest: no compile cache share"
+# The compile cache at its host path (boot.sh made the directory), so that entries boot.sh
+# compiled on the host have the keys the guest computes (the cache's include directory is in them).
+mkdir -p "$h$CCACHE" 2>/dev/null
+mount -t 9p -o "$opts" ccache "$h$CCACHE" || echo "matrix-guest: no compile cache share"
 chroot $h /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
-  NETBPF_CACHE_DIR=/tmp/netbpf-cache REPO="$REPO" CASE_FILTER="$CASE_FILTER" \
+  NETBPF_CACHE_DIR="$CCACHE" REPO="$REPO" CASE_FILTER="$CASE_FILTER" \
   /bin/bash "$CASES" /tmp/results > /results/guest.log 2>&1
 echo "matrix-guest: cases exited $?"
 echo done > /results/guest-done
-umount $h/tmp/results $h/tmp/netbpf-cache 2>/dev/null
+umount $h/tmp/results "$h$CCACHE" 2>/dev/null
 sync
 poweroff -f

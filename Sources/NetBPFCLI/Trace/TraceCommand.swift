@@ -88,3 +88,11 @@ func family(ipv4: Bool, ipv6: Bool) throws -> UInt16? {
     if ipv4 && ipv6 { throw BPFError(.invalidArgument, operation: "trace", message: "give -4 or -6, not both") }
     return ipv4 ? 2 : ipv6 ? 10 : nil
 }
+
+/// The syscall probes of execsnoop/opensnoop: `--kprobe`, else the tracepoints, else (on a
+/// kernel without syscall tracepoints) kprobes with a note on stderr saying so.
+func syscallProbes(kprobe: Bool, tool: String, syscall: String) throws -> SyscallProbes.Request {
+    let (mode, note) = try SyscallProbes.resolve(kprobe ? .kprobe : .automatic, tool: tool, syscall: syscall)
+    if let note { StandardStreams.err(note + "\n") }
+    return mode == .kprobe ? .kprobe : .tracepoint
+}

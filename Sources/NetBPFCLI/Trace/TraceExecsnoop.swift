@@ -15,6 +15,8 @@ struct TraceExecsnoop: ParsableCommand {
     @Option(name: .long, help: "Arguments parsed and printed at most (1-60).") var maxArgs = 20
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?
     @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
+    @Flag(name: .customLong("kprobe"), help: "Use kprobes on the syscall functions (BCC's way) instead of the syscall tracepoints (used by default where the kernel has them).")
+    var kprobe = false
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
@@ -23,6 +25,7 @@ struct TraceExecsnoop: ParsableCommand {
             o.cgroup = cgroup
             o.uid = uid; o.maxArgs = maxArgs; o.includeFailed = fails; o.name = name; o.line = self.line
             o.quote = quote; o.time = time; o.timestamp = timestamp; o.printUID = printUID
+            o.probes = try syscallProbes(kprobe: kprobe, tool: "execsnoop", syscall: "execve")
             let session = try Execsnoop.start(o)
             defer { session.close() }
             if !output.json { TraceOutput.line(Execsnoop.header(o)); TraceOutput.flush() }

@@ -13,6 +13,8 @@ struct TraceOpensnoop: ParsableCommand {
     @Flag(name: .customShort("U"), help: "Print a UID column.") var printUID = false
     @Flag(name: .customShort("e"), help: "Print the open flags.") var extended = false
     @Option(name: .customShort("d"), help: "Trace for this many seconds, then exit.") var duration: Double?
+    @Flag(name: .customLong("kprobe"), help: "Use kprobes on the syscall functions (BCC's way) instead of the syscall tracepoints (used by default where the kernel has them).")
+    var kprobe = false
     @OptionGroup var output: TraceOutputOptions
 
     func run() throws {
@@ -20,6 +22,7 @@ struct TraceOpensnoop: ParsableCommand {
             var o = Opensnoop.Options()
             o.pid = pid; o.tid = tid; o.uid = uid; o.failedOnly = failed; o.name = name
             o.timestamp = timestamp; o.printUID = printUID; o.extended = extended
+            o.probes = try syscallProbes(kprobe: kprobe, tool: "opensnoop", syscall: "openat")
             let session = try Opensnoop.start(o)
             defer { session.close() }
             if !output.json { TraceOutput.line(Opensnoop.header(o)); TraceOutput.flush() }

@@ -24,6 +24,10 @@ public enum Execsnoop {
         public var printUID = false
         /// -c: only tasks under this cgroup v2 directory (libbpf-tools' -c CGROUP).
         public var cgroup: String?
+        /// --kprobe: a kprobe on the execve syscall function (BCC's way) instead of the
+        /// syscalls:sys_enter/exit_execve tracepoints; `.automatic` uses the tracepoints where
+        /// the kernel has them.
+        public var probes: SyscallProbes.Request = .automatic
         /// No filters, 20 arguments, no extra columns.
         public init() {}
     }
@@ -50,14 +54,19 @@ public enum Execsnoop {
         public var truncated: Bool
     }
 
-    /// Compiles, loads and attaches execsnoop (syscalls:sys_enter/exit_execve tracepoints);
+    /// Compiles, loads and attaches execsnoop (syscalls:sys_enter/exit_execve tracepoints, or
+    /// a kprobe and kretprobe on the execve syscall function: `options.probes`);
     /// read its `events` ring buffer with `ToolSession.runRing` and `decode`.
-    /// - Throws: `BPFError(.invalidArgument)` for `maxArgs` outside 1...60; what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
+    /// - Throws: `BPFError(.invalidArgument)` for `maxArgs` outside 1...60; `BPFError(.unsupported)`
+    ///   when the kernel lacks the probes asked for (`SyscallProbes.choose`); what `ToolSession.start` throws; for `cgroup`, what `CgroupFilter.start` throws.
     public static func start(_ options: Options) throws -> ToolSession {
         guard (1...60).contains(options.maxArgs) else {
             throw BPFError(.invalidArgument, operation: "execsnoop", subject: "--max-args", message: "must be 1 to 60")
         }
+        let mode = try SyscallProbes.resolve(options.probes, tool: "execsnoop", syscall: "execve").mode
         return try CgroupFilter.start(options.cgroup) { cg in try ToolSession.start("execsnoop") { spec in
+            try SyscallProbes.select(mode, in: spec, tracepoint: ["execsnoop_enter", "execsnoop_exit"],
+                                     kprobe: ["execsnoop_kprobe_enter", "execsnoop_kprobe_exit"])
             try spec.setGlobal("filter_cg", to: cg)
             if let uid = options.uid { try spec.setGlobal("target_uid", to: uid) }
             try spec.setGlobal("max_args", to: UInt32(options.maxArgs))

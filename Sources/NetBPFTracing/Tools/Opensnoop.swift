@@ -20,6 +20,10 @@ public enum Opensnoop {
         public var printUID = false
         /// -e: a column of the open flags (octal).
         public var extended = false
+        /// --kprobe: kprobes on the open, openat and openat2 syscall functions (BCC's way)
+        /// instead of the syscall tracepoints; `.automatic` uses the tracepoints where the
+        /// kernel has them.
+        public var probes: SyscallProbes.Request = .automatic
         /// Every open, no extra columns.
         public init() {}
     }
@@ -48,11 +52,20 @@ public enum Opensnoop {
         public var errno: Int32 { ret >= 0 ? 0 : -ret }
     }
 
-    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open, _openat and _openat2).
-    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; what `ToolSession.start` throws.
+    /// The tracepoint programs, then the kprobe ones, of Tools/opensnoop/opensnoop.bpf.c.
+    static let tracepointPrograms = ["opensnoop_open", "opensnoop_openat", "opensnoop_openat2",
+                                     "opensnoop_open_ret", "opensnoop_openat_ret", "opensnoop_openat2_ret"]
+    static let kprobePrograms = tracepointPrograms.map { $0.replacingAll("opensnoop_", with: "opensnoop_kprobe_") }
+
+    /// Compiles, loads and attaches opensnoop (syscalls:sys_enter/exit_open, _openat and
+    /// _openat2, or kprobes and kretprobes on those syscall functions: `o.probes`).
+    /// - Throws: `BPFError(.notFound)` for a `pid` that does not exist; `BPFError(.unsupported)`
+    ///   when the kernel lacks the probes asked for (`SyscallProbes.choose`); what `ToolSession.start` throws.
     public static func start(_ o: Options) throws -> ToolSession {
         if let pid = o.pid { try ProcessCheck.require(Int32(bitPattern: pid)) }
+        let mode = try SyscallProbes.resolve(o.probes, tool: "opensnoop", syscall: "openat").mode
         return try ToolSession.start("opensnoop") { spec in
+            try SyscallProbes.select(mode, in: spec, tracepoint: tracepointPrograms, kprobe: kprobePrograms)
             if let pid = o.pid { try spec.setGlobal("target_pid", to: pid) }
             if let tid = o.tid { try spec.setGlobal("target_tid", to: tid) }
             if let uid = o.uid { try spec.setGlobal("target_uid", to: uid) }
