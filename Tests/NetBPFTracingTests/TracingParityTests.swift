@@ -116,6 +116,42 @@ struct TracingParityTests {
         #expect(text.hasPrefix("\nProcess Name = \(comm)\n     Kbytes              : count    distribution\n"), "\(text)")
     }
 
+    /// biolatency -F: direct writes then direct reads of the same file give Write and Read
+    /// histograms (Sync-Write, Sync-Read: O_DIRECT requests carry REQ_SYNC), named as
+    /// libbpf-tools names request flags, with the layout "flags = NAME" before each histogram.
+    @Test func biolatencyPerFlagSeparatesReadsFromWrites() throws {
+        let path = "/var/tmp/netbpf-tl-bioflags-\(getpid())"
+        defer { unlink(path) }
+        let script = """
+        import mmap, os
+        buf = mmap.mmap(-1, 65536); buf.write(b'y' * 65536)
+        fd = os.open('\(path)', os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o600)
+        for i in range(16): os.write(fd, buf)
+        os.fsync(fd)
+        for i in range(16): os.preadv(fd, [buf], i * 65536)
+        os.close(fd)
+        """
+        var o = Biolatency.Options()
+        o.perFlag = true
+        let session = try Biolatency.start(o)
+        defer { session.close() }
+        let (_, out, status) = try runPython(script)
+        #expect(status == 0, "reader/writer failed: \(out)")
+        usleep(300_000)
+        let entries = try Biolatency.collect(session, o)
+        let names = entries.compactMap(\.flags)
+        #expect(names.count == entries.count && Set(names).count == names.count, "one histogram per flag set: \(names)")
+        // O_DIRECT reads are issued with REQ_SYNC: libbpf-tools shows them as "Sync-Read".
+        let reads = entries.filter { $0.flags?.hasSuffix("Read") == true }.reduce(0) { $0 + $1.histogram.slots.reduce(0, +) }
+        let writes = entries.filter { $0.flags?.hasSuffix("Write") == true }.reduce(0) { $0 + $1.histogram.slots.reduce(0, +) }
+        #expect(reads >= 16, "16 direct 64 KiB reads, got \(reads) in \(names)")
+        #expect(writes >= 16, "16 direct 64 KiB writes, got \(writes) in \(names)")
+        let text = Biolatency.format(entries, o)
+        for name in names {
+            #expect(text.contains("flags = \(name)\n     usecs               : count    distribution\n"), "\(text)")
+        }
+    }
+
     /// Layouts scripts parse, as libbpf-tools 0.26 prints them: opensnoop -T (HH:MM:SS under
     /// TIME), -U (7 wide), -e (%08o); tcplife -T (headed TIME(s)); syscount -l ("%3d: %s").
     /// Where the peer is installed its own output is the reference too.

@@ -23,6 +23,21 @@ struct TracingUnitTests {
     print fmt: "dfd: 0x%08lx, filename: 0x%08lx", ((unsigned long)(REC->dfd)), ((unsigned long)(REC->filename))
     """
 
+    /// biolatency -F names: blk_fill_rwbs letters to libbpf-tools' cmd_flags names.
+    @Test func namesRequestFlagsFromRWBS() {
+        #expect(RequestFlags.name(rwbs: "R") == "Read")
+        #expect(RequestFlags.name(rwbs: "WS") == "Sync-Write")
+        #expect(RequestFlags.name(rwbs: "WSM") == "Metadata-Sync-Write")
+        #expect(RequestFlags.name(rwbs: "RA") == "ReadAhead-Read")
+        #expect(RequestFlags.name(rwbs: "FWFS") == "PreFlush-FUA-Sync-Write")
+        #expect(RequestFlags.name(rwbs: "F") == "Flush")
+        #expect(RequestFlags.name(rwbs: "FF") == "PreFlush-Flush")
+        #expect(RequestFlags.name(rwbs: "DE") == "SecureErase")
+        #expect(RequestFlags.name(rwbs: "D") == "Discard")
+        #expect(RequestFlags.name(rwbs: "N") == "Unknown")
+        #expect(RequestFlags.name(rwbs: "") == "Unknown")
+    }
+
     @Test func parsesTracepointFormat() throws {
         let f = try TracepointFormat(parsing: Self.openatFormat, category: "syscalls")
         #expect(f.name == "sys_enter_openat")

@@ -19,13 +19,22 @@ struct rq_start {
 	u32 _pad;
 };
 
-/* Layout mirrored by Sources/NetBPFTracing/Tools/Biolatency.swift. */
+/* Layouts mirrored by Sources/NetBPFTracing/Tools/Biolatency.swift. */
+/* A latency histogram's key: the disk with -D, the request's rwbs letters with -F (0 otherwise). */
+#define RWBS_KEY_LEN 16
+struct hist_key {
+	u32 dev;
+	u32 _pad;
+	char rwbs[RWBS_KEY_LEN];
+};
+
 struct bio_hist {
 	u32 slots[SLOTS];
 	u32 _pad;
 };
 
 const volatile bool per_disk = false;
+const volatile bool per_flag = false;  /* -F: a histogram per set of request flags (rwbs) */
 const volatile bool in_millis = false;
 const volatile bool from_insert = false;
 const volatile bool sizes = false;     /* bitesize: histogram of request sizes in KB */
@@ -41,7 +50,7 @@ struct comm_key {
 };
 
 BPF_HASH(started, struct rq_key, struct rq_start, 16384);
-BPF_HASH(hists, u32, struct bio_hist, 256);
+BPF_HASH(hists, struct hist_key, struct bio_hist, 256);
 BPF_HASH(size_hists, struct comm_key, struct bio_hist, 1024);
 
 static __always_inline u32 hist_slot(u64 value)
@@ -126,8 +135,8 @@ int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 	static const struct bio_hist blank;
 	struct rq_start *s;
 	struct bio_hist *h;
+	struct hist_key key = {};
 	u64 value;
-	u32 key;
 
 	if (bpf_probe_read_kernel(&rq, sizeof(rq), ctx))
 		return 0;
@@ -139,7 +148,13 @@ int biolatency_complete(struct trace_event_raw_block_rq_completion *ctx)
 	value = bpf_ktime_get_ns() - s->ts_ns;
 	value /= in_millis ? 1000000 : 1000;
 	bpf_map_delete_elem(&started, &k);
-	key = per_disk ? rq.dev : 0;
+	if (per_disk)
+		key.dev = rq.dev;
+	if (per_flag) {
+		/* blk_fill_rwbs()'s letters (RWBS_LEN is 8 or 10 depending on the kernel). */
+		for (int i = 0; i < RWBS_KEY_LEN - 1 && i < sizeof(rq.rwbs); i++)
+			key.rwbs[i] = rq.rwbs[i];
+	}
 	h = netbpf_lookup_or_init(&hists, &key, &blank);
 	if (!h)
 		return 0;

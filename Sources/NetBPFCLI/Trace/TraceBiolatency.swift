@@ -8,6 +8,7 @@ struct TraceBiolatency: ParsableCommand {
     @Flag(name: .customShort("m"), help: "Millisecond histogram.") var milliseconds = false
     @Flag(name: .customShort("Q"), help: "Include OS queued time (from block_rq_insert).") var queued = false
     @Flag(name: .customShort("D"), help: "A histogram per disk device.") var disks = false
+    @Flag(name: .customShort("F"), help: "A histogram per set of I/O flags.") var flags = false
     @Option(name: .customShort("d"), help: "Trace this disk only (e.g. vda).") var disk: String?
     @Option(name: [.customShort("c"), .customLong("cgroup")], help: "Trace tasks under this cgroup v2 directory only (e.g. /sys/fs/cgroup/unified/NAME).") var cgroup: String?
     @Argument(help: "Seconds between reports.") var interval: Int?
@@ -18,7 +19,7 @@ struct TraceBiolatency: ParsableCommand {
         try runTool(verbose: output.verbose) {
             var o = Biolatency.Options()
             o.cgroup = cgroup
-            o.perDisk = disks; o.milliseconds = milliseconds; o.queued = queued; o.timestamp = timestamp; o.disk = disk
+            o.perDisk = disks; o.perFlag = flags; o.milliseconds = milliseconds; o.queued = queued; o.timestamp = timestamp; o.disk = disk
             try runBlockTool(o, title: "Tracing block device I/O... Hit Ctrl-C to end.", interval: interval, count: count, output: output)
         }
     }

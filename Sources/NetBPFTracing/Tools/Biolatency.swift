@@ -6,6 +6,8 @@ public enum Biolatency {
     public struct Options: Sendable {
         /// -D: a histogram per disk.
         public var perDisk = false
+        /// -F: a histogram per set of request flags (libbpf-tools' names: "Sync-Write", "Read").
+        public var perFlag = false
         /// -m: milliseconds instead of microseconds.
         public var milliseconds = false
         /// -Q: from block_rq_insert, so time queued in the OS counts too.
@@ -31,6 +33,8 @@ public enum Biolatency {
         public var disk: String?
         /// bitesize: the command that issued the requests; nil for biolatency.
         public var comm: String?
+        /// With `perFlag`: the requests' flags as libbpf-tools names them ("Sync-Write").
+        public var flags: String?
         /// The counts, unit "usecs", "msecs" or "Kbytes".
         public var histogram: Log2Histogram
     }
@@ -52,6 +56,7 @@ public enum Biolatency {
             try spec.setGlobal("filter_cg", to: cg)
             if !o.queued { try spec.setAutoload(false, forProgram: "biolatency_insert") }
             try spec.setGlobal("per_disk", to: o.perDisk)
+            try spec.setGlobal("per_flag", to: o.perFlag)
             try spec.setGlobal("in_millis", to: o.milliseconds)
             try spec.setGlobal("from_insert", to: o.queued)
             try spec.setGlobal("sizes", to: o.sizes)
@@ -78,12 +83,15 @@ public enum Biolatency {
         var out: [Entry] = []
         let unit = o.sizes ? "Kbytes" : o.milliseconds ? "msecs" : "usecs"
         for entry in try map.dump() {
-            let key = entry.key.withUnsafeBytes { $0.u32(0) }
+            let dev = entry.key.withUnsafeBytes { $0.u32(0) }
+            let rwbs = entry.key.withUnsafeBytes { $0.cString(8, max: 16) }
             let slots = entry.value.withUnsafeBytes { r in (0..<Self.slots).map { UInt64(r.u32($0 * 4)) } }
-            out.append(Entry(disk: o.perDisk ? BlockDevices.name(of: key) : nil, histogram: Log2Histogram(unit: unit, slots: slots)))
+            out.append(Entry(disk: o.perDisk ? BlockDevices.name(of: dev) : nil,
+                             flags: o.perFlag ? RequestFlags.name(rwbs: rwbs) : nil,
+                             histogram: Log2Histogram(unit: unit, slots: slots)))
             _ = try map.delete(key: entry.key)
         }
-        return out.sorted { ($0.disk ?? "") < ($1.disk ?? "") }
+        return out.sorted { ($0.disk ?? "", $0.flags ?? "") < ($1.disk ?? "", $1.flags ?? "") }
     }
 
     /// bitesize's histograms, keyed by the issuing command's comm.
@@ -104,11 +112,50 @@ public enum Biolatency {
     public static func format(_ entries: [Entry], _ o: Options) -> String {
         var out = ""
         for e in entries {
-            if let d = e.disk { out += "\ndisk = \(d)\n" }
+            if let d = e.disk { out += "\ndisk = \(d)" + (e.flags == nil ? "\n" : "\t") }
+            if let f = e.flags { out += "flags = \(f)\n" }
             if let c = e.comm { out += "\nProcess Name = \(c)\n" }
             out += e.histogram.formatted(libbpfTools: true)
         }
         return out
+    }
+}
+
+/// A block request's flags named as libbpf-tools' biolatency -F prints them, from the letters the
+/// block tracepoints carry (`rwbs`, blk_fill_rwbs): a leading F is PreFlush; then the operation
+/// (R Read, W Write, D Discard, DE SecureErase, F Flush, N anything else); then F FUA, A
+/// ReadAhead, S Sync, M Metadata. libbpf-tools reads `cmd_flags` itself (BTF tracepoints); the
+/// plain tracepoints give only these letters, so NoWait, Background, Integrity, Idle, NoMerge and
+/// Priority cannot be shown.
+enum RequestFlags {
+    static func name(rwbs: String) -> String {
+        var letters = Array(rwbs)
+        var preflush = false
+        if letters.count >= 2, letters[0] == "F", "RWDNF".contains(letters[1]) {
+            preflush = true
+            letters.removeFirst()
+        }
+        guard let op = letters.first else { return "Unknown" }
+        letters.removeFirst()
+        var operation: String
+        switch op {
+        case "R": operation = "Read"
+        case "W": operation = "Write"
+        case "F": operation = "Flush"
+        case "D":
+            operation = "Discard"
+            if letters.first == "E" { operation = "SecureErase"; letters.removeFirst() }
+        default: operation = "Unknown"
+        }
+        let present = Set(letters)
+        // libbpf-tools' order: ReadAhead, PreFlush, FUA, ..., Metadata, Sync, then the operation.
+        var out = ""
+        if present.contains("A") { out += "ReadAhead-" }
+        if preflush { out += "PreFlush-" }
+        if present.contains("F") { out += "FUA-" }
+        if present.contains("M") { out += "Metadata-" }
+        if present.contains("S") { out += "Sync-" }
+        return out + operation
     }
 }
 
