@@ -12,6 +12,8 @@ build=${BUILD:-$root/.build/release}
 name=flc$n
 export PATH=$build:$PATH
 export NETBPF_STATE_DIR=/tmp/netbpf-fleet-cost-$name
+# A release binary finds programs/ only through NETBPF_PROGRAMS (or an installed share/netbpf).
+export NETBPF_PROGRAMS=${NETBPF_PROGRAMS:-$root/programs}
 topo=$(mktemp /tmp/fleet-cost-XXXXXX.yaml)
 trap 'netbpf sim down $name >/dev/null || true; rm -rf "$topo" "$NETBPF_STATE_DIR"' EXIT
 echo "fleet-cost: netbpf $(command -v netbpf), $(stat -c %s "$build/netbpf") bytes" >&2

@@ -130,6 +130,13 @@ public final class EtcdClient: Sendable {
         return Int(Self.int(try await call("/v3/kv/deleterange", body)["deleted"]) ?? 0)
     }
 
+    /// Deletes `key`; returns how many keys were deleted and the revision of the delete (the
+    /// response header's: the revision a watcher sees the delete at when one was deleted).
+    public func deleteReportingRevision(_ key: String) async throws -> (deleted: Int, revision: Int64) {
+        let reply = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
+        return (Int(Self.int(reply["deleted"]) ?? 0), Self.headerRevision(reply))
+    }
+
     // MARK: Leases
 
     /// A new lease of `ttl` seconds; keys put with it vanish when it is not kept alive.

@@ -38,7 +38,7 @@ public struct FleetOperator: Sendable {
     }
 
     /// Removes the limit of `prefix` from desired/all/, or from one node's desired state
-    /// (`node`). Returns the store's revision after the delete.
+    /// (`node`). Returns the revision of the delete.
     /// - Throws: `FleetError` when no limit of `prefix` is set there, for a bad node name, or
     ///   from etcd; what `AddressPrefix.init` throws for a bad prefix.
     @discardableResult
@@ -101,8 +101,11 @@ public struct FleetOperator: Sendable {
 
     func remove(_ rel: String, node: String?) async throws -> Int64 {
         let key = try base(node: node) + rel
-        guard try await etcd.delete(key) > 0 else { throw FleetError("nothing is set at \(key)", hint: "netbpf fleet show") }
-        return try await etcd.range(key).revision
+        // The delete's own revision: a range after it could return a later one (an agent's
+        // status write in between), which the agents never report as applied.
+        let (deleted, revision) = try await etcd.deleteReportingRevision(key)
+        guard deleted > 0 else { throw FleetError("nothing is set at \(key)", hint: "netbpf fleet show") }
+        return revision
     }
 
     /// Every desired-state key (relative to desired/) with its value as text.

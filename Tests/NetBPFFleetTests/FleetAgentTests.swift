@@ -135,7 +135,8 @@ struct FleetAgentTests {
             server.standardOutput = FileHandle.nullDevice
             server.standardError = FileHandle.nullDevice
             try server.run()
-            defer { server.terminate(); server.waitUntilExit() }
+            // SIGKILL: the test process's threads block SIGTERM, and a spawned child inherits that mask.
+            defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
             /// (HTTP code, curl exit status) of GET PATH from the client.
             func get(_ path: String) throws -> (code: String, exit: Int32) {
                 let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", lab.client, "curl", "-s", "-o", "/dev/null", "-m", "2",

@@ -27,15 +27,15 @@ struct FleetSimTests {
         func sh(_ host: String, _ script: String) throws -> (status: Int32, stdout: String, stderr: String) {
             try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", ns(host), "/bin/sh", "-c", script])
         }
-        /// Waits up to `seconds` until exactly the nodes `want` says are alive (registered);
-        /// returns the last statuses seen.
+        /// Waits up to `seconds` until all `n` nodes are known and exactly those `want` says
+        /// are alive (registered); returns the last statuses seen.
         @discardableResult
-        func waitAlive(seconds: Double, _ want: (String) -> Bool) throws -> [[String: Any]] {
+        func waitAlive(_ n: Int, seconds: Double, _ want: (String) -> Bool) throws -> [[String: Any]] {
             let deadline = Date().addingTimeInterval(seconds)
             var last: [[String: Any]] = []
             while Date() < deadline {
                 last = (try? statuses()) ?? last
-                if !last.isEmpty, last.allSatisfy({ ($0["alive"] as? Bool == true) == want($0["node"] as? String ?? "") }) { return last }
+                if last.count == n, last.allSatisfy({ ($0["alive"] as? Bool == true) == want($0["node"] as? String ?? "") }) { return last }
                 usleep(300_000)
             }
             return last
@@ -216,7 +216,7 @@ struct FleetSimTests {
     @Test func oneFleetChangeBlocksAPathOnEveryNode() throws {
         let n = Self.nodes
         try Self.withSim(nodes: n, http: true) { sim in
-            let alive = try sim.waitAlive(seconds: 120) { _ in true }.filter { $0["alive"] as? Bool == true }.count
+            let alive = try sim.waitAlive(n, seconds: 120) { _ in true }.filter { $0["alive"] as? Bool == true }.count
             #expect(alive == n, "\(alive) of \(n) agents registered")
             let before = try sim.curlAll(n, "/secret/x")
             #expect((1...n).allSatisfy { before[$0]?.code == "404" }, "before the block: \(before.sorted { $0.key < $1.key })")
@@ -254,7 +254,7 @@ struct FleetSimTests {
         let n = max(Self.nodes, 6)
         let victims = Array(1...5)
         try Self.withSim(nodes: n) { sim in
-            let alive = try sim.waitAlive(seconds: 120) { _ in true }.filter { $0["alive"] as? Bool == true }.count
+            let alive = try sim.waitAlive(n, seconds: 120) { _ in true }.filter { $0["alive"] as? Bool == true }.count
             #expect(alive == n, "\(alive) of \(n) agents registered")
             let limit = 2_000_000.0
             let rev = Sim.revision(try sim.fleet(["ratelimit", "add", "10.200.0.2", "2mbit", "--burst", "16k", "--nodes", "node*"]))
@@ -287,7 +287,7 @@ struct FleetSimTests {
             }
             let cKill = try passed(), tKill = Date()
             // Their leases expire (TTL 5 s); the other nodes stay registered.
-            let gone = try sim.waitAlive(seconds: 15) { node in !victims.map { "node\($0)" }.contains(node) }
+            let gone = try sim.waitAlive(n, seconds: 15) { node in !victims.map { "node\($0)" }.contains(node) }
             let deadNow = gone.filter { $0["alive"] as? Bool != true }.compactMap { $0["node"] as? String }.sorted()
             #expect(deadNow == victims.map { "node\($0)" }.sorted(), "nodes seen gone: \(deadNow)")
             let cGap = try passed(), tGap = Date()
@@ -302,7 +302,7 @@ struct FleetSimTests {
             let up = try TestPrograms.run(CLI.binary, ["sim", "up", sim.topology], environment: sim.env)
             #expect(up.status == 0, "sim up: \(up.stderr)")
             let tRestart = Date()
-            let back = try sim.waitAlive(seconds: 40) { _ in true }
+            let back = try sim.waitAlive(n, seconds: 40) { _ in true }
             #expect(back.filter { $0["alive"] as? Bool == true }.count == n, "not all registered again")
             // Each restarted agent applied the state afresh (a new process: one apply, after the kill).
             func restarted(_ st: [[String: Any]]) -> [String: [String: Any]] {
