@@ -34,37 +34,40 @@ busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }   # user nice system 
 hz=$(getconf CLK_TCK)
 
 # traffic RATE: the bulk stream (99%) to port 5201 and the matched one (1%) to 5202, 18-byte
-# payloads, paced by iperf3; prints "matched_sent busy_ticks"
+# payloads, paced by iperf3; prints "matched_sent busy_ticks bulk_sent"
 traffic() {
   local rate=$1 bulk=$(( $1 * 99 / 100 )) matched=$(( $1 / 100 ))
   local t0; t0=$(busy)
-  ip netns exec $a iperf3 -u -c 10.204.0.2 -p 5201 -l 18 -b $(( bulk * 18 * 8 )) -t "$secs" >/dev/null 2>&1 &
+  ip netns exec $a iperf3 -u -c 10.204.0.2 -p 5201 -l 18 -b $(( bulk * 18 * 8 )) -t "$secs" -J >"$dir/bulk.json" 2>/dev/null &
   local bulk_pid=$!
   local sent
   sent=$(ip netns exec $a iperf3 -u -c 10.204.0.2 -p 5202 -l 18 -b $(( matched * 18 * 8 )) -t "$secs" -J 2>/dev/null |
          python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum"]["packets"])' 2>/dev/null)
   wait $bulk_pid
-  echo "${sent:-0} $(( $(busy) - t0 ))"
+  local ticks=$(( $(busy) - t0 ))
+  local bulk_sent
+  bulk_sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum"]["packets"])' "$dir/bulk.json" 2>/dev/null)
+  echo "${sent:-0} $ticks ${bulk_sent:-0}"
 }
 
 declare -A cap lost cpu sent
 for i in $(seq "$runs"); do
   for r in "${rates[@]}"; do
-    read -r s0 base < <(traffic "$r")
+    read -r s0 base b0 < <(traffic "$r")
     # netbpf capture at vb's tc ingress
     "$netbpf" capture "$b/$vb" --hook ingress -w "$dir/n.pcapng" udp port 5202 2>"$dir/n.err" & pids=$!
     sleep 1.5
-    read -r s1 t1 < <(traffic "$r")
+    read -r s1 t1 b1 < <(traffic "$r")
     sleep 0.5; kill -INT $pids; wait $pids; pids=
     n=$(grep -o '[0-9]* packets captured, [0-9]* lost' "$dir/n.err" | tail -1)
     # tcpdump on the same interface (AF_PACKET, the filter as classic BPF on its socket)
     ip netns exec $b tcpdump -i $vb -Q in -n -w "$dir/t.pcap" udp port 5202 2>"$dir/t.err" & pids=$!
     sleep 1.5
-    read -r s2 t2 < <(traffic "$r")
+    read -r s2 t2 b2 < <(traffic "$r")
     sleep 0.5; kill -INT $pids; wait $pids; pids=
     tc_cap=$(awk '/packets captured/{print $1}' "$dir/t.err"); tc_drop=$(awk '/dropped by kernel/{print $1}' "$dir/t.err")
     nc=$(echo "$n" | awk '{print $1}'); nl=$(echo "$n" | awk '{print $4}')
-    echo "| $i | $r | baseline: sent $s0, CPU $(( base * 1000 / hz )) ms | netbpf: sent $s1, captured ${nc:-?}, lost ${nl:-?}, CPU $(( t1 * 1000 / hz )) ms | tcpdump: sent $s2, captured ${tc_cap:-?}, dropped ${tc_drop:-?}, CPU $(( t2 * 1000 / hz )) ms |"
+    echo "| $i | $r (achieved $(( (b1 + s1) / secs )) pps with netbpf, $(( (b2 + s2) / secs )) with tcpdump) | baseline: sent $s0, CPU $(( base * 1000 / hz )) ms | netbpf: sent $s1, captured ${nc:-?}, lost ${nl:-?}, CPU $(( t1 * 1000 / hz )) ms | tcpdump: sent $s2, captured ${tc_cap:-?}, dropped ${tc_drop:-?}, CPU $(( t2 * 1000 / hz )) ms |"
     cap[netbpf,$r]+="${nc:-0} "; lost[netbpf,$r]+="${nl:-0} "; cpu[netbpf,$r]+="$(( t1 - base )) "; sent[netbpf,$r]+="$s1 "
     cap[tcpdump,$r]+="${tc_cap:-0} "; lost[tcpdump,$r]+="${tc_drop:-0} "; cpu[tcpdump,$r]+="$(( t2 - base )) "; sent[tcpdump,$r]+="$s2 "
   done
