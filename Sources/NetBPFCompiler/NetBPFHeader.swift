@@ -150,6 +150,18 @@ static __always_inline unsigned int netbpf_log2l(u64 v)
 		return filter_cg && bpf_current_task_under_cgroup(&cgroup_map, 0) != 1; \
 	}
 
+/* NETBPF_LOST_COUNTER(): the `lost` array (one u64) a tool's user space reports as "Lost N
+ * events", and count_lost(), called where bpf_ringbuf_output/reserve fails (the ring was full). */
+#define NETBPF_LOST_COUNTER()                                                   \
+	BPF_ARRAY(lost, u64, 1);                                                \
+	static __always_inline void count_lost(void)                            \
+	{                                                                       \
+		u32 zero = 0;                                                   \
+		u64 *n = bpf_map_lookup_elem(&lost, &zero);                     \
+		if (n)                                                          \
+			__sync_fetch_and_add(n, 1);                             \
+	}
+
 /* NETBPF_LICENSE("GPL"): the license section GPL-only helpers require. */
 #define NETBPF_LICENSE(text) char LICENSE[] SEC("license") = text
 

@@ -22,15 +22,7 @@ BPF_HASH(inflight, u32, struct kill_event, 4096);
 BPF_RINGBUF_OUTPUT(events, 64);
 
 /* Records the ring buffer could not take (it was full): user space reports them. */
-BPF_ARRAY(lost, u64, 1);
-static __always_inline void count_lost(void)
-{
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+NETBPF_LOST_COUNTER()
 
 /* Entry of kill(2), tkill(2) or tgkill(2): the record waits for the syscall's return. */
 static __always_inline int on_enter(u32 target, s32 sig)

@@ -55,15 +55,7 @@ BPF_HASH(inflight, u32, struct pending, 16384);
 BPF_RINGBUF_OUTPUT(events, 256);
 
 /* Records the ring buffer could not take (it was full): user space reports them. */
-BPF_ARRAY(lost, u64, 1);
-static __always_inline void count_lost(void)
-{
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+NETBPF_LOST_COUNTER()
 
 static __always_inline int enter(struct msg_enter_args *ctx, int action)
 {

@@ -45,15 +45,7 @@ struct {
 BPF_RINGBUF_OUTPUT(events, 64);
 
 /* Records the ring buffer could not take (it was full): user space reports them. */
-BPF_ARRAY(lost, u64, 1);
-static __always_inline void count_lost(void)
-{
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+NETBPF_LOST_COUNTER()
 
 SEC("tracepoint/skb/kfree_skb")
 int tcpdrop_kfree_skb(struct trace_event_raw_kfree_skb *ctx)

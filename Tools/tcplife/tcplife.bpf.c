@@ -41,15 +41,7 @@ BPF_HASH(owners, u64, struct owner, 16384);
 BPF_RINGBUF_OUTPUT(events, 64);
 
 /* Records the ring buffer could not take (it was full): user space reports them. */
-BPF_ARRAY(lost, u64, 1);
-static __always_inline void count_lost(void)
-{
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+NETBPF_LOST_COUNTER()
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int tcplife_change(struct trace_event_raw_inet_sock_set_state *ctx)
