@@ -161,9 +161,8 @@ struct DropsTests {
             let p = try StreamingProcess(CLI.binary, ["drops", "--netns", lab.b, "--listen", "127.0.0.1:0", "--interval", "0.2", "udp"])
             defer { p.interrupt(interruptible: true) }
             #expect(p.wait(for: "Hit Ctrl-C"))
-            guard let url = p.text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first(where: { $0.hasPrefix("http://") }).map({ String($0) }) else {
-                Issue.record("no metrics URL in \(p.text)"); return
-            }
+            let url = try #require(p.text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first(where: { $0.hasPrefix("http://") }).map({ String($0) }),
+                                   "no metrics URL in \(p.text)")
             try lab.udp(from: lab.a, to: lab.addrB, port: 9, count: 3)
             let expected = "netbpf_drops_packets_total{reason=\"NO_SOCKET\",host=\"\(lab.b)\",interface=\"\(lab.ifB)\"} 3\n"
             var scrape = try TestPrograms.run("/usr/bin/curl", ["-s", "-i", url])

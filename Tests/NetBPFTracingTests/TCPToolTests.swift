@@ -192,7 +192,7 @@ struct TCPToolTests {
         took = time.monotonic() - started
         cport = c.getsockname()[1]
         c.sendall(b'x'); time.sleep(0.05); c.close(); t.join(); first.close(); s.close()
-        print(port, cport, int(took * 1000))
+        print(port, cport, int(took * 1000), flush=True)
         """
 
     /// tcpretrans: the dropped SYN is retransmitted exactly once, in SYN_SENT, from the

@@ -253,25 +253,8 @@ struct TracingParityTests {
     /// connect whose first SYN is dropped (the listener's accept queue is full) and retransmitted
     /// a second later does not count that second.
     @Test func tcplifeDoesNotCountSynRetransmission() throws {
-        let script = """
-        import socket, threading, time
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
-        port = s.getsockname()[1]
-        first = socket.create_connection(('127.0.0.1', port))   # fills the accept queue
-        time.sleep(0.1)
-        def drain():
-            time.sleep(0.3)
-            a, _ = s.accept(); a.close()
-            b, _ = s.accept(); b.recv(10); b.close()
-        t = threading.Thread(target=drain); t.start()
-        c = socket.socket()
-        started = time.monotonic()
-        c.connect(('127.0.0.1', port))   # first SYN dropped: queue full; retransmitted after ~1 s
-        took = time.monotonic() - started
-        cport = c.getsockname()[1]
-        c.sendall(b'x'); time.sleep(0.05); c.close(); t.join(); first.close(); s.close()
-        print(port, cport, int(took * 1000), flush=True)
-        """
+        // The first SYN is dropped (the accept queue is full) and retransmitted after ~1 s.
+        let script = TCPToolTests.synDropScript
         let session = try Tcplife.start(Tcplife.Options())
         defer { session.close() }
         let (_, out, status) = try runPython(script)
