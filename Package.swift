@@ -108,7 +108,7 @@ let package = Package(
         ]),
         // Tracing: probes (tracepoints, raw tracepoints, uprobes, kprobes, fentry, perf events),
         // symbols, stacks, histograms, and the tools of Tools/.
-        .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "CLibBPF", "CNetBPFShims"]),
+        .target(name: "NetBPFTracing", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "CLibBPF", "CNetBPFShims"]),
         // The front door: BCC's BPF(text=...) for Swift, re-exporting the layers under it.
         .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
         // The fleet: node agent and operator client over etcd's v3 JSON gateway (TLS client certs).

@@ -185,56 +185,15 @@ struct TracePacket: ParsableCommand {
         return try work()
     }
 
-    /// Attaches the probes around the programs of both tcx hooks of every scanned interface.
+    /// Attaches the probes around the programs of both tcx hooks of every scanned interface
+    /// (TCXProbePlacement, shared with capture).
     static func attach(_ probes: PacketPath.Probes, to s: Scanned, target t: Target) throws -> (links: [BPFLink], hooks: [PacketPath.Hook: PacketPath.HookInfo]) {
         let ingress = probes.ingress, egress = probes.egress
-        let ours = Set(probes.ids.values.flatMap { $0 })
-        let idsIn = probes.ids[.ingress] ?? [], idsEg = probes.ids[.egress] ?? []
-        let label = t.label
-        let work: @Sendable () throws -> [(BPFLink?, PacketPath.Hook, PacketPath.HookInfo?)] = {
-            var out: [(BPFLink?, PacketPath.Hook, PacketPath.HookInfo?)] = []
-            for d in s.devices {
-                for direction in TCDirection.allCases {
-                    let copies = direction == .ingress ? ingress : egress
-                    let slotIDs = direction == .ingress ? idsIn : idsEg
-                    let present = try TCXAttachments.query(ifindex: d.index, direction: direction).programIDs.filter { !ours.contains($0) }
-                    // A probe before each program, one after the last; with too many programs, first and last only.
-                    var slot = 0
-                    if present.count < PacketPath.slots {
-                        for id in present {
-                            out.append((try copies[slot].attachTCX(ifindex: d.index, direction: direction, position: .before(programID: id)), PacketPath.Hook(netns: s.inode, ifindex: d.index, direction: direction), nil))
-                            slot += 1
-                        }
-                    } else {
-                        out.append((try copies[0].attachTCX(ifindex: d.index, direction: direction, position: .first), PacketPath.Hook(netns: s.inode, ifindex: d.index, direction: direction), nil))
-                        slot = 1
-                    }
-                    out.append((try copies[slot].attachTCX(ifindex: d.index, direction: direction, position: .last), PacketPath.Hook(netns: s.inode, ifindex: d.index, direction: direction), nil))
-                    // The order as it is now (a program attached meanwhile is placed where it is).
-                    let now = try TCXAttachments.query(ifindex: d.index, direction: direction).programIDs
-                    var programs: [PacketPath.Program] = [], after: [Int] = []
-                    for id in now {
-                        if let k = slotIDs.firstIndex(of: id) {
-                            while after.count <= k { after.append(programs.count) }
-                            after[k] = programs.count
-                        } else if !ours.contains(id) {
-                            let name = (try? BPFProgram.open(id: id).info().name) ?? "prog \(id)"
-                            programs.append(PacketPath.Program(name: name, id: id))
-                        }
-                    }
-                    let place = label.isEmpty ? d.name : "\(label)/\(d.name)"
-                    out.append((nil, PacketPath.Hook(netns: s.inode, ifindex: d.index, direction: direction), PacketPath.HookInfo(place: place, programs: programs, probesAfter: after)))
-                }
-            }
-            return out
+        let placed = try TCXProbePlacement.attach(namespace: t.namespace, devices: s.devices.map { TCXProbePlacement.Device(index: $0.index, name: $0.name) },
+                                                  label: t.label, ours: Set(probes.ids.values.flatMap { $0 })) { _, direction in
+            direction == .ingress ? ingress : egress
         }
-        let results = try t.namespace.map { try withNamespace($0) { try work() } } ?? work()
-        var links: [BPFLink] = [], hooks: [PacketPath.Hook: PacketPath.HookInfo] = [:]
-        for (link, hook, info) in results {
-            if let link { links.append(link) }
-            if let info { hooks[hook] = info }
-        }
-        return (links, hooks)
+        return (placed.links, placed.hooks)
     }
 }
 

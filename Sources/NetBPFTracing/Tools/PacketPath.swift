@@ -11,8 +11,8 @@ import NetBPF
 /// followed packets. `PacketPath.Assembler` turns the events into paths.
 public enum PacketPath {
     /// Copies of the probe per direction: up to `slots - 1` programs on a hook get a probe
-    /// between each two (more get a probe first and last only).
-    public static let slots = 8
+    /// between each two (more get a probe first and last only). See `TCXProbePlacement`.
+    public static let slots = TCXProbePlacement.slots
 
     /// The loaded probes.
     public final class Probes {

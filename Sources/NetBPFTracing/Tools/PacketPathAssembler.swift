@@ -217,26 +217,18 @@ extension PacketPath {
             return Path(timestampNs: first.ts, packet: (packet ?? Packet()).text, id: id, hops: hops, end: end)
         }
 
-        /// Each program's verdict when the probes up to `maxSlot` saw the packet.
+        /// Each program's verdict when the probes up to `maxSlot` saw the packet (trace packet's
+        /// words: "ok" for handed on, "OK/REDIRECT" for ended the chain without a drop).
         func verdicts(_ info: HookInfo, maxSlot: Int, shot: Bool) -> [Verdict] {
-            let n = info.programs.count
-            let lastSlot = info.probesAfter.count - 1
-            guard maxSlot < lastSlot, maxSlot >= 0 else {
-                // Every program handed it on; a tc drop after the last probe was a clsact filter's.
-                var out = info.programs.map { Verdict(program: $0.name, id: $0.id, verdict: "ok") }
-                if shot { out.append(Verdict(program: "tc filter", id: 0, verdict: "SHOT")) }
-                return out
+            info.decisions(maxSlot: maxSlot, shot: shot).map { p, d in
+                let word = switch d {
+                case .next: "ok"
+                case .passed: "OK/REDIRECT"
+                case .shot: "SHOT"
+                case .notRun: "not run"
+                }
+                return Verdict(program: p.name, id: p.id, verdict: word)
             }
-            let from = info.probesAfter[maxSlot], to = min(info.probesAfter[maxSlot + 1], n)
-            var out: [Verdict] = []
-            for p in info.programs[..<from] { out.append(Verdict(program: p.name, id: p.id, verdict: "ok")) }
-            if from < to {
-                let deciders = info.programs[from..<to]
-                out.append(Verdict(program: deciders.map(\.name).joined(separator: "|"), id: deciders.count == 1 ? deciders[from].id : 0,
-                                   verdict: shot ? "SHOT" : "OK/REDIRECT"))
-            }
-            for p in info.programs[to...] { out.append(Verdict(program: p.name, id: p.id, verdict: "not run")) }
-            return out
         }
     }
 }
