@@ -8,7 +8,8 @@ import NetBPFTracing
 
 /// `netbpf capture IFACE... -w FILE [FILTER]`: packets at the tc hooks of interfaces in any
 /// namespaces, filtered in the kernel, written as pcap-ng with one interface block per
-/// (namespace, interface, hook) and the packet's metadata as a comment.
+/// (namespace, interface, hook) and the packet's metadata and the verdict of each program at
+/// the hook as a comment.
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
@@ -16,8 +17,12 @@ struct CaptureCommand: ParsableCommand {
         discussion: """
         Each IFACE is NAME (this namespace) or NS/NAME (NS: a /run/netns name or a simulation host). \
         The words after the interfaces are a pcap filter (as tcpdump's), compiled by libpcap and run in the kernel \
-        at each hook, so unmatched packets never reach user space. The program is attached first on each tcx hook \
-        and detaches when netbpf exits.
+        at each hook, so unmatched packets never reach user space. A copy of the capture program goes in front of every \
+        tcx program of each hook and one after the last (as trace packet's probes): the first records the packet, the \
+        copies that saw it say which program decided, skb:kfree_skb whether it dropped it. Each packet's comment reads \
+        `verdict: NAME (id N) SHOT|ok|next|not run; ...` (ok: passed or redirected; next: handed on) and the drop reason. \
+        With 8 programs or more on a hook only the first and last copies are placed. Needs tcx (Linux 6.6). \
+        Everything detaches when netbpf exits.
         """)
 
     @Option(name: .customShort("w"), help: ArgumentHelp("The pcap-ng file to write, - for stdout.", valueName: "file")) var file: String
@@ -51,6 +56,10 @@ struct CaptureCommand: ParsableCommand {
                                hint: "give NAME or NS/NAME first (ip link; ip netns list), then the filter")
             }
             let filter = rest.isEmpty ? nil : rest.joined(separator: " ")
+            guard Features.shared.tcx.available else {
+                throw BPFError(.unsupported, operation: "capture", message: "this kernel has no tcx",
+                               hint: "capture needs tcx (Linux 6.6) to put its program around the programs of a hook")
+            }
 
             let out: UnsafeMutablePointer<FILE>
             if file == "-" { out = StandardStreams.cOut } else {
@@ -63,41 +72,47 @@ struct CaptureCommand: ParsableCommand {
             var hooks: [Capture.Hook] = []
             var links: [BPFLink] = []
             var descriptions: [String] = []
+            var infos: [PacketPath.HookInfo?] = []   // by idb: the hook's programs and where the copies sit
             defer { detachReportingFailures(links) }
             for t in targets {
+                var loaded: [TCDirection: Capture.Hook] = [:]
                 for d in directions {
                     let idb = UInt32(hooks.count)
                     let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter)
-                    let program = hook.program
-                    let link: BPFLink
-                    if let ns = t.namespace {
-                        let ifindex = t.ifindex
-                        link = try withNamespace(ns) { try program.attachTCX(ifindex: ifindex, direction: d, position: .first) }
-                    } else {
-                        link = try program.attachTCX(ifindex: t.ifindex, direction: d, position: .first)
-                    }
-                    links.append(link)
+                    loaded[d] = hook
                     hooks.append(hook)
                     let name = "\(t.label):\(d.rawValue)"
                     descriptions.append(name)
                     writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), tcx \(d.rawValue)",
                                      snaplen: snaplen)
                 }
+                let copies = loaded.mapValues(\.programs)
+                let placed = try TCXProbePlacement.attach(namespace: t.namespace, devices: [TCXProbePlacement.Device(index: t.ifindex, name: t.name)],
+                                                          directions: directions,
+                                                          ours: Set(hooks.flatMap(\.ids))) { _, d in copies[d] ?? [] }
+                links += placed.links
+                for d in directions {
+                    infos.append(placed.hooks[PacketPath.Hook(netns: placed.netns, ifindex: t.ifindex, direction: d)])
+                }
             }
             let offset = Capture.realtimeOffset()
             // Packets of one poll round from every hook, written in time order.
             // Packets wait up to `hold` seconds for a drop note (skb:kfree_skb of a captured skb).
+            // Slot notes (which copies saw a packet) arrive right after their packet, on the same CPU.
             struct Pending { var time: UInt64; var idb: UInt32; var seq: UInt64; var arrived: Double; var bytes: [UInt8]; var length: UInt32; var comment: String }
-            final class State { var pending: [Pending] = []; var reasons: [UInt64: UInt32] = [:]; var packets = 0 }
+            struct Drop { var reason: UInt32; var here: Bool }
+            final class State { var pending: [Pending] = []; var reasons: [UInt64: Drop] = [:]; var slots: [UInt64: Int] = [:]; var packets = 0 }
             let hold = 0.2
             let state = State()
             let types = ["host", "broadcast", "multicast", "otherhost", "outgoing", "loopback"]
-            let labels = descriptions
+            let labels = descriptions, hookInfos = infos
             var buffers: [PerfBuffer] = []
             for h in hooks {
                 buffers.append(try PerfBuffer(map: h.session.map("events"), pagesPerCPU: 256) { _, data in
                     guard let p = Capture.Packet(data) else { return }
-                    if p.isDropNote { state.reasons[UInt64(p.idb) << 40 | p.sequence] = p.reason; return }  // seq is per hook object
+                    let key = UInt64(p.idb) << 40 | p.sequence  // seq is per hook object
+                    if p.isDropNote { state.reasons[key] = Drop(reason: p.reason, here: p.droppedHere); return }
+                    if let slot = p.slot { state.slots[key] = max(state.slots[key] ?? 0, slot); return }
                     let type = Int(p.packetType) < types.count ? types[Int(p.packetType)] : "\(p.packetType)"
                     let label = labels[Int(p.idb) < labels.count ? Int(p.idb) : 0]
                     state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, seq: p.sequence, arrived: Clock.monotonic(), bytes: Array(p.data), length: p.length,
@@ -112,8 +127,14 @@ struct CaptureCommand: ParsableCommand {
                 let ready = all || waiting == nil ? state.pending.count : (state.pending.firstIndex { $0.time >= waiting! } ?? state.pending.count)
                 for p in state.pending[..<ready] {
                     if let c = count, state.packets >= c { break }
-                    var comment = p.comment
-                    if let r = state.reasons.removeValue(forKey: UInt64(p.idb) << 40 | p.seq) { comment += " dropped: " + DropReasons.name(r) }
+                    let key = UInt64(p.idb) << 40 | p.seq
+                    let drop = state.reasons.removeValue(forKey: key)
+                    let reason = drop.map { DropReasons.name($0.reason) }
+                    let ingress = labels[Int(p.idb)].hasSuffix(":ingress")
+                    // Dropped by tc at this hook: TC_INGRESS/TC_EGRESS (this direction's) at this device.
+                    let shot = drop?.here == true && reason == (ingress ? "TC_INGRESS" : "TC_EGRESS")
+                    var comment = p.comment + " " + Capture.verdictText(hookInfos[Int(p.idb)], maxSlot: state.slots.removeValue(forKey: key) ?? 0, shot: shot)
+                    if let reason { comment += " dropped: " + reason }
                     p.bytes.withUnsafeBytes {
                         writer.packet(interface: p.idb, timestampNs: p.time, data: $0, originalLength: p.length,
                                       inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: comment)
@@ -122,6 +143,7 @@ struct CaptureCommand: ParsableCommand {
                 }
                 state.pending.removeFirst(ready)
                 if state.pending.isEmpty && state.reasons.count > 100_000 { state.reasons.removeAll() }
+                if state.pending.isEmpty && state.slots.count > 100_000 { state.slots.removeAll() }
             }
             func flush(all: Bool = false) throws {
                 drain(all: all)

@@ -105,6 +105,105 @@ struct CaptureTests {
             let limited = comments.filter { $0.hasSuffix("dropped: TC_INGRESS") }.count
             let closed = comments.filter { $0.hasSuffix("dropped: NO_SOCKET") }.count
             #expect(limited > 0 && limited + closed == 20, "\(comments)")
+            // The limiter is named as the program that shot exactly those; it handed the others on.
+            let shot = comments.filter { $0.contains(/verdict: ratelimit \(id \d+\) SHOT dropped: TC_INGRESS$/) }.count
+            let next = comments.filter { $0.contains(/verdict: ratelimit \(id \d+\) next dropped: NO_SOCKET$/) }.count
+            #expect(shot == limited && next == closed, "\(comments)")
+        }
+    }
+
+    /// A small tc program for the verdict test: drops ICMP echo requests with an odd sequence
+    /// number (TC_ACT_SHOT), passes those with an even one (TC_ACT_OK: ends the tcx chain) and
+    /// hands everything else on (TC_ACT_UNSPEC = TCX_NEXT).
+    static let oddEcho = """
+        #include <linux/bpf.h>
+        #include <linux/pkt_cls.h>
+        #include <bpf/bpf_helpers.h>
+        #include <bpf/bpf_endian.h>
+
+        SEC("tc")
+        int odd_echo(struct __sk_buff *skb)
+        {
+        	__u8 ip[20], icmp[8];
+
+        	if (skb->protocol != bpf_htons(0x0800))
+        		return TC_ACT_UNSPEC;
+        	if (bpf_skb_load_bytes(skb, 14, ip, sizeof(ip)) || ip[9] != 1)
+        		return TC_ACT_UNSPEC;
+        	if (bpf_skb_load_bytes(skb, 14 + (ip[0] & 0xf) * 4, icmp, sizeof(icmp)) || icmp[0] != 8)
+        		return TC_ACT_UNSPEC;
+        	return (icmp[7] & 1) ? TC_ACT_SHOT : TC_ACT_OK;
+        }
+
+        char LICENSE[] SEC("license") = "GPL";
+        """
+
+    /// Three programs attached with `netbpf attach tc` on B's ingress (count_icmp, odd_echo,
+    /// count_tc), none on its egress; 4 pings A -> B and 2 B -> A. Every packet's comment names
+    /// each program with its verdict: SHOT (and TC_INGRESS) for the odd requests, ok for the
+    /// even ones (odd_echo ended the chain: count_tc not run), next for the replies to B until
+    /// count_tc (which passes everything: ok), "no programs" on the egress hook.
+    @Test func eachProgramsVerdictPerPacket() throws {
+        try DropsLab.with(prefix: "cv") { lab in
+            let dir = "/tmp/netbpf-cv-capture-\(getpid())"
+            let file = dir + "/verdicts.pcapng"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            setenv("NETBPF_STATE_DIR", dir + "/state", 1)
+            defer {
+                _ = try? CLI.run(["detach", "tc", lab.ifB, "--netns", lab.b, "--all"])
+                unsetenv("NETBPF_STATE_DIR")
+                _ = try? FileManager.default.removeItem(atPath: "/sys/fs/bpf/netbpf/\(lab.b)")
+                _ = try? FileManager.default.removeItem(atPath: dir)
+            }
+            try Self.oddEcho.write(toFile: dir + "/odd_echo.bpf.c", atomically: true, encoding: .utf8)
+            let programs = TestPrograms.repositoryRoot.appendingPathComponent("programs").path
+            var ids: [String: UInt32] = [:]
+            for (name, args) in [("count_icmp", ["\(programs)/count_icmp.bpf.c"]), ("odd_echo", [dir + "/odd_echo.bpf.c"]),
+                                 ("count_tc", ["\(programs)/count_packets.bpf.c", "--program-name", "count_tc"])] {
+                let r = try CLI.run(["attach", "tc", lab.ifB] + args + ["--netns", lab.b, "--ingress", "--tcx", "--json"])
+                try #require(r.status == 0, "\(name): \(r.stderr)")
+                let record = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+                ids[name] = (record?["programID"] as? NSNumber)?.uint32Value
+            }
+            let (count, odd, tc) = (ids["count_icmp"] ?? 0, ids["odd_echo"] ?? 0, ids["count_tc"] ?? 0)
+            try #require(count != 0 && odd != 0 && tc != 0, "\(ids)")
+
+            let b = "\(lab.b)/\(lab.ifB)"
+            let p = try StreamingProcess(CLI.binary, ["capture", b, "-w", file, "icmp"])
+            defer { p.interrupt() }
+            let end = Date().addingTimeInterval(60)
+            while !p.errorText.contains("Hit Ctrl-C"), p.process.isRunning, Date() < end { usleep(20_000) }
+            try #require(p.errorText.contains("Hit Ctrl-C"), "\(p.errorText)")
+            // Requests 1 and 3 are dropped (no reply), 2 and 4 answered.
+            _ = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", lab.a, "ping", "-c", "4", "-i", "0.2", "-W", "1", "-q", lab.addrB])
+            let back = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", lab.b, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-q", lab.addrA])
+            #expect(back.status == 0, "\(back.stdout) \(back.stderr)")
+            usleep(400_000)
+            p.interrupt(interruptible: true)
+            #expect(p.process.terminationStatus == 0, "\(p.errorText)")
+            #expect(p.errorText.contains(" 0 lost"), "\(p.errorText)")
+
+            // (interface, ICMP type, sequence, verdict, drop reason) of every packet.
+            let rows = try tsharkFields(file, ["frame.interface_name", "icmp.type", "icmp.seq", "frame.comment"]).map { r -> [String] in
+                let comment = r[3]
+                let verdict = comment.range(of: "verdict: ").map { String(comment[$0.lowerBound...]) } ?? ""
+                let parts = verdict.components(separatedBy: " dropped: ")
+                return [r[0], r[1], r[2], parts[0], parts.count > 1 ? parts[1] : ""]
+            }
+            let ingress = rows.filter { $0[0] == "\(b):ingress" }, egress = rows.filter { $0[0] == "\(b):egress" }
+            #expect(ingress.count == 6 && egress.count == 4, "\(rows)")
+            let shot = "verdict: count_icmp (id \(count)) next; odd_echo (id \(odd)) SHOT; count_tc (id \(tc)) not run"
+            let passed = "verdict: count_icmp (id \(count)) next; odd_echo (id \(odd)) ok; count_tc (id \(tc)) not run"
+            let handedOn = "verdict: count_icmp (id \(count)) next; odd_echo (id \(odd)) next; count_tc (id \(tc)) ok"
+            let requests = ingress.filter { $0[1] == "8" }
+            #expect(requests.map { [$0[2], $0[3], $0[4]] } == [["1", shot, "TC_INGRESS"], ["2", passed, ""], ["3", shot, "TC_INGRESS"], ["4", passed, ""]], "\(requests)")
+            // Replies to B's pings: handed on to count_tc, which passes everything (TC_ACT_OK). (A root ping may read them on a
+            // raw socket's clone and the original is then freed as NO_SOCKET: not a tc drop.)
+            let replies = ingress.filter { $0[1] == "0" }
+            #expect(replies.count == 2 && replies.allSatisfy { $0[3] == handedOn && !$0[4].hasPrefix("TC_") }, "\(replies)")
+            // (The replies to A may end as NO_SOCKET at A: the same skb crosses the veth.)
+            #expect(egress.allSatisfy { $0[3] == "verdict: no programs" && !$0[4].hasPrefix("TC_") }, "\(egress)")
+            #expect(egress.filter { $0[1] == "0" }.map { $0[2] } == ["2", "4"] && egress.filter { $0[1] == "8" }.count == 2, "\(egress)")
         }
     }
 
@@ -136,5 +235,28 @@ struct CaptureTests {
         }
         #expect(types == [0x0A0D_0D0A, 1, 6])
         #expect(o == out.count)
+    }
+}
+
+/// The comment's verdict from the slots that saw a packet (pure logic, no kernel).
+@Suite struct CaptureVerdictUnitTests {
+    // Two programs with a probe in front of each and one after: slots 0, 1, 2.
+    let info = PacketPath.HookInfo(place: "eth0", programs: [.init(name: "a", id: 5), .init(name: "b", id: 9)], probesAfter: [0, 1, 2])
+
+    @Test func wordsPerSlot() {
+        #expect(Capture.verdictText(info, maxSlot: 0, shot: true) == "verdict: a (id 5) SHOT; b (id 9) not run")
+        #expect(Capture.verdictText(info, maxSlot: 0, shot: false) == "verdict: a (id 5) ok; b (id 9) not run")
+        #expect(Capture.verdictText(info, maxSlot: 1, shot: true) == "verdict: a (id 5) next; b (id 9) SHOT")
+        #expect(Capture.verdictText(info, maxSlot: 2, shot: false) == "verdict: a (id 5) next; b (id 9) next")
+        // Past the last probe only a clsact filter can still drop it.
+        #expect(Capture.verdictText(info, maxSlot: 2, shot: true) == "verdict: a (id 5) next; b (id 9) next; tc filter SHOT")
+    }
+
+    @Test func noProgramsAndTooMany() {
+        #expect(Capture.verdictText(PacketPath.HookInfo(place: "eth0", programs: [], probesAfter: [0]), maxSlot: 0, shot: false) == "verdict: no programs")
+        #expect(Capture.verdictText(nil, maxSlot: 0, shot: false) == "verdict: no programs")
+        // More programs than slots: probes first and last only, so the deciders are a group.
+        let many = PacketPath.HookInfo(place: "eth0", programs: [.init(name: "a", id: 1), .init(name: "b", id: 2)], probesAfter: [0, 2])
+        #expect(Capture.verdictText(many, maxSlot: 0, shot: true) == "verdict: a|b SHOT")
     }
 }

@@ -16,10 +16,11 @@ struct DropsLab {
         guard r.status == 0 else { throw BPFError(.state, operation: "ip \(args.joined(separator: " "))", message: r.stderr) }
     }
 
-    static func with<T>(_ body: (DropsLab) throws -> T) throws -> T {
+    /// `prefix`: the helper tag the namespaces and interfaces are named with.
+    static func with<T>(prefix: String = "dr", _ body: (DropsLab) throws -> T) throws -> T {
         counter += 1
         let id = "\(getpid() % 100000)\(counter)"
-        let lab = DropsLab(a: "drA\(id)", b: "drB\(id)", ifA: "dra\(id)", ifB: "drb\(id)", net: 200 + Int(getpid() % 20) + counter)
+        let lab = DropsLab(a: "\(prefix)A\(id)", b: "\(prefix)B\(id)", ifA: "\(prefix)a\(id)", ifB: "\(prefix)b\(id)", net: 200 + Int(getpid() % 20) + counter)
         defer {
             _ = try? TestPrograms.run("/usr/sbin/ip", ["netns", "del", lab.a])
             _ = try? TestPrograms.run("/usr/sbin/ip", ["netns", "del", lab.b])

@@ -1,7 +1,14 @@
-// capture: packets at a tc hook (tcx, attached first so it sees every packet the hook gets),
-// filtered in the kernel by a pcap expression and sent with their metadata to user space
-// through a perf buffer, which copies the packet bytes from the skb itself
-// (bpf_perf_event_output with the skb as context and the length in the flags' upper half).
+// capture: packets at a tc hook (tcx), filtered in the kernel by a pcap expression and sent
+// with their metadata to user space through a perf buffer, which copies the packet bytes from
+// the skb itself (bpf_perf_event_output with the skb as context and the length in the flags'
+// upper half).
+//
+// The program comes in CAP_SLOTS copies (capture_tc0..7) that netbpf places like trace packet's
+// probes (Sources/NetBPFTracing/TCXProbePlacement.swift): copy 0 before the hook's first
+// program, copy k before the k+1-th, the next one after the last. Copy 0 records the packet;
+// the others only note that they saw it (kind 2: its number and the slot), so user space knows
+// which program ended the packet's way through the hook, and skb:kfree_skb whether that was a
+// drop (kind 1). Kernel: tcx (6.6), bpf_cast_to_kern_ctx (6.3), kfree_skb reasons (5.17).
 //
 // One object is loaded per (namespace, interface, hook); `idb` is that hook's pcap-ng interface
 // number. The filter is netbpf_pcap_match() from Sources/NetBPFTracing/PcapToC.swift, pasted at
@@ -9,30 +16,39 @@
 // bpf_skb_load_bytes, from the Ethernet header, where tc's data starts.
 #include "vmlinux.h"
 #include <netbpf.h>
+#include <bpf/bpf_core_read.h>
 
 #define TCX_NEXT -1
 
 /* Layout mirrored by Sources/NetBPFTracing/Tools/Capture.swift. */
 struct capture_meta {
 	u64 ts_ns;      /* bpf_ktime_get_ns */
-	u64 seq;        /* this packet's number (kind 0), or the dropped packet's (kind 1) */
+	u64 seq;        /* this packet's number (kind 0), or the dropped (1) or seen (2) packet's */
 	u32 idb;
 	u32 len;        /* skb->len */
 	u32 caplen;     /* bytes that follow */
 	u32 mark;
-	u32 ifindex;
+	u32 ifindex;    /* kind 1: the device it was dropped at (skb->dev), 0 without one */
 	u32 priority;
 	u16 protocol;   /* skb->protocol, host order */
-	u8 pkt_type;
-	u8 kind;        /* 0 a packet (its bytes follow), 1 a captured packet was dropped */
-	u32 reason;     /* kind 1: enum skb_drop_reason */
+	u8 pkt_type;    /* kind 1: 1 when dropped at the device it was captured on */
+	u8 kind;        /* 0 a packet (its bytes follow), 1 a captured packet was dropped,
+	                 * 2 a later copy (slot) saw a captured packet */
+	u32 reason;     /* kind 1: enum skb_drop_reason; kind 2: the slot */
 };
 _Static_assert(sizeof(struct capture_meta) == 48, "capture_meta layout");
 
-/* The kernel's sk_buff behind the tc context (kfunc, 6.3): its address is what skb:kfree_skb
- * reports, so a captured packet that is dropped later gets its reason. */
+/* A captured packet, under the kernel sk_buff's address: skb:kfree_skb reports that address,
+ * so a captured packet dropped later gets its reason, and the later copies find its number. */
+struct inflight_pkt {
+	u64 seq;
+	u64 ts;         /* when copy 0 took it */
+	u64 dev;        /* skb->dev then (the hook's device) */
+};
+
+/* The kernel's sk_buff behind the tc context (kfunc, 6.3). */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
-BPF_LRU_HASH(inflight, u64, u64, 16384);   /* kernel skb address -> packet number */
+BPF_LRU_HASH(inflight, u64, struct inflight_pkt, 16384);   /* kernel skb address -> packet */
 u64 next_seq = 0;
 
 const volatile u32 idb = 0;
@@ -81,8 +97,9 @@ static __always_inline bool pkt_ld(struct pkt_ctx *p, u32 off, u32 size, u32 *ou
 /* NETBPF_PCAP_FILTER_HERE: with a filter, netbpf puts its netbpf_pcap_match() here and
  * defines NETBPF_PCAP_FILTER. */
 
+/* Copy 0: the filter, then the packet and its metadata to user space. */
 SEC("tc")
-int capture_tc(struct __sk_buff *skb)
+int capture_tc0(struct __sk_buff *skb)
 {
 	struct pkt_ctx p = { .skb = skb, .len = skb->len };
 	struct capture_meta m = {};
@@ -113,28 +130,73 @@ int capture_tc(struct __sk_buff *skb)
 		return TCX_NEXT;
 	}
 	{
-		u64 addr = (u64)bpf_cast_to_kern_ctx(skb);
+		struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
+		u64 addr = (u64)k;
+		struct inflight_pkt f = { .seq = m.seq, .ts = m.ts_ns, .dev = (u64)BPF_CORE_READ(k, dev) };
 
-		bpf_map_update_elem(&inflight, &addr, &m.seq, BPF_ANY);
+		bpf_map_update_elem(&inflight, &addr, &f, BPF_ANY);
 	}
 	return TCX_NEXT;
 }
+
+/* Copies 1..CAP_SLOTS-1: a packet copy 0 took at this hook got this far (the program before
+ * this copy handed it on). An entry older than 10 ms is another skb that had the address. */
+static __always_inline int seen(struct __sk_buff *skb, u32 slot)
+{
+	u64 addr = (u64)bpf_cast_to_kern_ctx(skb), now = bpf_ktime_get_ns();
+	struct inflight_pkt *f = bpf_map_lookup_elem(&inflight, &addr);
+	struct capture_meta m = {};
+
+	if (!f || now - f->ts > 10000000ULL)
+		return TCX_NEXT;
+	m.ts_ns = now;
+	m.seq = f->seq;
+	m.idb = idb;
+	m.kind = 2;
+	m.reason = slot;
+	bpf_perf_event_output(skb, &events, BPF_F_CURRENT_CPU, &m, sizeof(m));
+	return TCX_NEXT;
+}
+
+#define CAP_SLOT(n) \
+	SEC("tc") int capture_tc##n(struct __sk_buff *skb) { return seen(skb, n); }
+
+CAP_SLOT(1)
+CAP_SLOT(2)
+CAP_SLOT(3)
+CAP_SLOT(4)
+CAP_SLOT(5)
+CAP_SLOT(6)
+CAP_SLOT(7)
 
 /* A captured packet dropped later (at this hook's programs or anywhere after): tell user space,
  * which holds packets briefly to put the reason in their comment. */
 SEC("tracepoint/skb/kfree_skb")
 int capture_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 {
-	u64 addr = (u64)ctx->skbaddr, *seq = bpf_map_lookup_elem(&inflight, &addr);
+	u64 addr = (u64)ctx->skbaddr, now = bpf_ktime_get_ns();
+	struct inflight_pkt *f = bpf_map_lookup_elem(&inflight, &addr);
+	struct sk_buff *skb = ctx->skbaddr;
+	struct net_device *dev;
 	struct capture_meta m = {};
 
-	if (!seq)
+	if (!f)
 		return 0;
-	m.ts_ns = bpf_ktime_get_ns();
-	m.seq = *seq;
+	/* Older than 2 s: a freed skb whose memory came back (a free without a tracepoint, as
+	 * TCP's), not the packet captured. */
+	if (now - f->ts > 2000000000ULL) {
+		bpf_map_delete_elem(&inflight, &addr);
+		return 0;
+	}
+	m.ts_ns = now;
+	m.seq = f->seq;
 	m.idb = idb;
 	m.kind = 1;
 	m.reason = ctx->reason;
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev)
+		m.ifindex = BPF_CORE_READ(dev, ifindex);
+	m.pkt_type = (u64)dev == f->dev;
 	bpf_map_delete_elem(&inflight, &addr);
 	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &m, sizeof(m));
 	return 0;

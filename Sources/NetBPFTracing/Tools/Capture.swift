@@ -3,9 +3,10 @@ import Glibc
 import NetBPF
 
 /// capture: packets at tc hooks, filtered in the kernel by a pcap expression, with their
-/// metadata (Tools/capture/capture.bpf.c). One object per (namespace, interface, hook): its
-/// `idb` global is the hook's pcap-ng interface number; the caller attaches its program (tcx,
-/// first) from a thread in the right namespace.
+/// metadata and the verdict of each program at the hook (Tools/capture/capture.bpf.c). One
+/// object per (namespace, interface, hook): its `idb` global is the hook's pcap-ng interface
+/// number; the caller places its program copies around the hook's tcx programs with
+/// `TCXProbePlacement` (copy 0 records packets, the others note which packets got that far).
 public enum Capture {
     /// One loaded capture program for one hook.
     public final class Hook {
@@ -13,10 +14,15 @@ public enum Capture {
         public let idb: UInt32
         /// The loaded object (its program and maps).
         public let session: ToolSession
-        /// The program to attach at the tc hook.
-        public let program: BPFProgram
+        /// The copies of the program, by slot (`TCXProbePlacement.slots`): copy 0 records.
+        public let programs: [BPFProgram]
+        /// Their kernel ids.
+        public let ids: [UInt32]
 
-        init(idb: UInt32, session: ToolSession, program: BPFProgram) { self.idb = idb; self.session = session; self.program = program }
+        init(idb: UInt32, session: ToolSession, programs: [BPFProgram]) throws {
+            self.idb = idb; self.session = session; self.programs = programs
+            ids = try programs.map { try $0.info().id }
+        }
 
         /// Packets the filter matched, packets the hook saw, samples the perf buffer refused.
         public func counters() -> (matched: UInt64, seen: UInt64, refused: UInt64) {
@@ -42,14 +48,32 @@ public enum Capture {
         let session = ToolSession(object: object)
         // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
         for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
-        guard let tc = object.programs.first(where: { $0.section == "tc" }) else {
-            throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"tc\") program")
-        }
-        return Hook(idb: idb, session: session, program: tc)
+        return try Hook(idb: idb, session: session, programs: (0..<TCXProbePlacement.slots).map { try object.program(named: "capture_tc\($0)") })
     }
 
-    /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes), or
-    /// (`isDropNote`) the news that packet `sequence` was dropped for `reason`.
+    /// The comment's verdict part for a packet that the copies up to `maxSlot` saw at a hook
+    /// described by `info`: `verdict: ratelimit (id 104) SHOT`, `verdict: a (id 5) next; b (id 9) ok`,
+    /// `verdict: no programs`. `shot`: dropped by tc at this hook (skb:kfree_skb said
+    /// TC_INGRESS or TC_EGRESS at this device). Words: next (handed on, TCX_NEXT), ok (ended
+    /// the chain without a drop: passed or redirected), SHOT (dropped), not run.
+    public static func verdictText(_ info: PacketPath.HookInfo?, maxSlot: Int, shot: Bool) -> String {
+        let decisions = info?.decisions(maxSlot: maxSlot, shot: shot)
+            ?? (shot ? [(program: PacketPath.Program(name: "tc filter", id: 0), decision: .shot)] : [])
+        guard !decisions.isEmpty else { return "verdict: no programs" }
+        return "verdict: " + decisions.map { p, d in
+            let word = switch d {
+            case .next: "next"
+            case .passed: "ok"
+            case .shot: "SHOT"
+            case .notRun: "not run"
+            }
+            return p.id == 0 ? "\(p.name) \(word)" : "\(p.name) (id \(p.id)) \(word)"
+        }.joined(separator: "; ")
+    }
+
+    /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes),
+    /// (`isDropNote`) the news that packet `sequence` was dropped for `reason`, or (`slot`) that
+    /// a later copy at the hook saw packet `sequence`.
     public struct Packet {
         /// When the program saw it, bpf_ktime_get_ns() (add `realtimeOffset()` for Unix time).
         public var timestampNs: UInt64
@@ -59,13 +83,17 @@ public enum Capture {
         public var isDropNote: Bool
         /// In a drop note, the `enum skb_drop_reason` value (skb:kfree_skb).
         public var reason: UInt32
+        /// In a drop note: dropped at the device it was captured on (skb->dev).
+        public var droppedHere: Bool
+        /// A slot note: the copy (slot) that saw the packet; nil otherwise.
+        public var slot: Int?
         /// The hook's pcap-ng interface number.
         public var idb: UInt32
         /// skb->len; `data` may hold fewer bytes (snaplen, at most 65000).
         public var length: UInt32
         /// skb->mark.
         public var mark: UInt32
-        /// skb->ifindex.
+        /// skb->ifindex; in a drop note, the index of the device it was dropped at (0: none).
         public var ifindex: UInt32
         /// skb->priority.
         public var priority: UInt32
@@ -83,6 +111,8 @@ public enum Capture {
             let caplen = Int(r.u32(24))
             mark = r.u32(28); ifindex = r.u32(32); priority = r.u32(36); etherType = r.u16(40); packetType = r.u8(42)
             isDropNote = r.u8(43) == 1; reason = r.u32(44)
+            droppedHere = isDropNote && packetType == 1
+            slot = r.u8(43) == 2 ? Int(reason) : nil
             data = UnsafeRawBufferPointer(rebasing: r[48..<min(r.count, 48 + caplen)])
         }
     }
