@@ -3,7 +3,7 @@
 // the skb itself (bpf_perf_event_output with the skb as context and the length in the flags'
 // upper half).
 //
-// The program comes in CAP_SLOTS copies (capture_tc0..7) that netbpf places like trace packet's
+// The program comes in 8 copies (capture_tc0..7, TCXProbePlacement.slots) that netbpf places like trace packet's
 // probes (Sources/NetBPFTracing/TCXProbePlacement.swift): copy 0 before the hook's first
 // program, copy k before the k+1-th, the next one after the last. Copy 0 records the packet;
 // the others only note that they saw it (kind 2: its number and the slot), so user space knows
@@ -139,15 +139,17 @@ int capture_tc0(struct __sk_buff *skb)
 	return TCX_NEXT;
 }
 
-/* Copies 1..CAP_SLOTS-1: a packet copy 0 took at this hook got this far (the program before
- * this copy handed it on). An entry older than 10 ms is another skb that had the address. */
+/* Copies 1..7: a packet copy 0 took at this hook got this far (the program before
+ * this copy handed it on). An entry older than 10 ms or from another device is another skb
+ * that had the address (copy 0 leaves the entries of packets it does not take alone). */
 static __always_inline int seen(struct __sk_buff *skb, u32 slot)
 {
-	u64 addr = (u64)bpf_cast_to_kern_ctx(skb), now = bpf_ktime_get_ns();
+	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
+	u64 addr = (u64)k, now = bpf_ktime_get_ns();
 	struct inflight_pkt *f = bpf_map_lookup_elem(&inflight, &addr);
 	struct capture_meta m = {};
 
-	if (!f || now - f->ts > 10000000ULL)
+	if (!f || now - f->ts > 10000000ULL || f->dev != (u64)BPF_CORE_READ(k, dev))
 		return TCX_NEXT;
 	m.ts_ns = now;
 	m.seq = f->seq;
