@@ -12,18 +12,19 @@ import NetBPFTracing
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture packets at tc hooks of interfaces in any namespaces to pcap-ng, filtered in the kernel.",
+        abstract: "Capture packets at tc (or XDP) hooks of interfaces in any namespaces to pcap-ng, filtered in the kernel.",
         discussion: """
         Each IFACE is NAME (this namespace) or NS/NAME (NS: a /run/netns name or a simulation host). \
         The words after the interfaces are a pcap filter (as tcpdump's), compiled by libpcap and run in the kernel \
         at each hook, so unmatched packets never reach user space. The program is attached first on each tcx hook \
-        and detaches when netbpf exits.
+        and detaches when netbpf exits. --hook xdp captures frames as the driver hands them over, before tc; \
+        it needs the interface's XDP hook free (one XDP program per interface).
         """)
 
     @Option(name: .customShort("w"), help: ArgumentHelp("The pcap-ng file to write, - for stdout.", valueName: "file")) var file: String
     @Option(name: [.customShort("c"), .long], help: "Stop after this many packets.") var count: Int?
     @Option(name: [.customShort("s"), .long], help: "Bytes of each packet to keep.") var snaplen: UInt32 = 262_144
-    @Option(help: "Hooks: ingress, egress or both.") var hook: String = "both"
+    @Option(help: "Hooks, comma-separated: ingress, egress, both (ingress,egress) or xdp.") var hook: String = "both"
     @Option(help: "Stop after this many seconds.") var seconds: Double?
     @Flag(name: .long, help: "Print libbpf's messages and whole verifier logs.") var verbose = false
     @Argument(help: "Interfaces (NAME or NS/NAME), then an optional pcap filter.") var words: [String] = []
@@ -33,13 +34,7 @@ struct CaptureCommand: ParsableCommand {
 
     func run() throws {
         try runTool(verbose: verbose) {
-            let directions: [TCDirection]
-            switch hook {
-            case "both": directions = [.ingress, .egress]
-            case "ingress": directions = [.ingress]
-            case "egress": directions = [.egress]
-            default: throw BPFError(.invalidArgument, operation: "capture", subject: "--hook \(hook)", message: "not a hook", hint: "ingress, egress or both")
-            }
+            let points = try Self.points(hook)
             if let c = count, c <= 0 { throw BPFError(.invalidArgument, operation: "capture", subject: "--count", message: "must be at least 1") }
             guard snaplen >= 64 else { throw BPFError(.invalidArgument, operation: "capture", subject: "--snaplen", message: "must be at least 64") }
             var targets: [Target] = []
@@ -65,22 +60,22 @@ struct CaptureCommand: ParsableCommand {
             var descriptions: [String] = []
             defer { detachReportingFailures(links) }
             for t in targets {
-                for d in directions {
+                for point in points {
                     let idb = UInt32(hooks.count)
-                    let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter)
+                    let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter, xdp: point == .xdp)
                     let program = hook.program
-                    let link: BPFLink
-                    if let ns = t.namespace {
-                        let ifindex = t.ifindex
-                        link = try withNamespace(ns) { try program.attachTCX(ifindex: ifindex, direction: d, position: .first) }
-                    } else {
-                        link = try program.attachTCX(ifindex: t.ifindex, direction: d, position: .first)
+                    let ifindex = t.ifindex
+                    let attach: @Sendable () throws -> BPFLink = {
+                        switch point {
+                        case .tc(let d): try program.attachTCX(ifindex: ifindex, direction: d, position: .first)
+                        case .xdp: try program.attachXDPLink(ifindex: ifindex, flags: 0)
+                        }
                     }
-                    links.append(link)
+                    links.append(try t.namespace.map { try withNamespace($0) { try attach() } } ?? attach())
                     hooks.append(hook)
-                    let name = "\(t.label):\(d.rawValue)"
+                    let name = "\(t.label):\(point.name)"
                     descriptions.append(name)
-                    writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), tcx \(d.rawValue)",
+                    writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), \(point.description)",
                                      snaplen: snaplen)
                 }
             }
@@ -100,8 +95,11 @@ struct CaptureCommand: ParsableCommand {
                     if p.isDropNote { state.reasons[UInt64(p.idb) << 40 | p.sequence] = p.reason; return }  // seq is per hook object
                     let type = Int(p.packetType) < types.count ? types[Int(p.packetType)] : "\(p.packetType)"
                     let label = labels[Int(p.idb) < labels.count ? Int(p.idb) : 0]
+                    // XDP sees the frame before an skb exists: no mark, priority or packet type yet.
+                    let comment = label.hasSuffix(":xdp") ? "\(label) ifindex=\(p.ifindex)"
+                        : "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"
                     state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, seq: p.sequence, arrived: Clock.monotonic(), bytes: Array(p.data), length: p.length,
-                                                 comment: "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"))
+                                                 comment: comment))
                 })
             }
             func drain(all: Bool = false) {
@@ -116,7 +114,7 @@ struct CaptureCommand: ParsableCommand {
                     if let r = state.reasons.removeValue(forKey: UInt64(p.idb) << 40 | p.seq) { comment += " dropped: " + DropReasons.name(r) }
                     p.bytes.withUnsafeBytes {
                         writer.packet(interface: p.idb, timestampNs: p.time, data: $0, originalLength: p.length,
-                                      inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: comment)
+                                      inbound: !labels[Int(p.idb)].hasSuffix(":egress"), comment: comment)
                     }
                     state.packets += 1
                 }
@@ -158,6 +156,34 @@ struct CaptureCommand: ParsableCommand {
             try flush()
             StandardStreams.err("\(state.packets) packets captured, \(lost) lost\n")
         }
+    }
+
+    /// A place packets are captured: a tc hook, or the XDP hook.
+    enum Point: Equatable {
+        case tc(TCDirection)
+        case xdp
+        /// "ingress", "egress", "xdp": the suffix of the pcap-ng interface name.
+        var name: String { if case .tc(let d) = self { d.rawValue } else { "xdp" } }
+        /// For the interface description.
+        var description: String { if case .tc(let d) = self { "tcx \(d.rawValue)" } else { "xdp" } }
+    }
+
+    /// The points of `--hook`: a comma-separated list of ingress, egress, both and xdp.
+    /// - Throws: `BPFError(.invalidArgument)` for another word.
+    static func points(_ words: String) throws -> [Point] {
+        var out: [Point] = []
+        for word in words.split(separator: ",", omittingEmptySubsequences: false) {
+            let add: [Point]
+            switch word {
+            case "both": add = [.tc(.ingress), .tc(.egress)]
+            case "ingress": add = [.tc(.ingress)]
+            case "egress": add = [.tc(.egress)]
+            case "xdp": add = [.xdp]
+            default: throw BPFError(.invalidArgument, operation: "capture", subject: "--hook \(words)", message: "'\(word)' is not a hook", hint: "ingress, egress, both or xdp, comma-separated")
+            }
+            for p in add where !out.contains(p) { out.append(p) }
+        }
+        return out
     }
 
     /// NAME (this namespace, if it has it) or NS/NAME (a /run/netns name or a simulation host);

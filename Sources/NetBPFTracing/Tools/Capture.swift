@@ -2,10 +2,10 @@ import Foundation
 import Glibc
 import NetBPF
 
-/// capture: packets at tc hooks, filtered in the kernel by a pcap expression, with their
+/// capture: packets at tc hooks (or XDP), filtered in the kernel by a pcap expression, with their
 /// metadata (Tools/capture/capture.bpf.c). One object per (namespace, interface, hook): its
 /// `idb` global is the hook's pcap-ng interface number; the caller attaches its program (tcx,
-/// first) from a thread in the right namespace.
+/// first; or the XDP link) from a thread in the right namespace.
 public enum Capture {
     /// One loaded capture program for one hook.
     public final class Hook {
@@ -25,16 +25,18 @@ public enum Capture {
         }
     }
 
-    /// Compiles (once per filter, cached) and loads a capture program for interface block `idb`.
+    /// Compiles (once per filter, cached) and loads a capture program for interface block `idb`:
+    /// the tc program (attach it at a tcx hook), or with `xdp` the XDP one (attach it as the
+    /// interface's XDP program; it passes every frame on).
     /// - Throws: `BPFError(.invalidArgument)` for a pcap expression libpcap rejects; what
     ///   compiling and loading throw.
-    public static func load(idb: UInt32, snaplen: UInt32, filter: String?) throws -> Hook {
+    public static func load(idb: UInt32, snaplen: UInt32, filter: String?, xdp: Bool = false) throws -> Hook {
         var transform: ((String) throws -> String)?
         if let expression = filter, !expression.trimmingCharacters(in: .whitespaces).isEmpty {
             let function = try PcapToC.function(ClassicFilter.compile(pcap: expression, snapshotLength: Int32(clamping: snaplen)))
             transform = { try PcapToC.insert(function, into: $0) }
         }
-        let (spec, btf) = try ToolSources.open("capture", transform: transform)
+        let (spec, btf) = try ToolSources.open("capture", defines: xdp ? ["CAPTURE_XDP"] : [], transform: transform)
         try spec.setGlobal("idb", to: idb)
         try spec.setGlobal("snaplen", to: snaplen)
         let object = try spec.load()
@@ -42,10 +44,11 @@ public enum Capture {
         let session = ToolSession(object: object)
         // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
         for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
-        guard let tc = object.programs.first(where: { $0.section == "tc" }) else {
-            throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"tc\") program")
+        let section = xdp ? "xdp" : "tc"
+        guard let program = object.programs.first(where: { $0.section == section }) else {
+            throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"\(section)\") program")
         }
-        return Hook(idb: idb, session: session, program: tc)
+        return Hook(idb: idb, session: session, program: program)
     }
 
     /// One sample of the program: a packet (struct capture_meta, 48 bytes, then its bytes), or
