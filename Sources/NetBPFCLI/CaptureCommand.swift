@@ -13,7 +13,7 @@ import NetBPFTracing
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture packets at tc hooks of interfaces in any namespaces to pcap-ng, filtered in the kernel.",
+        abstract: "Capture packets at tc (or XDP) hooks of interfaces in any namespaces to pcap-ng, filtered in the kernel.",
         discussion: """
         Each IFACE is NAME (this namespace) or NS/NAME (NS: a /run/netns name or a simulation host). \
         The words after the interfaces are a pcap filter (as tcpdump's), compiled by libpcap and run in the kernel \
@@ -22,13 +22,14 @@ struct CaptureCommand: ParsableCommand {
         copies that saw it say which program decided, skb:kfree_skb whether it dropped it. Each packet's comment reads \
         `verdict: NAME (id N) SHOT|ok|next|not run; ...` (ok: passed or redirected; next: handed on) and the drop reason. \
         With 8 programs or more on a hook only the first and last copies are placed. Needs tcx (Linux 6.6). \
-        Everything detaches when netbpf exits.
+        Everything detaches when netbpf exits. --hook xdp captures frames as the driver hands them over, before tc \
+        (no verdicts); it needs the interface's XDP hook free (one XDP program per interface).
         """)
 
     @Option(name: .customShort("w"), help: ArgumentHelp("The pcap-ng file to write, - for stdout.", valueName: "file")) var file: String
     @Option(name: [.customShort("c"), .long], help: "Stop after this many packets.") var count: Int?
     @Option(name: [.customShort("s"), .long], help: "Bytes of each packet to keep.") var snaplen: UInt32 = 262_144
-    @Option(help: "Hooks: ingress, egress or both.") var hook: String = "both"
+    @Option(help: "Hooks, comma-separated: ingress, egress, both (ingress,egress) or xdp.") var hook: String = "both"
     @Option(help: "Stop after this many seconds.") var seconds: Double?
     @Flag(name: .long, help: "Print libbpf's messages and whole verifier logs.") var verbose = false
     @Argument(help: "Interfaces (NAME or NS/NAME), then an optional pcap filter.") var words: [String] = []
@@ -38,13 +39,7 @@ struct CaptureCommand: ParsableCommand {
 
     func run() throws {
         try runTool(verbose: verbose) {
-            let directions: [TCDirection]
-            switch hook {
-            case "both": directions = [.ingress, .egress]
-            case "ingress": directions = [.ingress]
-            case "egress": directions = [.egress]
-            default: throw BPFError(.invalidArgument, operation: "capture", subject: "--hook \(hook)", message: "not a hook", hint: "ingress, egress or both")
-            }
+            let points = try Self.points(hook)
             if let c = count, c <= 0 { throw BPFError(.invalidArgument, operation: "capture", subject: "--count", message: "must be at least 1") }
             guard snaplen >= 64 else { throw BPFError(.invalidArgument, operation: "capture", subject: "--snaplen", message: "must be at least 64") }
             var targets: [Target] = []
@@ -56,7 +51,7 @@ struct CaptureCommand: ParsableCommand {
                                hint: "give NAME or NS/NAME first (ip link; ip netns list), then the filter")
             }
             let filter = rest.isEmpty ? nil : rest.joined(separator: " ")
-            guard Features.shared.tcx.available else {
+            guard !points.contains(where: { $0 != .xdp }) || Features.shared.tcx.available else {
                 throw BPFError(.unsupported, operation: "capture", message: "this kernel has no tcx",
                                hint: "capture needs tcx (Linux 6.6) to put its program around the programs of a hook")
             }
@@ -72,27 +67,35 @@ struct CaptureCommand: ParsableCommand {
             var hooks: [Capture.Hook] = []
             var links: [BPFLink] = []
             var descriptions: [String] = []
-            var infos: [PacketPath.HookInfo?] = []   // by idb: the hook's programs and where the copies sit
+            var infos: [UInt32: PacketPath.HookInfo] = [:]   // by idb: a tc hook's programs and where the copies sit
             defer { detachReportingFailures(links) }
             for t in targets {
                 var loaded: [TCDirection: Capture.Hook] = [:]
-                for d in directions {
+                for point in points {
                     let idb = UInt32(hooks.count)
-                    let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter)
-                    loaded[d] = hook
+                    let hook = try Capture.load(idb: idb, snaplen: snaplen, filter: filter, xdp: point == .xdp)
+                    switch point {
+                    case .tc(let d): loaded[d] = hook
+                    case .xdp:
+                        let program = hook.programs[0], ifindex = t.ifindex
+                        let attach: @Sendable () throws -> BPFLink = { try program.attachXDPLink(ifindex: ifindex, flags: 0) }
+                        links.append(try t.namespace.map { try withNamespace($0) { try attach() } } ?? attach())
+                    }
                     hooks.append(hook)
-                    let name = "\(t.label):\(d.rawValue)"
+                    let name = "\(t.label):\(point.name)"
                     descriptions.append(name)
-                    writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), tcx \(d.rawValue)",
+                    writer.interface(name: name, description: "netns \(t.namespace ?? "(netbpf's own)"), interface \(t.name) (ifindex \(t.ifindex)), \(point.description)",
                                      snaplen: snaplen)
                 }
+                guard !loaded.isEmpty else { continue }
+                // The tc copies: one in front of each tcx program, one after the last.
                 let copies = loaded.mapValues(\.programs)
                 let placed = try TCXProbePlacement.attach(namespace: t.namespace, devices: [TCXProbePlacement.Device(index: t.ifindex, name: t.name)],
-                                                          directions: directions,
+                                                          directions: Array(loaded.keys),
                                                           ours: Set(hooks.flatMap(\.ids))) { _, d in copies[d] ?? [] }
                 links += placed.links
-                for d in directions {
-                    infos.append(placed.hooks[PacketPath.Hook(netns: placed.netns, ifindex: t.ifindex, direction: d)])
+                for (d, hook) in loaded {
+                    infos[hook.idb] = placed.hooks[PacketPath.Hook(netns: placed.netns, ifindex: t.ifindex, direction: d)]
                 }
             }
             let offset = Capture.realtimeOffset()
@@ -115,8 +118,11 @@ struct CaptureCommand: ParsableCommand {
                     if let slot = p.slot { state.slots[key] = max(state.slots[key] ?? 0, slot); return }
                     let type = Int(p.packetType) < types.count ? types[Int(p.packetType)] : "\(p.packetType)"
                     let label = labels[Int(p.idb) < labels.count ? Int(p.idb) : 0]
+                    // XDP sees the frame before an skb exists: no mark, priority or packet type yet.
+                    let comment = label.hasSuffix(":xdp") ? "\(label) ifindex=\(p.ifindex)"
+                        : "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"
                     state.pending.append(Pending(time: p.timestampNs &+ offset, idb: p.idb, seq: p.sequence, arrived: Clock.monotonic(), bytes: Array(p.data), length: p.length,
-                                                 comment: "\(label) mark=0x\(String(p.mark, radix: 16)) priority=\(p.priority) pkt_type=\(type) ifindex=\(p.ifindex)"))
+                                                 comment: comment))
                 })
             }
             func drain(all: Bool = false) {
@@ -133,11 +139,13 @@ struct CaptureCommand: ParsableCommand {
                     let ingress = labels[Int(p.idb)].hasSuffix(":ingress")
                     // Dropped by tc at this hook: TC_INGRESS/TC_EGRESS (this direction's) at this device.
                     let shot = drop?.here == true && reason == (ingress ? "TC_INGRESS" : "TC_EGRESS")
-                    var comment = p.comment + " " + Capture.verdictText(hookInfos[Int(p.idb)], maxSlot: state.slots.removeValue(forKey: key) ?? 0, shot: shot)
+                    let slot = state.slots.removeValue(forKey: key) ?? 0
+                    var comment = p.comment
+                    if !labels[Int(p.idb)].hasSuffix(":xdp") { comment += " " + Capture.verdictText(hookInfos[p.idb], maxSlot: slot, shot: shot) }
                     if let reason { comment += " dropped: " + reason }
                     p.bytes.withUnsafeBytes {
                         writer.packet(interface: p.idb, timestampNs: p.time, data: $0, originalLength: p.length,
-                                      inbound: labels[Int(p.idb)].hasSuffix(":ingress"), comment: comment)
+                                      inbound: !labels[Int(p.idb)].hasSuffix(":egress"), comment: comment)
                     }
                     state.packets += 1
                 }
@@ -180,6 +188,34 @@ struct CaptureCommand: ParsableCommand {
             try flush()
             StandardStreams.err("\(state.packets) packets captured, \(lost) lost\n")
         }
+    }
+
+    /// A place packets are captured: a tc hook, or the XDP hook.
+    enum Point: Equatable {
+        case tc(TCDirection)
+        case xdp
+        /// "ingress", "egress", "xdp": the suffix of the pcap-ng interface name.
+        var name: String { if case .tc(let d) = self { d.rawValue } else { "xdp" } }
+        /// For the interface description.
+        var description: String { if case .tc(let d) = self { "tcx \(d.rawValue)" } else { "xdp" } }
+    }
+
+    /// The points of `--hook`: a comma-separated list of ingress, egress, both and xdp.
+    /// - Throws: `BPFError(.invalidArgument)` for another word.
+    static func points(_ words: String) throws -> [Point] {
+        var out: [Point] = []
+        for word in words.split(separator: ",", omittingEmptySubsequences: false) {
+            let add: [Point]
+            switch word {
+            case "both": add = [.tc(.ingress), .tc(.egress)]
+            case "ingress": add = [.tc(.ingress)]
+            case "egress": add = [.tc(.egress)]
+            case "xdp": add = [.xdp]
+            default: throw BPFError(.invalidArgument, operation: "capture", subject: "--hook \(words)", message: "'\(word)' is not a hook", hint: "ingress, egress, both or xdp, comma-separated")
+            }
+            for p in add where !out.contains(p) { out.append(p) }
+        }
+        return out
     }
 
     /// NAME (this namespace, if it has it) or NS/NAME (a /run/netns name or a simulation host);

@@ -48,7 +48,7 @@ struct DropsCommand: ParsableCommand {
                 }
             }
             let session = try Drops.start(o)
-            defer { session.close(); server?.stop() }
+            defer { closeReportingFailures(session); server?.stop() }
             server?.start()
 
             let live = isatty(STDOUT_FILENO) == 1 && !output.json

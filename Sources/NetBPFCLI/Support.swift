@@ -6,6 +6,7 @@ import NetBPFCompiler
 import NetBPFSim
 import NetBPFAttach
 import NetBPFNetlink
+import NetBPFTracing
 
 /// Options every data-printing command takes.
 struct OutputOptions: ParsableArguments {
@@ -145,4 +146,10 @@ func detachReportingFailures(_ links: [BPFLink]) {
     for link in links {
         do { try link.detach() } catch { StandardStreams.err("netbpf: could not detach \(link.attachPoint): \(error)\n") }
     }
+}
+
+/// `ToolSession.close()` in a `defer`, where a failed detach has no caller to throw to: it is
+/// reported on stderr and the command goes on ending.
+func closeReportingFailures(_ session: ToolSession) {
+    do { try session.close() } catch { StandardStreams.err("netbpf: could not detach the tool's programs: \(error)\n") }
 }

@@ -139,11 +139,12 @@ package struct StateDirectory: Sendable {
         let tmp = journalPath + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SimError.system("write journal", subject: tmp, errno: errno) }
-        var ok = data.withUnsafeBytes { raw in (try? SystemCall.writeAll(fd, raw)) != nil }
-        let e = errno
+        let failure = data.withUnsafeBytes { raw -> SystemCall.Failure? in
+            do throws(SystemCall.Failure) { try SystemCall.writeAll(fd, raw); return nil } catch { return error }
+        }
         close(fd)
-        if ok { ok = rename(tmp, journalPath) == 0 }
-        guard ok else { throw SimError.system("write journal", subject: journalPath, errno: e == 0 ? errno : e) }
+        if let failure { throw SimError.system("write journal", subject: tmp, errno: failure.errno) }
+        guard rename(tmp, journalPath) == 0 else { throw SimError.system("write journal", subject: journalPath, errno: errno) }
     }
 
     /// Removes the directory and everything in it (journal, lock, logs).

@@ -28,7 +28,7 @@ enum CgroupFilter {
             var value = UInt32(bitPattern: fd)
             try session.map("cgroup_map").update(key: &key, value: &value)
         } catch {
-            session.close()
+            try? session.close()  // the first error is the one to report
             throw error
         }
         return session

@@ -192,15 +192,12 @@ public final class ToolSession {
         reportedLost = total
     }
 
-    /// Detaches everything now. A link that cannot be detached (its pin cannot be removed) is
-    /// reported on stderr, as lost events are: a tool's session ends in a `defer`, where there
-    /// is no caller left to throw to.
-    public func close() {
-        for link in links {
-            do { try link.detach() } catch { fputs("netbpf: \(link.attachPoint): \(error)\n", nb_stderr()) }
-        }
-        links.removeAll()
-        KprobeEvents.removeAll()
+    /// Detaches everything now, trying every link (and the kprobe_events entries) before
+    /// reporting a failure, as `detachAll(_:)` does.
+    /// - Throws: the first `BPFLink.detach()` error.
+    public func close() throws {
+        defer { links.removeAll(); KprobeEvents.removeAll() }
+        try detachAll(links)
     }
 }
 

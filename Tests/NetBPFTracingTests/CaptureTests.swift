@@ -207,11 +207,55 @@ struct CaptureTests {
         }
     }
 
+    /// --hook xdp: frames seen at the XDP hook (before tc) go in their own interface block; the
+    /// hook is free again when capture ends; a taken XDP hook is one error line.
+    @Test func xdpHookBeforeTCIngress() throws {
+        try DropsLab.with { lab in
+            let file = "/tmp/netbpf-dr-capture-xdp-\(getpid()).pcapng"
+            defer { unlink(file) }
+            let b = "\(lab.b)/\(lab.ifB)"
+            let p = try StreamingProcess(CLI.binary, ["capture", b, "--hook", "xdp,ingress", "-w", file, "icmp"])
+            defer { p.interrupt() }
+            let end = Date().addingTimeInterval(60)
+            while !p.errorText.contains("Hit Ctrl-C"), p.process.isRunning, Date() < end { usleep(20_000) }
+            try #require(p.errorText.contains("Hit Ctrl-C"), "\(p.errorText)")
+            let link = try TestPrograms.run("/usr/sbin/ip", ["-n", lab.b, "-d", "link", "show", lab.ifB])
+            #expect(link.stdout.contains("prog/xdp"), "\(link.stdout)")
+            _ = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", lab.a, "ping", "-c", "3", "-i", "0.2", "-q", lab.addrB])
+            usleep(300_000)
+            p.interrupt(interruptible: true)
+            #expect(p.process.terminationStatus == 0, "\(p.errorText)")
+            let rows = try tsharkFields(file, ["frame.interface_name", "icmp.type", "frame.comment"])
+            // Only B's ingress side: the 3 echo requests, each at XDP and then at tc ingress.
+            #expect(rows.map { $0[0] } == Array(repeating: ["\(b):xdp", "\(b):ingress"], count: 3).flatMap { $0 }, "\(rows)")
+            #expect(rows.allSatisfy { $0[1] == "8" }, "\(rows)")
+            #expect(rows.filter { $0[0].hasSuffix(":xdp") }.allSatisfy { !$0[2].contains("mark=") }, "\(rows)")
+            let after = try TestPrograms.run("/usr/sbin/ip", ["-n", lab.b, "-d", "link", "show", lab.ifB])
+            #expect(!after.stdout.contains("prog/xdp"), "capture left its XDP program: \(after.stdout)")
+
+            // The hook taken by another XDP program: one line naming it, nothing attached.
+            let state = "/tmp/netbpf-dr-state-capx-\(getpid())"
+            setenv("NETBPF_STATE_DIR", state, 1)
+            defer {
+                _ = try? CLI.run(["detach", "xdp", lab.ifB, "--netns", lab.b])
+                unsetenv("NETBPF_STATE_DIR")
+                _ = try? FileManager.default.removeItem(atPath: state)
+            }
+            let program = TestPrograms.repositoryRoot.appendingPathComponent("programs/count_packets.bpf.c").path
+            let other = try CLI.run(["attach", "xdp", lab.ifB, program, "--netns", lab.b])
+            try #require(other.status == 0, "\(other.stderr)")
+            let taken = try CLI.run(["capture", b, "--hook", "xdp", "-w", file])
+            #expect(taken.status == 1 && taken.stderr.split(separator: "\n").count == 1 && taken.stderr.contains("another XDP program is attached"), "\(taken.stderr)")
+        }
+    }
+
     @Test func badInput() throws {
         let none = try CLI.run(["capture", "-w", "/tmp/netbpf-dr-x.pcapng", "no-such-if-dr"])
         #expect(none.status == 1 && none.stderr.split(separator: "\n").count == 1 && none.stderr.contains("not an interface"), "\(none.stderr)")
         let ns = try CLI.run(["capture", "-w", "/tmp/netbpf-dr-x.pcapng", "no-such-ns-dr/eth0"])
         #expect(ns.status == 1 && ns.stderr.contains("no network namespace"), "\(ns.stderr)")
+        let hook = try CLI.run(["capture", "-w", "/tmp/netbpf-dr-x.pcapng", "--hook", "xdp,tail", "lo"])
+        #expect(hook.status == 1 && hook.stderr.contains("'tail' is not a hook"), "\(hook.stderr)")
         unlink("/tmp/netbpf-dr-x.pcapng")
     }
 }

@@ -65,7 +65,7 @@ struct TCPToolTests {
             var o = Tcpconnect.Options()
             o.localPort = true
             let session = try Tcpconnect.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             let out = try lab.python(Self.connectScript)
             try #require(out.count == 8, "\(out)")
             let (pid, port, closed, mine) = (UInt32(out[0]), UInt16(out[1]), UInt16(out[2]), out[3...].map { UInt16($0) })
@@ -91,7 +91,7 @@ struct TCPToolTests {
             var o = Tcpconnect.Options()
             o.count = true
             let counting = try Tcpconnect.start(o)
-            defer { counting.close() }
+            defer { try? counting.close() }
             let out = try lab.python(Self.connectScript)
             try #require(out.count == 8, "\(out)")
             let (port, closed) = (UInt16(out[1]), UInt16(out[2]))
@@ -106,7 +106,7 @@ struct TCPToolTests {
             var o = Tcpconnect.Options()
             o.ports = [9]
             let session = try Tcpconnect.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             let out = try lab.python(Self.connectScript)
             let events = try collectEvents(session, timeout: 1, decode: Tcpconnect.decode) { _ in false }
             #expect(!events.contains { $0.pid == UInt32(out.first ?? 0) }, "\(events)")
@@ -143,7 +143,7 @@ struct TCPToolTests {
             var o = Tcpaccept.Options()
             o.time = true
             let session = try Tcpaccept.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             let out = try lab.python("""
                 import ctypes, os, socket
                 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(16)
@@ -203,14 +203,14 @@ struct TCPToolTests {
             var o = Tcpretrans.Options()
             o.sequence = true
             let session = try Tcpretrans.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             var c = Tcpretrans.Options()
             c.count = true
             let counting = try Tcpretrans.start(c)
-            defer { counting.close() }
+            defer { try? counting.close() }
             // tcpconnect reports that blocking connect once, from the SYN's retransmission.
             let connects = try Tcpconnect.start(Tcpconnect.Options())
-            defer { connects.close() }
+            defer { try? connects.close() }
             let out = try lab.python(Self.synDropScript)
             try #require(out.count == 3, "\(out)")
             let (port, client, took) = (UInt16(out[0]), UInt16(out[1]), out[2])
@@ -266,7 +266,7 @@ struct TCPToolTests {
     @Test func tcpresetSeesSentAndReceivedResets() throws {
         try TCPLab.with { lab in
             let session = try Tcpreset.start(Tcpreset.Options())
-            defer { session.close() }
+            defer { try? session.close() }
             let out = try lab.python(Self.resetScript)
             try #require(out.count == 6, "\(out)")
             let (closed, port, aborter, refused) = (UInt16(out[0]), UInt16(out[1]), UInt16(out[2]), out[3...].map { UInt16($0) })
@@ -298,11 +298,11 @@ struct TCPToolTests {
     @Test func tcpdropSeesTheSynsToAClosedPort() throws {
         try TCPLab.with { lab in
             let session = try Tcpdrop.start(Tcpdrop.Options())
-            defer { session.close() }
+            defer { try? session.close() }
             var six = Tcpdrop.Options()
             six.family = 10
             let ipv6Only = try Tcpdrop.start(six)
-            defer { ipv6Only.close() }
+            defer { try? ipv6Only.close() }
             let out = try lab.python(Self.resetScript)
             try #require(out.count == 6, "\(out)")
             let (closed, refused) = (UInt16(out[0]), out[3...].map { UInt16($0) })
@@ -369,12 +369,12 @@ struct TCPToolTests {
             server.localPort = port
             server.extended = true
             let serverSide = try Tcprtt.start(server)
-            defer { serverSide.close() }
+            defer { try? serverSide.close() }
             var client = Tcprtt.Options()
             client.remotePort = port
             client.byLocalAddress = true
             let clientSide = try Tcprtt.start(client)
-            defer { clientSide.close() }
+            defer { try? clientSide.close() }
             _ = try lab.python("""
                 import socket, threading
                 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -416,7 +416,7 @@ struct TCPToolTests {
         let base = "/tmp/tc4-sofd-\(getpid())"
         defer { for i in 0..<3 { unlink("\(base)-\(i)") } }
         let session = try Sofdsnoop.start(Sofdsnoop.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let p = try StreamingProcess("/usr/bin/python3", ["-c", """
             import os, socket, sys, time
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -456,15 +456,15 @@ struct TCPToolTests {
             var six = Tcpconnect.Options()
             six.family = 10
             let connects = try Tcpconnect.start(six)
-            defer { connects.close() }
+            defer { try? connects.close() }
             var four = Tcpconnect.Options()
             four.family = 2
             let connects4 = try Tcpconnect.start(four)
-            defer { connects4.close() }
+            defer { try? connects4.close() }
             var a = Tcpaccept.Options()
             a.family = 10
             let accepts = try Tcpaccept.start(a)
-            defer { accepts.close() }
+            defer { try? accepts.close() }
             let out = try lab.python("""
                 import os, socket
                 s = socket.socket(socket.AF_INET6); s.bind(('::1', 0)); s.listen(4)

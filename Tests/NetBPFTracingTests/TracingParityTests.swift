@@ -28,7 +28,7 @@ struct TracingParityTests {
         var o = Killsnoop.Options()
         o.signal = SIGUSR2
         let session = try Killsnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let (sender, out, status) = try runPython(script)
         #expect(status == 0, "sender failed: \(out)")
         let child = try #require(Int32(out.split(separator: "\n").last.map(String.init) ?? ""), "sender printed: \(out)")
@@ -48,7 +48,7 @@ struct TracingParityTests {
             var o = Execsnoop.Options()
             o.maxArgs = limit
             let session = try Execsnoop.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             let args = [marker] + (2...count - 1).map { "a\($0)" }
             let (pid, status) = try Workload.run("/bin/true", args)
             #expect(status == 0)
@@ -99,9 +99,9 @@ struct TracingParityTests {
         var all = Biolatency.Options()
         all.sizes = true
         let a = try Biolatency.start(filtered)
-        defer { a.close() }
+        defer { try? a.close() }
         let b = try Biolatency.start(all)
-        defer { b.close() }
+        defer { try? b.close() }
         let (_, out, status) = try runPython(script)
         #expect(status == 0, "writer failed: \(out)")
         usleep(300_000)
@@ -134,7 +134,7 @@ struct TracingParityTests {
         var o = Biolatency.Options()
         o.perFlag = true
         let session = try Biolatency.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let (_, out, status) = try runPython(script)
         #expect(status == 0, "reader/writer failed: \(out)")
         usleep(300_000)
@@ -211,7 +211,7 @@ struct TracingParityTests {
         var o = Opensnoop.Options()
         o.failedOnly = true
         let session = try Opensnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let (pid, out, status) = try runPython(script)
         #expect(status == 0 && out == "-1 \(ENOENT)", "openat2 from python3: \(out)")
         let events = try collectEvents(session, decode: Opensnoop.decode) { $0.contains { $0.path == missing } }
@@ -238,9 +238,9 @@ struct TracingParityTests {
         var failed = o
         failed.failedOnly = true
         let all = try Killsnoop.start(o)
-        defer { all.close() }
+        defer { try? all.close() }
         let onlyFailed = try Killsnoop.start(failed)
-        defer { onlyFailed.close() }
+        defer { try? onlyFailed.close() }
         #expect(kill(child.processIdentifier, SIGUSR2) == 0)
         let events = try collectEvents(all, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
         let e = try #require(events.first { $0.targetPID == child.processIdentifier })
@@ -256,7 +256,7 @@ struct TracingParityTests {
         // The first SYN is dropped (the accept queue is full) and retransmitted after ~1 s.
         let script = TCPToolTests.synDropScript
         let session = try Tcplife.start(Tcplife.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let (_, out, status) = try runPython(script)
         let parts = out.split(separator: " ").compactMap { Int($0) }
         #expect(status == 0, "\(out)")
@@ -292,7 +292,7 @@ struct TracingParityTests {
         defer { peer.interrupt() }
         s.family = 2
         let session = try Tcpstates.start(s)
-        defer { session.close() }
+        defer { try? session.close() }
         let (server, client) = try Workload.tcpSession(clientBytes: 10, serverBytes: 10)
         let events = try collectEvents(session, decode: Tcpstates.decode) { $0.contains { $0.localPort == client && $0.newState == "CLOSE" } }
         let e = try #require(events.first { $0.localPort == client && $0.remotePort == server && $0.newState == "ESTABLISHED" })
@@ -318,11 +318,11 @@ struct TracingParityTests {
         var e = Execsnoop.Options()
         e.cgroup = dir
         let exec = try Execsnoop.start(e)
-        defer { exec.close() }
+        defer { try? exec.close() }
         var x = Exitsnoop.Options()
         x.cgroup = dir
         let exits = try Exitsnoop.start(x)
-        defer { exits.close() }
+        defer { try? exits.close() }
         let (pid, status) = try Workload.run("/bin/sh", ["-c", "echo $$ > \(dir)/cgroup.procs && exec /bin/true \(inside)"])
         #expect(status == 0)
         let (outPid, _) = try Workload.run("/bin/true", [outside])
@@ -351,7 +351,7 @@ struct TracingParityTests {
         var o = Runqlat.Options()
         o.byPIDNamespace = true
         let session = try Runqlat.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let mine = try #require(UInt32(String((try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")).filter(\.isNumber))))
         // A loop of short sleeps inside a new PID namespace: wake-ups there.
         let (status, out, err) = try TestPrograms.run("/usr/bin/unshare", ["-p", "-f", "--mount-proc", "/bin/sh", "-c",

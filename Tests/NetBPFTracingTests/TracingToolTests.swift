@@ -15,7 +15,7 @@ struct TracingToolTests {
         var o = Execsnoop.Options()
         o.maxArgs = 20
         let session = try Execsnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let (pid, status) = try Workload.run("/bin/true", [marker, "two words", "3"])
         #expect(status == 0)
         let events = try collectEvents(session, decode: { Execsnoop.decode($0, maxArgs: 20) }) { $0.contains { $0.pid == UInt32(pid) } }
@@ -43,7 +43,7 @@ struct TracingToolTests {
         o.maxArgs = 3
         o.includeFailed = true
         let session = try Execsnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let (pid, _) = try Workload.run("/bin/true", ["a", "b", "c", "d"])
         // A failed exec: the shell's execve of a missing file returns -ENOENT.
         try Workload.run("/bin/sh", ["-c", "exec /nonexistent-netbpf-\(getpid()) 2>/dev/null"])
@@ -64,7 +64,7 @@ struct TracingToolTests {
         var o = Opensnoop.Options()
         o.pid = UInt32(getpid())
         let session = try Opensnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let missing = open(path, O_RDONLY)                // ENOENT
         let created = open(path, O_CREAT | O_WRONLY, 0o600)
         close(created)
@@ -94,7 +94,7 @@ struct TracingToolTests {
         var o = Opensnoop.Options()
         o.pid = UInt32(getpid())
         let session = try Opensnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         let path = "/tmp/netbpf-lost-\(getpid())"
         // Nothing is consumed while 20,000 opens happen: the 256 KB ring fills, the rest is counted.
         for _ in 0..<20_000 { _ = open(path, O_RDONLY) }
@@ -110,7 +110,7 @@ struct TracingToolTests {
     @Test func exitsnoopSeesExitCodeAndSignal() throws {
         let peer = hasPeer("exitsnoop") ? try startPeer("exitsnoop", header: "PCOMM") : nil
         let session = try Exitsnoop.start(Exitsnoop.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let (code3, status) = try Workload.run("/bin/sh", ["-c", "exit 3"])
         #expect(status == 3)
         // SIGKILL: children inherit a signal mask with most signals blocked here.
@@ -155,7 +155,7 @@ struct TracingToolTests {
         var o = Killsnoop.Options()
         o.pid = UInt32(getpid())
         let session = try Killsnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         #expect(kill(child.processIdentifier, SIGUSR2) == 0)
         #expect(kill(99_999_999 & 0x3fffff, 0) == -1 || true)
         let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
@@ -181,7 +181,7 @@ struct TracingToolTests {
         o.signal = SIGUSR2
         o.pid = UInt32(getpid())
         let session = try Killsnoop.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         #expect(kill(child.processIdentifier, SIGUSR2) == 0)
         let events = try collectEvents(session, decode: Killsnoop.decode) { $0.contains { $0.targetPID == child.processIdentifier } }
         let e = try #require(events.first { $0.targetPID == child.processIdentifier })
@@ -197,7 +197,7 @@ struct TracingToolTests {
         o.pid = UInt32(getpid())
         o.latency = true
         let session = try Syscount.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         for _ in 0..<1000 { _ = getppid() }
         let rows = try Syscount.collect(session, o)
         let row = try #require(rows.first { $0.name == "getppid" })
@@ -209,7 +209,7 @@ struct TracingToolTests {
     @Test func runqlatFillsAHistogram() throws {
         let o = Runqlat.Options()
         let session = try Runqlat.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         // Wake-ups: a few hundred short sleeps.
         for _ in 0..<200 { usleep(500) }
         let entries = try Runqlat.collect(session, o)
@@ -224,7 +224,7 @@ struct TracingToolTests {
         o.byProcess = true
         o.pid = UInt32(getpid())
         let session = try Runqlat.start(o)
-        defer { session.close() }
+        defer { try? session.close() }
         for _ in 0..<200 { usleep(500) }
         let entries = try Runqlat.collect(session, o)
         #expect(entries.count == 1)
@@ -236,7 +236,7 @@ struct TracingToolTests {
     @Test func tcplifeSeesALoopbackSessionWithItsBytes() throws {
         let peer = hasPeer("tcplife") ? try startPeer("tcplife", header: "PID") : nil
         let session = try Tcplife.start(Tcplife.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let (server, client) = try Workload.tcpSession(clientBytes: 100_000, serverBytes: 5_000)
         let events = try collectEvents(session, decode: Tcplife.decode) { evs in
             evs.contains { $0.localPort == client && $0.remotePort == server } && evs.contains { $0.localPort == server && $0.remotePort == client }
@@ -265,7 +265,7 @@ struct TracingToolTests {
     @Test func tcpstatesSeesTheHandshakeAndClose() throws {
         let peer = hasPeer("tcpstates") ? try startPeer("tcpstates", header: "SKADDR") : nil
         let session = try Tcpstates.start(Tcpstates.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let (server, client) = try Workload.tcpSession(clientBytes: 10, serverBytes: 10)
         let events = try collectEvents(session, decode: Tcpstates.decode) { evs in
             evs.contains { $0.localPort == client && $0.newState == "CLOSE" } && evs.contains { $0.localPort == server && $0.newState == "CLOSE" && $0.remotePort == client }
@@ -292,7 +292,7 @@ struct TracingToolTests {
             o.sizes = sizes
             o.perDisk = true
             let session = try Biolatency.start(o)
-            defer { session.close() }
+            defer { try? session.close() }
             try Workload.run("/bin/dd", ["if=/dev/zero", "of=/var/tmp/netbpf-bio-\(getpid())", "bs=64k", "count=32", "oflag=direct"])
             unlink("/var/tmp/netbpf-bio-\(getpid())")
             let entries = try Biolatency.collect(session, o)
@@ -308,7 +308,7 @@ struct TracingToolTests {
         o.pattern = "t:syscalls:sys_enter_getpp*"
         o.pid = UInt32(getpid())
         let counting = try Funccount.start(o)
-        defer { counting.session.close() }
+        defer { try? counting.session.close() }
         #expect(counting.probes == ["syscalls:sys_enter_getppid"])
         for _ in 0..<500 { _ = getppid() }
         #expect(try counting.counts() == [Funccount.Count(function: "syscalls:sys_enter_getppid", count: 500)])
@@ -331,7 +331,7 @@ struct TracingToolTests {
         o.filter = "filename ~ netbpf-trace-\(getpid())"
         o.pid = UInt32(getpid())
         let tracing = try Trace.start(o)
-        defer { tracing.session.close() }
+        defer { try? tracing.session.close() }
         let path = "/tmp/netbpf-trace-\(getpid())"
         _ = open("/tmp/other-\(getpid())", O_RDONLY)
         _ = open(path, O_RDONLY | O_CLOEXEC)
@@ -352,7 +352,7 @@ struct TracingToolTests {
         o.kernelStacks = true
         o.userStacks = true
         let tracing = try Trace.start(o)
-        defer { tracing.session.close() }
+        defer { try? tracing.session.close() }
         _ = getppid()
         let events = try collectEvents(tracing.session, decode: tracing.decode) { !$0.isEmpty }
         let e = try #require(events.first)
@@ -387,12 +387,12 @@ struct TracingToolTests {
                 if (try? session.map("events")) != nil {
                     _ = try collectEvents(session, timeout: 0.05, decode: { $0.count }, until: { _ in false })
                 }
-                session.close()
+                try? session.close()
             }
             var o = Funccount.Options()
             o.pattern = "u:c:getppid"
             let counting = try Funccount.start(o)
-            counting.session.close()
+            try? counting.session.close()
         }
     }
 
@@ -406,7 +406,7 @@ struct TracingToolTests {
 
     @Test func bpsListsALoadedToolProgram() throws {
         let session = try Exitsnoop.start(Exitsnoop.Options())
-        defer { session.close() }
+        defer { try? session.close() }
         let rows = try Bps.rows()
         #expect(rows.contains { $0.name == "exitsnoop_exit" && $0.type == "tracepoint" && $0.maps >= 1 })
         #expect(Bps.format(rows).hasPrefix("     BID TYPE                   UID  #MAPS LoadTime     NAME\n"))

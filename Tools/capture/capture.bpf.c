@@ -11,7 +11,10 @@
 // drop (kind 1). Kernel: tcx (6.6), bpf_cast_to_kern_ctx (6.3), kfree_skb reasons (5.17).
 //
 // One object is loaded per (namespace, interface, hook); `idb` is that hook's pcap-ng interface
-// number. The filter is netbpf_pcap_match() from Sources/NetBPFTracing/PcapToC.swift, pasted at
+// number. Compiled with CAPTURE_XDP defined, the same file gives the XDP variant instead: one
+// SEC("xdp") program that copies the frame (bpf_xdp_load_bytes and perf output of the xdp_md,
+// Linux 5.18) and passes it on; it needs the interface's XDP hook to be free (no copies, no
+// verdicts). The filter is netbpf_pcap_match() from Sources/NetBPFTracing/PcapToC.swift, pasted at
 // the NETBPF_PCAP_FILTER_HERE line with NETBPF_PCAP_FILTER defined; its loads use
 // bpf_skb_load_bytes, from the Ethernet header, where tc's data starts.
 #include "vmlinux.h"
@@ -66,10 +69,19 @@ static __always_inline void bump(u32 i)
 		__sync_fetch_and_add(n, 1);
 }
 
+#ifdef CAPTURE_XDP
+struct pkt_ctx {
+	struct xdp_md *xdp;
+	u32 len;
+};
+#define CAPTURE_LOAD(p, off, buf, n) bpf_xdp_load_bytes((p)->xdp, off, buf, n)
+#else
 struct pkt_ctx {
 	struct __sk_buff *skb;
 	u32 len;
 };
+#define CAPTURE_LOAD(p, off, buf, n) bpf_skb_load_bytes((p)->skb, off, buf, n)
+#endif
 
 /* Classic BPF loads: big-endian, 1, 2 or 4 bytes; false when out of the packet. */
 static __always_inline bool pkt_ld(struct pkt_ctx *p, u32 off, u32 size, u32 *out)
@@ -79,15 +91,15 @@ static __always_inline bool pkt_ld(struct pkt_ctx *p, u32 off, u32 size, u32 *ou
 	if (off > 0xffff || off + size > p->len)
 		return false;
 	if (size == 4) {
-		if (bpf_skb_load_bytes(p->skb, off, b, 4))
+		if (CAPTURE_LOAD(p, off, b, 4))
 			return false;
 		*out = ((u32)b[0] << 24) | ((u32)b[1] << 16) | ((u32)b[2] << 8) | b[3];
 	} else if (size == 2) {
-		if (bpf_skb_load_bytes(p->skb, off, b, 2))
+		if (CAPTURE_LOAD(p, off, b, 2))
 			return false;
 		*out = ((u32)b[0] << 8) | b[1];
 	} else {
-		if (bpf_skb_load_bytes(p->skb, off, b, 1))
+		if (CAPTURE_LOAD(p, off, b, 1))
 			return false;
 		*out = b[0];
 	}
@@ -97,6 +109,39 @@ static __always_inline bool pkt_ld(struct pkt_ctx *p, u32 off, u32 size, u32 *ou
 /* NETBPF_PCAP_FILTER_HERE: with a filter, netbpf puts its netbpf_pcap_match() here and
  * defines NETBPF_PCAP_FILTER. */
 
+#ifdef CAPTURE_XDP
+/* The frame as the driver hands it over, before any skb exists: no mark, priority or drop
+ * reason yet. XDP_PASS: the stack gets it unchanged. */
+SEC("xdp")
+int capture_xdp(struct xdp_md *ctx)
+{
+	struct pkt_ctx p = { .xdp = ctx, .len = bpf_xdp_get_buff_len(ctx) };
+	struct capture_meta m = {};
+	u32 cap = p.len, ethertype = 0;
+
+	bump(1);
+#ifdef NETBPF_PCAP_FILTER
+	if (!netbpf_pcap_match(&p))
+		return XDP_PASS;
+#endif
+	bump(0);
+	if (cap > snaplen)
+		cap = snaplen;
+	if (cap > 65000)
+		cap = 65000;
+	pkt_ld(&p, 12, 2, &ethertype);
+	m.ts_ns = bpf_ktime_get_ns();
+	m.idb = idb;
+	m.len = p.len;
+	m.caplen = cap;
+	m.ifindex = ctx->ingress_ifindex;
+	m.protocol = ethertype;
+	m.seq = __sync_fetch_and_add(&next_seq, 1) + 1;
+	if (bpf_perf_event_output(ctx, &events, ((u64)cap << 32) | BPF_F_CURRENT_CPU, &m, sizeof(m)))
+		bump(2);
+	return XDP_PASS;
+}
+#else
 /* Copy 0: the filter, then the packet and its metadata to user space. */
 SEC("tc")
 int capture_tc0(struct __sk_buff *skb)
@@ -213,5 +258,7 @@ int capture_consume_skb(struct trace_event_raw_consume_skb *ctx)
 	bpf_map_delete_elem(&inflight, &addr);
 	return 0;
 }
+
+#endif /* CAPTURE_XDP */
 
 NETBPF_LICENSE("GPL");

@@ -45,7 +45,7 @@ struct TraceBitesize: ParsableCommand {
 
 func runBlockTool(_ o: Biolatency.Options, title: String, interval: Int?, count: Int?, output: TraceOutputOptions) throws {
     let session = try Biolatency.start(o)
-    defer { session.close() }
+    defer { closeReportingFailures(session) }
     if !output.json { TraceOutput.line(title); TraceOutput.flush() }
     try runIntervals(interval: interval, count: count) {
         let entries = try Biolatency.collect(session, o)

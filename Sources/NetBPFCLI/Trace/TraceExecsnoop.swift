@@ -27,7 +27,7 @@ struct TraceExecsnoop: ParsableCommand {
             o.quote = quote; o.time = time; o.timestamp = timestamp; o.printUID = printUID
             o.probes = try syscallProbes(kprobe: kprobe, tool: "execsnoop", syscall: "execve")
             let session = try Execsnoop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Execsnoop.header(o)); TraceOutput.flush() }
             let start = Clock.bootNanoseconds()
             try session.runRing("events", duration: duration) { r in

@@ -18,7 +18,7 @@ struct TraceExitsnoop: ParsableCommand {
             o.cgroup = cgroup
             o.pid = pid; o.timestamp = timestamp; o.failedOnly = failed; o.threads = threaded
             let session = try Exitsnoop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Exitsnoop.header(o)); TraceOutput.flush() }
             try session.runRing("events", duration: duration) { r in
                 let e = Exitsnoop.decode(r)

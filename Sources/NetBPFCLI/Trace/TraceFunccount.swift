@@ -18,7 +18,7 @@ struct TraceFunccount: ParsableCommand {
             var o = Funccount.Options()
             o.pattern = pattern; o.pid = pid
             let counting = try Funccount.start(o)
-            defer { counting.session.close() }
+            defer { closeReportingFailures(counting.session) }
             if !output.json {
                 TraceOutput.line("Tracing \(counting.probes.count) functions for \"\(pattern)\"... Hit Ctrl-C to end.")
                 TraceOutput.flush()

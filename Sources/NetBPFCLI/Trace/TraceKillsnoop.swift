@@ -23,7 +23,7 @@ struct TraceKillsnoop: ParsableCommand {
                 o.signal = n
             }
             let session = try Killsnoop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Killsnoop.header(o)); TraceOutput.flush() }
             try session.runRing("events", duration: duration) { r in
                 let e = Killsnoop.decode(r)

@@ -24,7 +24,7 @@ struct TraceOpensnoop: ParsableCommand {
             o.timestamp = timestamp; o.printUID = printUID; o.extended = extended
             o.probes = try syscallProbes(kprobe: kprobe, tool: "opensnoop", syscall: "openat")
             let session = try Opensnoop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Opensnoop.header(o)); TraceOutput.flush() }
             let start = Clock.bootNanoseconds()
             try session.runRing("events", duration: duration) { r in

@@ -51,7 +51,7 @@ struct TracePacket: ParsableCommand {
             for t in targets { scanned.append(try Self.scan(t)) }
             let ports = Array(Set(scanned.flatMap(\.vxlanPorts))).sorted()
             let probes = try PacketPath.load(filter: expression, vxlanPorts: ports)
-            defer { probes.session.close() }
+            defer { closeReportingFailures(probes.session) }
 
             var links: [BPFLink] = []
             defer { detachReportingFailures(links) }

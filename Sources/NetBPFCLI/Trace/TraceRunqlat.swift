@@ -24,7 +24,7 @@ struct TraceRunqlat: ParsableCommand {
             o.cgroup = cgroup
             o.pid = pid; o.byProcess = pids; o.byThread = tids; o.byPIDNamespace = pidnss; o.milliseconds = milliseconds; o.timestamp = timestamp
             let session = try Runqlat.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line("Tracing run queue latency... Hit Ctrl-C to end."); TraceOutput.flush() }
             try runIntervals(interval: interval, count: count) {
                 let entries = try Runqlat.collect(session, o)

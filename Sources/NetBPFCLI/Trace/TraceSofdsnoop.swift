@@ -18,7 +18,7 @@ struct TraceSofdsnoop: ParsableCommand {
             var o = Sofdsnoop.Options()
             o.pid = pid; o.tid = tid; o.name = name; o.timestamp = timestamp
             let session = try Sofdsnoop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Sofdsnoop.header(o)); TraceOutput.flush() }
             var start: UInt64?
             try session.runRing("events", duration: duration) { r in

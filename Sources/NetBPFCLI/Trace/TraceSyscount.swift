@@ -31,7 +31,7 @@ struct TraceSyscount: ParsableCommand {
                 o.errno = n
             }
             let session = try Syscount.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line("Tracing syscalls, printing top \(top)... Ctrl+C to quit."); TraceOutput.flush() }
             try runIntervals(interval: interval ?? duration, count: interval == nil && duration != nil ? 1 : nil, duration: duration) {
                 let rows = try Syscount.collect(session, o)

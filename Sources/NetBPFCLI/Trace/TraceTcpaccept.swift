@@ -23,7 +23,7 @@ struct TraceTcpaccept: ParsableCommand {
             o.ports = try ports.map(parsePorts) ?? []
             o.time = time; o.timestamp = timestamp
             let session = try Tcpaccept.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Tcpaccept.header(o)); TraceOutput.flush() }
             var start: UInt64?
             try session.runRing("events", duration: duration) { r in

@@ -26,7 +26,7 @@ struct TraceTcpconnect: ParsableCommand {
             o.ports = try ports.map(parsePorts) ?? []
             o.timestamp = timestamp; o.printUID = printUID; o.localPort = lport; o.count = count
             let session = try Tcpconnect.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if count {
                 if !output.json { TraceOutput.line("Tracing connect ... Hit Ctrl-C to end"); TraceOutput.flush() }
                 _ = StopSignal.sleep(duration ?? 1e12)

@@ -18,7 +18,7 @@ struct TraceTcpdrop: ParsableCommand {
             o.family = try family(ipv4: ipv4, ipv6: ipv6)
             o.stacks = !noStack
             let session = try Tcpdrop.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             let decoder = Tcpdrop.Decoder(session)
             if !output.json { TraceOutput.line(Tcpdrop.header()); TraceOutput.flush() }
             try session.runRing("events", duration: duration) { r in

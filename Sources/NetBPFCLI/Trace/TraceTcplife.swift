@@ -23,7 +23,7 @@ struct TraceTcplife: ParsableCommand {
             o.remotePorts = try remotePorts.map(parsePorts) ?? []
             o.time = time; o.wide = wide
             let session = try Tcplife.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Tcplife.header(o)); TraceOutput.flush() }
             try session.runRing("events", duration: duration) { r in
                 let e = Tcplife.decode(r)

@@ -24,7 +24,7 @@ struct TraceTcpreset: ParsableCommand {
             if sentOnly && receivedOnly { throw BPFError(.invalidArgument, operation: "tcpreset", message: "give --sent or --received, not both") }
             o.sent = !receivedOnly; o.received = !sentOnly
             let session = try Tcpreset.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Tcpreset.header()); TraceOutput.flush() }
             try session.runRing("events", duration: duration) { r in
                 let e = Tcpreset.decode(r)

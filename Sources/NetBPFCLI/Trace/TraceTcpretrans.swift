@@ -25,7 +25,7 @@ struct TraceTcpretrans: ParsableCommand {
             o.family = try family(ipv4: ipv4, ipv6: ipv6)
             o.sequence = sequence; o.count = count
             let session = try Tcpretrans.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line("Tracing retransmits ... Hit Ctrl-C to end"); TraceOutput.flush() }
             if count {
                 _ = StopSignal.sleep(duration ?? 1e12)

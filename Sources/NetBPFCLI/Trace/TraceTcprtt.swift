@@ -26,7 +26,7 @@ struct TraceTcprtt: ParsableCommand {
             o.byLocalAddress = byLocal; o.byRemoteAddress = byRemote; o.extended = extended
             o.milliseconds = milliseconds; o.timestamp = timestamp
             let session = try Tcprtt.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Tcprtt.banner(duration: duration)); TraceOutput.flush() }
             try runIntervals(interval: interval ?? duration, count: interval == nil && duration != nil ? 1 : nil, duration: duration) {
                 let entries = try Tcprtt.collect(session, o)

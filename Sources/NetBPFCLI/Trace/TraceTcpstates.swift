@@ -21,7 +21,7 @@ struct TraceTcpstates: ParsableCommand {
             o.remotePorts = try remotePorts.map(parsePorts) ?? []
             o.timestamp = timestamp; o.wide = wide
             let session = try Tcpstates.start(o)
-            defer { session.close() }
+            defer { closeReportingFailures(session) }
             if !output.json { TraceOutput.line(Tcpstates.header(o)); TraceOutput.flush() }
             let start = Clock.bootNanoseconds()
             try session.runRing("events", duration: duration) { r in

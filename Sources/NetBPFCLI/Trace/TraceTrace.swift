@@ -22,7 +22,7 @@ struct TraceTrace: ParsableCommand {
             o.tracepoint = tracepoint; o.filter = filter; o.pid = pid; o.time = time; o.maxEvents = maxEvents
             o.kernelStacks = kernelStack; o.userStacks = userStack
             let tracing = try Trace.start(o)
-            defer { tracing.session.close() }
+            defer { closeReportingFailures(tracing.session) }
             if !output.json { TraceOutput.line(Trace.header(o)); TraceOutput.flush() }
             var printed = 0
             try tracing.session.runRing("events", duration: duration, shouldStop: { maxEvents.map { printed >= $0 } ?? false }) { r in

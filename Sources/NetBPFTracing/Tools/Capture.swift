@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import NetBPF
 
-/// capture: packets at tc hooks, filtered in the kernel by a pcap expression, with their
-/// metadata and the verdict of each program at the hook (Tools/capture/capture.bpf.c). One
-/// object per (namespace, interface, hook): its `idb` global is the hook's pcap-ng interface
-/// number; the caller places its program copies around the hook's tcx programs with
-/// `TCXProbePlacement` (copy 0 records packets, the others note which packets got that far).
+/// capture: packets at tc hooks (or XDP), filtered in the kernel by a pcap expression, with their
+/// metadata and, at tc hooks, the verdict of each program there (Tools/capture/capture.bpf.c).
+/// One object per (namespace, interface, hook): its `idb` global is the hook's pcap-ng interface
+/// number; the caller places its tc program copies around the hook's tcx programs with
+/// `TCXProbePlacement` (copy 0 records packets, the others note which packets got that far), or
+/// attaches the XDP program by link, from a thread in the right namespace.
 public enum Capture {
     /// One loaded capture program for one hook.
     public final class Hook {
@@ -14,7 +15,8 @@ public enum Capture {
         public let idb: UInt32
         /// The loaded object (its program and maps).
         public let session: ToolSession
-        /// The copies of the program, by slot (`TCXProbePlacement.slots`): copy 0 records.
+        /// The copies of the tc program, by slot (`TCXProbePlacement.slots`): copy 0 records.
+        /// The XDP variant has one program.
         public let programs: [BPFProgram]
         /// Their kernel ids.
         public let ids: [UInt32]
@@ -31,16 +33,18 @@ public enum Capture {
         }
     }
 
-    /// Compiles (once per filter, cached) and loads a capture program for interface block `idb`.
+    /// Compiles (once per filter, cached) and loads a capture program for interface block `idb`:
+    /// the tc program's copies (place them with `TCXProbePlacement`), or with `xdp` the XDP one
+    /// (attach it as the interface's XDP program; it passes every frame on).
     /// - Throws: `BPFError(.invalidArgument)` for a pcap expression libpcap rejects; what
     ///   compiling and loading throw.
-    public static func load(idb: UInt32, snaplen: UInt32, filter: String?) throws -> Hook {
+    public static func load(idb: UInt32, snaplen: UInt32, filter: String?, xdp: Bool = false) throws -> Hook {
         var transform: ((String) throws -> String)?
         if let expression = filter, !expression.trimmingCharacters(in: .whitespaces).isEmpty {
             let function = try PcapToC.function(ClassicFilter.compile(pcap: expression, snapshotLength: Int32(clamping: snaplen)))
             transform = { try PcapToC.insert(function, into: $0) }
         }
-        let (spec, btf) = try ToolSources.open("capture", transform: transform)
+        let (spec, btf) = try ToolSources.open("capture", defines: xdp ? ["CAPTURE_XDP"] : [], transform: transform)
         try spec.setGlobal("idb", to: idb)
         try spec.setGlobal("snaplen", to: snaplen)
         let object = try spec.load()
@@ -48,6 +52,12 @@ public enum Capture {
         let session = ToolSession(object: object)
         // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
         for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
+        if xdp {
+            guard let program = object.programs.first(where: { $0.section == "xdp" }) else {
+                throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"xdp\") program")
+            }
+            return try Hook(idb: idb, session: session, programs: [program])
+        }
         return try Hook(idb: idb, session: session, programs: (0..<TCXProbePlacement.slots).map { try object.program(named: "capture_tc\($0)") })
     }
 

@@ -130,7 +130,7 @@ public enum Funccount {
                         .attachKprobeMulti(symbols: targets, cookies: targets.indices.map { UInt64($0) }))
                     return Counting(session: session, probes: targets)
                 } catch {
-                    session.close()
+                    try? session.close()  // the first error is the one to report
                     throw error
                 }
             } catch let e as BPFError where e.code == .unsupported && Features.shared.kprobes.available {
@@ -157,7 +157,7 @@ public enum Funccount {
             do {
                 for (i, function) in targets.enumerated() { session.add(try program.attachKprobe(function: function, cookie: UInt64(i))) }
             } catch {
-                session.close()
+                try? session.close()  // the first error is the one to report
                 throw error
             }
         }

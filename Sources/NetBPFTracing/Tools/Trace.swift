@@ -177,7 +177,7 @@ public enum Trace {
         do {
             session.add(try session.object.program(named: "trace_kprobe").attachKprobe(function: function, retprobe: retprobe))
         } catch {
-            session.close()
+            try? session.close()  // the first error is the one to report
             throw error
         }
         // A format with a name and no fields: the event line shows FUNC and no arguments.
