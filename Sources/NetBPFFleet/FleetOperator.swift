@@ -93,9 +93,12 @@ public struct FleetOperator: Sendable {
     /// - Throws: `FleetError` for a bad name or value, or from etcd.
     @discardableResult
     public func place(_ placement: Placement, name: String? = nil, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        let value = placement.value(nodes: node == nil ? nodes : nil)
+        // The value first: a bad interface is reported as such, not as a bad default name.
+        _ = try DesiredState.parse(relativeKey: "placement/p", value: try JSONSerialization.data(withJSONObject: value))
         let n = name ?? placement.defaultName
         try Self.checkName(n)
-        return try await write("placement/" + n, placement.value(nodes: node == nil ? nodes : nil), node: node)
+        return try await write("placement/" + n, value, node: node)
     }
 
     /// Removes a placement: the agents detach the controller they attached for it.

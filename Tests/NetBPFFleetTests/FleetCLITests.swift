@@ -155,8 +155,11 @@ struct FleetCLITests {
             #expect(limiters() == ["\(lab.client)/fla egress"], "\(limiters())")
             var env = ProcessInfo.processInfo.environment
             env["NETBPF_STATE_DIR"] = lab.stateDirectory
-            let list = try TestPrograms.run(CLI.binary, ["list", "--json"], environment: env)
-            #expect(list.stdout.contains("\"ratelimit\"") && list.stdout.contains("fla"), "netbpf list: \(list.stdout) \(list.stderr)")
+            func list(_ dev: String, _ ns: String) throws -> String {
+                try TestPrograms.run(CLI.binary, ["list", dev, "--netns", ns, "--json"], environment: env).stdout
+            }
+            let listed = try list("fla", lab.client)
+            #expect(listed.contains("\"ratelimit\"") && listed.contains("egress"), "netbpf list: \(listed)")
             let limiter = try RateLimiter(interface: "fla", namespace: lab.client, store: lab.store)
             let programID = limiter.record.programID
             #expect(try limiter.entries().first { $0.prefix == "10.77.0.2" }?.rateBitsPerSecond == 8_000_000)
@@ -221,6 +224,8 @@ struct FleetCLITests {
                 #expect(!FileManager.default.fileExists(atPath: dir), "pins left at \(dir)")
             }
             for (ns, dev, hook) in [(lab.client, "fla", "egress"), (lab.server, "flb", "ingress")] {
+                let left = try list(dev, ns)
+                #expect(!left.contains("ratelimit") && !left.contains("http_block"), "netbpf list \(dev): \(left)")
                 let tc = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", ns, "tc", "filter", "show", "dev", dev, hook])
                 #expect(tc.stdout.isEmpty, "tc \(dev) \(hook): \(tc.stdout)")
             }
