@@ -50,6 +50,7 @@ struct AgentCommand: ParsableCommand {
                 options.fixed.append(Placement(controller: .ratelimit, interface: iface, netns: place.netns, direction: place.direction, keyOn: place.key))
             }
             if let iface = httpBlockInterface { options.fixed.append(Placement(controller: .httpBlock, interface: iface, netns: netns)) }
+            if let trunk = vlanTrunk { options.fixed.append(Placement(controller: .vlanLearning, interface: trunk, netns: netns, workers: vlanWorker)) }
 
             // Each controller is adopted when netbpf already attached it here (pinned: an agent
             // killed with SIGKILL left it enforcing), else attached. VLAN learning is attached
@@ -90,14 +91,13 @@ struct AgentCommand: ParsableCommand {
                     StandardStreams.err("netbpf agent \(node): attached HTTP blocking to \(b.record.place)\n")
                 }
             }
-            let v = learner
             let agentBox = AgentBox()
             // The controllers are the agent's current ones: placements start and stop them.
             let server = try AgentMetrics.server(listen: listen, node: node,
                                                  health: { agentBox.agent?.health.withLock { $0 } ?? AgentHealth() },
                                                  limits: { (try? (agentBox.agent?.targets.rateLimit as? RateLimiter)?.entries()) ?? [] },
                                                  blocks: { agentBox.agent?.targets.httpBlock.map { (try? $0.listing()) ?? [] } },
-                                                 vlan: { try? v?.report() })
+                                                 vlan: { try? (agentBox.agent?.targets.vlan as? VLANLearner)?.report() })
             options.metricsURL = server.url + "/metrics"
             let agent = try FleetAgent(etcd: etcd, options: options, targets: NodeTargets(rateLimit: limiter, httpBlock: blocker?.list, vlan: learner),
                                        placements: KernelPlacementHost(node: node))
@@ -117,10 +117,11 @@ struct AgentCommand: ParsableCommand {
             // that sim down gives before SIGKILL.
             try blocking { await task.value }
             learner?.stop()
+            let keep = !detachOnExit
+            try blocking { try await agent.stopPlaced(keepingPinned: keep) }
             if detachOnExit {
                 try limiter?.detach()
                 try blocker?.detach()
-                try blocking { try await agent.detachPlaced() }
             }
             sources.forEach { $0.cancel() }
             server.stop()

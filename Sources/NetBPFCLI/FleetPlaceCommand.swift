@@ -4,11 +4,11 @@ import NetBPFControllers
 import NetBPFFleet
 
 /// `netbpf fleet place` and `netbpf fleet unplace`: which interface of which nodes carries the
-/// rate limiter or HTTP blocking (docs/fleet.md, `placement/NAME` keys). The nodes' agents
+/// rate limiter, HTTP blocking or VLAN learning (docs/fleet.md, `placement/NAME` keys). The nodes' agents
 /// attach (or adopt) the controller and detach it when it is unplaced.
 struct FleetPlaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "place", abstract: "Run a controller on an interface of every node (or some).",
-                                                    subcommands: [RateLimit.self, HTTPBlock.self])
+                                                    subcommands: [RateLimit.self, HTTPBlock.self, VLANLearning.self])
 
     struct Common: ParsableArguments {
         @Argument(help: "The interface, on each node.") var interface: String
@@ -40,6 +40,19 @@ struct FleetPlaceCommand: ParsableCommand {
             try reportingErrors { try place(Placement(controller: .httpBlock, interface: common.interface, netns: common.netns), common, etcd) }
         }
     }
+
+    struct VLANLearning: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "vlan-learning", abstract: "Place VLAN learning: the interface is the trunk (for the agent's lifetime, not pinned).")
+        @OptionGroup var common: Common
+        @Option(help: "A worker interface clients can be sent to (repeat).") var worker: [String] = []
+        @OptionGroup var etcd: EtcdOptions
+        func run() throws {
+            try reportingErrors {
+                guard !worker.isEmpty else { throw ValidationError("give at least one --worker IFACE") }
+                try place(Placement(controller: .vlanLearning, interface: common.interface, netns: common.netns, workers: worker), common, etcd)
+            }
+        }
+    }
 }
 
 /// Writes the placement and prints its name and revision.
@@ -64,4 +77,5 @@ struct FleetUnplaceCommand: ParsableCommand {
 
 extension FleetPlaceCommand.RateLimit: RunsUnprivileged {}
 extension FleetPlaceCommand.HTTPBlock: RunsUnprivileged {}
+extension FleetPlaceCommand.VLANLearning: RunsUnprivileged {}
 extension FleetUnplaceCommand: RunsUnprivileged {}

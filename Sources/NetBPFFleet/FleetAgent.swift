@@ -22,7 +22,8 @@ public actor FleetAgent {
         public var leaseTTL: Int = 10
         /// What the node key says where the metrics are ("http://ADDR:PORT/metrics").
         public var metricsURL: String?
-        /// The controllers the agent's command line runs (`--interface`, `--http-block-interface`):
+        /// The controllers the agent's command line runs (`--interface`, `--http-block-interface`,
+        /// `--vlan-trunk`):
         /// a placement of the same kind elsewhere is refused, and they are never detached by
         /// the reconcile.
         public var fixed: [Placement] = []
@@ -38,6 +39,8 @@ public actor FleetAgent {
     let host: PlacementHost?
     /// The controllers running for placements, by placement name.
     var placed: [String: PlacedController] = [:]
+    /// Whether the earlier agents' placed controllers without a placement were detached.
+    var swept = false
     /// The controllers whose maps the agent fills now (command line and placements); read by
     /// the /metrics handler on its own thread.
     nonisolated let current: Mutex<NodeTargets>
@@ -213,7 +216,7 @@ public actor FleetAgent {
             let targets = self.targets
             let missing: String? = switch item.controller {
             case "http": targets.httpBlock == nil ? "this node runs no HTTP blocking (netbpf fleet place http-block IFACE, or netbpf agent --http-block-interface IFACE)" : nil
-            case "vlan": targets.vlan == nil ? "this node runs no VLAN learning (netbpf agent --vlan-trunk IFACE --vlan-worker IFACE)" : nil
+            case "vlan": targets.vlan == nil ? "this node runs no VLAN learning (netbpf fleet place vlan-learning TRUNK --worker IFACE, or netbpf agent --vlan-trunk IFACE --vlan-worker IFACE)" : nil
             default: targets.rateLimit == nil ? "this node runs no rate limiter (netbpf fleet place ratelimit IFACE, or netbpf agent --interface IFACE)" : nil
             }
             guard let missing else { return true }

@@ -41,25 +41,42 @@ extension FleetAgent {
                 errors[key] = "\(error)"
             }
         }
+        if !swept {
+            // Once, after the first reconcile: what an earlier agent placed and whose placement
+            // went while no agent ran.
+            do {
+                for place in try host.sweep(keeping: Set(placed.values.map(\.programID))) { log("detached \(place): its placement was removed while no agent ran") }
+                swept = true
+            } catch {
+                errors["placement:sweep"] = "detach of a controller whose placement was removed failed: \(error)"
+            }
+        }
         var t = base
         for c in placed.values.sorted(by: { $0.programID < $1.programID }) {
             if t.rateLimit == nil, let r = c.rateLimit { t.rateLimit = r }
             if t.httpBlock == nil, let h = c.httpBlock { t.httpBlock = h }
+            if t.vlan == nil, let v = c.vlan { t.vlan = v }
         }
         let now = t
         current.withLock { $0 = now }
     }
 
-    /// Detaches every controller a placement attached (`--detach-on-exit`); the agent fills no
-    /// maps of them afterwards. Call after `run()` returned.
+    /// Stops the placed controllers when the agent stops: those that last as long as the agent
+    /// (VLAN learning) always, the pinned ones (rate limiter, HTTP blocking) only when
+    /// `keepingPinned` is false (`--detach-on-exit`). Call after `run()` returned.
     /// - Throws: the first detach error (the others are still tried).
-    public func detachPlaced() throws {
+    public func stopPlaced(keepingPinned: Bool) throws {
         var first: Error?
-        for (name, c) in placed.sorted(by: { $0.key < $1.key }) {
+        for (name, c) in placed.sorted(by: { $0.key < $1.key }) where !keepingPinned || c.placement.controller == .vlanLearning {
             do { try host?.stop(c); placed[name] = nil } catch { first = first ?? error }
         }
-        let b = base
-        current.withLock { $0 = b }
+        var t = base
+        for c in placed.values {
+            if t.rateLimit == nil, let r = c.rateLimit { t.rateLimit = r }
+            if t.httpBlock == nil, let h = c.httpBlock { t.httpBlock = h }
+        }
+        let now = t
+        current.withLock { $0 = now }
         if let first { throw first }
     }
 }

@@ -13,6 +13,9 @@ public struct Placement: Sendable, Equatable, Codable {
         case ratelimit
         /// `HTTPBlocker` (programs/http_block.bpf.c) on the interface's ingress, pinned.
         case httpBlock = "http-block"
+        /// `VLANLearner` (programs/vlan_learning.bpf.c): the interface is the trunk, with
+        /// `workers`; attached for the agent's lifetime (not pinned).
+        case vlanLearning = "vlan-learning"
     }
 
     /// The controller.
@@ -25,24 +28,28 @@ public struct Placement: Sendable, Equatable, Codable {
     public var direction: TCDirection
     /// Which address picks a limit (the rate limiter only).
     public var keyOn: RateLimiter.KeyOn
+    /// The worker interfaces clients can be sent to (VLAN learning only).
+    public var workers: [String]
 
-    /// A placement of `controller` on `interface`; HTTP blocking takes ingress whatever
-    /// `direction` says.
+    /// A placement of `controller` on `interface`; HTTP blocking and VLAN learning take
+    /// ingress whatever `direction` says.
     public init(controller: Controller, interface: String, netns: String? = nil, direction: TCDirection = .egress,
-                keyOn: RateLimiter.KeyOn = .destination) {
+                keyOn: RateLimiter.KeyOn = .destination, workers: [String] = []) {
         self.controller = controller; self.interface = interface; self.netns = netns
-        self.direction = controller == .httpBlock ? .ingress : direction
+        self.direction = controller == .ratelimit ? direction : .ingress
         self.keyOn = keyOn
+        self.workers = controller == .vlanLearning ? workers : []
     }
 
-    enum CodingKeys: String, CodingKey { case controller, interface, netns, direction, keyOn = "key" }
+    enum CodingKeys: String, CodingKey { case controller, interface, netns, direction, keyOn = "key", workers }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(controller: try c.decode(Controller.self, forKey: .controller), interface: try c.decode(String.self, forKey: .interface),
                   netns: try c.decodeIfPresent(String.self, forKey: .netns),
                   direction: TCDirection(rawValue: try c.decodeIfPresent(String.self, forKey: .direction) ?? "egress") ?? .egress,
-                  keyOn: try c.decodeIfPresent(RateLimiter.KeyOn.self, forKey: .keyOn) ?? .destination)
+                  keyOn: try c.decodeIfPresent(RateLimiter.KeyOn.self, forKey: .keyOn) ?? .destination,
+                  workers: try c.decodeIfPresent([String].self, forKey: .workers) ?? [])
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -54,15 +61,17 @@ public struct Placement: Sendable, Equatable, Codable {
             try c.encode(direction.rawValue, forKey: .direction)
             try c.encode(keyOn, forKey: .keyOn)
         }
+        if controller == .vlanLearning { try c.encode(workers, forKey: .workers) }
     }
 
-    /// "ratelimit on eth0 egress (netns ns1)".
+    /// "ratelimit on eth0 egress (netns ns1)", "vlan-learning on trunk (workers w0, w1)".
     public var place: String {
-        "\(controller.rawValue) on \(interface)" + (controller == .ratelimit ? " \(direction.rawValue)" : "") + (netns.map { " (netns \($0))" } ?? "")
+        "\(controller.rawValue) on \(interface)" + (controller == .ratelimit ? " \(direction.rawValue)" : "")
+            + (controller == .vlanLearning ? " (workers \(workers.joined(separator: ", ")))" : "") + (netns.map { " (netns \($0))" } ?? "")
     }
 
     /// The JSON keys a placement value may have.
-    static let keys: Set<String> = ["controller", "interface", "netns", "direction", "key", "nodes"]
+    static let keys: Set<String> = ["controller", "interface", "netns", "direction", "key", "workers", "nodes"]
 
     /// Parses a placement value (already a JSON object, unknown keys refused by the caller).
     /// - Throws: `FleetError` saying what is wrong (controller, interface, netns, direction, key).
@@ -71,9 +80,6 @@ public struct Placement: Sendable, Equatable, Codable {
             throw FleetError("'controller' is required", hint: "one of: " + Controller.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard let controller = Controller(rawValue: name) else {
-            if name == "vlan" || name == "vlan-learning" {
-                throw FleetError("VLAN learning is not placed through etcd", hint: "netbpf agent --vlan-trunk IFACE --vlan-worker IFACE")
-            }
             throw FleetError("controller '\(name)' cannot be placed", hint: "one of: " + Controller.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard let interface = try DesiredState.string(o, "interface") else { throw FleetError("'interface' is required (e.g. \"eth0\")") }
@@ -83,6 +89,16 @@ public struct Placement: Sendable, Equatable, Codable {
             throw FleetError("netns: '\(netns)' is not a network namespace name (as in /run/netns/NAME)")
         }
         let directionText = try DesiredState.string(o, "direction"), keyText = try DesiredState.string(o, "key")
+        let workers = try workerList(o["workers"])
+        if controller != .vlanLearning && !workers.isEmpty { throw FleetError("'workers' is a VLAN learning setting; \(name) has none") }
+        if controller == .vlanLearning {
+            if directionText != nil || keyText != nil { throw FleetError("VLAN learning takes no 'direction' or 'key' (the trunk's and workers' ingress)") }
+            guard !workers.isEmpty else { throw FleetError("'workers' is required for vlan-learning (e.g. \"w0,w1\")") }
+            if let bad = workers.first(where: { !isInterfaceName($0) }) { throw FleetError("workers: '\(bad)' is not an interface name") }
+            if workers.contains(interface) { throw FleetError("workers: the trunk '\(interface)' cannot be a worker too") }
+            guard Set(workers).count == workers.count else { throw FleetError("workers: an interface is named twice") }
+            return Placement(controller: .vlanLearning, interface: interface, netns: netns, workers: workers)
+        }
         if controller == .httpBlock {
             if directionText.map({ $0 != "ingress" }) ?? false { throw FleetError("HTTP blocking runs on ingress only ('direction' may only be \"ingress\")") }
             if keyText != nil { throw FleetError("'key' is a rate limiter setting; http-block has none") }
@@ -97,6 +113,14 @@ public struct Placement: Sendable, Equatable, Codable {
         return Placement(controller: .ratelimit, interface: interface, netns: netns, direction: direction, keyOn: keyOn)
     }
 
+    /// `"w0,w1"` or `["w0", "w1"]`; absent: none.
+    static func workerList(_ v: Any?) throws -> [String] {
+        guard let v else { return [] }
+        if let s = v as? String { return s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let a = v as? [Any], let s = a as? [String] { return s }
+        throw FleetError("'workers' must be a string (\"w0,w1\") or a list of strings")
+    }
+
     /// What the kernel takes as an interface name (IFNAMSIZ 16 with the NUL, dev_valid_name()).
     static func isInterfaceName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count < 16 && s != "." && s != ".." && s.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "/" && $0 != ":" }
@@ -107,6 +131,7 @@ public struct Placement: Sendable, Equatable, Codable {
         var o = ["controller": controller.rawValue, "interface": interface]
         if let netns { o["netns"] = netns }
         if controller == .ratelimit { o["direction"] = direction.rawValue; o["key"] = keyOn.rawValue }
+        if controller == .vlanLearning { o["workers"] = workers.joined(separator: ",") }
         if let nodes { o["nodes"] = nodes }
         return o
     }

@@ -13,6 +13,8 @@ public struct PlacedController: Sendable {
     public var rateLimit: RateLimitTarget?
     /// The HTTP block list (an `http-block` placement).
     public var httpBlock: HTTPBlockTarget?
+    /// The VLAN learner (a `vlan-learning` placement).
+    public var vlan: VLANClientTarget?
     /// The attached program's id.
     public var programID: UInt32
     /// Found attached and adopted (its pins opened), rather than attached now.
@@ -22,9 +24,9 @@ public struct PlacedController: Sendable {
     /// unplacing only lets go of it.
     public var owned: Bool
     /// A controller from its parts.
-    public init(placement: Placement, rateLimit: RateLimitTarget? = nil, httpBlock: HTTPBlockTarget? = nil, programID: UInt32,
-                adopted: Bool, owned: Bool) {
-        self.placement = placement; self.rateLimit = rateLimit; self.httpBlock = httpBlock
+    public init(placement: Placement, rateLimit: RateLimitTarget? = nil, httpBlock: HTTPBlockTarget? = nil, vlan: VLANClientTarget? = nil,
+                programID: UInt32, adopted: Bool, owned: Bool) {
+        self.placement = placement; self.rateLimit = rateLimit; self.httpBlock = httpBlock; self.vlan = vlan
         self.programID = programID; self.adopted = adopted; self.owned = owned
     }
 }
@@ -39,12 +41,22 @@ public protocol PlacementHost: Sendable {
     /// Detaches `controller` when it is `owned`, else lets go of it (nothing changes in the kernel).
     /// - Throws: the detach's errors.
     func stop(_ controller: PlacedController) throws
+    /// Detaches what placements attached earlier (an agent before this one) that is not in
+    /// `keeping`: placements removed while no agent ran. Returns where each was.
+    /// - Throws: the first detach error (the others are still tried).
+    func sweep(keeping: Set<UInt32>) throws -> [String]
+}
+
+extension PlacementHost {
+    /// Nothing to sweep (hosts that keep no record of earlier agents).
+    public func sweep(keeping: Set<UInt32>) throws -> [String] { [] }
 }
 
 /// Starts placements with the controllers' own attach APIs (`RateLimiter.attach`,
-/// `HTTPBlocker.attach`): attachment records, pins and the hook's lock as for
-/// `netbpf ratelimit attach`. Attachments are pinned, so a SIGKILLed agent leaves them
-/// enforcing and the next one adopts them. Which program ids it attached through placements
+/// `HTTPBlocker.attach`, `VLANLearner.start`): attachment records, pins and the hook's lock as
+/// for `netbpf ratelimit attach`. The rate limiter and HTTP blocking are pinned, so a SIGKILLed
+/// agent leaves them enforcing and the next one adopts them; VLAN learning lasts as long as
+/// the agent (process-lifetime records: the next attach to its hooks clears a dead agent's). Which program ids it attached through placements
 /// is kept in a small file next to the records (`STATE/fleet/placed-NODE.json`), so a restarted
 /// agent still knows which adopted controllers are its own to detach when unplaced.
 public struct KernelPlacementHost: PlacementHost {
@@ -61,6 +73,12 @@ public struct KernelPlacementHost: PlacementHost {
 
     public func start(_ p: Placement) throws -> PlacedController {
         try checkInterface(p)
+        if p.controller == .vlanLearning {
+            var config = VLANLearningConfig(trunk: p.interface, namespace: p.netns, clients: [])
+            config.spareWorkers = p.workers
+            let learner = try VLANLearner.start(config, store: store)
+            return PlacedController(placement: p, vlan: learner, programID: learner.records.last?.programID ?? 0, adopted: false, owned: true)
+        }
         let program = p.controller == .ratelimit ? "ratelimit" : "http_block"
         let there = store.all().filter { $0.programName == program && $0.interface == p.interface && $0.namespace == p.netns && !$0.isPending }
         let ledger = loadLedger()
@@ -85,10 +103,13 @@ public struct KernelPlacementHost: PlacementHost {
             let b = try HTTPBlocker.attach(interface: p.interface, namespace: p.netns, store: store)
             try remember(b.record.programID, undo: { try b.detach(store: store) })
             return PlacedController(placement: p, httpBlock: b.list, programID: b.record.programID, adopted: false, owned: true)
+        case .vlanLearning:
+            throw FleetError("internal: VLAN learning is started above")
         }
     }
 
     public func stop(_ c: PlacedController) throws {
+        if let learner = c.vlan as? VLANLearner { learner.stop(); return }
         guard c.owned else { return }
         if let record = store.all().first(where: { $0.programID == c.programID }) {
             try Attacher(store: store).undo(record)
@@ -96,6 +117,21 @@ public struct KernelPlacementHost: PlacementHost {
         var ids = loadLedger()
         ids.remove(c.programID)
         try saveLedger(ids)
+    }
+
+    public func sweep(keeping: Set<UInt32>) throws -> [String] {
+        let ids = loadLedger()
+        var done: [String] = [], first: Error?
+        var left = ids
+        for id in ids.subtracting(keeping).sorted() {
+            if let record = store.all().first(where: { $0.programID == id }) {
+                do { try Attacher(store: store).undo(record); done.append("\(record.programName) on \(record.place)") } catch { first = first ?? error; continue }
+            }
+            left.remove(id)
+        }
+        if left != ids { try saveLedger(left) }
+        if let first { throw first }
+        return done
     }
 
     /// The namespace and the interface exist (RTM_GETLINK), checked before anything is loaded.

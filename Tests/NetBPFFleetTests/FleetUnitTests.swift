@@ -169,11 +169,22 @@ import NetBPFFleet
         let data = try JSONSerialization.data(withJSONObject: p.value(nodes: "*"))
         #expect(try DesiredState.parse(relativeKey: "placement/" + p.defaultName, value: data).placement == p)
         #expect(p.defaultName == "ratelimit-n-fla")
+        let vl = Placement(controller: .vlanLearning, interface: "trunk", netns: "sw", workers: ["w0", "w1"])
+        let vlData = try JSONSerialization.data(withJSONObject: vl.value(nodes: nil))
+        #expect(try DesiredState.parse(relativeKey: "placement/v", value: vlData).placement == vl)
+        #expect(try parse("placement/v", #"{"controller":"vlan-learning","interface":"trunk","netns":"sw","workers":["w0","w1"]}"#).placement == vl)
+        #expect(vl.place == "vlan-learning on trunk (workers w0, w1) (netns sw)")
     }
 
     @Test func badPlacementsAreRefusedWithTheirReason() {
         #expect(reason("placement/a", #"{"controller":"bgp","interface":"eth0"}"#).contains("controller 'bgp' cannot be placed"))
-        #expect(reason("placement/a", #"{"controller":"vlan","interface":"eth0"}"#).contains("--vlan-trunk"))
+        #expect(reason("placement/a", #"{"controller":"vlan","interface":"eth0"}"#).contains("one of: ratelimit, http-block, vlan-learning"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk"}"#).contains("'workers' is required"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0,trunk"}"#).contains("cannot be a worker"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0,w0"}"#).contains("named twice"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0","key":"source"}"#).contains("no 'direction' or 'key'"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","workers":"w0"}"#).contains("'workers' is a VLAN learning setting"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":[1]}"#).contains("list of strings"))
         #expect(reason("placement/a", #"{"controller":"ratelimit"}"#).contains("'interface' is required"))
         #expect(reason("placement/a", #"{"interface":"eth0"}"#).contains("'controller' is required"))
         #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"a b"}"#).contains("not an interface name"))
