@@ -57,7 +57,8 @@ struct FleetPlaceCommand: ParsableCommand {
 
 /// Writes the placement and prints its name and revision.
 private func place(_ p: Placement, _ common: FleetPlaceCommand.Common, _ etcd: EtcdOptions) throws {
-    let (n, t) = (common.name ?? p.defaultName, common.target)
+    // Checked before etcd is reached: a typo is reported as such, offline too.
+    let (n, t) = (try FleetOperator.check(p, name: common.name), common.target)
     let rev = try etcd.withOperator { try await $0.place(p, name: n, nodes: t.nodes, node: t.node) }
     print("placement \(n): \(p.place), revision \(rev)")
 }
@@ -69,6 +70,7 @@ struct FleetUnplaceCommand: ParsableCommand {
     @OptionGroup var etcd: EtcdOptions
     func run() throws {
         try reportingErrors {
+            try FleetOperator.checkName(name)
             let (n, o) = (name, node)
             print("revision \(try etcd.withOperator { try await $0.unplace(name: n, node: o) })")
         }

@@ -93,12 +93,8 @@ public struct FleetOperator: Sendable {
     /// - Throws: `FleetError` for a bad name or value, or from etcd.
     @discardableResult
     public func place(_ placement: Placement, name: String? = nil, nodes: String = "*", node: String? = nil) async throws -> Int64 {
-        let value = placement.value(nodes: node == nil ? nodes : nil)
-        // The value first: a bad interface is reported as such, not as a bad default name.
-        _ = try DesiredState.parse(relativeKey: "placement/p", value: try JSONSerialization.data(withJSONObject: value))
-        let n = name ?? placement.defaultName
-        try Self.checkName(n)
-        return try await write("placement/" + n, value, node: node)
+        let n = try Self.check(placement, name: name)
+        return try await write("placement/" + n, placement.value(nodes: node == nil ? nodes : nil), node: node)
     }
 
     /// Removes a placement: the agents detach the controller they attached for it.
@@ -109,8 +105,20 @@ public struct FleetOperator: Sendable {
         return try await remove("placement/" + name, node: node)
     }
 
+    /// Checks a placement and its name (default `placement.defaultName`) as the agents will,
+    /// without etcd; returns the name.
+    /// - Throws: `FleetError` saying what is wrong (the value first, then the name).
+    @discardableResult
+    public static func check(_ placement: Placement, name: String?) throws -> String {
+        _ = try DesiredState.parse(relativeKey: "placement/p", value: try JSONSerialization.data(withJSONObject: placement.value(nodes: nil)))
+        let n = name ?? placement.defaultName
+        try checkName(n)
+        return n
+    }
+
     /// A key NAME: one key segment of letters, digits, '-', '_' and '.'.
-    static func checkName(_ name: String) throws {
+    /// - Throws: `FleetError` when `name` is not one.
+    public static func checkName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 100, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
             throw FleetError("'\(name)' is not a placement name", hint: "letters, digits, '-', '_' and '.'")
         }

@@ -132,6 +132,17 @@ extension FleetCLITests {
         }
     }
 
+    /// Bad placements on the command line are refused before etcd is reached: one line, the reason.
+    @Test func badPlacementCommandLinesSayWhy() throws {
+        let offline = ["--etcd", "https://127.0.0.1:1", "--pki", "/nonexistent"]
+        for (args, says) in [(["place", "ratelimit", "a b"], "not an interface name"), (["place", "http-block", "eth0", "--name", "x y"], "not a placement name"),
+                             (["unplace", "a/b"], "not a placement name"), (["place", "vlan-learning", "trunk", "--worker", "trunk"], "cannot be a worker")] {
+            let r = try CLI.run(["fleet"] + args + offline)
+            #expect(r.status == 1 && r.stderr.hasPrefix("netbpf: ") && r.stderr.contains(says), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+    }
+
     /// VLAN learning placed through the fleet on topologies/vlan-learning.yaml: the agent starts
     /// the learner on the trunk and workers, a client map steers real traffic (curl answered by
     /// worker1), `unplace` stops it (no record, no tc filter, traffic cut); placed again, the
