@@ -113,7 +113,7 @@ let package = Package(
         .target(name: "NetBPFKit", dependencies: ["NetBPF", "NetBPFCompiler", "NetBPFNetlink", "NetBPFTracing"]),
         // The fleet: node agent and operator client over etcd's v3 JSON gateway (TLS client certs).
         .target(name: "NetBPFFleet", dependencies: [
-            "NetBPF", "NetBPFAttach", "NetBPFControllers",
+            "NetBPF", "NetBPFAttach", "NetBPFControllers", "NetBPFNetlink",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -11,7 +11,8 @@ import NetBPFNetlink
 
 /// `netbpf agent`: the long-running node agent of a fleet (docs/fleet.md). It adopts the rate
 /// limiter already attached to the interface (a restart after SIGKILL finds its pins and
-/// record, counters continue) or attaches one, then follows etcd.
+/// record, counters continue) or attaches one, then follows etcd. Controllers may also come
+/// from etcd (`netbpf fleet place`): then the command line may name none.
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent", abstract: "Run the fleet agent of this node: desired state from etcd, /metrics.")
 
@@ -39,15 +40,17 @@ struct AgentCommand: ParsableCommand {
                 let c = try RateLimitConfig.load(path: config)
                 place = (c.interface, c.namespace, c.direction, c.keyOn, c.shape)
             }
-            guard place.interface != nil || httpBlockInterface != nil || vlanTrunk != nil else {
-                throw ValidationError("give --interface IFACE or --config FILE (rate limiter), --http-block-interface IFACE or --vlan-trunk IFACE")
-            }
             guard (vlanTrunk == nil) == vlanWorker.isEmpty else { throw ValidationError("--vlan-trunk and --vlan-worker go together") }
             // In a simulation the control host writes the PKI while the agents start: wait for it.
             if let dir = etcdOptions.pki { waitForFile(dir + "/" + FleetPKI.user(node: node) + ".password", seconds: 60) }
             let etcd = try etcdOptions.client(defaultUser: FleetPKI.user(node: node))
             var options = FleetAgent.Options(node: node, layout: try etcdOptions.layout())
             options.leaseTTL = ttl
+            if let iface = place.interface {
+                options.fixed.append(Placement(controller: .ratelimit, interface: iface, netns: place.netns, direction: place.direction, keyOn: place.key))
+            }
+            if let iface = httpBlockInterface { options.fixed.append(Placement(controller: .httpBlock, interface: iface, netns: netns)) }
+            if let trunk = vlanTrunk { options.fixed.append(Placement(controller: .vlanLearning, interface: trunk, netns: netns, workers: vlanWorker)) }
 
             // Each controller is adopted when netbpf already attached it here (pinned: an agent
             // killed with SIGKILL left it enforcing), else attached. VLAN learning is attached
@@ -88,15 +91,16 @@ struct AgentCommand: ParsableCommand {
                     StandardStreams.err("netbpf agent \(node): attached HTTP blocking to \(b.record.place)\n")
                 }
             }
-            let (l, b, v) = (limiter, blocker, learner)
             let agentBox = AgentBox()
+            // The controllers are the agent's current ones: placements start and stop them.
             let server = try AgentMetrics.server(listen: listen, node: node,
                                                  health: { agentBox.agent?.health.withLock { $0 } ?? AgentHealth() },
-                                                 limits: { (try? l?.entries()) ?? [] },
-                                                 blocks: { b.map { (try? $0.list.listing()) ?? [] } },
-                                                 vlan: { try? v?.report() })
+                                                 limits: { (try? (agentBox.agent?.targets.rateLimit as? RateLimiter)?.entries()) ?? [] },
+                                                 blocks: { agentBox.agent?.targets.httpBlock.map { (try? $0.listing()) ?? [] } },
+                                                 vlan: { try? (agentBox.agent?.targets.vlan as? VLANLearner)?.report() })
             options.metricsURL = server.url + "/metrics"
-            let agent = try FleetAgent(etcd: etcd, options: options, targets: NodeTargets(rateLimit: limiter, httpBlock: blocker?.list, vlan: learner))
+            let agent = try FleetAgent(etcd: etcd, options: options, targets: NodeTargets(rateLimit: limiter, httpBlock: blocker?.list, vlan: learner),
+                                       placements: KernelPlacementHost(node: node))
             agentBox.agent = agent
             server.start()
             StandardStreams.err("netbpf agent \(node): metrics on \(server.url)/metrics, following \(etcd.endpoint)\n")
@@ -113,6 +117,8 @@ struct AgentCommand: ParsableCommand {
             // that sim down gives before SIGKILL.
             try blocking { await task.value }
             learner?.stop()
+            let keep = !detachOnExit
+            try blocking { try await agent.stopPlaced(keepingPinned: keep) }
             if detachOnExit {
                 try limiter?.detach()
                 try blocker?.detach()
@@ -120,7 +126,7 @@ struct AgentCommand: ParsableCommand {
             sources.forEach { $0.cancel() }
             server.stop()
             try blocking { await etcd.close() }
-            StandardStreams.err("netbpf agent \(node): stopped" + (detachOnExit ? ", controllers detached" : ", rate limiter and HTTP blocking keep enforcing") + "\n")
+            StandardStreams.err("netbpf agent \(node): stopped" + (detachOnExit ? ", controllers detached" : ", rate limiter and HTTP blocking (placed ones too) keep enforcing") + "\n")
         }
     }
 }

@@ -9,7 +9,7 @@ import NetBPFFleet
 struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fleet", abstract: "Set and show a fleet's desired state in etcd; node status; PKI.",
                                                     subcommands: [RateLimit.self, FleetHTTPCommand.self, FleetVLANCommand.self, Show.self, Status.self, PrometheusConfig.self, PKI.self,
-                                                                  FleetControlPlaneCommand.self])
+                                                                  FleetControlPlaneCommand.self, FleetPlaceCommand.self, FleetUnplaceCommand.self])
 
     struct RateLimit: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ratelimit", abstract: "Limits every node (or some) enforces.",
@@ -82,14 +82,25 @@ struct FleetCommand: ParsableCommand {
             try reportingErrors(verbose: output.verbose) {
                 let nodes = try etcd.withOperator { try await $0.status() }
                 if output.json { try printJSON(nodes); return }
-                print(table(["NODE", "ALIVE", "REVISION", "APPLIED", "LIMITS", "BLOCKS", "CLIENTS", "ETCD", "REFUSED"], nodes.map { n in
+                print(table(["NODE", "ALIVE", "REVISION", "APPLIED", "LIMITS", "BLOCKS", "CLIENTS", "ETCD", "CONTROLLERS", "REFUSED"], nodes.map { n in
                     [n.node, n.alive ? "yes" : "no", n.status.map { String($0.revision) } ?? "-",
                      n.status?.appliedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "-", n.status.map { String($0.limits) } ?? "-",
                      n.status?.blocks.map(String.init) ?? "-", n.status?.vlanClients.map(String.init) ?? "-",
                      n.status.map { $0.etcdConnected ? "up" : "down" } ?? "-",
+                     Self.controllers(n.status?.controllers),
                      n.status.map { $0.errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ") } ?? ""]
                 }))
             }
+        }
+
+        /// "ratelimit fla egress ns1 [rl-fla]; http-block eth0 [cli]": each controller, its
+        /// placement's name or `cli` for the agent's command line.
+        static func controllers(_ list: [AgentHealth.Controller]?) -> String {
+            guard let list, !list.isEmpty else { return "-" }
+            return list.map { c in
+                ([c.place.controller.rawValue, c.place.interface] + (c.place.controller == .ratelimit ? [c.place.direction.rawValue] : [])
+                 + (c.place.netns.map { [$0] } ?? []) + ["[\(c.placement ?? "cli")]"]).joined(separator: " ")
+            }.joined(separator: "; ")
         }
     }
 

@@ -28,6 +28,26 @@ public struct AgentHealth: Sendable, Codable, Equatable {
     public var reconnects: Int = 0
     /// The node's name (`FleetAgent` sets it).
     public var node: String = ""
+    /// The rate limiter and HTTP blocking running on the node: the command line's and the
+    /// placed ones (nil in a status written before placements existed).
+    public var controllers: [Controller]?
+
+    /// A controller running on the node.
+    public struct Controller: Sendable, Codable, Equatable {
+        /// The placement's name; nil: from the agent's command line.
+        public var placement: String?
+        /// Where it runs.
+        public var place: Placement
+        /// The attached program's id (placed controllers).
+        public var programID: UInt32?
+        /// Whether it was found attached and adopted rather than attached by this agent.
+        public var adopted: Bool?
+        /// A controller entry.
+        public init(placement: String?, _ place: Placement, programID: UInt32?, adopted: Bool?) {
+            self.placement = placement; self.place = place; self.programID = programID; self.adopted = adopted
+        }
+        enum CodingKeys: String, CodingKey { case placement, place, programID = "program_id", adopted }
+    }
 
     /// Nothing applied yet, not connected, no node.
     public init() {}
@@ -35,7 +55,7 @@ public struct AgentHealth: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case revision, appliedAt = "applied_at", applySeconds = "apply_seconds", history, applies, errors, limits, blocks
         case vlanClients = "vlan_clients"
-        case etcdConnected = "etcd_connected", reconnects, node
+        case etcdConnected = "etcd_connected", reconnects, node, controllers
     }
 
     static func encoder() -> JSONEncoder {

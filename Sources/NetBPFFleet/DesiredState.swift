@@ -59,18 +59,21 @@ public enum DesiredState {
         public var block: HTTPBlockEntry?
         /// A VLAN client mapping (`vlan/NAME`): the client's MAC and its worker interface.
         public var vlanClient: (mac: EthernetAddress, worker: String)?
+        /// Which controller runs on which interface (`placement/NAME`).
+        public var placement: Placement?
         /// `CONTROLLER/NAME`: the key relative to desired/all/ or desired/node/NODE/.
         public var key: String { controller + "/" + name }
 
         public static func == (a: Item, b: Item) -> Bool {
             a.name == b.name && a.limit == b.limit && a.defaultRate == b.defaultRate && a.defaultBurst == b.defaultBurst
                 && a.nodes == b.nodes && a.controller == b.controller && a.block == b.block
-                && a.vlanClient?.mac == b.vlanClient?.mac && a.vlanClient?.worker == b.vlanClient?.worker
+                && a.vlanClient?.mac == b.vlanClient?.mac && a.vlanClient?.worker == b.vlanClient?.worker && a.placement == b.placement
         }
     }
 
-    /// The controllers whose desired state an agent applies (the key's first segment).
-    public static let controllers = ["http", "ratelimit", "vlan"]
+    /// The controllers whose desired state an agent applies (the key's first segment), and
+    /// `placement`: which controller runs on which interface.
+    public static let controllers = ["http", "placement", "ratelimit", "vlan"]
     static let limitKeys: Set<String> = ["prefix", "rate", "burst", "nodes"]
     static let defaultKeys: Set<String> = ["rate", "burst", "nodes"]
     static let httpKeys: Set<String> = ["path", "host", "nodes"]
@@ -98,13 +101,20 @@ public enum DesiredState {
         }
         guard let o = object as? [String: Any] else { throw FleetError("value must be a JSON object") }
         let name = parts[1]
-        let known = parts[0] == "http" ? httpKeys : parts[0] == "vlan" ? vlanKeys : name == "default" ? defaultKeys : limitKeys
+        let known = parts[0] == "http" ? httpKeys : parts[0] == "vlan" ? vlanKeys : parts[0] == "placement" ? Placement.keys
+            : name == "default" ? defaultKeys : limitKeys
         if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
             throw FleetError("unknown key '\(unknown)'", hint: "known: " + known.sorted().joined(separator: ", "))
         }
         let nodes = try string(o, "nodes") ?? "*"
         if parts[0] == "http" { return try parseBlock(name: name, o, nodes: nodes) }
         if parts[0] == "vlan" { return try parseVLAN(name: name, o, nodes: nodes) }
+        if parts[0] == "placement" {
+            var item = Item(name: name, limit: nil, defaultRate: nil, defaultBurst: nil, nodes: nodes)
+            item.controller = "placement"
+            item.placement = try Placement.parse(o)
+            return item
+        }
         guard let rateText = try string(o, "rate") else { throw FleetError("'rate' is required (e.g. \"10mbit\")") }
         let rate: UInt64
         do { rate = try RateParsing.bitsPerSecond(rateText) } catch { throw FleetError("rate: \(error)") }
@@ -164,7 +174,8 @@ public enum DesiredState {
     /// The effective state of `node` from the items under desired/all/ and desired/node/NODE/
     /// (already parsed): node items override all items of the same CONTROLLER/NAME; two names
     /// for one prefix, or for one VLAN client MAC, refuse the later name (sorted), reported in
-    /// `errors`. Two names for one HTTP block are one block.
+    /// `errors`. Two names for one HTTP block are one block. Placements are left out: see
+    /// `placements(node:all:own:)`.
     public static func effective(node: String, all: [Item], own: [Item]) -> (EffectiveState, [String: String]) {
         var byName: [String: (Item, String)] = [:]
         for item in all where matches(item.nodes, node: node) { byName[item.key] = (item, "all/" + item.key) }
@@ -173,7 +184,7 @@ public enum DesiredState {
         var errors: [String: String] = [:]
         var owner: [AddressPrefix: String] = [:]
         var macOwner: [EthernetAddress: String] = [:]
-        for (_, (item, key)) in byName.sorted(by: { $0.key < $1.key }) {
+        for (_, (item, key)) in byName.sorted(by: { $0.key < $1.key }) where item.placement == nil {
             if let block = item.block {
                 state.blocks.insert(block)
                 state.origin[entryID(block: block)] = state.origin[entryID(block: block)] ?? key

@@ -22,13 +22,28 @@ public actor FleetAgent {
         public var leaseTTL: Int = 10
         /// What the node key says where the metrics are ("http://ADDR:PORT/metrics").
         public var metricsURL: String?
+        /// The controllers the agent's command line runs (`--interface`, `--http-block-interface`,
+        /// `--vlan-trunk`):
+        /// a placement of the same kind elsewhere is refused, and they are never detached by
+        /// the reconcile.
+        public var fixed: [Placement] = []
         /// Options for `node`: a 10 s lease, no metrics address.
         public init(node: String, layout: KeyLayout) { self.node = node; self.layout = layout }
     }
 
     let etcd: EtcdClient
     let options: Options
-    let targets: NodeTargets
+    /// The controllers from the command line; placed ones are added to them.
+    let base: NodeTargets
+    /// Starts and stops the controllers of placements; nil: placements are refused.
+    let host: PlacementHost?
+    /// The controllers running for placements, by placement name.
+    var placed: [String: PlacedController] = [:]
+    /// Whether the earlier agents' placed controllers without a placement were detached.
+    var swept = false
+    /// The controllers whose maps the agent fills now (command line and placements); read by
+    /// the /metrics handler on its own thread.
+    nonisolated let current: Mutex<NodeTargets>
     /// Read by the /metrics handler on its own thread.
     public nonisolated let health: Mutex<AgentHealth>
 
@@ -52,11 +67,15 @@ public actor FleetAgent {
     /// An agent that makes the maps of the node's controllers hold its desired state; keys of a
     /// controller the node does not run are refused with that reason. Nothing happens until `run()`.
     /// - Throws: `FleetError` when `options.node` is not a node name.
-    public init(etcd: EtcdClient, options: Options, targets: NodeTargets) throws {
+    /// With `placements`, the agent also starts and stops controllers as the desired state's
+    /// `placement/` keys say (`KernelPlacementHost`); without, those keys are refused.
+    public init(etcd: EtcdClient, options: Options, targets: NodeTargets, placements: PlacementHost? = nil) throws {
         try KeyLayout.checkNodeName(options.node)
         self.etcd = etcd
         self.options = options
-        self.targets = targets
+        self.base = targets
+        self.host = placements
+        current = Mutex(targets)
         var h = AgentHealth()
         h.node = options.node
         health = Mutex(h)
@@ -176,7 +195,11 @@ public actor FleetAgent {
         Task { try? await self.writeStatus() }
     }
 
-    /// Parses every key, folds the node's effective state and changes the maps where they differ.
+    /// The controllers whose maps the agent fills now: the command line's and the placed ones.
+    public nonisolated var targets: NodeTargets { current.withLock { $0 } }
+
+    /// Parses every key, starts and stops placed controllers, folds the node's effective state
+    /// and changes the maps where they differ.
     func apply(revision: Int64, since: ContinuousClock.Instant, force: Bool) throws {
         var errors: [String: String] = [:]
         func items(_ kvs: [String: EtcdClient.KeyValue], under base: String, label: String) -> [DesiredState.Item] {
@@ -190,22 +213,30 @@ public actor FleetAgent {
         }
         // A controller this node does not run: its keys are refused (on the nodes they select).
         func runs(_ item: DesiredState.Item, label: String) -> Bool {
+            let targets = self.targets
             let missing: String? = switch item.controller {
-            case "http": targets.httpBlock == nil ? "this node runs no HTTP blocking (netbpf agent --http-block-interface IFACE)" : nil
-            case "vlan": targets.vlan == nil ? "this node runs no VLAN learning (netbpf agent --vlan-trunk IFACE --vlan-worker IFACE)" : nil
-            default: targets.rateLimit == nil ? "this node runs no rate limiter" : nil
+            case "http": targets.httpBlock == nil ? "this node runs no HTTP blocking (netbpf fleet place http-block IFACE, or netbpf agent --http-block-interface IFACE)" : nil
+            case "vlan": targets.vlan == nil ? "this node runs no VLAN learning (netbpf fleet place vlan-learning TRUNK --worker IFACE, or netbpf agent --vlan-trunk IFACE --vlan-worker IFACE)" : nil
+            default: targets.rateLimit == nil ? "this node runs no rate limiter (netbpf fleet place ratelimit IFACE, or netbpf agent --interface IFACE)" : nil
             }
             guard let missing else { return true }
             if DesiredState.matches(item.nodes, node: options.node) || label.hasPrefix("node/") { errors[label + item.key] = missing }
             return false
         }
         let allLabel = "all/", ownLabel = "node/\(options.node)/"
-        let all = items(allKVs, under: options.layout.desiredAll, label: allLabel).filter { runs($0, label: allLabel) }
-        let own = items(ownKVs, under: options.layout.desiredNode(options.node), label: ownLabel).filter { runs($0, label: ownLabel) }
+        let allItems = items(allKVs, under: options.layout.desiredAll, label: allLabel)
+        let ownItems = items(ownKVs, under: options.layout.desiredNode(options.node), label: ownLabel)
+        // Placements first: a controller placed in this revision gets its limits in this apply.
+        let (wanted, placementErrors) = DesiredState.placements(node: options.node, all: allItems, own: ownItems)
+        errors.merge(placementErrors) { a, _ in a }
+        reconcile(wanted, errors: &errors)
+        let all = allItems.filter { $0.placement == nil && runs($0, label: allLabel) }
+        let own = ownItems.filter { $0.placement == nil && runs($0, label: ownLabel) }
         let (state, conflicts) = DesiredState.effective(node: options.node, all: all, own: own)
         errors.merge(conflicts) { a, _ in a }
         // A map update the kernel refused is reported under the key that asked for it.
         func refused(_ id: String, _ reason: String) { errors[state.origin[id] ?? "map:" + id] = reason }
+        let targets = self.targets
         var outcome = LimitApplier.Outcome()
         if let rl = targets.rateLimit {
             outcome = try LimitApplier.apply(state, to: rl)
@@ -222,6 +253,8 @@ public actor FleetAgent {
             other.added += o.added; other.removed += o.removed; other.moved += o.moved
             for (k, v) in o.errors { refused(k, v) }
         }
+        let running = options.fixed.map { AgentHealth.Controller(placement: nil, $0, programID: nil, adopted: nil) }
+            + placed.sorted { $0.key < $1.key }.map { AgentHealth.Controller(placement: $0.key, $0.value.placement, programID: $0.value.programID, adopted: $0.value.adopted) }
         let seconds = Double((ContinuousClock.now - since).components.attoseconds) / 1e18 + Double((ContinuousClock.now - since).components.seconds)
         health.withLock { h in
             if revision > h.revision || force {
@@ -236,6 +269,7 @@ public actor FleetAgent {
             h.limits = state.limits.count + (state.defaultRate == nil ? 0 : 1)
             h.blocks = targets.httpBlock == nil ? nil : state.blocks.count
             h.vlanClients = targets.vlan == nil ? nil : state.vlanClients.count
+            h.controllers = running
         }
         statusDirty = true
         if outcome.changedAnything || other.changedAnything || !errors.isEmpty {

@@ -88,6 +88,42 @@ public struct FleetOperator: Sendable {
         try await remove("vlan/" + Self.name(for: mac), node: node)
     }
 
+    /// Places a controller (`placement/NAME`) on the nodes `nodes` selects, or on one node
+    /// (`node`): their agents attach it (or adopt the one pinned there) and fill its maps.
+    /// - Throws: `FleetError` for a bad name or value, or from etcd.
+    @discardableResult
+    public func place(_ placement: Placement, name: String? = nil, nodes: String = "*", node: String? = nil) async throws -> Int64 {
+        let n = try Self.check(placement, name: name)
+        return try await write("placement/" + n, placement.value(nodes: node == nil ? nodes : nil), node: node)
+    }
+
+    /// Removes a placement: the agents detach the controller they attached for it.
+    /// - Throws: `FleetError` when no such placement is set there, or from etcd.
+    @discardableResult
+    public func unplace(name: String, node: String? = nil) async throws -> Int64 {
+        try Self.checkName(name)
+        return try await remove("placement/" + name, node: node)
+    }
+
+    /// Checks a placement and its name (default `placement.defaultName`) as the agents will,
+    /// without etcd; returns the name.
+    /// - Throws: `FleetError` saying what is wrong (the value first, then the name).
+    @discardableResult
+    public static func check(_ placement: Placement, name: String?) throws -> String {
+        _ = try DesiredState.parse(relativeKey: "placement/p", value: try JSONSerialization.data(withJSONObject: placement.value(nodes: nil)))
+        let n = name ?? placement.defaultName
+        try checkName(n)
+        return n
+    }
+
+    /// A key NAME: one key segment of letters, digits, '-', '_' and '.'.
+    /// - Throws: `FleetError` when `name` is not one.
+    public static func checkName(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 100, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw FleetError("'\(name)' is not a placement name", hint: "letters, digits, '-', '_' and '.'")
+        }
+    }
+
     func base(node: String?) throws -> String {
         if let node { try KeyLayout.checkNodeName(node); return layout.desiredNode(node) }
         return layout.desiredAll

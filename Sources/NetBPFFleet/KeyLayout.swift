@@ -7,6 +7,9 @@
 /// PREFIX/desired/all/ratelimit/NAME          a limit for every node (or those matching "nodes")
 /// PREFIX/desired/node/NODE/ratelimit/NAME    a limit for one node; overrides the same NAME in all
 /// NAME "default"                             the limit of addresses without one
+/// PREFIX/desired/all/placement/NAME          which controller runs on which interface
+/// PREFIX/desired/node/NODE/placement/NAME    the same for one node (overrides NAME in all)
+/// (and http/NAME, vlan/NAME under both: see docs/fleet.md)
 /// ```
 public struct KeyLayout: Sendable, Equatable {
     /// The prefix every key is under: starts with `/`, no trailing `/`.

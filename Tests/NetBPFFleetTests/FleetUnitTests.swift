@@ -153,4 +153,65 @@ import NetBPFFleet
         let moved = try ControllerApplier.apply(vlanClients: [m1: "w2"], to: t)
         #expect(moved.moved == 1 && t.clients == [m1: "w2"])
     }
+
+    // MARK: placements
+
+    @Test func placementsParseWithDefaults() throws {
+        let rl = try parse("placement/edge", #"{"controller":"ratelimit","interface":"eth0","netns":"ns1","direction":"ingress","key":"source","nodes":"edge-*"}"#)
+        #expect(rl.placement == Placement(controller: .ratelimit, interface: "eth0", netns: "ns1", direction: .ingress, keyOn: .source))
+        #expect(rl.nodes == "edge-*" && rl.key == "placement/edge")
+        let plain = try parse("placement/p", #"{"controller":"ratelimit","interface":"eth0"}"#)
+        #expect(plain.placement == Placement(controller: .ratelimit, interface: "eth0", netns: nil, direction: .egress, keyOn: .destination))
+        let http = try parse("placement/h", #"{"controller":"http-block","interface":"eth1"}"#)
+        #expect(http.placement?.direction == .ingress && http.placement?.controller == .httpBlock)
+        // What `netbpf fleet place` writes parses back to the same placement.
+        let p = Placement(controller: .ratelimit, interface: "fla", netns: "n", direction: .ingress, keyOn: .source)
+        let data = try JSONSerialization.data(withJSONObject: p.value(nodes: "*"))
+        #expect(try DesiredState.parse(relativeKey: "placement/" + p.defaultName, value: data).placement == p)
+        #expect(p.defaultName == "ratelimit-n-fla")
+        let vl = Placement(controller: .vlanLearning, interface: "trunk", netns: "sw", workers: ["w0", "w1"])
+        let vlData = try JSONSerialization.data(withJSONObject: vl.value(nodes: nil))
+        #expect(try DesiredState.parse(relativeKey: "placement/v", value: vlData).placement == vl)
+        #expect(try parse("placement/v", #"{"controller":"vlan-learning","interface":"trunk","netns":"sw","workers":["w0","w1"]}"#).placement == vl)
+        #expect(vl.place == "vlan-learning on trunk (workers w0, w1) (netns sw)")
+    }
+
+    @Test func badPlacementsAreRefusedWithTheirReason() {
+        #expect(reason("placement/a", #"{"controller":"bgp","interface":"eth0"}"#).contains("controller 'bgp' cannot be placed"))
+        #expect(reason("placement/a", #"{"controller":"vlan","interface":"eth0"}"#).contains("one of: ratelimit, http-block, vlan-learning"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk"}"#).contains("'workers' is required"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0,trunk"}"#).contains("cannot be a worker"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0,w0"}"#).contains("named twice"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":"w0","key":"source"}"#).contains("no 'direction' or 'key'"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","workers":"w0"}"#).contains("'workers' is a VLAN learning setting"))
+        #expect(reason("placement/a", #"{"controller":"vlan-learning","interface":"trunk","workers":[1]}"#).contains("list of strings"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit"}"#).contains("'interface' is required"))
+        #expect(reason("placement/a", #"{"interface":"eth0"}"#).contains("'controller' is required"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"a b"}"#).contains("not an interface name"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"averyveryverylongname"}"#).contains("not an interface name"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","direction":"up"}"#).contains("direction"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","key":"port"}"#).contains("key: 'port'"))
+        #expect(reason("placement/a", #"{"controller":"http-block","interface":"eth0","direction":"egress"}"#).contains("ingress only"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","netns":"../x"}"#).contains("netns"))
+        #expect(reason("placement/a", #"{"controller":"ratelimit","interface":"eth0","shape":"yes"}"#).contains("unknown key 'shape'"))
+    }
+
+    @Test func placementsOverrideSelectAndConflict() throws {
+        let all = [try parse("placement/a", #"{"controller":"ratelimit","interface":"eth0","nodes":"edge-*"}"#),
+                   try parse("placement/b", #"{"controller":"ratelimit","interface":"eth1"}"#),
+                   try parse("placement/h", #"{"controller":"http-block","interface":"eth0","nodes":"core-*"}"#),
+                   try parse("ratelimit/x", #"{"prefix":"10.0.0.0/8","rate":"1mbit"}"#)]
+        // edge-1: a and b are both rate limiters: the later key is refused.
+        let (edge, edgeErrors) = DesiredState.placements(node: "edge-1", all: all, own: [])
+        #expect(edge.keys.sorted() == ["a"] && edgeErrors.keys.sorted() == ["all/placement/b"])
+        #expect(edgeErrors["all/placement/b"]?.contains("already has a ratelimit placement ('a')") == true)
+        // core-1: b and h; a node key overrides b's interface.
+        let own = [try parse("placement/b", #"{"controller":"ratelimit","interface":"eth7"}"#)]
+        let (core, coreErrors) = DesiredState.placements(node: "core-1", all: all, own: own)
+        #expect(coreErrors.isEmpty && core.keys.sorted() == ["b", "h"])
+        #expect(core["b"]?.0.interface == "eth7" && core["b"]?.1 == "node/core-1/placement/b")
+        // Placements do not leak into the limits.
+        let (state, _) = DesiredState.effective(node: "core-1", all: all, own: own)
+        #expect(state.limits.count == 1 && state.defaultRate == nil)
+    }
 }
