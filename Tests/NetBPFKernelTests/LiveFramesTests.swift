@@ -1,0 +1,95 @@
+import Foundation
+import Glibc
+import Testing
+import NetBPF
+import NetBPFNetlink
+import NetBPFTestSupport
+
+/// `netbpf prog run --live`: programs/xdp_udp_gen.bpf.c run in live-frames mode
+/// (BPF_F_TEST_XDP_LIVE_FRAMES) delivers exactly the frames it reports into a veth's receive
+/// path, and exactly 1 in 100 of them to UDP port 9; counted by a tcx ingress program
+/// (programs/count_udp_ports.bpf.c) in the same namespace.
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot, "requires root: live frames and tcx in temporary namespaces"))
+struct LiveFramesTests {
+    static var generator: String { TestPrograms.repositoryRoot.path + "/programs/xdp_udp_gen.bpf.c" }
+
+    /// Ethernet to `dstMAC`, IPv4 `src` -> `dst` (no options), UDP 4000 -> 10, 18 bytes of payload.
+    static func frame(dstMAC: [UInt8], src: [UInt8], dst: [UInt8]) -> [UInt8] {
+        let payload = Array("netbpf-live-frames".utf8)
+        let udpLength = 8 + payload.count
+        var ip: [UInt8] = [0x45, 0, UInt8((20 + udpLength) >> 8), UInt8((20 + udpLength) & 0xFF), 0, 0, 0x40, 0, 64, 17, 0, 0] + src + dst
+        var sum = 0
+        for i in stride(from: 0, to: 20, by: 2) { sum += Int(ip[i]) << 8 | Int(ip[i + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        ip[10] = UInt8((~sum >> 8) & 0xFF); ip[11] = UInt8(~sum & 0xFF)
+        let udp: [UInt8] = [0x0F, 0xA0, 0, 10, UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0] + payload
+        return dstMAC + [0x02, 0, 0, 0, 0, 1] + [0x08, 0x00] + ip + udp
+    }
+
+    static func mac(_ ns: String, _ dev: String) throws -> [UInt8] {
+        let r = try TestPrograms.run("/usr/sbin/ip", ["-n", ns, "-br", "link", "show", dev])
+        let word = r.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first ?? ""
+        let bytes = word.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+        guard bytes.count == 6 else { throw BPFError(.state, operation: "ip link show", subject: dev, message: r.stdout + r.stderr) }
+        return bytes
+    }
+
+    static func u64(_ map: BPFMap, _ key: UInt32) throws -> UInt64 {
+        guard let v = try map.lookup(key: withUnsafeBytes(of: key) { Array($0) }) else { return 0 }
+        return v.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    @Test func sendsExactlyTheFramesItReportsAndOnePercentMatchPort9() throws {
+        try NetworkNamespace.withTemporaryPair(prefix: "lg\(getpid())", addresses: ("10.207.0.1/24", "10.207.0.2/24")) { _, b in
+            let object = try BPFObject.load(path: try TestPrograms.object("count_udp_ports"))
+            let counter = try object.program(named: "count_udp_ports")
+            let link = try withNamespace(b) { try counter.attachTCX(ifindex: Int32(if_nametoindex("vb")), direction: .ingress) }
+            defer { try? link.detach() }
+            let totals = try object.map(named: "totals"), ports = try object.map(named: "udp_dst_ports")
+            let hex = Self.frame(dstMAC: try Self.mac(b, "vb"), src: [10, 207, 0, 1], dst: [10, 207, 0, 2]).map { String(format: "%02x", $0) }.joined()
+
+            // A count: exactly 10,000 frames, paced at 100k/s.
+            let r = try CLI.run(["prog", "run", Self.generator, "--data", hex, "--live", "vb", "--netns", b,
+                                 "--repeat", "10000", "--rate", "100000", "--json"])
+            try #require(r.status == 0, "\(r.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let report = json?["report"] as? [String: Any]
+            #expect(report?["frames"] as? Int == 10000, "\(r.stdout)")
+            #expect(try Self.u64(totals, 1) == 10000)
+            #expect(try Self.u64(ports, 9) == 100)
+            #expect(try Self.u64(ports, 10) == 9900)
+            // The rate held: 10,000 frames at 100k/s take about 0.1 s, not the few ms they take unpaced.
+            let seconds = report?["seconds"] as? Double ?? 0
+            #expect(seconds > 0.08 && seconds < 2, "\(r.stdout)")
+
+            // A duration: whatever it reports is what arrived. Each run loads the program anew, so
+            // its count starts at 0 again: frames 0, 100, 200, ... go to port 9.
+            let t = try CLI.run(["prog", "run", Self.generator, "--data", hex, "--live", "vb", "--netns", b,
+                                 "--seconds", "0.3", "--rate", "20000", "--json"])
+            try #require(t.status == 0, "\(t.stderr)")
+            let frames = ((try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any])?["report"] as? [String: Any])?["frames"] as? Int ?? -1
+            #expect(frames > 3000 && frames < 9000, "\(t.stdout)")
+            #expect(try Self.u64(totals, 1) == UInt64(10000 + frames))
+            #expect(try Self.u64(ports, 9) == UInt64(100 + (frames + 99) / 100))
+            #expect(t.stdout.contains("\"askedRate\":20000") || t.stdout.contains("\"askedRate\" : 20000"), "\(t.stdout)")
+        }
+    }
+
+    @Test func badInputIsOneLine() throws {
+        let hex = String(repeating: "00", count: 60)
+        let cases: [([String], String)] = [
+            (["--live", "nosuch-lg", "--repeat", "1"], "no interface 'nosuch-lg' in this network namespace"),
+            (["--live", "lo", "--netns", "nosuch-lg\(getpid())"], "no network namespace 'nosuch-lg\(getpid())'"),
+            (["--rate", "1000"], "--netns, --rate, --seconds and --batch-size go with --live IFACE"),
+            (["--live", "lo", "--batch-size", "300"], "--batch-size must be 1-256"),
+        ]
+        for (args, says) in cases {
+            let r = try CLI.run(["prog", "run", Self.generator, "--data", hex] + args)
+            #expect(r.status == 1 && r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(says), "\(args): \(r.stderr)")
+        }
+        let tc = try CLI.run(["prog", "run", TestPrograms.repositoryRoot.path + "/programs/count_packets.bpf.c", "--program", "count_tc",
+                              "--data", hex, "--live", "lo"])
+        #expect(tc.status == 1 && tc.stderr.split(separator: "\n").count == 1
+                && tc.stderr.contains("live frames need an XDP program; count_tc is sched_cls"), "\(tc.stderr)")
+    }
+}
