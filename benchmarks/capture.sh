@@ -132,8 +132,8 @@ for i in $(seq "$runs"); do
   done
 done
 
-# Rate before loss: per capturer and match share, the highest rate reached with nothing lost,
-# and the lowest at which something was.
+# Rate before loss: per capturer and match share, the lowest rate reached at which something was
+# lost, and the highest rate reached below that with nothing lost.
 python3 - "$dir/summary" <<'PY'
 import collections, sys
 rows = collections.defaultdict(list)
@@ -145,11 +145,16 @@ for match in sorted({m for m, _ in rows}, key=int):
     best = {}
     for who in ('netbpf', 'tcpdump'):
         r = rows.get((match, who), [])
-        ok = [x for x, l in r if not l]
-        bad = [x for x, l in r if l]
-        best[who] = (max(ok) if ok else 0, min(bad) if bad else None)
+        first = min([x for x, l in r if l], default=None)
+        ok = [x for x, l in r if not l and (first is None or x < first)]
+        best[who] = (max(ok, default=0), first)
     say = lambda w: f"{best[w][0]/1e3:,.0f}k" + (f" (first loss at {best[w][1]/1e3:,.0f}k)" if best[w][1] else " (no loss seen)")
     n, t = best['netbpf'], best['tcpdump']
-    ratio = (">= " if n[1] is None else "") + f"{n[0] / t[0]:.2f}x" if t[1] is not None and t[0] > 0 else "not measurable (tcpdump lost nothing)" if t[1] is None else "tcpdump lost at every rate"
+    if t[1] is None:
+        ratio = "not measurable (tcpdump lost nothing)"
+    elif t[0] == 0:
+        ratio = "not measurable (tcpdump lost at every rate)"
+    else:
+        ratio = (">= " if n[1] is None else "") + f"{n[0] / t[0]:.2f}x"
     print(f"filter matches {match}%: rate before loss netbpf {say('netbpf')}, tcpdump {say('tcpdump')}; netbpf/tcpdump {ratio}")
 PY

@@ -92,6 +92,18 @@ struct LiveFramesTests {
         try checkGenerator("tc_udp_gen")
     }
 
+    /// Every clone fails on an interface that is down: one line, not a loop retrying for ever.
+    @Test func tcGeneratorIntoAnInterfaceThatIsDownIsOneLine() throws {
+        try NetworkNamespace.withTemporaryPair(prefix: "lg\(getpid())", addresses: ("10.207.1.1/24", "10.207.1.2/24")) { _, b in
+            _ = try TestPrograms.run("/usr/sbin/ip", ["-n", b, "link", "set", "vb", "down"])
+            let hex = Self.frame(dstMAC: try Self.mac(b, "vb"), src: [10, 207, 1, 1], dst: [10, 207, 1, 2]).map { String(format: "%02x", $0) }.joined()
+            let r = try CLI.run(["prog", "run", TestPrograms.repositoryRoot.path + "/programs/tc_udp_gen.bpf.c", "--data", hex,
+                                 "--live", "vb", "--netns", b, "--repeat", "100"])
+            #expect(r.status == 1 && r.stderr.split(separator: "\n").count == 1
+                    && r.stderr.contains("the program sent none of 100 frames (100 failed so far)"), "\(r.stderr)")
+        }
+    }
+
     @Test(.enabled(if: LiveFramesTests.kernelAllowsLiveFrames, "this kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES (EPERM on this project's 6.18 VMs)"))
     func xdpLiveFramesSendExactlyTheFramesReportedOnePercentToPort9() throws {
         try checkGenerator("xdp_udp_gen")

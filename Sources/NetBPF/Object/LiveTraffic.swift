@@ -58,7 +58,7 @@ extension BPFProgram {
     /// xdp-tools' xdp-trafficgen does with BPF_PROG_TEST_RUN. Two kinds of generator program:
     /// - XDP: live-frames mode (`testRunLive`, Linux 5.18): one frame per run, delivered as the
     ///   program returns (XDP_PASS: into the interface's receive path).
-    /// - tc (sched_cls): a plain test run (3.x) with `__sk_buff.ifindex` = the interface and
+    /// - tc (sched_cls): a plain test run (4.12) with `__sk_buff.ifindex` = the interface and
     ///   `cb[0]` = `plan.burst`; the program sends that many frames per run itself with
     ///   bpf_clone_redirect() and returns how many it failed to send since it was loaded
     ///   (programs/tc_udp_gen.bpf.c). For kernels that refuse live frames.
@@ -118,7 +118,14 @@ extension BPFProgram {
             }
             if let total = plan.total { want = min(want, total - sent) }
             do {
-                sent += try send(want)
+                let n = try send(want)
+                // Nothing got out (every clone failed: an interface that is down drops them all):
+                // say so rather than retry for ever.
+                guard n > 0 else {
+                    throw BPFError(.state, operation: "generate", subject: name,
+                                   message: "the program sent none of \(want) frames (\(failed) failed so far)", hint: "is the interface up?")
+                }
+                sent += n
             } catch let e as BPFError where e.errno == EINTR && shouldStop() {
                 interrupted = true
                 break
