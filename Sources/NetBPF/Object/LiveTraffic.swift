@@ -123,7 +123,7 @@ extension BPFProgram {
                 // say so rather than retry for ever.
                 guard n > 0 else {
                     throw BPFError(.state, operation: "generate", subject: name,
-                                   message: "the program sent none of \(want) frames (\(failed) failed so far)", hint: "is the interface up?")
+                                   message: "the program sent no frame (\(failed) failed)", hint: "is the interface up?")
                 }
                 sent += n
             } catch let e as BPFError where e.errno == EINTR && shouldStop() {
