@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-all=(install benchmarks sim tunnel)
+all=(install benchmarks capture sim tunnel)
 which=("$@"); [ ${#which[@]} -gt 0 ] || which=("${all[@]}")
 results=()
 run() {  # run NAME SECONDS WHAT COMMAND...: WHAT is the documented command, for the table
@@ -35,6 +35,9 @@ for w in "${which[@]}"; do
     install) run install 1800 "bash scripts/install-test.sh" bash scripts/install-test.sh ;;
     # map-dump: netbpf, libbpf C, bpftool and BCC peers, after setup-peers.sh (the fresh-machine case).
     benchmarks) run benchmarks 900 "RUNS=1 bash benchmarks/run.sh map-dump" bash benchmarks/run.sh map-dump ;;
+    # capture: netbpf capture against tcpdump at 5 rates x 2 match shares, 1 s each (~60 s); after
+    # `benchmarks`, which made the release build it uses.
+    capture) run capture 180 "RUNS=1 bash benchmarks/capture.sh" bash benchmarks/capture.sh ;;
     sim) run sim 180 "RUNS=1 bash benchmarks/sim.sh" bash benchmarks/sim.sh ;;
     tunnel) run tunnel 60 "bash scripts/tunnel-lab.sh up 2 1; ping; down" bash -c 'bash scripts/tunnel-lab.sh up 2 1 && ip netns exec tl-h0 ping -q -c 1 -W 2 192.168.0.2; rc=$?; bash scripts/tunnel-lab.sh down; exit $rc' ;;
     *) echo "smoke: unknown '$w' (one of: ${all[*]})" >&2; exit 2 ;;

@@ -72,6 +72,19 @@ int nb_prog_test_run(int prog_fd, const void *data_in, uint32_t data_size_in,
     return 0;
 }
 
+int nb_prog_test_run_live(int prog_fd, const void *data_in, uint32_t data_size_in,
+                          const void *ctx_in, uint32_t ctx_size_in,
+                          uint32_t repeat, uint32_t batch_size, uint32_t *duration_ns) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts,
+        .data_in = data_in, .data_size_in = data_size_in,
+        .ctx_in = ctx_in, .ctx_size_in = ctx_size_in,
+        .repeat = (int)repeat, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = batch_size);
+    int err = bpf_prog_test_run_opts(prog_fd, &opts);
+    if (err) return -errno;
+    if (duration_ns) *duration_ns = opts.duration;
+    return 0;
+}
+
 int nb_map_lookup_batch(int map_fd, void *in_batch, void *out_batch,
                         void *keys, void *values, uint32_t *count, uint64_t elem_flags) {
     LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = elem_flags);

@@ -53,7 +53,8 @@ struct ProgCommand: ParsableCommand {
         @Option(name: .long, help: "Program name (default: the object's first program).") var program: String?
         @Option(name: .long, help: "Packet bytes as hex.") var data: String?
         @Option(name: .long, help: "Read the packet from this file (raw bytes).") var dataFile: String?
-        @Option(name: .long, help: "Repetitions (the duration is the mean).") var `repeat`: Int = 1
+        @Option(name: .long, help: "Repetitions (the duration is the mean); with --live: frames to send (default 1, or unlimited with --seconds).") var `repeat`: Int?
+        @OptionGroup var live: LiveFrameOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -69,6 +70,7 @@ struct ProgCommand: ParsableCommand {
                 default:
                     throw BPFError(.invalidArgument, operation: "prog run", message: "give exactly one of --data HEX or --data-file PATH")
                 }
+                try live.validate(repeat: self.repeat)
                 let spec = try ProgramInput.open(object, compile: compile)
                 let name = program ?? spec.programs[0].name
                 guard spec.programs.contains(where: { $0.name == name }) else {
@@ -78,14 +80,19 @@ struct ProgCommand: ParsableCommand {
                 for p in spec.programs where p.name != name { try spec.setAutoload(false, forProgram: p.name) }
                 let loaded = try spec.load()
                 let prog = try loaded.program(named: name)
-                let result = try prog.testRun(data: packet, repeat: self.repeat)
+                if let iface = live.live {
+                    try runLive(prog, name: name, frame: packet, interface: iface)
+                    return
+                }
+                let repeatCount = self.repeat ?? 1
+                let result = try prog.testRun(data: packet, repeat: repeatCount)
                 if output.json {
                     struct Out: Encodable { let program: String; let retval: UInt32; let durationNs: UInt32; let dataOut: String; let repeatCount: Int }
                     try printJSON(Out(program: name, retval: result.returnValue, durationNs: result.durationNanoseconds,
-                                      dataOut: hexString(result.dataOut), repeatCount: self.repeat))
+                                      dataOut: hexString(result.dataOut), repeatCount: repeatCount))
                     return
                 }
-                print("program \(name): retval \(result.returnValue)  duration \(result.durationNanoseconds) ns (mean of \(self.repeat))")
+                print("program \(name): retval \(result.returnValue)  duration \(result.durationNanoseconds) ns (mean of \(repeatCount))")
                 if result.dataOut != packet { print("data out: \(hexString(result.dataOut))") }
             }
         }

@@ -23,6 +23,13 @@ int nb_prog_test_run(int prog_fd, const void *data_in, uint32_t data_size_in,
                      void *ctx_out, uint32_t *ctx_size_out,
                      int repeat, uint32_t flags, uint32_t *retval, uint32_t *duration_ns);
 
+/// BPF_PROG_TEST_RUN of an XDP program with BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18, libbpf 1.0's
+/// batch_size): frames are really passed/sent/redirected. No data_out/ctx_out (the kernel refuses
+/// them in this mode). Returns 0 or -errno; *duration_ns is the kernel's mean per frame.
+int nb_prog_test_run_live(int prog_fd, const void *data_in, uint32_t data_size_in,
+                          const void *ctx_in, uint32_t ctx_size_in,
+                          uint32_t repeat, uint32_t batch_size, uint32_t *duration_ns);
+
 /// BPF_MAP_LOOKUP_BATCH (kernel 5.6, libbpf 0.0.7). `in_batch` NULL starts at the beginning.
 /// Returns 0 or -errno; *count is updated with the number of elements copied (also on -ENOENT).
 int nb_map_lookup_batch(int map_fd, void *in_batch, void *out_batch,
