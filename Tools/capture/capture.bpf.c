@@ -7,7 +7,7 @@
 // probes (Sources/NetBPFTracing/TCXProbePlacement.swift): copy 0 before the hook's first
 // program, copy k before the k+1-th, the next one after the last. Copy 0 records the packet;
 // the others only note that they saw it (kind 2: its number and the slot), so user space knows
-// which program ended the packet's way through the hook, and skb:kfree_skb whether that was a
+// which program ended the packet's way through the hook, and skb:kfree_skb (a raw tracepoint) whether that was a
 // drop (kind 1). Kernel: tcx (6.6), bpf_cast_to_kern_ctx (6.3), kfree_skb reasons (5.17).
 //
 // One object is loaded per (namespace, interface, hook); `idb` is that hook's pcap-ng interface
@@ -218,12 +218,15 @@ CAP_SLOT(7)
 
 /* A captured packet dropped later (at this hook's programs or anywhere after): tell user space,
  * which holds packets briefly to put the reason in their comment. */
-SEC("tracepoint/skb/kfree_skb")
-int capture_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+/* Raw tracepoints, not tracefs ones: these fire for every skb the machine frees, captured or
+ * not, and a raw tracepoint calls the program with the arguments directly instead of first
+ * filling a trace record (kfree_skb(skb, location, reason): reason since 5.17). */
+SEC("raw_tp/kfree_skb")
+int capture_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	u64 addr = (u64)ctx->skbaddr, now = bpf_ktime_get_ns();
+	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
+	u64 addr = (u64)skb, now = bpf_ktime_get_ns();
 	struct inflight_pkt *f = bpf_map_lookup_elem(&inflight, &addr);
-	struct sk_buff *skb = ctx->skbaddr;
 	struct net_device *dev;
 	struct capture_meta m = {};
 
@@ -239,7 +242,7 @@ int capture_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 	m.seq = f->seq;
 	m.idb = idb;
 	m.kind = 1;
-	m.reason = ctx->reason;
+	m.reason = (u32)ctx->args[2];
 	dev = BPF_CORE_READ(skb, dev);
 	if (dev)
 		m.ifindex = BPF_CORE_READ(dev, ifindex);
@@ -250,10 +253,10 @@ int capture_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 }
 
 /* Delivered: forget it, so a later skb at the same address is not taken for it. */
-SEC("tracepoint/skb/consume_skb")
-int capture_consume_skb(struct trace_event_raw_consume_skb *ctx)
+SEC("raw_tp/consume_skb")
+int capture_consume_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	u64 addr = (u64)ctx->skbaddr;
+	u64 addr = ctx->args[0];
 
 	bpf_map_delete_elem(&inflight, &addr);
 	return 0;

@@ -50,8 +50,8 @@ public enum Capture {
         let object = try spec.load()
         withExtendedLifetime(btf) {}
         let session = ToolSession(object: object)
-        // skb:kfree_skb and skb:consume_skb: the drop reason of captured packets.
-        for p in object.programs where p.section.hasPrefix("tracepoint/") { session.add(try session.attach(p)) }
+        // skb:kfree_skb and skb:consume_skb (raw tracepoints): the drop reason of captured packets.
+        for p in object.programs where p.section.hasPrefix("raw_tp/") { session.add(try session.attach(p)) }
         if xdp {
             guard let program = object.programs.first(where: { $0.section == "xdp" }) else {
                 throw BPFError(.notFound, operation: "capture", message: "capture.bpf.c has no SEC(\"xdp\") program")
