@@ -132,7 +132,11 @@ struct CaptureCommand: ParsableCommand {
                 state.pending.sort { $0.time < $1.time }
                 let now = Clock.monotonic()
                 // Written: everything older than the oldest packet still waiting for a drop note.
-                let waiting = state.pending.filter { now - $0.arrived < hold }.map(\.time).min()
+                // (A loop, not filter/map: those copy every pending packet, retaining its bytes and comment.)
+                var waiting: UInt64?
+                for i in state.pending.indices where now - state.pending[i].arrived < hold {
+                    waiting = min(waiting ?? .max, state.pending[i].time)
+                }
                 let ready = all || waiting == nil ? state.pending.count : (state.pending.firstIndex { $0.time >= waiting! } ?? state.pending.count)
                 for p in state.pending[..<ready] {
                     if let c = count, state.packets >= c { break }
@@ -167,6 +171,7 @@ struct CaptureCommand: ParsableCommand {
             StandardStreams.err("Capturing on \(descriptions.joined(separator: ", "))\(filter.map { ", filter '\($0)'" } ?? "")... Hit Ctrl-C to end.\n")
             var pfds = buffers.map { pollfd(fd: $0.epollFD, events: Int16(POLLIN), revents: 0) }
             let start = Clock.monotonic()
+            var lastDrain = start
             while !StopSignal.requested {
                 if let c = count, state.packets >= c { break }
                 if let s = seconds, Clock.monotonic() - start >= s { break }
@@ -176,7 +181,11 @@ struct CaptureCommand: ParsableCommand {
                 // consume, not poll: it reads every CPU's ring whether or not its wake-up (an irq_work
                 // from the tc hook) has arrived yet.
                 for b in buffers { try b.consume() }
-                try flush()
+                // Written at most every 20 ms: a drain sorts and scans everything pending (up to
+                // `hold` seconds of packets), which after every 64-sample wake-up would cost more
+                // than the packets themselves.
+                let now = Clock.monotonic()
+                if now - lastDrain >= 0.02 { try flush(); lastDrain = now }
             }
             for b in buffers { try b.consume() }
             try flush(all: true)
