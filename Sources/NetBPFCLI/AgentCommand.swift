@@ -117,15 +117,19 @@ struct AgentCommand: ParsableCommand {
             // that sim down gives before SIGKILL.
             try blocking { await task.value }
             learner?.stop()
+            // Every step runs even when one fails (a controller left attached is reported, and
+            // `netbpf doctor` finds it); the first failure is thrown at the end.
+            var firstError: (any Error)?
             let keep = !detachOnExit
-            try blocking { try await agent.stopPlaced(keepingPinned: keep) }
+            do { try blocking { try await agent.stopPlaced(keepingPinned: keep) } } catch { firstError = firstError ?? error }
             if detachOnExit {
-                try limiter?.detach()
-                try blocker?.detach()
+                do { try limiter?.detach() } catch { firstError = firstError ?? error }
+                do { try blocker?.detach() } catch { firstError = firstError ?? error }
             }
             sources.forEach { $0.cancel() }
             server.stop()
             try blocking { await etcd.close() }
+            if let firstError { throw firstError }
             StandardStreams.err("netbpf agent \(node): stopped" + (detachOnExit ? ", controllers detached" : ", rate limiter and HTTP blocking (placed ones too) keep enforcing") + "\n")
         }
     }

@@ -78,7 +78,9 @@ struct CaptureCommand: ParsableCommand {
                     case .tc(let d): loaded[d] = hook
                     case .xdp:
                         let program = hook.programs[0], ifindex = t.ifindex
-                        let attach: @Sendable () throws -> BPFLink = { try program.attachXDPLink(ifindex: ifindex, flags: 0) }
+                        // Generic mode (XDP_FLAGS_SKB_MODE): still before tc, and unlike native mode it
+                        // does not make a driver rebuild its rings or turn off a veth peer's GSO.
+                        let attach: @Sendable () throws -> BPFLink = { try program.attachXDPLink(ifindex: ifindex, flags: 2) }
                         links.append(try t.namespace.map { try withNamespace($0) { try attach() } } ?? attach())
                     }
                     hooks.append(hook)

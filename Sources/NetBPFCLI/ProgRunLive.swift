@@ -4,8 +4,9 @@ import Glibc
 import NetBPF
 import NetBPFNetlink
 
-/// `prog run --live IFACE`: the XDP program as a traffic generator (BPF_PROG_TEST_RUN with
-/// BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18), paced to a rate; see docs/loader.md, "Live frames".
+/// `prog run --live IFACE`: a program as a traffic generator, paced to a rate: an XDP program in
+/// live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18), or a tc program that sends its
+/// frames with bpf_clone_redirect where the kernel refuses live frames; see docs/loader.md, "Live frames".
 struct LiveFrameOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Traffic generator: send --repeat copies of the packet into IFACE. An XDP program runs in live-frames mode (Linux 5.18): each frame acts on its verdict as if it arrived on IFACE (XDP_PASS: into IFACE's receive path, tc ingress and packet sockets included; XDP_TX: out of IFACE). A tc program runs in a plain test run with IFACE as its skb's interface and sends --burst frames per run itself with bpf_clone_redirect (programs/tc_udp_gen.bpf.c), for kernels that refuse live frames.", valueName: "IFACE"))
     var live: String?
@@ -32,7 +33,7 @@ struct LiveFrameOptions: ParsableArguments {
             return
         }
         if let count, count < 1 { throw refuse("--repeat must be at least 1") }
-        if let rate, !(rate > 0 && rate.isFinite) { throw refuse("--rate must be a positive number of frames per second") }
+        if let rate, !(rate > 0 && rate <= 1e9) { throw refuse("--rate must be more than 0 and at most 1e9 frames per second") }
         if let seconds, !(seconds > 0 && seconds.isFinite) { throw refuse("--seconds must be positive") }
         if let batchSize, !(1...256).contains(batchSize) { throw refuse("--batch-size must be 1-256", hint: "the kernel's limit (TEST_XDP_MAX_BATCH)") }
         if let burst, !(1...256).contains(burst) { throw refuse("--burst must be 1-256") }

@@ -13,6 +13,10 @@ extension FleetAgent {
             return
         }
         for (name, c) in placed.sorted(by: { $0.key < $1.key }) where wanted[name]?.0 != c.placement {
+            // Its key is still there but was refused (a bad value, or a second placement of the
+            // kind that sorts first): keep what it placed, as a refused limit keeps the last
+            // applied one, rather than let a typo take enforcement away.
+            if wanted[name] == nil, errors.keys.contains(where: { $0.hasSuffix("placement/" + name) }) { continue }
             do {
                 try host.stop(c)
                 placed[name] = nil

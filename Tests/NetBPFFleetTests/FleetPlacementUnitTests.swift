@@ -57,6 +57,23 @@ import NetBPFControllers
         await etcd.close()
     }
 
+    /// A refusal never takes enforcement away: a running placement whose value turns bad, or
+    /// that a second placement of its kind sorts before, keeps its controller; deleting it stops it.
+    @Test func aRefusedPlacementKeepsWhatItPlaced() async throws {
+        let host = FakeHost()
+        try await withAgent(host: host) { agent, set in
+            var errors = try await set(["placement/rl": #"{"controller":"ratelimit","interface":"eth1"}"#])
+            #expect(errors.isEmpty && host.started == ["eth1"], "\(errors)")
+            errors = try await set(["placement/rl": #"{"controller":"ratelimit","interface":"eth1","key":"bogus"}"#])
+            #expect(errors["all/placement/rl"] != nil && host.stopped.isEmpty, "\(errors) \(host.stopped)")
+            errors = try await set(["placement/rl": #"{"controller":"ratelimit","interface":"eth1"}"#,
+                                    "placement/a-first": #"{"controller":"ratelimit","interface":"eth2"}"#])
+            #expect(!errors.isEmpty && host.stopped.isEmpty && host.started == ["eth1"], "\(errors) \(host.started)")
+            errors = try await set([:])
+            #expect(host.stopped == ["eth1"], "\(host.stopped)")
+        }
+    }
+
     @Test func reconcileStartsStopsAndKeepsTheCommandLine() async throws {
         let host = FakeHost(foreign: ["eth5"], missing: ["ghost0"])
         let cli = Placement(controller: .httpBlock, interface: "eth0")

@@ -152,8 +152,15 @@ int capture_tc0(struct __sk_buff *skb)
 
 	bump(1);
 #ifdef NETBPF_PCAP_FILTER
-	if (!netbpf_pcap_match(&p))
+	if (!netbpf_pcap_match(&p)) {
+		/* An entry at this skb's address is a captured packet freed without a tracepoint
+		 * (TCP's receive path) whose memory came back: forget it, so this packet's fate at
+		 * the later copies and at kfree_skb is not taken for that one's. */
+		u64 addr = (u64)bpf_cast_to_kern_ctx(skb);
+
+		bpf_map_delete_elem(&inflight, &addr);
 		return TCX_NEXT;
+	}
 #endif
 	bump(0);
 	if (cap > snaplen)
@@ -201,7 +208,8 @@ static __always_inline int seen(struct __sk_buff *skb, u32 slot)
 	m.idb = idb;
 	m.kind = 2;
 	m.reason = slot;
-	bpf_perf_event_output(skb, &events, BPF_F_CURRENT_CPU, &m, sizeof(m));
+	if (bpf_perf_event_output(skb, &events, BPF_F_CURRENT_CPU, &m, sizeof(m)))
+		bump(2); /* a lost note is a lost packet: its verdict would be wrong */
 	return TCX_NEXT;
 }
 
@@ -248,7 +256,8 @@ int capture_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 		m.ifindex = BPF_CORE_READ(dev, ifindex);
 	m.pkt_type = (u64)dev == f->dev;
 	bpf_map_delete_elem(&inflight, &addr);
-	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &m, sizeof(m));
+	if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &m, sizeof(m)))
+		bump(2);
 	return 0;
 }
 

@@ -64,8 +64,14 @@ extension BPFProgram {
     ///   (programs/tc_udp_gen.bpf.c). For kernels that refuse live frames.
     /// Runs in the calling thread: enter the interface's namespace first.
     /// - Parameter shouldStop: polled between chunks (e.g. a SIGINT flag).
-    /// - Throws: `BPFError` from the first failing test run, `.invalidArgument` for another program type.
+    /// Use a freshly loaded tc program for each call: its count of failed frames lives as long as
+    /// the program, and each call counts from 0.
+    /// - Throws: `BPFError` from the first failing test run, `.invalidArgument` for another program
+    ///   type or a rate outside (0, 1e9] frames/s.
     public func generate(_ plan: LiveTrafficPlan, shouldStop: () -> Bool = { false }) throws -> LiveTrafficReport {
+        if let rate = plan.rate, !(rate > 0 && rate <= 1e9) {
+            throw BPFError(.invalidArgument, operation: "generate", subject: name, message: "rate \(rate) is not more than 0 and at most 1e9 frames/s")
+        }
         var failedSoFar: UInt32 = 0, failed: UInt64 = 0
         let send: (UInt64) throws -> UInt64
         switch type {
@@ -98,7 +104,7 @@ extension BPFProgram {
         }
         // 2^16 frames take ~10-50 ms in the kernel: short enough to notice a stop request.
         let maxChunk: UInt64 = 1 << 16
-        let chunk = plan.rate.map { max(1, min(maxChunk, UInt64($0 * plan.slice))) } ?? maxChunk
+        let chunk = plan.rate.map { max(1, UInt64(min(Double(maxChunk), $0 * plan.slice))) } ?? maxChunk
         let start = monotonicSeconds(), cpuStart = threadCPUSeconds()
         var sent: UInt64 = 0, calls = 0, interrupted = false
         while true {
@@ -114,7 +120,7 @@ extension BPFProgram {
                     continue
                 }
                 // Behind (the kernel could not keep up, or a sleep overran): catch up in bigger runs.
-                want = min(maxChunk, UInt64(-ahead * rate) + chunk)
+                want = min(maxChunk, UInt64(min(Double(maxChunk), -ahead * rate)) + chunk)
             }
             if let total = plan.total { want = min(want, total - sent) }
             do {
