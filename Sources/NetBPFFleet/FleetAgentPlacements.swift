@@ -55,6 +55,11 @@ extension FleetAgent {
                 errors["placement:sweep"] = "detach of a controller whose placement was removed failed: \(error)"
             }
         }
+        refreshTargets()
+    }
+
+    /// The controllers the agent's maps are applied to: the command line's, then the placed ones.
+    private func refreshTargets() {
         var t = base
         for c in placed.values.sorted(by: { $0.programID < $1.programID }) {
             if t.rateLimit == nil, let r = c.rateLimit { t.rateLimit = r }
@@ -74,13 +79,7 @@ extension FleetAgent {
         for (name, c) in placed.sorted(by: { $0.key < $1.key }) where !keepingPinned || c.placement.controller == .vlanLearning {
             do { try host?.stop(c); placed[name] = nil } catch { first = first ?? error }
         }
-        var t = base
-        for c in placed.values {
-            if t.rateLimit == nil, let r = c.rateLimit { t.rateLimit = r }
-            if t.httpBlock == nil, let h = c.httpBlock { t.httpBlock = h }
-        }
-        let now = t
-        current.withLock { $0 = now }
+        refreshTargets()
         if let first { throw first }
     }
 }
