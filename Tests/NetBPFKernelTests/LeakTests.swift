@@ -195,7 +195,7 @@ struct LeakTests {
             group.cancelAll()
             return first
         }
-        guard let (received, rss) = result else { return } // the issue is recorded
+        let (received, rss) = try #require(result, "no result: the stream stalled or the wait was cancelled")
         let rssAfter = Self.residentKiB()
         print("leak: 1000000 EventStream records; RSS at 100k \(rss) KiB, at 1M \(rssAfter) KiB")
         #expect(received == 1_000_000)
