@@ -10,13 +10,13 @@ import NetBPFNetlink
 ///
 /// Hooks are "ingress", "egress" (tc, tcx and clsact alike) and "xdp". Several are taken in
 /// name order, so two commands that need the same two never wait for each other in a circle.
-final class HookLock {
+package final class HookLock {
     static let directory = "/run/netbpf/locks"
     private var fds: [Int32] = []
 
     /// Waits up to `timeout` seconds for every hook in `hooks` (on `interface` in `namespace`).
     /// - Throws: `AttachError(.busy)` naming the holder's pid when the wait runs out.
-    init(namespace: String?, interface: String, hooks: [String], timeout: Double = 30) throws {
+    package init(namespace: String?, interface: String, hooks: [String], timeout: Double = 30) throws {
         try Self.makeDirectory()
         for hook in Set(hooks).sorted() {
             let path = Self.path(namespace: namespace, interface: interface, hook: hook)
@@ -45,13 +45,13 @@ final class HookLock {
     deinit { release() }
 
     /// Releases the hooks (also done on deinit). Idempotent.
-    func release() {
+    package func release() {
         for fd in fds { close(fd) }
         fds = []
     }
 
     /// Runs `body` holding the hooks.
-    static func with<T>(namespace: String?, interface: String, hooks: [String], _ body: () throws -> T) throws -> T {
+    package static func with<T>(namespace: String?, interface: String, hooks: [String], _ body: () throws -> T) throws -> T {
         let lock = try HookLock(namespace: namespace, interface: interface, hooks: hooks)
         defer { lock.release() }
         return try body()

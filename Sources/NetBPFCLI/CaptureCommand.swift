@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import NetBPF
+import NetBPFAttach
 import NetBPFNetlink
 import NetBPFSim
 import NetBPFTracing
@@ -81,7 +82,10 @@ struct CaptureCommand: ParsableCommand {
                         // Generic mode (XDP_FLAGS_SKB_MODE): still before tc, and unlike native mode it
                         // does not make a driver rebuild its rings or turn off a veth peer's GSO.
                         let attach: @Sendable () throws -> BPFLink = { try program.attachXDPLink(ifindex: ifindex, flags: 2) }
-                        links.append(try t.namespace.map { try withNamespace($0) { try attach() } } ?? attach())
+                        // Under the hook's lock, as `netbpf attach` changes it.
+                        links.append(try HookLock.with(namespace: t.namespace, interface: t.name, hooks: ["xdp"]) {
+                            try t.namespace.map { try withNamespace($0) { try attach() } } ?? attach()
+                        })
                     }
                     hooks.append(hook)
                     let name = "\(t.label):\(point.name)"
@@ -92,9 +96,13 @@ struct CaptureCommand: ParsableCommand {
                 guard !loaded.isEmpty else { continue }
                 // The tc copies: one in front of each tcx program, one after the last.
                 let copies = loaded.mapValues(\.programs)
-                let placed = try TCXProbePlacement.attach(namespace: t.namespace, devices: [TCXProbePlacement.Device(index: t.ifindex, name: t.name)],
-                                                          directions: Array(loaded.keys),
-                                                          ours: Set(hooks.flatMap(\.ids))) { _, d in copies[d] ?? [] }
+                // Under the hooks' locks: a `netbpf attach` on the same hook waits until the copies
+                // are placed and the order is read back.
+                let placed = try HookLock.with(namespace: t.namespace, interface: t.name, hooks: loaded.keys.map(\.rawValue)) {
+                    try TCXProbePlacement.attach(namespace: t.namespace, devices: [TCXProbePlacement.Device(index: t.ifindex, name: t.name)],
+                                                 directions: Array(loaded.keys),
+                                                 ours: Set(hooks.flatMap(\.ids))) { _, d in copies[d] ?? [] }
+                }
                 links += placed.links
                 for (d, hook) in loaded {
                     infos[hook.idb] = placed.hooks[PacketPath.Hook(netns: placed.netns, ifindex: t.ifindex, direction: d)]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import NetBPF
+import NetBPFAttach
 import NetBPFNetlink
 import NetBPFSim
 import NetBPFTracing
@@ -189,6 +190,10 @@ struct TracePacket: ParsableCommand {
     /// (TCXProbePlacement, shared with capture).
     static func attach(_ probes: PacketPath.Probes, to s: Scanned, target t: Target) throws -> (links: [BPFLink], hooks: [PacketPath.Hook: PacketPath.HookInfo]) {
         let ingress = probes.ingress, egress = probes.egress
+        // Both hooks of every device locked (devices in name order, so two commands never wait
+        // for each other in a circle) while the probes are placed and the order read back.
+        let locks = try s.devices.map(\.name).sorted().map { try HookLock(namespace: t.namespace, interface: $0, hooks: ["egress", "ingress"]) }
+        defer { locks.forEach { $0.release() } }
         let placed = try TCXProbePlacement.attach(namespace: t.namespace, devices: s.devices.map { TCXProbePlacement.Device(index: $0.index, name: $0.name) },
                                                   label: t.label, ours: Set(probes.ids.values.flatMap { $0 })) { _, direction in
             direction == .ingress ? ingress : egress
