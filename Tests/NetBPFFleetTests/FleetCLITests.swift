@@ -141,66 +141,50 @@ struct FleetCLITests {
     @Test func vlanMapsFromTheFleetSteerRealTraffic() async throws {
         try await FleetLab.with(nodes: ["vl-1"]) { lab in
             let name = "flv\(getpid() % 1000)"
-            let template = try String(contentsOf: TestPrograms.repositoryRoot.appendingPathComponent("topologies/vlan-learning.yaml"), encoding: .utf8)
-            let topology = lab.directory + "/vlan.yaml"
-            try template.replacingOccurrences(of: "name: vlan-learning", with: "name: \(name)").write(toFile: topology, atomically: true, encoding: .utf8)
-            var env = ProcessInfo.processInfo.environment
-            env["NETBPF_STATE_DIR"] = lab.stateDirectory
-            let up = try TestPrograms.run(CLI.binary, ["sim", "up", topology], environment: env)
-            defer {
-                let down = try? TestPrograms.run(CLI.binary, ["sim", "down", name], environment: env)
-                if down?.status != 0 { Issue.record("sim down: \(down?.stderr ?? "did not run")") }
-            }
-            try #require(up.status == 0, "sim up: \(up.stderr)")
-            func curl(_ client: Int) throws -> String {
-                // A failed ARP (before a mapping) leaves a FAILED neighbour that fails the next
-                // connect at once: start each request from an empty neighbour table.
-                _ = try TestPrograms.run("/usr/sbin/ip", ["-n", "nb-\(name)-client\(client)", "neigh", "flush", "all"])
-                let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", "nb-\(name)-client\(client)", "curl", "-s", "-m", "2", "http://172.16.1.5/"])
-                return r.status == 0 ? r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "curl exit \(r.status)"
-            }
-            let port = try EtcdServer.freePort()
-            let agent = try AgentProcess(lab, node: "vl-1", listen: "127.0.0.1:\(port)", ttl: 5,
-                                         controllers: ["--netns", "nb-\(name)-sw-workers", "--vlan-trunk", "trunk",
-                                                       "--vlan-worker", "w0", "--vlan-worker", "w1", "--vlan-worker", "w2"])
-            defer { _ = agent.kill(SIGTERM) }
-            try await withClient(try lab.client(user: "operator")) { op in
-                let deadline = Date().addingTimeInterval(30)
-                while Date() < deadline, try await op.range(lab.layout.node("vl-1")).kvs.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
-                #expect(try await !op.range(lab.layout.node("vl-1")).kvs.isEmpty, "the agent did not register: \(agent.output)")
-            }
-            #expect(try curl(0).hasPrefix("curl exit"), "client0 got through before any mapping")
+            try await lab.withVLANSimulation(named: name) { curl in
+                let port = try EtcdServer.freePort()
+                let agent = try AgentProcess(lab, node: "vl-1", listen: "127.0.0.1:\(port)", ttl: 5,
+                                             controllers: ["--netns", "nb-\(name)-sw-workers", "--vlan-trunk", "trunk",
+                                                           "--vlan-worker", "w0", "--vlan-worker", "w1", "--vlan-worker", "w2"])
+                defer { _ = agent.kill(SIGTERM) }
+                try await withClient(try lab.client(user: "operator")) { op in
+                    let deadline = Date().addingTimeInterval(30)
+                    while Date() < deadline, try await op.range(lab.layout.node("vl-1")).kvs.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+                    #expect(try await !op.range(lab.layout.node("vl-1")).kvs.isEmpty, "the agent did not register: \(agent.output)")
+                }
+                #expect(try curl(0).hasPrefix("curl exit"), "client0 got through before any mapping")
 
-            func revision(_ out: String) -> Int64 { Int64(out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "revision ", with: "")) ?? -1 }
-            func wait(_ rev: Int64) async throws -> AgentHealth {
-                try await withClient(try lab.client(user: "operator")) { op in try await lab.waitForStatus("vl-1", revision: rev, seconds: 15, as: op) }
+                func revision(_ out: String) -> Int64 { Int64(out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "revision ", with: "")) ?? -1 }
+                func wait(_ rev: Int64) async throws -> AgentHealth {
+                    try await withClient(try lab.client(user: "operator")) { op in try await lab.waitForStatus("vl-1", revision: rev, seconds: 15, as: op) }
+                }
+                let rev1 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w1", "--nodes", "vl-*"]))
+                let h1 = try await wait(rev1)
+                #expect(h1.vlanClients == 1 && h1.errors.isEmpty, "\(h1)")
+                #expect(try curl(0) == "worker1")
+                #expect(try curl(1).hasPrefix("curl exit"), "client1 is not mapped")
+                let records = lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted()
+                #expect(records.count == 4, "trunk and three workers: \(records)")
+
+                let rev2 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w0"]))
+                _ = try await wait(rev2)
+                #expect(try curl(0) == "worker0", "the client did not move to worker0")
+                let rev3 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:02", "w9"]))
+                let h3 = try await wait(rev3)
+                #expect(h3.errors["all/vlan/02-00-00-00-00-02"]?.contains("worker 'w9' is not attached on this node") == true, "\(h3.errors)")
+                #expect(h3.vlanClients == 2)   // desired; the refused one is in errors
+                #expect(try curl(2).hasPrefix("curl exit"))
+                let metrics = try get("http://127.0.0.1:\(port)/metrics").body
+                let toWorker = metrics.split(separator: "\n").first { $0.hasPrefix("netbpf_vlan_frames_total{node=\"vl-1\",outcome=\"to-worker\"}") }
+                #expect((toWorker.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 8, "two requests' frames: \(toWorker ?? "none")")
+
+                let rev4 = revision(try fleet(lab, ["vlan", "unmap", "02:00:00:00:00:00"]))
+                _ = try await wait(rev4)
+                #expect(try curl(0).hasPrefix("curl exit"), "client0 still reaches a worker after unmap")
+                #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted() == records, "programs were re-attached")
+                #expect(agent.kill(SIGTERM) == 0, "\(agent.output)")
+                #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.isEmpty, "VLAN learning left records")
             }
-            let rev1 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w1", "--nodes", "vl-*"]))
-            let h1 = try await wait(rev1)
-            #expect(h1.vlanClients == 1 && h1.errors.isEmpty, "\(h1)")
-            #expect(try curl(0) == "worker1")
-            #expect(try curl(1).hasPrefix("curl exit"), "client1 is not mapped")
-            let records = lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted()
-            #expect(records.count == 4, "trunk and three workers: \(records)")
-
-            let rev2 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w0"]))
-            _ = try await wait(rev2)
-            #expect(try curl(0) == "worker0", "the client did not move to worker0")
-            let rev3 = revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:02", "w9"]))
-            let h3 = try await wait(rev3)
-            #expect(h3.errors["all/vlan/02-00-00-00-00-02"]?.contains("worker 'w9' is not attached on this node") == true, "\(h3.errors)")
-            #expect(h3.vlanClients == 2)   // desired; the refused one is in errors
-            #expect(try curl(2).hasPrefix("curl exit"))
-            let metrics = try get("http://127.0.0.1:\(port)/metrics").body
-            let toWorker = metrics.split(separator: "\n").first { $0.hasPrefix("netbpf_vlan_frames_total{node=\"vl-1\",outcome=\"to-worker\"}") }
-            #expect((toWorker.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= 8, "two requests' frames: \(toWorker ?? "none")")
-
-            let rev4 = revision(try fleet(lab, ["vlan", "unmap", "02:00:00:00:00:00"]))
-            _ = try await wait(rev4)
-            #expect(try curl(0).hasPrefix("curl exit"), "client0 still reaches a worker after unmap")
-            #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.map(\.programID).sorted() == records, "programs were re-attached")
-            #expect(agent.kill(SIGTERM) == 0, "\(agent.output)")
-            #expect(lab.store.all().filter { $0.namespace == "nb-\(name)-sw-workers" }.isEmpty, "VLAN learning left records")
         }
     }
 }

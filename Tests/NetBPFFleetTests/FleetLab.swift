@@ -136,3 +136,30 @@ func withClient<T>(_ make: @autoclosure () throws -> EtcdClient, _ body: (EtcdCl
     let c = try make()
     do { let v = try await body(c); await c.close(); return v } catch { await c.close(); throw error }
 }
+
+extension FleetLab {
+    /// Brings topologies/vlan-learning.yaml up as simulation `name` in this lab's state directory,
+    /// runs `body` with `curl(N)` (client N's GET of the workers' page: the answering worker's
+    /// name, or "curl exit CODE"), and takes it down after.
+    func withVLANSimulation<T>(named name: String, _ body: (_ curl: (Int) throws -> String) async throws -> T) async throws -> T {
+        let template = try String(contentsOf: TestPrograms.repositoryRoot.appendingPathComponent("topologies/vlan-learning.yaml"), encoding: .utf8)
+        let topology = directory + "/vlan.yaml"
+        try template.replacingOccurrences(of: "name: vlan-learning", with: "name: \(name)").write(toFile: topology, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["NETBPF_STATE_DIR"] = stateDirectory
+        let up = try TestPrograms.run(CLI.binary, ["sim", "up", topology], environment: env)
+        defer {
+            let down = try? TestPrograms.run(CLI.binary, ["sim", "down", name], environment: env)
+            if down?.status != 0 { Issue.record("sim down: \(down?.stderr ?? "did not run")") }
+        }
+        try #require(up.status == 0, "sim up: \(up.stderr)")
+        func curl(_ client: Int) throws -> String {
+            // A failed ARP (before a mapping) leaves a FAILED neighbour that fails the next
+            // connect at once: start each request from an empty neighbour table.
+            _ = try TestPrograms.run("/usr/sbin/ip", ["-n", "nb-\(name)-client\(client)", "neigh", "flush", "all"])
+            let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", "nb-\(name)-client\(client)", "curl", "-s", "-m", "2", "http://172.16.1.5/"])
+            return r.status == 0 ? r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "curl exit \(r.status)"
+        }
+        return try await body(curl)
+    }
+}

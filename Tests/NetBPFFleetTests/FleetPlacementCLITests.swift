@@ -150,57 +150,41 @@ extension FleetCLITests {
     @Test func vlanLearningPlacedFromTheFleet() async throws {
         try await FleetLab.with(nodes: ["vl-1"]) { lab in
             let name = "flp\(getpid() % 1000)"
-            let template = try String(contentsOf: TestPrograms.repositoryRoot.appendingPathComponent("topologies/vlan-learning.yaml"), encoding: .utf8)
-            let topology = lab.directory + "/vlan.yaml"
-            try template.replacingOccurrences(of: "name: vlan-learning", with: "name: \(name)").write(toFile: topology, atomically: true, encoding: .utf8)
-            var env = ProcessInfo.processInfo.environment
-            env["NETBPF_STATE_DIR"] = lab.stateDirectory
-            let up = try TestPrograms.run(CLI.binary, ["sim", "up", topology], environment: env)
-            defer {
-                let down = try? TestPrograms.run(CLI.binary, ["sim", "down", name], environment: env)
-                if down?.status != 0 { Issue.record("sim down: \(down?.stderr ?? "did not run")") }
-            }
-            try #require(up.status == 0, "sim up: \(up.stderr)")
-            func curl(_ client: Int) throws -> String {
-                // A failed ARP (before a mapping) leaves a FAILED neighbour that fails the next
-                // connect at once: start each request from an empty neighbour table.
-                _ = try TestPrograms.run("/usr/sbin/ip", ["-n", "nb-\(name)-client\(client)", "neigh", "flush", "all"])
-                let r = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", "nb-\(name)-client\(client)", "curl", "-s", "-m", "2", "http://172.16.1.5/"])
-                return r.status == 0 ? r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "curl exit \(r.status)"
-            }
-            let port = try EtcdServer.freePort()
-            let agent = try AgentProcess(lab, node: "vl-1", listen: "127.0.0.1:\(port)", ttl: 5, controllers: [])
-            defer { _ = agent.kill(SIGTERM) }
-            func revision(_ out: String) -> Int64 { Int64(out.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1 }
-            func wait(_ rev: Int64) async throws -> AgentHealth {
-                try await withClient(try lab.client(user: "operator")) { op in try await lab.waitForStatus("vl-1", revision: rev, seconds: 20, as: op) }
-            }
-            let ns = "nb-\(name)-sw-workers"
-            func records() -> [AttachmentRecordSummary] { lab.store.all().filter { $0.namespace == ns }.map { AttachmentRecordSummary(interface: $0.interface, program: $0.programName) } }
-            let place = ["place", "vlan-learning", "trunk", "--netns", ns, "--worker", "w0", "--worker", "w1", "--worker", "w2", "--name", "vl"]
-            let h1 = try await wait(revision(try fleet(lab, place)))
-            #expect(h1.errors.isEmpty && h1.controllers?.map(\.placement) == ["vl"], "\(h1)")
-            #expect(Set(records().map(\.interface)) == ["trunk", "w0", "w1", "w2"], "\(records())")
-            #expect(try curl(0).hasPrefix("curl exit"), "client0 got through before any mapping")
-            let h2 = try await wait(revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w1"])))
-            #expect(h2.vlanClients == 1 && h2.errors.isEmpty, "\(h2)")
-            #expect(try curl(0) == "worker1")
-            let metrics = try get("http://127.0.0.1:\(port)/metrics").body
-            #expect(metrics.contains("netbpf_vlan_frames_total{node=\"vl-1\",outcome=\"to-worker\"}"), "\(metrics.suffix(400))")
+            try await lab.withVLANSimulation(named: name) { curl in
+                let port = try EtcdServer.freePort()
+                let agent = try AgentProcess(lab, node: "vl-1", listen: "127.0.0.1:\(port)", ttl: 5, controllers: [])
+                defer { _ = agent.kill(SIGTERM) }
+                func revision(_ out: String) -> Int64 { Int64(out.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1 }
+                func wait(_ rev: Int64) async throws -> AgentHealth {
+                    try await withClient(try lab.client(user: "operator")) { op in try await lab.waitForStatus("vl-1", revision: rev, seconds: 20, as: op) }
+                }
+                let ns = "nb-\(name)-sw-workers"
+                func records() -> [AttachmentRecordSummary] { lab.store.all().filter { $0.namespace == ns }.map { AttachmentRecordSummary(interface: $0.interface, program: $0.programName) } }
+                let place = ["place", "vlan-learning", "trunk", "--netns", ns, "--worker", "w0", "--worker", "w1", "--worker", "w2", "--name", "vl"]
+                let h1 = try await wait(revision(try fleet(lab, place)))
+                #expect(h1.errors.isEmpty && h1.controllers?.map(\.placement) == ["vl"], "\(h1)")
+                #expect(Set(records().map(\.interface)) == ["trunk", "w0", "w1", "w2"], "\(records())")
+                #expect(try curl(0).hasPrefix("curl exit"), "client0 got through before any mapping")
+                let h2 = try await wait(revision(try fleet(lab, ["vlan", "map", "02:00:00:00:00:00", "w1"])))
+                #expect(h2.vlanClients == 1 && h2.errors.isEmpty, "\(h2)")
+                #expect(try curl(0) == "worker1")
+                let metrics = try get("http://127.0.0.1:\(port)/metrics").body
+                #expect(metrics.contains("netbpf_vlan_frames_total{node=\"vl-1\",outcome=\"to-worker\"}"), "\(metrics.suffix(400))")
 
-            let h3 = try await wait(revision(try fleet(lab, ["unplace", "vl"])))
-            #expect(records().isEmpty, "\(records())")
-            #expect(h3.errors["all/vlan/02-00-00-00-00-00"]?.contains("runs no VLAN learning") == true, "\(h3.errors)")
-            let tc = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", ns, "tc", "filter", "show", "dev", "trunk", "ingress"])
-            #expect(tc.stdout.isEmpty, "\(tc.stdout)")
-            #expect(try curl(0).hasPrefix("curl exit"), "client0 still reaches a worker after unplace")
+                let h3 = try await wait(revision(try fleet(lab, ["unplace", "vl"])))
+                #expect(records().isEmpty, "\(records())")
+                #expect(h3.errors["all/vlan/02-00-00-00-00-00"]?.contains("runs no VLAN learning") == true, "\(h3.errors)")
+                let tc = try TestPrograms.run("/usr/sbin/ip", ["netns", "exec", ns, "tc", "filter", "show", "dev", "trunk", "ingress"])
+                #expect(tc.stdout.isEmpty, "\(tc.stdout)")
+                #expect(try curl(0).hasPrefix("curl exit"), "client0 still reaches a worker after unplace")
 
-            // Placed again, then the agent stops: the learner goes with it.
-            _ = try await wait(revision(try fleet(lab, place)))
-            #expect(records().count == 4)
-            #expect(try curl(0) == "worker1", "the client map was not applied to the new learner")
-            #expect(agent.kill(SIGTERM) == 0, "\(agent.output)")
-            #expect(records().isEmpty, "VLAN learning left records: \(records())")
+                // Placed again, then the agent stops: the learner goes with it.
+                _ = try await wait(revision(try fleet(lab, place)))
+                #expect(records().count == 4)
+                #expect(try curl(0) == "worker1", "the client map was not applied to the new learner")
+                #expect(agent.kill(SIGTERM) == 0, "\(agent.output)")
+                #expect(records().isEmpty, "VLAN learning left records: \(records())")
+            }
         }
     }
 }
